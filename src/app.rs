@@ -1,0 +1,118 @@
+//! Wiring, read top to bottom: open the store, publish what it holds, start polling
+//! and serving, wait for the shutdown signal, stop in order, flush.
+//!
+//! `main` calls [`run`] with a checked config, a bound listener and a shutdown future;
+//! integration tests call it the same way with a oneshot receiver.
+
+use anyhow::Context;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::fetch::Fetcher;
+use crate::http::{self, HttpState};
+use crate::publish::Publisher;
+use crate::render::ChannelInfo;
+use crate::scheduler::Scheduler;
+use crate::store::Store;
+use crate::systemd;
+
+/// 10 seconds for requests and polls in progress to finish after a shutdown signal;
+/// systemd's default stop timeout is 90.
+pub const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Runs the daemon until `shutdown` completes.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let store_path = config.store_path.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open(&store_path))
+        .await?
+        .with_context(|| format!("opening the store at {}", config.store_path.display()))?;
+    let fetcher = Fetcher::new(&config.poll).context("setting up the HTTP client")?;
+    let local = listener.local_addr()?;
+
+    // What the store already holds is served at once, before the first poll ends.
+    let shortest_interval = config
+        .sources
+        .iter()
+        .map(|s| s.interval)
+        .min()
+        .unwrap_or(config.poll.interval);
+    let publisher = Publisher {
+        store: store.clone(),
+        channel: ChannelInfo {
+            title: config.publish.title.clone(),
+            link: config
+                .publish
+                .link
+                .as_ref()
+                .map_or_else(|| format!("http://{local}/"), |l| l.to_string()),
+            description: config.publish.description.clone(),
+            ttl_minutes: shortest_interval.as_secs().div_ceil(60),
+        },
+        max_items: config.publish.max_items,
+    };
+    let first = publisher.render().context("rendering the stored items")?;
+    info!(items = first.items, "serving the stored river");
+    let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(first));
+
+    let token = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    tracker.spawn(publisher.run(snapshot_tx, token.child_token()));
+    let scheduler = Scheduler {
+        store: store.clone(),
+        fetcher,
+        sources: config.sources.clone(),
+        concurrency: config.poll.concurrency,
+    };
+    tracker.spawn(scheduler.run(token.child_token(), tracker.clone()));
+    let http_state = HttpState {
+        snapshot: snapshot_rx,
+        store: store.clone(),
+        max_age: crate::publish::RENDER_DEBOUNCE.max(Duration::from_secs(60)),
+    };
+    let mut server = tokio::spawn(http::serve(listener, http_state, token.child_token()));
+
+    info!(listen = %local, sources = config.sources.len(), store = %config.store_path.display(), "tributary is up");
+    systemd::ready();
+    systemd::status(&format!("polling {} sources", config.sources.len()));
+
+    let server_result = tokio::select! {
+        _ = shutdown => None,
+        result = &mut server => Some(result),
+    };
+    systemd::stopping();
+    token.cancel();
+    let server_result = match server_result {
+        Some(result) => result,
+        None => match tokio::time::timeout(DRAIN_DEADLINE, &mut server).await {
+            Ok(result) => result,
+            Err(_) => {
+                warn!("HTTP connections still open after the drain deadline; closing them");
+                server.abort();
+                Ok(Ok(()))
+            }
+        },
+    };
+    tracker.close();
+    if tokio::time::timeout(DRAIN_DEADLINE, tracker.wait())
+        .await
+        .is_err()
+    {
+        warn!("polls still running after the drain deadline; stopping anyway");
+    }
+    store.flush().await.context("flushing the store")?;
+    info!("stopped");
+    server_result
+        .context("the HTTP server task failed")?
+        .context("the HTTP server failed")
+}

@@ -1,0 +1,588 @@
+//! `feeds.toml`: reading it, checking it, and the defaults for everything it leaves out.
+//!
+//! [`load`] turns the file into a checked [`Config`] or a [`ConfigError`] that lists every
+//! problem with its file, line and column. Nothing else in tributary reads the file;
+//! `app` and `main` receive a `Config`.
+
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+use url::Url;
+
+use crate::item::SourceId;
+
+/// 127.0.0.1:8080: local only until the sysadmin decides to expose it.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// `./data` when systemd gives no `STATE_DIRECTORY`.
+pub const DEFAULT_STORE_PATH: &str = "data";
+/// 15 minutes: polite for most publishers, fresh enough for news.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(15 * 60);
+/// 1 minute: polling faster than this only burdens the publisher.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(60);
+/// 16 fetches in flight: enough to poll thousands of sources per interval on one machine.
+pub const DEFAULT_CONCURRENCY: usize = 16;
+/// 30 seconds for a whole response, body included: cuts servers that trickle bytes.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// 10 seconds to connect.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// 16 MiB after decompression: larger than any real feed, small enough to stop a gzip bomb.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+/// The merged feed's title when `[publish] title` is not set.
+pub const DEFAULT_TITLE: &str = "Latest news";
+/// 100 items: what readers expect from a "latest news" feed.
+pub const DEFAULT_MAX_ITEMS: usize = 100;
+/// Upper bound for `max_items`: rendering stays cheap and the feed stays a feed.
+pub const MAX_MAX_ITEMS: usize = 10_000;
+
+/// The checked configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The file it was read from, for log lines and reload.
+    pub path: PathBuf,
+    pub listen: SocketAddr,
+    pub store_path: PathBuf,
+    pub poll: PollConfig,
+    pub publish: PublishConfig,
+    pub sources: Vec<SourceConfig>,
+}
+
+/// How sources are fetched.
+#[derive(Clone, Debug)]
+pub struct PollConfig {
+    /// Interval for sources that set none.
+    pub interval: Duration,
+    /// Fetches in flight at once, over all sources.
+    pub concurrency: usize,
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Cap on a response body after decompression.
+    pub max_body_bytes: usize,
+}
+
+impl Default for PollConfig {
+    fn default() -> Self {
+        PollConfig {
+            interval: DEFAULT_INTERVAL,
+            concurrency: DEFAULT_CONCURRENCY,
+            timeout: DEFAULT_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+/// What the merged feed looks like.
+#[derive(Clone, Debug)]
+pub struct PublishConfig {
+    pub title: String,
+    pub description: String,
+    /// The channel `<link>`: where readers go for the human version.
+    pub link: Option<Url>,
+    pub max_items: usize,
+}
+
+/// One `[[source]]`.
+#[derive(Clone, Debug)]
+pub struct SourceConfig {
+    pub id: SourceId,
+    pub url: Url,
+    /// Display name; `None` means "use the feed's own title".
+    pub name: Option<String>,
+    pub tags: Vec<String>,
+    pub interval: Duration,
+}
+
+/// Why a config could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {}: {source} (pass another file with --config or TRIBUTARY_CONFIG)", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}", Problems(.problems))]
+    Invalid { problems: Vec<Problem> },
+}
+
+/// One mistake in the file, with where it is and how to fix it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub path: PathBuf,
+    /// 1-based line and column; 0 when the problem has no place (an empty file).
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.path.display(),
+            self.line,
+            self.column,
+            self.message
+        )
+    }
+}
+
+struct Problems<'a>(&'a [Problem]);
+
+impl fmt::Display for Problems<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, problem) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{problem}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    store: RawStore,
+    #[serde(default)]
+    poll: RawPoll,
+    #[serde(default)]
+    publish: RawPublish,
+    #[serde(default)]
+    source: Vec<RawSource>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    path: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPoll {
+    interval: Option<Spanned<String>>,
+    concurrency: Option<Spanned<usize>>,
+    timeout: Option<Spanned<String>>,
+    connect_timeout: Option<Spanned<String>>,
+    max_body_bytes: Option<Spanned<usize>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPublish {
+    title: Option<String>,
+    description: Option<String>,
+    link: Option<Spanned<String>>,
+    max_items: Option<Spanned<usize>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    url: Spanned<String>,
+    name: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    interval: Option<Spanned<String>>,
+}
+
+/// Reads and checks the config file at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse(path, &text, state_directory())
+}
+
+/// The first directory systemd gave in `STATE_DIRECTORY` (it may list several).
+fn state_directory() -> Option<PathBuf> {
+    let dirs = std::env::var_os("STATE_DIRECTORY")?;
+    let first = dirs.to_str()?.split(':').next()?.trim();
+    (!first.is_empty()).then(|| PathBuf::from(first))
+}
+
+/// Checks config `text` read from `path`. `state_dir` is the store's home when the file
+/// names none (systemd's `STATE_DIRECTORY`).
+pub fn parse(path: &Path, text: &str, state_dir: Option<PathBuf>) -> Result<Config, ConfigError> {
+    let mut checker = Checker {
+        path,
+        text,
+        problems: Vec::new(),
+    };
+    let raw: RawConfig = match toml::from_str(text) {
+        Ok(raw) => raw,
+        Err(err) => {
+            checker.report(err.span(), err.message().trim_end().to_string());
+            return Err(checker.into_error());
+        }
+    };
+    let config = checker.check(raw, state_dir);
+    if checker.problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(checker.into_error())
+    }
+}
+
+/// Collects every problem instead of stopping at the first, so one `tributary check`
+/// shows all of them.
+struct Checker<'a> {
+    path: &'a Path,
+    text: &'a str,
+    problems: Vec<Problem>,
+}
+
+impl Checker<'_> {
+    fn report(&mut self, span: Option<Range<usize>>, message: String) {
+        let (line, column) = span
+            .map(|span| line_column(self.text, span.start))
+            .unwrap_or((0, 0));
+        self.problems.push(Problem {
+            path: self.path.to_owned(),
+            line,
+            column,
+            message,
+        });
+    }
+
+    fn into_error(self) -> ConfigError {
+        ConfigError::Invalid {
+            problems: self.problems,
+        }
+    }
+
+    fn check(&mut self, raw: RawConfig, state_dir: Option<PathBuf>) -> Config {
+        let listen = match raw.server.listen {
+            Some(listen) => listen.as_ref().parse().unwrap_or_else(|_| {
+                self.report(
+                    Some(listen.span()),
+                    format!(
+                        "`{}` is not an address to listen on; write an IP and a port, like \"127.0.0.1:8080\" or \"[::]:8080\"",
+                        listen.as_ref()
+                    ),
+                );
+                default_listen()
+            }),
+            None => default_listen(),
+        };
+        let store_path = raw
+            .store
+            .path
+            .or(state_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_STORE_PATH));
+
+        let default_interval = self
+            .interval(raw.poll.interval.as_ref(), "[poll] interval")
+            .unwrap_or(DEFAULT_INTERVAL);
+        let poll = PollConfig {
+            interval: default_interval,
+            concurrency: self.at_least_one(
+                raw.poll.concurrency,
+                "concurrency",
+                DEFAULT_CONCURRENCY,
+            ),
+            timeout: self
+                .duration(raw.poll.timeout.as_ref(), "timeout")
+                .unwrap_or(DEFAULT_TIMEOUT),
+            connect_timeout: self
+                .duration(raw.poll.connect_timeout.as_ref(), "connect_timeout")
+                .unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+            max_body_bytes: self.at_least_one(
+                raw.poll.max_body_bytes,
+                "max_body_bytes",
+                DEFAULT_MAX_BODY_BYTES,
+            ),
+        };
+
+        let max_items = match raw.publish.max_items {
+            Some(max) if *max.as_ref() == 0 || *max.as_ref() > MAX_MAX_ITEMS => {
+                self.report(
+                    Some(max.span()),
+                    format!("max_items must be between 1 and {MAX_MAX_ITEMS}"),
+                );
+                DEFAULT_MAX_ITEMS
+            }
+            Some(max) => max.into_inner(),
+            None => DEFAULT_MAX_ITEMS,
+        };
+        let link = raw
+            .publish
+            .link
+            .and_then(|link| self.http_url(&link, "[publish] link"));
+        let publish = PublishConfig {
+            title: raw
+                .publish
+                .title
+                .unwrap_or_else(|| DEFAULT_TITLE.to_string()),
+            description: raw
+                .publish
+                .description
+                .unwrap_or_else(|| "The newest items of every source, newest first".to_string()),
+            link,
+            max_items,
+        };
+
+        let mut sources = Vec::with_capacity(raw.source.len());
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for raw_source in raw.source {
+            let Some(url) = self.http_url(&raw_source.url, "source url") else {
+                continue;
+            };
+            let start = raw_source.url.span().start;
+            if let Some(first) = seen.get(url.as_str()) {
+                let (line, _) = line_column(self.text, *first);
+                self.report(
+                    Some(raw_source.url.span()),
+                    format!(
+                        "duplicate source {url}: it is already listed on line {line}; remove one of the two [[source]] tables"
+                    ),
+                );
+                continue;
+            }
+            seen.insert(url.to_string(), start);
+            let interval = match &raw_source.interval {
+                Some(_) => self
+                    .interval(raw_source.interval.as_ref(), "interval")
+                    .unwrap_or(default_interval),
+                None => default_interval,
+            };
+            let name = raw_source
+                .name
+                .map(|name| name.trim().to_string())
+                .filter(|name| !name.is_empty());
+            sources.push(SourceConfig {
+                id: SourceId(raw_source.url.as_ref().trim().to_string()),
+                url,
+                name,
+                tags: raw_source.tags,
+                interval,
+            });
+        }
+
+        Config {
+            path: self.path.to_owned(),
+            listen,
+            store_path,
+            poll,
+            publish,
+            sources,
+        }
+    }
+
+    fn http_url(&mut self, raw: &Spanned<String>, what: &str) -> Option<Url> {
+        let text = raw.as_ref().trim();
+        match Url::parse(text) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+                Some(url)
+            }
+            Ok(url) => {
+                self.report(
+                    Some(raw.span()),
+                    format!(
+                        "{what} `{text}` uses `{}:`; only http:// and https:// URLs can be polled",
+                        url.scheme()
+                    ),
+                );
+                None
+            }
+            Err(err) => {
+                self.report(
+                    Some(raw.span()),
+                    format!(
+                        "{what} `{text}` is not a valid URL ({err}); write it in full, like \"https://example.org/rss.xml\""
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn duration(&mut self, raw: Option<&Spanned<String>>, what: &str) -> Option<Duration> {
+        let raw = raw?;
+        match humantime::parse_duration(raw.as_ref().trim()) {
+            Ok(duration) if !duration.is_zero() => Some(duration),
+            Ok(_) => {
+                self.report(Some(raw.span()), format!("{what} must be longer than zero"));
+                None
+            }
+            Err(err) => {
+                self.report(
+                    Some(raw.span()),
+                    format!(
+                        "{what} `{}` is not a duration ({err}); write it like \"90s\", \"15m\" or \"2h\"",
+                        raw.as_ref()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn interval(&mut self, raw: Option<&Spanned<String>>, what: &str) -> Option<Duration> {
+        let duration = self.duration(raw, what)?;
+        if duration < MIN_INTERVAL {
+            self.report(
+                raw.map(Spanned::span),
+                format!(
+                    "{what} {} is shorter than the floor of {}; poll at most once a minute",
+                    humantime::format_duration(duration),
+                    humantime::format_duration(MIN_INTERVAL)
+                ),
+            );
+            return None;
+        }
+        Some(duration)
+    }
+
+    fn at_least_one(&mut self, raw: Option<Spanned<usize>>, what: &str, default: usize) -> usize {
+        match raw {
+            Some(value) if *value.as_ref() == 0 => {
+                self.report(Some(value.span()), format!("{what} must be at least 1"));
+                default
+            }
+            Some(value) => value.into_inner(),
+            None => default,
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    DEFAULT_LISTEN
+        .parse()
+        .expect("the default listen address is valid")
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..text.floor_char_boundary(offset)];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str) -> Result<Config, Vec<Problem>> {
+        parse(Path::new("feeds.toml"), text, None).map_err(|err| match err {
+            ConfigError::Invalid { problems } => problems,
+            other => panic!("unexpected {other}"),
+        })
+    }
+
+    fn places(problems: &[Problem]) -> Vec<(usize, usize)> {
+        problems.iter().map(|p| (p.line, p.column)).collect()
+    }
+
+    #[test]
+    fn empty_file_gives_every_default() {
+        let config = check("").unwrap();
+        assert_eq!(config.listen, DEFAULT_LISTEN.parse().unwrap());
+        assert_eq!(config.store_path, PathBuf::from("data"));
+        assert_eq!(config.publish.title, DEFAULT_TITLE);
+        assert_eq!(config.publish.max_items, DEFAULT_MAX_ITEMS);
+        assert!(config.sources.is_empty());
+    }
+
+    #[test]
+    fn state_directory_is_the_default_store() {
+        let config = parse(
+            Path::new("feeds.toml"),
+            "",
+            Some(PathBuf::from("/var/lib/tributary")),
+        )
+        .unwrap();
+        assert_eq!(config.store_path, PathBuf::from("/var/lib/tributary"));
+        let config = parse(
+            Path::new("feeds.toml"),
+            "[store]\npath = \"here\"\n",
+            Some(PathBuf::from("/var/lib/tributary")),
+        )
+        .unwrap();
+        assert_eq!(config.store_path, PathBuf::from("here"));
+    }
+
+    #[test]
+    fn source_inherits_the_poll_interval() {
+        let config = check(
+            "[poll]\ninterval = \"20m\"\n[[source]]\nurl = \"https://a.example/rss\"\n[[source]]\nurl = \"https://b.example/rss\"\ninterval = \"2h\"\nname = \"B\"\ntags = [\"x\"]\n",
+        )
+        .unwrap();
+        assert_eq!(config.sources[0].interval, Duration::from_secs(20 * 60));
+        assert_eq!(config.sources[1].interval, Duration::from_secs(2 * 3600));
+        assert_eq!(config.sources[1].name.as_deref(), Some("B"));
+        assert_eq!(config.sources[1].tags, vec!["x".to_string()]);
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_column() {
+        let problems =
+            check("[[source]]\nurl = \"https://a.example/rss\"\nintervall = \"5m\"\n").unwrap_err();
+        assert_eq!(places(&problems), vec![(3, 1)]);
+        assert!(problems[0].message.contains("intervall"), "{problems:?}");
+        assert!(problems[0].to_string().starts_with("feeds.toml:3:1: "));
+    }
+
+    #[test]
+    fn toml_syntax_error_names_line_and_column() {
+        let problems = check("[server]\nlisten = \"127.0.0.1:80\n").unwrap_err();
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].line, 2);
+    }
+
+    #[test]
+    fn every_bad_source_is_reported() {
+        let text = "[[source]]\nurl = \"not a url\"\n\n[[source]]\nurl = \"ftp://a.example/x\"\n\n[[source]]\nurl = \"https://a.example/rss\"\ninterval = \"30s\"\n\n[[source]]\nurl = \"https://b.example/rss\"\n[[source]]\nurl = \"https://b.example/rss\"\n[[source]]\nurl = \"https://c.example/rss\"\ninterval = \"soon\"\n";
+        let problems = check(text).unwrap_err();
+        assert_eq!(
+            places(&problems),
+            vec![(2, 7), (5, 7), (9, 12), (14, 7), (17, 12)],
+            "{problems:#?}"
+        );
+        assert!(problems[0].message.contains("not a valid URL"));
+        assert!(problems[1].message.contains("only http"));
+        assert!(problems[2].message.contains("floor"));
+        assert!(problems[3].message.contains("line 12"));
+        assert!(problems[4].message.contains("not a duration"));
+    }
+
+    #[test]
+    fn bad_listen_and_max_items_are_reported() {
+        let problems =
+            check("[server]\nlisten = \"localhost\"\n[publish]\nmax_items = 0\n").unwrap_err();
+        assert_eq!(places(&problems), vec![(2, 10), (4, 13)]);
+    }
+
+    #[test]
+    fn missing_file_names_the_file() {
+        let err = load(Path::new("/nonexistent/feeds.toml")).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/feeds.toml"), "{err}");
+    }
+
+    #[test]
+    fn line_column_counts_characters() {
+        assert_eq!(line_column("ab\ncd", 0), (1, 1));
+        assert_eq!(line_column("ab\ncd", 4), (2, 2));
+        assert_eq!(line_column("ж\nжx", 5), (2, 2));
+    }
+}

@@ -1,0 +1,109 @@
+//! The words every other module uses: a source, an item, and their identities.
+//!
+//! `normalize` produces [`Item`]s, `store` keeps them as [`StoredItem`]s (an item plus
+//! what the store decided about it: its place in time and its origin), and `render`
+//! reads them back. Nothing here does I/O.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Identity of a configured source: the URL as written in `feeds.toml`.
+///
+/// It stays the same when the server redirects, so a source keeps its items and its
+/// state for as long as its line in the config is unchanged.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SourceId(pub String);
+
+impl fmt::Display for SourceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Identity of an item within its source: the feed's guid/id, else its link, else a
+/// hash of its title and date (see `normalize::item_id`). Never random, so the same
+/// story parsed twice has the same id.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ItemId(pub String);
+
+impl fmt::Display for ItemId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A media file attached to an item (podcast audio, images).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enclosure {
+    pub url: String,
+    #[serde(rename = "type")]
+    pub mime_type: Option<String>,
+    pub length: Option<u64>,
+}
+
+/// One normalized item, as `tributary inspect --json` prints it: titles are plain
+/// text, links absolute, HTML sanitized, dates in UTC.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    pub id: ItemId,
+    pub title: Option<String>,
+    pub link: Option<String>,
+    pub published: Option<DateTime<Utc>>,
+    pub updated: Option<DateTime<Utc>>,
+    pub summary: Option<String>,
+    pub content: Option<String>,
+    pub authors: Vec<String>,
+    pub categories: Vec<String>,
+    pub enclosures: Vec<Enclosure>,
+}
+
+impl Item {
+    /// The date the item claims for itself: published, else updated.
+    pub fn claimed_date(&self) -> Option<DateTime<Utc>> {
+        self.published.or(self.updated)
+    }
+}
+
+/// Where an item came from, kept with every stored item so the merged feed can
+/// attribute it even after its source has left `feeds.toml`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    pub source: SourceId,
+    /// The source's display name: its `name` in `feeds.toml`, else the feed's title.
+    pub name: String,
+    /// The feed URL readers can subscribe to (RSS 2.0 `<source url>`).
+    pub url: String,
+    /// The source's tags from `feeds.toml`, published as categories.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// An item as the store keeps it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StoredItem {
+    pub origin: Origin,
+    pub item: Item,
+    /// When tributary first saw the item; never changes on later polls, so an item
+    /// without a date keeps its place in the river.
+    pub first_seen: DateTime<Utc>,
+    /// The item's place in time (see `store::timestamp_for`).
+    pub timestamp: DateTime<Utc>,
+}
+
+/// What tributary remembers about a source between polls (and across restarts).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SourceState {
+    /// Validators for the next conditional GET.
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    /// The feed's own title, the display name when `feeds.toml` gives none.
+    pub title: Option<String>,
+    pub last_attempt: Option<DateTime<Utc>>,
+    pub last_success: Option<DateTime<Utc>>,
+    /// Failures since the last success; 0 when healthy.
+    pub consecutive_failures: u32,
+    pub last_error: Option<String>,
+    /// When the source is due again, so a restart does not poll everything at once.
+    pub next_poll: Option<DateTime<Utc>>,
+}

@@ -1,0 +1,24 @@
+//! tributary: a feed aggregator daemon.
+//!
+//! ```text
+//! feeds.toml ─► config ─► scheduler ─► fetch ─► parse ─► normalize ─► store (sled)
+//!                          (when, how      (HTTP,    (charset,  (ids, text,     │ items ordered
+//!                           many at once)   limits)   feed-rs)   dates, HTML)    ▼ by time
+//! reader ◄── http ◄── publish (render once per change: render::render_rss) ◄────┘
+//! ```
+//!
+//! `app` wires the stages together; `main` is the command line.
+
+pub mod app;
+pub mod config;
+pub mod fetch;
+pub mod http;
+pub mod item;
+pub mod normalize;
+pub mod parse;
+pub mod publish;
+pub mod render;
+pub mod scheduler;
+pub mod shutdown;
+pub mod store;
+pub mod systemd;

@@ -1,0 +1,388 @@
+//! Pure: a fetched document becomes a [`Document`] of normalized [`Item`]s.
+//!
+//! Called by the scheduler for every fetched body and by `tributary inspect`, so both
+//! see exactly the same items. Takes no clock and does no I/O: the store decides an
+//! item's place in time from the dates kept here.
+//!
+//! What normalizing means: a stable id for every item, titles as plain text, links
+//! absolute, summary and content sanitized HTML (nothing that runs in a reader).
+
+use ammonia::UrlRelative;
+use chrono::{DateTime, Utc};
+use feed_rs::model::{Entry, Feed, FeedType, Link};
+use serde::Serialize;
+use std::collections::HashSet;
+use std::sync::LazyLock;
+use url::Url;
+
+use crate::item::{Enclosure, Item, ItemId};
+use crate::parse::{ParseError, parse_feed};
+
+/// A feed as `tributary inspect --json` prints it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Document {
+    pub feed: FeedInfo,
+    pub items: Vec<Item>,
+}
+
+/// What the feed says about itself.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct FeedInfo {
+    pub title: Option<String>,
+    pub link: Option<String>,
+    pub id: Option<String>,
+    pub updated: Option<DateTime<Utc>>,
+    pub description: Option<String>,
+    pub language: Option<String>,
+}
+
+/// Parses and normalizes one fetched document. `url` is where it came from (the final
+/// URL after redirects), the base for relative links.
+pub fn normalize_document(
+    body: &[u8],
+    content_type: Option<&str>,
+    url: Option<&Url>,
+) -> Result<Document, ParseError> {
+    let feed = parse_feed(body, content_type, url.map(Url::as_str))?;
+    Ok(normalize(feed, url))
+}
+
+/// Normalizes a parsed feed.
+pub fn normalize(feed: Feed, document_url: Option<&Url>) -> Document {
+    let feed_link = pick_link(&feed.links).and_then(|href| absolute(&href, document_url));
+    let base = feed_link.clone().or_else(|| document_url.cloned());
+    // Atom says exactly whether a text is plain or HTML; elsewhere the declared types
+    // are guesses by feed-rs, and real RSS descriptions are HTML.
+    let trust_plain = matches!(feed.feed_type, FeedType::Atom);
+
+    let info = FeedInfo {
+        title: feed.title.as_ref().and_then(|t| plain_text(&t.content)),
+        link: feed_link.as_ref().map(Url::to_string),
+        id: Some(feed.id.trim().to_string()).filter(|id| !id.is_empty()),
+        updated: feed.updated,
+        description: feed
+            .description
+            .as_ref()
+            .and_then(|t| plain_text(&t.content)),
+        language: feed.language.clone().filter(|l| !l.trim().is_empty()),
+    };
+
+    let mut seen = HashSet::new();
+    let items = feed
+        .entries
+        .into_iter()
+        .map(|entry| normalize_entry(entry, base.as_ref(), trust_plain))
+        // A feed that repeats an id keeps its first occurrence (the one nearest the top).
+        .filter(|item| seen.insert(item.id.clone()))
+        .collect();
+    Document { feed: info, items }
+}
+
+fn normalize_entry(entry: Entry, feed_base: Option<&Url>, trust_plain: bool) -> Item {
+    let entry_base = entry
+        .base
+        .as_deref()
+        .and_then(|b| absolute(b, feed_base))
+        .or_else(|| feed_base.cloned());
+    let link = pick_link(&entry.links)
+        .and_then(|href| absolute(&href, entry_base.as_ref()))
+        .map(String::from);
+    let title = entry.title.as_ref().and_then(|t| plain_text(&t.content));
+    // Relative URLs in an item's HTML are meant relative to the item's page (the
+    // feed's xml:base when it sets one).
+    let html_base = match &entry.base {
+        Some(_) => entry_base.clone(),
+        None => link
+            .as_deref()
+            .and_then(|l| Url::parse(l).ok())
+            .or(entry_base.clone()),
+    };
+    let sanitizer = Sanitizer::new(html_base.as_ref());
+    let summary = entry.summary.as_ref().and_then(|text| {
+        let plain = trust_plain && text.content_type.subty() == "plain";
+        sanitizer.clean(&text.content, plain)
+    });
+    let content = entry.content.as_ref().and_then(|content| {
+        let plain = trust_plain && content.content_type.subty() == "plain";
+        sanitizer.clean(content.body.as_deref()?, plain)
+    });
+    let id = item_id(
+        &entry.id,
+        link.as_deref(),
+        title.as_deref(),
+        &entry,
+        &summary,
+    );
+
+    let authors = entry
+        .authors
+        .iter()
+        .filter_map(|person| {
+            let name = person.name.as_deref().and_then(plain_text);
+            name.or_else(|| person.email.clone())
+        })
+        .collect::<Vec<_>>();
+    let mut categories = Vec::new();
+    for category in &entry.categories {
+        let label = category.label.as_deref().unwrap_or(&category.term);
+        if let Some(label) = plain_text(label)
+            && !categories.contains(&label)
+        {
+            categories.push(label);
+        }
+    }
+
+    Item {
+        id,
+        title,
+        link,
+        published: entry.published,
+        updated: entry.updated,
+        summary,
+        content,
+        authors,
+        categories,
+        enclosures: enclosures(&entry, entry_base.as_ref()),
+    }
+}
+
+/// The item's identity: its guid/id, else its link, else a hash of its title, date
+/// and summary. Never random (feed-rs would make one up on every parse).
+fn item_id(
+    feed_id: &str,
+    link: Option<&str>,
+    title: Option<&str>,
+    entry: &Entry,
+    summary: &Option<String>,
+) -> ItemId {
+    let feed_id = feed_id.trim();
+    if !feed_id.is_empty() {
+        return ItemId(feed_id.to_string());
+    }
+    if let Some(link) = link {
+        return ItemId(link.to_string());
+    }
+    let date = entry.published.or(entry.updated).map(|d| d.to_rfc3339());
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    for part in [title, date.as_deref(), summary.as_deref()] {
+        hasher.update(part.unwrap_or("").as_bytes());
+        hasher.update(&[0]);
+    }
+    ItemId(format!("hash:{:032x}", hasher.digest128()))
+}
+
+/// The link a reader should follow: the first `alternate` (or untyped) link, else the
+/// first link that is not an enclosure or a self-reference.
+fn pick_link(links: &[Link]) -> Option<String> {
+    links
+        .iter()
+        .find(|l| matches!(l.rel.as_deref(), None | Some("alternate")))
+        .or_else(|| {
+            links
+                .iter()
+                .find(|l| !matches!(l.rel.as_deref(), Some("enclosure" | "self" | "hub")))
+        })
+        .map(|l| l.href.trim().to_string())
+        .filter(|href| !href.is_empty())
+}
+
+/// `href` as an absolute http(s) URL, resolved against `base` when relative.
+/// Anything else (`javascript:`, `data:`, unparsable) is dropped.
+fn absolute(href: &str, base: Option<&Url>) -> Option<Url> {
+    let href = href.trim();
+    let url = match Url::parse(href) {
+        Ok(url) => url,
+        Err(url::ParseError::RelativeUrlWithoutBase) => base?.join(href).ok()?,
+        Err(_) => return None,
+    };
+    matches!(url.scheme(), "http" | "https").then_some(url)
+}
+
+fn enclosures(entry: &Entry, base: Option<&Url>) -> Vec<Enclosure> {
+    let mut found: Vec<Enclosure> = Vec::new();
+    let mut add = |url: Option<Url>, mime_type: Option<String>, length: Option<u64>| {
+        if let Some(url) = url
+            && !found.iter().any(|e| e.url == url.as_str())
+        {
+            found.push(Enclosure {
+                url: url.to_string(),
+                mime_type,
+                length,
+            });
+        }
+    };
+    for media in &entry.media {
+        for content in &media.content {
+            let url = content
+                .url
+                .as_ref()
+                .and_then(|u| absolute(u.as_str(), base));
+            let mime = content.content_type.as_ref().map(|m| m.to_string());
+            add(url, mime, content.size);
+        }
+    }
+    for link in entry
+        .links
+        .iter()
+        .filter(|l| l.rel.as_deref() == Some("enclosure"))
+    {
+        add(
+            absolute(&link.href, base),
+            link.media_type.clone(),
+            link.length,
+        );
+    }
+    found
+}
+
+/// Markup-free text: tags stripped, entities decoded (also those a publisher escaped
+/// twice), whitespace collapsed, control characters removed. `None` when nothing is left.
+pub fn plain_text(text: &str) -> Option<String> {
+    static STRIP: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
+        let mut builder = ammonia::Builder::empty();
+        builder.clean_content_tags(["script", "style"].into_iter().collect());
+        builder
+    });
+    let text = if text.contains(['<', '&']) {
+        // html5ever decodes every entity and drops every tag; its serializer then
+        // escapes just these four, which are undone here (`&amp;` last).
+        STRIP
+            .clean(text)
+            .to_string()
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&nbsp;", " ")
+            .replace("&amp;", "&")
+    } else {
+        text.to_string()
+    };
+    let collapsed = text
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|word| !word.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    (!collapsed.is_empty()).then_some(collapsed)
+}
+
+/// ammonia set up for one item: its allow-list, with relative URLs made absolute
+/// against the item's base.
+struct Sanitizer {
+    builder: ammonia::Builder<'static>,
+}
+
+impl Sanitizer {
+    fn new(base: Option<&Url>) -> Self {
+        let mut builder = ammonia::Builder::default();
+        builder.url_relative(match base {
+            Some(base) => UrlRelative::RewriteWithBase(base.clone()),
+            None => UrlRelative::Deny,
+        });
+        Sanitizer { builder }
+    }
+
+    /// Sanitized HTML, or `None` when nothing is left. `plain` text is escaped, not parsed.
+    fn clean(&self, text: &str, plain: bool) -> Option<String> {
+        let html = if plain {
+            ammonia::clean_text(text)
+        } else {
+            self.builder.clean(text).to_string()
+        };
+        let html = html.trim();
+        (!html.is_empty()).then(|| html.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(body: &str, url: &str) -> Document {
+        normalize_document(body.as_bytes(), None, Some(&Url::parse(url).unwrap())).unwrap()
+    }
+
+    #[test]
+    fn titles_are_plain_text() {
+        assert_eq!(
+            plain_text("  <b>Breaking</b>:\n Tom &amp; Jerry&nbsp;&mdash; <script>x()</script>ok "),
+            Some("Breaking: Tom & Jerry — ok".to_string())
+        );
+        assert_eq!(
+            plain_text("a < b && c > d"),
+            Some("a < b && c > d".to_string())
+        );
+        assert_eq!(plain_text("  <br/> "), None);
+    }
+
+    #[test]
+    fn ids_fall_back_to_link_then_hash_and_are_stable() {
+        let body = r#"<rss version="2.0"><channel><title>T</title><link>https://news.example/</link>
+            <item><guid>g-1</guid><title>One</title></item>
+            <item><title>Two</title><link>/two</link></item>
+            <item><title>Three</title><pubDate>Fri, 06 Feb 2026 22:20:00 +0300</pubDate></item>
+            </channel></rss>"#;
+        let first = doc(body, "https://news.example/rss");
+        let ids: Vec<_> = first.items.iter().map(|i| i.id.0.clone()).collect();
+        assert_eq!(ids[0], "g-1");
+        assert_eq!(ids[1], "https://news.example/two");
+        assert!(ids[2].starts_with("hash:"));
+        let again = doc(body, "https://news.example/rss");
+        assert_eq!(again.items[2].id, first.items[2].id);
+    }
+
+    #[test]
+    fn links_are_absolute_and_html_is_sanitized() {
+        let body = r#"<feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://blog.example/a/">
+            <title>B</title><id>urn:b</id><updated>2026-02-06T10:00:00Z</updated>
+            <entry><id>urn:1</id><title type="html">&lt;i&gt;Hi&lt;/i&gt;</title>
+              <updated>2026-02-06T10:00:00Z</updated>
+              <link href="post.html"/>
+              <content type="html">&lt;p onclick="x()"&gt;Hello &lt;a href="javascript:alert(1)"&gt;x&lt;/a&gt;&lt;img src="pic.png"&gt;&lt;script&gt;alert(1)&lt;/script&gt;&lt;iframe src="https://evil.example"&gt;&lt;/iframe&gt;&lt;/p&gt;</content>
+            </entry></feed>"#;
+        let document = doc(body, "https://blog.example/feed.atom");
+        let item = &document.items[0];
+        assert_eq!(item.title.as_deref(), Some("Hi"));
+        assert_eq!(
+            item.link.as_deref(),
+            Some("https://blog.example/a/post.html")
+        );
+        let content = item.content.as_deref().unwrap();
+        assert!(!content.contains("script"), "{content}");
+        assert!(!content.contains("onclick"), "{content}");
+        assert!(!content.contains("javascript"), "{content}");
+        assert!(!content.contains("iframe"), "{content}");
+        assert!(
+            content.contains("https://blog.example/a/pic.png"),
+            "{content}"
+        );
+    }
+
+    #[test]
+    fn authors_categories_and_enclosures_are_kept() {
+        let body = r#"<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>P</title>
+            <item><guid>e1</guid><title>Ep</title><dc:creator>Anna</dc:creator>
+            <category>World</category><category>World</category><category>Tech</category>
+            <enclosure url="https://cdn.example/ep1.mp3" type="audio/mpeg" length="1234"/></item>
+            </channel></rss>"#;
+        let item = doc(body, "https://pod.example/rss").items.remove(0);
+        assert_eq!(item.authors, vec!["Anna"]);
+        assert_eq!(item.categories, vec!["World", "Tech"]);
+        assert_eq!(
+            item.enclosures,
+            vec![Enclosure {
+                url: "https://cdn.example/ep1.mp3".into(),
+                mime_type: Some("audio/mpeg".into()),
+                length: Some(1234)
+            }]
+        );
+    }
+
+    #[test]
+    fn repeated_ids_keep_the_first() {
+        let body = r#"<rss version="2.0"><channel><title>R</title>
+            <item><guid>same</guid><title>first</title></item>
+            <item><guid>same</guid><title>second</title></item></channel></rss>"#;
+        let items = doc(body, "https://r.example/rss").items;
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].title.as_deref(), Some("first"));
+    }
+}

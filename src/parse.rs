@@ -1,0 +1,337 @@
+//! Bytes to a feed-rs document: charset decoding, the repairs feed-rs needs, and a
+//! parse that contains any panic inside the parser.
+//!
+//! Called by `normalize::normalize_document` (daemon and `inspect` alike). feed-rs
+//! cannot take the charset from HTTP and can panic on hostile input (see
+//! DEPENDENCIES.md), so the bytes are decoded to UTF-8 here first and the parse runs
+//! under `catch_unwind`.
+
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use encoding_rs::{Encoding, UTF_8, WINDOWS_1252};
+use std::borrow::Cow;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+/// Why a document could not be read as a feed.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    #[error("not a feed: {0}")]
+    Invalid(String),
+    #[error("the feed parser crashed on this document: {0}")]
+    Panicked(String),
+}
+
+/// Decodes `body` to UTF-8 and parses it. `content_type` is the HTTP header, if any;
+/// `base` is the document URL, for relative links.
+pub fn parse_feed(
+    body: &[u8],
+    content_type: Option<&str>,
+    base: Option<&str>,
+) -> Result<feed_rs::model::Feed, ParseError> {
+    let text = decode(body, content_type);
+    let text = repair(&text);
+    let parser = feed_rs::parser::Builder::new()
+        .base_uri(base)
+        .sanitize_content(false)
+        // An empty id marks "the feed gave none"; normalize builds a stable one.
+        .id_generator(|_, _, _| String::new())
+        .timestamp_parser(parse_date)
+        .build();
+    match catch_unwind(AssertUnwindSafe(|| parser.parse(text.as_bytes()))) {
+        Ok(Ok(feed)) => Ok(feed),
+        Ok(Err(err)) => Err(ParseError::Invalid(err.to_string())),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            Err(ParseError::Panicked(message))
+        }
+    }
+}
+
+/// Decodes a feed to UTF-8: BOM, then the HTTP charset, then the XML declaration,
+/// then UTF-8. Bytes that are invalid in the chosen encoding become U+FFFD rather
+/// than failing the whole feed.
+pub fn decode<'a>(body: &'a [u8], content_type: Option<&str>) -> Cow<'a, str> {
+    if let Some((encoding, bom_len)) = Encoding::for_bom(body) {
+        return encoding.decode_without_bom_handling(&body[bom_len..]).0;
+    }
+    let declared = xml_declared_encoding(body);
+    let from_http = content_type.and_then(http_charset);
+    let encoding = match (from_http, declared) {
+        // Servers often send a blanket `charset=utf-8` for files written in another
+        // charset; when the bytes prove it wrong, trust the document's own declaration.
+        (Some(http), Some(declared))
+            if http == UTF_8 && declared != UTF_8 && std::str::from_utf8(body).is_err() =>
+        {
+            declared
+        }
+        (Some(http), _) => http,
+        (None, Some(declared)) => declared,
+        // Nothing declared and not UTF-8: old Latin-1 feeds; windows-1252 reads them
+        // correctly and is what browsers assume.
+        (None, None) if std::str::from_utf8(body).is_err() => WINDOWS_1252,
+        (None, None) => UTF_8,
+    };
+    // UTF-16 declared in text that has no BOM cannot be told from bytes; the
+    // declaration is then read in an ASCII-compatible encoding and is wrong.
+    let encoding = encoding.output_encoding();
+    encoding.decode_without_bom_handling(body).0
+}
+
+/// The `charset` parameter of a Content-Type header, if it names a known encoding.
+fn http_charset(content_type: &str) -> Option<&'static Encoding> {
+    content_type.split(';').skip(1).find_map(|param| {
+        let (name, value) = param.split_once('=')?;
+        if !name.trim().eq_ignore_ascii_case("charset") {
+            return None;
+        }
+        Encoding::for_label(
+            value
+                .trim()
+                .trim_matches(|c| c == '"' || c == '\'')
+                .as_bytes(),
+        )
+    })
+}
+
+/// The `encoding` of a leading `<?xml ...?>` declaration.
+fn xml_declared_encoding(body: &[u8]) -> Option<&'static Encoding> {
+    let start = body.iter().position(|b| !b.is_ascii_whitespace())?;
+    let head = &body[start..body.len().min(start + 512)];
+    if !head.starts_with(b"<?xml") {
+        return None;
+    }
+    let end = head.windows(2).position(|w| w == b"?>")?;
+    let decl = std::str::from_utf8(&head[..end]).ok()?;
+    let at = decl.find("encoding")?;
+    let rest = decl[at + "encoding".len()..]
+        .trim_start()
+        .strip_prefix('=')?;
+    let rest = rest.trim_start();
+    let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+    let value = rest[1..].split(quote).next()?;
+    Encoding::for_label(value.trim().as_bytes())
+}
+
+/// Repairs that let feed-rs read real feeds: the XML declaration is dropped (the
+/// text is UTF-8 now, and keeping `encoding="windows-1251"` would decode it twice),
+/// raw control characters that XML forbids are removed, and an `<rss>` root without
+/// its `version` attribute is read as RSS 2.0.
+fn repair(text: &str) -> Cow<'_, str> {
+    let mut text = Cow::Borrowed(text);
+    let trimmed = text.trim_start();
+    if trimmed.starts_with("<?xml")
+        && let Some(end) = trimmed.find("?>")
+    {
+        let offset = text.len() - trimmed.len() + end + 2;
+        text = Cow::Owned(text[offset..].to_string());
+    }
+    if text
+        .bytes()
+        .any(|b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
+    {
+        text = Cow::Owned(
+            text.chars()
+                .filter(|c| *c >= ' ' || matches!(c, '\t' | '\n' | '\r'))
+                .collect(),
+        );
+    }
+    if let Some(at) = text.find("<rss") {
+        let tag_end = text[at..].find('>').map(|i| at + i);
+        let is_root = text[at + 4..].starts_with(|c: char| c.is_whitespace() || c == '>');
+        if let Some(tag_end) = tag_end
+            && is_root
+            && !text[at..tag_end].contains("version")
+        {
+            let mut fixed = String::with_capacity(text.len() + 16);
+            fixed.push_str(&text[..at + 4]);
+            fixed.push_str(" version=\"2.0\"");
+            fixed.push_str(&text[at + 4..]);
+            text = Cow::Owned(fixed);
+        }
+    }
+    text
+}
+
+/// Zone abbreviations that real feeds put in RFC 822 dates and that chrono does not
+/// know, with their UTC offsets in seconds.
+const NAMED_ZONES: &[(&str, i32)] = &[
+    ("MSK", 3 * 3600),
+    ("MSD", 4 * 3600),
+    ("CET", 3600),
+    ("CEST", 2 * 3600),
+    ("EET", 2 * 3600),
+    ("EEST", 3 * 3600),
+    ("WET", 0),
+    ("WEST", 3600),
+    ("BST", 3600),
+    ("IST", 5 * 3600 + 1800),
+    ("JST", 9 * 3600),
+    ("KST", 9 * 3600),
+    ("HKT", 8 * 3600),
+    ("SGT", 8 * 3600),
+    ("AEST", 10 * 3600),
+    ("AEDT", 11 * 3600),
+    ("UTC", 0),
+    ("Z", 0),
+];
+
+/// Parses the dates real feeds write: RFC 3339, RFC 822/2822 (with or without a
+/// correct weekday, with named zones), and ISO 8601 without a zone (read as UTC).
+/// `None` when nothing fits; the item then falls back to its first-seen time.
+pub fn parse_date(text: &str) -> Option<DateTime<Utc>> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    if let Ok(date) = DateTime::parse_from_rfc3339(text) {
+        return Some(date.with_timezone(&Utc));
+    }
+    if let Ok(date) = DateTime::parse_from_rfc2822(text) {
+        return Some(date.with_timezone(&Utc));
+    }
+    parse_rfc822_lenient(text).or_else(|| parse_iso_without_zone(text))
+}
+
+/// RFC 822 as publishers write it: the weekday dropped (it is often wrong), a named
+/// zone replaced by its offset, "UT"/"GMT" suffixes, and a missing zone read as UTC.
+fn parse_rfc822_lenient(text: &str) -> Option<DateTime<Utc>> {
+    let without_weekday = match text.split_once(',') {
+        Some((day, rest)) if day.trim().chars().all(|c| c.is_alphabetic()) => rest.trim(),
+        _ => text,
+    };
+    let mut parts: Vec<&str> = without_weekday.split_whitespace().collect();
+    if parts.len() < 4 {
+        return None;
+    }
+    let offset = match parts.last().copied() {
+        Some(zone) if zone.starts_with(['+', '-']) && zone.len() == 5 => {
+            let sign = if zone.starts_with('-') { -1 } else { 1 };
+            let hours: i32 = zone[1..3].parse().ok()?;
+            let minutes: i32 = zone[3..5].parse().ok()?;
+            parts.pop();
+            sign * (hours * 3600 + minutes * 60)
+        }
+        Some(zone) if zone.chars().all(|c| c.is_ascii_alphabetic()) => {
+            let upper = zone.to_ascii_uppercase();
+            let known = NAMED_ZONES
+                .iter()
+                .find(|(name, _)| *name == upper)
+                .map(|(_, secs)| *secs)
+                .or_else(|| {
+                    DateTime::parse_from_rfc2822(&format!("Mon, 1 Jan 2001 00:00:00 {upper}"))
+                        .ok()
+                        .map(|d| d.offset().local_minus_utc())
+                })
+                .or_else(|| matches!(upper.as_str(), "GMT" | "UT").then_some(0))?;
+            parts.pop();
+            known
+        }
+        _ => 0,
+    };
+    let joined = parts.join(" ");
+    let naive = [
+        "%d %b %Y %H:%M:%S",
+        "%d %b %Y %H:%M",
+        "%d %b %y %H:%M:%S",
+        "%d %B %Y %H:%M:%S",
+    ]
+    .iter()
+    .find_map(|format| NaiveDateTime::parse_from_str(&joined, format).ok())?;
+    let zone = FixedOffset::east_opt(offset)?;
+    zone.from_local_datetime(&naive)
+        .single()
+        .map(|d| d.with_timezone(&Utc))
+}
+
+/// ISO 8601 without a zone: `2026-02-06T22:20:00`, `2026-02-06 22:20`, `2026-02-06`.
+fn parse_iso_without_zone(text: &str) -> Option<DateTime<Utc>> {
+    let formats = [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ];
+    formats
+        .iter()
+        .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
+        .or_else(|| {
+            NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+        })
+        .map(|naive| Utc.from_utc_datetime(&naive))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn dates_real_feeds_write() {
+        let cases = [
+            ("2026-02-06T22:20:00+03:00", "2026-02-06T19:20:00Z"),
+            ("Fri, 06 Feb 2026 22:20:00 +0300", "2026-02-06T19:20:00Z"),
+            ("Fri, 06 Feb 2026 22:20:00 GMT", "2026-02-06T22:20:00Z"),
+            ("Mon, 06 Feb 2026 22:20:00 GMT", "2026-02-06T22:20:00Z"),
+            ("Fri, 06 Feb 2026 22:20:00 MSK", "2026-02-06T19:20:00Z"),
+            ("Fri, 06 Feb 2026 22:20:00 EST", "2026-02-07T03:20:00Z"),
+            ("06 Feb 2026 22:20 CET", "2026-02-06T21:20:00Z"),
+            ("Fri, 06 Feb 26 22:20:00 +0000", "2026-02-06T22:20:00Z"),
+            ("Fri, 06 Feb 2026 22:20:00", "2026-02-06T22:20:00Z"),
+            ("2026-02-06T22:20:00", "2026-02-06T22:20:00Z"),
+            ("2026-02-06 22:20", "2026-02-06T22:20:00Z"),
+            ("2026-02-06", "2026-02-06T00:00:00Z"),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse_date(text), Some(utc(expected)), "{text}");
+        }
+        assert_eq!(parse_date("yesterday"), None);
+        assert_eq!(parse_date(""), None);
+    }
+
+    #[test]
+    fn charset_order_is_bom_http_declaration_utf8() {
+        let cp1251 =
+            b"<?xml version=\"1.0\" encoding=\"windows-1251\"?><a>\xcf\xf0\xe8\xe2\xe5\xf2</a>";
+        assert!(decode(cp1251, None).contains("Привет"));
+        assert!(decode(cp1251, Some("application/rss+xml")).contains("Привет"));
+        // A blanket utf-8 from the server loses to a declaration the bytes agree with.
+        assert!(decode(cp1251, Some("text/xml; charset=utf-8")).contains("Привет"));
+        let koi8 = b"<a>\xf0\xd2\xc9\xd7\xc5\xd4</a>";
+        assert!(decode(koi8, Some("text/xml; charset=\"KOI8-R\"")).contains("Привет"));
+        let bom = b"\xef\xbb\xbf<?xml version=\"1.0\" encoding=\"windows-1251\"?><a>\xd0\x96</a>";
+        assert!(decode(bom, None).contains("<a>Ж</a>"));
+        assert!(decode(b"<a>caf\xe9</a>", None).contains("café"));
+    }
+
+    #[test]
+    fn cyrillic_feed_parses_without_mojibake() {
+        let body = b"<?xml version=\"1.0\" encoding=\"windows-1251\"?>\n<rss version=\"2.0\"><channel><title>\xcd\xee\xe2\xee\xf1\xf2\xe8</title><item><title>\xcf\xf0\xe8\xe2\xe5\xf2</title><guid>1</guid></item></channel></rss>";
+        let feed = parse_feed(body, None, None).unwrap();
+        assert_eq!(feed.title.unwrap().content, "Новости");
+        assert_eq!(feed.entries[0].title.as_ref().unwrap().content, "Привет");
+    }
+
+    #[test]
+    fn rss_without_version_and_control_characters_are_read() {
+        let body = b"<rss><channel><title>T\x07</title><item><title>A\x00B</title><link>http://x.example/1</link></item></channel></rss>";
+        let feed = parse_feed(body, None, None).unwrap();
+        assert_eq!(feed.entries[0].title.as_ref().unwrap().content, "AB");
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(parse_feed(b"<html><body>hi</body></html>", None, None).is_err());
+        assert!(parse_feed(b"", None, None).is_err());
+        assert!(parse_feed(b"\xff\xfe\x00", None, None).is_err());
+    }
+}

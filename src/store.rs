@@ -1,0 +1,372 @@
+//! The only module that knows sled: its trees, key bytes and value encoding.
+//!
+//! Trees:
+//! - `items`: key = 8-byte big-endian timestamp ++ 8-byte hash of (source, item id);
+//!   value = a [`StoredItem`] in MessagePack. Byte order is time order, so the newest
+//!   N items are a reverse scan of N keys however many are stored.
+//! - `ids`: source ++ 0 ++ item id -> its key in `items`, for de-duplication and moves.
+//! - `sources`: source id -> [`SourceState`].
+//!
+//! Writers: the scheduler (`record_fetch`, `put_source_state`). Readers: `publish`
+//! (`latest`, `subscribe`) and `app` (`flush`).
+
+use chrono::{DateTime, Duration, Utc};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::{Transactional, Tree};
+use std::collections::HashSet;
+use std::path::Path;
+use tokio::sync::watch;
+
+use crate::item::{Item, Origin, SourceId, SourceState, StoredItem};
+
+/// 10 minutes: a date further in the future than this is a publisher's mistake (or a
+/// trick to stay on top) and is replaced by the time the item was first seen.
+pub const FUTURE_SKEW: Duration = Duration::minutes(10);
+/// 64 MiB of sled page cache: sled's 1 GiB default costs ~700 MB of RSS.
+const CACHE_CAPACITY: u64 = 64 * 1024 * 1024;
+
+/// A store operation that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("store: cannot encode a record: {0}")]
+    Encode(#[from] rmp_serde::encode::Error),
+    #[error("store: a record is unreadable: {0}")]
+    Decode(#[from] rmp_serde::decode::Error),
+}
+
+impl From<TransactionError<StoreError>> for StoreError {
+    fn from(err: TransactionError<StoreError>) -> Self {
+        match err {
+            TransactionError::Abort(err) => err,
+            TransactionError::Storage(err) => StoreError::Sled(err),
+        }
+    }
+}
+
+/// What one `record_fetch` changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UpsertReport {
+    pub added: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+}
+
+/// The embedded item store. Cheap to clone; all clones share one database.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    items: Tree,
+    ids: Tree,
+    sources: Tree,
+    changes: watch::Sender<u64>,
+}
+
+impl Store {
+    /// Opens (or creates) the store in directory `path`.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Self::from_config(sled::Config::new().path(path))
+    }
+
+    /// A store that lives in memory and a temporary file, for tests and `inspect`.
+    pub fn temporary() -> Result<Store, StoreError> {
+        Self::from_config(sled::Config::new().temporary(true))
+    }
+
+    fn from_config(config: sled::Config) -> Result<Store, StoreError> {
+        let db = config.cache_capacity(CACHE_CAPACITY).open()?;
+        Ok(Store {
+            items: db.open_tree("items")?,
+            ids: db.open_tree("ids")?,
+            sources: db.open_tree("sources")?,
+            db,
+            changes: watch::Sender::new(0),
+        })
+    }
+
+    /// A receiver whose value changes whenever stored items change, for re-rendering.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Stores the items of one successful fetch and the source's new state in one
+    /// transaction: either both are stored or neither is, so the validators that make
+    /// the next poll a 304 are never saved for items that were lost.
+    ///
+    /// An item seen before keeps its first-seen time; it is rewritten only when it
+    /// changed, and moves when its date changed.
+    pub fn record_fetch(
+        &self,
+        origin: &Origin,
+        items: &[Item],
+        state: &SourceState,
+        now: DateTime<Utc>,
+    ) -> Result<UpsertReport, StoreError> {
+        let state_bytes = rmp_serde::to_vec_named(state)?;
+        let mut seen = HashSet::new();
+        let items: Vec<&Item> = items.iter().filter(|i| seen.insert(&i.id)).collect();
+        let report = (&self.items, &self.ids, &self.sources).transaction(
+            |(items_tree, ids_tree, sources_tree)| {
+                let mut report = UpsertReport::default();
+                for item in &items {
+                    let identity = identity_key(&origin.source, &item.id.0);
+                    let old_key = ids_tree.get(&identity)?;
+                    let old = match &old_key {
+                        Some(key) => items_tree.get(key)?,
+                        None => None,
+                    };
+                    let old_record: Option<StoredItem> = match &old {
+                        Some(bytes) => Some(decode(bytes).map_err(abort)?),
+                        None => None,
+                    };
+                    let first_seen = old_record.as_ref().map_or(now, |r| r.first_seen);
+                    let record = StoredItem {
+                        origin: origin.clone(),
+                        item: (*item).clone(),
+                        first_seen,
+                        timestamp: timestamp_for(item, first_seen),
+                    };
+                    if old_record.as_ref() == Some(&record) {
+                        report.unchanged += 1;
+                        continue;
+                    }
+                    let key = item_key(record.timestamp, &identity);
+                    let bytes = rmp_serde::to_vec_named(&record).map_err(abort)?;
+                    if let Some(old_key) = old_key
+                        && old_key.as_ref() != key.as_slice()
+                    {
+                        items_tree.remove(old_key)?;
+                    }
+                    items_tree.insert(key.as_slice(), bytes)?;
+                    ids_tree.insert(identity, key.as_slice())?;
+                    if old_record.is_some() {
+                        report.updated += 1;
+                    } else {
+                        report.added += 1;
+                    }
+                }
+                sources_tree.insert(origin.source.0.as_bytes(), state_bytes.as_slice())?;
+                Ok(report)
+            },
+        )?;
+        if report.added + report.updated > 0 {
+            self.changes.send_modify(|generation| *generation += 1);
+        }
+        Ok(report)
+    }
+
+    /// The newest `n` items of all sources, newest first.
+    pub fn latest(&self, n: usize) -> Result<Vec<StoredItem>, StoreError> {
+        let mut latest = Vec::with_capacity(n.min(1024));
+        for entry in self.items.iter().rev().take(n) {
+            let (_, value) = entry?;
+            latest.push(decode(&value)?);
+        }
+        Ok(latest)
+    }
+
+    /// The remembered state of a source; the default when it was never polled.
+    pub fn source_state(&self, source: &SourceId) -> Result<SourceState, StoreError> {
+        match self.sources.get(source.0.as_bytes())? {
+            Some(bytes) => Ok(decode(&bytes)?),
+            None => Ok(SourceState::default()),
+        }
+    }
+
+    /// Saves a source's state after a poll that stored no items (304, error).
+    pub fn put_source_state(
+        &self,
+        source: &SourceId,
+        state: &SourceState,
+    ) -> Result<(), StoreError> {
+        self.sources
+            .insert(source.0.as_bytes(), rmp_serde::to_vec_named(state)?)?;
+        Ok(())
+    }
+
+    /// Writes everything to disk. Called at shutdown; sled also flushes on its own
+    /// every half second.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// Whether the database still answers reads; for `/healthz`.
+    pub fn is_healthy(&self) -> bool {
+        self.items.first().is_ok()
+    }
+}
+
+/// An item's place in time: the date it claims (published, else updated), unless it
+/// has none or claims a time more than [`FUTURE_SKEW`] after it was first seen; then
+/// the time it was first seen. Decided against `first_seen`, not the clock, so the
+/// answer is the same on every later poll and the item never hops.
+pub fn timestamp_for(item: &Item, first_seen: DateTime<Utc>) -> DateTime<Utc> {
+    match item.claimed_date() {
+        Some(date) if date <= first_seen + FUTURE_SKEW => date,
+        _ => first_seen,
+    }
+}
+
+/// `items` key: the timestamp in microseconds, sign bit flipped so that dates before
+/// 1970 still sort first, big-endian; then a hash of the item's identity so items
+/// with the same timestamp never collide.
+pub fn item_key(timestamp: DateTime<Utc>, identity: &[u8]) -> [u8; 16] {
+    let micros = timestamp.timestamp_micros() as u64 ^ (1 << 63);
+    let mut key = [0; 16];
+    key[..8].copy_from_slice(&micros.to_be_bytes());
+    key[8..].copy_from_slice(&xxhash_rust::xxh3::xxh3_64(identity).to_be_bytes());
+    key
+}
+
+/// `ids` key: source id, a 0 byte, item id. Neither contains a 0 byte in practice,
+/// and a clash would only merge two items of the same source.
+fn identity_key(source: &SourceId, item: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(source.0.len() + 1 + item.len());
+    key.extend_from_slice(source.0.as_bytes());
+    key.push(0);
+    key.extend_from_slice(item.as_bytes());
+    key
+}
+
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, rmp_serde::decode::Error> {
+    rmp_serde::from_slice(bytes)
+}
+
+fn abort<E: Into<StoreError>>(err: E) -> ConflictableTransactionError<StoreError> {
+    ConflictableTransactionError::Abort(err.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::item::ItemId;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(secs, 0).unwrap()
+    }
+
+    fn item(id: &str, published: Option<i64>) -> Item {
+        Item {
+            id: ItemId(id.into()),
+            title: Some(format!("title {id}")),
+            link: None,
+            published: published.map(at),
+            updated: None,
+            summary: None,
+            content: None,
+            authors: vec![],
+            categories: vec![],
+            enclosures: vec![],
+        }
+    }
+
+    fn origin(name: &str) -> Origin {
+        Origin {
+            source: SourceId(format!("http://{name}.example/rss")),
+            name: name.into(),
+            url: format!("http://{name}.example/rss"),
+            tags: vec![],
+        }
+    }
+
+    fn ids(items: &[StoredItem]) -> Vec<&str> {
+        items.iter().map(|i| i.item.id.0.as_str()).collect()
+    }
+
+    #[test]
+    fn keys_sort_in_time_order_including_before_1970() {
+        let times = [at(-86_400 * 365), at(-1), at(0), at(1), at(1_700_000_000)];
+        let keys: Vec<_> = times.iter().map(|t| item_key(*t, b"x")).collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+        assert_ne!(item_key(at(5), b"a"), item_key(at(5), b"b"));
+    }
+
+    #[test]
+    fn timestamp_prefers_the_claimed_date_and_clamps_the_future() {
+        let first_seen = at(1_000_000);
+        assert_eq!(timestamp_for(&item("a", Some(500)), first_seen), at(500));
+        assert_eq!(timestamp_for(&item("a", None), first_seen), first_seen);
+        let near = 1_000_000 + 60;
+        assert_eq!(timestamp_for(&item("a", Some(near)), first_seen), at(near));
+        let far = 1_000_000 + 3600;
+        assert_eq!(timestamp_for(&item("a", Some(far)), first_seen), first_seen);
+    }
+
+    #[test]
+    fn upsert_dedups_updates_and_moves() {
+        let store = Store::temporary().unwrap();
+        let a = origin("a");
+        let state = SourceState::default();
+        let first = vec![item("1", Some(100)), item("2", Some(300)), item("3", None)];
+        let report = store.record_fetch(&a, &first, &state, at(1000)).unwrap();
+        assert_eq!(report.added, 3);
+        assert_eq!(ids(&store.latest(10).unwrap()), ["3", "2", "1"]);
+
+        // Same items again: nothing changes; the undated one keeps its first-seen time.
+        let report = store.record_fetch(&a, &first, &state, at(2000)).unwrap();
+        assert_eq!(
+            report,
+            UpsertReport {
+                added: 0,
+                updated: 0,
+                unchanged: 3
+            }
+        );
+        assert_eq!(store.latest(1).unwrap()[0].timestamp, at(1000));
+
+        // Item 1 changes its date: it moves, and is still stored once.
+        let mut moved = item("1", Some(1500));
+        moved.title = Some("corrected".into());
+        let report = store.record_fetch(&a, &[moved], &state, at(3000)).unwrap();
+        assert_eq!(report.updated, 1);
+        let latest = store.latest(10).unwrap();
+        assert_eq!(ids(&latest), ["1", "3", "2"]);
+        assert_eq!(latest[0].item.title.as_deref(), Some("corrected"));
+
+        // The same id in another source is another item.
+        store
+            .record_fetch(&origin("b"), &[item("1", Some(200))], &state, at(3000))
+            .unwrap();
+        assert_eq!(store.latest(10).unwrap().len(), 4);
+        assert_eq!(store.latest(2).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn state_is_saved_with_the_items() {
+        let store = Store::temporary().unwrap();
+        let a = origin("a");
+        assert_eq!(
+            store.source_state(&a.source).unwrap(),
+            SourceState::default()
+        );
+        let state = SourceState {
+            etag: Some("\"v1\"".into()),
+            ..SourceState::default()
+        };
+        store
+            .record_fetch(&a, &[item("1", Some(1))], &state, at(10))
+            .unwrap();
+        assert_eq!(store.source_state(&a.source).unwrap(), state);
+    }
+
+    #[test]
+    fn changes_are_signalled_only_when_items_change() {
+        let store = Store::temporary().unwrap();
+        let mut changes = store.subscribe();
+        let a = origin("a");
+        let state = SourceState::default();
+        store
+            .record_fetch(&a, &[item("1", Some(1))], &state, at(10))
+            .unwrap();
+        assert!(changes.has_changed().unwrap());
+        changes.mark_unchanged();
+        store
+            .record_fetch(&a, &[item("1", Some(1))], &state, at(20))
+            .unwrap();
+        assert!(!changes.has_changed().unwrap());
+    }
+}
