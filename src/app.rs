@@ -57,7 +57,7 @@ pub async fn run(
                 .as_ref()
                 .map_or_else(|| format!("http://{local}/"), |l| l.to_string()),
             description: config.publish.description.clone(),
-            ttl_minutes: shortest_interval.as_secs().div_ceil(60),
+            ttl_minutes: shortest_interval.as_secs().div_ceil(60).max(1),
         },
         max_items: config.publish.max_items,
     };

@@ -43,17 +43,20 @@ pub fn normalize_document(
     content_type: Option<&str>,
     url: Option<&Url>,
 ) -> Result<Document, ParseError> {
-    let feed = parse_feed(body, content_type, url.map(Url::as_str))?;
+    let feed = parse_feed(body, content_type)?;
     Ok(normalize(feed, url))
 }
 
 /// Normalizes a parsed feed.
 pub fn normalize(feed: Feed, document_url: Option<&Url>) -> Document {
-    let feed_link = pick_link(&feed.links).and_then(|href| absolute(&href, document_url));
+    let feed_link = pick_link(&feed.links, false).and_then(|href| absolute(&href, document_url));
+    // Relative links resolve against the feed's own link, else the document URL.
     let base = feed_link.clone().or_else(|| document_url.cloned());
     // Atom says exactly whether a text is plain or HTML; elsewhere the declared types
     // are guesses by feed-rs, and real RSS descriptions are HTML.
     let trust_plain = matches!(feed.feed_type, FeedType::Atom);
+    // JSON Feed attachments come from feed-rs as untyped links with a media type.
+    let json = matches!(feed.feed_type, FeedType::JSON);
 
     let info = FeedInfo {
         title: feed.title.as_ref().and_then(|t| plain_text(&t.content)),
@@ -71,20 +74,20 @@ pub fn normalize(feed: Feed, document_url: Option<&Url>) -> Document {
     let items = feed
         .entries
         .into_iter()
-        .map(|entry| normalize_entry(entry, base.as_ref(), trust_plain))
+        .map(|entry| normalize_entry(entry, base.as_ref(), trust_plain, json))
         // A feed that repeats an id keeps its first occurrence (the one nearest the top).
         .filter(|item| seen.insert(item.id.clone()))
         .collect();
     Document { feed: info, items }
 }
 
-fn normalize_entry(entry: Entry, feed_base: Option<&Url>, trust_plain: bool) -> Item {
+fn normalize_entry(entry: Entry, feed_base: Option<&Url>, trust_plain: bool, json: bool) -> Item {
     let entry_base = entry
         .base
         .as_deref()
         .and_then(|b| absolute(b, feed_base))
         .or_else(|| feed_base.cloned());
-    let link = pick_link(&entry.links)
+    let link = pick_link(&entry.links, json)
         .and_then(|href| absolute(&href, entry_base.as_ref()))
         .map(String::from);
     let title = entry.title.as_ref().and_then(|t| plain_text(&t.content));
@@ -142,7 +145,7 @@ fn normalize_entry(entry: Entry, feed_base: Option<&Url>, trust_plain: bool) -> 
         content,
         authors,
         categories,
-        enclosures: enclosures(&entry, entry_base.as_ref()),
+        enclosures: enclosures(&entry, entry_base.as_ref(), json),
     }
 }
 
@@ -173,15 +176,11 @@ fn item_id(
 
 /// The link a reader should follow: the first `alternate` (or untyped) link, else the
 /// first link that is not an enclosure or a self-reference.
-fn pick_link(links: &[Link]) -> Option<String> {
-    links
-        .iter()
+fn pick_link(links: &[Link], json: bool) -> Option<String> {
+    let candidates = || links.iter().filter(|l| !is_attachment(l, json));
+    candidates()
         .find(|l| matches!(l.rel.as_deref(), None | Some("alternate")))
-        .or_else(|| {
-            links
-                .iter()
-                .find(|l| !matches!(l.rel.as_deref(), Some("enclosure" | "self" | "hub")))
-        })
+        .or_else(|| candidates().find(|l| !matches!(l.rel.as_deref(), Some("self" | "hub"))))
         .map(|l| l.href.trim().to_string())
         .filter(|href| !href.is_empty())
 }
@@ -198,7 +197,12 @@ fn absolute(href: &str, base: Option<&Url>) -> Option<Url> {
     matches!(url.scheme(), "http" | "https").then_some(url)
 }
 
-fn enclosures(entry: &Entry, base: Option<&Url>) -> Vec<Enclosure> {
+/// An enclosure (`rel="enclosure"`), or a JSON Feed attachment.
+fn is_attachment(link: &Link, json: bool) -> bool {
+    link.rel.as_deref() == Some("enclosure") || (json && link.media_type.is_some())
+}
+
+fn enclosures(entry: &Entry, base: Option<&Url>, json: bool) -> Vec<Enclosure> {
     let mut found: Vec<Enclosure> = Vec::new();
     let mut add = |url: Option<Url>, mime_type: Option<String>, length: Option<u64>| {
         if let Some(url) = url
@@ -221,11 +225,7 @@ fn enclosures(entry: &Entry, base: Option<&Url>) -> Vec<Enclosure> {
             add(url, mime, content.size);
         }
     }
-    for link in entry
-        .links
-        .iter()
-        .filter(|l| l.rel.as_deref() == Some("enclosure"))
-    {
+    for link in entry.links.iter().filter(|l| is_attachment(l, json)) {
         add(
             absolute(&link.href, base),
             link.media_type.clone(),

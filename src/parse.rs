@@ -20,17 +20,18 @@ pub enum ParseError {
     Panicked(String),
 }
 
-/// Decodes `body` to UTF-8 and parses it. `content_type` is the HTTP header, if any;
-/// `base` is the document URL, for relative links.
+/// Decodes `body` to UTF-8 and parses it. `content_type` is the HTTP header, if any.
+///
+/// feed-rs gets no base URI: relative links stay relative (unless an absolute
+/// xml:base resolves them), so `normalize` can resolve them against the feed's own
+/// link first and the document URL second.
 pub fn parse_feed(
     body: &[u8],
     content_type: Option<&str>,
-    base: Option<&str>,
 ) -> Result<feed_rs::model::Feed, ParseError> {
     let text = decode(body, content_type);
     let text = repair(&text);
     let parser = feed_rs::parser::Builder::new()
-        .base_uri(base)
         .sanitize_content(false)
         // An empty id marks "the feed gave none"; normalize builds a stable one.
         .id_generator(|_, _, _| String::new())
@@ -316,7 +317,7 @@ mod tests {
     #[test]
     fn cyrillic_feed_parses_without_mojibake() {
         let body = b"<?xml version=\"1.0\" encoding=\"windows-1251\"?>\n<rss version=\"2.0\"><channel><title>\xcd\xee\xe2\xee\xf1\xf2\xe8</title><item><title>\xcf\xf0\xe8\xe2\xe5\xf2</title><guid>1</guid></item></channel></rss>";
-        let feed = parse_feed(body, None, None).unwrap();
+        let feed = parse_feed(body, None).unwrap();
         assert_eq!(feed.title.unwrap().content, "Новости");
         assert_eq!(feed.entries[0].title.as_ref().unwrap().content, "Привет");
     }
@@ -324,14 +325,14 @@ mod tests {
     #[test]
     fn rss_without_version_and_control_characters_are_read() {
         let body = b"<rss><channel><title>T\x07</title><item><title>A\x00B</title><link>http://x.example/1</link></item></channel></rss>";
-        let feed = parse_feed(body, None, None).unwrap();
+        let feed = parse_feed(body, None).unwrap();
         assert_eq!(feed.entries[0].title.as_ref().unwrap().content, "AB");
     }
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        assert!(parse_feed(b"<html><body>hi</body></html>", None, None).is_err());
-        assert!(parse_feed(b"", None, None).is_err());
-        assert!(parse_feed(b"\xff\xfe\x00", None, None).is_err());
+        assert!(parse_feed(b"<html><body>hi</body></html>", None).is_err());
+        assert!(parse_feed(b"", None).is_err());
+        assert!(parse_feed(b"\xff\xfe\x00", None).is_err());
     }
 }

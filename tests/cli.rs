@@ -1,0 +1,276 @@
+//! The `tributary` binary itself: `check`, `inspect --json`, and `run` stopping
+//! cleanly on SIGTERM.
+
+mod common;
+
+use common::fixture_path;
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn tributary(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .args(args)
+        .env_remove("TRIBUTARY_CONFIG")
+        .env_remove("STATE_DIRECTORY")
+        .output()
+        .expect("the binary runs")
+}
+
+fn write_config(dir: &Path, text: &str) -> String {
+    let path = dir.join("feeds.toml");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn check_accepts_a_valid_config_and_summarizes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        "[server]\nlisten = \"127.0.0.1:9999\"\n[[source]]\nurl = \"https://a.example/rss\"\n",
+    );
+    let out = tributary(&["check", "--config", &path]);
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("sources: 1"), "{stdout}");
+    assert!(stdout.contains("127.0.0.1:9999"), "{stdout}");
+}
+
+#[test]
+fn check_rejects_a_bad_config_with_exit_78_and_places() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        "[[source]]\nurl = \"https://a.example/rss\"\ninterval = \"10s\"\n\n[[source]]\nurl = \"https://a.example/rss\"\n",
+    );
+    let out = tributary(&["check", "--config", &path]);
+    assert_eq!(out.status.code(), Some(78));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains(&format!("{path}:3:12: interval")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{path}:6:7: duplicate source")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_reports_a_missing_file() {
+    let out = tributary(&["check", "--config", "/nonexistent/feeds.toml"]);
+    assert_eq!(out.status.code(), Some(78));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("/nonexistent/feeds.toml"), "{stderr}");
+}
+
+#[test]
+fn the_example_config_is_valid() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("feeds.toml");
+    let out = tributary(&["check", "--config", example.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+}
+
+fn inspect_json(name: &str) -> Value {
+    let path = fixture_path(name);
+    let out = tributary(&["inspect", path.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{name}: {out:?}");
+    serde_json::from_slice(&out.stdout).expect("inspect --json prints one JSON object")
+}
+
+/// Every key the JSON contract promises is there, with the right type.
+fn assert_shape(doc: &Value) {
+    for key in ["title", "link", "id", "updated", "description", "language"] {
+        let value = &doc["feed"][key];
+        assert!(value.is_null() || value.is_string(), "feed.{key}: {value}");
+    }
+    for item in doc["items"].as_array().unwrap() {
+        assert!(item["id"].is_string());
+        for key in [
+            "title",
+            "link",
+            "published",
+            "updated",
+            "summary",
+            "content",
+        ] {
+            let value = &item[key];
+            assert!(value.is_null() || value.is_string(), "item.{key}: {value}");
+        }
+        for key in ["authors", "categories", "enclosures"] {
+            assert!(item[key].is_array(), "item.{key}");
+        }
+        for enclosure in item["enclosures"].as_array().unwrap() {
+            assert!(enclosure["url"].is_string());
+            assert!(enclosure.get("type").is_some() && enclosure.get("length").is_some());
+        }
+    }
+}
+
+#[test]
+fn inspect_json_has_the_promised_shape_for_every_fixture() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/feeds");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let doc = inspect_json(&name);
+        assert_shape(&doc);
+        assert!(!doc["items"].as_array().unwrap().is_empty(), "{name}");
+        seen += 1;
+    }
+    assert!(seen >= 8);
+}
+
+#[test]
+fn inspect_rss2_fields() {
+    let doc = inspect_json("rss2.xml");
+    assert_eq!(doc["feed"]["title"], "World Wire");
+    assert_eq!(doc["feed"]["language"], "en");
+    let item = &doc["items"][0];
+    assert_eq!(item["id"], "wire-1006");
+    assert_eq!(item["title"], "Talks resume in Geneva");
+    assert_eq!(item["link"], "https://wire.example/2026/02/talks");
+    assert_eq!(item["published"], "2026-02-06T18:00:00Z");
+    assert_eq!(item["authors"][0], "Anna Petrova");
+    assert_eq!(item["categories"][0], "Politics");
+    assert_eq!(item["summary"], "<p>Delegations met again.</p>");
+    assert_eq!(
+        item["content"],
+        "<p>Delegations met again <b>today</b>.</p>"
+    );
+}
+
+#[test]
+fn inspect_removes_everything_dangerous() {
+    let doc = inspect_json("hostile.xml");
+    assert_eq!(doc["feed"]["title"], "Hostile & Co");
+    let item = &doc["items"][0];
+    assert_eq!(item["title"], "Tom & Jerry bold news");
+    assert_eq!(item["link"], "https://hostile.example/news/1");
+    let summary = item["summary"].as_str().unwrap();
+    for bad in [
+        "<script",
+        "onclick",
+        "onerror",
+        "javascript:",
+        "<iframe",
+        "<object",
+        "<style",
+    ] {
+        assert!(!summary.contains(bad), "{bad} in {summary}");
+    }
+    assert!(
+        summary.contains("https://hostile.example/news/x.png"),
+        "{summary}"
+    );
+    // A javascript: link is no link at all.
+    assert_eq!(doc["items"][1]["link"], Value::Null);
+}
+
+#[test]
+fn inspect_decodes_windows_1251() {
+    let doc = inspect_json("windows-1251.xml");
+    assert_eq!(doc["feed"]["title"], "Новости дня");
+    let item = &doc["items"][0];
+    assert_eq!(item["title"], "Мэрия объявила о ремонте моста");
+    assert_eq!(item["summary"], "Работы начнутся в марте — «до лета».");
+    assert_eq!(item["published"], "2026-02-06T19:20:00Z");
+}
+
+#[test]
+fn inspect_gives_stable_ids_without_guids() {
+    let first = inspect_json("no-guid.xml");
+    let second = inspect_json("no-guid.xml");
+    assert_eq!(first["items"][0]["id"], "https://noids.example/a");
+    // Moscow time without an offset in the date.
+    assert_eq!(first["items"][0]["published"], "2026-02-06T09:00:00Z");
+    let hashed = first["items"][1]["id"].as_str().unwrap();
+    assert!(hashed.starts_with("hash:"), "{hashed}");
+    assert_eq!(first["items"][1]["id"], second["items"][1]["id"]);
+}
+
+#[test]
+fn inspect_reads_json_feed() {
+    let doc = inspect_json("jsonfeed.json");
+    let item = &doc["items"][0];
+    assert_eq!(item["id"], "note-2");
+    assert_eq!(item["published"], "2026-02-06T10:00:00Z");
+    assert_eq!(item["content"], "<p>Two </p>");
+    assert_eq!(item["enclosures"][0]["url"], "https://notes.example/2.mp3");
+    assert_eq!(item["enclosures"][0]["length"], 42);
+}
+
+#[test]
+fn inspect_fails_with_one_line_on_garbage() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("page.html");
+    std::fs::write(&path, "<html><body>Checking your browser</body></html>").unwrap();
+    let out = tributary(&["inspect", path.to_str().unwrap(), "--json"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("not a feed"), "{stderr}");
+    let out = tributary(&["inspect", "/nonexistent.xml"]);
+    assert!(!out.status.success());
+}
+
+/// A minimal HTTP/1.1 GET; returns the whole response.
+fn http_get(addr: &str, path: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[test]
+fn run_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        &format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[store]\npath = \"{}\"\n",
+            dir.path().join("data").display()
+        ),
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .args(["run", "--config", &path])
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let up = lines
+        .by_ref()
+        .map(|l| l.unwrap())
+        .find(|l| l.contains("tributary is up"))
+        .expect("the daemon reports that it is up");
+    let addr = up
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("listen="))
+        .expect("the log line names the address")
+        .to_string();
+    assert!(http_get(&addr, "/healthz").starts_with("HTTP/1.1 200"));
+
+    let started = Instant::now();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit status {status:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let rest: Vec<_> = lines.map(|l| l.unwrap()).collect();
+    assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
+}

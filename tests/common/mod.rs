@@ -1,0 +1,204 @@
+//! Test helpers: a loopback feed server and the daemon started on a temp store.
+//!
+//! Everything listens on 127.0.0.1 port 0; no test touches the internet.
+#![allow(dead_code)]
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tributary::config::Config;
+
+/// A fixture document from `tests/fixtures/feeds/`.
+pub fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(fixture_path(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+}
+
+pub fn fixture_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/feeds")
+        .join(name)
+}
+
+/// One document the feed server serves.
+#[derive(Clone)]
+struct Route {
+    body: Vec<u8>,
+    content_type: String,
+}
+
+/// What the feed server saw, and switches that change how it answers.
+#[derive(Default)]
+pub struct FeedServerState {
+    routes: Mutex<HashMap<String, Route>>,
+    pub requests: AtomicUsize,
+    /// Requests that carried If-None-Match or If-Modified-Since.
+    pub conditional: AtomicUsize,
+    pub not_modified: AtomicUsize,
+    /// When set, every request gets a 500.
+    pub failing: AtomicBool,
+    pub user_agents: Mutex<Vec<String>>,
+}
+
+/// A loopback HTTP server serving feeds with ETags and 304s, like a well-behaved
+/// publisher.
+pub struct FeedServer {
+    pub addr: SocketAddr,
+    pub state: Arc<FeedServerState>,
+}
+
+impl FeedServer {
+    pub async fn start() -> FeedServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(FeedServerState::default());
+        let app = axum::Router::new()
+            .fallback(serve_feed)
+            .with_state(state.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        FeedServer { addr, state }
+    }
+
+    /// Serves `body` at `path` with `content_type`.
+    pub fn route(&self, path: &str, body: Vec<u8>, content_type: &str) {
+        self.state.routes.lock().unwrap().insert(
+            path.to_string(),
+            Route {
+                body,
+                content_type: content_type.to_string(),
+            },
+        );
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn requests(&self) -> usize {
+        self.state.requests.load(Ordering::SeqCst)
+    }
+
+    pub fn conditional(&self) -> usize {
+        self.state.conditional.load(Ordering::SeqCst)
+    }
+
+    pub fn not_modified(&self) -> usize {
+        self.state.not_modified.load(Ordering::SeqCst)
+    }
+}
+
+async fn serve_feed(State(state): State<Arc<FeedServerState>>, request: Request) -> Response {
+    state.requests.fetch_add(1, Ordering::SeqCst);
+    let headers = request.headers();
+    if let Some(agent) = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+    {
+        state.user_agents.lock().unwrap().push(agent.to_string());
+    }
+    let if_none_match = headers.get(header::IF_NONE_MATCH).cloned();
+    if if_none_match.is_some() || headers.contains_key(header::IF_MODIFIED_SINCE) {
+        state.conditional.fetch_add(1, Ordering::SeqCst);
+    }
+    if state.failing.load(Ordering::SeqCst) {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "down").into_response();
+    }
+    let route = state
+        .routes
+        .lock()
+        .unwrap()
+        .get(request.uri().path())
+        .cloned();
+    let Some(route) = route else {
+        return (StatusCode::NOT_FOUND, "no such feed").into_response();
+    };
+    let etag = format!("\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(&route.body));
+    if if_none_match.is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
+        state.not_modified.fetch_add(1, Ordering::SeqCst);
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+    }
+    let mut response = Response::new(Body::from(route.body));
+    let response_headers = response.headers_mut();
+    response_headers.insert(header::ETAG, HeaderValue::from_str(&etag).unwrap());
+    response_headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&route.content_type).unwrap(),
+    );
+    response
+}
+
+/// The daemon running in this process on a port-0 listener.
+pub struct RunningApp {
+    pub addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningApp {
+    pub async fn start(config: Config) -> RunningApp {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel();
+        let handle = tokio::spawn(tributary::app::run(config, listener, async {
+            let _ = rx.await;
+        }));
+        RunningApp {
+            addr,
+            shutdown: Some(tx),
+            handle,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Signals shutdown and waits (at most 10 s) for a clean exit.
+    pub async fn stop(mut self) {
+        self.shutdown.take().unwrap().send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), self.handle)
+            .await
+            .expect("the daemon stops within 10 s")
+            .expect("the daemon task does not panic")
+            .expect("the daemon exits cleanly");
+    }
+}
+
+/// A config read from `text` (as `feeds.toml` would be), with every source's interval
+/// replaced by `interval` so tests need not wait the one-minute floor.
+pub fn config_with_interval(text: &str, interval: Duration) -> Config {
+    let mut config = tributary::config::parse(Path::new("test.toml"), text, None)
+        .unwrap_or_else(|e| panic!("test config: {e}"));
+    for source in &mut config.sources {
+        source.interval = interval;
+    }
+    config
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, for at most `limit`.
+pub async fn eventually<T, F, Fut>(limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not met within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

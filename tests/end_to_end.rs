@@ -1,0 +1,234 @@
+//! The whole pipeline: a loopback publisher serving RSS 2.0, Atom, RSS 1.0 and a
+//! KOI8-R feed (charset only in the HTTP header), the daemon polling it into a temp
+//! store, and `/feed.xml` read back with the `rss` crate.
+
+mod common;
+
+use common::{FeedServer, RunningApp, config_with_interval, eventually, fixture};
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// Newest first, over all four sources (UTC times of the fixtures).
+const EXPECTED_TITLES: [&str; 10] = [
+    "Talks resume in Geneva",       // 18:00, RSS 2.0
+    "New compiler release",         // 17:00, Atom
+    "Парк откроют после ремонта",   // 16:30, KOI8-R
+    "Comet seen from Earth",        // 16:00, RSS 1.0
+    "Markets steady",               // 14:00
+    "Kernel notes",                 // 13:00
+    "Cells that repair themselves", // 12:00
+    "Storm warning for the coast",  // 10:00
+    "Database tuning",              // 09:00
+    "Antarctic ice cores",          // 08:00
+];
+
+fn config_text(server: &FeedServer, store: &std::path::Path) -> String {
+    format!(
+        r#"
+[store]
+path = "{store}"
+
+[publish]
+title = "Test river"
+link = "https://river.example/"
+max_items = 50
+
+[[source]]
+url = "{rss2}"
+name = "World Wire"
+tags = ["world"]
+
+[[source]]
+url = "{atom}"
+
+[[source]]
+url = "{rdf}"
+name = "Science"
+
+[[source]]
+url = "{koi8}"
+"#,
+        store = store.display(),
+        rss2 = server.url("/rss2.xml"),
+        atom = server.url("/atom.xml"),
+        rdf = server.url("/rss1.xml"),
+        koi8 = server.url("/koi8.xml"),
+    )
+}
+
+fn serve_fixtures(server: &FeedServer) {
+    server.route("/rss2.xml", fixture("rss2.xml"), "application/rss+xml");
+    server.route("/atom.xml", fixture("atom.xml"), "application/atom+xml");
+    server.route("/rss1.xml", fixture("rss1.xml"), "application/rdf+xml");
+    server.route(
+        "/koi8.xml",
+        fixture("koi8-r-http-charset.xml"),
+        "application/rss+xml; charset=koi8-r",
+    );
+}
+
+async fn get_feed(app: &RunningApp) -> (reqwest::header::HeaderMap, rss::Channel) {
+    let response = reqwest::get(app.url("/feed.xml")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let headers = response.headers().clone();
+    let body = response.bytes().await.unwrap();
+    let channel = rss::Channel::read_from(&body[..]).expect("/feed.xml is well-formed RSS");
+    (headers, channel)
+}
+
+fn titles(channel: &rss::Channel) -> Vec<String> {
+    channel
+        .items
+        .iter()
+        .map(|i| i.title.clone().unwrap_or_default())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polls_merges_dedups_and_survives_a_restart() {
+    let server = FeedServer::start().await;
+    serve_fixtures(&server);
+    let store = tempfile::tempdir().unwrap();
+    let text = config_text(&server, store.path());
+    let app = RunningApp::start(config_with_interval(&text, Duration::from_millis(300))).await;
+
+    let health = reqwest::get(app.url("/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
+
+    // Every item present once, newest first, each attributed to its source.
+    let channel = eventually(Duration::from_secs(15), || async {
+        let (_, channel) = get_feed(&app).await;
+        (channel.items.len() >= EXPECTED_TITLES.len()).then_some(channel)
+    })
+    .await;
+    assert_eq!(channel.title, "Test river");
+    assert_eq!(titles(&channel), EXPECTED_TITLES);
+    let guids: HashSet<_> = channel
+        .items
+        .iter()
+        .map(|i| i.guid.clone().unwrap().value)
+        .collect();
+    assert_eq!(guids.len(), EXPECTED_TITLES.len(), "guids are unique");
+    for item in &channel.items {
+        let source = item.source.as_ref().expect("every item has <source>");
+        assert!(source.url.starts_with(&format!("http://{}/", server.addr)));
+        assert!(item.pub_date.is_some() && item.link.is_some() && item.description.is_some());
+    }
+    let source_of = |title: &str| {
+        let item = channel
+            .items
+            .iter()
+            .find(|i| i.title.as_deref() == Some(title))
+            .unwrap();
+        let source = item.source.clone().unwrap();
+        (source.url, source.title.unwrap())
+    };
+    assert_eq!(
+        source_of("Talks resume in Geneva"),
+        (server.url("/rss2.xml"), "World Wire".to_string())
+    );
+    // No name in the config: the feed's own title.
+    assert_eq!(
+        source_of("New compiler release"),
+        (server.url("/atom.xml"), "Tech Log".to_string())
+    );
+    assert_eq!(source_of("Парк откроют после ремонта").1, "Вести по-русски");
+    let talks = &channel.items[0];
+    let categories: Vec<_> = talks.categories.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(categories, ["Politics", "world"]);
+
+    // Later polls are conditional, get 304s and add no duplicates.
+    eventually(Duration::from_secs(15), || async {
+        (server.not_modified() >= 8).then_some(())
+    })
+    .await;
+    assert!(server.conditional() >= 8);
+    let agents = server.state.user_agents.lock().unwrap().clone();
+    assert!(
+        agents.iter().all(|a| a.starts_with("tributary/")),
+        "{agents:?}"
+    );
+    let (headers, channel) = get_feed(&app).await;
+    assert_eq!(titles(&channel), EXPECTED_TITLES);
+
+    // The ETag we were given gets a 304, and so does the Last-Modified.
+    let etag = headers.get("etag").unwrap().to_str().unwrap().to_string();
+    assert!(etag.starts_with('"'), "a strong ETag: {etag}");
+    let client = reqwest::Client::new();
+    let conditional = client
+        .get(app.url("/feed.xml"))
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(conditional.status(), 304);
+    let last_modified = headers.get("last-modified").unwrap().to_str().unwrap();
+    let by_date = client
+        .get(app.url("/feed.xml"))
+        .header("If-Modified-Since", last_modified)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_date.status(), 304);
+    app.stop().await;
+
+    // A restart on the same store serves the same items at once, before any poll
+    // could succeed (the publisher is now down), under the same ETag.
+    server.state.failing.store(true, Ordering::SeqCst);
+    let app = RunningApp::start(config_with_interval(&text, Duration::from_millis(300))).await;
+    let (restarted_headers, channel) = get_feed(&app).await;
+    assert_eq!(titles(&channel), EXPECTED_TITLES);
+    assert_eq!(restarted_headers.get("etag").unwrap(), etag.as_str());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_source_does_not_affect_the_others() {
+    let server = FeedServer::start().await;
+    serve_fixtures(&server);
+    server.route(
+        "/broken.xml",
+        b"<html><body>Checking your browser".to_vec(),
+        "text/html",
+    );
+    let store = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{}\n[[source]]\nurl = \"{}\"\n[[source]]\nurl = \"{}\"\n",
+        config_text(&server, store.path()),
+        server.url("/broken.xml"),
+        server.url("/missing.xml"),
+    );
+    let app = RunningApp::start(config_with_interval(&text, Duration::from_secs(3600))).await;
+    let channel = eventually(Duration::from_secs(15), || async {
+        let (_, channel) = get_feed(&app).await;
+        (channel.items.len() >= EXPECTED_TITLES.len()).then_some(channel)
+    })
+    .await;
+    assert_eq!(titles(&channel), EXPECTED_TITLES);
+    // Wait until both bad sources have been tried, then read their status.
+    eventually(Duration::from_secs(15), || async {
+        (server.requests() >= 6).then_some(())
+    })
+    .await;
+    app.stop().await;
+    let store = tributary::store::Store::open(store.path()).unwrap();
+    let status = |path: &str| {
+        let id = tributary::item::SourceId(server.url(path));
+        store.source_state(&id).unwrap()
+    };
+    let broken = status("/broken.xml");
+    assert_eq!(broken.consecutive_failures, 1);
+    assert!(
+        broken.last_error.as_deref().unwrap().starts_with("parse:"),
+        "{broken:?}"
+    );
+    let missing = status("/missing.xml");
+    assert!(
+        missing.last_error.as_deref().unwrap().contains("404"),
+        "{missing:?}"
+    );
+    let healthy = status("/rss2.xml");
+    assert_eq!(healthy.consecutive_failures, 0);
+    assert!(healthy.etag.is_some() && healthy.last_success.is_some());
+}
