@@ -283,13 +283,29 @@ impl Sanitizer {
     /// Sanitized HTML, or `None` when nothing is left. `plain` text is escaped, not parsed.
     fn clean(&self, text: &str, plain: bool) -> Option<String> {
         let html = if plain {
-            ammonia::clean_text(text)
+            escape_text(text)
         } else {
             self.builder.clean(text).to_string()
         };
         let html = html.trim();
         (!html.is_empty()).then(|| html.to_string())
     }
+}
+
+/// Plain text as HTML: the five characters HTML gives meaning to, escaped.
+fn escape_text(text: &str) -> String {
+    let mut html = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => html.push_str("&amp;"),
+            '<' => html.push_str("&lt;"),
+            '>' => html.push_str("&gt;"),
+            '"' => html.push_str("&quot;"),
+            '\'' => html.push_str("&#39;"),
+            c => html.push(c),
+        }
+    }
+    html
 }
 
 #[cfg(test)]
@@ -373,6 +389,18 @@ mod tests {
                 mime_type: Some("audio/mpeg".into()),
                 length: Some(1234)
             }]
+        );
+    }
+
+    #[test]
+    fn plain_atom_text_is_escaped_not_parsed() {
+        let body = r#"<feed xmlns="http://www.w3.org/2005/Atom"><title>A</title><id>urn:a</id>
+            <entry><id>urn:1</id><title>T</title><updated>2026-02-06T10:00:00Z</updated>
+            <summary type="text">if a &lt; b then "c"</summary></entry></feed>"#;
+        let item = doc(body, "https://a.example/feed").items.remove(0);
+        assert_eq!(
+            item.summary.as_deref(),
+            Some("if a &lt; b then &quot;c&quot;")
         );
     }
 

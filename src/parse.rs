@@ -116,11 +116,16 @@ fn xml_declared_encoding(body: &[u8]) -> Option<&'static Encoding> {
     Encoding::for_label(value.trim().as_bytes())
 }
 
-/// Repairs that let feed-rs read real feeds: the XML declaration is dropped (the
+/// Repairs that let feed-rs read real feeds. XML: the declaration is dropped (the
 /// text is UTF-8 now, and keeping `encoding="windows-1251"` would decode it twice),
-/// raw control characters that XML forbids are removed, and an `<rss>` root without
-/// its `version` attribute is read as RSS 2.0.
+/// raw control characters that XML forbids are removed, an `<rss>` root without its
+/// `version` attribute is read as RSS 2.0, RSS 0.9 is read as the RSS 1.0 it nearly
+/// is, and module namespaces missing their trailing slash are completed. JSON Feed:
+/// see [`repair_json`].
 fn repair(text: &str) -> Cow<'_, str> {
+    if text.trim_start().starts_with('{') {
+        return repair_json(text).map_or(Cow::Borrowed(text), Cow::Owned);
+    }
     let mut text = Cow::Borrowed(text);
     let trimmed = text.trim_start();
     if trimmed.starts_with("<?xml")
@@ -153,7 +158,65 @@ fn repair(text: &str) -> Cow<'_, str> {
             text = Cow::Owned(fixed);
         }
     }
+    const NAMESPACE_FIXES: [(&str, &str); 3] = [
+        (
+            "\"http://my.netscape.com/rdf/simple/0.9/\"",
+            "\"http://purl.org/rss/1.0/\"",
+        ),
+        (
+            "\"http://purl.org/rss/1.0/modules/content\"",
+            "\"http://purl.org/rss/1.0/modules/content/\"",
+        ),
+        (
+            "\"http://purl.org/dc/elements/1.1\"",
+            "\"http://purl.org/dc/elements/1.1/\"",
+        ),
+    ];
+    for (wrong, right) in NAMESPACE_FIXES {
+        if text.contains(wrong) {
+            text = Cow::Owned(text.replace(wrong, right));
+        }
+    }
     text
+}
+
+/// JSON Feed as publishers write it, made acceptable to feed-rs: the version URL
+/// with `http:`, a numeric item `id` (JSON Feed 1.1 asks readers to take it as a
+/// string), and `tags` written as one comma-separated string. `None` when nothing
+/// needed repair or the text is not JSON at all.
+fn repair_json(text: &str) -> Option<String> {
+    use serde_json::Value;
+    let mut feed: Value = serde_json::from_str(text).ok()?;
+    let mut changed = false;
+    if let Some(Value::String(version)) = feed.get_mut("version")
+        && let Some(rest) = version.strip_prefix("http://jsonfeed.org/")
+    {
+        *version = format!("https://jsonfeed.org/{rest}");
+        changed = true;
+    }
+    if let Some(Value::Array(items)) = feed.get_mut("items") {
+        for item in items {
+            if let Some(id) = item.get_mut("id")
+                && id.is_number()
+            {
+                *id = Value::String(id.to_string());
+                changed = true;
+            }
+            if let Some(tags) = item.get_mut("tags")
+                && let Value::String(joined) = tags
+            {
+                let split = joined
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(|t| Value::String(t.to_string()))
+                    .collect();
+                *tags = Value::Array(split);
+                changed = true;
+            }
+        }
+    }
+    changed.then(|| feed.to_string())
 }
 
 /// Zone abbreviations that real feeds put in RFC 822 dates and that chrono does not
@@ -199,8 +262,11 @@ pub fn parse_date(text: &str) -> Option<DateTime<Utc>> {
 /// RFC 822 as publishers write it: the weekday dropped (it is often wrong), a named
 /// zone replaced by its offset, "UT"/"GMT" suffixes, and a missing zone read as UTC.
 fn parse_rfc822_lenient(text: &str) -> Option<DateTime<Utc>> {
-    let without_weekday = match text.split_once(',') {
-        Some((day, rest)) if day.trim().chars().all(|c| c.is_alphabetic()) => rest.trim(),
+    // "Tue, 11 Jan 2011 ..." and "Tue 11 Jan 2011 ...": the weekday is dropped.
+    let without_weekday = match text.split_once([',', ' ']) {
+        Some((day, rest)) if !day.is_empty() && day.chars().all(|c| c.is_alphabetic()) => {
+            rest.trim_start_matches([',', ' '])
+        }
         _ => text,
     };
     let mut parts: Vec<&str> = without_weekday.split_whitespace().collect();
@@ -247,13 +313,16 @@ fn parse_rfc822_lenient(text: &str) -> Option<DateTime<Utc>> {
         .map(|d| d.with_timezone(&Utc))
 }
 
-/// ISO 8601 without a zone: `2026-02-06T22:20:00`, `2026-02-06 22:20`, `2026-02-06`.
+/// ISO 8601 without a zone: `2026-02-06T22:20:00`, `2026-02-06 22:20`, `2026-02-06`,
+/// and the slashed `2026/2/6 22:20:00`.
 fn parse_iso_without_zone(text: &str) -> Option<DateTime<Utc>> {
     let formats = [
         "%Y-%m-%dT%H:%M:%S%.f",
         "%Y-%m-%d %H:%M:%S%.f",
         "%Y-%m-%dT%H:%M",
         "%Y-%m-%d %H:%M",
+        "%Y/%m/%d %H:%M:%S",
+        "%Y/%m/%d %H:%M",
     ];
     formats
         .iter()
@@ -291,6 +360,8 @@ mod tests {
             ("2026-02-06T22:20:00", "2026-02-06T22:20:00Z"),
             ("2026-02-06 22:20", "2026-02-06T22:20:00Z"),
             ("2026-02-06", "2026-02-06T00:00:00Z"),
+            ("Fri 06 Feb 2026 22:20:00 GMT", "2026-02-06T22:20:00Z"),
+            ("2026/2/6 22:20:00", "2026-02-06T22:20:00Z"),
         ];
         for (text, expected) in cases {
             assert_eq!(parse_date(text), Some(utc(expected)), "{text}");
@@ -327,6 +398,33 @@ mod tests {
         let body = b"<rss><channel><title>T\x07</title><item><title>A\x00B</title><link>http://x.example/1</link></item></channel></rss>";
         let feed = parse_feed(body, None).unwrap();
         assert_eq!(feed.entries[0].title.as_ref().unwrap().content, "AB");
+    }
+
+    #[test]
+    fn rss_0_9_and_sloppy_namespaces_are_read() {
+        let body = br#"<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://my.netscape.com/rdf/simple/0.9/"><channel><title>News</title><link>https://n.example/</link></channel><item><title>One</title><link>https://n.example/1</link></item></rdf:RDF>"#;
+        let feed = parse_feed(body, None).unwrap();
+        assert_eq!(feed.title.unwrap().content, "News");
+        assert_eq!(feed.entries.len(), 1);
+        let body = br#"<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content"><channel><title>C</title><item><guid>1</guid><content:encoded>full</content:encoded></item></channel></rss>"#;
+        let feed = parse_feed(body, None).unwrap();
+        assert_eq!(
+            feed.entries[0].content.as_ref().unwrap().body.as_deref(),
+            Some("full")
+        );
+    }
+
+    #[test]
+    fn json_feed_quirks_are_repaired() {
+        let body = br#"{"version": "http://jsonfeed.org/version/1", "title": "J", "items": [{"id": 7, "tags": "a, b", "content_text": "x"}]}"#;
+        let feed = parse_feed(body, None).unwrap();
+        assert_eq!(feed.entries[0].id, "7");
+        let tags: Vec<_> = feed.entries[0]
+            .categories
+            .iter()
+            .map(|c| c.term.as_str())
+            .collect();
+        assert_eq!(tags, ["a", "b"]);
     }
 
     #[test]

@@ -44,19 +44,23 @@ impl Scheduler {
     pub async fn run(self, token: CancellationToken, tracker: TaskTracker) {
         let this = Arc::new(self);
         let permits = Arc::new(Semaphore::new(this.concurrency));
-        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(usize, Instant)>();
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(usize, Instant, bool)>();
         let mut due = BinaryHeap::new();
         let now = Utc::now();
         for (index, source) in this.sources.iter().enumerate() {
             due.push(Reverse((this.first_poll(source, now), index)));
         }
         info!(sources = this.sources.len(), "scheduler started");
+        let mut first_round = FirstRound::new(this.sources.len());
 
         loop {
             let next = due.peek().map(|Reverse((at, _))| *at);
             tokio::select! {
                 _ = token.cancelled() => break,
-                Some((index, at)) = done_rx.recv() => due.push(Reverse((at, index))),
+                Some((index, at, ok)) = done_rx.recv() => {
+                    first_round.record(index, ok);
+                    due.push(Reverse((at, index)));
+                }
                 _ = sleep_until(next) => {
                     let Some(Reverse((_, index))) = due.pop() else { continue };
                     let permit = tokio::select! {
@@ -69,9 +73,9 @@ impl Scheduler {
                     let done_tx = done_tx.clone();
                     let token = token.clone();
                     tracker.spawn(async move {
-                        let wait = this.poll(index, &token).await;
+                        let (wait, ok) = this.poll(index, &token).await;
                         drop(permit);
-                        let _ = done_tx.send((index, Instant::now() + wait));
+                        let _ = done_tx.send((index, Instant::now() + wait, ok));
                     });
                 }
             }
@@ -80,23 +84,29 @@ impl Scheduler {
     }
 
     /// When a source is first due after start-up: at its remembered next-poll time
-    /// when that is still ahead (a restart does not re-poll everything), else now.
+    /// when that is still ahead (a restart does not re-poll everything, nor ignore a
+    /// backoff or a Retry-After), else now. A healthy source waits at most its
+    /// interval, which may have been shortened in the config since.
     fn first_poll(&self, source: &SourceConfig, now: DateTime<Utc>) -> Instant {
-        let remembered = match self.store.source_state(&source.id) {
-            Ok(state) => state.next_poll,
-            Err(err) => {
-                warn!(source = %source.id, error = %err, "cannot read source state");
-                None
-            }
+        let state = self.store.source_state(&source.id).unwrap_or_else(|err| {
+            warn!(source = %source.id, error = %err, "cannot read source state");
+            SourceState::default()
+        });
+        let cap = if state.consecutive_failures > 0 {
+            MAX_BACKOFF
+        } else {
+            source.interval
         };
-        let wait = remembered
+        let wait = state
+            .next_poll
             .and_then(|at| (at - now).to_std().ok())
-            .map_or(Duration::ZERO, |wait| wait.min(source.interval));
+            .map_or(Duration::ZERO, |wait| wait.min(cap));
         Instant::now() + wait
     }
 
-    /// Polls one source and records the outcome. Returns how long until it is due again.
-    async fn poll(&self, index: usize, token: &CancellationToken) -> Duration {
+    /// Polls one source and records the outcome. Returns how long until it is due
+    /// again, and whether the poll succeeded.
+    async fn poll(&self, index: usize, token: &CancellationToken) -> (Duration, bool) {
         let source = &self.sources[index];
         let mut state = match self.store.source_state(&source.id) {
             Ok(state) => state,
@@ -112,7 +122,7 @@ impl Scheduler {
             last_modified: state.last_modified.clone(),
         };
         let outcome = tokio::select! {
-            _ = token.cancelled() => return Duration::ZERO,
+            _ = token.cancelled() => return (Duration::ZERO, false),
             outcome = self.fetcher.fetch(&source.url, &validators) => outcome,
         };
         let result = match outcome {
@@ -126,6 +136,7 @@ impl Scheduler {
             }
             Err(err) => Err(PollError::Fetch(err)),
         };
+        let ok = result.is_ok();
         let wait = match result {
             Ok(()) => jittered(source.interval),
             Err(err) => self.failed(source, &mut state, &err),
@@ -134,7 +145,7 @@ impl Scheduler {
         if let Err(err) = self.save_state(source, &state) {
             warn!(source = %source.id, error = %err, "cannot save source state");
         }
-        wait
+        (wait, ok)
     }
 
     /// Parses a fetched body and stores its items together with the new validators.
@@ -228,6 +239,42 @@ impl Scheduler {
         state: &SourceState,
     ) -> Result<(), crate::store::StoreError> {
         self.store.put_source_state(&source.id, state)
+    }
+}
+
+/// Counts the first poll of every source since start, to log one summary line when
+/// all have been tried: how long a cold start takes, and how many sources work.
+struct FirstRound {
+    started: Instant,
+    polled: Vec<bool>,
+    pending: usize,
+    failed: usize,
+}
+
+impl FirstRound {
+    fn new(sources: usize) -> Self {
+        FirstRound {
+            started: Instant::now(),
+            polled: vec![false; sources],
+            pending: sources,
+            failed: 0,
+        }
+    }
+
+    fn record(&mut self, index: usize, ok: bool) {
+        if std::mem::replace(&mut self.polled[index], true) {
+            return;
+        }
+        self.pending -= 1;
+        self.failed += usize::from(!ok);
+        if self.pending == 0 {
+            info!(
+                sources = self.polled.len(),
+                failed = self.failed,
+                elapsed_ms = self.started.elapsed().as_millis() as u64,
+                "every source polled once"
+            );
+        }
     }
 }
 
