@@ -78,7 +78,6 @@ pub async fn run(
     let http_state = HttpState {
         snapshot: snapshot_rx,
         store: store.clone(),
-        max_age: crate::publish::RENDER_DEBOUNCE.max(Duration::from_secs(60)),
     };
     let mut server = tokio::spawn(http::serve(listener, http_state, token.child_token()));
 

@@ -358,12 +358,9 @@ impl Checker<'_> {
                 continue;
             }
             seen.insert(url.to_string(), start);
-            let interval = match &raw_source.interval {
-                Some(_) => self
-                    .interval(raw_source.interval.as_ref(), "interval")
-                    .unwrap_or(default_interval),
-                None => default_interval,
-            };
+            let interval = self
+                .interval(raw_source.interval.as_ref(), "interval")
+                .unwrap_or(default_interval);
             let name = raw_source
                 .name
                 .map(|name| name.trim().to_string())

@@ -28,9 +28,11 @@ use crate::store::Store;
 pub struct HttpState {
     pub snapshot: watch::Receiver<Arc<Snapshot>>,
     pub store: Store,
-    /// `Cache-Control: max-age` for the feed: how often it can change at most.
-    pub max_age: Duration,
 }
+
+/// 60 seconds of `Cache-Control: max-age`: readers and proxies in front may reuse the
+/// feed that long, so a new item reaches them at most a minute late.
+pub const FEED_MAX_AGE: Duration = Duration::from_secs(60);
 
 /// The routes.
 pub fn router(state: HttpState) -> Router {
@@ -68,7 +70,7 @@ async fn feed(State(state): State<HttpState>, request: HeaderMap) -> Response {
     }
     headers.insert(
         CACHE_CONTROL,
-        HeaderValue::from_str(&format!("public, max-age={}", state.max_age.as_secs()))
+        HeaderValue::from_str(&format!("public, max-age={}", FEED_MAX_AGE.as_secs()))
             .expect("digits are a valid header value"),
     );
     if is_fresh(&request, &snapshot) {

@@ -172,29 +172,30 @@ impl Scheduler {
         .map_err(|err| PollError::Parse(format!("parser crashed: {err}")))?
         .map_err(|err| PollError::Parse(err.to_string()))?;
 
-        state.title = document.feed.title.clone();
-        state.etag = validators.etag;
-        state.last_modified = validators.last_modified;
-        self.succeeded(state, now);
-        state.next_poll = chrono::Duration::from_std(source.interval)
-            .ok()
-            .map(|w| now + w);
+        // The new validators are kept only once the items are stored: saved without
+        // them, the next poll would be a 304 and the items lost for good.
+        let mut next_state = state.clone();
+        next_state.title = document.feed.title.clone();
+        next_state.etag = validators.etag;
+        next_state.last_modified = validators.last_modified;
+        self.succeeded(&mut next_state, now);
         let origin = Origin {
             source: source.id.clone(),
-            name: display_name(source, state),
+            name: display_name(source, &next_state),
             url: source.url.to_string(),
             tags: source.tags.clone(),
         };
         let store = self.store.clone();
-        let state_copy = state.clone();
         let items = document.items;
         let count = items.len();
-        let report = tokio::task::spawn_blocking(move || {
-            store.record_fetch(&origin, &items, &state_copy, now)
+        let (report, next_state) = tokio::task::spawn_blocking(move || {
+            let report = store.record_fetch(&origin, &items, &next_state, now);
+            (report, next_state)
         })
         .await
-        .map_err(|err| PollError::Parse(format!("store write crashed: {err}")))?
-        .map_err(PollError::Store)?;
+        .map_err(|err| PollError::Parse(format!("store write crashed: {err}")))?;
+        let report = report.map_err(PollError::Store)?;
+        *state = next_state;
         if report.added + report.updated > 0 {
             info!(source = %source.id, items = count, added = report.added, updated = report.updated, bytes, "fetched");
         } else {

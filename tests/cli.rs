@@ -274,3 +274,24 @@ fn run_stops_cleanly_on_sigterm() {
     let rest: Vec<_> = lines.map(|l| l.unwrap()).collect();
     assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
 }
+
+#[test]
+fn inspect_fetches_a_url_and_uses_the_http_charset() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = runtime.block_on(common::FeedServer::start());
+    server.route(
+        "/koi8.xml",
+        std::fs::read(fixture_path("koi8-r-http-charset.xml")).unwrap(),
+        "application/rss+xml; charset=koi8-r",
+    );
+    let out = tributary(&["inspect", &server.url("/koi8.xml"), "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["feed"]["title"], "Вести по-русски");
+    assert_eq!(doc["items"][0]["title"], "Парк откроют после ремонта");
+
+    let out = tributary(&["inspect", &server.url("/gone.xml")]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("404"), "{stderr}");
+}
