@@ -41,12 +41,7 @@ pub async fn run(
     let local = listener.local_addr()?;
 
     // What the store already holds is served at once, before the first poll ends.
-    let shortest_interval = config
-        .sources
-        .iter()
-        .map(|s| s.interval)
-        .min()
-        .unwrap_or(config.poll.interval);
+    let shortest_interval = config.shortest_interval();
     let publisher = Publisher {
         store: store.clone(),
         channel: ChannelInfo {
@@ -72,7 +67,7 @@ pub async fn run(
         store: store.clone(),
         fetcher,
         sources: config.sources.clone(),
-        concurrency: config.poll.concurrency,
+        poll: config.poll.clone(),
     };
     tracker.spawn(scheduler.run(token.child_token(), tracker.clone()));
     let http_state = HttpState {

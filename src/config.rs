@@ -5,7 +5,7 @@
 //! `app` and `main` receive a `Config`.
 
 use serde::Deserialize;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::SocketAddr;
 use std::ops::Range;
@@ -14,16 +14,25 @@ use std::time::Duration;
 use toml::Spanned;
 use url::Url;
 
+use crate::fetch::RequestOptions;
 use crate::item::SourceId;
 
 /// 127.0.0.1:8080: local only until the sysadmin decides to expose it.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// `./data` when systemd gives no `STATE_DIRECTORY`.
 pub const DEFAULT_STORE_PATH: &str = "data";
-/// 15 minutes: polite for most publishers, fresh enough for news.
+/// 15 minutes: polite for most publishers, fresh enough for news; also where adaptive
+/// polling starts before it has seen a source publish.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(15 * 60);
 /// 1 minute: polling faster than this only burdens the publisher.
 pub const MIN_INTERVAL: Duration = Duration::from_secs(60);
+/// 5 minutes: the shortest interval adaptive polling and publisher hints choose.
+pub const DEFAULT_MIN_INTERVAL: Duration = Duration::from_secs(5 * 60);
+/// 6 hours: the longest interval adaptive polling and publisher hints choose, so a
+/// quiet source is still seen a few times a day.
+pub const DEFAULT_MAX_INTERVAL: Duration = Duration::from_secs(6 * 3600);
+/// 2 requests at once to one host: polite to a publisher that hosts many feeds.
+pub const DEFAULT_PER_HOST: usize = 2;
 /// 16 fetches in flight: enough to poll thousands of sources per interval on one machine.
 pub const DEFAULT_CONCURRENCY: usize = 16;
 /// 30 seconds for a whole response, body included: cuts servers that trickle bytes.
@@ -51,13 +60,28 @@ pub struct Config {
     pub sources: Vec<SourceConfig>,
 }
 
+/// How often a source is polled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Interval {
+    /// Every this long (publisher hints may lengthen it up to `max_interval`).
+    Fixed(Duration),
+    /// Learned from how often the source publishes, within `min_interval` and
+    /// `max_interval` (see `scheduler::plan`).
+    Auto,
+}
+
 /// How sources are fetched.
 #[derive(Clone, Debug)]
 pub struct PollConfig {
     /// Interval for sources that set none.
-    pub interval: Duration,
+    pub interval: Interval,
+    /// Bounds of adaptive intervals and publisher hints.
+    pub min_interval: Duration,
+    pub max_interval: Duration,
     /// Fetches in flight at once, over all sources.
     pub concurrency: usize,
+    /// Fetches in flight at once to one host.
+    pub per_host: usize,
     pub timeout: Duration,
     pub connect_timeout: Duration,
     /// Cap on a response body after decompression.
@@ -67,8 +91,11 @@ pub struct PollConfig {
 impl Default for PollConfig {
     fn default() -> Self {
         PollConfig {
-            interval: DEFAULT_INTERVAL,
+            interval: Interval::Auto,
+            min_interval: DEFAULT_MIN_INTERVAL,
+            max_interval: DEFAULT_MAX_INTERVAL,
             concurrency: DEFAULT_CONCURRENCY,
+            per_host: DEFAULT_PER_HOST,
             timeout: DEFAULT_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
@@ -94,7 +121,32 @@ pub struct SourceConfig {
     /// Display name; `None` means "use the feed's own title".
     pub name: Option<String>,
     pub tags: Vec<String>,
-    pub interval: Duration,
+    pub interval: Interval,
+    /// Extra headers, basic auth, User-Agent.
+    pub request: RequestOptions,
+}
+
+impl Config {
+    /// The shortest interval any source can be polled at: how long readers of the
+    /// merged feed may cache it.
+    pub fn shortest_interval(&self) -> Duration {
+        self.sources
+            .iter()
+            .map(|source| match source.interval {
+                Interval::Fixed(every) => every,
+                Interval::Auto => self.poll.min_interval,
+            })
+            .min()
+            .unwrap_or(self.poll.min_interval)
+    }
+}
+
+impl SourceConfig {
+    /// A hash of everything configured for the source: a source that answered 410
+    /// Gone is polled again once any of it changes.
+    pub fn fingerprint(&self) -> u64 {
+        xxhash_rust::xxh3::xxh3_64(format!("{self:?}").as_bytes())
+    }
 }
 
 /// Why a config could not be used.
@@ -178,7 +230,10 @@ struct RawStore {
 #[serde(deny_unknown_fields)]
 struct RawPoll {
     interval: Option<Spanned<String>>,
+    min_interval: Option<Spanned<String>>,
+    max_interval: Option<Spanned<String>>,
     concurrency: Option<Spanned<usize>>,
+    per_host: Option<Spanned<usize>>,
     timeout: Option<Spanned<String>>,
     connect_timeout: Option<Spanned<String>>,
     max_body_bytes: Option<Spanned<usize>>,
@@ -201,6 +256,11 @@ struct RawSource {
     #[serde(default)]
     tags: Vec<String>,
     interval: Option<Spanned<String>>,
+    #[serde(default)]
+    headers: BTreeMap<String, Spanned<String>>,
+    username: Option<String>,
+    password: Option<String>,
+    user_agent: Option<Spanned<String>>,
 }
 
 /// Reads and checks the config file at `path`.
@@ -291,14 +351,33 @@ impl Checker<'_> {
 
         let default_interval = self
             .interval(raw.poll.interval.as_ref(), "[poll] interval")
-            .unwrap_or(DEFAULT_INTERVAL);
+            .unwrap_or(Interval::Auto);
+        let min_interval = self
+            .duration(raw.poll.min_interval.as_ref(), "min_interval")
+            .unwrap_or(DEFAULT_MIN_INTERVAL);
+        let max_interval = self
+            .duration(raw.poll.max_interval.as_ref(), "max_interval")
+            .unwrap_or(DEFAULT_MAX_INTERVAL);
+        if max_interval < min_interval {
+            self.report(
+                raw.poll.max_interval.as_ref().map(Spanned::span),
+                format!(
+                    "max_interval {} is shorter than min_interval {}",
+                    humantime::format_duration(max_interval),
+                    humantime::format_duration(min_interval)
+                ),
+            );
+        }
         let poll = PollConfig {
             interval: default_interval,
+            min_interval,
+            max_interval: max_interval.max(min_interval),
             concurrency: self.at_least_one(
                 raw.poll.concurrency,
                 "concurrency",
                 DEFAULT_CONCURRENCY,
             ),
+            per_host: self.at_least_one(raw.poll.per_host, "per_host", DEFAULT_PER_HOST),
             timeout: self
                 .duration(raw.poll.timeout.as_ref(), "timeout")
                 .unwrap_or(DEFAULT_TIMEOUT),
@@ -365,12 +444,19 @@ impl Checker<'_> {
                 .name
                 .map(|name| name.trim().to_string())
                 .filter(|name| !name.is_empty());
+            let request = self.request_options(
+                raw_source.headers,
+                raw_source.username,
+                raw_source.password,
+                raw_source.user_agent,
+            );
             sources.push(SourceConfig {
                 id: SourceId(raw_source.url.as_ref().trim().to_string()),
                 url,
                 name,
                 tags: raw_source.tags,
                 interval,
+                request,
             });
         }
 
@@ -433,20 +519,65 @@ impl Checker<'_> {
         }
     }
 
-    fn interval(&mut self, raw: Option<&Spanned<String>>, what: &str) -> Option<Duration> {
+    /// `"auto"`, or a duration of at least [`MIN_INTERVAL`].
+    fn interval(&mut self, raw: Option<&Spanned<String>>, what: &str) -> Option<Interval> {
+        if raw.is_some_and(|r| r.as_ref().trim().eq_ignore_ascii_case("auto")) {
+            return Some(Interval::Auto);
+        }
         let duration = self.duration(raw, what)?;
         if duration < MIN_INTERVAL {
             self.report(
                 raw.map(Spanned::span),
                 format!(
-                    "{what} {} is shorter than the floor of {}; poll at most once a minute",
+                    "{what} {} is shorter than the floor of {}; poll at most once a minute, or write \"auto\"",
                     humantime::format_duration(duration),
                     humantime::format_duration(MIN_INTERVAL)
                 ),
             );
             return None;
         }
-        Some(duration)
+        Some(Interval::Fixed(duration))
+    }
+
+    fn request_options(
+        &mut self,
+        headers: BTreeMap<String, Spanned<String>>,
+        username: Option<String>,
+        password: Option<String>,
+        user_agent: Option<Spanned<String>>,
+    ) -> RequestOptions {
+        let mut checked = BTreeMap::new();
+        for (name, value) in headers {
+            if !is_header_name(&name) {
+                self.report(
+                    Some(value.span()),
+                    format!("`{name}` is not a valid HTTP header name"),
+                );
+            } else if !is_header_value(value.as_ref()) {
+                self.report(
+                    Some(value.span()),
+                    format!("the value of header `{name}` contains control characters"),
+                );
+            } else {
+                checked.insert(name, value.into_inner());
+            }
+        }
+        let user_agent = user_agent.and_then(|agent| {
+            if is_header_value(agent.as_ref()) && !agent.as_ref().trim().is_empty() {
+                Some(agent.into_inner())
+            } else {
+                self.report(
+                    Some(agent.span()),
+                    "user_agent must be non-empty text without control characters".to_string(),
+                );
+                None
+            }
+        });
+        RequestOptions {
+            headers: checked,
+            basic_auth: username.map(|user| (user, password)),
+            user_agent,
+        }
     }
 
     fn at_least_one(&mut self, raw: Option<Spanned<usize>>, what: &str, default: usize) -> usize {
@@ -459,6 +590,18 @@ impl Checker<'_> {
             None => default,
         }
     }
+}
+
+/// RFC 9110 token characters.
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+fn is_header_value(value: &str) -> bool {
+    value.chars().all(|c| c == '\t' || !c.is_control())
 }
 
 fn default_listen() -> SocketAddr {
@@ -525,10 +668,35 @@ mod tests {
             "[poll]\ninterval = \"20m\"\n[[source]]\nurl = \"https://a.example/rss\"\n[[source]]\nurl = \"https://b.example/rss\"\ninterval = \"2h\"\nname = \"B\"\ntags = [\"x\"]\n",
         )
         .unwrap();
-        assert_eq!(config.sources[0].interval, Duration::from_secs(20 * 60));
-        assert_eq!(config.sources[1].interval, Duration::from_secs(2 * 3600));
+        assert_eq!(
+            config.sources[0].interval,
+            Interval::Fixed(Duration::from_secs(20 * 60))
+        );
+        assert_eq!(
+            config.sources[1].interval,
+            Interval::Fixed(Duration::from_secs(2 * 3600))
+        );
         assert_eq!(config.sources[1].name.as_deref(), Some("B"));
         assert_eq!(config.sources[1].tags, vec!["x".to_string()]);
+    }
+
+    #[test]
+    fn auto_is_the_default_interval_and_request_options_are_read() {
+        let config = check(
+            "[[source]]\nurl = \"https://a.example/rss\"\n[[source]]\nurl = \"https://b.example/rss\"\ninterval = \"auto\"\nusername = \"u\"\npassword = \"p\"\nuser_agent = \"Reader/1\"\nheaders = { \"X-Key\" = \"k\" }\n",
+        )
+        .unwrap();
+        assert_eq!(config.sources[0].interval, Interval::Auto);
+        assert_eq!(config.sources[1].interval, Interval::Auto);
+        let request = &config.sources[1].request;
+        assert_eq!(request.basic_auth, Some(("u".into(), Some("p".into()))));
+        assert_eq!(request.user_agent.as_deref(), Some("Reader/1"));
+        assert_eq!(request.headers.get("X-Key").map(String::as_str), Some("k"));
+        let problems = check(
+            "[[source]]\nurl = \"https://a.example/rss\"\nheaders = { \"Bad Name\" = \"k\" }\n",
+        )
+        .unwrap_err();
+        assert_eq!(places(&problems), vec![(3, 26)]);
     }
 
     #[test]

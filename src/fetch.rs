@@ -1,14 +1,17 @@
-//! HTTP: one shared reqwest client, conditional GET, timeouts and a body cap.
+//! HTTP: one shared reqwest client, conditional GET, redirects, timeouts and a body cap.
 //!
-//! Turns a URL plus the validators of the last poll into a [`FetchOutcome`] or a
-//! [`FetchError`]. Knows nothing about feeds or the store; the scheduler decides what
-//! an outcome means for the source.
+//! Turns a URL, the validators of the last poll and the source's request options into
+//! a [`FetchOutcome`] or a [`FetchError`]. Knows nothing about feeds or the store; the
+//! scheduler decides what an outcome means for the source.
 
+use chrono::{DateTime, Utc};
 use reqwest::header::{
-    ACCEPT, CONTENT_TYPE, ETAG, HeaderMap, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED,
-    RETRY_AFTER,
+    ACCEPT, CACHE_CONTROL, CONTENT_TYPE, DATE, ETAG, EXPIRES, HeaderMap, HeaderName, HeaderValue,
+    IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, LOCATION, RETRY_AFTER,
+    USER_AGENT as USER_AGENT_HEADER,
 };
 use reqwest::{StatusCode, redirect};
+use std::collections::BTreeMap;
 use std::time::Duration;
 use url::Url;
 
@@ -21,7 +24,7 @@ pub const USER_AGENT: &str = concat!(
     " (feed aggregator)"
 );
 /// At most 5 redirects: more is a misconfigured server or a loop.
-const MAX_REDIRECTS: usize = 5;
+pub const MAX_REDIRECTS: usize = 5;
 /// What feed readers accept, most specific first.
 const ACCEPT_FEEDS: &str = "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5";
 
@@ -32,11 +35,20 @@ pub struct Validators {
     pub last_modified: Option<String>,
 }
 
+/// What a source asks for in its requests (`feeds.toml`: `headers`, `username`,
+/// `password`, `user_agent`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct RequestOptions {
+    pub headers: BTreeMap<String, String>,
+    pub basic_auth: Option<(String, Option<String>)>,
+    pub user_agent: Option<String>,
+}
+
 /// A fetch that got an answer worth acting on.
 #[derive(Debug)]
 pub enum FetchOutcome {
     /// 304: the feed is unchanged since the validators were given out.
-    NotModified,
+    NotModified(Response),
     Fetched(Fetched),
 }
 
@@ -46,8 +58,20 @@ pub struct Fetched {
     pub body: Vec<u8>,
     pub content_type: Option<String>,
     pub validators: Validators,
-    /// Where the body really came from, after redirects: the base for relative links.
+    pub response: Response,
+}
+
+/// What every answer tells about the source, whatever its status.
+#[derive(Clone, Debug)]
+pub struct Response {
+    /// Where the answer really came from, after redirects: the base for relative links.
     pub final_url: Url,
+    /// The target when every redirect on the way was permanent (301/308): a candidate
+    /// for the source's new address.
+    pub moved_permanently: Option<Url>,
+    /// How long the server says the content stays fresh (`Cache-Control: max-age`,
+    /// else `Expires` minus `Date`).
+    pub fresh_for: Option<Duration>,
 }
 
 /// Why a fetch produced no body. The scheduler picks retry or backoff from the variant.
@@ -64,6 +88,12 @@ pub enum FetchError {
     TooLarge { limit: usize },
     #[error("redirected to {location}, which cannot be followed")]
     BadRedirect { location: String },
+    #[error("redirect loop: {url} was already visited")]
+    RedirectLoop { url: Url },
+    #[error("more than {MAX_REDIRECTS} redirects")]
+    TooManyRedirects,
+    #[error("cannot reach the server: {0}")]
+    Connect(String),
     #[error("request failed: {0}")]
     Request(String),
 }
@@ -81,7 +111,30 @@ impl FetchError {
             message.push_str(&cause.to_string());
             source = cause.source();
         }
-        FetchError::Request(message)
+        if err.is_connect() {
+            FetchError::Connect(message)
+        } else {
+            FetchError::Request(message)
+        }
+    }
+
+    /// Whether the failure says more about this machine's network than about the
+    /// server: nothing answered at all.
+    pub fn is_network(&self) -> bool {
+        matches!(self, FetchError::Connect(_))
+    }
+
+    /// 410 Gone: the publisher says the feed is gone for good.
+    pub fn is_gone(&self) -> bool {
+        matches!(self, FetchError::Status { status, .. } if *status == StatusCode::GONE)
+    }
+
+    /// The server's `Retry-After`, on 429 and 503.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            FetchError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
     }
 }
 
@@ -100,7 +153,8 @@ impl Fetcher {
             .connect_timeout(config.connect_timeout)
             .timeout(config.timeout)
             .read_timeout(config.timeout.min(Duration::from_secs(20)))
-            .redirect(redirect::Policy::limited(MAX_REDIRECTS))
+            // Redirects are followed here, hop by hop, to see which were permanent.
+            .redirect(redirect::Policy::none())
             .build()?;
         Ok(Fetcher {
             client,
@@ -109,47 +163,121 @@ impl Fetcher {
         })
     }
 
-    /// GETs `url`, conditionally when validators are given.
+    /// GETs `url`, conditionally when validators are given, following at most
+    /// [`MAX_REDIRECTS`] redirects, all within the total timeout.
     pub async fn fetch(
         &self,
         url: &Url,
         validators: &Validators,
+        options: &RequestOptions,
     ) -> Result<FetchOutcome, FetchError> {
+        match tokio::time::timeout(self.timeout, self.follow(url, validators, options)).await {
+            Ok(result) => result,
+            Err(_) => Err(FetchError::Timeout {
+                after: self.timeout,
+            }),
+        }
+    }
+
+    async fn follow(
+        &self,
+        url: &Url,
+        validators: &Validators,
+        options: &RequestOptions,
+    ) -> Result<FetchOutcome, FetchError> {
+        let mut current = url.clone();
+        let mut visited = vec![url.clone()];
+        let mut all_permanent = true;
+        for _ in 0..=MAX_REDIRECTS {
+            let response = self.get(&current, validators, options).await?;
+            let status = response.status();
+            if !status.is_redirection() || status == StatusCode::NOT_MODIFIED {
+                let moved = (all_permanent && current != *url).then(|| current.clone());
+                return self.finish(response, current, moved).await;
+            }
+            let location =
+                header(response.headers(), LOCATION).ok_or_else(|| FetchError::BadRedirect {
+                    location: "nowhere (no Location header)".to_string(),
+                })?;
+            let next = current
+                .join(&location)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https"))
+                .ok_or(FetchError::BadRedirect { location })?;
+            if visited.contains(&next) {
+                return Err(FetchError::RedirectLoop { url: next });
+            }
+            all_permanent &= matches!(
+                status,
+                StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT
+            );
+            visited.push(next.clone());
+            current = next;
+        }
+        Err(FetchError::TooManyRedirects)
+    }
+
+    async fn get(
+        &self,
+        url: &Url,
+        validators: &Validators,
+        options: &RequestOptions,
+    ) -> Result<reqwest::Response, FetchError> {
         let mut request = self.client.get(url.clone()).header(ACCEPT, ACCEPT_FEEDS);
+        for (name, value) in &options.headers {
+            // Checked in config; a header that still does not convert is skipped.
+            if let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) {
+                request = request.header(name, value);
+            }
+        }
+        if let Some(agent) = &options.user_agent {
+            request = request.header(USER_AGENT_HEADER, agent);
+        }
+        if let Some((user, password)) = &options.basic_auth {
+            request = request.basic_auth(user, password.as_ref());
+        }
         if let Some(etag) = &validators.etag {
             request = request.header(IF_NONE_MATCH, etag);
         }
         if let Some(last_modified) = &validators.last_modified {
             request = request.header(IF_MODIFIED_SINCE, last_modified);
         }
-        let mut response = request
+        request
             .send()
             .await
-            .map_err(|e| FetchError::from_reqwest(e, self.timeout))?;
+            .map_err(|e| FetchError::from_reqwest(e, self.timeout))
+    }
+
+    async fn finish(
+        &self,
+        mut response: reqwest::Response,
+        final_url: Url,
+        moved_permanently: Option<Url>,
+    ) -> Result<FetchOutcome, FetchError> {
         let status = response.status();
+        let headers = response.headers();
+        let info = Response {
+            final_url,
+            moved_permanently,
+            fresh_for: fresh_for(headers),
+        };
         if status == StatusCode::NOT_MODIFIED {
-            return Ok(FetchOutcome::NotModified);
-        }
-        if status.is_redirection() {
-            // reqwest hands back redirects it would not follow (file://, too many).
-            let location = header(response.headers(), reqwest::header::LOCATION)
-                .unwrap_or_else(|| "nowhere".to_string());
-            return Err(FetchError::BadRedirect { location });
+            return Ok(FetchOutcome::NotModified(info));
         }
         if !status.is_success() {
             return Err(FetchError::Status {
                 status,
-                retry_after: retry_after(response.headers()),
+                retry_after: retry_after(headers, Utc::now()),
             });
         }
-        let headers = response.headers();
         let content_type = header(headers, CONTENT_TYPE);
         let validators = Validators {
             etag: header(headers, ETAG),
             last_modified: header(headers, LAST_MODIFIED),
         };
-        let final_url = response.url().clone();
-
         // Read chunk by chunk: reqwest has no cap of its own on decompressed size.
         let mut body = Vec::new();
         while let Some(chunk) = response
@@ -168,12 +296,12 @@ impl Fetcher {
             body,
             content_type,
             validators,
-            final_url,
+            response: info,
         }))
     }
 }
 
-fn header(headers: &HeaderMap, name: reqwest::header::HeaderName) -> Option<String> {
+fn header(headers: &HeaderMap, name: HeaderName) -> Option<String> {
     headers
         .get(name)?
         .to_str()
@@ -182,34 +310,88 @@ fn header(headers: &HeaderMap, name: reqwest::header::HeaderName) -> Option<Stri
         .filter(|v| !v.is_empty())
 }
 
-/// `Retry-After` in either form: seconds, or an HTTP date.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+fn http_date(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc2822(text)
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
+}
+
+/// `Retry-After` in either form: seconds, or an HTTP date (relative to `now`).
+fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
     let value = header(headers, RETRY_AFTER)?;
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
-    let date = chrono::DateTime::parse_from_rfc2822(&value).ok()?;
-    let wait = date.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    let wait = http_date(&value)? - now;
     Some(wait.to_std().unwrap_or(Duration::ZERO))
+}
+
+/// Freshness the server grants: `Cache-Control: max-age` (and `s-maxage`), else
+/// `Expires` minus `Date`. `no-cache`/`no-store` grant none.
+fn fresh_for(headers: &HeaderMap) -> Option<Duration> {
+    if let Some(cache_control) = header(headers, CACHE_CONTROL) {
+        let mut max_age = None;
+        for directive in cache_control.split(',').map(str::trim) {
+            let lower = directive.to_ascii_lowercase();
+            if lower == "no-cache" || lower == "no-store" {
+                return None;
+            }
+            if let Some(seconds) = lower
+                .strip_prefix("max-age=")
+                .or_else(|| lower.strip_prefix("s-maxage="))
+                .and_then(|s| s.trim_matches('"').parse::<u64>().ok())
+            {
+                max_age = Some(max_age.map_or(seconds, |m: u64| m.max(seconds)));
+            }
+        }
+        if let Some(seconds) = max_age {
+            return Some(Duration::from_secs(seconds));
+        }
+    }
+    let expires = http_date(&header(headers, EXPIRES)?)?;
+    let date = header(headers, DATE)
+        .and_then(|d| http_date(&d))
+        .unwrap_or_else(Utc::now);
+    (expires - date).to_std().ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderValue;
+
+    fn headers(pairs: &[(HeaderName, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(name.clone(), HeaderValue::from_static(value));
+        }
+        map
+    }
 
     #[test]
     fn retry_after_takes_seconds_and_dates() {
-        let mut headers = HeaderMap::new();
-        headers.insert(RETRY_AFTER, HeaderValue::from_static("120"));
-        assert_eq!(retry_after(&headers), Some(Duration::from_secs(120)));
-        headers.insert(
-            RETRY_AFTER,
-            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
-        );
-        assert_eq!(retry_after(&headers), Some(Duration::ZERO));
-        headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
-        assert_eq!(retry_after(&headers), None);
+        let now = http_date("Wed, 21 Oct 2015 07:28:00 GMT").unwrap();
+        let h = headers(&[(RETRY_AFTER, "120")]);
+        assert_eq!(retry_after(&h, now), Some(Duration::from_secs(120)));
+        let h = headers(&[(RETRY_AFTER, "Wed, 21 Oct 2015 07:30:00 GMT")]);
+        assert_eq!(retry_after(&h, now), Some(Duration::from_secs(120)));
+        let h = headers(&[(RETRY_AFTER, "Wed, 21 Oct 2015 07:00:00 GMT")]);
+        assert_eq!(retry_after(&h, now), Some(Duration::ZERO));
+        let h = headers(&[(RETRY_AFTER, "soon")]);
+        assert_eq!(retry_after(&h, now), None);
+    }
+
+    #[test]
+    fn freshness_from_cache_control_or_expires() {
+        let h = headers(&[(CACHE_CONTROL, "public, max-age=600")]);
+        assert_eq!(fresh_for(&h), Some(Duration::from_secs(600)));
+        let h = headers(&[(CACHE_CONTROL, "no-cache, max-age=600")]);
+        assert_eq!(fresh_for(&h), None);
+        let h = headers(&[
+            (DATE, "Wed, 21 Oct 2015 07:00:00 GMT"),
+            (EXPIRES, "Wed, 21 Oct 2015 08:00:00 GMT"),
+        ]);
+        assert_eq!(fresh_for(&h), Some(Duration::from_secs(3600)));
+        assert_eq!(fresh_for(&HeaderMap::new()), None);
     }
 
     #[test]

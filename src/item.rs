@@ -106,4 +106,30 @@ pub struct SourceState {
     pub last_error: Option<String>,
     /// When the source is due again, so a restart does not poll everything at once.
     pub next_poll: Option<DateTime<Utc>>,
+    /// Where the source is polled now, after a permanent redirect seen on several
+    /// polls in a row; `None` means its configured URL.
+    #[serde(default)]
+    pub effective_url: Option<String>,
+    /// A permanent redirect target seen on `redirect_streak` polls in a row.
+    #[serde(default)]
+    pub redirect_candidate: Option<String>,
+    #[serde(default)]
+    pub redirect_streak: u32,
+    /// Set by 410 Gone to the fingerprint of the source's config: not polled again
+    /// until that config changes.
+    #[serde(default)]
+    pub gone: Option<u64>,
+    /// Hash of the last parsed body: a byte-identical body is not parsed again.
+    #[serde(default)]
+    pub body_hash: Option<u64>,
+    /// The interval adaptive polling learned from the source's publishing rate.
+    #[serde(default)]
+    pub learned_interval: Option<std::time::Duration>,
+    /// The feed's own polling hints: `<ttl>`/`sy:updatePeriod`, `skipHours`, `skipDays`.
+    #[serde(default)]
+    pub feed_hint: Option<std::time::Duration>,
+    #[serde(default)]
+    pub skip_hours: Vec<u8>,
+    #[serde(default)]
+    pub skip_days: Vec<u8>,
 }

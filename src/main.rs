@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tributary::config::{self, Config};
-use tributary::fetch::{FetchOutcome, Fetcher, Validators};
+use tributary::fetch::{FetchOutcome, Fetcher, RequestOptions, Validators};
 use tributary::normalize::{Document, normalize_document};
 use url::Url;
 
@@ -31,6 +31,12 @@ enum Command {
     },
     /// Check the config and print a summary; exit 78 when it is invalid.
     Check {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Poll every source once now, store what they hold, print a summary and exit
+    /// (the daemon must not be running on the same store).
+    Poll {
         #[command(flatten)]
         config: ConfigArg,
     },
@@ -61,6 +67,10 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run { config } => run(&config.path),
         Command::Check { config } => check(&config.path),
+        Command::Poll { config } => match load_config(&config.path) {
+            Ok(config) => report(poll_once(config)),
+            Err(code) => code,
+        },
         Command::Inspect { file_or_url, json } => report(inspect(&file_or_url, json)),
     }
 }
@@ -122,6 +132,32 @@ fn check(path: &Path) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+fn poll_once(config: Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    runtime.block_on(async {
+        let store = tributary::store::Store::open(&config.store_path)
+            .with_context(|| format!("opening the store at {}", config.store_path.display()))?;
+        let started = std::time::Instant::now();
+        let scheduler = tributary::scheduler::Scheduler {
+            store: store.clone(),
+            fetcher: Fetcher::new(&config.poll).context("setting up the HTTP client")?,
+            sources: config.sources.clone(),
+            poll: config.poll.clone(),
+        };
+        let summary = scheduler.poll_once().await;
+        store.flush().await.context("flushing the store")?;
+        println!(
+            "polled {} sources in {:.2}s: {} ok, {} failed, {} gone",
+            config.sources.len(),
+            started.elapsed().as_secs_f64(),
+            summary.ok,
+            summary.failed,
+            summary.gone
+        );
+        Ok(())
+    })
+}
+
 fn inspect(target: &str, json: bool) -> anyhow::Result<()> {
     let document = if target.starts_with("http://") || target.starts_with("https://") {
         inspect_url(target)?
@@ -147,18 +183,18 @@ fn inspect_url(target: &str) -> anyhow::Result<Document> {
         .enable_all()
         .build()?;
     let fetched = match runtime
-        .block_on(fetcher.fetch(&url, &Validators::default()))
+        .block_on(fetcher.fetch(&url, &Validators::default(), &RequestOptions::default()))
         .with_context(|| target.to_string())?
     {
         FetchOutcome::Fetched(fetched) => fetched,
-        FetchOutcome::NotModified => {
+        FetchOutcome::NotModified(_) => {
             anyhow::bail!("{target}: server answered 304 to an unconditional request")
         }
     };
     normalize_document(
         &fetched.body,
         fetched.content_type.as_deref(),
-        Some(&fetched.final_url),
+        Some(&fetched.response.final_url),
     )
     .with_context(|| target.to_string())
 }

@@ -16,13 +16,15 @@ use std::sync::LazyLock;
 use url::Url;
 
 use crate::item::{Enclosure, Item, ItemId};
-use crate::parse::{ParseError, parse_feed};
+use crate::parse::{ParseError, PollHints, parse_feed};
 
 /// A feed as `tributary inspect --json` prints it.
 #[derive(Clone, Debug, Serialize)]
 pub struct Document {
     pub feed: FeedInfo,
     pub items: Vec<Item>,
+    /// What the publisher says about polling (`<ttl>`, `sy:*`, `skipHours`, `skipDays`).
+    pub poll_hints: PollHints,
 }
 
 /// What the feed says about itself.
@@ -43,8 +45,10 @@ pub fn normalize_document(
     content_type: Option<&str>,
     url: Option<&Url>,
 ) -> Result<Document, ParseError> {
-    let feed = parse_feed(body, content_type)?;
-    Ok(normalize(feed, url))
+    let parsed = parse_feed(body, content_type)?;
+    let mut document = normalize(parsed.feed, url);
+    document.poll_hints = parsed.hints;
+    Ok(document)
 }
 
 /// Normalizes a parsed feed.
@@ -78,7 +82,11 @@ pub fn normalize(feed: Feed, document_url: Option<&Url>) -> Document {
         // A feed that repeats an id keeps its first occurrence (the one nearest the top).
         .filter(|item| seen.insert(item.id.clone()))
         .collect();
-    Document { feed: info, items }
+    Document {
+        feed: info,
+        items,
+        poll_hints: PollHints::default(),
+    }
 }
 
 fn normalize_entry(entry: Entry, feed_base: Option<&Url>, trust_plain: bool, json: bool) -> Item {

@@ -20,17 +20,33 @@ pub enum ParseError {
     Panicked(String),
 }
 
+/// A parsed feed and what it says about how often to poll it.
+pub struct Parsed {
+    pub feed: feed_rs::model::Feed,
+    pub hints: PollHints,
+}
+
+/// The publisher's own word on polling, from the channel head: RSS `<ttl>`,
+/// `sy:updatePeriod`/`sy:updateFrequency`, `skipHours`, `skipDays`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PollHints {
+    /// The longest of `<ttl>` and the syndication module's period.
+    pub interval: Option<std::time::Duration>,
+    /// Hours (0-23, GMT) in which the feed is not updated.
+    pub skip_hours: Vec<u8>,
+    /// Days (0 = Monday) on which the feed is not updated.
+    pub skip_days: Vec<u8>,
+}
+
 /// Decodes `body` to UTF-8 and parses it. `content_type` is the HTTP header, if any.
 ///
 /// feed-rs gets no base URI: relative links stay relative (unless an absolute
 /// xml:base resolves them), so `normalize` can resolve them against the feed's own
 /// link first and the document URL second.
-pub fn parse_feed(
-    body: &[u8],
-    content_type: Option<&str>,
-) -> Result<feed_rs::model::Feed, ParseError> {
+pub fn parse_feed(body: &[u8], content_type: Option<&str>) -> Result<Parsed, ParseError> {
     let text = decode(body, content_type);
     let text = repair(&text);
+    let hints = poll_hints(&text);
     let parser = feed_rs::parser::Builder::new()
         .sanitize_content(false)
         // An empty id marks "the feed gave none"; normalize builds a stable one.
@@ -38,7 +54,7 @@ pub fn parse_feed(
         .timestamp_parser(parse_date)
         .build();
     match catch_unwind(AssertUnwindSafe(|| parser.parse(text.as_bytes()))) {
-        Ok(Ok(feed)) => Ok(feed),
+        Ok(Ok(feed)) => Ok(Parsed { feed, hints }),
         Ok(Err(err)) => Err(ParseError::Invalid(err.to_string())),
         Err(panic) => {
             let message = panic
@@ -219,6 +235,90 @@ fn repair_json(text: &str) -> Option<String> {
     changed.then(|| feed.to_string())
 }
 
+/// Reads [`PollHints`] from the channel head (everything before the first item), with
+/// a plain text scan: these elements hold only numbers and names.
+fn poll_hints(text: &str) -> PollHints {
+    let head_end = ["<item", "<entry", "\"items\""]
+        .iter()
+        .filter_map(|tag| text.find(tag))
+        .min()
+        .unwrap_or(text.len());
+    let head = &text[..head_end];
+    let ttl = element_text(head, "ttl")
+        .and_then(|t| t.parse::<u64>().ok())
+        .map(|minutes| std::time::Duration::from_secs(minutes.saturating_mul(60)));
+    let period = element_text(head, "sy:updatePeriod").and_then(|p| match p.as_str() {
+        "hourly" => Some(3600u64),
+        "daily" => Some(86_400),
+        "weekly" => Some(7 * 86_400),
+        "monthly" => Some(30 * 86_400),
+        "yearly" => Some(365 * 86_400),
+        _ => None,
+    });
+    let frequency = element_text(head, "sy:updateFrequency")
+        .and_then(|f| f.parse::<u64>().ok())
+        .filter(|f| *f > 0)
+        .unwrap_or(1);
+    let syndication = period.map(|p| std::time::Duration::from_secs(p / frequency));
+    let skip_hours = element_text(head, "skipHours")
+        .map(|block| {
+            children_text(&block, "hour")
+                .iter()
+                .filter_map(|h| h.parse::<u8>().ok())
+                .map(|h| h % 24)
+                .collect()
+        })
+        .unwrap_or_default();
+    let skip_days = element_text(head, "skipDays")
+        .map(|block| {
+            children_text(&block, "day")
+                .iter()
+                .filter_map(|d| {
+                    [
+                        "monday",
+                        "tuesday",
+                        "wednesday",
+                        "thursday",
+                        "friday",
+                        "saturday",
+                        "sunday",
+                    ]
+                    .iter()
+                    .position(|name| d.eq_ignore_ascii_case(name))
+                    .map(|i| i as u8)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    PollHints {
+        interval: ttl.max(syndication),
+        skip_hours,
+        skip_days,
+    }
+}
+
+/// The trimmed text between `<name>` and `</name>`, first occurrence.
+fn element_text(text: &str, name: &str) -> Option<String> {
+    let open = format!("<{name}>");
+    let close = format!("</{name}>");
+    let start = text.find(&open)? + open.len();
+    let end = start + text[start..].find(&close)?;
+    Some(text[start..end].trim().to_string())
+}
+
+fn children_text(block: &str, name: &str) -> Vec<String> {
+    let open = format!("<{name}>");
+    let close = format!("</{name}>");
+    block
+        .match_indices(&open)
+        .filter_map(|(at, _)| {
+            let start = at + open.len();
+            let end = start + block[start..].find(&close)?;
+            Some(block[start..end].trim().to_string())
+        })
+        .collect()
+}
+
 /// Zone abbreviations that real feeds put in RFC 822 dates and that chrono does not
 /// know, with their UTC offsets in seconds.
 const NAMED_ZONES: &[(&str, i32)] = &[
@@ -388,7 +488,7 @@ mod tests {
     #[test]
     fn cyrillic_feed_parses_without_mojibake() {
         let body = b"<?xml version=\"1.0\" encoding=\"windows-1251\"?>\n<rss version=\"2.0\"><channel><title>\xcd\xee\xe2\xee\xf1\xf2\xe8</title><item><title>\xcf\xf0\xe8\xe2\xe5\xf2</title><guid>1</guid></item></channel></rss>";
-        let feed = parse_feed(body, None).unwrap();
+        let feed = parse_feed(body, None).unwrap().feed;
         assert_eq!(feed.title.unwrap().content, "Новости");
         assert_eq!(feed.entries[0].title.as_ref().unwrap().content, "Привет");
     }
@@ -396,18 +496,18 @@ mod tests {
     #[test]
     fn rss_without_version_and_control_characters_are_read() {
         let body = b"<rss><channel><title>T\x07</title><item><title>A\x00B</title><link>http://x.example/1</link></item></channel></rss>";
-        let feed = parse_feed(body, None).unwrap();
+        let feed = parse_feed(body, None).unwrap().feed;
         assert_eq!(feed.entries[0].title.as_ref().unwrap().content, "AB");
     }
 
     #[test]
     fn rss_0_9_and_sloppy_namespaces_are_read() {
         let body = br#"<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://my.netscape.com/rdf/simple/0.9/"><channel><title>News</title><link>https://n.example/</link></channel><item><title>One</title><link>https://n.example/1</link></item></rdf:RDF>"#;
-        let feed = parse_feed(body, None).unwrap();
+        let feed = parse_feed(body, None).unwrap().feed;
         assert_eq!(feed.title.unwrap().content, "News");
         assert_eq!(feed.entries.len(), 1);
         let body = br#"<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content"><channel><title>C</title><item><guid>1</guid><content:encoded>full</content:encoded></item></channel></rss>"#;
-        let feed = parse_feed(body, None).unwrap();
+        let feed = parse_feed(body, None).unwrap().feed;
         assert_eq!(
             feed.entries[0].content.as_ref().unwrap().body.as_deref(),
             Some("full")
@@ -417,7 +517,7 @@ mod tests {
     #[test]
     fn json_feed_quirks_are_repaired() {
         let body = br#"{"version": "http://jsonfeed.org/version/1", "title": "J", "items": [{"id": 7, "tags": "a, b", "content_text": "x"}]}"#;
-        let feed = parse_feed(body, None).unwrap();
+        let feed = parse_feed(body, None).unwrap().feed;
         assert_eq!(feed.entries[0].id, "7");
         let tags: Vec<_> = feed.entries[0]
             .categories
@@ -425,6 +525,27 @@ mod tests {
             .map(|c| c.term.as_str())
             .collect();
         assert_eq!(tags, ["a", "b"]);
+    }
+
+    #[test]
+    fn publisher_hints_are_read_from_the_channel_head() {
+        let body = br#"<rss version="2.0" xmlns:sy="http://purl.org/rss/1.0/modules/syndication/"><channel><title>H</title>
+            <ttl>30</ttl><sy:updatePeriod>hourly</sy:updatePeriod><sy:updateFrequency>2</sy:updateFrequency>
+            <skipHours><hour>0</hour><hour>1</hour><hour>23</hour></skipHours>
+            <skipDays><day>Saturday</day><day>Sunday</day></skipDays>
+            <item><guid>1</guid><ttl>999</ttl></item></channel></rss>"#;
+        let hints = parse_feed(body, None).unwrap().hints;
+        assert_eq!(
+            hints.interval,
+            Some(std::time::Duration::from_secs(30 * 60))
+        );
+        assert_eq!(hints.skip_hours, vec![0, 1, 23]);
+        assert_eq!(hints.skip_days, vec![5, 6]);
+        let plain = parse_feed(
+            b"<rss version=\"2.0\"><channel><title>P</title></channel></rss>",
+            None,
+        );
+        assert_eq!(plain.unwrap().hints, PollHints::default());
     }
 
     #[test]

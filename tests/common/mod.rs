@@ -179,7 +179,7 @@ pub fn config_with_interval(text: &str, interval: Duration) -> Config {
     let mut config = tributary::config::parse(Path::new("test.toml"), text, None)
         .unwrap_or_else(|e| panic!("test config: {e}"));
     for source in &mut config.sources {
-        source.interval = interval;
+        source.interval = tributary::config::Interval::Fixed(interval);
     }
     config
 }

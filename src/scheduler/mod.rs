@@ -1,0 +1,548 @@
+//! When each source is polled, how many at once, and what a poll's outcome means.
+//!
+//! One loop keeps the due-list in memory and decides *when* (with the pure policy in
+//! [`plan`]); a global semaphore and one per host decide *how many*; `fetch` +
+//! `normalize` decide *what*. A source is never polled again while its previous poll
+//! runs. Each outcome is written to the store as the source's [`SourceState`], so a
+//! failing source is visible and a restart picks up where the last run left off.
+
+pub mod plan;
+
+use chrono::{DateTime, Utc};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn};
+use url::Url;
+
+use crate::config::{PollConfig, SourceConfig};
+use crate::fetch::{FetchError, FetchOutcome, Fetched, Fetcher, Response, Validators};
+use crate::item::{Origin, SourceState};
+use crate::normalize::normalize_document;
+use crate::store::{Store, StoreError};
+use plan::Bounds;
+
+/// ±10% random spread on every wait, so sources drift apart instead of firing in
+/// lock-step.
+const JITTER: f64 = 0.1;
+/// A 301/308 must be seen on this many polls in a row before the source's address
+/// changes: one maintenance-page redirect must not move a source.
+pub const PERMANENT_REDIRECT_POLLS: u32 = 3;
+/// With no successful poll anywhere for this long, connection failures are taken as
+/// this machine's outage, not the sources' fault.
+const OUTAGE_WINDOW: Duration = Duration::from_secs(10 * 60);
+
+/// Everything polls need, shared by all of them.
+pub struct Scheduler {
+    pub store: Store,
+    pub fetcher: Fetcher,
+    pub sources: Vec<SourceConfig>,
+    pub poll: PollConfig,
+}
+
+/// What one poll came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PollResult {
+    Ok,
+    Failed,
+    /// 410 Gone, now or before: not polled until its config changes.
+    Gone,
+    /// Stopped by shutdown.
+    Cancelled,
+}
+
+/// Counts of one pass over every source.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RoundSummary {
+    pub ok: usize,
+    pub failed: usize,
+    pub gone: usize,
+}
+
+impl RoundSummary {
+    fn record(&mut self, result: PollResult) {
+        match result {
+            PollResult::Ok => self.ok += 1,
+            PollResult::Failed | PollResult::Cancelled => self.failed += 1,
+            PollResult::Gone => self.gone += 1,
+        }
+    }
+}
+
+/// Shared by every poll: the concurrency limits and the outage detector.
+struct Shared {
+    scheduler: Scheduler,
+    global: Arc<Semaphore>,
+    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    connectivity: Mutex<Connectivity>,
+}
+
+impl Scheduler {
+    /// Polls every source until `token` is cancelled. Polls in progress are spawned on
+    /// `tracker`; a cancelled poll stops fetching but finishes any store write it began.
+    pub async fn run(self, token: CancellationToken, tracker: TaskTracker) {
+        let shared = self.into_shared();
+        let sources = shared.scheduler.sources.len();
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(usize, Instant, PollResult)>();
+        let mut due = BinaryHeap::new();
+        let now = Utc::now();
+        for index in 0..sources {
+            if let Some(at) = shared.first_poll(index, now) {
+                due.push(Reverse((at, index)));
+            }
+        }
+        info!(sources, due = due.len(), "scheduler started");
+        let started = Instant::now();
+        let mut first_round = vec![false; sources];
+        let mut first_pending = due.len();
+        let mut summary = RoundSummary::default();
+
+        loop {
+            let next = due.peek().map(|Reverse((at, _))| *at);
+            tokio::select! {
+                _ = token.cancelled() => break,
+                Some((index, at, result)) = done_rx.recv() => {
+                    if result != PollResult::Gone {
+                        due.push(Reverse((at, index)));
+                    }
+                    if !std::mem::replace(&mut first_round[index], true) && first_pending > 0 {
+                        summary.record(result);
+                        first_pending -= 1;
+                        if first_pending == 0 {
+                            info!(sources, ok = summary.ok, failed = summary.failed, gone = summary.gone,
+                                elapsed_ms = started.elapsed().as_millis() as u64, "every source polled once");
+                        }
+                    }
+                }
+                _ = sleep_until(next) => {
+                    let Some(Reverse((_, index))) = due.pop() else { continue };
+                    let shared = shared.clone();
+                    let done_tx = done_tx.clone();
+                    let token = token.clone();
+                    tracker.spawn(async move {
+                        let (wait, result) = shared.poll(index, &token).await;
+                        let _ = done_tx.send((index, Instant::now() + wait, result));
+                    });
+                }
+            }
+        }
+        debug!("scheduler stopped");
+    }
+
+    /// Polls every source once, now, whatever its remembered next-poll time (sources
+    /// marked gone excepted), within the same concurrency limits; for `tributary poll`.
+    pub async fn poll_once(self) -> RoundSummary {
+        let shared = self.into_shared();
+        let token = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel();
+        for index in 0..shared.scheduler.sources.len() {
+            let shared = shared.clone();
+            let done_tx = done_tx.clone();
+            let token = token.clone();
+            tracker.spawn(async move {
+                let (_, result) = shared.poll(index, &token).await;
+                let _ = done_tx.send(result);
+            });
+        }
+        drop(done_tx);
+        let mut summary = RoundSummary::default();
+        while let Some(result) = done_rx.recv().await {
+            summary.record(result);
+        }
+        summary
+    }
+
+    fn into_shared(self) -> Arc<Shared> {
+        Arc::new(Shared {
+            global: Arc::new(Semaphore::new(self.poll.concurrency)),
+            hosts: Mutex::new(HashMap::new()),
+            connectivity: Mutex::new(Connectivity::default()),
+            scheduler: self,
+        })
+    }
+}
+
+impl Shared {
+    fn bounds(&self) -> Bounds {
+        Bounds {
+            min: self.scheduler.poll.min_interval,
+            max: self.scheduler.poll.max_interval,
+        }
+    }
+
+    fn state(&self, source: &SourceConfig) -> SourceState {
+        self.scheduler
+            .store
+            .source_state(&source.id)
+            .unwrap_or_else(|err| {
+                warn!(source = %source.id, error = %err, "cannot read source state");
+                SourceState::default()
+            })
+    }
+
+    /// When a source is first due after start-up: at its remembered next-poll time
+    /// when that is still ahead (a restart does not re-poll everything, nor ignore a
+    /// backoff or a Retry-After), else now. A healthy source waits at most its base
+    /// interval, which may have been shortened in the config since. `None` for a
+    /// source that is gone under its current config.
+    fn first_poll(&self, index: usize, now: DateTime<Utc>) -> Option<Instant> {
+        let source = &self.scheduler.sources[index];
+        let state = self.state(source);
+        if state.gone == Some(source.fingerprint()) {
+            info!(source = %source.id, "not polled: the server answered 410 Gone; change its entry in the config to try again");
+            return None;
+        }
+        let cap = if state.consecutive_failures > 0 {
+            plan::BACKOFF_MAX
+        } else {
+            plan::base_interval(source.interval, state.learned_interval, self.bounds())
+        };
+        let wait = state
+            .next_poll
+            .and_then(|at| (at - now).to_std().ok())
+            .map_or(Duration::ZERO, |wait| wait.min(cap));
+        Some(Instant::now() + wait)
+    }
+
+    /// The permits for one fetch: the host's first, then a global one, so sources
+    /// waiting on a busy host never hold up other hosts.
+    async fn permits(&self, url: &Url) -> (OwnedSemaphorePermit, OwnedSemaphorePermit) {
+        let host = url.host_str().unwrap_or("").to_ascii_lowercase();
+        let host_semaphore = self
+            .hosts
+            .lock()
+            .expect("the host map is never poisoned")
+            .entry(host)
+            .or_insert_with(|| Arc::new(Semaphore::new(self.scheduler.poll.per_host)))
+            .clone();
+        let host_permit = host_semaphore
+            .acquire_owned()
+            .await
+            .expect("host semaphores are never closed");
+        let global_permit = self
+            .global
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the global semaphore is never closed");
+        (host_permit, global_permit)
+    }
+
+    /// Polls one source and records the outcome. Returns how long until it is due
+    /// again, and what came of it.
+    async fn poll(&self, index: usize, token: &CancellationToken) -> (Duration, PollResult) {
+        let source = &self.scheduler.sources[index];
+        let mut state = self.state(source);
+        if state.gone == Some(source.fingerprint()) {
+            return (Duration::ZERO, PollResult::Gone);
+        }
+        state.gone = None;
+        let url = state
+            .effective_url
+            .as_deref()
+            .and_then(|u| Url::parse(u).ok())
+            .unwrap_or_else(|| source.url.clone());
+        let validators = Validators {
+            etag: state.etag.clone(),
+            last_modified: state.last_modified.clone(),
+        };
+        let outcome = tokio::select! {
+            _ = token.cancelled() => return (Duration::ZERO, PollResult::Cancelled),
+            outcome = async {
+                let _permits = self.permits(&url).await;
+                self.scheduler.fetcher.fetch(&url, &validators, &source.request).await
+            } => outcome,
+        };
+        let now = Utc::now();
+        state.last_attempt = Some(now);
+        let base = plan::base_interval(source.interval, state.learned_interval, self.bounds());
+        let result = match outcome {
+            Ok(FetchOutcome::NotModified(response)) => {
+                debug!(source = %source.id, "not modified");
+                self.follow_redirects(source, &mut state, &response);
+                succeeded(&mut state, now);
+                Ok(response.fresh_for)
+            }
+            Ok(FetchOutcome::Fetched(fetched)) => {
+                self.follow_redirects(source, &mut state, &fetched.response);
+                self.ingest(source, &mut state, fetched, now).await
+            }
+            Err(err) => Err(PollError::Fetch(err)),
+        };
+        let (wait, poll_result) = match result {
+            Ok(fresh_for) => {
+                self.connectivity().succeeded();
+                let base =
+                    plan::base_interval(source.interval, state.learned_interval, self.bounds());
+                let wait = plan::after_success(base, &[fresh_for, state.feed_hint], self.bounds());
+                (jittered(wait), PollResult::Ok)
+            }
+            Err(PollError::Fetch(err)) if err.is_gone() => {
+                warn!(source = %source.id, "the server answered 410 Gone: no longer polled; remove the source from the config, or change its entry to try again");
+                state.gone = Some(source.fingerprint());
+                state.last_error = Some(PollError::Fetch(err).to_string());
+                (Duration::ZERO, PollResult::Gone)
+            }
+            Err(err) => (
+                self.failed(source, &mut state, &err, base),
+                PollResult::Failed,
+            ),
+        };
+        let next = now + chrono::Duration::from_std(wait).unwrap_or_default();
+        state.next_poll = Some(plan::skip(next, &state.skip_hours, &state.skip_days));
+        if let Err(err) = self.scheduler.store.put_source_state(&source.id, &state) {
+            warn!(source = %source.id, error = %err, "cannot save source state");
+        }
+        let wait = state
+            .next_poll
+            .and_then(|at| (at - Utc::now()).to_std().ok())
+            .unwrap_or(wait);
+        (wait, poll_result)
+    }
+
+    /// Parses a fetched body and stores its items together with the new validators.
+    /// Returns the freshness the server granted.
+    async fn ingest(
+        &self,
+        source: &SourceConfig,
+        state: &mut SourceState,
+        fetched: Fetched,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Duration>, PollError> {
+        let Fetched {
+            body,
+            content_type,
+            validators,
+            response,
+        } = fetched;
+        let bytes = body.len();
+        // A server without validators costs no parsing when nothing changed.
+        let body_hash = xxhash_rust::xxh3::xxh3_64(&body);
+        if state.body_hash == Some(body_hash) {
+            debug!(source = %source.id, bytes, "body unchanged");
+            state.etag = validators.etag;
+            state.last_modified = validators.last_modified;
+            succeeded(state, now);
+            return Ok(response.fresh_for);
+        }
+        // Parsing is CPU work, kept off the async workers; a panic in the parser comes
+        // back as a JoinError and costs this one poll.
+        let final_url = response.final_url.clone();
+        let document = tokio::task::spawn_blocking(move || {
+            normalize_document(&body, content_type.as_deref(), Some(&final_url))
+        })
+        .await
+        .map_err(|err| PollError::Parse(format!("parser crashed: {err}")))?
+        .map_err(|err| PollError::Parse(err.to_string()))?;
+
+        // The new validators are kept only once the items are stored: saved without
+        // them, the next poll would be a 304 and the items lost for good.
+        let mut next_state = state.clone();
+        next_state.title = document.feed.title.clone();
+        next_state.etag = validators.etag;
+        next_state.last_modified = validators.last_modified;
+        next_state.body_hash = Some(body_hash);
+        next_state.feed_hint = document.poll_hints.interval;
+        next_state.skip_hours = document.poll_hints.skip_hours.clone();
+        next_state.skip_days = document.poll_hints.skip_days.clone();
+        let dates: Vec<_> = document
+            .items
+            .iter()
+            .filter_map(|i| i.claimed_date())
+            .collect();
+        next_state.learned_interval = Some(plan::learn_interval(&dates, now, self.bounds()));
+        succeeded(&mut next_state, now);
+        let origin = Origin {
+            source: source.id.clone(),
+            name: display_name(source, &next_state),
+            url: next_state
+                .effective_url
+                .clone()
+                .unwrap_or_else(|| source.url.to_string()),
+            tags: source.tags.clone(),
+        };
+        let store = self.scheduler.store.clone();
+        let items = document.items;
+        let count = items.len();
+        let (report, next_state) = tokio::task::spawn_blocking(move || {
+            let report = store.record_fetch(&origin, &items, &next_state, now);
+            (report, next_state)
+        })
+        .await
+        .map_err(|err| PollError::Parse(format!("store write crashed: {err}")))?;
+        let report = report.map_err(PollError::Store)?;
+        *state = next_state;
+        if report.added + report.updated > 0 {
+            info!(source = %source.id, items = count, added = report.added, updated = report.updated, bytes, "fetched");
+        } else {
+            debug!(source = %source.id, items = count, bytes, "fetched, nothing new");
+        }
+        Ok(response.fresh_for)
+    }
+
+    /// Moves the source to where it permanently redirects once that was seen on
+    /// [`PERMANENT_REDIRECT_POLLS`] polls in a row; a temporary redirect, or none,
+    /// breaks the streak.
+    fn follow_redirects(
+        &self,
+        source: &SourceConfig,
+        state: &mut SourceState,
+        response: &Response,
+    ) {
+        let Some(target) = &response.moved_permanently else {
+            state.redirect_candidate = None;
+            state.redirect_streak = 0;
+            return;
+        };
+        if state.redirect_candidate.as_deref() == Some(target.as_str()) {
+            state.redirect_streak += 1;
+        } else {
+            state.redirect_candidate = Some(target.to_string());
+            state.redirect_streak = 1;
+        }
+        if state.redirect_streak >= PERMANENT_REDIRECT_POLLS {
+            warn!(source = %source.id, moved_to = %target, "the source has moved permanently; now polling its new address; update its url in the config");
+            state.effective_url = Some(target.to_string());
+            state.redirect_candidate = None;
+            state.redirect_streak = 0;
+        }
+    }
+
+    /// Records a failure and returns the wait before the next try. While the whole
+    /// network seems down, connection failures do not grow the source's backoff.
+    fn failed(
+        &self,
+        source: &SourceConfig,
+        state: &mut SourceState,
+        err: &PollError,
+        base: Duration,
+    ) -> Duration {
+        let message = err.to_string();
+        let network = matches!(err, PollError::Fetch(e) if e.is_network());
+        if network && self.connectivity().network_down(&message) {
+            debug!(source = %source.id, error = %message, "poll failed during a network outage");
+            state.last_error = Some(message);
+            return jittered(base.min(plan::BACKOFF_START));
+        }
+        state.consecutive_failures = state.consecutive_failures.saturating_add(1);
+        // One warning when a source breaks or breaks differently; repeats are detail.
+        if state.last_error.as_deref() != Some(message.as_str()) {
+            warn!(source = %source.id, error = %message, failures = state.consecutive_failures, "poll failed");
+        } else {
+            debug!(source = %source.id, error = %message, failures = state.consecutive_failures, "poll failed again");
+        }
+        state.last_error = Some(message);
+        let retry_after = match err {
+            PollError::Fetch(e) => e.retry_after(),
+            _ => None,
+        };
+        jittered(plan::after_failure(
+            state.consecutive_failures,
+            base,
+            retry_after,
+        ))
+    }
+
+    fn connectivity(&self) -> std::sync::MutexGuard<'_, Connectivity> {
+        self.connectivity
+            .lock()
+            .expect("the connectivity tracker is never poisoned")
+    }
+}
+
+/// Tells a network outage of this machine from broken sources: when no poll has
+/// succeeded for [`OUTAGE_WINDOW`] (or none ever did), connection failures are the
+/// network's. Reported once when it starts and once when it ends.
+#[derive(Default)]
+struct Connectivity {
+    last_success: Option<std::time::Instant>,
+    outage_since: Option<std::time::Instant>,
+}
+
+impl Connectivity {
+    fn succeeded(&mut self) {
+        let now = std::time::Instant::now();
+        if let Some(since) = self.outage_since.take() {
+            info!(
+                after_s = since.elapsed().as_secs(),
+                "the network is back: polls succeed again"
+            );
+        }
+        self.last_success = Some(now);
+    }
+
+    fn network_down(&mut self, error: &str) -> bool {
+        let down = self
+            .last_success
+            .is_none_or(|at| at.elapsed() >= OUTAGE_WINDOW);
+        if down && self.outage_since.is_none() {
+            warn!(
+                error,
+                "no source can be reached: treating it as a network outage; sources keep their backoff until it ends"
+            );
+            self.outage_since = Some(std::time::Instant::now());
+        }
+        down
+    }
+}
+
+fn succeeded(state: &mut SourceState, now: DateTime<Utc>) {
+    state.last_success = Some(now);
+    state.consecutive_failures = 0;
+    state.last_error = None;
+}
+
+/// Why a poll failed, as the source's status shows it.
+#[derive(Debug, thiserror::Error)]
+enum PollError {
+    #[error("fetch: {0}")]
+    Fetch(FetchError),
+    #[error("parse: {0}")]
+    Parse(String),
+    #[error("{0}")]
+    Store(StoreError),
+}
+
+/// The name the merged feed shows for a source: its `name` in `feeds.toml`, else the
+/// feed's own title, else its host.
+pub fn display_name(source: &SourceConfig, state: &SourceState) -> String {
+    source
+        .name
+        .clone()
+        .or_else(|| state.title.clone())
+        .unwrap_or_else(|| source.url.host_str().unwrap_or("unknown").to_string())
+}
+
+fn jittered(interval: Duration) -> Duration {
+    let factor = 1.0 + JITTER * (fastrand::f64() * 2.0 - 1.0);
+    interval.mul_f64(factor)
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_ten_percent() {
+        for _ in 0..1000 {
+            let d = jittered(Duration::from_secs(600));
+            assert!(
+                d >= Duration::from_secs(540) && d <= Duration::from_secs(660),
+                "{d:?}"
+            );
+        }
+    }
+}
