@@ -159,10 +159,23 @@ impl Scheduler {
     }
 
     fn into_shared(self) -> Arc<Shared> {
+        // The last success of any source, remembered across restarts, so a restart
+        // does not mistake one dead server for an outage.
+        let now = Utc::now();
+        let last_success = self
+            .sources
+            .iter()
+            .filter_map(|s| self.store.source_state(&s.id).ok()?.last_success)
+            .max()
+            .and_then(|at| (now - at).to_std().ok())
+            .and_then(|ago| std::time::Instant::now().checked_sub(ago));
         Arc::new(Shared {
             global: Arc::new(Semaphore::new(self.poll.concurrency)),
             hosts: Mutex::new(HashMap::new()),
-            connectivity: Mutex::new(Connectivity::default()),
+            connectivity: Mutex::new(Connectivity {
+                last_success,
+                outage_since: None,
+            }),
             scheduler: self,
         })
     }

@@ -29,17 +29,28 @@ pub fn fixture_path(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// One document the feed server serves.
+/// How the feed server answers one path.
 #[derive(Clone)]
-struct Route {
-    body: Vec<u8>,
-    content_type: String,
+pub enum Reply {
+    /// A feed with an ETag; If-None-Match with it gets a 304.
+    Feed { body: Vec<u8>, content_type: String },
+    /// A bare status with extra headers (429 + Retry-After, 410, 500).
+    Status {
+        status: u16,
+        headers: Vec<(String, String)>,
+    },
+    /// A redirect to `location`.
+    Redirect { status: u16, location: String },
+    /// `body` already gzip-compressed, sent with `Content-Encoding: gzip`.
+    Gzipped { body: Vec<u8> },
+    /// 200, then one byte every `every`, at most `bytes` bytes.
+    Trickle { every: Duration, bytes: usize },
 }
 
 /// What the feed server saw, and switches that change how it answers.
 #[derive(Default)]
 pub struct FeedServerState {
-    routes: Mutex<HashMap<String, Route>>,
+    routes: Mutex<HashMap<String, Reply>>,
     pub requests: AtomicUsize,
     /// Requests that carried If-None-Match or If-Modified-Since.
     pub conditional: AtomicUsize,
@@ -47,10 +58,19 @@ pub struct FeedServerState {
     /// When set, every request gets a 500.
     pub failing: AtomicBool,
     pub user_agents: Mutex<Vec<String>>,
+    /// Requests per path.
+    pub per_path: Mutex<HashMap<String, usize>>,
+    /// Requests being answered right now, and the most at once.
+    pub in_flight: AtomicUsize,
+    pub max_in_flight: AtomicUsize,
+    /// Every request's headers, in order.
+    pub seen_headers: Mutex<Vec<axum::http::HeaderMap>>,
+    /// Delay before every answer, to make concurrent requests overlap.
+    pub latency_ms: AtomicUsize,
 }
 
 /// A loopback HTTP server serving feeds with ETags and 304s, like a well-behaved
-/// publisher.
+/// publisher, and misbehaving on the paths told to.
 pub struct FeedServer {
     pub addr: SocketAddr,
     pub state: Arc<FeedServerState>,
@@ -70,13 +90,22 @@ impl FeedServer {
 
     /// Serves `body` at `path` with `content_type`.
     pub fn route(&self, path: &str, body: Vec<u8>, content_type: &str) {
-        self.state.routes.lock().unwrap().insert(
-            path.to_string(),
-            Route {
+        self.reply(
+            path,
+            Reply::Feed {
                 body,
                 content_type: content_type.to_string(),
             },
         );
+    }
+
+    /// Answers `path` with `reply`.
+    pub fn reply(&self, path: &str, reply: Reply) {
+        self.state
+            .routes
+            .lock()
+            .unwrap()
+            .insert(path.to_string(), reply);
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -85,6 +114,16 @@ impl FeedServer {
 
     pub fn requests(&self) -> usize {
         self.state.requests.load(Ordering::SeqCst)
+    }
+
+    pub fn requests_for(&self, path: &str) -> usize {
+        self.state
+            .per_path
+            .lock()
+            .unwrap()
+            .get(path)
+            .copied()
+            .unwrap_or(0)
     }
 
     pub fn conditional(&self) -> usize {
@@ -96,9 +135,35 @@ impl FeedServer {
     }
 }
 
+/// Counts a request as in flight for as long as it lives.
+struct InFlight(Arc<FeedServerState>);
+
+impl InFlight {
+    fn new(state: &Arc<FeedServerState>) -> Self {
+        let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        state.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(state.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 async fn serve_feed(State(state): State<Arc<FeedServerState>>, request: Request) -> Response {
+    let _in_flight = InFlight::new(&state);
     state.requests.fetch_add(1, Ordering::SeqCst);
+    let path = request.uri().path().to_string();
+    *state
+        .per_path
+        .lock()
+        .unwrap()
+        .entry(path.clone())
+        .or_default() += 1;
     let headers = request.headers();
+    state.seen_headers.lock().unwrap().push(headers.clone());
     if let Some(agent) = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
@@ -109,31 +174,76 @@ async fn serve_feed(State(state): State<Arc<FeedServerState>>, request: Request)
     if if_none_match.is_some() || headers.contains_key(header::IF_MODIFIED_SINCE) {
         state.conditional.fetch_add(1, Ordering::SeqCst);
     }
+    let latency = state.latency_ms.load(Ordering::SeqCst);
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency as u64)).await;
+    }
     if state.failing.load(Ordering::SeqCst) {
         return (StatusCode::INTERNAL_SERVER_ERROR, "down").into_response();
     }
-    let route = state
-        .routes
-        .lock()
-        .unwrap()
-        .get(request.uri().path())
-        .cloned();
-    let Some(route) = route else {
-        return (StatusCode::NOT_FOUND, "no such feed").into_response();
-    };
-    let etag = format!("\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(&route.body));
-    if if_none_match.is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
-        state.not_modified.fetch_add(1, Ordering::SeqCst);
-        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+    let reply = state.routes.lock().unwrap().get(&path).cloned();
+    match reply {
+        None => (StatusCode::NOT_FOUND, "no such feed").into_response(),
+        Some(Reply::Feed { body, content_type }) => {
+            let etag = format!("\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(&body));
+            if if_none_match.is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
+                state.not_modified.fetch_add(1, Ordering::SeqCst);
+                return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+            }
+            let mut response = Response::new(Body::from(body));
+            let response_headers = response.headers_mut();
+            response_headers.insert(header::ETAG, HeaderValue::from_str(&etag).unwrap());
+            response_headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_str(&content_type).unwrap(),
+            );
+            response
+        }
+        Some(Reply::Status { status, headers }) => {
+            let mut response = Response::new(Body::from("error"));
+            *response.status_mut() = StatusCode::from_u16(status).unwrap();
+            for (name, value) in headers {
+                response.headers_mut().insert(
+                    header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                    HeaderValue::from_str(&value).unwrap(),
+                );
+            }
+            response
+        }
+        Some(Reply::Redirect { status, location }) => {
+            let mut response = Response::new(Body::empty());
+            *response.status_mut() = StatusCode::from_u16(status).unwrap();
+            response
+                .headers_mut()
+                .insert(header::LOCATION, HeaderValue::from_str(&location).unwrap());
+            response
+        }
+        Some(Reply::Gzipped { body }) => {
+            let mut response = Response::new(Body::from(body));
+            let h = response.headers_mut();
+            h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/rss+xml"),
+            );
+            response
+        }
+        Some(Reply::Trickle { every, bytes }) => {
+            let stream = futures_util::stream::unfold(0usize, move |sent| async move {
+                if sent >= bytes {
+                    return None;
+                }
+                tokio::time::sleep(every).await;
+                Some((Ok::<_, std::io::Error>(vec![b' ']), sent + 1))
+            });
+            let mut response = Response::new(Body::from_stream(stream));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/rss+xml"),
+            );
+            response
+        }
     }
-    let mut response = Response::new(Body::from(route.body));
-    let response_headers = response.headers_mut();
-    response_headers.insert(header::ETAG, HeaderValue::from_str(&etag).unwrap());
-    response_headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_str(&route.content_type).unwrap(),
-    );
-    response
 }
 
 /// The daemon running in this process on a port-0 listener.
