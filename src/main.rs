@@ -62,6 +62,7 @@ struct ConfigArg {
 }
 
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     init_tracing();
     match cli.command {
@@ -72,6 +73,17 @@ fn main() -> ExitCode {
             Err(code) => code,
         },
         Command::Inspect { file_or_url, json } => report(inspect(&file_or_url, json)),
+    }
+}
+
+/// glibc gives each thread that allocates its own arena and keeps freed memory in
+/// every one; the threads that parse feeds would each hold one. Two arenas keep the
+/// peak RSS of a 1000-source poll about a third lower (measured with bench/poll.sh).
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets a tunable; it is called before any thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }
 
