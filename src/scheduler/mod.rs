@@ -274,7 +274,6 @@ impl Shared {
         };
         let now = Utc::now();
         state.last_attempt = Some(now);
-        let base = plan::base_interval(source.interval, state.learned_interval, self.bounds());
         let result = match outcome {
             Ok(FetchOutcome::NotModified(response)) => {
                 debug!(source = %source.id, "not modified");
@@ -288,11 +287,11 @@ impl Shared {
             }
             Err(err) => Err(PollError::Fetch(err)),
         };
+        // After ingest, which may have learned a new interval.
+        let base = plan::base_interval(source.interval, state.learned_interval, self.bounds());
         let (wait, poll_result) = match result {
             Ok(fresh_for) => {
                 self.connectivity().succeeded();
-                let base =
-                    plan::base_interval(source.interval, state.learned_interval, self.bounds());
                 let wait = plan::after_success(base, &[fresh_for, state.feed_hint], self.bounds());
                 (jittered(wait), PollResult::Ok)
             }
