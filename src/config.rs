@@ -16,6 +16,7 @@ use url::Url;
 
 use crate::fetch::RequestOptions;
 use crate::item::SourceId;
+use chrono_tz::Tz;
 
 /// 127.0.0.1:8080: local only until the sysadmin decides to expose it.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -124,6 +125,9 @@ pub struct SourceConfig {
     pub interval: Interval,
     /// Extra headers, basic auth, User-Agent.
     pub request: RequestOptions,
+    /// Where dates that name no zone are read (`timezone = "Europe/Moscow"`); UTC
+    /// by default.
+    pub timezone: Tz,
 }
 
 impl Config {
@@ -261,6 +265,7 @@ struct RawSource {
     username: Option<String>,
     password: Option<String>,
     user_agent: Option<Spanned<String>>,
+    timezone: Option<Spanned<String>>,
 }
 
 /// Reads and checks the config file at `path`.
@@ -450,6 +455,10 @@ impl Checker<'_> {
                 raw_source.password,
                 raw_source.user_agent,
             );
+            let timezone = raw_source
+                .timezone
+                .and_then(|zone| self.timezone(&zone))
+                .unwrap_or(Tz::UTC);
             sources.push(SourceConfig {
                 id: SourceId(raw_source.url.as_ref().trim().to_string()),
                 url,
@@ -457,6 +466,7 @@ impl Checker<'_> {
                 tags: raw_source.tags,
                 interval,
                 request,
+                timezone,
             });
         }
 
@@ -537,6 +547,23 @@ impl Checker<'_> {
             return None;
         }
         Some(Interval::Fixed(duration))
+    }
+
+    /// An IANA time zone name, like "Europe/Moscow".
+    fn timezone(&mut self, raw: &Spanned<String>) -> Option<Tz> {
+        match raw.as_ref().trim().parse::<Tz>() {
+            Ok(zone) => Some(zone),
+            Err(_) => {
+                self.report(
+                    Some(raw.span()),
+                    format!(
+                        "`{}` is not a time zone; write an IANA name like \"Europe/Moscow\" or \"UTC\"",
+                        raw.as_ref()
+                    ),
+                );
+                None
+            }
+        }
     }
 
     fn request_options(
@@ -687,6 +714,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.sources[0].interval, Interval::Auto);
+        assert_eq!(config.sources[0].timezone, Tz::UTC);
         assert_eq!(config.sources[1].interval, Interval::Auto);
         let request = &config.sources[1].request;
         assert_eq!(request.basic_auth, Some(("u".into(), Some("p".into()))));
@@ -697,6 +725,14 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(places(&problems), vec![(3, 26)]);
+        let problems =
+            check("[[source]]\nurl = \"https://a.example/rss\"\ntimezone = \"Mars/Olympus\"\n")
+                .unwrap_err();
+        assert_eq!(places(&problems), vec![(3, 12)]);
+        let config =
+            check("[[source]]\nurl = \"https://a.example/rss\"\ntimezone = \"Europe/Moscow\"\n")
+                .unwrap();
+        assert_eq!(config.sources[0].timezone, chrono_tz::Europe::Moscow);
     }
 
     #[test]

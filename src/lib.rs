@@ -11,6 +11,7 @@
 
 pub mod app;
 pub mod config;
+pub mod dates;
 pub mod fetch;
 pub mod http;
 pub mod item;

@@ -47,6 +47,10 @@ enum Command {
         /// Print one JSON object instead of a summary.
         #[arg(long)]
         json: bool,
+        /// Read dates that name no zone in this IANA time zone, as the source's
+        /// `timezone` would.
+        #[arg(long, default_value = "UTC")]
+        timezone: chrono_tz::Tz,
     },
 }
 
@@ -72,7 +76,11 @@ fn main() -> ExitCode {
             Ok(config) => report(poll_once(config)),
             Err(code) => code,
         },
-        Command::Inspect { file_or_url, json } => report(inspect(&file_or_url, json)),
+        Command::Inspect {
+            file_or_url,
+            json,
+            timezone,
+        } => report(inspect(&file_or_url, json, timezone)),
     }
 }
 
@@ -170,15 +178,15 @@ fn poll_once(config: Config) -> anyhow::Result<()> {
     })
 }
 
-fn inspect(target: &str, json: bool) -> anyhow::Result<()> {
+fn inspect(target: &str, json: bool, zone: chrono_tz::Tz) -> anyhow::Result<()> {
     let document = if target.starts_with("http://") || target.starts_with("https://") {
-        inspect_url(target)?
+        inspect_url(target, zone)?
     } else {
         let body = std::fs::read(target).with_context(|| format!("reading {target}"))?;
         let base = std::path::absolute(target)
             .ok()
             .and_then(|p| Url::from_file_path(p).ok());
-        normalize_document(&body, None, base.as_ref()).with_context(|| target.to_string())?
+        normalize_document(&body, None, base.as_ref(), zone).with_context(|| target.to_string())?
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&document)?);
@@ -188,7 +196,7 @@ fn inspect(target: &str, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn inspect_url(target: &str) -> anyhow::Result<Document> {
+fn inspect_url(target: &str, zone: chrono_tz::Tz) -> anyhow::Result<Document> {
     let url = Url::parse(target).with_context(|| format!("`{target}` is not a valid URL"))?;
     let fetcher = Fetcher::new(&config::PollConfig::default())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -207,6 +215,7 @@ fn inspect_url(target: &str) -> anyhow::Result<Document> {
         &fetched.body,
         fetched.content_type.as_deref(),
         Some(&fetched.response.final_url),
+        zone,
     )
     .with_context(|| target.to_string())
 }

@@ -9,6 +9,7 @@
 
 use ammonia::UrlRelative;
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use feed_rs::model::{Entry, Feed, FeedType, Link};
 use serde::Serialize;
 use std::collections::HashSet;
@@ -39,13 +40,15 @@ pub struct FeedInfo {
 }
 
 /// Parses and normalizes one fetched document. `url` is where it came from (the final
-/// URL after redirects), the base for relative links.
+/// URL after redirects), the base for relative links; dates that name no zone are
+/// read in `zone`.
 pub fn normalize_document(
     body: &[u8],
     content_type: Option<&str>,
     url: Option<&Url>,
+    zone: Tz,
 ) -> Result<Document, ParseError> {
-    let parsed = parse_feed(body, content_type)?;
+    let parsed = parse_feed(body, content_type, zone)?;
     let mut document = normalize(parsed.feed, url);
     document.poll_hints = parsed.hints;
     Ok(document)
@@ -321,7 +324,13 @@ mod tests {
     use super::*;
 
     fn doc(body: &str, url: &str) -> Document {
-        normalize_document(body.as_bytes(), None, Some(&Url::parse(url).unwrap())).unwrap()
+        normalize_document(
+            body.as_bytes(),
+            None,
+            Some(&Url::parse(url).unwrap()),
+            Tz::UTC,
+        )
+        .unwrap()
     }
 
     #[test]

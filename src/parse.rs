@@ -6,10 +6,12 @@
 //! DEPENDENCIES.md), so the bytes are decoded to UTF-8 here first and the parse runs
 //! under `catch_unwind`.
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
 use encoding_rs::{Encoding, UTF_8, WINDOWS_1252};
 use std::borrow::Cow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use crate::dates::parse_date;
 
 /// Why a document could not be read as a feed.
 #[derive(Debug, thiserror::Error)]
@@ -38,12 +40,13 @@ pub struct PollHints {
     pub skip_days: Vec<u8>,
 }
 
-/// Decodes `body` to UTF-8 and parses it. `content_type` is the HTTP header, if any.
+/// Decodes `body` to UTF-8 and parses it. `content_type` is the HTTP header, if any;
+/// dates that name no zone are read in `zone` (the source's `timezone`).
 ///
 /// feed-rs gets no base URI: relative links stay relative (unless an absolute
 /// xml:base resolves them), so `normalize` can resolve them against the feed's own
 /// link first and the document URL second.
-pub fn parse_feed(body: &[u8], content_type: Option<&str>) -> Result<Parsed, ParseError> {
+pub fn parse_feed(body: &[u8], content_type: Option<&str>, zone: Tz) -> Result<Parsed, ParseError> {
     let text = decode(body, content_type);
     let text = repair(&text);
     let hints = poll_hints(&text);
@@ -51,7 +54,7 @@ pub fn parse_feed(body: &[u8], content_type: Option<&str>) -> Result<Parsed, Par
         .sanitize_content(false)
         // An empty id marks "the feed gave none"; normalize builds a stable one.
         .id_generator(|_, _, _| String::new())
-        .timestamp_parser(parse_date)
+        .timestamp_parser(move |text| parse_date(text, zone))
         .build();
     match catch_unwind(AssertUnwindSafe(|| parser.parse(text.as_bytes()))) {
         Ok(Ok(feed)) => Ok(Parsed { feed, hints }),
@@ -319,156 +322,9 @@ fn children_text(block: &str, name: &str) -> Vec<String> {
         .collect()
 }
 
-/// Zone abbreviations that real feeds put in RFC 822 dates and that chrono does not
-/// know, with their UTC offsets in seconds.
-const NAMED_ZONES: &[(&str, i32)] = &[
-    ("MSK", 3 * 3600),
-    ("MSD", 4 * 3600),
-    ("CET", 3600),
-    ("CEST", 2 * 3600),
-    ("EET", 2 * 3600),
-    ("EEST", 3 * 3600),
-    ("WET", 0),
-    ("WEST", 3600),
-    ("BST", 3600),
-    ("IST", 5 * 3600 + 1800),
-    ("JST", 9 * 3600),
-    ("KST", 9 * 3600),
-    ("HKT", 8 * 3600),
-    ("SGT", 8 * 3600),
-    ("AEST", 10 * 3600),
-    ("AEDT", 11 * 3600),
-    ("UTC", 0),
-    ("Z", 0),
-];
-
-/// Parses the dates real feeds write: RFC 3339, RFC 822/2822 (with or without a
-/// correct weekday, with named zones), and ISO 8601 without a zone (read as UTC).
-/// `None` when nothing fits; the item then falls back to its first-seen time.
-pub fn parse_date(text: &str) -> Option<DateTime<Utc>> {
-    let text = text.trim();
-    if text.is_empty() {
-        return None;
-    }
-    if let Ok(date) = DateTime::parse_from_rfc3339(text) {
-        return Some(date.with_timezone(&Utc));
-    }
-    if let Ok(date) = DateTime::parse_from_rfc2822(text) {
-        return Some(date.with_timezone(&Utc));
-    }
-    parse_rfc822_lenient(text).or_else(|| parse_iso_without_zone(text))
-}
-
-/// RFC 822 as publishers write it: the weekday dropped (it is often wrong), a named
-/// zone replaced by its offset, "UT"/"GMT" suffixes, and a missing zone read as UTC.
-fn parse_rfc822_lenient(text: &str) -> Option<DateTime<Utc>> {
-    // "Tue, 11 Jan 2011 ..." and "Tue 11 Jan 2011 ...": the weekday is dropped.
-    let without_weekday = match text.split_once([',', ' ']) {
-        Some((day, rest)) if !day.is_empty() && day.chars().all(|c| c.is_alphabetic()) => {
-            rest.trim_start_matches([',', ' '])
-        }
-        _ => text,
-    };
-    let mut parts: Vec<&str> = without_weekday.split_whitespace().collect();
-    if parts.len() < 4 {
-        return None;
-    }
-    let offset = match parts.last().copied() {
-        Some(zone) if zone.starts_with(['+', '-']) && zone.len() == 5 => {
-            let sign = if zone.starts_with('-') { -1 } else { 1 };
-            let hours: i32 = zone[1..3].parse().ok()?;
-            let minutes: i32 = zone[3..5].parse().ok()?;
-            parts.pop();
-            sign * (hours * 3600 + minutes * 60)
-        }
-        Some(zone) if zone.chars().all(|c| c.is_ascii_alphabetic()) => {
-            let upper = zone.to_ascii_uppercase();
-            let known = NAMED_ZONES
-                .iter()
-                .find(|(name, _)| *name == upper)
-                .map(|(_, secs)| *secs)
-                .or_else(|| {
-                    DateTime::parse_from_rfc2822(&format!("Mon, 1 Jan 2001 00:00:00 {upper}"))
-                        .ok()
-                        .map(|d| d.offset().local_minus_utc())
-                })
-                .or_else(|| matches!(upper.as_str(), "GMT" | "UT").then_some(0))?;
-            parts.pop();
-            known
-        }
-        _ => 0,
-    };
-    let joined = parts.join(" ");
-    let naive = [
-        "%d %b %Y %H:%M:%S",
-        "%d %b %Y %H:%M",
-        "%d %b %y %H:%M:%S",
-        "%d %B %Y %H:%M:%S",
-    ]
-    .iter()
-    .find_map(|format| NaiveDateTime::parse_from_str(&joined, format).ok())?;
-    let zone = FixedOffset::east_opt(offset)?;
-    zone.from_local_datetime(&naive)
-        .single()
-        .map(|d| d.with_timezone(&Utc))
-}
-
-/// ISO 8601 without a zone: `2026-02-06T22:20:00`, `2026-02-06 22:20`, `2026-02-06`,
-/// and the slashed `2026/2/6 22:20:00`.
-fn parse_iso_without_zone(text: &str) -> Option<DateTime<Utc>> {
-    let formats = [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%d %H:%M",
-        "%Y/%m/%d %H:%M:%S",
-        "%Y/%m/%d %H:%M",
-    ];
-    formats
-        .iter()
-        .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
-        .or_else(|| {
-            NaiveDate::parse_from_str(text, "%Y-%m-%d")
-                .ok()
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-        })
-        .map(|naive| Utc.from_utc_datetime(&naive))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn utc(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text)
-            .unwrap()
-            .with_timezone(&Utc)
-    }
-
-    #[test]
-    fn dates_real_feeds_write() {
-        let cases = [
-            ("2026-02-06T22:20:00+03:00", "2026-02-06T19:20:00Z"),
-            ("Fri, 06 Feb 2026 22:20:00 +0300", "2026-02-06T19:20:00Z"),
-            ("Fri, 06 Feb 2026 22:20:00 GMT", "2026-02-06T22:20:00Z"),
-            ("Mon, 06 Feb 2026 22:20:00 GMT", "2026-02-06T22:20:00Z"),
-            ("Fri, 06 Feb 2026 22:20:00 MSK", "2026-02-06T19:20:00Z"),
-            ("Fri, 06 Feb 2026 22:20:00 EST", "2026-02-07T03:20:00Z"),
-            ("06 Feb 2026 22:20 CET", "2026-02-06T21:20:00Z"),
-            ("Fri, 06 Feb 26 22:20:00 +0000", "2026-02-06T22:20:00Z"),
-            ("Fri, 06 Feb 2026 22:20:00", "2026-02-06T22:20:00Z"),
-            ("2026-02-06T22:20:00", "2026-02-06T22:20:00Z"),
-            ("2026-02-06 22:20", "2026-02-06T22:20:00Z"),
-            ("2026-02-06", "2026-02-06T00:00:00Z"),
-            ("Fri 06 Feb 2026 22:20:00 GMT", "2026-02-06T22:20:00Z"),
-            ("2026/2/6 22:20:00", "2026-02-06T22:20:00Z"),
-        ];
-        for (text, expected) in cases {
-            assert_eq!(parse_date(text), Some(utc(expected)), "{text}");
-        }
-        assert_eq!(parse_date("yesterday"), None);
-        assert_eq!(parse_date(""), None);
-    }
 
     #[test]
     fn charset_order_is_bom_http_declaration_utf8() {
@@ -488,7 +344,7 @@ mod tests {
     #[test]
     fn cyrillic_feed_parses_without_mojibake() {
         let body = b"<?xml version=\"1.0\" encoding=\"windows-1251\"?>\n<rss version=\"2.0\"><channel><title>\xcd\xee\xe2\xee\xf1\xf2\xe8</title><item><title>\xcf\xf0\xe8\xe2\xe5\xf2</title><guid>1</guid></item></channel></rss>";
-        let feed = parse_feed(body, None).unwrap().feed;
+        let feed = parse_feed(body, None, Tz::UTC).unwrap().feed;
         assert_eq!(feed.title.unwrap().content, "Новости");
         assert_eq!(feed.entries[0].title.as_ref().unwrap().content, "Привет");
     }
@@ -496,18 +352,18 @@ mod tests {
     #[test]
     fn rss_without_version_and_control_characters_are_read() {
         let body = b"<rss><channel><title>T\x07</title><item><title>A\x00B</title><link>http://x.example/1</link></item></channel></rss>";
-        let feed = parse_feed(body, None).unwrap().feed;
+        let feed = parse_feed(body, None, Tz::UTC).unwrap().feed;
         assert_eq!(feed.entries[0].title.as_ref().unwrap().content, "AB");
     }
 
     #[test]
     fn rss_0_9_and_sloppy_namespaces_are_read() {
         let body = br#"<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://my.netscape.com/rdf/simple/0.9/"><channel><title>News</title><link>https://n.example/</link></channel><item><title>One</title><link>https://n.example/1</link></item></rdf:RDF>"#;
-        let feed = parse_feed(body, None).unwrap().feed;
+        let feed = parse_feed(body, None, Tz::UTC).unwrap().feed;
         assert_eq!(feed.title.unwrap().content, "News");
         assert_eq!(feed.entries.len(), 1);
         let body = br#"<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content"><channel><title>C</title><item><guid>1</guid><content:encoded>full</content:encoded></item></channel></rss>"#;
-        let feed = parse_feed(body, None).unwrap().feed;
+        let feed = parse_feed(body, None, Tz::UTC).unwrap().feed;
         assert_eq!(
             feed.entries[0].content.as_ref().unwrap().body.as_deref(),
             Some("full")
@@ -517,7 +373,7 @@ mod tests {
     #[test]
     fn json_feed_quirks_are_repaired() {
         let body = br#"{"version": "http://jsonfeed.org/version/1", "title": "J", "items": [{"id": 7, "tags": "a, b", "content_text": "x"}]}"#;
-        let feed = parse_feed(body, None).unwrap().feed;
+        let feed = parse_feed(body, None, Tz::UTC).unwrap().feed;
         assert_eq!(feed.entries[0].id, "7");
         let tags: Vec<_> = feed.entries[0]
             .categories
@@ -534,7 +390,7 @@ mod tests {
             <skipHours><hour>0</hour><hour>1</hour><hour>23</hour></skipHours>
             <skipDays><day>Saturday</day><day>Sunday</day></skipDays>
             <item><guid>1</guid><ttl>999</ttl></item></channel></rss>"#;
-        let hints = parse_feed(body, None).unwrap().hints;
+        let hints = parse_feed(body, None, Tz::UTC).unwrap().hints;
         assert_eq!(
             hints.interval,
             Some(std::time::Duration::from_secs(30 * 60))
@@ -544,14 +400,15 @@ mod tests {
         let plain = parse_feed(
             b"<rss version=\"2.0\"><channel><title>P</title></channel></rss>",
             None,
+            Tz::UTC,
         );
         assert_eq!(plain.unwrap().hints, PollHints::default());
     }
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        assert!(parse_feed(b"<html><body>hi</body></html>", None).is_err());
-        assert!(parse_feed(b"", None).is_err());
-        assert!(parse_feed(b"\xff\xfe\x00", None).is_err());
+        assert!(parse_feed(b"<html><body>hi</body></html>", None, Tz::UTC).is_err());
+        assert!(parse_feed(b"", None, Tz::UTC).is_err());
+        assert!(parse_feed(b"\xff\xfe\x00", None, Tz::UTC).is_err());
     }
 }

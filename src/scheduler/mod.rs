@@ -346,8 +346,9 @@ impl Shared {
         // Parsing is CPU work, kept off the async workers; a panic in the parser comes
         // back as a JoinError and costs this one poll.
         let final_url = response.final_url.clone();
+        let zone = source.timezone;
         let document = tokio::task::spawn_blocking(move || {
-            normalize_document(&body, content_type.as_deref(), Some(&final_url))
+            normalize_document(&body, content_type.as_deref(), Some(&final_url), zone)
         })
         .await
         .map_err(|err| PollError::Parse(format!("parser crashed: {err}")))?
