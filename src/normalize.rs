@@ -98,18 +98,13 @@ fn normalize_entry(entry: Entry, feed_base: Option<&Url>, trust_plain: bool, jso
         .as_deref()
         .and_then(|b| absolute(b, feed_base))
         .or_else(|| feed_base.cloned());
-    let link = pick_link(&entry.links, json)
-        .and_then(|href| absolute(&href, entry_base.as_ref()))
-        .map(String::from);
+    let link = pick_link(&entry.links, json).and_then(|href| absolute(&href, entry_base.as_ref()));
     let title = entry.title.as_ref().and_then(|t| plain_text(&t.content));
     // Relative URLs in an item's HTML are meant relative to the item's page (the
     // feed's xml:base when it sets one).
     let html_base = match &entry.base {
         Some(_) => entry_base.clone(),
-        None => link
-            .as_deref()
-            .and_then(|l| Url::parse(l).ok())
-            .or(entry_base.clone()),
+        None => link.clone().or(entry_base.clone()),
     };
     let sanitizer = Sanitizer::new(html_base.as_ref());
     let summary = entry.summary.as_ref().and_then(|text| {
@@ -120,13 +115,13 @@ fn normalize_entry(entry: Entry, feed_base: Option<&Url>, trust_plain: bool, jso
         let plain = trust_plain && content.content_type.subty() == "plain";
         sanitizer.clean(content.body.as_deref()?, plain)
     });
-    let id = item_id(
-        &entry.id,
-        link.as_deref(),
-        title.as_deref(),
-        &entry,
-        &summary,
-    );
+    let id = item_id(&entry.id, link.as_ref(), title.as_deref(), &entry, &summary);
+    // A headline is what readers scan: an item without one gets the first words of
+    // its text.
+    let title = title.or_else(|| {
+        let text = summary.as_deref().or(content.as_deref())?;
+        headline_from(&plain_text(text)?)
+    });
 
     let authors = entry
         .authors
@@ -149,7 +144,7 @@ fn normalize_entry(entry: Entry, feed_base: Option<&Url>, trust_plain: bool, jso
     Item {
         id,
         title,
-        link,
+        link: link.map(String::from),
         published: entry.published,
         updated: entry.updated,
         summary,
@@ -160,11 +155,11 @@ fn normalize_entry(entry: Entry, feed_base: Option<&Url>, trust_plain: bool, jso
     }
 }
 
-/// The item's identity: its guid/id, else its link, else a hash of its title, date
-/// and summary. Never random (feed-rs would make one up on every parse).
+/// The item's identity: its guid/id, else its canonical link, else a hash of its
+/// title, date and summary. Never random (feed-rs would make one up on every parse).
 fn item_id(
     feed_id: &str,
-    link: Option<&str>,
+    link: Option<&Url>,
     title: Option<&str>,
     entry: &Entry,
     summary: &Option<String>,
@@ -174,7 +169,7 @@ fn item_id(
         return ItemId(feed_id.to_string());
     }
     if let Some(link) = link {
-        return ItemId(link.to_string());
+        return ItemId(canonical_link(link));
     }
     let date = entry.published.or(entry.updated).map(|d| d.to_rfc3339());
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
@@ -183,6 +178,73 @@ fn item_id(
         hasher.update(&[0]);
     }
     ItemId(format!("hash:{:032x}", hasher.digest128()))
+}
+
+/// Query parameters that only track the reader: dropped from links used as identity.
+const TRACKING_PARAMETERS: &[&str] = &[
+    "fbclid",
+    "gclid",
+    "dclid",
+    "yclid",
+    "msclkid",
+    "mc_cid",
+    "mc_eid",
+    "igshid",
+    "_hsenc",
+    "_hsmi",
+    "_openstat",
+    "from_rss",
+];
+
+/// A link in the form that identifies a story: scheme and host in lower case and
+/// the default port dropped (the url crate does both), no fragment, and no tracking
+/// parameters (`utm_*` and [`TRACKING_PARAMETERS`]). The published link keeps them.
+pub fn canonical_link(link: &Url) -> String {
+    let mut canonical = link.clone();
+    canonical.set_fragment(None);
+    if canonical.query().is_some() {
+        let kept: Vec<(String, String)> = canonical
+            .query_pairs()
+            .filter(|(key, _)| {
+                let key = key.to_ascii_lowercase();
+                !key.starts_with("utm_") && !TRACKING_PARAMETERS.contains(&key.as_str())
+            })
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        if kept.is_empty() {
+            canonical.set_query(None);
+        } else {
+            canonical.query_pairs_mut().clear().extend_pairs(kept);
+        }
+    }
+    canonical.to_string()
+}
+
+/// 12 words (at most 120 characters): enough to recognize a story in a list.
+const HEADLINE_WORDS: usize = 12;
+const HEADLINE_CHARS: usize = 120;
+
+/// The first words of `text`, with an ellipsis when cut.
+fn headline_from(text: &str) -> Option<String> {
+    let mut headline = String::new();
+    let mut cut = false;
+    for (i, word) in text.split_whitespace().enumerate() {
+        if i == HEADLINE_WORDS || headline.chars().count() + word.chars().count() > HEADLINE_CHARS {
+            cut = true;
+            break;
+        }
+        if i > 0 {
+            headline.push(' ');
+        }
+        headline.push_str(word);
+    }
+    if headline.is_empty() {
+        return None;
+    }
+    if cut {
+        headline.push('…');
+    }
+    Some(headline)
 }
 
 /// The link a reader should follow: the first `alternate` (or untyped) link, else the
@@ -296,11 +358,39 @@ impl Sanitizer {
         let html = if plain {
             escape_text(text)
         } else {
-            self.builder.clean(text).to_string()
+            drop_tracking_pixels(&self.builder.clean(text).to_string())
         };
         let html = html.trim();
         (!html.is_empty()).then(|| html.to_string())
     }
+}
+
+/// Removes 1×1 (and 0×0) images: they carry no content, only tell the publisher who
+/// read the item. Runs on ammonia's output, whose attributes are always quoted.
+fn drop_tracking_pixels(html: &str) -> String {
+    if !html.contains("<img") {
+        return html.to_string();
+    }
+    let tiny = |tag: &str, attribute: &str| {
+        ["0", "1"]
+            .iter()
+            .any(|size| tag.contains(&format!("{attribute}=\"{size}\"")))
+    };
+    let mut kept = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(start) = rest.find("<img") {
+        let Some(len) = rest[start..].find('>') else {
+            break;
+        };
+        let tag = &rest[start..start + len + 1];
+        kept.push_str(&rest[..start]);
+        if !(tiny(tag, "width") && tiny(tag, "height")) {
+            kept.push_str(tag);
+        }
+        rest = &rest[start + len + 1..];
+    }
+    kept.push_str(rest);
+    kept
 }
 
 /// Plain text as HTML: the five characters HTML gives meaning to, escaped.
@@ -418,6 +508,53 @@ mod tests {
         assert_eq!(
             item.summary.as_deref(),
             Some("if a &lt; b then &quot;c&quot;")
+        );
+    }
+
+    #[test]
+    fn canonical_links_drop_tracking_and_fragments() {
+        let cases = [
+            (
+                "HTTPS://News.Example:443/a?utm_source=rss&id=7#top",
+                "https://news.example/a?id=7",
+            ),
+            (
+                "http://news.example:80/a?fbclid=x&yclid=y",
+                "http://news.example/a",
+            ),
+            (
+                "https://news.example/a?b=1&gclid=z&c=2",
+                "https://news.example/a?b=1&c=2",
+            ),
+        ];
+        for (link, expected) in cases {
+            assert_eq!(
+                canonical_link(&Url::parse(link).unwrap()),
+                expected,
+                "{link}"
+            );
+        }
+    }
+
+    #[test]
+    fn untitled_items_get_a_headline_and_pixels_are_dropped() {
+        let body = r#"<rss version="2.0"><channel><title>T</title><link>https://t.example/</link>
+            <item><guid>1</guid><description><![CDATA[<p>One two three four five six seven eight nine ten eleven twelve thirteen</p><img src="/px.gif" width="1" height="1"><img src="/photo.jpg" width="600" height="1">]]></description></item>
+            <item><link>https://t.example/a?utm_medium=rss</link><description>Short text.</description></item>
+            </channel></rss>"#;
+        let items = doc(body, "https://t.example/rss").items;
+        assert_eq!(
+            items[0].title.as_deref(),
+            Some("One two three four five six seven eight nine ten eleven twelve…")
+        );
+        let summary = items[0].summary.as_deref().unwrap();
+        assert!(!summary.contains("px.gif"), "{summary}");
+        assert!(summary.contains("photo.jpg"), "{summary}");
+        assert_eq!(items[1].title.as_deref(), Some("Short text."));
+        assert_eq!(items[1].id.0, "https://t.example/a");
+        assert_eq!(
+            items[1].link.as_deref(),
+            Some("https://t.example/a?utm_medium=rss")
         );
     }
 

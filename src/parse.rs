@@ -196,7 +196,32 @@ fn repair(text: &str) -> Cow<'_, str> {
             text = Cow::Owned(text.replace(wrong, right));
         }
     }
-    text
+    full_text_as_content(text)
+}
+
+/// The full-text elements Russian publishers use (`yandex:full-text`,
+/// `turbo:content`) become `content:encoded`, which feed-rs reads as the content.
+fn full_text_as_content(text: Cow<'_, str>) -> Cow<'_, str> {
+    const FULL_TEXT: [&str; 2] = ["yandex:full-text", "turbo:content"];
+    if !FULL_TEXT
+        .iter()
+        .any(|tag| text.contains(&format!("<{tag}>")))
+    {
+        return text;
+    }
+    let mut fixed = text.into_owned();
+    for tag in FULL_TEXT {
+        fixed = fixed
+            .replace(&format!("<{tag}>"), "<content:encoded>")
+            .replace(&format!("</{tag}>"), "</content:encoded>");
+    }
+    const CONTENT_NS: &str = "http://purl.org/rss/1.0/modules/content/";
+    if !fixed.contains("xmlns:content=")
+        && let Some(at) = fixed.find("<rss")
+    {
+        fixed.insert_str(at + 4, &format!(" xmlns:content=\"{CONTENT_NS}\""));
+    }
+    Cow::Owned(fixed)
 }
 
 /// JSON Feed as publishers write it, made acceptable to feed-rs: the version URL
@@ -368,6 +393,17 @@ mod tests {
             feed.entries[0].content.as_ref().unwrap().body.as_deref(),
             Some("full")
         );
+    }
+
+    #[test]
+    fn yandex_and_turbo_full_text_become_content() {
+        let body = "<rss version=\"2.0\" xmlns:yandex=\"http://news.yandex.ru\"><channel><title>Y</title>\
+            <item><guid>1</guid><description>Short</description><yandex:full-text>Whole story</yandex:full-text></item>\
+            <item><guid>2</guid><turbo:content><![CDATA[<p>Turbo</p>]]></turbo:content></item></channel></rss>";
+        let feed = parse_feed(body.as_bytes(), None, Tz::UTC).unwrap().feed;
+        let content = |i: usize| feed.entries[i].content.as_ref().unwrap().body.clone();
+        assert_eq!(content(0).as_deref(), Some("Whole story"));
+        assert_eq!(content(1).as_deref(), Some("<p>Turbo</p>"));
     }
 
     #[test]
