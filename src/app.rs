@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-use crate::config::Config;
+use crate::config::{Config, Retention};
 use crate::fetch::Fetcher;
 use crate::http::{self, HttpState};
 use crate::publish::Publisher;
@@ -26,6 +26,31 @@ use crate::systemd;
 /// 10 seconds for requests and polls in progress to finish after a shutdown signal;
 /// systemd's default stop timeout is 90.
 pub const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
+
+/// 10 minutes between retention passes: items age by days, not seconds.
+pub const RETENTION_EVERY: Duration = Duration::from_secs(600);
+
+/// Trims the store to its retention limits now and every [`RETENTION_EVERY`].
+async fn retain(store: Store, retention: Retention, token: CancellationToken) {
+    loop {
+        let keep_after = chrono::Utc::now()
+            - chrono::Duration::from_std(retention.max_age).unwrap_or(chrono::Duration::MAX);
+        let trimming = store.clone();
+        let result =
+            tokio::task::spawn_blocking(move || trimming.trim(keep_after, retention.max_items))
+                .await;
+        match result {
+            Ok(Ok(0)) => {}
+            Ok(Ok(removed)) => info!(removed, "retention trimmed old items"),
+            Ok(Err(err)) => warn!(error = %err, "retention pass failed"),
+            Err(err) => warn!(error = %err, "retention pass crashed"),
+        }
+        tokio::select! {
+            _ = token.cancelled() => break,
+            _ = tokio::time::sleep(RETENTION_EVERY) => {}
+        }
+    }
+}
 
 /// Runs the daemon until `shutdown` completes.
 pub async fn run(
@@ -70,6 +95,7 @@ pub async fn run(
         poll: config.poll.clone(),
     };
     tracker.spawn(scheduler.run(token.child_token(), tracker.clone()));
+    tracker.spawn(retain(store.clone(), config.retention, token.child_token()));
     let http_state = HttpState {
         snapshot: snapshot_rx,
         store: store.clone(),

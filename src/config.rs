@@ -42,6 +42,11 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// 16 MiB after decompression: larger than any real feed, small enough to stop a gzip bomb.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+/// 30 days: news older than a month has left every "latest" list.
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(30 * 86_400);
+/// 100 000 items: a few hundred MB on disk at most, whatever the sources publish.
+pub const DEFAULT_STORE_MAX_ITEMS: usize = 100_000;
+
 /// The merged feed's title when `[publish] title` is not set.
 pub const DEFAULT_TITLE: &str = "Latest news";
 /// 100 items: what readers expect from a "latest news" feed.
@@ -56,9 +61,17 @@ pub struct Config {
     pub path: PathBuf,
     pub listen: SocketAddr,
     pub store_path: PathBuf,
+    pub retention: Retention,
     pub poll: PollConfig,
     pub publish: PublishConfig,
     pub sources: Vec<SourceConfig>,
+}
+
+/// How long items are kept (`[store] max_age`, `max_items`).
+#[derive(Clone, Copy, Debug)]
+pub struct Retention {
+    pub max_age: Duration,
+    pub max_items: usize,
 }
 
 /// How often a source is polled.
@@ -228,6 +241,8 @@ struct RawServer {
 #[serde(deny_unknown_fields)]
 struct RawStore {
     path: Option<PathBuf>,
+    max_age: Option<Spanned<String>>,
+    max_items: Option<Spanned<usize>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -353,6 +368,12 @@ impl Checker<'_> {
             .path
             .or(state_dir)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_STORE_PATH));
+        let retention = Retention {
+            max_age: self
+                .duration(raw.store.max_age.as_ref(), "max_age")
+                .unwrap_or(DEFAULT_MAX_AGE),
+            max_items: self.at_least_one(raw.store.max_items, "max_items", DEFAULT_STORE_MAX_ITEMS),
+        };
 
         let default_interval = self
             .interval(raw.poll.interval.as_ref(), "[poll] interval")
@@ -474,6 +495,7 @@ impl Checker<'_> {
             path: self.path.to_owned(),
             listen,
             store_path,
+            retention,
             poll,
             publish,
             sources,

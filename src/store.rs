@@ -6,7 +6,10 @@
 //!   3x, and sled keeps freshly written pages in memory, so this is RSS as well as
 //!   disk). Byte order is time order, so the newest N items are a reverse scan of N
 //!   keys however many are stored.
-//! - `ids`: source ++ 0 ++ item id -> its key in `items`, for de-duplication and moves.
+//! - `ids`: source ++ 0 ++ item id -> its key in `items` (16 bytes), for
+//!   de-duplication and moves; or, once retention trimmed the item, a tombstone
+//!   (`TOMBSTONE` ++ 8-byte trim time), so an old item still in its source's document
+//!   does not come back as new.
 //! - `sources`: source id -> [`SourceState`].
 //!
 //! Writers: the scheduler (`record_fetch`, `put_source_state`). Readers: `publish`
@@ -116,6 +119,10 @@ impl Store {
                 for item in &items {
                     let identity = identity_key(&origin.source, &item.id.0);
                     let old_key = ids_tree.get(&identity)?;
+                    if old_key.as_ref().is_some_and(|key| is_tombstone(key)) {
+                        report.unchanged += 1;
+                        continue;
+                    }
                     let old = match &old_key {
                         Some(key) => items_tree.get(key)?,
                         None => None,
@@ -173,7 +180,7 @@ impl Store {
     /// The remembered state of a source; the default when it was never polled.
     pub fn source_state(&self, source: &SourceId) -> Result<SourceState, StoreError> {
         match self.sources.get(source.0.as_bytes())? {
-            Some(bytes) => Ok(decode(&bytes)?),
+            Some(bytes) => Ok(rmp_serde::from_slice(&bytes)?),
             None => Ok(SourceState::default()),
         }
     }
@@ -196,6 +203,53 @@ impl Store {
         Ok(())
     }
 
+    /// Retention: removes items whose timestamp is before `keep_after`, then the oldest
+    /// beyond `max_items`, leaving tombstones of their identities; tombstones older
+    /// than `keep_after` are dropped (their items have left their documents by
+    /// then). Returns how many items were removed. Runs in batches, so readers and
+    /// writers are never held for long.
+    pub fn trim(&self, keep_after: DateTime<Utc>, max_items: usize) -> Result<usize, StoreError> {
+        let excess = self.items.len().saturating_sub(max_items);
+        let cutoff = item_key(keep_after, b"");
+        let mut doomed = Vec::new();
+        for (i, entry) in self.items.iter().enumerate() {
+            let (key, value) = entry?;
+            if i >= excess && key.as_ref() >= &cutoff[..8] {
+                break;
+            }
+            let record = decode_item(&value)?;
+            doomed.push((key, identity_key(&record.origin.source, &record.item.id.0)));
+        }
+        let mut tombstone = Vec::with_capacity(9);
+        tombstone.push(TOMBSTONE);
+        tombstone.extend_from_slice(&Utc::now().timestamp_micros().to_be_bytes());
+        for chunk in doomed.chunks(TRIM_BATCH) {
+            (&self.items, &self.ids).transaction(|(items, ids)| {
+                for (key, identity) in chunk {
+                    items.remove(key)?;
+                    ids.insert(identity.as_slice(), tombstone.as_slice())?;
+                }
+                Ok::<_, ConflictableTransactionError<StoreError>>(())
+            })?;
+        }
+        let cutoff_micros = keep_after.timestamp_micros();
+        for entry in self.ids.iter() {
+            let (identity, value) = entry?;
+            if is_tombstone(&value)
+                && value[1..]
+                    .try_into()
+                    .map(i64::from_be_bytes)
+                    .is_ok_and(|trimmed| trimmed < cutoff_micros)
+            {
+                self.ids.remove(identity)?;
+            }
+        }
+        if !doomed.is_empty() {
+            self.changes.send_modify(|generation| *generation += 1);
+        }
+        Ok(doomed.len())
+    }
+
     /// Whether the database still answers reads; for `/healthz`.
     pub fn is_healthy(&self) -> bool {
         self.items.first().is_ok()
@@ -211,6 +265,17 @@ pub fn timestamp_for(item: &Item, first_seen: DateTime<Utc>) -> DateTime<Utc> {
         Some(date) if date <= first_seen + FUTURE_SKEW => date,
         _ => first_seen,
     }
+}
+
+/// First byte of a tombstone in `ids` (a live entry is a 16-byte key, whose first
+/// byte is 0x80 or more for any date after 1970, or below for earlier ones; the
+/// length tells them apart).
+const TOMBSTONE: u8 = b'T';
+/// Items removed per transaction by `trim`.
+const TRIM_BATCH: usize = 256;
+
+fn is_tombstone(value: &[u8]) -> bool {
+    value.len() == 9 && value[0] == TOMBSTONE
 }
 
 /// `items` key: the timestamp in microseconds, sign bit flipped so that dates before
@@ -244,11 +309,7 @@ fn encode_item(item: &StoredItem) -> Result<Vec<u8>, StoreError> {
 
 fn decode_item(bytes: &[u8]) -> Result<StoredItem, StoreError> {
     let packed = zstd::stream::decode_all(bytes)?;
-    Ok(decode(&packed)?)
-}
-
-fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, rmp_serde::decode::Error> {
-    rmp_serde::from_slice(bytes)
+    Ok(rmp_serde::from_slice(&packed)?)
 }
 
 fn abort<E: Into<StoreError>>(err: E) -> ConflictableTransactionError<StoreError> {
@@ -350,6 +411,38 @@ mod tests {
             .unwrap();
         assert_eq!(store.latest(10).unwrap().len(), 4);
         assert_eq!(store.latest(2).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn retention_trims_by_age_and_count_and_trimmed_items_stay_away() {
+        let store = Store::temporary().unwrap();
+        let a = origin("a");
+        let state = SourceState::default();
+        let items: Vec<_> = (1..=10)
+            .map(|i| item(&i.to_string(), Some(i * 100)))
+            .collect();
+        store.record_fetch(&a, &items, &state, at(5000)).unwrap();
+        // Older than 350 s: items 1-3 go.
+        assert_eq!(store.trim(at(350), 100).unwrap(), 3);
+        assert_eq!(
+            ids(&store.latest(100).unwrap()),
+            ["10", "9", "8", "7", "6", "5", "4"]
+        );
+        // At most 5 items: the two oldest go.
+        assert_eq!(store.trim(at(0), 5).unwrap(), 2);
+        assert_eq!(ids(&store.latest(100).unwrap()), ["10", "9", "8", "7", "6"]);
+        // The same document again: trimmed items do not come back.
+        let report = store.record_fetch(&a, &items, &state, at(6000)).unwrap();
+        assert_eq!(report.added, 0);
+        assert_eq!(store.latest(100).unwrap().len(), 5);
+        // Tombstones older than the cut-off are dropped (by then their items have
+        // left their documents); an item seen after that is stored again.
+        let future = Utc::now() + Duration::days(1);
+        assert_eq!(store.trim(future, 100).unwrap(), 5);
+        let report = store
+            .record_fetch(&a, &items[..1], &state, at(7000))
+            .unwrap();
+        assert_eq!(report.added, 1);
     }
 
     #[test]

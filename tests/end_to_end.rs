@@ -28,6 +28,8 @@ fn config_text(server: &FeedServer, store: &std::path::Path) -> String {
         r#"
 [store]
 path = "{store}"
+# The fixtures are dated February 2026: keep them whatever today's date.
+max_age = "36500d"
 
 [publish]
 title = "Test river"
@@ -231,4 +233,29 @@ async fn a_failing_source_does_not_affect_the_others() {
     let healthy = status("/rss2.xml");
     assert_eq!(healthy.consecutive_failures, 0);
     assert!(healthy.etag.is_some() && healthy.last_success.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_removes_old_items_on_start() {
+    let server = FeedServer::start().await;
+    serve_fixtures(&server);
+    let store = tempfile::tempdir().unwrap();
+    let text = config_text(&server, store.path());
+    let app = RunningApp::start(config_with_interval(&text, Duration::from_secs(3600))).await;
+    eventually(Duration::from_secs(15), || async {
+        let (_, channel) = get_feed(&app).await;
+        (channel.items.len() == EXPECTED_TITLES.len()).then_some(())
+    })
+    .await;
+    app.stop().await;
+
+    // Restarted with a 30-day retention, the February items go within a second or two.
+    let text = text.replace("max_age = \"36500d\"", "max_age = \"30d\"");
+    let app = RunningApp::start(config_with_interval(&text, Duration::from_secs(3600))).await;
+    eventually(Duration::from_secs(15), || async {
+        let (_, channel) = get_feed(&app).await;
+        channel.items.is_empty().then_some(())
+    })
+    .await;
+    app.stop().await;
 }
