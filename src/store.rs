@@ -30,16 +30,19 @@ pub const FUTURE_SKEW: Duration = Duration::minutes(10);
 /// 64 MiB of sled page cache: sled's 1 GiB default costs ~700 MB of RSS.
 const CACHE_CAPACITY: u64 = 64 * 1024 * 1024;
 
-/// A store operation that failed.
+/// A store operation that failed. The cause is the error's source, so `{:#}` prints
+/// it once.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("store: {0}")]
+    #[error("the store at {path} is in use by another process (is tributary already running?)")]
+    Locked { path: std::path::PathBuf },
+    #[error("store I/O failed")]
     Sled(#[from] sled::Error),
-    #[error("store: cannot encode a record: {0}")]
+    #[error("cannot encode a store record")]
     Encode(#[from] rmp_serde::encode::Error),
-    #[error("store: a record is unreadable: {0}")]
+    #[error("a store record is unreadable")]
     Decode(#[from] rmp_serde::decode::Error),
-    #[error("store: a record cannot be (de)compressed: {0}")]
+    #[error("a store record cannot be (de)compressed")]
     Compression(#[from] std::io::Error),
 }
 
@@ -73,7 +76,17 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the store in directory `path`.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        Self::from_config(sled::Config::new().path(path))
+        Self::from_config(sled::Config::new().path(path)).map_err(|err| match err {
+            // sled reports a held lock only in the message of an `Other` I/O error.
+            StoreError::Sled(sled::Error::Io(io))
+                if io.to_string().contains("could not acquire lock") =>
+            {
+                StoreError::Locked {
+                    path: path.to_owned(),
+                }
+            }
+            other => other,
+        })
     }
 
     /// A store that lives in memory and a temporary file, for tests and `inspect`.

@@ -295,3 +295,22 @@ fn inspect_fetches_a_url_and_uses_the_http_charset() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("404"), "{stderr}");
 }
+
+#[test]
+fn a_store_in_use_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let store_path = dir.path().join("data");
+    let _held = tributary::store::Store::open(&store_path).unwrap();
+    let path = write_config(
+        dir.path(),
+        &format!("[store]\npath = \"{}\"\n", store_path.display()),
+    );
+    let out = tributary(&["poll", "--config", &path]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("in use by another process"), "{stderr}");
+    assert!(
+        stderr.contains(&store_path.display().to_string()),
+        "{stderr}"
+    );
+}
