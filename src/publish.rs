@@ -598,12 +598,14 @@ impl Publisher {
             }
             changes.mark_unchanged();
             let renderer = publisher.clone();
+            let started = std::time::Instant::now();
             match tokio::task::spawn_blocking(move || renderer.render()).await {
                 Ok(Ok(next)) => {
                     debug!(
                         items = next.items,
-                        bytes = next.main[0].identity.body.len(),
-                        "rendered the merged feed"
+                        rss_bytes = next.main[0].identity.body.len(),
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "rendered every output"
                     );
                     snapshot.send_replace(Arc::new(next));
                 }
