@@ -62,7 +62,7 @@ start_farm() {
 # Starts the release build of tributary on $WORK/feeds.toml and waits until it
 # serves $1 items (at most 60 s).
 start_tributary() {
-  local want=$1 bin="${CARGO_TARGET_DIR:-$REPO/target}/release/tributary"
+  local want=$1 bin="${TRIBUTARY_BIN:-${CARGO_TARGET_DIR:-$REPO/target}/release/tributary}"
   [ -x "$bin" ] || die "no release build at $bin; run cargo build --release"
   "$bin" check --config "$WORK/feeds.toml" >/dev/null || die "generated config is invalid"
   RUST_LOG=info timeout "$MAX_SECONDS" "$bin" run --config "$WORK/feeds.toml" >"$WORK/tributary.log" 2>&1 &
