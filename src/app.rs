@@ -5,6 +5,7 @@
 //! integration tests call it the same way with a oneshot receiver.
 
 use anyhow::Context;
+use hyper::header::HeaderValue;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,8 +18,7 @@ use tracing::{info, warn};
 use crate::config::{Config, Retention};
 use crate::fetch::Fetcher;
 use crate::http::{self, HttpState};
-use crate::publish::Publisher;
-use crate::render::ChannelInfo;
+use crate::publish::{Publisher, Site};
 use crate::scheduler::Scheduler;
 use crate::store::Store;
 use crate::systemd;
@@ -52,6 +52,14 @@ async fn retain(store: Store, retention: Retention, token: CancellationToken) {
     }
 }
 
+/// How long readers and proxies may reuse an output (`Cache-Control: max-age`, and
+/// RSS `<ttl>` rounded up to minutes): the shortest poll interval. No source is read
+/// more often than that, so a reader that asks more often mostly gets the same river;
+/// one that asks less often misses nothing, since every output keeps `max_items`.
+pub fn max_age(config: &Config) -> Duration {
+    config.shortest_interval()
+}
+
 /// Runs the daemon until `shutdown` completes.
 pub async fn run(
     config: Config,
@@ -66,22 +74,20 @@ pub async fn run(
     let local = listener.local_addr()?;
 
     // What the store already holds is served at once, before the first poll ends.
-    let shortest_interval = config.shortest_interval();
-    let publisher = Publisher {
-        store: store.clone(),
-        channel: ChannelInfo {
-            title: config.publish.title.clone(),
-            link: config
-                .publish
-                .link
-                .as_ref()
-                .map_or_else(|| format!("http://{local}/"), |l| l.to_string()),
-            description: config.publish.description.clone(),
-            ttl_minutes: shortest_interval.as_secs().div_ceil(60).max(1),
-        },
-        max_items: config.publish.max_items,
+    let max_age = max_age(&config);
+    let site = Site::from_config(
+        &config,
+        local.to_string(),
+        max_age.as_secs().div_ceil(60).max(1),
+    );
+    let publisher = Arc::new(Publisher::new(store.clone(), site));
+    let first = {
+        let publisher = publisher.clone();
+        tokio::task::spawn_blocking(move || publisher.render())
+            .await?
+            .context("rendering the stored items")?
     };
-    let first = publisher.render().context("rendering the stored items")?;
+    let publisher = Arc::into_inner(publisher).expect("the first render has finished");
     info!(items = first.items, "serving the stored river");
     let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(first));
 
@@ -99,6 +105,9 @@ pub async fn run(
     let http_state = HttpState {
         snapshot: snapshot_rx,
         store: store.clone(),
+        cache_control: HeaderValue::from_str(&format!("public, max-age={}", max_age.as_secs()))
+            .expect("digits are a valid header value"),
+        max_limit: config.publish.max_items,
     };
     let mut server = tokio::spawn(http::serve(listener, http_state, token.child_token()));
 

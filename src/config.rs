@@ -53,6 +53,10 @@ pub const DEFAULT_TITLE: &str = "Latest news";
 pub const DEFAULT_MAX_ITEMS: usize = 100;
 /// Upper bound for `max_items`: rendering stays cheap and the feed stays a feed.
 pub const MAX_MAX_ITEMS: usize = 10_000;
+/// `en`: the language of the page's own words ("Sources", day names).
+pub const DEFAULT_LANGUAGE: &str = "en";
+/// UTC: the one zone that is right for nobody in particular and wrong for no one.
+pub const DEFAULT_TIMEZONE: chrono_tz::Tz = chrono_tz::UTC;
 
 /// The checked configuration.
 #[derive(Clone, Debug)]
@@ -60,6 +64,9 @@ pub struct Config {
     /// The file it was read from, for log lines and reload.
     pub path: PathBuf,
     pub listen: SocketAddr,
+    /// Where readers reach tributary (`[server] public_url`), ending in `/`. Self links
+    /// are built on it; `None` means "from the request's Host header".
+    pub public_url: Option<Url>,
     pub store_path: PathBuf,
     pub retention: Retention,
     pub poll: PollConfig,
@@ -125,6 +132,10 @@ pub struct PublishConfig {
     /// The channel `<link>`: where readers go for the human version.
     pub link: Option<Url>,
     pub max_items: usize,
+    /// Language tag of the outputs, e.g. `en` or `ru`.
+    pub language: String,
+    /// The zone of the HTML page's time stamps and day headings.
+    pub timezone: chrono_tz::Tz,
 }
 
 /// One `[[source]]`.
@@ -235,6 +246,7 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawServer {
     listen: Option<Spanned<String>>,
+    public_url: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -265,6 +277,8 @@ struct RawPublish {
     description: Option<String>,
     link: Option<Spanned<String>>,
     max_items: Option<Spanned<usize>>,
+    language: Option<Spanned<String>>,
+    timezone: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -363,6 +377,7 @@ impl Checker<'_> {
             }),
             None => default_listen(),
         };
+        let public_url = raw.server.public_url.and_then(|url| self.public_url(&url));
         let store_path = raw
             .store
             .path
@@ -443,6 +458,8 @@ impl Checker<'_> {
                 .unwrap_or_else(|| "The newest items of every source, newest first".to_string()),
             link,
             max_items,
+            language: self.language(raw.publish.language),
+            timezone: self.timezone(raw.publish.timezone),
         };
 
         let mut sources = Vec::with_capacity(raw.source.len());
@@ -476,10 +493,7 @@ impl Checker<'_> {
                 raw_source.password,
                 raw_source.user_agent,
             );
-            let timezone = raw_source
-                .timezone
-                .and_then(|zone| self.timezone(&zone))
-                .unwrap_or(Tz::UTC);
+            let timezone = self.timezone(raw_source.timezone);
             sources.push(SourceConfig {
                 id: SourceId(raw_source.url.as_ref().trim().to_string()),
                 url,
@@ -494,6 +508,7 @@ impl Checker<'_> {
         Config {
             path: self.path.to_owned(),
             listen,
+            public_url,
             store_path,
             retention,
             poll,
@@ -526,6 +541,73 @@ impl Checker<'_> {
                     ),
                 );
                 None
+            }
+        }
+    }
+
+    /// `[server] public_url`: an absolute http(s) URL without query or fragment; a
+    /// missing final `/` is added, so `https://example.org/news` serves
+    /// `https://example.org/news/feed.xml`.
+    fn public_url(&mut self, raw: &Spanned<String>) -> Option<Url> {
+        let mut url = self.http_url(raw, "[server] public_url")?;
+        if url.query().is_some() || url.fragment().is_some() {
+            self.report(
+                Some(raw.span()),
+                format!(
+                    "[server] public_url `{}` has a query or fragment; give the base URL only, like \"https://news.example.org/\"",
+                    raw.as_ref().trim()
+                ),
+            );
+            return None;
+        }
+        if !url.path().ends_with('/') {
+            let path = format!("{}/", url.path());
+            url.set_path(&path);
+        }
+        Some(url)
+    }
+
+    /// `[publish] language`: a BCP 47-shaped tag (letters, digits and hyphens).
+    fn language(&mut self, raw: Option<Spanned<String>>) -> String {
+        let Some(raw) = raw else {
+            return DEFAULT_LANGUAGE.to_string();
+        };
+        let tag = raw.as_ref().trim();
+        let mut parts = tag.split('-');
+        let primary_ok = parts.next().is_some_and(|p| {
+            (2..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphabetic())
+        });
+        if primary_ok
+            && parts
+                .all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()))
+        {
+            return tag.to_string();
+        }
+        self.report(
+            Some(raw.span()),
+            format!(
+                "language `{tag}` is not a language tag; write it like \"en\", \"ru\" or \"pt-BR\""
+            ),
+        );
+        DEFAULT_LANGUAGE.to_string()
+    }
+
+    /// `[publish] timezone` or a source's `timezone`: an IANA zone name.
+    fn timezone(&mut self, raw: Option<Spanned<String>>) -> chrono_tz::Tz {
+        let Some(raw) = raw else {
+            return DEFAULT_TIMEZONE;
+        };
+        match raw.as_ref().trim().parse::<chrono_tz::Tz>() {
+            Ok(zone) => zone,
+            Err(_) => {
+                self.report(
+                    Some(raw.span()),
+                    format!(
+                        "timezone `{}` is not an IANA time zone name; write it like \"UTC\", \"Europe/Moscow\" or \"America/New_York\"",
+                        raw.as_ref().trim()
+                    ),
+                );
+                DEFAULT_TIMEZONE
             }
         }
     }
@@ -569,23 +651,6 @@ impl Checker<'_> {
             return None;
         }
         Some(Interval::Fixed(duration))
-    }
-
-    /// An IANA time zone name, like "Europe/Moscow".
-    fn timezone(&mut self, raw: &Spanned<String>) -> Option<Tz> {
-        match raw.as_ref().trim().parse::<Tz>() {
-            Ok(zone) => Some(zone),
-            Err(_) => {
-                self.report(
-                    Some(raw.span()),
-                    format!(
-                        "`{}` is not a time zone; write an IANA name like \"Europe/Moscow\" or \"UTC\"",
-                        raw.as_ref()
-                    ),
-                );
-                None
-            }
-        }
     }
 
     fn request_options(
@@ -794,6 +859,38 @@ mod tests {
         let problems =
             check("[server]\nlisten = \"localhost\"\n[publish]\nmax_items = 0\n").unwrap_err();
         assert_eq!(places(&problems), vec![(2, 10), (4, 13)]);
+    }
+
+    #[test]
+    fn publishing_keys_have_defaults_and_are_checked() {
+        let config = check("").unwrap();
+        assert_eq!(config.public_url, None);
+        assert_eq!(config.publish.language, "en");
+        assert_eq!(config.publish.timezone, chrono_tz::UTC);
+        let config = check(
+            "[server]\npublic_url = \"https://news.example.org/river\"\n[publish]\nlanguage = \"pt-BR\"\ntimezone = \"Europe/Moscow\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.public_url.unwrap().as_str(),
+            "https://news.example.org/river/"
+        );
+        assert_eq!(config.publish.language, "pt-BR");
+        assert_eq!(config.publish.timezone, chrono_tz::Europe::Moscow);
+        let problems = check(
+            "[server]\npublic_url = \"news.example.org\"\n[publish]\ntimezone = \"Mars/Olympus\"\nlanguage = \"english!\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            places(&problems),
+            vec![(2, 14), (5, 12), (4, 12)],
+            "{problems:#?}"
+        );
+        assert!(problems[0].message.contains("public_url"));
+        assert!(problems[1].message.contains("language"));
+        assert!(problems[2].message.contains("Mars/Olympus"));
+        let problems = check("[server]\npublic_url = \"https://a.example/?x=1\"\n").unwrap_err();
+        assert_eq!(places(&problems), vec![(2, 14)]);
     }
 
     #[test]

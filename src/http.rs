@@ -1,122 +1,428 @@
-//! The HTTP face: `GET /feed.xml` (the merged RSS 2.0 feed) and `GET /healthz`.
+//! The HTTP face, on hyper directly: the outputs `publish` rendered, and `/healthz`.
 //!
-//! Serves the bytes `publish` rendered, with a strong ETag and Last-Modified, and
-//! answers conditional requests with 304. Never parses feeds, never renders per
-//! request. `app` runs [`serve`] and cancels it at shutdown.
+//! Routes (GET and HEAD only; anything else is 405 with `Allow`):
+//! `/` (HTML), `/feed.xml` (RSS 2.0), `/atom.xml`, `/feed.json`, `/opml`,
+//! `/tags/{tag}.xml|.atom|.json`, `/sources/{id}.xml|.atom|.json`, each taking
+//! `?limit=N`; `/healthz`. Unknown paths, tags and sources are 404, a bad `limit` or
+//! Host is 400, each with a one-line reason.
+//!
+//! Serving is a lookup: the representation (already compressed, with its ETag and
+//! Last-Modified as header values) is picked by Accept-Encoding, compared with the
+//! request's validators (304), and its bytes are handed to hyper as a `Bytes` clone.
+//! Never parses feeds, never renders per request. Request heads are bounded
+//! ([`MAX_REQUEST_HEAD_BYTES`], [`MAX_URI_BYTES`], [`MAX_HEADERS`]) and must arrive
+//! within [`HEADER_READ_TIMEOUT`]. `app` runs [`serve`] and cancels it at shutdown.
 
-use axum::Router;
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::header::{
-    CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED,
-};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{
+    ACCEPT_ENCODING, ALLOW, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG, HOST,
+    IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, VARY,
+};
+use hyper::http::HeaderMap;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode, header::HeaderValue};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use std::borrow::Cow;
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
 
-use crate::publish::Snapshot;
+use crate::publish::{Format, Representation, Scope, Snapshot, View, ViewError};
 use crate::store::Store;
 
+/// 8 KiB of request line and headers (hyper's floor): a feed reader sends a few
+/// hundred bytes; more is 431.
+pub const MAX_REQUEST_HEAD_BYTES: usize = 8 * 1024;
+/// 2 KiB of path and query: every real URL here is far shorter; longer is 414.
+pub const MAX_URI_BYTES: usize = 2048;
+/// 64 header fields: browsers send about 20; more is 431.
+pub const MAX_HEADERS: usize = 64;
+/// 10 seconds to send a request head: a slow client cannot hold a connection open
+/// with a trickle of header bytes.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// 255 bytes of Host: the longest DNS name plus a port fits.
+const MAX_HOST_BYTES: usize = 255;
+
 /// What the handlers share.
-#[derive(Clone)]
 pub struct HttpState {
     pub snapshot: watch::Receiver<Arc<Snapshot>>,
     pub store: Store,
+    /// `Cache-Control` of every output, built once (see `app`'s max-age).
+    pub cache_control: HeaderValue,
+    /// Largest `?limit` accepted: `[publish] max_items`.
+    pub max_limit: usize,
 }
 
-/// 60 seconds of `Cache-Control: max-age`: readers and proxies in front may reuse the
-/// feed that long, so a new item reaches them at most a minute late.
-pub const FEED_MAX_AGE: Duration = Duration::from_secs(60);
-
-/// The routes.
-pub fn router(state: HttpState) -> Router {
-    Router::new()
-        .route("/feed.xml", get(feed))
-        .route("/healthz", get(healthz))
-        .with_state(state)
-}
-
-/// Serves `router` on `listener` until `token` is cancelled, then stops accepting and
-/// lets the requests in progress finish.
+/// Serves on `listener` until `token` is cancelled, then stops accepting and waits
+/// for the requests in progress (the caller bounds the wait).
 pub async fn serve(
     listener: TcpListener,
     state: HttpState,
     token: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(token.cancelled_owned())
-        .await
+    let state = Arc::new(state);
+    let graceful = GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_REQUEST_HEAD_BYTES)
+        .max_headers(MAX_HEADERS);
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = token.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    warn!(error = %err, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        // Responses are written whole; there is nothing to gain from Nagle's delay.
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        let service = service_fn(move |request| {
+            let state = state.clone();
+            async move { Ok::<_, Infallible>(handle(&state, request).await) }
+        });
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                debug!(%peer, error = %err, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
-async fn feed(State(state): State<HttpState>, request: HeaderMap) -> Response {
+type Body = Full<Bytes>;
+
+/// Answers one request.
+pub async fn handle(state: &HttpState, request: Request<Incoming>) -> Response<Body> {
+    let (parts, _body) = request.into_parts();
+    if parts
+        .uri
+        .path_and_query()
+        .is_some_and(|pq| pq.as_str().len() > MAX_URI_BYTES)
+    {
+        return plain(StatusCode::URI_TOO_LONG, "the URI is too long");
+    }
+    if parts.method != Method::GET && parts.method != Method::HEAD {
+        let mut response = plain(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "only GET and HEAD are served",
+        );
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return response;
+    }
+    let path = parts.uri.path();
+    if path == "/healthz" {
+        return healthz(state).await;
+    }
+    let Some((format, scope)) = route(path) else {
+        return plain(StatusCode::NOT_FOUND, "no such page");
+    };
+    let limit = match parse_limit(parts.uri.query(), state.max_limit) {
+        Ok(limit) => limit.filter(|_| format != Format::Opml),
+        Err(reason) => return plain(StatusCode::BAD_REQUEST, &reason),
+    };
+    let authority = match authority(&parts.headers) {
+        Ok(authority) => authority,
+        Err(reason) => return plain(StatusCode::BAD_REQUEST, reason),
+    };
+    let authority = authority.as_deref();
     let snapshot = state.snapshot.borrow().clone();
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/rss+xml; charset=utf-8"),
-    );
-    headers.insert(
-        ETAG,
-        HeaderValue::from_str(&snapshot.etag).expect("an ETag is hex in quotes"),
-    );
-    if let Some(modified) = snapshot.last_modified {
-        headers.insert(LAST_MODIFIED, http_date(modified));
+    let representation = if scope == Scope::All
+        && limit.is_none()
+        && let Some(main) = snapshot.main(format, authority)
+    {
+        main.clone()
+    } else {
+        let view = View {
+            format,
+            scope,
+            limit,
+        };
+        match snapshot.get(&view, authority).await {
+            Ok(representation) => representation,
+            Err(err) => return view_error(&err),
+        }
+    };
+    respond(state, &representation, &parts.headers)
+}
+
+/// The response for `representation`: the negotiated encoding, or 304.
+fn respond(
+    state: &HttpState,
+    representation: &Representation,
+    request: &HeaderMap,
+) -> Response<Body> {
+    let variant = match negotiate(request.get(ACCEPT_ENCODING)) {
+        Encoding::Brotli => &representation.brotli,
+        Encoding::Gzip => &representation.gzip,
+        Encoding::Identity => &representation.identity,
+    };
+    let fresh = is_fresh(request, representation);
+    let mut response = Response::new(if fresh {
+        Body::default()
+    } else {
+        Body::new(variant.body.clone())
+    });
+    if fresh {
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
     }
-    headers.insert(
-        CACHE_CONTROL,
-        HeaderValue::from_str(&format!("public, max-age={}", FEED_MAX_AGE.as_secs()))
-            .expect("digits are a valid header value"),
-    );
-    if is_fresh(&request, &snapshot) {
-        return (StatusCode::NOT_MODIFIED, headers).into_response();
+    let headers = response.headers_mut();
+    headers.reserve(8);
+    headers.insert(ETAG, variant.etag.clone());
+    if let Some(modified) = &representation.last_modified_header {
+        headers.insert(LAST_MODIFIED, modified.clone());
     }
-    (headers, Body::from(snapshot.rss.clone())).into_response()
+    headers.insert(CACHE_CONTROL, state.cache_control.clone());
+    headers.insert(VARY, HeaderValue::from_static("Accept-Encoding"));
+    if !fresh {
+        headers.insert(CONTENT_TYPE, representation.content_type.clone());
+        if std::ptr::eq(variant, &representation.gzip) {
+            headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        } else if std::ptr::eq(variant, &representation.brotli) {
+            headers.insert(CONTENT_ENCODING, HeaderValue::from_static("br"));
+        }
+    }
+    response
+}
+
+/// The format and scope `path` names, or `None` for a path that does not exist.
+fn route(path: &str) -> Option<(Format, Scope)> {
+    let main = match path {
+        "/" => Some(Format::Html),
+        "/feed.xml" => Some(Format::Rss),
+        "/atom.xml" => Some(Format::Atom),
+        "/feed.json" => Some(Format::Json),
+        "/opml" => Some(Format::Opml),
+        _ => None,
+    };
+    if let Some(format) = main {
+        return Some((format, Scope::All));
+    }
+    let (kind, file) = path.strip_prefix('/')?.split_once('/')?;
+    let (name, ext) = file.rsplit_once('.')?;
+    let format = match ext {
+        "xml" => Format::Rss,
+        "atom" => Format::Atom,
+        "json" => Format::Json,
+        _ => return None,
+    };
+    if name.is_empty() || name.contains('/') {
+        return None;
+    }
+    let name = percent_encoding::percent_decode_str(name)
+        .decode_utf8()
+        .ok()?
+        .into_owned();
+    match kind {
+        "tags" => Some((format, Scope::Tag(name))),
+        "sources" => Some((format, Scope::Source(name))),
+        _ => None,
+    }
+}
+
+/// `?limit=N` with 1 <= N <= `max`; other parameters are ignored (cache-busting
+/// readers add their own).
+fn parse_limit(query: Option<&str>, max: usize) -> Result<Option<usize>, String> {
+    let Some(query) = query else {
+        return Ok(None);
+    };
+    let mut limit = None;
+    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        if key != "limit" {
+            continue;
+        }
+        if limit.is_some() {
+            return Err("give limit once".to_string());
+        }
+        match value.parse::<usize>() {
+            Ok(n) if (1..=max).contains(&n) => limit = Some(n),
+            _ => {
+                return Err(format!(
+                    "limit must be a whole number from 1 to {max}, not `{value}`"
+                ));
+            }
+        }
+    }
+    Ok(limit)
+}
+
+/// The Host the reader used, lowercased: `None` when absent (HTTP/1.0), an error
+/// when it is not a plain `host[:port]`. Borrowed unless it needs lowercasing.
+fn authority(headers: &HeaderMap) -> Result<Option<Cow<'_, str>>, &'static str> {
+    let Some(host) = headers.get(HOST) else {
+        return Ok(None);
+    };
+    let bytes = host.as_bytes();
+    let valid = !bytes.is_empty()
+        && bytes.len() <= MAX_HOST_BYTES
+        && bytes.iter().all(|&b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']' | b'_')
+        });
+    let Some(host) = host.to_str().ok().filter(|_| valid) else {
+        return Err("the Host header is not a host name and port");
+    };
+    if bytes.iter().any(u8::is_ascii_uppercase) {
+        return Ok(Some(Cow::Owned(host.to_ascii_lowercase())));
+    }
+    Ok(Some(Cow::Borrowed(host)))
+}
+
+/// A content coding tributary has precompressed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    Identity,
+    Gzip,
+    Brotli,
+}
+
+/// Picks the coding from Accept-Encoding (RFC 9110 §12.5.3): the highest q-value
+/// among brotli and gzip (brotli on a tie, for its smaller bytes), unless identity is
+/// preferred explicitly; identity when nothing else is acceptable, or when the header
+/// is absent.
+pub fn negotiate(accept: Option<&HeaderValue>) -> Encoding {
+    let Some(accept) = accept.and_then(|v| v.to_str().ok()) else {
+        return Encoding::Identity;
+    };
+    let (mut br, mut gzip, mut identity, mut star) = (None, None, None, None);
+    for element in accept.split(',') {
+        let mut parts = element.split(';');
+        let coding = parts.next().unwrap_or("").trim();
+        let mut q = Some(1.0f32);
+        for param in parts {
+            let Some((name, value)) = param.split_once('=') else {
+                continue;
+            };
+            if name.trim().eq_ignore_ascii_case("q") {
+                q = parse_q(value.trim());
+            }
+        }
+        let Some(q) = q else {
+            continue; // A malformed q-value: ignore the element.
+        };
+        if coding.eq_ignore_ascii_case("br") {
+            br = Some(q);
+        } else if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
+            gzip = Some(q);
+        } else if coding.eq_ignore_ascii_case("identity") {
+            identity = Some(q);
+        } else if coding == "*" {
+            star = Some(q);
+        }
+    }
+    let br = br.or(star).unwrap_or(0.0);
+    let gzip = gzip.or(star).unwrap_or(0.0);
+    let (best, q) = if br >= gzip {
+        (Encoding::Brotli, br)
+    } else {
+        (Encoding::Gzip, gzip)
+    };
+    if q > 0.0 && q >= identity.unwrap_or(0.0) {
+        best
+    } else {
+        Encoding::Identity
+    }
+}
+
+/// A q-value: `0`, `1`, or either with up to three decimals; anything else is `None`.
+fn parse_q(value: &str) -> Option<f32> {
+    let valid = value.len() <= 5
+        && matches!(value.as_bytes().first(), Some(b'0' | b'1'))
+        && (value.len() == 1
+            || value.as_bytes()[1] == b'.' && value[2..].bytes().all(|b| b.is_ascii_digit()));
+    let q: f32 = value.parse().ok().filter(|_| valid)?;
+    (0.0..=1.0).contains(&q).then_some(q)
 }
 
 /// Whether the client's copy is current (RFC 9110 §13.2.2): `If-None-Match` when
-/// present decides alone; otherwise `If-Modified-Since`.
-fn is_fresh(request: &HeaderMap, snapshot: &Snapshot) -> bool {
+/// present decides alone (a match on any encoding's ETag of the same content counts:
+/// the client holds that content); otherwise `If-Modified-Since`.
+fn is_fresh(request: &HeaderMap, representation: &Representation) -> bool {
     if let Some(if_none_match) = request.get(IF_NONE_MATCH) {
         let Ok(tags) = if_none_match.to_str() else {
             return false;
         };
-        return tags
-            .split(',')
-            .map(str::trim)
-            .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == snapshot.etag);
+        return tags.split(',').map(str::trim).any(|tag| {
+            if tag == "*" {
+                return true;
+            }
+            let tag = tag.strip_prefix("W/").unwrap_or(tag);
+            let Some(inner) = tag.strip_prefix('"').and_then(|t| t.strip_suffix('"')) else {
+                return false;
+            };
+            let inner = inner
+                .strip_suffix("-gz")
+                .or_else(|| inner.strip_suffix("-br"))
+                .unwrap_or(inner);
+            inner == representation.hash
+        });
     }
-    let (Some(since), Some(modified)) = (request.get(IF_MODIFIED_SINCE), snapshot.last_modified)
+    let (Some(since), Some(modified)) =
+        (request.get(IF_MODIFIED_SINCE), representation.last_modified)
     else {
         return false;
     };
     since
         .to_str()
         .ok()
-        .and_then(|s| DateTime::parse_from_rfc2822(s).ok())
-        .is_some_and(|since| modified.timestamp() <= since.timestamp())
+        .and_then(|s| httpdate::parse_http_date(s).ok())
+        .is_some_and(|since| modified.timestamp() <= DateTime::<Utc>::from(since).timestamp())
 }
 
-/// An HTTP date (IMF-fixdate).
-fn http_date(time: DateTime<Utc>) -> HeaderValue {
-    HeaderValue::from_str(&time.format("%a, %d %b %Y %H:%M:%S GMT").to_string())
-        .expect("a formatted date is a valid header value")
+/// The one function that turns a view's failure into a status code.
+fn view_error(err: &ViewError) -> Response<Body> {
+    match err {
+        ViewError::UnknownTag(_) | ViewError::UnknownSource(_) => {
+            plain(StatusCode::NOT_FOUND, &err.to_string())
+        }
+        ViewError::Store(_) | ViewError::Render(_) => {
+            warn!(error = %err, "cannot render a view");
+            plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "cannot render this view now",
+            )
+        }
+    }
 }
 
-async fn healthz(State(state): State<HttpState>) -> Response {
+/// A one-line plain-text answer.
+fn plain(status: StatusCode, reason: &str) -> Response<Body> {
+    let mut response = Response::new(Body::new(Bytes::from(format!("{reason}\n"))));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+async fn healthz(state: &HttpState) -> Response<Body> {
     let store = state.store.clone();
     let healthy = tokio::task::spawn_blocking(move || store.is_healthy())
         .await
         .unwrap_or(false);
     if healthy {
-        (StatusCode::OK, "ok\n").into_response()
+        plain(StatusCode::OK, "ok")
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response()
+        plain(StatusCode::SERVICE_UNAVAILABLE, "store unavailable")
     }
 }
 
@@ -124,16 +430,16 @@ async fn healthz(State(state): State<HttpState>) -> Response {
 mod tests {
     use super::*;
 
-    fn snapshot() -> Snapshot {
-        Snapshot {
-            rss: bytes::Bytes::from_static(b"<rss/>"),
-            etag: "\"abc\"".into(),
-            last_modified: DateTime::from_timestamp(1_000_000, 0),
-            items: 1,
-        }
+    fn representation() -> Representation {
+        Representation::new(
+            Format::Rss,
+            b"<rss/>".to_vec(),
+            DateTime::from_timestamp(1_000_000, 0),
+            1,
+        )
     }
 
-    fn headers(pairs: &[(axum::http::HeaderName, &str)]) -> HeaderMap {
+    fn headers(pairs: &[(hyper::header::HeaderName, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
         for (name, value) in pairs {
             map.insert(name.clone(), HeaderValue::from_str(value).unwrap());
@@ -143,25 +449,80 @@ mod tests {
 
     #[test]
     fn conditional_requests() {
-        let s = snapshot();
-        assert!(is_fresh(&headers(&[(IF_NONE_MATCH, "\"abc\"")]), &s));
+        let r = representation();
+        let etag = r.identity.etag.to_str().unwrap().to_string();
+        let gz = r.gzip.etag.to_str().unwrap().to_string();
+        assert!(is_fresh(&headers(&[(IF_NONE_MATCH, &etag)]), &r));
+        assert!(is_fresh(&headers(&[(IF_NONE_MATCH, &gz)]), &r));
         assert!(is_fresh(
-            &headers(&[(IF_NONE_MATCH, "\"x\", W/\"abc\"")]),
-            &s
+            &headers(&[(IF_NONE_MATCH, &format!("\"x\", W/{etag}"))]),
+            &r
         ));
-        assert!(!is_fresh(&headers(&[(IF_NONE_MATCH, "\"x\"")]), &s));
-        let at = http_date(s.last_modified.unwrap());
+        assert!(!is_fresh(&headers(&[(IF_NONE_MATCH, "\"x\"")]), &r));
+        let at = r.last_modified_header.clone().unwrap();
         let at = at.to_str().unwrap();
-        assert!(is_fresh(&headers(&[(IF_MODIFIED_SINCE, at)]), &s));
+        assert_eq!(at, "Mon, 12 Jan 1970 13:46:40 GMT");
+        assert!(is_fresh(&headers(&[(IF_MODIFIED_SINCE, at)]), &r));
         assert!(!is_fresh(
             &headers(&[(IF_MODIFIED_SINCE, "Thu, 01 Jan 1970 00:00:00 GMT")]),
-            &s
+            &r
         ));
         // A stale ETag wins over a matching date.
         assert!(!is_fresh(
             &headers(&[(IF_NONE_MATCH, "\"old\""), (IF_MODIFIED_SINCE, at)]),
-            &s
+            &r
         ));
-        assert!(!is_fresh(&HeaderMap::new(), &s));
+        assert!(!is_fresh(&HeaderMap::new(), &r));
+    }
+
+    #[test]
+    fn accept_encoding_q_values() {
+        let pick = |v: &str| negotiate(Some(&HeaderValue::from_str(v).unwrap()));
+        assert_eq!(negotiate(None), Encoding::Identity);
+        assert_eq!(pick("gzip"), Encoding::Gzip);
+        assert_eq!(pick("gzip, deflate, br"), Encoding::Brotli);
+        assert_eq!(pick("br;q=0.5, gzip;q=0.8"), Encoding::Gzip);
+        assert_eq!(pick("br;q=0, gzip"), Encoding::Gzip);
+        assert_eq!(pick("GZIP;Q=1.0"), Encoding::Gzip);
+        assert_eq!(pick("x-gzip"), Encoding::Gzip);
+        assert_eq!(pick("*"), Encoding::Brotli);
+        assert_eq!(pick("*;q=0.5, br;q=0"), Encoding::Gzip);
+        assert_eq!(pick("gzip;q=0.5, identity"), Encoding::Identity);
+        assert_eq!(pick("deflate"), Encoding::Identity);
+        assert_eq!(pick("gzip;q=0, br;q=0"), Encoding::Identity);
+        assert_eq!(pick("identity;q=0, deflate"), Encoding::Identity);
+        assert_eq!(pick("gzip;q=2"), Encoding::Identity);
+        assert_eq!(pick("gzip;q=0.0001"), Encoding::Identity);
+        assert_eq!(pick(""), Encoding::Identity);
+    }
+
+    #[test]
+    fn routes() {
+        assert_eq!(route("/"), Some((Format::Html, Scope::All)));
+        assert_eq!(route("/feed.json"), Some((Format::Json, Scope::All)));
+        assert_eq!(
+            route("/tags/a%20b.atom"),
+            Some((Format::Atom, Scope::Tag("a b".into())))
+        );
+        assert_eq!(
+            route("/sources/0123abcd.xml"),
+            Some((Format::Rss, Scope::Source("0123abcd".into())))
+        );
+        assert_eq!(route("/tags/x.html"), None);
+        assert_eq!(route("/tags/.xml"), None);
+        assert_eq!(route("/tags/a/b.xml"), None);
+        assert_eq!(route("/feed.xml/"), None);
+        assert_eq!(route("/nope"), None);
+    }
+
+    #[test]
+    fn limits() {
+        assert_eq!(parse_limit(None, 100), Ok(None));
+        assert_eq!(parse_limit(Some("limit=5"), 100), Ok(Some(5)));
+        assert_eq!(parse_limit(Some("x=1&limit=100"), 100), Ok(Some(100)));
+        assert!(parse_limit(Some("limit=0"), 100).is_err());
+        assert!(parse_limit(Some("limit=101"), 100).is_err());
+        assert!(parse_limit(Some("limit=ten"), 100).is_err());
+        assert!(parse_limit(Some("limit=1&limit=2"), 100).is_err());
     }
 }

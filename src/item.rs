@@ -15,6 +15,14 @@ use std::fmt;
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct SourceId(pub String);
 
+impl SourceId {
+    /// The source's public id, as in `/sources/{id}.xml`: 16 hex digits of a hash of
+    /// the URL. URL-safe, short, and stable for as long as the URL in `feeds.toml` is.
+    pub fn slug(&self) -> String {
+        format!("{:016x}", xxhash_rust::xxh3::xxh3_64(self.0.as_bytes()))
+    }
+}
+
 impl fmt::Display for SourceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

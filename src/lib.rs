@@ -4,7 +4,8 @@
 //! feeds.toml ─► config ─► scheduler ─► fetch ─► parse ─► normalize ─► store (sled)
 //!                          (when, how      (HTTP,    (charset,  (ids, text,     │ items ordered
 //!                           many at once)   limits)   feed-rs)   dates, HTML)    ▼ by time
-//! reader ◄── http ◄── publish (render once per change: render::render_rss) ◄────┘
+//! reader ◄── http ◄── publish (render once per change: RSS, Atom, JSON Feed, ◄────┘
+//!   (hyper)              HTML, OPML; gzip + brotli; views cached per change)
 //! ```
 //!
 //! `app` wires the stages together; `main` is the command line.

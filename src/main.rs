@@ -146,9 +146,15 @@ fn check(path: &Path) -> ExitCode {
     println!("  store:   {}", config.store_path.display());
     println!("  listen:  {}", config.listen);
     println!(
-        "  publish: \"{}\", {} items",
-        config.publish.title, config.publish.max_items
+        "  publish: \"{}\", {} items, language {}, times in {}",
+        config.publish.title,
+        config.publish.max_items,
+        config.publish.language,
+        config.publish.timezone.name()
     );
+    if let Some(url) = &config.public_url {
+        println!("  public:  {url}");
+    }
     ExitCode::SUCCESS
 }
 

@@ -13,7 +13,7 @@
 //! - `sources`: source id -> [`SourceState`].
 //!
 //! Writers: the scheduler (`record_fetch`, `put_source_state`). Readers: `publish`
-//! (`latest`, `subscribe`) and `app` (`flush`).
+//! (`latest`, `latest_where`, `source_state`, `subscribe`) and `app` (`flush`).
 
 use chrono::{DateTime, Duration, Utc};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
@@ -186,6 +186,29 @@ impl Store {
         for entry in self.items.iter().rev().take(n) {
             let (_, value) = entry?;
             latest.push(decode_item(&value)?);
+        }
+        Ok(latest)
+    }
+
+    /// Up to `n` of the newest items for which `keep` is true, newest first, looking at
+    /// no more than `max_scan` items: a view of a quiet source or tag costs a bounded
+    /// scan, however many items are stored.
+    pub fn latest_where(
+        &self,
+        n: usize,
+        max_scan: usize,
+        mut keep: impl FnMut(&StoredItem) -> bool,
+    ) -> Result<Vec<StoredItem>, StoreError> {
+        let mut latest = Vec::with_capacity(n.min(1024));
+        for entry in self.items.iter().rev().take(max_scan) {
+            let (_, value) = entry?;
+            let item = decode_item(&value)?;
+            if keep(&item) {
+                latest.push(item);
+                if latest.len() == n {
+                    break;
+                }
+            }
         }
         Ok(latest)
     }

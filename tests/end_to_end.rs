@@ -26,6 +26,11 @@ const EXPECTED_TITLES: [&str; 10] = [
 fn config_text(server: &FeedServer, store: &std::path::Path) -> String {
     format!(
         r#"
+[server]
+# Self links name this URL, so the documents (and their ETags) do not depend on the
+# port each run listens on.
+public_url = "https://river.example/"
+
 [store]
 path = "{store}"
 # The fixtures are dated February 2026: keep them whatever today's date.

@@ -312,3 +312,198 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// One item of the standard river, as ingested from the fixtures.
+pub struct Expected {
+    pub title: &'static str,
+    pub link: &'static str,
+    /// Unix seconds (UTC).
+    pub time: i64,
+    /// Local time on the HTML page with `timezone = "Europe/Moscow"`.
+    pub moscow: &'static str,
+    pub source_name: &'static str,
+    /// Path of the source feed on the fixture server.
+    pub source_path: &'static str,
+}
+
+/// 2026-02-06 00:00:00 UTC.
+const FEB_6: i64 = 1_770_336_000;
+
+/// The standard river (four fixture feeds of different formats), newest first.
+pub const RIVER: [Expected; 10] = [
+    expected(
+        "Talks resume in Geneva",
+        "https://wire.example/2026/02/talks",
+        18 * 60,
+        "21:00 06.02.2026",
+        "World Wire",
+        "/rss2.xml",
+    ),
+    expected(
+        "New compiler release",
+        "https://techlog.example/release",
+        17 * 60,
+        "20:00 06.02.2026",
+        "Tech Log",
+        "/atom.xml",
+    ),
+    expected(
+        "Парк откроют после ремонта",
+        "https://novosti.example/park",
+        16 * 60 + 30,
+        "19:30 06.02.2026",
+        "Вести по-русски",
+        "/koi8.xml",
+    ),
+    expected(
+        "Comet seen from Earth",
+        "https://science.example/comet",
+        16 * 60,
+        "19:00 06.02.2026",
+        "Science",
+        "/rss1.xml",
+    ),
+    expected(
+        "Markets steady",
+        "https://wire.example/2026/02/markets",
+        14 * 60,
+        "17:00 06.02.2026",
+        "World Wire",
+        "/rss2.xml",
+    ),
+    expected(
+        "Kernel notes",
+        "https://techlog.example/kernel",
+        13 * 60,
+        "16:00 06.02.2026",
+        "Tech Log",
+        "/atom.xml",
+    ),
+    expected(
+        "Cells that repair themselves",
+        "https://science.example/cells",
+        12 * 60,
+        "15:00 06.02.2026",
+        "Science",
+        "/rss1.xml",
+    ),
+    expected(
+        "Storm warning for the coast",
+        "https://wire.example/2026/02/storm",
+        10 * 60,
+        "13:00 06.02.2026",
+        "World Wire",
+        "/rss2.xml",
+    ),
+    expected(
+        "Database tuning",
+        "https://techlog.example/db",
+        9 * 60,
+        "12:00 06.02.2026",
+        "Tech Log",
+        "/atom.xml",
+    ),
+    expected(
+        "Antarctic ice cores",
+        "https://science.example/ice",
+        8 * 60,
+        "11:00 06.02.2026",
+        "Science",
+        "/rss1.xml",
+    ),
+];
+
+const fn expected(
+    title: &'static str,
+    link: &'static str,
+    minutes: i64,
+    moscow: &'static str,
+    source_name: &'static str,
+    source_path: &'static str,
+) -> Expected {
+    Expected {
+        title,
+        link,
+        time: FEB_6 + minutes * 60,
+        moscow,
+        source_name,
+        source_path,
+    }
+}
+
+/// Serves the standard river's four fixture feeds on `server`.
+pub fn serve_river(server: &FeedServer) {
+    server.route("/rss2.xml", fixture("rss2.xml"), "application/rss+xml");
+    server.route("/atom.xml", fixture("atom.xml"), "application/atom+xml");
+    server.route("/rss1.xml", fixture("rss1.xml"), "application/rdf+xml");
+    server.route(
+        "/koi8.xml",
+        fixture("koi8-r-http-charset.xml"),
+        "application/rss+xml; charset=koi8-r",
+    );
+}
+
+/// The `[[source]]` tables of the standard river: World Wire tagged `world` and
+/// `news`, Science tagged `science` and `news`, the other two untagged and unnamed.
+pub fn river_sources(server: &FeedServer) -> String {
+    format!(
+        r#"
+[[source]]
+url = "{}"
+name = "World Wire"
+tags = ["world", "news"]
+
+[[source]]
+url = "{}"
+
+[[source]]
+url = "{}"
+name = "Science"
+tags = ["science", "news"]
+
+[[source]]
+url = "{}"
+"#,
+        server.url("/rss2.xml"),
+        server.url("/atom.xml"),
+        server.url("/rss1.xml"),
+        server.url("/koi8.xml"),
+    )
+}
+
+/// The fixture server and the daemon with the whole standard river stored and
+/// published. `head` is the config above the sources (`[server]`, `[publish]`).
+pub struct River {
+    pub server: FeedServer,
+    pub app: RunningApp,
+    _store: tempfile::TempDir,
+}
+
+impl River {
+    pub async fn start(head: &str) -> River {
+        let server = FeedServer::start().await;
+        serve_river(&server);
+        let store = tempfile::tempdir().unwrap();
+        let text = format!(
+            "{head}\n[store]\npath = \"{}\"\n{}",
+            store.path().display(),
+            river_sources(&server)
+        );
+        let app = RunningApp::start(config_with_interval(&text, Duration::from_secs(3600))).await;
+        let url = app.url("/feed.json");
+        eventually(Duration::from_secs(15), || {
+            let url = url.clone();
+            async move {
+                let body = reqwest::get(&url).await.ok()?.bytes().await.ok()?;
+                let doc: serde_json::Value = serde_json::from_slice(&body).ok()?;
+                (doc["items"].as_array()?.len() == RIVER.len()).then_some(())
+            }
+        })
+        .await;
+        River {
+            server,
+            app,
+            _store: store,
+        }
+    }
+}

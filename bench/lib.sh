@@ -1,0 +1,81 @@
+# Shared by the scripts in bench/: a loopback fixture farm, tributary on it, and
+# cleanup. Source it; it sets WORK, FARM_PID, TRIBUTARY_PID and TRIBUTARY_ADDR.
+# Everything listens on 127.0.0.1; every wait is bounded.
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+FARM=${FARM:-/work/shared/corpus/feedfarm.py}
+# A fixed port for the farm (it needs its own URL before it starts); override when busy.
+FARM_PORT=${FARM_PORT:-18901}
+# Feeds x items the farm serves; frozen (--speed 0) so every run sees the same bytes.
+FARM_FEEDS=${FARM_FEEDS:-20}
+FARM_ITEMS=${FARM_ITEMS:-10}
+# The farm and tributary stop by themselves after this many seconds at the latest.
+MAX_SECONDS=${MAX_SECONDS:-900}
+
+WORK=$(mktemp -d /tmp/tributary-bench.XXXXXX)
+chmod 755 "$WORK"
+FARM_PID=
+TRIBUTARY_PID=
+TRIBUTARY_ADDR=
+
+cleanup() {
+  for pid in $TRIBUTARY_PID $FARM_PID ${EXTRA_PIDS:-}; do
+    kill "$pid" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+die() { echo "$(basename "$0"): $*" >&2; exit 1; }
+
+port_is_free() {
+  ! ss -ltn "sport = :$1" 2>/dev/null | grep -q LISTEN
+}
+
+need_debian_package() { # command package
+  command -v "$1" >/dev/null 2>&1 && return 0
+  [ "$(id -u)" = 0 ] || die "$1 is missing; install the Debian package $2"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+}
+
+# Starts the fixture farm and writes $WORK/feeds.toml for tributary (extra [publish]
+# lines in $1), listening on port 0.
+start_farm() {
+  [ -f "$FARM" ] || die "no fixture farm at $FARM (set FARM=path/to/feedfarm.py)"
+  port_is_free "$FARM_PORT" || die "port $FARM_PORT is taken; set FARM_PORT"
+  python3 "$FARM" --feeds "$FARM_FEEDS" --items "$FARM_ITEMS" --speed 0 \
+    --epoch 1767225600 --port "$FARM_PORT" --max-seconds "$MAX_SECONDS" \
+    --write-config "$WORK/farm.toml" >"$WORK/farm.log" 2>&1 &
+  FARM_PID=$!
+  for _ in $(seq 100); do
+    curl -fsS "http://127.0.0.1:$FARM_PORT/healthz" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  curl -fsS "http://127.0.0.1:$FARM_PORT/healthz" >/dev/null || die "the farm did not start: $(cat "$WORK/farm.log")"
+  {
+    printf '[server]\nlisten = "127.0.0.1:0"\n\n[store]\npath = "%s/store"\n\n[publish]\nmax_items = 100\n%s\n\n' "$WORK" "${1:-}"
+    grep -v '^#' "$WORK/farm.toml"
+  } >"$WORK/feeds.toml"
+}
+
+# Starts the release build of tributary on $WORK/feeds.toml and waits until it
+# serves $1 items (at most 60 s).
+start_tributary() {
+  local want=$1 bin="${TRIBUTARY_BIN:-${CARGO_TARGET_DIR:-$REPO/target}/release/tributary}"
+  [ -x "$bin" ] || die "no release build at $bin; run cargo build --release"
+  "$bin" check --config "$WORK/feeds.toml" >/dev/null || die "generated config is invalid"
+  RUST_LOG=info timeout "$MAX_SECONDS" "$bin" run --config "$WORK/feeds.toml" >"$WORK/tributary.log" 2>&1 &
+  TRIBUTARY_PID=$!
+  for _ in $(seq 600); do
+    TRIBUTARY_ADDR=$(grep -o 'listen=[0-9.:]*' "$WORK/tributary.log" | head -1 | cut -d= -f2 || true)
+    if [ -n "$TRIBUTARY_ADDR" ]; then
+      local n
+      n=$(curl -fsS "http://$TRIBUTARY_ADDR/feed.json" 2>/dev/null |
+        python3 -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))' 2>/dev/null || echo 0)
+      [ "$n" -ge "$want" ] && return 0
+    fi
+    sleep 0.1
+  done
+  die "tributary did not serve $want items within 60 s: $(tail -5 "$WORK/tributary.log")"
+}

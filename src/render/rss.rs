@@ -1,0 +1,137 @@
+//! RSS 2.0 (the rss crate): `/feed.xml`, `/tags/{tag}.xml`, `/sources/{id}.xml`.
+//!
+//! Every item keeps its origin: `<source url="...">name</source>`, and the source's
+//! tags as categories. The channel links to itself with `atom:link rel="self"`.
+//! Called by `publish` through [`render_rss`].
+
+use rss::extension::atom::{AtomExtension, Link};
+use rss::extension::dublincore::DublinCoreExtension;
+use rss::{Category, Channel, Guid, Source};
+
+use super::{FeedInfo, categories, item_guid};
+use crate::item::StoredItem;
+
+/// Renders `items` (newest first) as an RSS 2.0 document.
+pub fn render_rss(items: &[StoredItem], info: &FeedInfo) -> Vec<u8> {
+    let channel = Channel {
+        title: info.title.clone(),
+        link: info.link.clone(),
+        description: info.description.clone(),
+        language: Some(info.language.clone()),
+        last_build_date: items.first().map(|i| i.timestamp.to_rfc2822()),
+        generator: Some(super::GENERATOR.to_string()),
+        ttl: Some(info.ttl_minutes.to_string()),
+        atom_ext: Some(AtomExtension {
+            links: vec![Link {
+                href: info.self_url.clone(),
+                rel: "self".to_string(),
+                mime_type: Some("application/rss+xml".to_string()),
+                ..Link::default()
+            }],
+        }),
+        items: items.iter().map(rss_item).collect(),
+        ..Channel::default()
+    };
+    channel
+        .write_to(Vec::new())
+        .expect("writing XML to memory cannot fail")
+}
+
+fn rss_item(stored: &StoredItem) -> rss::Item {
+    let item = &stored.item;
+    let origin = &stored.origin;
+    let (guid, is_permalink) = item_guid(stored);
+    // RSS 2.0 needs a title or a description; an item with neither shows its link.
+    let title = item.title.clone().or_else(|| {
+        (item.summary.is_none() && item.content.is_none()).then(|| super::display_title(stored))
+    });
+    rss::Item {
+        title,
+        link: item.link.clone(),
+        description: item.summary.clone().or_else(|| item.content.clone()),
+        content: item.content.clone().filter(|_| item.summary.is_some()),
+        guid: Some(Guid {
+            value: guid,
+            permalink: is_permalink,
+        }),
+        pub_date: Some(stored.timestamp.to_rfc2822()),
+        categories: categories(stored)
+            .into_iter()
+            .map(|name| Category { name, domain: None })
+            .collect(),
+        enclosure: item.enclosures.first().map(|e| rss::Enclosure {
+            url: e.url.clone(),
+            length: e.length.unwrap_or(0).to_string(),
+            mime_type: e
+                .mime_type
+                .clone()
+                .unwrap_or_else(|| "application/octet-stream".to_string()),
+        }),
+        source: Some(Source {
+            url: origin.url.clone(),
+            title: Some(origin.name.clone()),
+        }),
+        dublin_core_ext: (!item.authors.is_empty()).then(|| DublinCoreExtension {
+            creators: item.authors.clone(),
+            ..DublinCoreExtension::default()
+        }),
+        ..rss::Item::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::{info, stored};
+    use super::*;
+
+    #[test]
+    fn rendered_feed_reads_back_with_every_field() {
+        let items = vec![
+            stored("http://a.example/2", Some("http://a.example/2"), 2_000),
+            stored("guid-1", Some("http://a.example/1"), 1_000),
+        ];
+        let bytes = render_rss(&items, &info());
+        let parsed = Channel::read_from(&bytes[..]).unwrap();
+        assert_eq!(parsed.items.len(), 2);
+        assert_eq!(parsed.language.as_deref(), Some("en"));
+        let self_link = &parsed.atom_ext.as_ref().unwrap().links[0];
+        assert_eq!(self_link.rel, "self");
+        assert_eq!(self_link.href, "http://127.0.0.1:8080/feed.xml");
+        let first = &parsed.items[0];
+        assert_eq!(first.title.as_deref(), Some("Title <http://a.example/2>"));
+        assert_eq!(first.guid.as_ref().unwrap().value, "http://a.example/2");
+        assert!(first.guid.as_ref().unwrap().permalink);
+        let second = &parsed.items[1];
+        assert!(
+            second
+                .guid
+                .as_ref()
+                .unwrap()
+                .value
+                .starts_with("urn:tributary:")
+        );
+        assert!(!second.guid.as_ref().unwrap().permalink);
+        let source = second.source.as_ref().unwrap();
+        assert_eq!(source.url, "http://a.example/rss");
+        assert_eq!(source.title.as_deref(), Some("A & B"));
+        let categories: Vec<_> = second.categories.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(categories, ["Tech", "world"]);
+        assert_eq!(second.content.as_deref(), Some("<p>full</p>"));
+        assert_eq!(second.enclosure.as_ref().unwrap().length, "10");
+        assert_eq!(second.dublin_core_ext.as_ref().unwrap().creators, ["Anna"]);
+        assert_eq!(
+            second.pub_date.as_deref(),
+            Some("Thu, 1 Jan 1970 00:16:40 +0000")
+        );
+        assert_eq!(
+            parsed.last_build_date.as_deref(),
+            Some("Thu, 1 Jan 1970 00:33:20 +0000")
+        );
+    }
+
+    #[test]
+    fn same_items_render_the_same_bytes() {
+        let items = vec![stored("x", None, 5)];
+        assert_eq!(render_rss(&items, &info()), render_rss(&items, &info()));
+    }
+}

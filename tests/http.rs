@@ -1,0 +1,244 @@
+//! HTTP behaviour of the published outputs: validators and 304s, compression
+//! negotiation (every encoding decompresses to the same bytes), HEAD, caching
+//! headers, and the answers to bad requests (400, 404, 405, 414, 431).
+
+mod common;
+
+use common::{RIVER, River};
+use reqwest::{Client, Method, StatusCode};
+use std::io::Read;
+
+/// A client that does not decompress, so the test sees the encoded bytes.
+fn raw_client() -> Client {
+    Client::builder()
+        .no_gzip()
+        .no_brotli()
+        .no_deflate()
+        .build()
+        .unwrap()
+}
+
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
+
+fn unbrotli(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    brotli::BrotliDecompress(&mut &bytes[..], &mut out).unwrap();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_semantics_of_every_output() {
+    let river = River::start("[publish]\ntitle = \"Test river\"\n").await;
+    let client = raw_client();
+    let newest = httpdate::fmt_http_date(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(RIVER[0].time as u64),
+    );
+
+    for path in [
+        "/",
+        "/feed.xml",
+        "/atom.xml",
+        "/feed.json",
+        "/opml",
+        "/tags/news.xml",
+    ] {
+        let url = river.app.url(path);
+        let plain = client.get(&url).send().await.unwrap();
+        assert_eq!(plain.status(), 200, "{path}");
+        let headers = plain.headers().clone();
+        assert!(headers.get("content-encoding").is_none(), "{path}");
+        assert_eq!(headers["vary"], "Accept-Encoding", "{path}");
+        // The fixtures' sources poll hourly: readers may keep any output that long.
+        assert_eq!(headers["cache-control"], "public, max-age=3600", "{path}");
+        let etag = headers["etag"].to_str().unwrap().to_string();
+        assert!(
+            etag.starts_with('"') && etag.ends_with('"'),
+            "strong: {etag}"
+        );
+        if path == "/opml" {
+            assert!(headers.get("last-modified").is_none());
+        } else {
+            assert_eq!(headers["last-modified"], newest.as_str(), "{path}");
+        }
+        let identity = plain.bytes().await.unwrap();
+        assert_eq!(
+            headers["content-length"],
+            identity.len().to_string().as_str()
+        );
+
+        // gzip and brotli, by q-value, decompress to the same bytes, each under its
+        // own strong ETag.
+        for (accept, coding) in [
+            ("gzip", "gzip"),
+            ("gzip, deflate, br", "br"),
+            ("br;q=0.5, gzip;q=0.9", "gzip"),
+            ("*", "br"),
+        ] {
+            let response = client
+                .get(&url)
+                .header("Accept-Encoding", accept)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                response.headers()["content-encoding"],
+                coding,
+                "{path} {accept}"
+            );
+            assert_ne!(response.headers()["etag"].to_str().unwrap(), etag);
+            let body = response.bytes().await.unwrap();
+            let decoded = if coding == "gzip" {
+                gunzip(&body)
+            } else {
+                unbrotli(&body)
+            };
+            assert_eq!(decoded, identity, "{path} {accept}");
+            assert!(body.len() < identity.len(), "{path}: compression pays");
+        }
+        for accept in ["deflate", "gzip;q=0, br;q=0", "gzip;q=0.5, identity"] {
+            let response = client
+                .get(&url)
+                .header("Accept-Encoding", accept)
+                .send()
+                .await
+                .unwrap();
+            assert!(
+                response.headers().get("content-encoding").is_none(),
+                "{accept}"
+            );
+            assert_eq!(response.bytes().await.unwrap(), identity);
+        }
+
+        // Conditional requests: the ETag (of any encoding) and the date give 304.
+        let not_modified = client
+            .get(&url)
+            .header("If-None-Match", &etag)
+            .header("Accept-Encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(not_modified.status(), StatusCode::NOT_MODIFIED, "{path}");
+        assert!(not_modified.headers().get("etag").is_some());
+        assert_eq!(not_modified.headers()["vary"], "Accept-Encoding");
+        assert!(not_modified.bytes().await.unwrap().is_empty());
+        let stale = client
+            .get(&url)
+            .header("If-None-Match", "\"0123\"")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stale.status(), 200);
+        if path != "/opml" {
+            let by_date = client
+                .get(&url)
+                .header("If-Modified-Since", &newest)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(by_date.status(), StatusCode::NOT_MODIFIED, "{path}");
+            let older = client
+                .get(&url)
+                .header("If-Modified-Since", "Thu, 05 Feb 2026 00:00:00 GMT")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(older.status(), 200, "{path}");
+        }
+
+        // HEAD: the same headers, no body.
+        let head = client.head(&url).send().await.unwrap();
+        assert_eq!(head.status(), 200);
+        assert_eq!(head.headers()["etag"].to_str().unwrap(), etag);
+        assert_eq!(
+            head.headers()["content-length"],
+            identity.len().to_string().as_str()
+        );
+        assert!(head.bytes().await.unwrap().is_empty());
+    }
+    river.app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_a_status_and_a_one_line_reason() {
+    let river = River::start("").await;
+    let client = raw_client();
+    let status_and_body = |method: Method, path: String| {
+        let client = client.clone();
+        let url = river.app.url(&path);
+        async move {
+            let response = client.request(method, url).send().await.unwrap();
+            let status = response.status();
+            let allow = response
+                .headers()
+                .get("allow")
+                .map(|v| v.to_str().unwrap().to_string());
+            (status, response.text().await.unwrap(), allow)
+        }
+    };
+    for path in [
+        "/nope",
+        "/feed.xml/",
+        "/tags/",
+        "/tags/news.html",
+        "/sources/x/y.xml",
+    ] {
+        let (status, body, _) = status_and_body(Method::GET, path.to_string()).await;
+        assert_eq!(status, 404, "{path}");
+        assert_eq!(body.lines().count(), 1, "{path}: {body}");
+    }
+    let (status, body, _) = status_and_body(Method::GET, "/tags/nosuchtag.atom".into()).await;
+    assert_eq!(status, 404);
+    assert_eq!(body, "no tag `nosuchtag` in feeds.toml\n");
+    let (status, _, _) =
+        status_and_body(Method::GET, "/sources/0000000000000000.json".into()).await;
+    assert_eq!(status, 404);
+    for query in [
+        "limit=0",
+        "limit=101",
+        "limit=ten",
+        "limit=-1",
+        "limit=1&limit=2",
+    ] {
+        let (status, body, _) = status_and_body(Method::GET, format!("/feed.xml?{query}")).await;
+        assert_eq!(status, 400, "{query}");
+        assert_eq!(body.lines().count(), 1, "{query}: {body}");
+        assert!(body.contains("limit"), "{body}");
+    }
+    for method in [Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS] {
+        let (status, _, allow) = status_and_body(method.clone(), "/feed.xml".into()).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method}");
+        assert_eq!(allow.as_deref(), Some("GET, HEAD"));
+    }
+    let long = format!("/feed.xml?x={}", "a".repeat(3000));
+    let (status, _, _) = status_and_body(Method::GET, long).await;
+    assert_eq!(status, StatusCode::URI_TOO_LONG);
+    let huge_header = client
+        .get(river.app.url("/feed.xml"))
+        .header("X-Padding", "a".repeat(16 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        huge_header.status(),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
+    let bad_host = client
+        .get(river.app.url("/feed.xml"))
+        .header("Host", "a b")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_host.status(), 400);
+    // Unknown parameters are ignored: readers add their own cache-busters.
+    let (status, _, _) = status_and_body(Method::GET, "/feed.xml?_=123".into()).await;
+    assert_eq!(status, 200);
+    let (status, body, _) = status_and_body(Method::GET, "/healthz".into()).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "ok\n"));
+    river.app.stop().await;
+}

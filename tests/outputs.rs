@@ -1,0 +1,328 @@
+//! Every output format read back by independent parsers: feed-rs (Rust) and Python's
+//! feedparser (what many readers are built on), the JSON Feed against its required
+//! fields, the HTML page for order and local times, the OPML list for every source.
+//!
+//! feedparser runs as `python3 tests/feedparser_check.py` on the served bytes. When
+//! python3 or feedparser is missing these tests fail and say how to install it:
+//! `.ci/run` installs feedparser, so a skip would only hide a broken CI.
+
+mod common;
+
+use common::{Expected, RIVER, River};
+use std::path::Path;
+use std::process::Command;
+
+/// What `feedparser_check.py` prints.
+#[derive(serde::Deserialize, Debug)]
+struct Parsed {
+    bozo: bool,
+    bozo_exception: String,
+    version: String,
+    title: Option<String>,
+    #[serde(rename = "self")]
+    self_links: Vec<Option<String>>,
+    entries: Vec<ParsedEntry>,
+}
+
+#[derive(serde::Deserialize, Debug)]
+struct ParsedEntry {
+    title: Option<String>,
+    link: Option<String>,
+    published: Option<i64>,
+    source_title: Option<String>,
+    source_href: Option<String>,
+}
+
+async fn get(url: &str) -> (String, Vec<u8>) {
+    let response = reqwest::get(url).await.unwrap();
+    assert_eq!(response.status(), 200, "{url}");
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    (content_type, response.bytes().await.unwrap().to_vec())
+}
+
+fn feedparser(body: &[u8], content_type: &str) -> Parsed {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("doc");
+    std::fs::write(&file, body).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/feedparser_check.py");
+    let output = Command::new("python3")
+        .arg(&script)
+        .arg(&file)
+        .arg(content_type)
+        .output()
+        .unwrap_or_else(|err| {
+            panic!("python3 is needed to check the outputs with feedparser and could not be run ({err}); install python3, then `python3 -m pip install feedparser`")
+        });
+    assert!(
+        output.status.success(),
+        "feedparser check failed (exit {:?}): {}\nInstall it with `python3 -m pip install feedparser` (.ci/run does).",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("feedparser_check.py prints JSON")
+}
+
+/// Checks feedparser's reading against the ingested river.
+fn assert_feedparser_matches(parsed: &Parsed, river: &River, format: &str) {
+    assert!(
+        !parsed.bozo,
+        "{format}: feedparser finds the document malformed: {}",
+        parsed.bozo_exception
+    );
+    assert_eq!(parsed.entries.len(), RIVER.len(), "{format}: item count");
+    for (entry, expected) in parsed.entries.iter().zip(&RIVER) {
+        assert_eq!(entry.title.as_deref(), Some(expected.title), "{format}");
+        assert_eq!(entry.link.as_deref(), Some(expected.link), "{format}");
+        assert_eq!(
+            entry.published,
+            Some(expected.time),
+            "{format}: {}",
+            expected.title
+        );
+        assert_eq!(
+            entry.source_title.as_deref(),
+            Some(expected.source_name),
+            "{format}"
+        );
+        assert_eq!(
+            entry.source_href.as_deref(),
+            Some(river.server.url(expected.source_path).as_str()),
+            "{format}"
+        );
+    }
+}
+
+/// Checks feed-rs's reading against the ingested river.
+fn assert_feed_rs_matches(body: &[u8], format: &str) -> feed_rs::model::Feed {
+    let feed = feed_rs::parser::parse(body).unwrap_or_else(|e| panic!("{format}: feed-rs: {e}"));
+    assert_eq!(feed.entries.len(), RIVER.len(), "{format}: item count");
+    for (entry, expected) in feed.entries.iter().zip(&RIVER) {
+        assert_eq!(
+            entry.title.as_ref().map(|t| t.content.as_str()),
+            Some(expected.title),
+            "{format}"
+        );
+        assert_eq!(entry.links[0].href, expected.link, "{format}");
+        assert_eq!(
+            entry.published.map(|p| p.timestamp()),
+            Some(expected.time),
+            "{format}: {}",
+            expected.title
+        );
+    }
+    feed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feeds_read_back_in_feed_rs_and_feedparser() {
+    let river = River::start("[publish]\ntitle = \"Test river\"\nlanguage = \"en\"\n").await;
+    let host = river.app.addr.to_string();
+
+    // RSS 2.0, with the request's Host in the self link (no public_url is set).
+    let (content_type, rss) = get(&river.app.url("/feed.xml")).await;
+    assert_eq!(content_type, "application/rss+xml; charset=utf-8");
+    let parsed = feedparser(&rss, &content_type);
+    assert_eq!(parsed.version, "rss20");
+    assert_eq!(parsed.title.as_deref(), Some("Test river"));
+    assert_eq!(parsed.self_links, [Some(format!("http://{host}/feed.xml"))]);
+    assert_feedparser_matches(&parsed, &river, "rss");
+    let feed = assert_feed_rs_matches(&rss, "rss");
+    assert_eq!(feed.language.as_deref(), Some("en"));
+    let channel = rss::Channel::read_from(&rss[..]).unwrap();
+    assert!(
+        channel.ttl.is_some() && channel.generator.is_some() && channel.last_build_date.is_some()
+    );
+
+    // Atom 1.0: every entry names its origin in <source>.
+    let (content_type, atom) = get(&river.app.url("/atom.xml")).await;
+    assert_eq!(content_type, "application/atom+xml; charset=utf-8");
+    let parsed = feedparser(&atom, &content_type);
+    assert_eq!(parsed.version, "atom10");
+    assert_eq!(parsed.self_links, [Some(format!("http://{host}/atom.xml"))]);
+    assert_feedparser_matches(&parsed, &river, "atom");
+    assert_feed_rs_matches(&atom, "atom");
+
+    // JSON Feed 1.1: no feedparser release reads it, so the script reads it with
+    // Python's json module against the 1.1 required fields (sources included, from
+    // the `_source` extension).
+    let (content_type, json) = get(&river.app.url("/feed.json")).await;
+    assert_eq!(content_type, "application/feed+json; charset=utf-8");
+    let parsed = feedparser(&json, &content_type);
+    assert_eq!(parsed.version, "json11");
+    assert_eq!(
+        parsed.self_links,
+        [Some(format!("http://{host}/feed.json"))]
+    );
+    assert_feedparser_matches(&parsed, &river, "json");
+    assert_feed_rs_matches(&json, "json");
+    check_json_feed(&json, &river, &format!("http://{host}/feed.json"));
+
+    // The same river under another Host name links to itself under that name.
+    let other = reqwest::Client::new()
+        .get(river.app.url("/feed.xml"))
+        .header("Host", "news.example:8080")
+        .send()
+        .await
+        .unwrap();
+    let other = rss::Channel::read_from(&other.bytes().await.unwrap()[..]).unwrap();
+    assert_eq!(
+        other.atom_ext.unwrap().links[0].href,
+        "http://news.example:8080/feed.xml"
+    );
+    assert_eq!(other.items.len(), RIVER.len());
+    river.app.stop().await;
+}
+
+/// JSON Feed 1.1's required fields (version, title, items; per item id and content),
+/// the optional ones we promise, and each item's `_source`.
+fn check_json_feed(body: &[u8], river: &River, self_url: &str) {
+    let doc: serde_json::Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(doc["version"], "https://jsonfeed.org/version/1.1");
+    assert_eq!(doc["title"], "Test river");
+    assert_eq!(doc["feed_url"], self_url);
+    assert!(doc["home_page_url"].is_string());
+    let items = doc["items"].as_array().unwrap();
+    assert_eq!(items.len(), RIVER.len());
+    for (item, expected) in items.iter().zip(&RIVER) {
+        assert!(item["id"].is_string(), "id is a string: {item}");
+        assert!(
+            item["content_html"].is_string() || item["content_text"].is_string(),
+            "content: {item}"
+        );
+        assert_eq!(item["title"], expected.title);
+        assert_eq!(item["url"], expected.link);
+        let published =
+            chrono::DateTime::parse_from_rfc3339(item["date_published"].as_str().unwrap()).unwrap();
+        assert_eq!(published.timestamp(), expected.time);
+        assert_eq!(item["_source"]["name"], expected.source_name);
+        assert_eq!(
+            item["_source"]["url"],
+            river.server.url(expected.source_path)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_url_names_every_self_link_and_views_parse() {
+    let river = River::start(
+        "[server]\npublic_url = \"https://news.example.org/river\"\n[publish]\ntitle = \"Test river\"\n",
+    )
+    .await;
+
+    let (_, rss) = get(&river.app.url("/feed.xml")).await;
+    let channel = rss::Channel::read_from(&rss[..]).unwrap();
+    assert_eq!(
+        channel.atom_ext.unwrap().links[0].href,
+        "https://news.example.org/river/feed.xml"
+    );
+    assert_eq!(channel.link, "https://news.example.org/river/");
+
+    // A tag view: the items of the sources tagged `news` (World Wire and Science),
+    // in every feed format.
+    let in_news: Vec<&Expected> = RIVER
+        .iter()
+        .filter(|e| matches!(e.source_name, "World Wire" | "Science"))
+        .collect();
+    for (path, version) in [
+        ("/tags/news.xml", "rss20"),
+        ("/tags/news.atom", "atom10"),
+        ("/tags/news.json", "json11"),
+    ] {
+        let (content_type, body) = get(&river.app.url(path)).await;
+        let parsed = feedparser(&body, &content_type);
+        assert!(!parsed.bozo, "{path}: {}", parsed.bozo_exception);
+        assert_eq!(parsed.version, version);
+        let titles: Vec<_> = parsed
+            .entries
+            .iter()
+            .filter_map(|e| e.title.as_deref())
+            .collect();
+        let expected: Vec<_> = in_news.iter().map(|e| e.title).collect();
+        assert_eq!(titles, expected, "{path}");
+        let feed = feed_rs::parser::parse(&body[..]).unwrap();
+        assert_eq!(feed.entries.len(), in_news.len(), "{path}");
+    }
+    let (_, body) = get(&river.app.url("/tags/news.xml")).await;
+    let channel = rss::Channel::read_from(&body[..]).unwrap();
+    assert_eq!(
+        channel.atom_ext.unwrap().links[0].href,
+        "https://news.example.org/river/tags/news.xml"
+    );
+    assert_eq!(channel.title, "Test river — news");
+
+    // A source view, found through the OPML list, and a limit.
+    let (content_type, opml) = get(&river.app.url("/opml")).await;
+    assert_eq!(content_type, "text/x-opml; charset=utf-8");
+    let opml = String::from_utf8(opml).unwrap();
+    let slug = tributary::item::SourceId(river.server.url("/atom.xml")).slug();
+    assert!(opml.contains(&format!("tributaryId=\"{slug}\"")), "{opml}");
+    let (_, body) = get(&river.app.url(&format!("/sources/{slug}.xml?limit=2"))).await;
+    let channel = rss::Channel::read_from(&body[..]).unwrap();
+    let titles: Vec<_> = channel
+        .items
+        .iter()
+        .filter_map(|i| i.title.as_deref())
+        .collect();
+    assert_eq!(titles, ["New compiler release", "Kernel notes"]);
+    assert_eq!(channel.title, "Test river — Tech Log");
+    let (_, body) = get(&river.app.url("/feed.json?limit=3")).await;
+    let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(doc["items"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        doc["feed_url"],
+        "https://news.example.org/river/feed.json?limit=3"
+    );
+    river.app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn html_page_lists_every_item_in_order_in_local_time() {
+    let river = River::start(
+        "[publish]\ntitle = \"News <& more>\"\ntimezone = \"Europe/Moscow\"\nlanguage = \"ru\"\n",
+    )
+    .await;
+    let (content_type, html) = get(&river.app.url("/")).await;
+    assert_eq!(content_type, "text/html; charset=utf-8");
+    let html = String::from_utf8(html).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>\n<html lang=\"ru\">"));
+    assert!(html.contains("<meta name=\"viewport\""));
+    assert!(html.contains("<title>News &lt;&amp; more&gt;</title>"));
+    for (mime, href) in [
+        ("application/rss+xml", "feed.xml"),
+        ("application/atom+xml", "atom.xml"),
+        ("application/feed+json", "feed.json"),
+    ] {
+        assert!(
+            html.contains(&format!("<link rel=\"alternate\" type=\"{mime}\""))
+                && html.contains(&format!("href=\"{href}\">")),
+            "autodiscovery of {href}"
+        );
+    }
+    assert!(!html.contains("<script"), "no JavaScript");
+    assert!(html.contains("<h2>Friday, 6 February 2026</h2>"));
+    // Every item, in order, with its Moscow time, its link and its source.
+    let mut at = 0;
+    for expected in &RIVER {
+        let line = format!(
+            "{}</time><a href=\"{}\">{}</a><span class=\"src\">{}</span>",
+            expected.moscow, expected.link, expected.title, expected.source_name
+        );
+        let found = html[at..]
+            .find(&line)
+            .unwrap_or_else(|| panic!("{line} after byte {at} in\n{html}"));
+        at += found + line.len();
+    }
+    // Every source is listed with its own view.
+    for path in ["/rss2.xml", "/atom.xml", "/rss1.xml", "/koi8.xml"] {
+        let slug = tributary::item::SourceId(river.server.url(path)).slug();
+        assert!(
+            html.contains(&format!("href=\"sources/{slug}.xml\"")),
+            "{path}"
+        );
+    }
+    assert!(html.contains("Times are Europe/Moscow."));
+    river.app.stop().await;
+}
