@@ -598,6 +598,12 @@ impl Publisher {
                 _ = tokio::time::sleep(RENDER_DEBOUNCE) => {}
             }
             changes.mark_unchanged();
+            // What readers are about to be shown must survive a crash or a power cut:
+            // flush (fsync) before it is served, at most once per debounce.
+            if let Err(err) = publisher.store.flush().await {
+                warn!(error = %err, "cannot flush the store; not publishing unflushed items");
+                continue;
+            }
             let renderer = publisher.clone();
             let started = std::time::Instant::now();
             match tokio::task::spawn_blocking(move || renderer.render()).await {

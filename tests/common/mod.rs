@@ -485,7 +485,8 @@ impl River {
         serve_river(&server);
         let store = tempfile::tempdir().unwrap();
         let text = format!(
-            "{head}\n[store]\npath = \"{}\"\n{}",
+            // The fixtures are dated February 2026: retention must keep them.
+            "{head}\n[store]\npath = \"{}\"\nmax_age = \"36500d\"\n{}",
             store.path().display(),
             river_sources(&server)
         );
