@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{FeedServer, RunningApp, config_with_interval, eventually, fixture};
+use common::{FeedServer, RunningApp, config_with_interval, eventually, serve_river};
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -64,17 +64,6 @@ url = "{koi8}"
     )
 }
 
-fn serve_fixtures(server: &FeedServer) {
-    server.route("/rss2.xml", fixture("rss2.xml"), "application/rss+xml");
-    server.route("/atom.xml", fixture("atom.xml"), "application/atom+xml");
-    server.route("/rss1.xml", fixture("rss1.xml"), "application/rdf+xml");
-    server.route(
-        "/koi8.xml",
-        fixture("koi8-r-http-charset.xml"),
-        "application/rss+xml; charset=koi8-r",
-    );
-}
-
 async fn get_feed(app: &RunningApp) -> (reqwest::header::HeaderMap, rss::Channel) {
     let response = reqwest::get(app.url("/feed.xml")).await.unwrap();
     assert_eq!(response.status(), 200);
@@ -95,7 +84,7 @@ fn titles(channel: &rss::Channel) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn polls_merges_dedups_and_survives_a_restart() {
     let server = FeedServer::start().await;
-    serve_fixtures(&server);
+    serve_river(&server);
     let store = tempfile::tempdir().unwrap();
     let text = config_text(&server, store.path());
     let app = RunningApp::start(config_with_interval(&text, Duration::from_millis(300))).await;
@@ -193,7 +182,7 @@ async fn polls_merges_dedups_and_survives_a_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_source_does_not_affect_the_others() {
     let server = FeedServer::start().await;
-    serve_fixtures(&server);
+    serve_river(&server);
     server.route(
         "/broken.xml",
         b"<html><body>Checking your browser".to_vec(),
@@ -243,7 +232,7 @@ async fn a_failing_source_does_not_affect_the_others() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_removes_old_items_on_start() {
     let server = FeedServer::start().await;
-    serve_fixtures(&server);
+    serve_river(&server);
     let store = tempfile::tempdir().unwrap();
     let text = config_text(&server, store.path());
     let app = RunningApp::start(config_with_interval(&text, Duration::from_secs(3600))).await;
