@@ -118,7 +118,7 @@ fn run(path: &Path) -> ExitCode {
         Ok(config) => config,
         Err(code) => return code,
     };
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match daemon_runtime() {
         Ok(runtime) => runtime,
         Err(err) => return report(Err(anyhow::Error::new(err).context("starting the runtime"))),
     };
@@ -134,6 +134,18 @@ fn run(path: &Path) -> ExitCode {
             })?;
         tributary::app::run(config, listener, tributary::shutdown::signal()).await
     }))
+}
+
+/// The multi-threaded runtime of `run` and `poll`. Parsing and store writes run on
+/// blocking threads; tokio's default allows 512 of them, and with a thousand sources
+/// due at once each idle one keeps its stack and its share of the allocator's caches.
+/// A few per core keep the CPU just as busy at a fraction of the memory.
+fn daemon_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads((2 * cores).max(4))
+        .build()
 }
 
 fn check(path: &Path) -> ExitCode {
@@ -159,7 +171,7 @@ fn check(path: &Path) -> ExitCode {
 }
 
 fn poll_once(config: Config) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    let runtime = daemon_runtime().context("starting the runtime")?;
     runtime.block_on(async {
         let store = tributary::store::Store::open(&config.store_path)
             .with_context(|| format!("opening the store at {}", config.store_path.display()))?;

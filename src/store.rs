@@ -28,7 +28,7 @@ use crate::item::{Item, Origin, SourceId, SourceState, StoredItem};
 /// trick to stay on top) and is replaced by the time the item was first seen.
 pub const FUTURE_SKEW: Duration = Duration::minutes(10);
 /// 64 MiB of sled page cache: sled's 1 GiB default costs ~700 MB of RSS.
-const CACHE_CAPACITY: u64 = 64 * 1024 * 1024;
+const CACHE_CAPACITY: u64 = 8 * 1024 * 1024;
 
 /// A store operation that failed. The cause is the error's source, so `{:#}` prints
 /// it once.

@@ -265,12 +265,16 @@ impl Shared {
             etag: state.etag.clone(),
             last_modified: state.last_modified.clone(),
         };
-        let outcome = tokio::select! {
+        // The host's permit covers the request only; the global one is held until the
+        // body is parsed and stored, so bodies cannot pile up in memory faster than
+        // they are processed (the network outruns the parser on a cold start).
+        let (outcome, _global_permit) = tokio::select! {
             _ = token.cancelled() => return (Duration::ZERO, PollResult::Cancelled),
-            outcome = async {
-                let _permits = self.permits(&url).await;
-                self.scheduler.fetcher.fetch(&url, &validators, &source.request).await
-            } => outcome,
+            fetched = async {
+                let (_host_permit, global_permit) = self.permits(&url).await;
+                let outcome = self.scheduler.fetcher.fetch(&url, &validators, &source.request).await;
+                (outcome, global_permit)
+            } => fetched,
         };
         let now = Utc::now();
         state.last_attempt = Some(now);
