@@ -27,7 +27,8 @@ use crate::item::{Item, Origin, SourceId, SourceState, StoredItem};
 /// 10 minutes: a date further in the future than this is a publisher's mistake (or a
 /// trick to stay on top) and is replaced by the time the item was first seen.
 pub const FUTURE_SKEW: Duration = Duration::minutes(10);
-/// 64 MiB of sled page cache: sled's 1 GiB default costs ~700 MB of RSS.
+/// 8 MiB of sled page cache: sled's 1 GiB default costs ~700 MB of RSS, and 4 to
+/// 64 MiB measured the same poll time and peak RSS on a 1000-source cold poll.
 const CACHE_CAPACITY: u64 = 8 * 1024 * 1024;
 
 /// A store operation that failed. The cause is the error's source, so `{:#}` prints
