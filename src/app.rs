@@ -140,12 +140,14 @@ pub async fn run(
     let watchdog = watchdog::period().map(|period| {
         tokio::spawn(watchdog::run(
             period,
+            watchdog::tolerance(period),
             vec![
                 ("poll loop", poll_heartbeat),
                 ("HTTP accept loop", http_heartbeat),
             ],
             token.clone(),
             watchdog_stop.clone(),
+            systemd::watchdog,
         ))
     });
 

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
+#[cfg(doc)]
 use crate::systemd;
 
 /// How often the watched loops touch their heartbeat.
@@ -63,15 +64,17 @@ pub fn tolerance(period: Duration) -> Duration {
     (period / 2).max(HEARTBEAT_EVERY * MISSED_BEATS)
 }
 
-/// Pings every half `period` while every heartbeat in `watched` is fresh, or
-/// unconditionally once `draining` is cancelled; returns when `stop` is cancelled.
+/// Calls `ping` (in the daemon: [`systemd::watchdog`]) every half `period` while no
+/// heartbeat in `watched` is older than `tolerance`, or unconditionally once
+/// `draining` is cancelled; returns when `stop` is cancelled.
 pub async fn run(
     period: Duration,
+    tolerance: Duration,
     watched: Vec<(&'static str, Heartbeat)>,
     draining: CancellationToken,
     stop: CancellationToken,
+    ping: impl Fn(),
 ) {
-    let tolerance = tolerance(period);
     let mut ticks = tokio::time::interval(period / 2);
     let mut stuck: Option<&'static str> = None;
     info!(
@@ -106,7 +109,7 @@ pub async fn run(
             _ => {}
         }
         if stuck.is_none() {
-            systemd::watchdog();
+            ping();
         }
     }
 }
@@ -121,5 +124,49 @@ mod tests {
         assert!(heartbeat.age() < Duration::from_millis(500));
         assert_eq!(tolerance(Duration::from_secs(30)), Duration::from_secs(15));
         assert_eq!(tolerance(Duration::from_secs(1)), Duration::from_secs(3));
+    }
+
+    /// Runs the watchdog on `heartbeat` (period 100 ms, tolerance 150 ms) and returns
+    /// the ping counter, the draining token and the stop token.
+    fn start(heartbeat: Heartbeat) -> (Arc<AtomicU64>, CancellationToken, CancellationToken) {
+        let pings = Arc::new(AtomicU64::new(0));
+        let (draining, stop) = (CancellationToken::new(), CancellationToken::new());
+        let counter = pings.clone();
+        tokio::spawn(run(
+            Duration::from_millis(100),
+            Duration::from_millis(150),
+            vec![("poll loop", heartbeat)],
+            draining.clone(),
+            stop.clone(),
+            move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+            },
+        ));
+        (pings, draining, stop)
+    }
+
+    async fn pings_during(pings: &AtomicU64, wait: Duration) -> u64 {
+        let before = pings.load(Ordering::SeqCst);
+        tokio::time::sleep(wait).await;
+        pings.load(Ordering::SeqCst) - before
+    }
+
+    #[tokio::test]
+    async fn a_stale_heartbeat_stops_the_pings_until_it_beats_again_or_the_daemon_drains() {
+        let heartbeat = Heartbeat::default();
+        let (pings, draining, stop) = start(heartbeat.clone());
+        // Fresh: a ping every 50 ms.
+        assert!(pings_during(&pings, Duration::from_millis(120)).await >= 1);
+        // Not beaten for longer than the tolerance: silence.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert_eq!(pings_during(&pings, Duration::from_millis(300)).await, 0);
+        // Beating again: pings again.
+        heartbeat.beat();
+        assert!(pings_during(&pings, Duration::from_millis(120)).await >= 1);
+        // Draining: the loops end on purpose, pings go on.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        draining.cancel();
+        assert!(pings_during(&pings, Duration::from_millis(300)).await >= 3);
+        stop.cancel();
     }
 }
