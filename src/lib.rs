@@ -16,6 +16,7 @@ pub mod dates;
 pub mod fetch;
 pub mod http;
 pub mod item;
+pub mod logging;
 pub mod normalize;
 pub mod parse;
 pub mod publish;

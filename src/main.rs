@@ -7,17 +7,35 @@ use std::process::ExitCode;
 use tributary::config::{self, Config};
 use tributary::fetch::{FetchOutcome, Fetcher, RequestOptions, Validators};
 use tributary::normalize::{Document, normalize_document};
+use tributary::store::StoreError;
 use url::Url;
 
 /// sysexits.h EX_CONFIG: the configuration is wrong; restarting will not help.
 const EXIT_CONFIG: u8 = 78;
+/// sysexits.h EX_IOERR: the store could not be read or written.
+const EXIT_STORE_IO: u8 = 74;
+/// sysexits.h EX_UNAVAILABLE: another process (a running daemon) holds the store.
+const EXIT_STORE_BUSY: u8 = 69;
+
+const EXIT_CODES: &str = "\
+Exit status:
+  0   success
+  1   any other failure (the message says what)
+  2   bad usage: unknown command or option
+  69  the store is in use by another process (is the daemon running?)
+  74  the store could not be read or written
+  78  the config file is missing or invalid (every mistake is listed)";
 
 #[derive(Parser)]
 #[command(
     version,
-    about = "A feed aggregator daemon: polls RSS, Atom and JSON Feed sources and republishes the merged river of news"
+    about = "A feed aggregator daemon: polls RSS, Atom and JSON Feed sources and republishes the merged river of news",
+    after_help = EXIT_CODES
 )]
 struct Cli {
+    /// Log level: error, warn, info, debug or trace [default: $RUST_LOG, else info].
+    #[arg(long, global = true, value_name = "LEVEL")]
+    log_level: Option<tracing::level_filters::LevelFilter>,
     #[command(subcommand)]
     command: Command,
 }
@@ -68,7 +86,7 @@ struct ConfigArg {
 fn main() -> ExitCode {
     limit_malloc_arenas();
     let cli = Cli::parse();
-    init_tracing();
+    tributary::logging::init(cli.log_level);
     match cli.command {
         Command::Run { config } => run(&config.path),
         Command::Check { config } => check(&config.path),
@@ -93,17 +111,6 @@ fn limit_malloc_arenas() {
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
     }
-}
-
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // No colour codes in the journal or in a log file.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
 }
 
 fn load_config(path: &Path) -> Result<Config, ExitCode> {
@@ -266,7 +273,26 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("tributary: {err:#}");
-            ExitCode::FAILURE
+            ExitCode::from(exit_code(&err))
         }
+    }
+}
+
+/// The sysexits code of a failure: the store's errors have their own, so systemd
+/// (`RestartPreventExitStatus=`) and scripts can tell them apart.
+fn exit_code(err: &anyhow::Error) -> u8 {
+    match err
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<StoreError>())
+    {
+        Some(StoreError::Locked { .. }) => EXIT_STORE_BUSY,
+        Some(_) => EXIT_STORE_IO,
+        None if err
+            .chain()
+            .any(|cause| cause.downcast_ref::<config::ConfigError>().is_some()) =>
+        {
+            EXIT_CONFIG
+        }
+        None => 1,
     }
 }
