@@ -130,17 +130,45 @@ fn run(path: &Path) -> ExitCode {
         Err(err) => return report(Err(anyhow::Error::new(err).context("starting the runtime"))),
     };
     report(runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .with_context(|| {
-                format!(
-                    "listening on {} (change [server] listen in {})",
-                    config.listen,
-                    config.path.display()
-                )
-            })?;
+        let listener = match passed_listener().context("taking the socket systemd passed")? {
+            Some(listener) => {
+                tracing::info!(
+                    "serving on the socket passed by systemd; [server] listen is not used"
+                );
+                listener
+            }
+            None => tokio::net::TcpListener::bind(config.listen)
+                .await
+                .with_context(|| {
+                    format!(
+                        "listening on {} (change [server] listen in {})",
+                        config.listen,
+                        config.path.display()
+                    )
+                })?,
+        };
         tributary::app::run(config, listener, tributary::shutdown::signal()).await
     }))
+}
+
+/// The listening socket systemd passed (socket activation: `LISTEN_FDS`, with
+/// `LISTEN_PID` naming this process), if any. Must be called inside the runtime.
+fn passed_listener() -> anyhow::Result<Option<tokio::net::TcpListener>> {
+    use std::os::fd::FromRawFd;
+    let mut fds = sd_notify::listen_fds()?;
+    let Some(fd) = fds.next() else {
+        return Ok(None);
+    };
+    if fds.len() > 0 {
+        anyhow::bail!("systemd passed several sockets; tributary serves on one");
+    }
+    // SAFETY: systemd hands this fd over to the process for it to own; nothing else
+    // in the process knows of it.
+    let listener = unsafe { std::net::TcpListener::from_raw_fd(fd) };
+    listener.set_nonblocking(true)?;
+    Ok(Some(tokio::net::TcpListener::from_std(listener).context(
+        "the passed socket is not a listening TCP socket (ListenStream= in the .socket unit)",
+    )?))
 }
 
 /// The multi-threaded runtime of `run` and `poll`. Parsing and store writes run on

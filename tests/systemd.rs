@@ -138,3 +138,53 @@ fn without_notify_socket_nothing_is_sent_and_the_daemon_runs() {
     assert!(!daemon.log().contains("pinging the systemd watchdog"));
     assert!(daemon.stop(WAIT).success());
 }
+
+#[test]
+fn a_socket_passed_by_systemd_is_served_on() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("feeds.toml");
+    // The config names another port: the passed socket wins.
+    std::fs::write(&config, config_text(dir.path(), "")).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let fd = listener.as_raw_fd();
+
+    // LISTEN_PID must be the daemon's own pid: a shell sets it to its own and execs.
+    let mut child = std::process::Command::new("sh");
+    let template = command(&config);
+    child
+        .arg("-c")
+        .arg("LISTEN_PID=$$ exec \"$0\" \"$@\"")
+        .arg(template.get_program())
+        .args(template.get_args())
+        .env("RUST_LOG", "info")
+        .env("LISTEN_FDS", "1")
+        .env_remove("LISTEN_PID")
+        .env_remove("STATE_DIRECTORY")
+        .env_remove("NOTIFY_SOCKET")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    // SAFETY: dup2 and fcntl are async-signal-safe. fd 3 is the first passed fd; it
+    // must survive exec (dup2 clears close-on-exec, but not when fd is 3 already).
+    unsafe {
+        child.pre_exec(move || {
+            let ok = if fd == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(fd, 3)
+            };
+            if ok < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let daemon = Daemon::spawn(child);
+    drop(listener);
+    assert_eq!(daemon.addr, addr.to_string());
+    assert!(daemon.log().contains("socket passed by systemd"));
+    assert!(daemon.get("/healthz").starts_with("HTTP/1.1 200"));
+    assert!(daemon.stop(WAIT).success());
+}
