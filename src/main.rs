@@ -162,13 +162,35 @@ fn passed_listener() -> anyhow::Result<Option<tokio::net::TcpListener>> {
     if fds.len() > 0 {
         anyhow::bail!("systemd passed several sockets; tributary serves on one");
     }
+    if !is_listening_socket(fd) {
+        anyhow::bail!(
+            "fd {fd} is not a listening stream socket (use ListenStream= in the .socket unit)"
+        );
+    }
     // SAFETY: systemd hands this fd over to the process for it to own; nothing else
-    // in the process knows of it.
+    // in the process knows of it, and it was just seen to be a listening socket.
     let listener = unsafe { std::net::TcpListener::from_raw_fd(fd) };
     listener.set_nonblocking(true)?;
-    Ok(Some(tokio::net::TcpListener::from_std(listener).context(
-        "the passed socket is not a listening TCP socket (ListenStream= in the .socket unit)",
-    )?))
+    Ok(Some(tokio::net::TcpListener::from_std(listener)?))
+}
+
+/// Whether `fd` is a socket that accepts connections (SO_ACCEPTCONN), checked before
+/// taking ownership of it.
+fn is_listening_socket(fd: std::os::fd::RawFd) -> bool {
+    let mut accepting: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `accepting`; a closed or
+    // non-socket fd makes it fail without side effects.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ACCEPTCONN,
+            (&mut accepting as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    rc == 0 && accepting != 0
 }
 
 /// The multi-threaded runtime of `run` and `poll`. Parsing and store writes run on

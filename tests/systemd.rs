@@ -188,3 +188,27 @@ fn a_socket_passed_by_systemd_is_served_on() {
     assert!(daemon.get("/healthz").starts_with("HTTP/1.1 200"));
     assert!(daemon.stop(WAIT).success());
 }
+
+#[test]
+fn a_passed_fd_that_is_not_a_listening_socket_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("feeds.toml");
+    std::fs::write(&config, config_text(dir.path(), "")).unwrap();
+    let template = command(&config);
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("LISTEN_FDS=1 LISTEN_PID=$$ exec \"$0\" \"$@\" 3<\"$CONFIG\"")
+        .arg(template.get_program())
+        .args(template.get_args())
+        .env("CONFIG", &config)
+        .env_remove("LISTEN_PID")
+        .env_remove("NOTIFY_SOCKET")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("fd 3 is not a listening stream socket"),
+        "{stderr}"
+    );
+}
