@@ -5,6 +5,10 @@
 //! `normalize` decide *what*. A source is never polled again while its previous poll
 //! runs. Each outcome is written to the store as the source's [`SourceState`], so a
 //! failing source is visible and a restart picks up where the last run left off.
+//!
+//! Sources are tracked by id, so a reload (a new [`Plan`]) touches only what changed:
+//! added sources start, removed ones stop, changed ones restart, and the others keep
+//! their timers.
 
 pub mod plan;
 
