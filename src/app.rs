@@ -153,6 +153,8 @@ pub async fn run(
 
     info!(listen = %local, sources = config.sources.len(), store = %config.store_path.display(), "tributary is up");
     systemd::ready();
+    // What only a restart changes is compared with the config the process started with.
+    let started = config.clone();
     let mut running = config;
     let mut status_every = tokio::time::interval(STATUS_EVERY);
     tokio::pin!(shutdown);
@@ -166,7 +168,7 @@ pub async fn run(
                 let path = running.path.clone();
                 match tokio::task::spawn_blocking(move || config::load(&path)).await? {
                     Ok(new) => {
-                        for change in reload::needs_restart(&running, &new) {
+                        for change in reload::needs_restart(&started, &new) {
                             warn!(change, "this change takes effect only when tributary restarts");
                         }
                         triggers.watch(new.watch);

@@ -131,6 +131,15 @@ fn a_removed_source_stops_being_polled_and_a_listen_change_is_reported() {
     );
     // The changed source (its interval went) restarts with its new settings.
     assert!(log.contains("source changed"), "{log}");
+    // Still not applied on the next reload, so still reported.
+    let mark = daemon.log().len();
+    daemon.signal(libc::SIGHUP);
+    daemon.wait_for_log_after(mark, "sources reloaded", WAIT);
+    assert!(
+        daemon.log()[mark..].contains("[server] listen"),
+        "{}",
+        &daemon.log()[mark..]
+    );
     // The removed source leaves the list of sources; its items stay until they age out.
     let deadline = std::time::Instant::now() + WAIT;
     while daemon.get("/opml").contains("/atom.xml") {
