@@ -1,5 +1,5 @@
 //! Wiring, read top to bottom: open the store, publish what it holds, start polling
-//! and serving, wait for the shutdown signal, stop in order, flush.
+//! and serving, apply reloads until the shutdown signal, stop in order, flush.
 //!
 //! `main` calls [`run`] with a checked config, a bound listener and a shutdown future;
 //! integration tests call it the same way with a oneshot receiver.
@@ -13,15 +13,17 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
-use crate::config::{Config, Retention};
+use crate::config::{self, Config, Retention, SourceConfig};
 use crate::fetch::Fetcher;
 use crate::http::{self, HttpState};
 use crate::publish::{Publisher, Site};
-use crate::scheduler::Scheduler;
+use crate::reload;
+use crate::scheduler::{Plan, Scheduler};
 use crate::store::Store;
 use crate::systemd;
+use crate::watchdog::{self, Heartbeat};
 
 /// 10 seconds for requests and polls in progress to finish after a shutdown signal;
 /// systemd's default stop timeout is 90.
@@ -30,9 +32,14 @@ pub const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 /// 10 minutes between retention passes: items age by days, not seconds.
 pub const RETENTION_EVERY: Duration = Duration::from_secs(600);
 
-/// Trims the store to its retention limits now and every [`RETENTION_EVERY`].
-async fn retain(store: Store, retention: Retention, token: CancellationToken) {
+/// How often `systemctl status` gets a new status line.
+pub const STATUS_EVERY: Duration = Duration::from_secs(30);
+
+/// Trims the store to its retention limits now and every [`RETENTION_EVERY`], with
+/// the limits of the latest config.
+async fn retain(store: Store, retention: watch::Receiver<Retention>, token: CancellationToken) {
     loop {
+        let retention = *retention.borrow();
         let keep_after = chrono::Utc::now()
             - chrono::Duration::from_std(retention.max_age).unwrap_or(chrono::Duration::MAX);
         let trimming = store.clone();
@@ -60,7 +67,8 @@ pub fn max_age(config: &Config) -> Duration {
     config.shortest_interval()
 }
 
-/// Runs the daemon until `shutdown` completes.
+/// Runs the daemon until `shutdown` completes, reloading the config on SIGHUP (and on
+/// edits of the file when `[config] watch` is set).
 pub async fn run(
     config: Config,
     listener: TcpListener,
@@ -72,15 +80,11 @@ pub async fn run(
         .with_context(|| format!("opening the store at {}", config.store_path.display()))?;
     let fetcher = Fetcher::new(&config.poll).context("setting up the HTTP client")?;
     let local = listener.local_addr()?;
+    let mut triggers = reload::Triggers::new(&config).context("listening for SIGHUP")?;
 
     // What the store already holds is served at once, before the first poll ends.
     let max_age = max_age(&config);
-    let site = Site::from_config(
-        &config,
-        local.to_string(),
-        max_age.as_secs().div_ceil(60).max(1),
-    );
-    let publisher = Arc::new(Publisher::new(store.clone(), site));
+    let publisher = Arc::new(Publisher::new(store.clone(), site(&config, local)));
     let first = {
         let publisher = publisher.clone();
         tokio::task::spawn_blocking(move || publisher.render())
@@ -91,17 +95,32 @@ pub async fn run(
     info!(items = first.items, "serving the stored river");
     let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(first));
 
+    // A reload sends the new settings to each part that applies them.
+    let (site_tx, site_rx) = watch::channel(site(&config, local));
+    let (plan_tx, plan_rx) = watch::channel(Plan {
+        sources: config.sources.clone(),
+        poll: config.poll.clone(),
+    });
+    let (retention_tx, retention_rx) = watch::channel(config.retention);
+
     let token = CancellationToken::new();
     let tracker = TaskTracker::new();
-    tracker.spawn(publisher.run(snapshot_tx, token.child_token()));
+    let poll_heartbeat = Heartbeat::default();
+    let http_heartbeat = Heartbeat::default();
+    tracker.spawn(publisher.run(snapshot_tx, site_rx, token.child_token()));
     let scheduler = Scheduler {
         store: store.clone(),
         fetcher,
         sources: config.sources.clone(),
         poll: config.poll.clone(),
     };
-    tracker.spawn(scheduler.run(token.child_token(), tracker.clone()));
-    tracker.spawn(retain(store.clone(), config.retention, token.child_token()));
+    tracker.spawn(scheduler.run(
+        plan_rx,
+        poll_heartbeat.clone(),
+        token.child_token(),
+        tracker.clone(),
+    ));
+    tracker.spawn(retain(store.clone(), retention_rx, token.child_token()));
     let http_state = HttpState {
         snapshot: snapshot_rx,
         store: store.clone(),
@@ -109,15 +128,80 @@ pub async fn run(
             .expect("digits are a valid header value"),
         max_limit: config.publish.max_items,
     };
-    let mut server = tokio::spawn(http::serve(listener, http_state, token.child_token()));
+    let mut server = tokio::spawn(http::serve(
+        listener,
+        http_state,
+        http_heartbeat.clone(),
+        token.child_token(),
+    ));
+
+    // The watchdog outlives the other tasks: it pings on through the drain.
+    let watchdog_stop = CancellationToken::new();
+    let watchdog = watchdog::period().map(|period| {
+        tokio::spawn(watchdog::run(
+            period,
+            watchdog::tolerance(period),
+            vec![
+                ("poll loop", poll_heartbeat),
+                ("HTTP accept loop", http_heartbeat),
+            ],
+            token.clone(),
+            watchdog_stop.clone(),
+            systemd::watchdog,
+        ))
+    });
 
     info!(listen = %local, sources = config.sources.len(), store = %config.store_path.display(), "tributary is up");
     systemd::ready();
-    systemd::status(&format!("polling {} sources", config.sources.len()));
-
-    let server_result = tokio::select! {
-        _ = shutdown => None,
-        result = &mut server => Some(result),
+    // What only a restart changes is compared with the config the process started with.
+    let started = config.clone();
+    let mut running = config;
+    let mut status_every = tokio::time::interval(STATUS_EVERY);
+    tokio::pin!(shutdown);
+    let server_result = loop {
+        tokio::select! {
+            _ = &mut shutdown => break None,
+            result = &mut server => break Some(result),
+            trigger = triggers.next() => {
+                systemd::reloading();
+                info!(file = %running.path.display(), reason = trigger.as_str(), "reloading the config");
+                let path = running.path.clone();
+                match tokio::task::spawn_blocking(move || config::load(&path)).await? {
+                    Ok(new) => {
+                        for change in reload::needs_restart(&started, &new) {
+                            warn!(change, "this change takes effect only when tributary restarts");
+                        }
+                        triggers.watch(new.watch);
+                        site_tx.send_replace(site(&new, local));
+                        plan_tx.send_replace(Plan { sources: new.sources.clone(), poll: new.poll.clone() });
+                        retention_tx.send_replace(new.retention);
+                        info!(sources = new.sources.len(), "config reloaded");
+                        systemd::ready_with_status(&format!(
+                            "reloaded {}: {} sources",
+                            new.path.display(),
+                            new.sources.len()
+                        ));
+                        running = new;
+                    }
+                    Err(err) => {
+                        for line in err.to_string().lines() {
+                            error!("{line}");
+                        }
+                        error!(file = %running.path.display(), "the config was not reloaded: the running one stays in force");
+                        systemd::ready_with_status(&format!(
+                            "reload failed, running the former config: {}",
+                            err.to_string().lines().next().unwrap_or_default()
+                        ));
+                    }
+                }
+            }
+            _ = status_every.tick() => {
+                let (store, sources) = (store.clone(), running.sources.clone());
+                if let Ok(line) = tokio::task::spawn_blocking(move || status_line(&store, &sources)).await {
+                    systemd::status(&line);
+                }
+            }
+        }
     };
     systemd::stopping();
     token.cancel();
@@ -140,8 +224,39 @@ pub async fn run(
         warn!("polls still running after the drain deadline; stopping anyway");
     }
     store.flush().await.context("flushing the store")?;
+    watchdog_stop.cancel();
+    if let Some(watchdog) = watchdog {
+        let _ = watchdog.await;
+    }
     info!("stopped");
     server_result
         .context("the HTTP server task failed")?
         .context("the HTTP server failed")
+}
+
+/// What the outputs say, from `config`, served on `local`.
+fn site(config: &Config, local: std::net::SocketAddr) -> Site {
+    Site::from_config(
+        config,
+        local.to_string(),
+        max_age(config).as_secs().div_ceil(60).max(1),
+    )
+}
+
+/// The status line of `systemctl status`: "polling 42 sources, 3 failing, 1234 items".
+/// Blocking: it reads every source's state and counts the items.
+pub fn status_line(store: &Store, sources: &[SourceConfig]) -> String {
+    let failing = sources
+        .iter()
+        .filter(|s| {
+            store
+                .source_state(&s.id)
+                .is_ok_and(|state| state.consecutive_failures > 0)
+        })
+        .count();
+    let items = store.item_count();
+    format!(
+        "polling {} sources, {failing} failing, {items} items",
+        sources.len()
+    )
 }

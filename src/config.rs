@@ -72,6 +72,8 @@ pub struct Config {
     pub poll: PollConfig,
     pub publish: PublishConfig,
     pub sources: Vec<SourceConfig>,
+    /// `[config] watch`: reload when the file itself changes, not only on SIGHUP.
+    pub watch: bool,
 }
 
 /// How long items are kept (`[store] max_age`, `max_items`).
@@ -231,6 +233,8 @@ impl fmt::Display for Problems<'_> {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     #[serde(default)]
+    config: RawConfigSection,
+    #[serde(default)]
     server: RawServer,
     #[serde(default)]
     store: RawStore,
@@ -240,6 +244,12 @@ struct RawConfig {
     publish: RawPublish,
     #[serde(default)]
     source: Vec<RawSource>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfigSection {
+    watch: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -514,6 +524,7 @@ impl Checker<'_> {
             poll,
             publish,
             sources,
+            watch: raw.config.watch.unwrap_or(false),
         }
     }
 

@@ -37,6 +37,7 @@ use tracing::{debug, warn};
 
 use crate::publish::{Format, Representation, Scope, Snapshot, View, ViewError};
 use crate::store::Store;
+use crate::watchdog::{HEARTBEAT_EVERY, Heartbeat};
 
 /// 8 KiB of request line and headers (hyper's floor): a feed reader sends a few
 /// hundred bytes; more is 431.
@@ -62,10 +63,12 @@ pub struct HttpState {
 }
 
 /// Serves on `listener` until `token` is cancelled, then stops accepting and waits
-/// for the requests in progress (the caller bounds the wait).
+/// for the requests in progress (the caller bounds the wait). `heartbeat` is touched
+/// while the accept loop turns, for the watchdog.
 pub async fn serve(
     listener: TcpListener,
     state: HttpState,
+    heartbeat: Heartbeat,
     token: CancellationToken,
 ) -> std::io::Result<()> {
     let state = Arc::new(state);
@@ -75,9 +78,14 @@ pub async fn serve(
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(MAX_REQUEST_HEAD_BYTES)
         .max_headers(MAX_HEADERS);
+    let mut beat = tokio::time::interval(HEARTBEAT_EVERY);
     loop {
         let (stream, peer) = tokio::select! {
             _ = token.cancelled() => break,
+            _ = beat.tick() => {
+                heartbeat.beat();
+                continue;
+            }
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(err) => {

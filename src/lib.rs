@@ -8,7 +8,10 @@
 //!   (hyper)              HTML, OPML; gzip + brotli; views cached per change)
 //! ```
 //!
-//! `app` wires the stages together; `main` is the command line.
+//! `app` wires the stages together; `main` is the command line. Around them:
+//! `reload` turns SIGHUP and edits of `feeds.toml` into a new config for the running
+//! stages; `systemd` and `watchdog` tell the service manager how the daemon is doing;
+//! `logging` writes journal-friendly lines when stderr is the journal.
 
 pub mod app;
 pub mod config;
@@ -16,11 +19,14 @@ pub mod dates;
 pub mod fetch;
 pub mod http;
 pub mod item;
+pub mod logging;
 pub mod normalize;
 pub mod parse;
 pub mod publish;
+pub mod reload;
 pub mod render;
 pub mod scheduler;
 pub mod shutdown;
 pub mod store;
 pub mod systemd;
+pub mod watchdog;

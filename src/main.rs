@@ -7,17 +7,35 @@ use std::process::ExitCode;
 use tributary::config::{self, Config};
 use tributary::fetch::{FetchOutcome, Fetcher, RequestOptions, Validators};
 use tributary::normalize::{Document, normalize_document};
+use tributary::store::StoreError;
 use url::Url;
 
 /// sysexits.h EX_CONFIG: the configuration is wrong; restarting will not help.
 const EXIT_CONFIG: u8 = 78;
+/// sysexits.h EX_IOERR: the store could not be read or written.
+const EXIT_STORE_IO: u8 = 74;
+/// sysexits.h EX_UNAVAILABLE: another process (a running daemon) holds the store.
+const EXIT_STORE_BUSY: u8 = 69;
+
+const EXIT_CODES: &str = "\
+Exit status:
+  0   success
+  1   any other failure (the message says what)
+  2   bad usage: unknown command or option
+  69  the store is in use by another process (is the daemon running?)
+  74  the store could not be read or written
+  78  the config file is missing or invalid (every mistake is listed)";
 
 #[derive(Parser)]
 #[command(
     version,
-    about = "A feed aggregator daemon: polls RSS, Atom and JSON Feed sources and republishes the merged river of news"
+    about = "A feed aggregator daemon: polls RSS, Atom and JSON Feed sources and republishes the merged river of news",
+    after_help = EXIT_CODES
 )]
 struct Cli {
+    /// Log level: error, warn, info, debug or trace [default: $RUST_LOG, else info].
+    #[arg(long, global = true, value_name = "LEVEL")]
+    log_level: Option<tracing::level_filters::LevelFilter>,
     #[command(subcommand)]
     command: Command,
 }
@@ -68,7 +86,7 @@ struct ConfigArg {
 fn main() -> ExitCode {
     limit_malloc_arenas();
     let cli = Cli::parse();
-    init_tracing();
+    tributary::logging::init(cli.log_level);
     match cli.command {
         Command::Run { config } => run(&config.path),
         Command::Check { config } => check(&config.path),
@@ -103,17 +121,6 @@ fn limit_malloc_arenas() {
     }
 }
 
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // No colour codes in the journal or in a log file.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-}
-
 fn load_config(path: &Path) -> Result<Config, ExitCode> {
     config::load(path).map_err(|err| {
         eprintln!("{err}");
@@ -131,17 +138,67 @@ fn run(path: &Path) -> ExitCode {
         Err(err) => return report(Err(anyhow::Error::new(err).context("starting the runtime"))),
     };
     report(runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .with_context(|| {
-                format!(
-                    "listening on {} (change [server] listen in {})",
-                    config.listen,
-                    config.path.display()
-                )
-            })?;
+        let listener = match passed_listener().context("taking the socket systemd passed")? {
+            Some(listener) => {
+                tracing::info!(
+                    "serving on the socket passed by systemd; [server] listen is not used"
+                );
+                listener
+            }
+            None => tokio::net::TcpListener::bind(config.listen)
+                .await
+                .with_context(|| {
+                    format!(
+                        "listening on {} (change [server] listen in {})",
+                        config.listen,
+                        config.path.display()
+                    )
+                })?,
+        };
         tributary::app::run(config, listener, tributary::shutdown::signal()).await
     }))
+}
+
+/// The listening socket systemd passed (socket activation: `LISTEN_FDS`, with
+/// `LISTEN_PID` naming this process), if any. Must be called inside the runtime.
+fn passed_listener() -> anyhow::Result<Option<tokio::net::TcpListener>> {
+    use std::os::fd::FromRawFd;
+    let mut fds = sd_notify::listen_fds()?;
+    let Some(fd) = fds.next() else {
+        return Ok(None);
+    };
+    if fds.len() > 0 {
+        anyhow::bail!("systemd passed several sockets; tributary serves on one");
+    }
+    if !is_listening_socket(fd) {
+        anyhow::bail!(
+            "fd {fd} is not a listening stream socket (use ListenStream= in the .socket unit)"
+        );
+    }
+    // SAFETY: systemd hands this fd over to the process for it to own; nothing else
+    // in the process knows of it, and it was just seen to be a listening socket.
+    let listener = unsafe { std::net::TcpListener::from_raw_fd(fd) };
+    listener.set_nonblocking(true)?;
+    Ok(Some(tokio::net::TcpListener::from_std(listener)?))
+}
+
+/// Whether `fd` is a socket that accepts connections (SO_ACCEPTCONN), checked before
+/// taking ownership of it.
+fn is_listening_socket(fd: std::os::fd::RawFd) -> bool {
+    let mut accepting: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `accepting`; a closed or
+    // non-socket fd makes it fail without side effects.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ACCEPTCONN,
+            (&mut accepting as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    rc == 0 && accepting != 0
 }
 
 /// The multi-threaded runtime of `run` and `poll`. Parsing and store writes run on
@@ -274,7 +331,26 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("tributary: {err:#}");
-            ExitCode::FAILURE
+            ExitCode::from(exit_code(&err))
         }
+    }
+}
+
+/// The sysexits code of a failure: the store's errors have their own, so systemd
+/// (`RestartPreventExitStatus=`) and scripts can tell them apart.
+fn exit_code(err: &anyhow::Error) -> u8 {
+    match err
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<StoreError>())
+    {
+        Some(StoreError::Locked { .. }) => EXIT_STORE_BUSY,
+        Some(_) => EXIT_STORE_IO,
+        None if err
+            .chain()
+            .any(|cause| cause.downcast_ref::<config::ConfigError>().is_some()) =>
+        {
+            EXIT_CONFIG
+        }
+        None => 1,
     }
 }

@@ -253,7 +253,7 @@ fn brotli(body: &[u8]) -> Vec<u8> {
     out
 }
 
-/// What the outputs say about the river, fixed for the life of the process.
+/// What the outputs say about the river: from the config, replaced on reload.
 #[derive(Clone, Debug)]
 pub struct Site {
     pub title: String,
@@ -583,19 +583,40 @@ impl Publisher {
     }
 
     /// Re-renders after every change of the store (at most once per
-    /// [`RENDER_DEBOUNCE`]) until `token` is cancelled. Every change gives a new
-    /// snapshot, so views rendered from older items are dropped with the old one.
-    pub async fn run(self, snapshot: watch::Sender<Arc<Snapshot>>, token: CancellationToken) {
+    /// [`RENDER_DEBOUNCE`]) and at once for every new [`Site`] sent on `sites` (a
+    /// reload: titles, sources, tags), until `token` is cancelled. Every change gives a
+    /// new snapshot, so views rendered from older items are dropped with the old one.
+    pub async fn run(
+        self,
+        snapshot: watch::Sender<Arc<Snapshot>>,
+        mut sites: watch::Receiver<Site>,
+        token: CancellationToken,
+    ) {
         let mut changes = self.store.subscribe();
-        let publisher = Arc::new(self);
+        sites.mark_unchanged();
+        let mut sites_open = true;
+        let mut publisher = Arc::new(self);
         loop {
-            tokio::select! {
+            let reloaded = tokio::select! {
                 _ = token.cancelled() => break,
-                changed = changes.changed() => if changed.is_err() { break },
-            }
-            tokio::select! {
-                _ = token.cancelled() => break,
-                _ = tokio::time::sleep(RENDER_DEBOUNCE) => {}
+                changed = changes.changed() => if changed.is_err() { break } else { false },
+                changed = sites.changed(), if sites_open => changed.is_ok(),
+            };
+            if reloaded {
+                let site = sites.borrow_and_update().clone();
+                publisher = Arc::new(Publisher {
+                    store: publisher.store.clone(),
+                    site: Arc::new(site),
+                    renders: publisher.renders.clone(),
+                });
+            } else if sites_open && sites.has_changed().is_err() {
+                sites_open = false;
+                continue;
+            } else {
+                tokio::select! {
+                    _ = token.cancelled() => break,
+                    _ = tokio::time::sleep(RENDER_DEBOUNCE) => {}
+                }
             }
             changes.mark_unchanged();
             // What readers are about to be shown must survive a crash or a power cut:

@@ -306,11 +306,133 @@ fn a_store_in_use_is_a_clear_error() {
         &format!("[store]\npath = \"{}\"\n", store_path.display()),
     );
     let out = tributary(&["poll", "--config", &path]);
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(69), "{out:?}");
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("in use by another process"), "{stderr}");
     assert!(
         stderr.contains(&store_path.display().to_string()),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_store_that_cannot_be_written_exits_74() {
+    let dir = tempfile::tempdir().unwrap();
+    // A regular file where the store's directory should be.
+    let store_path = dir.path().join("data");
+    std::fs::write(&store_path, "not a directory").unwrap();
+    let path = write_config(
+        dir.path(),
+        &format!("[store]\npath = \"{}\"\n", store_path.display()),
+    );
+    let out = tributary(&["poll", "--config", &path]);
+    assert_eq!(out.status.code(), Some(74), "{out:?}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("opening the store"), "{stderr}");
+}
+
+#[test]
+fn exit_codes_are_documented_and_usage_errors_exit_2() {
+    let help = tributary(&["--help"]);
+    assert!(help.status.success());
+    let text = String::from_utf8(help.stdout).unwrap();
+    for code in ["69", "74", "78", "2 "] {
+        assert!(text.contains(&format!("  {code}")), "{code} in {text}");
+    }
+    assert_eq!(tributary(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(tributary(&["run", "--no-such-flag"]).status.code(), Some(2));
+    assert_eq!(
+        tributary(&["--log-level", "loud", "check"]).status.code(),
+        Some(2)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), "[server\n");
+    assert_eq!(
+        tributary(&["run", "--config", &path]).status.code(),
+        Some(78)
+    );
+}
+
+/// Runs the daemon with stderr on a pipe, `JOURNAL_STREAM` naming that pipe when
+/// `journal`, until it has polled its one unreachable source; returns its stderr.
+fn daemon_stderr(journal: bool, args: &[&str]) -> String {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        &format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[store]\npath = \"{}\"\n[[source]]\nurl = \"http://127.0.0.1:1/feed.xml\"\n",
+            dir.path().join("data").display()
+        ),
+    );
+    let (reader, writer) = std::io::pipe().unwrap();
+    let meta = std::fs::File::from(reader.as_fd().try_clone_to_owned().unwrap())
+        .metadata()
+        .unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tributary"));
+    command
+        .args(args)
+        .args(["run", "--config", &path])
+        .env("RUST_LOG", "info")
+        .env_remove("JOURNAL_STREAM")
+        .stderr(writer);
+    if journal {
+        command.env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()));
+    }
+    let mut child = command.spawn().unwrap();
+    drop(command);
+    let mut lines = BufReader::new(reader).lines();
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("every source polled once")
+            || line.contains("no source can be reached")
+            || Instant::now() > deadline
+        {
+            break;
+        }
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(child.wait().unwrap().success());
+    for line in lines {
+        seen.push_str(&line.unwrap());
+        seen.push('\n');
+    }
+    seen
+}
+
+#[test]
+fn journal_lines_carry_a_priority_and_no_time() {
+    let log = daemon_stderr(true, &[]);
+    let lines: Vec<&str> = log.lines().collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("<6>") && l.contains("tributary is up")),
+        "{log}"
+    );
+    // The unreachable source: a warning.
+    assert!(lines.iter().any(|l| l.starts_with("<4>")), "{log}");
+    for line in &lines {
+        assert!(
+            line.starts_with('<') && !line.contains("Z  INFO") && !line.starts_with("<6>20"),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn without_the_journal_lines_have_times_and_log_level_filters() {
+    let log = daemon_stderr(false, &[]);
+    assert!(log.lines().all(|l| l.starts_with("20")), "{log}");
+    assert!(log.contains(" INFO "), "{log}");
+    let quiet = daemon_stderr(false, &["--log-level", "warn"]);
+    assert!(!quiet.contains(" INFO "), "{quiet}");
+    assert!(quiet.contains(" WARN "), "{quiet}");
 }

@@ -5,15 +5,19 @@
 //! `normalize` decide *what*. A source is never polled again while its previous poll
 //! runs. Each outcome is written to the store as the source's [`SourceState`], so a
 //! failing source is visible and a restart picks up where the last run left off.
+//!
+//! Sources are tracked by id, so a reload (a new [`Plan`]) touches only what changed:
+//! added sources start, removed ones stop, changed ones restart, and the others keep
+//! their timers.
 
 pub mod plan;
 
 use chrono::{DateTime, Utc};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -22,9 +26,10 @@ use url::Url;
 
 use crate::config::{PollConfig, SourceConfig};
 use crate::fetch::{FetchError, FetchOutcome, Fetched, Fetcher, Response, Validators};
-use crate::item::{Origin, SourceState};
+use crate::item::{Origin, SourceId, SourceState};
 use crate::normalize::normalize_document;
 use crate::store::{Store, StoreError};
+use crate::watchdog::{HEARTBEAT_EVERY, Heartbeat};
 use plan::Bounds;
 
 /// ±10% random spread on every wait, so sources drift apart instead of firing in
@@ -74,59 +79,219 @@ impl RoundSummary {
     }
 }
 
-/// Shared by every poll: the concurrency limits and the outage detector.
+/// The sources and poll settings a reload hands to a running scheduler.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub sources: Vec<SourceConfig>,
+    pub poll: PollConfig,
+}
+
+/// Shared by every poll: the settings, the concurrency limits and the outage detector.
+/// Replaced whole when `[poll]` changes; polls in progress finish with the old one.
 struct Shared {
-    scheduler: Scheduler,
+    store: Store,
+    fetcher: Fetcher,
+    poll: PollConfig,
     global: Arc<Semaphore>,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
     connectivity: Mutex<Connectivity>,
 }
 
-impl Scheduler {
-    /// Polls every source until `token` is cancelled. Polls in progress are spawned on
-    /// `tracker`; a cancelled poll stops fetching but finishes any store write it began.
-    pub async fn run(self, token: CancellationToken, tracker: TaskTracker) {
-        let shared = self.into_shared();
-        let sources = shared.scheduler.sources.len();
-        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(usize, Instant, PollResult)>();
-        let mut due = BinaryHeap::new();
-        let now = Utc::now();
-        for index in 0..sources {
-            if let Some(at) = shared.first_poll(index, now) {
-                due.push(Reverse((at, index)));
+/// A source the scheduler polls. Its `generation` changes whenever its settings do,
+/// so a timer or a poll result of its former settings is recognised and dropped.
+struct Tracked {
+    source: Arc<SourceConfig>,
+    generation: u64,
+    /// Cancels the source's poll in progress when it is removed or changed.
+    token: CancellationToken,
+    /// The generation of the poll in progress, if any.
+    polling: Option<u64>,
+    /// A changed source whose former poll is still finishing: its first poll under the
+    /// new settings is scheduled once that one ends, so two never run at once.
+    waiting: bool,
+}
+
+/// A finished poll: the source, the generation it ran under, when it is due again.
+type Done = (SourceId, u64, Instant, PollResult);
+
+/// The poll loop's own state: which sources it polls and when each is due.
+struct Sources {
+    tracked: HashMap<SourceId, Tracked>,
+    due: BinaryHeap<Reverse<(Instant, u64, SourceId)>>,
+    next_generation: u64,
+}
+
+impl Sources {
+    fn track(&mut self, shared: &Shared, source: SourceConfig, token: &CancellationToken) {
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        let at = shared.first_poll(&source, Utc::now());
+        let id = source.id.clone();
+        let previous = self.tracked.remove(&id);
+        let polling = previous.as_ref().and_then(|p| p.polling);
+        if let Some(previous) = previous {
+            previous.token.cancel();
+        }
+        let waiting = polling.is_some();
+        if let (Some(at), false) = (at, waiting) {
+            self.due.push(Reverse((at, generation, id.clone())));
+        }
+        self.tracked.insert(
+            id,
+            Tracked {
+                source: Arc::new(source),
+                generation,
+                token: token.child_token(),
+                polling,
+                waiting,
+            },
+        );
+    }
+
+    /// Applies a new plan: starts added sources, stops removed ones, restarts changed
+    /// ones; untouched ones keep their timers. With `restart_all` (the poll settings
+    /// changed) every source restarts.
+    fn apply(
+        &mut self,
+        shared: &Shared,
+        sources: Vec<SourceConfig>,
+        restart_all: bool,
+        token: &CancellationToken,
+    ) -> (usize, usize, usize) {
+        let wanted: HashSet<SourceId> = sources.iter().map(|s| s.id.clone()).collect();
+        let removed: Vec<SourceId> = self
+            .tracked
+            .keys()
+            .filter(|id| !wanted.contains(*id))
+            .cloned()
+            .collect();
+        for id in &removed {
+            if let Some(gone) = self.tracked.remove(id) {
+                gone.token.cancel();
+                info!(source = %id, "source removed: no longer polled; its items age out by retention");
             }
         }
-        info!(sources, due = due.len(), "scheduler started");
+        let (mut added, mut changed) = (0, 0);
+        for source in sources {
+            match self.tracked.get(&source.id) {
+                Some(current)
+                    if !restart_all && current.source.fingerprint() == source.fingerprint() => {}
+                Some(_) => {
+                    changed += 1;
+                    info!(source = %source.id, "source changed: restarting it with its new settings");
+                    self.track(shared, source, token);
+                }
+                None => {
+                    added += 1;
+                    info!(source = %source.id, "source added");
+                    self.track(shared, source, token);
+                }
+            }
+        }
+        (added, removed.len(), changed)
+    }
+}
+
+impl Scheduler {
+    /// Polls every source until `token` is cancelled, taking each new [`Plan`] sent on
+    /// `plans` (a reload). Polls in progress are spawned on `tracker`; a cancelled poll
+    /// stops fetching but finishes any store write it began. `heartbeat` is touched
+    /// every [`HEARTBEAT_EVERY`] while the loop turns, for the watchdog.
+    pub async fn run(
+        self,
+        mut plans: watch::Receiver<Plan>,
+        heartbeat: Heartbeat,
+        token: CancellationToken,
+        tracker: TaskTracker,
+    ) {
+        plans.mark_unchanged();
+        let initial = self.sources.clone();
+        let mut shared = self.into_shared();
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+        let mut sources = Sources {
+            tracked: HashMap::new(),
+            due: BinaryHeap::new(),
+            next_generation: 0,
+        };
+        let count = initial.len();
+        let mut first_pending: HashSet<SourceId> = initial.iter().map(|s| s.id.clone()).collect();
+        for source in initial {
+            sources.track(&shared, source, &token);
+        }
+        info!(
+            sources = count,
+            due = sources.due.len(),
+            "scheduler started"
+        );
         let started = Instant::now();
-        let mut first_round = vec![false; sources];
-        let mut first_pending = due.len();
         let mut summary = RoundSummary::default();
+        let mut beat = tokio::time::interval(HEARTBEAT_EVERY);
+        let mut plans_open = true;
 
         loop {
-            let next = due.peek().map(|Reverse((at, _))| *at);
+            let next = sources.due.peek().map(|Reverse((at, _, _))| *at);
             tokio::select! {
                 _ = token.cancelled() => break,
-                Some((index, at, result)) = done_rx.recv() => {
-                    if result != PollResult::Gone {
-                        due.push(Reverse((at, index)));
+                _ = beat.tick() => heartbeat.beat(),
+                changed = plans.changed(), if plans_open => {
+                    if changed.is_err() {
+                        // The sender is gone: no more plans; keep polling these.
+                        plans_open = false;
+                        continue;
                     }
-                    if !std::mem::replace(&mut first_round[index], true) && first_pending > 0 {
+                    let plan = plans.borrow_and_update().clone();
+                    let restart_all = format!("{:?}", plan.poll) != format!("{:?}", shared.poll);
+                    if restart_all {
+                        match Fetcher::new(&plan.poll) {
+                            Ok(fetcher) => {
+                                info!("[poll] settings changed: every source restarts with them");
+                                shared = Scheduler { store: shared.store.clone(), fetcher, sources: plan.sources.clone(), poll: plan.poll.clone() }.into_shared();
+                            }
+                            Err(err) => warn!(error = %err, "cannot apply the new [poll] settings; keeping the former ones"),
+                        }
+                    }
+                    let (added, removed, changed) = sources.apply(&shared, plan.sources, restart_all, &token);
+                    first_pending.retain(|id| sources.tracked.contains_key(id));
+                    info!(added, removed, changed, sources = sources.tracked.len(), "sources reloaded");
+                }
+                Some((id, generation, at, result)) = done_rx.recv() => {
+                    if let Some(tracked) = sources.tracked.get_mut(&id) {
+                        if tracked.polling == Some(generation) {
+                            tracked.polling = None;
+                        }
+                        if tracked.generation == generation {
+                            if result != PollResult::Gone {
+                                sources.due.push(Reverse((at, generation, id.clone())));
+                            }
+                        } else if std::mem::take(&mut tracked.waiting) {
+                            // The former settings' poll has ended; the new ones start.
+                            if let Some(at) = shared.first_poll(&tracked.source, Utc::now()) {
+                                sources.due.push(Reverse((at, tracked.generation, id.clone())));
+                            }
+                        }
+                    }
+                    if first_pending.remove(&id) {
                         summary.record(result);
-                        first_pending -= 1;
-                        if first_pending == 0 {
-                            info!(sources, ok = summary.ok, failed = summary.failed, gone = summary.gone,
+                        if first_pending.is_empty() {
+                            info!(sources = count, ok = summary.ok, failed = summary.failed, gone = summary.gone,
                                 elapsed_ms = started.elapsed().as_millis() as u64, "every source polled once");
                         }
                     }
                 }
                 _ = sleep_until(next) => {
-                    let Some(Reverse((_, index))) = due.pop() else { continue };
+                    let Some(Reverse((_, generation, id))) = sources.due.pop() else { continue };
+                    let Some(tracked) = sources.tracked.get_mut(&id) else { continue };
+                    if tracked.generation != generation {
+                        continue;
+                    }
+                    tracked.polling = Some(generation);
+                    let source = tracked.source.clone();
+                    let poll_token = tracked.token.clone();
                     let shared = shared.clone();
                     let done_tx = done_tx.clone();
-                    let token = token.clone();
                     tracker.spawn(async move {
-                        let (wait, result) = shared.poll(index, &token).await;
-                        let _ = done_tx.send((index, Instant::now() + wait, result));
+                        let (wait, result) = shared.poll(&source, &poll_token).await;
+                        let _ = done_tx.send((id, generation, Instant::now() + wait, result));
                     });
                 }
             }
@@ -137,16 +302,17 @@ impl Scheduler {
     /// Polls every source once, now, whatever its remembered next-poll time (sources
     /// marked gone excepted), within the same concurrency limits; for `tributary poll`.
     pub async fn poll_once(self) -> RoundSummary {
+        let sources = self.sources.clone();
         let shared = self.into_shared();
         let token = CancellationToken::new();
         let tracker = TaskTracker::new();
         let (done_tx, mut done_rx) = mpsc::unbounded_channel();
-        for index in 0..shared.scheduler.sources.len() {
+        for source in sources {
             let shared = shared.clone();
             let done_tx = done_tx.clone();
             let token = token.clone();
             tracker.spawn(async move {
-                let (_, result) = shared.poll(index, &token).await;
+                let (_, result) = shared.poll(&source, &token).await;
                 let _ = done_tx.send(result);
             });
         }
@@ -176,7 +342,9 @@ impl Scheduler {
                 last_success,
                 outage_since: None,
             }),
-            scheduler: self,
+            store: self.store,
+            fetcher: self.fetcher,
+            poll: self.poll,
         })
     }
 }
@@ -184,19 +352,16 @@ impl Scheduler {
 impl Shared {
     fn bounds(&self) -> Bounds {
         Bounds {
-            min: self.scheduler.poll.min_interval,
-            max: self.scheduler.poll.max_interval,
+            min: self.poll.min_interval,
+            max: self.poll.max_interval,
         }
     }
 
     fn state(&self, source: &SourceConfig) -> SourceState {
-        self.scheduler
-            .store
-            .source_state(&source.id)
-            .unwrap_or_else(|err| {
-                warn!(source = %source.id, error = %err, "cannot read source state");
-                SourceState::default()
-            })
+        self.store.source_state(&source.id).unwrap_or_else(|err| {
+            warn!(source = %source.id, error = %err, "cannot read source state");
+            SourceState::default()
+        })
     }
 
     /// When a source is first due after start-up: at its remembered next-poll time
@@ -204,8 +369,7 @@ impl Shared {
     /// backoff or a Retry-After), else now. A healthy source waits at most its base
     /// interval, which may have been shortened in the config since. `None` for a
     /// source that is gone under its current config.
-    fn first_poll(&self, index: usize, now: DateTime<Utc>) -> Option<Instant> {
-        let source = &self.scheduler.sources[index];
+    fn first_poll(&self, source: &SourceConfig, now: DateTime<Utc>) -> Option<Instant> {
         let state = self.state(source);
         if state.gone == Some(source.fingerprint()) {
             info!(source = %source.id, "not polled: the server answered 410 Gone; change its entry in the config to try again");
@@ -232,7 +396,7 @@ impl Shared {
             .lock()
             .expect("the host map is never poisoned")
             .entry(host)
-            .or_insert_with(|| Arc::new(Semaphore::new(self.scheduler.poll.per_host)))
+            .or_insert_with(|| Arc::new(Semaphore::new(self.poll.per_host)))
             .clone();
         let host_permit = host_semaphore
             .acquire_owned()
@@ -249,8 +413,11 @@ impl Shared {
 
     /// Polls one source and records the outcome. Returns how long until it is due
     /// again, and what came of it.
-    async fn poll(&self, index: usize, token: &CancellationToken) -> (Duration, PollResult) {
-        let source = &self.scheduler.sources[index];
+    async fn poll(
+        &self,
+        source: &SourceConfig,
+        token: &CancellationToken,
+    ) -> (Duration, PollResult) {
         let mut state = self.state(source);
         if state.gone == Some(source.fingerprint()) {
             return (Duration::ZERO, PollResult::Gone);
@@ -272,7 +439,7 @@ impl Shared {
             _ = token.cancelled() => return (Duration::ZERO, PollResult::Cancelled),
             fetched = async {
                 let (_host_permit, global_permit) = self.permits(&url).await;
-                let outcome = self.scheduler.fetcher.fetch(&url, &validators, &source.request).await;
+                let outcome = self.fetcher.fetch(&url, &validators, &source.request).await;
                 (outcome, global_permit)
             } => fetched,
         };
@@ -312,7 +479,7 @@ impl Shared {
         };
         let next = now + chrono::Duration::from_std(wait).unwrap_or_default();
         state.next_poll = Some(plan::skip(next, &state.skip_hours, &state.skip_days));
-        if let Err(err) = self.scheduler.store.put_source_state(&source.id, &state) {
+        if let Err(err) = self.store.put_source_state(&source.id, &state) {
             warn!(source = %source.id, error = %err, "cannot save source state");
         }
         let wait = state
@@ -384,7 +551,7 @@ impl Shared {
                 .unwrap_or_else(|| source.url.to_string()),
             tags: source.tags.clone(),
         };
-        let store = self.scheduler.store.clone();
+        let store = self.store.clone();
         let items = document.items;
         let count = items.len();
         let (report, next_state) = tokio::task::spawn_blocking(move || {

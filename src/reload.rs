@@ -1,0 +1,182 @@
+//! Live reload: SIGHUP, and with `[config] watch = true` an edit of the file itself,
+//! asks for `feeds.toml` to be read again. `app` re-reads it and hands the difference
+//! to the scheduler, the publisher and retention; a file that does not check out is
+//! logged with its places and the running config stays in force.
+//!
+//! Editors save in many ways (write in place, or write a temporary file and rename
+//! it over the old one), so the watcher looks at the file's directory and waits for
+//! the events to settle before it asks for one reload.
+
+use notify::event::{EventKind, ModifyKind};
+use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use crate::config::Config;
+
+/// Quiet time after the last change of the file before it is read: a save is often
+/// several writes and a rename.
+pub const SETTLE: Duration = Duration::from_millis(300);
+
+/// Why a reload was asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    Signal,
+    FileChanged,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Signal => "SIGHUP",
+            Trigger::FileChanged => "the file changed",
+        }
+    }
+}
+
+/// The sources of reload requests.
+pub struct Triggers {
+    hangup: Signal,
+    path: PathBuf,
+    watcher: Option<RecommendedWatcher>,
+    changes: mpsc::UnboundedReceiver<()>,
+    changes_tx: mpsc::UnboundedSender<()>,
+}
+
+impl Triggers {
+    /// Listens for SIGHUP, and watches the config file when `config.watch` is set.
+    pub fn new(config: &Config) -> std::io::Result<Triggers> {
+        let (changes_tx, changes) = mpsc::unbounded_channel();
+        let mut triggers = Triggers {
+            hangup: signal(SignalKind::hangup())?,
+            path: config.path.clone(),
+            watcher: None,
+            changes,
+            changes_tx,
+        };
+        triggers.watch(config.watch);
+        Ok(triggers)
+    }
+
+    /// Starts or stops watching the file (after a reload changed `[config] watch`).
+    pub fn watch(&mut self, on: bool) {
+        match (on, self.watcher.is_some()) {
+            (true, false) => match watch_file(&self.path, self.changes_tx.clone()) {
+                Ok(watcher) => {
+                    info!(file = %self.path.display(), "watching the config file: edits are applied when saved");
+                    self.watcher = Some(watcher);
+                }
+                Err(err) => {
+                    warn!(file = %self.path.display(), error = %err, "cannot watch the config file; reload with SIGHUP instead");
+                }
+            },
+            (false, true) => {
+                info!(file = %self.path.display(), "no longer watching the config file");
+                self.watcher = None;
+            }
+            _ => {}
+        }
+    }
+
+    /// The next reload request. Changes of the file are reported once they settle.
+    pub async fn next(&mut self) -> Trigger {
+        tokio::select! {
+            _ = self.hangup.recv() => Trigger::Signal,
+            Some(()) = self.changes.recv() => {
+                while let Ok(Some(())) = tokio::time::timeout(SETTLE, self.changes.recv()).await {}
+                // A SIGHUP sent along with the edit is answered by this same reload.
+                Trigger::FileChanged
+            }
+        }
+    }
+}
+
+/// Watches the directory holding `path` (a rename over the file replaces the inode a
+/// watch on the file itself would follow) and reports changes of that one name.
+fn watch_file(
+    path: &Path,
+    changes: mpsc::UnboundedSender<()>,
+) -> notify::Result<RecommendedWatcher> {
+    let dir = path
+        .parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_owned();
+    let name: OsString = path.file_name().unwrap_or_default().to_owned();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let Ok(event) = event else { return };
+        // Reading the file (as every reload does) must not look like a change.
+        let changed = match event.kind {
+            EventKind::Create(_) | EventKind::Remove(_) | EventKind::Any => true,
+            EventKind::Modify(ModifyKind::Metadata(_)) => false,
+            EventKind::Modify(_) => true,
+            EventKind::Access(_) | EventKind::Other => false,
+        };
+        if changed
+            && event
+                .paths
+                .iter()
+                .any(|p| p.file_name() == Some(name.as_os_str()))
+        {
+            let _ = changes.send(());
+        }
+    })?;
+    watcher.watch(&dir, RecursiveMode::NonRecursive)?;
+    Ok(watcher)
+}
+
+/// What a new config changes that only a restart applies, in words for the log.
+pub fn needs_restart(running: &Config, new: &Config) -> Vec<String> {
+    let mut changes = Vec::new();
+    if running.listen != new.listen {
+        changes.push(format!(
+            "[server] listen {} -> {}",
+            running.listen, new.listen
+        ));
+    }
+    if running.store_path != new.store_path {
+        changes.push(format!(
+            "[store] path {} -> {}",
+            running.store_path.display(),
+            new.store_path.display()
+        ));
+    }
+    if crate::app::max_age(running) != crate::app::max_age(new) {
+        changes.push(
+            "the Cache-Control lifetime (the shortest poll interval) of HTTP responses".into(),
+        );
+    }
+    if running.publish.max_items != new.publish.max_items {
+        changes.push("the largest ?limit= of HTTP requests ([publish] max_items)".into());
+    }
+    changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> Config {
+        crate::config::parse(Path::new("feeds.toml"), text, None).unwrap()
+    }
+
+    #[test]
+    fn only_the_listen_address_and_store_path_and_http_limits_need_a_restart() {
+        let old = config("[[source]]\nurl = \"https://a.example/rss\"\n");
+        let sources = config(
+            "[[source]]\nurl = \"https://a.example/rss\"\nname = \"A\"\n[[source]]\nurl = \"https://b.example/rss\"\n",
+        );
+        assert!(needs_restart(&old, &sources).is_empty());
+        let moved = config(
+            "[server]\nlisten = \"127.0.0.1:9\"\n[store]\npath = \"elsewhere\"\n[[source]]\nurl = \"https://a.example/rss\"\n",
+        );
+        let changes = needs_restart(&old, &moved);
+        assert_eq!(changes.len(), 2, "{changes:?}");
+        assert!(changes[0].contains("127.0.0.1:9"));
+        assert!(changes[1].contains("elsewhere"));
+    }
+}
