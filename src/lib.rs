@@ -8,11 +8,16 @@
 //!   (hyper)              HTML, OPML; gzip + brotli; views cached per change)
 //! ```
 //!
+//! A source that answers with a web page goes through `discover` (the feed the page
+//! advertises) or, with `kind = "html"`, through `scrape` (items read with CSS
+//! selectors) instead of `parse`/`normalize`.
+//!
 //! `app` wires the stages together; `main` is the command line.
 
 pub mod app;
 pub mod config;
 pub mod dates;
+pub mod discover;
 pub mod fetch;
 pub mod http;
 pub mod item;
@@ -21,6 +26,7 @@ pub mod parse;
 pub mod publish;
 pub mod render;
 pub mod scheduler;
+pub mod scrape;
 pub mod shutdown;
 pub mod store;
 pub mod systemd;

@@ -5,7 +5,8 @@ use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tributary::config::{self, Config};
-use tributary::fetch::{FetchOutcome, Fetcher, RequestOptions, Validators};
+use tributary::discover;
+use tributary::fetch::{Fetcher, RequestOptions};
 use tributary::normalize::{Document, normalize_document};
 use url::Url;
 
@@ -197,45 +198,116 @@ fn poll_once(config: Config) -> anyhow::Result<()> {
 }
 
 fn inspect(target: &str, json: bool, zone: chrono_tz::Tz) -> anyhow::Result<()> {
-    let document = if target.starts_with("http://") || target.starts_with("https://") {
+    let (document, discovery) = if target.starts_with("http://") || target.starts_with("https://") {
         inspect_url(target, zone)?
     } else {
         let body = std::fs::read(target).with_context(|| format!("reading {target}"))?;
         let base = std::path::absolute(target)
             .ok()
             .and_then(|p| Url::from_file_path(p).ok());
-        normalize_document(&body, None, base.as_ref(), zone).with_context(|| target.to_string())?
+        if discover::is_html(&body, None) {
+            let page = tributary::parse::decode_html(&body, None);
+            let advertised = base
+                .as_ref()
+                .map(|base| discover::advertised_feeds(&page, base))
+                .unwrap_or_default();
+            anyhow::bail!("{target}: {}", page_without_feed(&advertised));
+        }
+        let document = normalize_document(&body, None, base.as_ref(), zone)
+            .with_context(|| target.to_string())?;
+        (document, None)
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&document)?);
+        let mut value = serde_json::to_value(&document)?;
+        if let Some(discovery) = &discovery {
+            value["discovery"] = serde_json::to_value(discovery)?;
+        }
+        println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
+        if let Some(discovery) = &discovery {
+            print_discovery(discovery);
+        }
         print_summary(&document);
     }
     Ok(())
 }
 
-fn inspect_url(target: &str, zone: chrono_tz::Tz) -> anyhow::Result<Document> {
+/// What `inspect` found behind a web page.
+#[derive(serde::Serialize)]
+struct FoundBehindPage {
+    page: Url,
+    feed: Url,
+    via: discover::Via,
+    advertised: Vec<discover::Advertised>,
+}
+
+fn print_discovery(found: &FoundBehindPage) {
+    println!("{} is a web page", found.page);
+    if found.advertised.is_empty() {
+        println!(
+            "  it advertises no feed; found one at a common path: {}",
+            found.feed
+        );
+    } else {
+        println!("  it advertises {} feed(s):", found.advertised.len());
+        for feed in &found.advertised {
+            let title = feed
+                .title
+                .as_deref()
+                .map(|t| format!("  \"{t}\""))
+                .unwrap_or_default();
+            println!("    {:9}  {}{title}", feed.kind.to_string(), feed.url);
+        }
+        println!("  inspecting {}", found.feed);
+    }
+    println!();
+}
+
+/// The error for a local page: files cannot be probed, so only its links can help.
+fn page_without_feed(advertised: &[discover::Advertised]) -> String {
+    if advertised.is_empty() {
+        return "an HTML page that advertises no feed; inspect the site's URL to probe common feed paths, or try selectors with --item, --title and --link".to_string();
+    }
+    let list: Vec<_> = advertised
+        .iter()
+        .map(|feed| format!("{} ({})", feed.url, feed.kind))
+        .collect();
+    format!(
+        "an HTML page; it advertises {}; inspect one of those",
+        list.join(", ")
+    )
+}
+
+fn inspect_url(
+    target: &str,
+    zone: chrono_tz::Tz,
+) -> anyhow::Result<(Document, Option<FoundBehindPage>)> {
     let url = Url::parse(target).with_context(|| format!("`{target}` is not a valid URL"))?;
     let fetcher = Fetcher::new(&config::PollConfig::default())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let fetched = match runtime
-        .block_on(fetcher.fetch(&url, &Validators::default(), &RequestOptions::default()))
-        .with_context(|| target.to_string())?
-    {
-        FetchOutcome::Fetched(fetched) => fetched,
-        FetchOutcome::NotModified(_) => {
-            anyhow::bail!("{target}: server answered 304 to an unconditional request")
-        }
-    };
-    normalize_document(
-        &fetched.body,
-        fetched.content_type.as_deref(),
-        Some(&fetched.response.final_url),
+    let resolved = runtime
+        .block_on(discover::resolve(
+            &fetcher,
+            &url,
+            &RequestOptions::default(),
+        ))
+        .with_context(|| target.to_string())?;
+    let document = normalize_document(
+        &resolved.fetched.body,
+        resolved.fetched.content_type.as_deref(),
+        Some(&resolved.fetched.response.final_url),
         zone,
     )
-    .with_context(|| target.to_string())
+    .with_context(|| resolved.feed_url.to_string())?;
+    let found = resolved.discovery.map(|(via, advertised)| FoundBehindPage {
+        page: url,
+        feed: resolved.feed_url,
+        via,
+        advertised,
+    });
+    Ok((document, found))
 }
 
 fn print_summary(document: &Document) {

@@ -20,10 +20,13 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 use url::Url;
 
-use crate::config::{PollConfig, SourceConfig};
+use crate::config::{PollConfig, SourceConfig, SourceKind};
+use crate::discover::{self, DiscoverError, is_html};
 use crate::fetch::{FetchError, FetchOutcome, Fetched, Fetcher, Response, Validators};
 use crate::item::{Origin, SourceState};
 use crate::normalize::normalize_document;
+use crate::parse::decode_html;
+use crate::scrape::scrape;
 use crate::store::{Store, StoreError};
 use plan::Bounds;
 
@@ -256,9 +259,12 @@ impl Shared {
             return (Duration::ZERO, PollResult::Gone);
         }
         state.gone = None;
+        // After a permanent redirect its target; else the feed discovered behind the
+        // configured page; else the configured URL.
         let url = state
             .effective_url
             .as_deref()
+            .or(state.discovered_feed.as_deref())
             .and_then(|u| Url::parse(u).ok())
             .unwrap_or_else(|| source.url.clone());
         let validators = Validators {
@@ -285,9 +291,27 @@ impl Shared {
                 succeeded(&mut state, now);
                 Ok(response.fresh_for)
             }
+            Ok(FetchOutcome::Fetched(fetched))
+                if matches!(source.kind, SourceKind::Feed)
+                    && is_html(&fetched.body, fetched.content_type.as_deref()) =>
+            {
+                match self.discover(source, &mut state, fetched).await {
+                    Ok(fetched) => self.ingest(source, &mut state, fetched, now).await,
+                    Err(err) => Err(err),
+                }
+            }
             Ok(FetchOutcome::Fetched(fetched)) => {
                 self.follow_redirects(source, &mut state, &fetched.response);
                 self.ingest(source, &mut state, fetched, now).await
+            }
+            Err(err) if state.discovered_feed.is_some() && err.is_missing() => {
+                // The discovered feed went away: look at the page again next time.
+                info!(source = %source.id, feed = state.discovered_feed.as_deref().unwrap_or(""), error = %err, "the discovered feed is gone; the page will be searched again");
+                state.discovered_feed = None;
+                state.effective_url = None;
+                state.redirect_candidate = None;
+                state.redirect_streak = 0;
+                Err(PollError::DiscoveredGone(err))
             }
             Err(err) => Err(PollError::Fetch(err)),
         };
@@ -351,12 +375,19 @@ impl Shared {
         // back as a JoinError and costs this one poll.
         let final_url = response.final_url.clone();
         let zone = source.timezone;
-        let document = tokio::task::spawn_blocking(move || {
-            normalize_document(&body, content_type.as_deref(), Some(&final_url), zone)
+        let kind = source.kind.clone();
+        let document = tokio::task::spawn_blocking(move || match kind {
+            SourceKind::Feed => {
+                normalize_document(&body, content_type.as_deref(), Some(&final_url), zone)
+                    .map_err(|err| PollError::Parse(err.to_string()))
+            }
+            SourceKind::Html(rules) => {
+                scrape(&body, content_type.as_deref(), &final_url, &rules, zone)
+                    .map_err(|err| PollError::Scrape(err.to_string()))
+            }
         })
         .await
-        .map_err(|err| PollError::Parse(format!("parser crashed: {err}")))?
-        .map_err(|err| PollError::Parse(err.to_string()))?;
+        .map_err(|err| PollError::Parse(format!("parser crashed: {err}")))??;
 
         // The new validators are kept only once the items are stored: saved without
         // them, the next poll would be a 304 and the items lost for good.
@@ -401,6 +432,36 @@ impl Shared {
             debug!(source = %source.id, items = count, bytes, "fetched, nothing new");
         }
         Ok(response.fresh_for)
+    }
+
+    /// A feed source answered with a web page: finds the feed the page advertises (or
+    /// one at a common path), remembers it in the source's state and returns its
+    /// response, to be ingested as this poll's body.
+    async fn discover(
+        &self,
+        source: &SourceConfig,
+        state: &mut SourceState,
+        page: Fetched,
+    ) -> Result<Fetched, PollError> {
+        let page_url = page.response.final_url.clone();
+        let text = decode_html(&page.body, page.content_type.as_deref()).into_owned();
+        drop(page);
+        let found = discover::discover(&self.scheduler.fetcher, &page_url, &text, &source.request)
+            .await
+            .map_err(PollError::Discover)?;
+        let feed = found.feed_url.to_string();
+        if state.discovered_feed.as_deref() != Some(feed.as_str()) {
+            info!(source = %source.id, page = %page_url, feed = %feed, via = ?found.via, advertised = found.advertised.len(), "the source is a web page; polling the feed it leads to");
+        }
+        state.discovered_feed = Some(feed);
+        // The page's validators and redirects say nothing about the feed.
+        state.effective_url = None;
+        state.redirect_candidate = None;
+        state.redirect_streak = 0;
+        state.etag = None;
+        state.last_modified = None;
+        state.body_hash = None;
+        Ok(found.fetched)
     }
 
     /// Moves the source to where it permanently redirects once that was seen on
@@ -522,6 +583,13 @@ enum PollError {
     Fetch(FetchError),
     #[error("parse: {0}")]
     Parse(String),
+    #[error("{0}")]
+    Discover(DiscoverError),
+    #[error("page: {0}")]
+    Scrape(String),
+    /// Not the source's own 404/410: the page is searched again on the next poll.
+    #[error("fetch: the discovered feed is gone ({0}); the page will be searched again")]
+    DiscoveredGone(FetchError),
     #[error("{0}")]
     Store(StoreError),
 }
