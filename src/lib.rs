@@ -12,8 +12,10 @@
 //! advertises) or, with `kind = "html"`, through `scrape` (items read with CSS
 //! selectors) instead of `parse`/`normalize`.
 //!
-//! `app` wires the stages together; `main` is the command line.
+//! `app` wires the stages together; `main` is the command line (`add` edits
+//! `feeds.toml` for it).
 
+pub mod add;
 pub mod app;
 pub mod config;
 pub mod dates;
