@@ -224,3 +224,24 @@ async fn add_refuses_bad_urls_pages_without_feeds_and_invalid_configs() {
     assert_eq!(out.status.code(), Some(78));
     assert!(Path::new(&broken).exists());
 }
+
+/// The commented html-source example at the end of `feeds.toml` is valid once
+/// uncommented, so it can be copied as it stands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_commented_html_example_is_valid() {
+    let example =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("feeds.toml")).unwrap();
+    let start = example
+        .rfind("# [[source]]")
+        .expect("the html example is there");
+    let uncommented: String = example[start..]
+        .lines()
+        .map(|line| format!("{}\n", line.trim_start_matches("# ")))
+        .collect();
+    assert!(uncommented.contains("kind = \"html\""), "{uncommented}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("feeds.toml");
+    std::fs::write(&path, &uncommented).unwrap();
+    let out = tributary(&["check", "--config", path.to_str().unwrap()]).await;
+    assert!(out.status.success(), "{uncommented}\n{out:?}");
+}
