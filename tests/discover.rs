@@ -98,13 +98,15 @@ async fn each_kind_of_advertised_link_is_followed_and_remembered() {
     );
     let stored = titles(&store);
     assert!(stored.contains(&"From JSON Feed".to_string()), "{stored:?}");
-    let rss_items = store
+    let rss_items: Vec<_> = store
         .latest(100)
         .unwrap()
         .into_iter()
         .filter(|i| i.origin.source == SourceId(server.url("/rss-site/")))
-        .count();
-    assert!(rss_items > 0);
+        .collect();
+    assert!(!rss_items.is_empty());
+    // Readers are pointed at the feed, not the page.
+    assert_eq!(rss_items[0].origin.url, server.url("/feeds/news.rss"));
 
     // From then on the feed is polled, not the page.
     let pages_before = server.requests_for("/rss-site/");

@@ -409,9 +409,11 @@ impl Shared {
         let origin = Origin {
             source: source.id.clone(),
             name: display_name(source, &next_state),
+            // The feed readers can subscribe to: for a web page, the one it led to.
             url: next_state
                 .effective_url
                 .clone()
+                .or_else(|| next_state.discovered_feed.clone())
                 .unwrap_or_else(|| source.url.to_string()),
             tags: source.tags.clone(),
         };
