@@ -150,7 +150,7 @@ pub async fn resolve(
         });
     }
     let page = decode_html(&fetched.body, fetched.content_type.as_deref()).into_owned();
-    let found = discover(fetcher, &fetched.response.final_url, &page, request).await?;
+    let found = discover(fetcher, &fetched.response.final_url, &page, request, &[]).await?;
     Ok(Resolved {
         feed_url: found.feed_url,
         fetched: found.fetched,
@@ -160,12 +160,14 @@ pub async fn resolve(
 
 /// Finds the feed behind `page` (decoded HTML, fetched from `page_url`): the first
 /// advertised feed that fetches and parses; when the page advertises none, the first
-/// of [`FALLBACK_PATHS`] on its host that does.
+/// of [`FALLBACK_PATHS`] on its host that does. Feeds in `taken` (other sources
+/// already poll them) are passed over: their items would come in twice.
 pub async fn discover(
     fetcher: &Fetcher,
     page_url: &Url,
     page: &str,
     request: &RequestOptions,
+    taken: &[Url],
 ) -> Result<Discovery, DiscoverError> {
     let advertised = advertised_feeds(page, page_url);
     if advertised.is_empty() {
@@ -173,6 +175,9 @@ pub async fn discover(
             return Err(DiscoverError::Challenge);
         }
         for url in fallback_urls(page_url) {
+            if taken.contains(&url) {
+                continue;
+            }
             if let Ok(fetched) = fetch_feed(fetcher, &url, request).await {
                 return Ok(Discovery {
                     feed_url: url,
@@ -186,6 +191,13 @@ pub async fn discover(
     }
     let mut tried = Vec::new();
     for candidate in &advertised {
+        if taken.contains(&candidate.url) {
+            tried.push(format!(
+                "{}: already polled as a source of its own",
+                candidate.url
+            ));
+            continue;
+        }
         match fetch_feed(fetcher, &candidate.url, request).await {
             Ok(fetched) => {
                 return Ok(Discovery {
@@ -323,6 +335,7 @@ pub fn is_challenge(page: &str) -> bool {
     const MARKERS: &[&str] = &[
         "<title>just a moment",
         "<title>attention required",
+        "checking your browser",
         "cf-challenge",
         "challenge-platform",
         "__cf_chl_",

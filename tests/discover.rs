@@ -216,3 +216,27 @@ async fn a_discovered_feed_that_disappears_sends_the_source_back_to_its_page() {
         Some(server.url("/new.atom"))
     );
 }
+
+#[tokio::test]
+async fn a_feed_already_configured_is_not_discovered_again() {
+    let server = FeedServer::start().await;
+    server.route("/", page(""), "text/html");
+    server.route("/rss.xml", fixture("rss2.xml"), "application/rss+xml");
+    server.route(
+        "/blog/",
+        page(r#"<link rel="alternate" type="application/rss+xml" href="/rss.xml">"#),
+        "text/html",
+    );
+    let config = config(&server, &["/", "/blog/", "/rss.xml"]);
+    let store = Store::temporary().unwrap();
+    let summary = poll_once(&store, &config).await;
+    assert_eq!((summary.ok, summary.failed), (1, 2), "{summary:?}");
+    let probed = state(&store, &server, "/").last_error.unwrap();
+    assert!(probed.contains("advertises no feed"), "{probed}");
+    let advertised = state(&store, &server, "/blog/").last_error.unwrap();
+    assert!(
+        advertised.contains("already polled as a source of its own"),
+        "{advertised}"
+    );
+    assert_eq!(store.latest(100).unwrap().len(), 3, "the feed's items once");
+}

@@ -448,9 +448,22 @@ impl Shared {
         let page_url = page.response.final_url.clone();
         let text = decode_html(&page.body, page.content_type.as_deref()).into_owned();
         drop(page);
-        let found = discover::discover(&self.scheduler.fetcher, &page_url, &text, &source.request)
-            .await
-            .map_err(PollError::Discover)?;
+        let taken: Vec<Url> = self
+            .scheduler
+            .sources
+            .iter()
+            .filter(|other| other.id != source.id)
+            .map(|other| other.url.clone())
+            .collect();
+        let found = discover::discover(
+            &self.scheduler.fetcher,
+            &page_url,
+            &text,
+            &source.request,
+            &taken,
+        )
+        .await
+        .map_err(PollError::Discover)?;
         let feed = found.feed_url.to_string();
         if state.discovered_feed.as_deref() != Some(feed.as_str()) {
             info!(source = %source.id, page = %page_url, feed = %feed, via = ?found.via, advertised = found.advertised.len(), "the source is a web page; polling the feed it leads to");
