@@ -390,6 +390,19 @@ mod tests {
     }
 
     #[test]
+    fn without_a_date_rule_items_are_undated_for_the_store_to_place() {
+        let rules = Rules::new(rules(".item", "a", "a")).unwrap();
+        let doc = scrape(PAGE.as_bytes(), None, &page_url(), &rules, Tz::UTC).unwrap();
+        assert_eq!(doc.items.len(), 2);
+        // The store gives an undated item the time it was first seen.
+        assert!(
+            doc.items
+                .iter()
+                .all(|i| i.published.is_none() && i.updated.is_none())
+        );
+    }
+
+    #[test]
     fn bad_css_is_a_rule_error_naming_the_field() {
         let err = Rules::new(rules("div..x", "a", "a")).unwrap_err();
         assert_eq!(err.field, "item");
