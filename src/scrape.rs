@@ -167,6 +167,8 @@ pub fn scrape(
     let (mut linked, mut titled, mut dated) = (0, 0, 0);
     let mut first_date_text = None;
     let mut seen = HashSet::new();
+    // A summary's relative URLs are relative to the page it was read from.
+    let sanitizer = Sanitizer::new(Some(&base));
     for element in &elements {
         let link = first(*element, &rules.link)
             .and_then(|e| e.value().attr(rules.link_attribute()))
@@ -194,7 +196,7 @@ pub fn scrape(
         }
         let summary = rules.summary.as_ref().and_then(|selector| {
             let html = first(*element, selector)?.inner_html();
-            Sanitizer::new(Some(&link)).clean(&html, false)
+            sanitizer.clean(&html, false)
         });
         items.push(Item {
             id,
@@ -294,7 +296,7 @@ mod tests {
 
     const PAGE: &str = r#"<html><head><title>Вести — Новости</title></head><body>
         <div class="news"><h2>Новости</h2>
-          <div class="item"><span class="time">22:20 06.02.2026</span> <a href="/news/1?utm_source=x">Первая&nbsp;новость</a><p>Кратко <script>x()</script><b>важно</b></p></div>
+          <div class="item"><span class="time">22:20 06.02.2026</span> <a href="/news/1?utm_source=x">Первая&nbsp;новость</a><p>Кратко <script>x()</script><b>важно</b> <img src="img/1.jpg"></p></div>
           <div class="item"><span class="time">21:05 06.02.2026</span> <a href="https://other.example/2">Вторая</a></div>
           <div class="item"><span class="time">реклама</span> <span>no link here</span></div>
         </div></body></html>"#;
@@ -325,7 +327,10 @@ mod tests {
             first.published.unwrap().to_rfc3339(),
             "2026-02-06T19:20:00+00:00"
         );
-        assert_eq!(first.summary.as_deref(), Some("Кратко <b>важно</b>"));
+        assert_eq!(
+            first.summary.as_deref(),
+            Some("Кратко <b>важно</b> <img src=\"https://vesti.example/section/img/1.jpg\">")
+        );
         assert_eq!(
             doc.items[1].link.as_deref(),
             Some("https://other.example/2")
