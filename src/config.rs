@@ -16,6 +16,7 @@ use url::Url;
 
 use crate::fetch::RequestOptions;
 use crate::item::SourceId;
+use crate::scrape::{Rules, RulesText};
 use chrono_tz::Tz;
 
 /// 127.0.0.1:8080: local only until the sysadmin decides to expose it.
@@ -154,6 +155,17 @@ pub struct SourceConfig {
     /// Where dates that name no zone are read (`timezone = "Europe/Moscow"`); UTC
     /// by default.
     pub timezone: Tz,
+    /// A feed, or a web page read with selectors (`kind = "html"`).
+    pub kind: SourceKind,
+}
+
+/// What a source's URL serves (`kind` in `feeds.toml`).
+#[derive(Clone, Debug)]
+pub enum SourceKind {
+    /// RSS, Atom or JSON Feed; a web page is searched for the feed it advertises.
+    Feed,
+    /// A web page whose "latest news" list is read with `[source.selectors]`.
+    Html(Box<Rules>),
 }
 
 impl Config {
@@ -305,6 +317,22 @@ struct RawSource {
     password: Option<String>,
     user_agent: Option<Spanned<String>>,
     timezone: Option<Spanned<String>>,
+    kind: Option<Spanned<String>>,
+    selectors: Option<Spanned<RawSelectors>>,
+}
+
+/// `[source.selectors]` of a `kind = "html"` source.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSelectors {
+    item: Option<Spanned<String>>,
+    title: Option<Spanned<String>>,
+    link: Option<Spanned<String>>,
+    link_attribute: Option<Spanned<String>>,
+    date: Option<Spanned<String>>,
+    date_attribute: Option<Spanned<String>>,
+    date_format: Option<Spanned<String>>,
+    summary: Option<Spanned<String>>,
 }
 
 /// Reads and checks the config file at `path`.
@@ -504,6 +532,10 @@ impl Checker<'_> {
                 raw_source.user_agent,
             );
             let timezone = self.timezone(raw_source.timezone);
+            let Some(kind) = self.kind(raw_source.kind, raw_source.selectors, &raw_source.url)
+            else {
+                continue;
+            };
             sources.push(SourceConfig {
                 id: SourceId(raw_source.url.as_ref().trim().to_string()),
                 url,
@@ -512,6 +544,7 @@ impl Checker<'_> {
                 interval,
                 request,
                 timezone,
+                kind,
             });
         }
 
@@ -525,6 +558,118 @@ impl Checker<'_> {
             publish,
             sources,
             watch: raw.config.watch.unwrap_or(false),
+        }
+    }
+
+    /// `kind` and `[source.selectors]`: `None` (with the problems reported) when they
+    /// do not make a usable source.
+    fn kind(
+        &mut self,
+        kind: Option<Spanned<String>>,
+        selectors: Option<Spanned<RawSelectors>>,
+        url: &Spanned<String>,
+    ) -> Option<SourceKind> {
+        let html = match &kind {
+            None => false,
+            Some(kind) => match kind.as_ref().trim() {
+                "feed" => false,
+                "html" => true,
+                other => {
+                    self.report(
+                        Some(kind.span()),
+                        format!("kind `{other}` is not a source kind; write \"feed\" (the default) or \"html\""),
+                    );
+                    return None;
+                }
+            },
+        };
+        match (html, selectors) {
+            (false, None) => Some(SourceKind::Feed),
+            (false, Some(selectors)) => {
+                self.report(
+                    Some(selectors.span()),
+                    "selectors are read only from a web page; add kind = \"html\" to this source, or remove its selectors".to_string(),
+                );
+                None
+            }
+            (true, None) => {
+                self.report(
+                    Some(kind.as_ref().map_or(url.span(), Spanned::span)),
+                    "a kind = \"html\" source needs a [source.selectors] table with at least `item`, `title` and `link`".to_string(),
+                );
+                None
+            }
+            (true, Some(selectors)) => self.selectors(selectors),
+        }
+    }
+
+    fn selectors(&mut self, raw: Spanned<RawSelectors>) -> Option<SourceKind> {
+        let table = raw.span();
+        let raw = raw.into_inner();
+        let mut spans = HashMap::new();
+        let mut take = |name: &'static str, value: Option<Spanned<String>>| {
+            value.map(|v| {
+                spans.insert(name, v.span());
+                v.into_inner().trim().to_string()
+            })
+        };
+        let item = take("item", raw.item);
+        let title = take("title", raw.title);
+        let link = take("link", raw.link);
+        let text = RulesText {
+            item: item.clone().unwrap_or_default(),
+            title: title.clone().unwrap_or_default(),
+            link: link.clone().unwrap_or_default(),
+            link_attribute: take("link_attribute", raw.link_attribute),
+            date: take("date", raw.date),
+            date_attribute: take("date_attribute", raw.date_attribute),
+            date_format: take("date_format", raw.date_format),
+            summary: take("summary", raw.summary),
+        };
+        let mut ok = true;
+        for (name, value) in [("item", &item), ("title", &title), ("link", &link)] {
+            if value.as_deref().is_none_or(str::is_empty) {
+                self.report(
+                    Some(spans.get(name).cloned().unwrap_or(table.clone())),
+                    format!("[source.selectors] needs `{name}`, a CSS selector"),
+                );
+                ok = false;
+            }
+        }
+        if text.date.is_none() {
+            for (name, value) in [
+                ("date_attribute", &text.date_attribute),
+                ("date_format", &text.date_format),
+            ] {
+                if value.is_some() {
+                    self.report(
+                        spans.get(name).cloned(),
+                        format!(
+                            "`{name}` is read from the `date` element; add `date`, a CSS selector"
+                        ),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        if let Some(format) = &text.date_format
+            && chrono::format::StrftimeItems::new(format).parse().is_err()
+        {
+            self.report(
+                spans.get("date_format").cloned(),
+                format!("date_format `{format}` is not a chrono strftime format; write it like \"%H:%M %d.%m.%Y\""),
+            );
+            ok = false;
+        }
+        if !ok {
+            return None;
+        }
+        match Rules::new(text) {
+            Ok(rules) => Some(SourceKind::Html(Box::new(rules))),
+            Err(err) => {
+                self.report(spans.get(err.field).cloned(), err.to_string());
+                None
+            }
         }
     }
 
@@ -757,6 +902,53 @@ mod tests {
 
     fn places(problems: &[Problem]) -> Vec<(usize, usize)> {
         problems.iter().map(|p| (p.line, p.column)).collect()
+    }
+
+    #[test]
+    fn html_sources_have_checked_selectors() {
+        let config = check(
+            "[[source]]\nurl = \"https://n.example/\"\nkind = \"html\"\ntimezone = \"Europe/Moscow\"\n[source.selectors]\nitem = \".news li\"\ntitle = \"a\"\nlink = \"a\"\ndate = \".time\"\ndate_format = \"%H:%M %d.%m.%Y\"\n",
+        )
+        .unwrap();
+        let SourceKind::Html(rules) = &config.sources[0].kind else {
+            panic!("not an html source");
+        };
+        assert_eq!(rules.text.item, ".news li");
+        assert!(matches!(
+            check("[[source]]\nurl = \"https://n.example/rss\"\n")
+                .unwrap()
+                .sources[0]
+                .kind,
+            SourceKind::Feed
+        ));
+
+        let problems = check(
+            "[[source]]\nurl = \"https://a.example/\"\nkind = \"html\"\n[source.selectors]\nitem = \"div..x\"\ntitle = \"a\"\nlink = \"a\"\n\n[[source]]\nurl = \"https://b.example/\"\nkind = \"html\"\n\n[[source]]\nurl = \"https://c.example/\"\n[source.selectors]\nitem = \"li\"\n\n[[source]]\nurl = \"https://d.example/\"\nkind = \"page\"\n\n[[source]]\nurl = \"https://e.example/\"\nkind = \"html\"\n[source.selectors]\nitem = \"li\"\nlink = \"a\"\ndate_format = \"%Q\"\n",
+        )
+        .unwrap_err();
+        let messages: Vec<_> = problems.iter().map(|p| p.message.as_str()).collect();
+        assert_eq!(places(&problems)[0], (5, 8), "{messages:?}");
+        assert!(
+            messages[0].contains("selector `item` (`div..x`) is not valid CSS"),
+            "{messages:?}"
+        );
+        assert!(
+            messages[1].contains("needs a [source.selectors] table"),
+            "{messages:?}"
+        );
+        assert!(messages[2].contains("add kind = \"html\""), "{messages:?}");
+        assert!(
+            messages[3].contains("kind `page` is not a source kind"),
+            "{messages:?}"
+        );
+        assert!(
+            messages.iter().any(|m| m.contains("needs `title`")),
+            "{messages:?}"
+        );
+        assert!(
+            messages.iter().any(|m| m.contains("add `date`")),
+            "{messages:?}"
+        );
     }
 
     #[test]

@@ -129,6 +129,11 @@ impl FetchError {
         matches!(self, FetchError::Status { status, .. } if *status == StatusCode::GONE)
     }
 
+    /// 404 Not Found or 410 Gone: nothing is at this address any more.
+    pub fn is_missing(&self) -> bool {
+        matches!(self, FetchError::Status { status, .. } if *status == StatusCode::NOT_FOUND || *status == StatusCode::GONE)
+    }
+
     /// The server's `Retry-After`, on 429 and 503.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {

@@ -118,6 +118,10 @@ pub struct SourceState {
     /// polls in a row; `None` means its configured URL.
     #[serde(default)]
     pub effective_url: Option<String>,
+    /// The feed found behind the configured URL when that answered with a web page
+    /// (autodiscovery); polled from then on instead of the page.
+    #[serde(default)]
+    pub discovered_feed: Option<String>,
     /// A permanent redirect target seen on `redirect_streak` polls in a row.
     #[serde(default)]
     pub redirect_candidate: Option<String>,

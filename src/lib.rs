@@ -8,14 +8,21 @@
 //!   (hyper)              HTML, OPML; gzip + brotli; views cached per change)
 //! ```
 //!
-//! `app` wires the stages together; `main` is the command line. Around them:
-//! `reload` turns SIGHUP and edits of `feeds.toml` into a new config for the running
-//! stages; `systemd` and `watchdog` tell the service manager how the daemon is doing;
-//! `logging` writes journal-friendly lines when stderr is the journal.
+//! A source that answers with a web page goes through `discover` (the feed the page
+//! advertises) or, with `kind = "html"`, through `scrape` (items read with CSS
+//! selectors) instead of `parse`/`normalize`.
+//!
+//! `app` wires the stages together; `main` is the command line (`add` edits
+//! `feeds.toml` for it). Around them: `reload` turns SIGHUP and edits of `feeds.toml`
+//! into a new config for the running stages; `systemd` and `watchdog` tell the service
+//! manager how the daemon is doing; `logging` writes journal-friendly lines when
+//! stderr is the journal.
 
+pub mod add;
 pub mod app;
 pub mod config;
 pub mod dates;
+pub mod discover;
 pub mod fetch;
 pub mod http;
 pub mod item;
@@ -26,6 +33,7 @@ pub mod publish;
 pub mod reload;
 pub mod render;
 pub mod scheduler;
+pub mod scrape;
 pub mod shutdown;
 pub mod store;
 pub mod systemd;

@@ -1,10 +1,12 @@
-//! The `tributary` command: `run` the daemon, `check` a config, `inspect` one feed.
+//! The `tributary` command: `run` the daemon, `check` a config, `inspect` one feed or
+//! page, `add` a source to the config.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tributary::config::{self, Config};
+use tributary::discover;
 use tributary::fetch::{FetchOutcome, Fetcher, RequestOptions, Validators};
 use tributary::normalize::{Document, normalize_document};
 use tributary::store::StoreError;
@@ -40,6 +42,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at start-up: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run the daemon.
@@ -58,9 +62,11 @@ enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
-    /// Fetch (or read) one feed and print it as the daemon would store it.
+    /// Fetch (or read) one feed and print it as the daemon would store it. A web page
+    /// is searched for the feed it advertises; with --item, --title and --link its
+    /// items are read with those CSS selectors, as a kind = "html" source would.
     Inspect {
-        /// A feed file, or an http(s) URL.
+        /// A feed or page file, or an http(s) URL.
         file_or_url: String,
         /// Print one JSON object instead of a summary.
         #[arg(long)]
@@ -69,7 +75,76 @@ enum Command {
         /// `timezone` would.
         #[arg(long, default_value = "UTC")]
         timezone: chrono_tz::Tz,
+        /// The address a page file was saved from: relative links resolve against it
+        /// (the links of a file without it cannot be made http(s) links).
+        #[arg(long, requires = "item")]
+        base_url: Option<Url>,
+        #[command(flatten)]
+        selectors: SelectorArgs,
     },
+    /// Fetch a feed (or the feed a web page advertises), check that it reads, and
+    /// append it to the config as a [[source]], keeping the file's comments. A
+    /// running daemon picks it up on its next reload.
+    Add {
+        /// The feed's or the site's http(s) URL.
+        url: String,
+        /// The source's display name (default: the feed's own title).
+        #[arg(long)]
+        name: Option<String>,
+        /// A tag for every item of the source; repeat for more.
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+/// The `[source.selectors]` of a kind = "html" source, on the command line.
+#[derive(clap::Args)]
+struct SelectorArgs {
+    /// CSS selector of one element per news item.
+    #[arg(long, requires_all = ["title", "link"])]
+    item: Option<String>,
+    /// CSS selector of the headline, inside an item.
+    #[arg(long, requires = "item")]
+    title: Option<String>,
+    /// CSS selector of the element carrying the link, inside an item.
+    #[arg(long, requires = "item")]
+    link: Option<String>,
+    /// The attribute holding the link.
+    #[arg(long, requires = "item", default_value = tributary::scrape::DEFAULT_LINK_ATTRIBUTE)]
+    link_attribute: String,
+    /// CSS selector of the element carrying the date, inside an item.
+    #[arg(long, requires = "item")]
+    date: Option<String>,
+    /// chrono strftime format of the date, e.g. "%H:%M %d.%m.%Y", read in --timezone.
+    #[arg(long, requires = "date")]
+    date_format: Option<String>,
+    /// Read the date from this attribute of the date element instead of its text.
+    #[arg(long, requires = "date")]
+    date_attribute: Option<String>,
+    /// CSS selector of the element whose HTML becomes the summary.
+    #[arg(long, requires = "item")]
+    summary: Option<String>,
+}
+
+impl SelectorArgs {
+    fn rules(&self) -> anyhow::Result<Option<tributary::scrape::Rules>> {
+        let (Some(item), Some(title), Some(link)) = (&self.item, &self.title, &self.link) else {
+            return Ok(None);
+        };
+        let text = tributary::scrape::RulesText {
+            item: item.clone(),
+            title: title.clone(),
+            link: link.clone(),
+            link_attribute: Some(self.link_attribute.clone()),
+            date: self.date.clone(),
+            date_attribute: self.date_attribute.clone(),
+            date_format: self.date_format.clone(),
+            summary: self.summary.clone(),
+        };
+        Ok(Some(tributary::scrape::Rules::new(text)?))
+    }
 }
 
 #[derive(clap::Args)]
@@ -98,7 +173,21 @@ fn main() -> ExitCode {
             file_or_url,
             json,
             timezone,
-        } => report(inspect(&file_or_url, json, timezone)),
+            base_url,
+            selectors,
+        } => report(selectors.rules().and_then(|rules| match rules {
+            Some(rules) => inspect_page(&file_or_url, json, timezone, &rules, base_url),
+            None => inspect(&file_or_url, json, timezone),
+        })),
+        Command::Add {
+            url,
+            name,
+            tags,
+            config,
+        } => match load_config(&config.path) {
+            Ok(loaded) => report(add(&loaded, &url, name, tags)),
+            Err(code) => code,
+        },
     }
 }
 
@@ -262,15 +351,161 @@ fn poll_once(config: Config) -> anyhow::Result<()> {
 }
 
 fn inspect(target: &str, json: bool, zone: chrono_tz::Tz) -> anyhow::Result<()> {
-    let document = if target.starts_with("http://") || target.starts_with("https://") {
+    let (document, discovery) = if target.starts_with("http://") || target.starts_with("https://") {
         inspect_url(target, zone)?
     } else {
         let body = std::fs::read(target).with_context(|| format!("reading {target}"))?;
         let base = std::path::absolute(target)
             .ok()
             .and_then(|p| Url::from_file_path(p).ok());
-        normalize_document(&body, None, base.as_ref(), zone).with_context(|| target.to_string())?
+        if discover::is_html(&body, None) {
+            let page = tributary::parse::decode_html(&body, None);
+            let advertised = base
+                .as_ref()
+                .map(|base| discover::advertised_feeds(&page, base))
+                .unwrap_or_default();
+            anyhow::bail!("{target}: {}", page_without_feed(&advertised));
+        }
+        let document = normalize_document(&body, None, base.as_ref(), zone)
+            .with_context(|| target.to_string())?;
+        (document, None)
     };
+    if json {
+        let mut value = serde_json::to_value(&document)?;
+        if let Some(discovery) = &discovery {
+            value["discovery"] = serde_json::to_value(discovery)?;
+        }
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        if let Some(discovery) = &discovery {
+            print_discovery(discovery);
+        }
+        print_summary(&document);
+    }
+    Ok(())
+}
+
+/// What `inspect` found behind a web page.
+#[derive(serde::Serialize)]
+struct FoundBehindPage {
+    page: Url,
+    feed: Url,
+    via: discover::Via,
+    advertised: Vec<discover::Advertised>,
+}
+
+fn print_discovery(found: &FoundBehindPage) {
+    println!("{} is a web page", found.page);
+    if found.advertised.is_empty() {
+        println!(
+            "  it advertises no feed; found one at a common path: {}",
+            found.feed
+        );
+    } else {
+        println!("  it advertises {} feed(s):", found.advertised.len());
+        for feed in &found.advertised {
+            let title = feed
+                .title
+                .as_deref()
+                .map(|t| format!("  \"{t}\""))
+                .unwrap_or_default();
+            println!("    {:9}  {}{title}", feed.kind.to_string(), feed.url);
+        }
+        println!("  inspecting {}", found.feed);
+    }
+    println!();
+}
+
+/// The error for a local page: files cannot be probed, so only its links can help.
+fn page_without_feed(advertised: &[discover::Advertised]) -> String {
+    if advertised.is_empty() {
+        return "not a feed but an HTML page that advertises none; inspect the site's URL to probe common feed paths, or try selectors with --item, --title and --link".to_string();
+    }
+    let list: Vec<_> = advertised
+        .iter()
+        .map(|feed| format!("{} ({})", feed.url, feed.kind))
+        .collect();
+    format!(
+        "not a feed but an HTML page; it advertises {}; inspect one of those",
+        list.join(", ")
+    )
+}
+
+fn inspect_url(
+    target: &str,
+    zone: chrono_tz::Tz,
+) -> anyhow::Result<(Document, Option<FoundBehindPage>)> {
+    let url = Url::parse(target).with_context(|| format!("`{target}` is not a valid URL"))?;
+    let fetcher = Fetcher::new(&config::PollConfig::default())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let resolved = runtime
+        .block_on(discover::resolve(
+            &fetcher,
+            &url,
+            &RequestOptions::default(),
+        ))
+        .with_context(|| target.to_string())?;
+    let document = normalize_document(
+        &resolved.fetched.body,
+        resolved.fetched.content_type.as_deref(),
+        Some(&resolved.fetched.response.final_url),
+        zone,
+    )
+    .with_context(|| resolved.feed_url.to_string())?;
+    let found = resolved.discovery.map(|(via, advertised)| FoundBehindPage {
+        page: url,
+        feed: resolved.feed_url,
+        via,
+        advertised,
+    });
+    Ok((document, found))
+}
+
+/// Fetches a page (or reads a file) and prints the items `rules` find on it.
+fn inspect_page(
+    target: &str,
+    json: bool,
+    zone: chrono_tz::Tz,
+    rules: &tributary::scrape::Rules,
+    base_url: Option<Url>,
+) -> anyhow::Result<()> {
+    let (body, content_type, url) = if target.starts_with("http://")
+        || target.starts_with("https://")
+    {
+        let url = Url::parse(target).with_context(|| format!("`{target}` is not a valid URL"))?;
+        let fetcher = Fetcher::new(&config::PollConfig::default())?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let fetched = match runtime
+            .block_on(fetcher.fetch(&url, &Validators::default(), &RequestOptions::default()))
+            .with_context(|| target.to_string())?
+        {
+            FetchOutcome::Fetched(fetched) => fetched,
+            FetchOutcome::NotModified(_) => {
+                anyhow::bail!("{target}: server answered 304 to an unconditional request")
+            }
+        };
+        (
+            fetched.body,
+            fetched.content_type,
+            fetched.response.final_url,
+        )
+    } else {
+        let body = std::fs::read(target).with_context(|| format!("reading {target}"))?;
+        let url = match base_url {
+            Some(url) => url,
+            None => std::path::absolute(target)
+                .ok()
+                .and_then(|p| Url::from_file_path(p).ok())
+                .with_context(|| format!("{target}: cannot make a file URL of it"))?,
+        };
+        (body, None, url)
+    };
+    let document = tributary::scrape::scrape(&body, content_type.as_deref(), &url, rules, zone)
+        .with_context(|| target.to_string())?;
     if json {
         println!("{}", serde_json::to_string_pretty(&document)?);
     } else {
@@ -279,28 +514,93 @@ fn inspect(target: &str, json: bool, zone: chrono_tz::Tz) -> anyhow::Result<()> 
     Ok(())
 }
 
-fn inspect_url(target: &str, zone: chrono_tz::Tz) -> anyhow::Result<Document> {
-    let url = Url::parse(target).with_context(|| format!("`{target}` is not a valid URL"))?;
-    let fetcher = Fetcher::new(&config::PollConfig::default())?;
+/// `tributary add`: fetches and checks the feed (following autodiscovery), then
+/// appends it to the config file.
+fn add(
+    config: &Config,
+    target: &str,
+    name: Option<String>,
+    tags: Vec<String>,
+) -> anyhow::Result<()> {
+    let url = Url::parse(target.trim())
+        .ok()
+        .filter(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
+        .with_context(|| {
+            format!("`{target}` is not an http(s) URL; write it in full, like \"https://example.org/rss.xml\"")
+        })?;
+    let already = |url: &Url| {
+        config
+            .sources
+            .iter()
+            .find(|s| s.url == *url)
+            .map(|s| s.id.clone())
+    };
+    if let Some(id) = already(&url) {
+        anyhow::bail!(
+            "{url} is already a source in {} (as {id})",
+            config.path.display()
+        );
+    }
+    let fetcher = Fetcher::new(&config.poll).context("setting up the HTTP client")?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let fetched = match runtime
-        .block_on(fetcher.fetch(&url, &Validators::default(), &RequestOptions::default()))
-        .with_context(|| target.to_string())?
-    {
-        FetchOutcome::Fetched(fetched) => fetched,
-        FetchOutcome::NotModified(_) => {
-            anyhow::bail!("{target}: server answered 304 to an unconditional request")
-        }
-    };
-    normalize_document(
-        &fetched.body,
-        fetched.content_type.as_deref(),
-        Some(&fetched.response.final_url),
-        zone,
+    let resolved = runtime
+        .block_on(discover::resolve(
+            &fetcher,
+            &url,
+            &RequestOptions::default(),
+        ))
+        .with_context(|| url.to_string())?;
+    let document = normalize_document(
+        &resolved.fetched.body,
+        resolved.fetched.content_type.as_deref(),
+        Some(&resolved.fetched.response.final_url),
+        chrono_tz::UTC,
     )
-    .with_context(|| target.to_string())
+    .with_context(|| resolved.feed_url.to_string())?;
+    if let Some(id) = already(&resolved.feed_url) {
+        anyhow::bail!(
+            "{url} leads to the feed {}, which is already a source in {} (as {id})",
+            resolved.feed_url,
+            config.path.display()
+        );
+    }
+    let text = std::fs::read_to_string(&config.path)
+        .with_context(|| format!("reading {}", config.path.display()))?;
+    let new = tributary::add::NewSource {
+        url: Some(resolved.feed_url.clone()),
+        name: name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty()),
+        tags,
+    };
+    let edited = tributary::add::append_source(&text, &new)
+        .with_context(|| format!("adding to {}", config.path.display()))?;
+    // The file is written only once the result is known to load.
+    config::parse(&config.path, &edited, None)
+        .map_err(|err| anyhow::anyhow!("the new source would make the config invalid: {err}"))?;
+    std::fs::write(&config.path, edited)
+        .with_context(|| format!("writing {}", config.path.display()))?;
+    if let Some((via, advertised)) = &resolved.discovery {
+        let how = match via {
+            discover::Via::Link => format!("it advertises {} feed(s)", advertised.len()),
+            discover::Via::FallbackPath => {
+                "it advertises none; found one at a common path".to_string()
+            }
+        };
+        println!("{url} is a web page; {how}; adding {}", resolved.feed_url);
+    }
+    println!(
+        "added {} to {}: \"{}\", {} items",
+        resolved.feed_url,
+        config.path.display(),
+        new.name
+            .as_deref()
+            .or(document.feed.title.as_deref())
+            .unwrap_or("(untitled feed)"),
+        document.items.len()
+    );
+    println!("the daemon starts polling it when it next reads the config (reload or restart)");
+    Ok(())
 }
 
 fn print_summary(document: &Document) {

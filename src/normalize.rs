@@ -260,7 +260,7 @@ fn pick_link(links: &[Link], json: bool) -> Option<String> {
 
 /// `href` as an absolute http(s) URL, resolved against `base` when relative.
 /// Anything else (`javascript:`, `data:`, unparsable) is dropped.
-fn absolute(href: &str, base: Option<&Url>) -> Option<Url> {
+pub(crate) fn absolute(href: &str, base: Option<&Url>) -> Option<Url> {
     let href = href.trim();
     let url = match Url::parse(href) {
         Ok(url) => url,
@@ -339,12 +339,12 @@ pub fn plain_text(text: &str) -> Option<String> {
 
 /// ammonia set up for one item: its allow-list, with relative URLs made absolute
 /// against the item's base.
-struct Sanitizer {
+pub(crate) struct Sanitizer {
     builder: ammonia::Builder<'static>,
 }
 
 impl Sanitizer {
-    fn new(base: Option<&Url>) -> Self {
+    pub(crate) fn new(base: Option<&Url>) -> Self {
         let mut builder = ammonia::Builder::default();
         builder.url_relative(match base {
             Some(base) => UrlRelative::RewriteWithBase(base.clone()),
@@ -354,7 +354,7 @@ impl Sanitizer {
     }
 
     /// Sanitized HTML, or `None` when nothing is left. `plain` text is escaped, not parsed.
-    fn clean(&self, text: &str, plain: bool) -> Option<String> {
+    pub(crate) fn clean(&self, text: &str, plain: bool) -> Option<String> {
         let html = if plain {
             escape_text(text)
         } else {

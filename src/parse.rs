@@ -100,6 +100,51 @@ pub fn decode<'a>(body: &'a [u8], content_type: Option<&str>) -> Cow<'a, str> {
     encoding.decode_without_bom_handling(body).0
 }
 
+/// Decodes an HTML page to UTF-8 as browsers do: BOM, then the HTTP charset, then a
+/// `<meta charset>` or `<meta http-equiv="Content-Type">` in the first 1024 bytes, then
+/// UTF-8. Bytes that are invalid in the chosen encoding become U+FFFD, so one bad byte
+/// never costs the whole page.
+pub fn decode_html<'a>(body: &'a [u8], content_type: Option<&str>) -> Cow<'a, str> {
+    if let Some((encoding, bom_len)) = Encoding::for_bom(body) {
+        return encoding.decode_without_bom_handling(&body[bom_len..]).0;
+    }
+    let encoding = content_type
+        .and_then(http_charset)
+        .or_else(|| meta_charset(body))
+        .unwrap_or(UTF_8)
+        // A page that says UTF-16 without a BOM was read as ASCII to find that out.
+        .output_encoding();
+    encoding.decode_without_bom_handling(body).0
+}
+
+/// The charset a page declares in a `<meta>` element within its first 1024 bytes (the
+/// window the HTML standard's prescan looks at): `<meta charset="…">`, or the
+/// `charset=` inside `<meta http-equiv="Content-Type" content="…">`.
+fn meta_charset(body: &[u8]) -> Option<&'static Encoding> {
+    let head = &body[..body.len().min(1024)];
+    let head = String::from_utf8_lossy(head).to_ascii_lowercase();
+    let mut rest = head.as_str();
+    while let Some(at) = rest.find("<meta") {
+        rest = &rest[at + 5..];
+        let tag = &rest[..rest.find('>').unwrap_or(rest.len())];
+        let Some(at) = tag.find("charset") else {
+            continue;
+        };
+        let value = tag[at + "charset".len()..].trim_start();
+        let Some(value) = value.strip_prefix('=') else {
+            continue;
+        };
+        let value = value.trim_start().trim_start_matches(['"', '\'']);
+        let end = value
+            .find(|c: char| c == '"' || c == '\'' || c == ';' || c == '/' || c.is_whitespace())
+            .unwrap_or(value.len());
+        if let Some(encoding) = Encoding::for_label(&value.as_bytes()[..end]) {
+            return Some(encoding);
+        }
+    }
+    None
+}
+
 /// The `charset` parameter of a Content-Type header, if it names a known encoding.
 fn http_charset(content_type: &str) -> Option<&'static Encoding> {
     content_type.split(';').skip(1).find_map(|param| {
@@ -364,6 +409,29 @@ mod tests {
         let bom = b"\xef\xbb\xbf<?xml version=\"1.0\" encoding=\"windows-1251\"?><a>\xd0\x96</a>";
         assert!(decode(bom, None).contains("<a>Ж</a>"));
         assert!(decode(b"<a>caf\xe9</a>", None).contains("café"));
+    }
+
+    #[test]
+    fn html_charset_order_is_bom_http_meta_utf8() {
+        // "Новости" in windows-1251.
+        let page = b"<html><head><meta charset=\"windows-1251\"><title>\xcd\xee\xe2\xee\xf1\xf2\xe8</title>";
+        assert!(decode_html(page, None).contains("<title>Новости</title>"));
+        assert!(decode_html(page, Some("text/html")).contains("Новости"));
+        let http_equiv = b"<HTML><HEAD><META HTTP-EQUIV=\"Content-Type\" CONTENT=\"text/html; charset=windows-1251\"></HEAD><p>\xcf\xf0\xe8\xe2\xe5\xf2</p>";
+        assert!(decode_html(http_equiv, None).contains("<p>Привет</p>"));
+        // The HTTP header wins over the page's own word.
+        let koi8 = b"<meta charset=\"utf-8\"><p>\xf0\xd2\xc9\xd7\xc5\xd4</p>";
+        assert!(decode_html(koi8, Some("text/html; charset=KOI8-R")).contains("Привет"));
+        // And a BOM wins over both.
+        let bom = b"\xef\xbb\xbf<meta charset=\"windows-1251\"><p>\xd0\x96</p>";
+        assert!(decode_html(bom, Some("text/html; charset=windows-1251")).contains("<p>Ж</p>"));
+        // Nothing declared: UTF-8, with a bad byte replaced rather than failing.
+        let plain = b"<p>\xd0\x96 \xff</p>";
+        assert_eq!(decode_html(plain, None), "<p>Ж \u{fffd}</p>");
+        // A charset declared after the first 1024 bytes is not looked for.
+        let mut late = vec![b' '; 1100];
+        late.extend_from_slice(b"<meta charset=\"windows-1251\"><p>\xd0\x96</p>");
+        assert!(decode_html(&late, None).contains("<p>Ж</p>"));
     }
 
     #[test]

@@ -216,7 +216,11 @@ async fn a_failing_source_does_not_affect_the_others() {
     let broken = status("/broken.xml");
     assert_eq!(broken.consecutive_failures, 1);
     assert!(
-        broken.last_error.as_deref().unwrap().starts_with("parse:"),
+        broken
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("bot-protection challenge page"),
         "{broken:?}"
     );
     let missing = status("/missing.xml");

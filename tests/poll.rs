@@ -370,10 +370,13 @@ async fn pages_and_empty_bodies_are_clear_errors() {
     let config = config(&server, &["/challenge.xml", "/empty.xml"], "");
     let store = Store::temporary().unwrap();
     assert_eq!(poll_once(&store, &config).await.failed, 2);
-    for path in ["/challenge.xml", "/empty.xml"] {
-        let error = state(&store, &server, path).last_error.unwrap();
-        assert!(error.starts_with("parse: not a feed"), "{path}: {error}");
-    }
+    let challenge = state(&store, &server, "/challenge.xml").last_error.unwrap();
+    assert!(
+        challenge.contains("bot-protection challenge page instead of a feed"),
+        "{challenge}"
+    );
+    let empty = state(&store, &server, "/empty.xml").last_error.unwrap();
+    assert!(empty.starts_with("parse: not a feed"), "{empty}");
     assert!(
         store.latest(10).unwrap().is_empty(),
         "errors never become items"

@@ -24,10 +24,13 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 use url::Url;
 
-use crate::config::{PollConfig, SourceConfig};
+use crate::config::{PollConfig, SourceConfig, SourceKind};
+use crate::discover::{self, DiscoverError, is_html};
 use crate::fetch::{FetchError, FetchOutcome, Fetched, Fetcher, Response, Validators};
 use crate::item::{Origin, SourceId, SourceState};
 use crate::normalize::normalize_document;
+use crate::parse::decode_html;
+use crate::scrape::scrape;
 use crate::store::{Store, StoreError};
 use crate::watchdog::{HEARTBEAT_EVERY, Heartbeat};
 use plan::Bounds;
@@ -95,6 +98,9 @@ struct Shared {
     global: Arc<Semaphore>,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
     connectivity: Mutex<Connectivity>,
+    /// Every configured source's URL, so discovery passes over a feed that another
+    /// source already polls; replaced on reload.
+    source_urls: Mutex<Vec<(SourceId, Url)>>,
 }
 
 /// A source the scheduler polls. Its `generation` changes whenever its settings do,
@@ -250,6 +256,7 @@ impl Scheduler {
                             Err(err) => warn!(error = %err, "cannot apply the new [poll] settings; keeping the former ones"),
                         }
                     }
+                    *shared.source_urls.lock().expect("the source list is never poisoned") = source_urls(&plan.sources);
                     let (added, removed, changed) = sources.apply(&shared, plan.sources, restart_all, &token);
                     first_pending.retain(|id| sources.tracked.contains_key(id));
                     info!(added, removed, changed, sources = sources.tracked.len(), "sources reloaded");
@@ -336,6 +343,7 @@ impl Scheduler {
             .and_then(|at| (now - at).to_std().ok())
             .and_then(|ago| std::time::Instant::now().checked_sub(ago));
         Arc::new(Shared {
+            source_urls: Mutex::new(source_urls(&self.sources)),
             global: Arc::new(Semaphore::new(self.poll.concurrency)),
             hosts: Mutex::new(HashMap::new()),
             connectivity: Mutex::new(Connectivity {
@@ -347,6 +355,13 @@ impl Scheduler {
             poll: self.poll,
         })
     }
+}
+
+fn source_urls(sources: &[SourceConfig]) -> Vec<(SourceId, Url)> {
+    sources
+        .iter()
+        .map(|s| (s.id.clone(), s.url.clone()))
+        .collect()
 }
 
 impl Shared {
@@ -423,9 +438,12 @@ impl Shared {
             return (Duration::ZERO, PollResult::Gone);
         }
         state.gone = None;
+        // After a permanent redirect its target; else the feed discovered behind the
+        // configured page; else the configured URL.
         let url = state
             .effective_url
             .as_deref()
+            .or(state.discovered_feed.as_deref())
             .and_then(|u| Url::parse(u).ok())
             .unwrap_or_else(|| source.url.clone());
         let validators = Validators {
@@ -452,9 +470,27 @@ impl Shared {
                 succeeded(&mut state, now);
                 Ok(response.fresh_for)
             }
+            Ok(FetchOutcome::Fetched(fetched))
+                if matches!(source.kind, SourceKind::Feed)
+                    && is_html(&fetched.body, fetched.content_type.as_deref()) =>
+            {
+                match self.discover(source, &mut state, fetched).await {
+                    Ok(fetched) => self.ingest(source, &mut state, fetched, now).await,
+                    Err(err) => Err(err),
+                }
+            }
             Ok(FetchOutcome::Fetched(fetched)) => {
                 self.follow_redirects(source, &mut state, &fetched.response);
                 self.ingest(source, &mut state, fetched, now).await
+            }
+            Err(err) if state.discovered_feed.is_some() && err.is_missing() => {
+                // The discovered feed went away: look at the page again next time.
+                info!(source = %source.id, feed = state.discovered_feed.as_deref().unwrap_or(""), error = %err, "the discovered feed is gone; the page will be searched again");
+                state.discovered_feed = None;
+                state.effective_url = None;
+                state.redirect_candidate = None;
+                state.redirect_streak = 0;
+                Err(PollError::DiscoveredGone(err))
             }
             Err(err) => Err(PollError::Fetch(err)),
         };
@@ -518,12 +554,19 @@ impl Shared {
         // back as a JoinError and costs this one poll.
         let final_url = response.final_url.clone();
         let zone = source.timezone;
-        let document = tokio::task::spawn_blocking(move || {
-            normalize_document(&body, content_type.as_deref(), Some(&final_url), zone)
+        let kind = source.kind.clone();
+        let document = tokio::task::spawn_blocking(move || match kind {
+            SourceKind::Feed => {
+                normalize_document(&body, content_type.as_deref(), Some(&final_url), zone)
+                    .map_err(|err| PollError::Parse(err.to_string()))
+            }
+            SourceKind::Html(rules) => {
+                scrape(&body, content_type.as_deref(), &final_url, &rules, zone)
+                    .map_err(|err| PollError::Scrape(err.to_string()))
+            }
         })
         .await
-        .map_err(|err| PollError::Parse(format!("parser crashed: {err}")))?
-        .map_err(|err| PollError::Parse(err.to_string()))?;
+        .map_err(|err| PollError::Parse(format!("parser crashed: {err}")))??;
 
         // The new validators are kept only once the items are stored: saved without
         // them, the next poll would be a 304 and the items lost for good.
@@ -545,9 +588,11 @@ impl Shared {
         let origin = Origin {
             source: source.id.clone(),
             name: display_name(source, &next_state),
+            // The feed readers can subscribe to: for a web page, the one it led to.
             url: next_state
                 .effective_url
                 .clone()
+                .or_else(|| next_state.discovered_feed.clone())
                 .unwrap_or_else(|| source.url.to_string()),
             tags: source.tags.clone(),
         };
@@ -568,6 +613,44 @@ impl Shared {
             debug!(source = %source.id, items = count, bytes, "fetched, nothing new");
         }
         Ok(response.fresh_for)
+    }
+
+    /// A feed source answered with a web page: finds the feed the page advertises (or
+    /// one at a common path), remembers it in the source's state and returns its
+    /// response, to be ingested as this poll's body.
+    async fn discover(
+        &self,
+        source: &SourceConfig,
+        state: &mut SourceState,
+        page: Fetched,
+    ) -> Result<Fetched, PollError> {
+        let page_url = page.response.final_url.clone();
+        let text = decode_html(&page.body, page.content_type.as_deref()).into_owned();
+        drop(page);
+        let taken: Vec<Url> = self
+            .source_urls
+            .lock()
+            .expect("the source list is never poisoned")
+            .iter()
+            .filter(|(id, _)| *id != source.id)
+            .map(|(_, url)| url.clone())
+            .collect();
+        let found = discover::discover(&self.fetcher, &page_url, &text, &source.request, &taken)
+            .await
+            .map_err(PollError::Discover)?;
+        let feed = found.feed_url.to_string();
+        if state.discovered_feed.as_deref() != Some(feed.as_str()) {
+            info!(source = %source.id, page = %page_url, feed = %feed, via = ?found.via, advertised = found.advertised.len(), "the source is a web page; polling the feed it leads to");
+        }
+        state.discovered_feed = Some(feed);
+        // The page's validators and redirects say nothing about the feed.
+        state.effective_url = None;
+        state.redirect_candidate = None;
+        state.redirect_streak = 0;
+        state.etag = None;
+        state.last_modified = None;
+        state.body_hash = None;
+        Ok(found.fetched)
     }
 
     /// Moves the source to where it permanently redirects once that was seen on
@@ -689,6 +772,13 @@ enum PollError {
     Fetch(FetchError),
     #[error("parse: {0}")]
     Parse(String),
+    #[error("{0}")]
+    Discover(DiscoverError),
+    #[error("page: {0}")]
+    Scrape(String),
+    /// Not the source's own 404/410: the page is searched again on the next poll.
+    #[error("fetch: the discovered feed is gone ({0}); the page will be searched again")]
+    DiscoveredGone(FetchError),
     #[error("{0}")]
     Store(StoreError),
 }

@@ -1,0 +1,106 @@
+//! `tributary add`: appends a `[[source]]` table to the text of `feeds.toml`, keeping
+//! every comment, blank line and key order of the file as it was (toml_edit).
+//!
+//! Pure text in, text out: `main` fetches and checks the feed first, checks the new
+//! text with `config::parse` before writing it, and tells no daemon (a reload does).
+
+use toml_edit::{Array, ArrayOfTables, DocumentMut, Item, Table, value};
+use url::Url;
+
+/// What the new `[[source]]` holds.
+#[derive(Clone, Debug, Default)]
+pub struct NewSource {
+    pub url: Option<Url>,
+    pub name: Option<String>,
+    pub tags: Vec<String>,
+}
+
+/// Why the file could not take the new source.
+#[derive(Debug, thiserror::Error)]
+pub enum AddError {
+    #[error("cannot read it as TOML: {0}")]
+    Syntax(#[from] toml_edit::TomlError),
+    #[error("`source` is not a list of [[source]] tables")]
+    NotSources,
+    #[error("no URL to add")]
+    NoUrl,
+}
+
+/// `text` with `source` appended as the last `[[source]]` table.
+pub fn append_source(text: &str, source: &NewSource) -> Result<String, AddError> {
+    let url = source.url.as_ref().ok_or(AddError::NoUrl)?;
+    let mut document: DocumentMut = text.parse()?;
+    let mut table = Table::new();
+    table.insert("url", value(url.as_str()));
+    if let Some(name) = &source.name {
+        table.insert("name", value(name.as_str()));
+    }
+    if !source.tags.is_empty() {
+        let mut tags = Array::new();
+        for tag in &source.tags {
+            tags.push(tag.as_str());
+        }
+        table.insert("tags", value(tags));
+    }
+    // A blank line before it, as between the tables a person writes.
+    if !text.is_empty() {
+        table.decor_mut().set_prefix("\n");
+    }
+    match document.get_mut("source") {
+        None => {
+            let mut sources = ArrayOfTables::new();
+            sources.push(table);
+            document.insert("source", Item::ArrayOfTables(sources));
+        }
+        Some(item) => item
+            .as_array_of_tables_mut()
+            .ok_or(AddError::NotSources)?
+            .push(table),
+    }
+    let mut edited = document.to_string();
+    if !edited.ends_with('\n') {
+        edited.push('\n');
+    }
+    Ok(edited)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comments_and_layout_are_kept() {
+        let text = "# My feeds\n\n[server]\nlisten = \"127.0.0.1:8080\" # local only\n\n# World news\n[[source]]\nurl = \"https://a.example/rss\"\ntags = [ \"world\" ]\n";
+        let added = append_source(
+            text,
+            &NewSource {
+                url: Some(Url::parse("https://b.example/feed.xml").unwrap()),
+                name: Some("B \"quoted\"".into()),
+                tags: vec!["tech".into(), "en".into()],
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            added,
+            format!(
+                "{text}\n[[source]]\nurl = \"https://b.example/feed.xml\"\nname = 'B \"quoted\"'\ntags = [\"tech\", \"en\"]\n"
+            )
+        );
+    }
+
+    #[test]
+    fn a_file_without_sources_gets_its_first() {
+        let added = append_source(
+            "[poll]\ninterval = \"15m\"",
+            &NewSource {
+                url: Some(Url::parse("https://b.example/").unwrap()),
+                ..NewSource::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            added,
+            "[poll]\ninterval = \"15m\"\n\n[[source]]\nurl = \"https://b.example/\"\n"
+        );
+    }
+}
