@@ -132,6 +132,8 @@ pub struct PublishConfig {
     /// The channel `<link>`: where readers go for the human version.
     pub link: Option<Url>,
     pub max_items: usize,
+    /// Most of the merged feed's slots one source may hold; `None`: no cap.
+    pub max_per_source: Option<usize>,
     /// Language tag of the outputs, e.g. `en` or `ru`.
     pub language: String,
     /// The zone of the HTML page's time stamps and day headings.
@@ -277,6 +279,7 @@ struct RawPublish {
     description: Option<String>,
     link: Option<Spanned<String>>,
     max_items: Option<Spanned<usize>>,
+    max_per_source: Option<Spanned<usize>>,
     language: Option<Spanned<String>>,
     timezone: Option<Spanned<String>>,
 }
@@ -458,6 +461,10 @@ impl Checker<'_> {
                 .unwrap_or_else(|| "The newest items of every source, newest first".to_string()),
             link,
             max_items,
+            max_per_source: raw
+                .publish
+                .max_per_source
+                .map(|cap| self.at_least_one(Some(cap), "max_per_source", max_items)),
             language: self.language(raw.publish.language),
             timezone: self.timezone(raw.publish.timezone),
         };
