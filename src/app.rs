@@ -18,6 +18,7 @@ use tracing::{info, warn};
 use crate::config::{Config, Retention};
 use crate::fetch::Fetcher;
 use crate::http::{self, HttpState};
+use crate::item::SourceId;
 use crate::publish::{Publisher, Site};
 use crate::scheduler::Scheduler;
 use crate::store::Store;
@@ -31,14 +32,27 @@ pub const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 pub const RETENTION_EVERY: Duration = Duration::from_secs(600);
 
 /// Trims the store to its retention limits now and every [`RETENTION_EVERY`].
-async fn retain(store: Store, retention: Retention, token: CancellationToken) {
+/// `per_source` holds the `max_items` of the sources that set one.
+async fn retain(
+    store: Store,
+    retention: Retention,
+    per_source: Vec<(SourceId, usize)>,
+    token: CancellationToken,
+) {
+    let per_source = Arc::new(per_source);
     loop {
         let keep_after = chrono::Utc::now()
             - chrono::Duration::from_std(retention.max_age).unwrap_or(chrono::Duration::MAX);
         let trimming = store.clone();
-        let result =
-            tokio::task::spawn_blocking(move || trimming.trim(keep_after, retention.max_items))
-                .await;
+        let caps = per_source.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let mut removed = trimming.trim(keep_after, retention.max_items)?;
+            for (source, max_items) in caps.iter() {
+                removed += trimming.trim_source(source, *max_items)?;
+            }
+            Ok::<_, crate::store::StoreError>(removed)
+        })
+        .await;
         match result {
             Ok(Ok(0)) => {}
             Ok(Ok(removed)) => info!(removed, "retention trimmed old items"),
@@ -101,7 +115,17 @@ pub async fn run(
         poll: config.poll.clone(),
     };
     tracker.spawn(scheduler.run(token.child_token(), tracker.clone()));
-    tracker.spawn(retain(store.clone(), config.retention, token.child_token()));
+    let per_source = config
+        .sources
+        .iter()
+        .filter_map(|s| Some((s.id.clone(), s.max_items?)))
+        .collect();
+    tracker.spawn(retain(
+        store.clone(),
+        config.retention,
+        per_source,
+        token.child_token(),
+    ));
     let http_state = HttpState {
         snapshot: snapshot_rx,
         store: store.clone(),

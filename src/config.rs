@@ -15,6 +15,7 @@ use toml::Spanned;
 use url::Url;
 
 use crate::fetch::RequestOptions;
+use crate::filter::{Filter, FilterOn};
 use crate::item::SourceId;
 use chrono_tz::Tz;
 
@@ -154,6 +155,11 @@ pub struct SourceConfig {
     /// Where dates that name no zone are read (`timezone = "Europe/Moscow"`); UTC
     /// by default.
     pub timezone: Tz,
+    /// `include` / `exclude` / `filter_on`: which items of the source are stored.
+    pub filter: Filter,
+    /// `max_items`: most items of this source the store keeps (retention trims the
+    /// oldest beyond it); `None`: only the store-wide limits apply.
+    pub max_items: Option<usize>,
 }
 
 impl Config {
@@ -298,6 +304,12 @@ struct RawSource {
     password: Option<String>,
     user_agent: Option<Spanned<String>>,
     timezone: Option<Spanned<String>>,
+    #[serde(default)]
+    include: Vec<Spanned<String>>,
+    #[serde(default)]
+    exclude: Vec<Spanned<String>>,
+    filter_on: Option<Spanned<String>>,
+    max_items: Option<Spanned<usize>>,
 }
 
 /// Reads and checks the config file at `path`.
@@ -501,6 +513,14 @@ impl Checker<'_> {
                 raw_source.user_agent,
             );
             let timezone = self.timezone(raw_source.timezone);
+            let filter = Filter {
+                include: self.rules(&raw_source.include, "include"),
+                exclude: self.rules(&raw_source.exclude, "exclude"),
+                on: self.filter_on(raw_source.filter_on),
+            };
+            let max_items = raw_source
+                .max_items
+                .map(|max| self.at_least_one(Some(max), "max_items", usize::MAX));
             sources.push(SourceConfig {
                 id: SourceId(raw_source.url.as_ref().trim().to_string()),
                 url,
@@ -509,6 +529,8 @@ impl Checker<'_> {
                 interval,
                 request,
                 timezone,
+                filter,
+                max_items,
             });
         }
 
@@ -615,6 +637,52 @@ impl Checker<'_> {
                     ),
                 );
                 DEFAULT_TIMEZONE
+            }
+        }
+    }
+
+    /// `include` / `exclude`: regular expressions (the `regex` crate's syntax), each
+    /// checked on its own so an error names the one that is wrong.
+    fn rules(&mut self, raw: &[Spanned<String>], what: &str) -> Option<regex::RegexSet> {
+        let mut ok = true;
+        for rule in raw {
+            if let Err(err) = regex::Regex::new(rule.as_ref()) {
+                ok = false;
+                let reason = match &err {
+                    regex::Error::Syntax(text) => text.lines().last().unwrap_or(text).trim(),
+                    _ => "the pattern is too large",
+                };
+                self.report(
+                    Some(rule.span()),
+                    format!(
+                        "{what} rule `{}` is not a regular expression: {}",
+                        rule.as_ref(),
+                        reason.trim_start_matches("error: ")
+                    ),
+                );
+            }
+        }
+        if !ok || raw.is_empty() {
+            return None;
+        }
+        regex::RegexSet::new(raw.iter().map(|r| r.as_ref())).ok()
+    }
+
+    /// `filter_on`: "title", "summary" or "both".
+    fn filter_on(&mut self, raw: Option<Spanned<String>>) -> FilterOn {
+        let Some(raw) = raw else {
+            return FilterOn::default();
+        };
+        match raw.as_ref().trim() {
+            "title" => FilterOn::Title,
+            "summary" => FilterOn::Summary,
+            "both" => FilterOn::Both,
+            other => {
+                self.report(
+                    Some(raw.span()),
+                    format!("filter_on `{other}` must be \"title\", \"summary\" or \"both\""),
+                );
+                FilterOn::default()
             }
         }
     }
@@ -827,6 +895,50 @@ mod tests {
             check("[[source]]\nurl = \"https://a.example/rss\"\ntimezone = \"Europe/Moscow\"\n")
                 .unwrap();
         assert_eq!(config.sources[0].timezone, chrono_tz::Europe::Moscow);
+    }
+
+    #[test]
+    fn filters_and_per_source_caps_are_read_and_checked() {
+        let config = check(
+            "[[source]]\nurl = \"https://a.example/rss\"\ninclude = [\"(?i)rust\", \"^Go\"]\nexclude = [\"sponsored\"]\nfilter_on = \"title\"\nmax_items = 50\n[[source]]\nurl = \"https://b.example/rss\"\n",
+        )
+        .unwrap();
+        let a = &config.sources[0];
+        assert_eq!(a.filter.include.as_ref().unwrap().len(), 2);
+        assert_eq!(a.filter.exclude.as_ref().unwrap().len(), 1);
+        assert_eq!(a.filter.on, FilterOn::Title);
+        assert_eq!(a.max_items, Some(50));
+        let b = &config.sources[1];
+        assert!(b.filter.is_empty());
+        assert_eq!(b.filter.on, FilterOn::Both);
+        assert_eq!(b.max_items, None);
+
+        let problems = check(
+            "[[source]]\nurl = \"https://a.example/rss\"\ninclude = [\"ok\", \"(unclosed\"]\nexclude = [\"a{2,1}\"]\nfilter_on = \"body\"\nmax_items = 0\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            places(&problems),
+            vec![(3, 18), (4, 12), (5, 13), (6, 13)],
+            "{problems:#?}"
+        );
+        assert!(
+            problems[0].message.contains("`(unclosed`"),
+            "{}",
+            problems[0]
+        );
+        assert!(
+            problems[0].message.contains("unclosed group"),
+            "{}",
+            problems[0]
+        );
+        assert!(
+            problems[1].message.contains("exclude rule"),
+            "{}",
+            problems[1]
+        );
+        assert!(problems[2].message.contains("filter_on"), "{}", problems[2]);
+        assert!(problems[3].message.contains("max_items"), "{}", problems[3]);
     }
 
     #[test]

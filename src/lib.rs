@@ -14,6 +14,7 @@ pub mod app;
 pub mod config;
 pub mod dates;
 pub mod fetch;
+pub mod filter;
 pub mod http;
 pub mod item;
 pub mod normalize;

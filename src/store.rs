@@ -409,20 +409,10 @@ impl Store {
                 break;
             }
             let record = decode_item(&value)?;
-            doomed.push((key, identity_key(&record.origin.source, &record.item.id.0)));
+            let identity = identity_key(&record.origin.source, &record.item.id.0);
+            doomed.push((key, sled::IVec::from(identity)));
         }
-        let mut tombstone = Vec::with_capacity(9);
-        tombstone.push(TOMBSTONE);
-        tombstone.extend_from_slice(&Utc::now().timestamp_micros().to_be_bytes());
-        for chunk in doomed.chunks(TRIM_BATCH) {
-            (&self.items, &self.ids).transaction(|(items, ids)| {
-                for (key, identity) in chunk {
-                    items.remove(key)?;
-                    ids.insert(identity.as_slice(), tombstone.as_slice())?;
-                }
-                Ok::<_, ConflictableTransactionError<StoreError>>(())
-            })?;
-        }
+        self.bury(&doomed)?;
         let cutoff_micros = keep_after.timestamp_micros();
         for entry in self.ids.iter() {
             let (identity, value) = entry?;
@@ -449,6 +439,49 @@ impl Store {
             self.changes.send_modify(|generation| *generation += 1);
         }
         Ok(doomed.len())
+    }
+
+    /// Retention for one source (`max_items` of a `[[source]]`): removes its oldest
+    /// items beyond `max_items`, leaving tombstones like [`Store::trim`]. Walks only
+    /// the source's entries in `ids`, whose values are the items' time-ordered keys.
+    pub fn trim_source(&self, source: &SourceId, max_items: usize) -> Result<usize, StoreError> {
+        let mut live = Vec::new();
+        for entry in self.ids.scan_prefix(identity_key(source, "")) {
+            let (identity, key) = entry?;
+            if !is_tombstone(&key) {
+                live.push((key, identity));
+            }
+        }
+        if live.len() <= max_items {
+            return Ok(0);
+        }
+        live.sort();
+        live.truncate(live.len() - max_items);
+        self.bury(&live)?;
+        self.changes.send_modify(|generation| *generation += 1);
+        Ok(live.len())
+    }
+
+    /// Removes items (`items` key, `ids` key) and leaves tombstones of their
+    /// identities, in batches, so readers and writers are never held for long.
+    fn bury(&self, doomed: &[(sled::IVec, sled::IVec)]) -> Result<(), StoreError> {
+        let mut tombstone = Vec::with_capacity(9);
+        tombstone.push(TOMBSTONE);
+        tombstone.extend_from_slice(&Utc::now().timestamp_micros().to_be_bytes());
+        for chunk in doomed.chunks(TRIM_BATCH) {
+            (&self.items, &self.ids).transaction(|(items, ids)| {
+                for (key, identity) in chunk {
+                    // Only if the identity still points there: a poll may have moved
+                    // the item since it was picked.
+                    if ids.get(identity)?.as_ref() == Some(key) {
+                        items.remove(key)?;
+                        ids.insert(identity, tombstone.as_slice())?;
+                    }
+                }
+                Ok::<_, ConflictableTransactionError<StoreError>>(())
+            })?;
+        }
+        Ok(())
     }
 
     /// Whether the database still answers reads; for `/healthz`.
@@ -787,6 +820,34 @@ mod tests {
             .record_fetch(&a, &items[..1], &state, at(7000))
             .unwrap();
         assert_eq!(report.added, 1);
+    }
+
+    #[test]
+    fn a_source_keeps_at_most_its_max_items() {
+        let store = Store::temporary().unwrap();
+        let state = SourceState::default();
+        let (a, b) = (origin("a"), origin("b"));
+        let items: Vec<_> = (1..=6)
+            .map(|i| item(&i.to_string(), Some(i * 10)))
+            .collect();
+        store.record_fetch(&a, &items, &state, at(1000)).unwrap();
+        store.record_fetch(&b, &items, &state, at(1000)).unwrap();
+        assert_eq!(store.trim_source(&a.source, 4).unwrap(), 2);
+        assert_eq!(store.trim_source(&a.source, 4).unwrap(), 0);
+        let of = |o: &Origin| {
+            let latest = store.latest(100).unwrap();
+            let kept: Vec<String> = latest
+                .iter()
+                .filter(|i| i.origin == *o)
+                .map(|i| i.item.id.0.clone())
+                .collect();
+            kept
+        };
+        assert_eq!(of(&a), ["6", "5", "4", "3"]);
+        assert_eq!(of(&b).len(), 6);
+        // The trimmed items are still in the document: they do not come back.
+        let report = store.record_fetch(&a, &items, &state, at(2000)).unwrap();
+        assert_eq!(report.added, 0);
     }
 
     #[test]

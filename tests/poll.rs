@@ -474,3 +474,19 @@ async fn publisher_hints_lengthen_the_interval() {
     let minutes = minutes_until_next_poll(&state);
     assert!((107..=132).contains(&minutes), "{minutes}");
 }
+
+#[tokio::test]
+async fn a_source_stores_only_what_its_filters_keep() {
+    let server = FeedServer::start().await;
+    server.route("/wire.xml", fixture("rss2.xml"), "application/rss+xml");
+    let text = format!(
+        "[store]\nmax_age = \"36500d\"\n[[source]]\nurl = \"{}\"\ninclude = [\"(?i)^(talks|markets|storm)\"]\nexclude = [\"(?i)storm\"]\nfilter_on = \"title\"\n",
+        server.url("/wire.xml")
+    );
+    let config = tributary::config::parse(std::path::Path::new("feeds.toml"), &text, None).unwrap();
+    let store = Store::temporary().unwrap();
+    assert_eq!(poll_once(&store, &config).await.ok, 1);
+    let mut titles = titles(&store);
+    titles.sort();
+    assert_eq!(titles, ["Markets steady", "Talks resume in Geneva"]);
+}

@@ -385,8 +385,12 @@ impl Shared {
             tags: source.tags.clone(),
         };
         let store = self.scheduler.store.clone();
-        let items = document.items;
+        let mut items = document.items;
         let count = items.len();
+        items.retain(|item| source.filter.keeps(item));
+        if items.len() < count {
+            debug!(source = %source.id, filtered = count - items.len(), "items left out by the source's include/exclude rules");
+        }
         let (report, next_state) = tokio::task::spawn_blocking(move || {
             let report = store.record_fetch(&origin, &items, &next_state, now);
             (report, next_state)
