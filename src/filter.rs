@@ -79,6 +79,7 @@ mod tests {
             authors: vec![],
             categories: vec![],
             enclosures: vec![],
+            comments: None,
         }
     }
 

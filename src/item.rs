@@ -64,6 +64,9 @@ pub struct Item {
     pub authors: Vec<String>,
     pub categories: Vec<String>,
     pub enclosures: Vec<Enclosure>,
+    /// Where readers discuss the item: RSS `<comments>`, Atom `rel="replies"`.
+    #[serde(default)]
+    pub comments: Option<String>,
 }
 
 impl Item {

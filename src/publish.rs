@@ -718,6 +718,7 @@ mod tests {
                     authors: vec![],
                     categories: vec![],
                     enclosures: vec![],
+                    comments: None,
                 })
                 .collect();
             store

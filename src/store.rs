@@ -578,6 +578,7 @@ mod tests {
             authors: vec![],
             categories: vec![],
             enclosures: vec![],
+            comments: None,
         }
     }
 
