@@ -81,9 +81,11 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let store_path = config.store_path.clone();
-    let store = tokio::task::spawn_blocking(move || Store::open(&store_path))
-        .await?
-        .with_context(|| format!("opening the store at {}", config.store_path.display()))?;
+    let cache_bytes = config.store_cache_bytes;
+    let store =
+        tokio::task::spawn_blocking(move || Store::open_with_cache(&store_path, cache_bytes))
+            .await?
+            .with_context(|| format!("opening the store at {}", config.store_path.display()))?;
     let fetcher = Fetcher::new(&config.poll).context("setting up the HTTP client")?;
     let local = listener.local_addr()?;
 

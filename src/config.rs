@@ -69,6 +69,8 @@ pub struct Config {
     /// are built on it; `None` means "from the request's Host header".
     pub public_url: Option<Url>,
     pub store_path: PathBuf,
+    /// `[store] cache_mb` in bytes: sled's page cache.
+    pub store_cache_bytes: u64,
     pub retention: Retention,
     pub poll: PollConfig,
     pub publish: PublishConfig,
@@ -263,6 +265,7 @@ struct RawStore {
     path: Option<PathBuf>,
     max_age: Option<Spanned<String>>,
     max_items: Option<Spanned<usize>>,
+    cache_mb: Option<Spanned<usize>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -398,6 +401,13 @@ impl Checker<'_> {
             .path
             .or(state_dir)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_STORE_PATH));
+        let store_cache_bytes = match raw.store.cache_mb {
+            None => crate::store::DEFAULT_CACHE_BYTES,
+            Some(mb) => {
+                let mb = self.at_least_one(Some(mb), "cache_mb", 8);
+                (mb as u64).saturating_mul(1024 * 1024)
+            }
+        };
         let retention = Retention {
             max_age: self
                 .duration(raw.store.max_age.as_ref(), "max_age")
@@ -539,6 +549,7 @@ impl Checker<'_> {
             listen,
             public_url,
             store_path,
+            store_cache_bytes,
             retention,
             poll,
             publish,
@@ -828,6 +839,13 @@ mod tests {
         let config = check("").unwrap();
         assert_eq!(config.listen, DEFAULT_LISTEN.parse().unwrap());
         assert_eq!(config.store_path, PathBuf::from("data"));
+        assert_eq!(config.store_cache_bytes, 8 * 1024 * 1024);
+        let config = check("[store]\ncache_mb = 64\n").unwrap();
+        assert_eq!(config.store_cache_bytes, 64 * 1024 * 1024);
+        assert_eq!(
+            places(&check("[store]\ncache_mb = 0\n").unwrap_err()),
+            [(2, 12)]
+        );
         assert_eq!(config.publish.title, DEFAULT_TITLE);
         assert_eq!(config.publish.max_items, DEFAULT_MAX_ITEMS);
         assert!(config.sources.is_empty());

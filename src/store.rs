@@ -36,8 +36,10 @@ use crate::item::{Item, Origin, SourceId, SourceState, StoredItem};
 /// 10 minutes: a date further in the future than this is a publisher's mistake (or a
 /// trick to stay on top) and is replaced by the time the item was first seen.
 pub const FUTURE_SKEW: Duration = Duration::minutes(10);
-/// 64 MiB of sled page cache: sled's 1 GiB default costs ~700 MB of RSS.
-const CACHE_CAPACITY: u64 = 8 * 1024 * 1024;
+/// 8 MiB of sled page cache unless `[store] cache_mb` says otherwise: sled's 1 GiB
+/// default costs ~700 MB of RSS, and the reads that matter (the newest items) stay
+/// hot in a small cache.
+pub const DEFAULT_CACHE_BYTES: u64 = 8 * 1024 * 1024;
 
 /// A store operation that failed. The cause is the error's source, so `{:#}` prints
 /// it once.
@@ -111,9 +113,16 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (or creates) the store in directory `path`.
+    /// Opens (or creates) the store in directory `path`, with the default cache.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        Self::from_config(sled::Config::new().path(path)).map_err(|err| match err {
+        Self::open_with_cache(path, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens (or creates) the store in directory `path` with a page cache of
+    /// `cache_bytes` (sled's cache is a target, not a hard bound on memory).
+    pub fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
+        let config = sled::Config::new().path(path).cache_capacity(cache_bytes);
+        Self::from_config(config).map_err(|err| match err {
             // sled reports a held lock only in the message of an `Other` I/O error.
             StoreError::Sled(sled::Error::Io(io))
                 if io.to_string().contains("could not acquire lock") =>
@@ -128,11 +137,15 @@ impl Store {
 
     /// A store that lives in memory and a temporary file, for tests and `inspect`.
     pub fn temporary() -> Result<Store, StoreError> {
-        Self::from_config(sled::Config::new().temporary(true))
+        Self::from_config(
+            sled::Config::new()
+                .temporary(true)
+                .cache_capacity(DEFAULT_CACHE_BYTES),
+        )
     }
 
     fn from_config(config: sled::Config) -> Result<Store, StoreError> {
-        let db = config.cache_capacity(CACHE_CAPACITY).open()?;
+        let db = config.open()?;
         Ok(Store {
             items: db.open_tree("items")?,
             ids: db.open_tree("ids")?,
