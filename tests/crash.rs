@@ -15,9 +15,10 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// New sources per restart, and items in each: every restart has fresh work to ingest.
-const SOURCES_PER_ROUND: usize = 8;
-const ITEMS_PER_SOURCE: usize = 15;
+/// New sources per restart, and items in each: every restart has fresh work to ingest,
+/// and the river stays small enough to render quickly in a debug build.
+const SOURCES_PER_ROUND: usize = 5;
+const ITEMS_PER_SOURCE: usize = 8;
 
 /// 2026-02-06 00:00:00 UTC.
 const FEB_6: i64 = 1_770_336_000;
