@@ -18,6 +18,7 @@ use tracing::{error, info, warn};
 use crate::config::{self, Config, Retention, SourceConfig};
 use crate::fetch::Fetcher;
 use crate::http::{self, HttpState};
+use crate::item::SourceId;
 use crate::publish::{Publisher, Site};
 use crate::reload;
 use crate::scheduler::{Plan, Scheduler};
@@ -35,17 +36,47 @@ pub const RETENTION_EVERY: Duration = Duration::from_secs(600);
 /// How often `systemctl status` gets a new status line.
 pub const STATUS_EVERY: Duration = Duration::from_secs(30);
 
+/// What retention keeps: the store-wide limits and the `max_items` of the sources
+/// that set one. Sent anew on every reload.
+#[derive(Clone, Debug)]
+struct RetentionPlan {
+    store: Retention,
+    per_source: Arc<Vec<(SourceId, usize)>>,
+}
+
+impl RetentionPlan {
+    fn of(config: &Config) -> Self {
+        let per_source = config
+            .sources
+            .iter()
+            .filter_map(|s| Some((s.id.clone(), s.max_items?)))
+            .collect();
+        RetentionPlan {
+            store: config.retention,
+            per_source: Arc::new(per_source),
+        }
+    }
+}
+
 /// Trims the store to its retention limits now and every [`RETENTION_EVERY`], with
 /// the limits of the latest config.
-async fn retain(store: Store, retention: watch::Receiver<Retention>, token: CancellationToken) {
+async fn retain(store: Store, plan: watch::Receiver<RetentionPlan>, token: CancellationToken) {
     loop {
-        let retention = *retention.borrow();
+        let RetentionPlan {
+            store: retention,
+            per_source: caps,
+        } = plan.borrow().clone();
         let keep_after = chrono::Utc::now()
             - chrono::Duration::from_std(retention.max_age).unwrap_or(chrono::Duration::MAX);
         let trimming = store.clone();
-        let result =
-            tokio::task::spawn_blocking(move || trimming.trim(keep_after, retention.max_items))
-                .await;
+        let result = tokio::task::spawn_blocking(move || {
+            let mut removed = trimming.trim(keep_after, retention.max_items)?;
+            for (source, max_items) in caps.iter() {
+                removed += trimming.trim_source(source, *max_items)?;
+            }
+            Ok::<_, crate::store::StoreError>(removed)
+        })
+        .await;
         match result {
             Ok(Ok(0)) => {}
             Ok(Ok(removed)) => info!(removed, "retention trimmed old items"),
@@ -75,9 +106,11 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let store_path = config.store_path.clone();
-    let store = tokio::task::spawn_blocking(move || Store::open(&store_path))
-        .await?
-        .with_context(|| format!("opening the store at {}", config.store_path.display()))?;
+    let cache_bytes = config.store_cache_bytes;
+    let store =
+        tokio::task::spawn_blocking(move || Store::open_with_cache(&store_path, cache_bytes))
+            .await?
+            .with_context(|| format!("opening the store at {}", config.store_path.display()))?;
     let fetcher = Fetcher::new(&config.poll).context("setting up the HTTP client")?;
     let local = listener.local_addr()?;
     let mut triggers = reload::Triggers::new(&config).context("listening for SIGHUP")?;
@@ -101,7 +134,7 @@ pub async fn run(
         sources: config.sources.clone(),
         poll: config.poll.clone(),
     });
-    let (retention_tx, retention_rx) = watch::channel(config.retention);
+    let (retention_tx, retention_rx) = watch::channel(RetentionPlan::of(&config));
 
     let token = CancellationToken::new();
     let tracker = TaskTracker::new();
@@ -174,7 +207,7 @@ pub async fn run(
                         triggers.watch(new.watch);
                         site_tx.send_replace(site(&new, local));
                         plan_tx.send_replace(Plan { sources: new.sources.clone(), poll: new.poll.clone() });
-                        retention_tx.send_replace(new.retention);
+                        retention_tx.send_replace(RetentionPlan::of(&new));
                         info!(sources = new.sources.len(), "config reloaded");
                         systemd::ready_with_status(&format!(
                             "reloaded {}: {} sources",

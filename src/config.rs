@@ -15,6 +15,7 @@ use toml::Spanned;
 use url::Url;
 
 use crate::fetch::RequestOptions;
+use crate::filter::{Filter, FilterOn};
 use crate::item::SourceId;
 use crate::scrape::{Rules, RulesText};
 use chrono_tz::Tz;
@@ -69,6 +70,8 @@ pub struct Config {
     /// are built on it; `None` means "from the request's Host header".
     pub public_url: Option<Url>,
     pub store_path: PathBuf,
+    /// `[store] cache_mb` in bytes: sled's page cache.
+    pub store_cache_bytes: u64,
     pub retention: Retention,
     pub poll: PollConfig,
     pub publish: PublishConfig,
@@ -135,6 +138,8 @@ pub struct PublishConfig {
     /// The channel `<link>`: where readers go for the human version.
     pub link: Option<Url>,
     pub max_items: usize,
+    /// Most of the merged feed's slots one source may hold; `None`: no cap.
+    pub max_per_source: Option<usize>,
     /// Language tag of the outputs, e.g. `en` or `ru`.
     pub language: String,
     /// The zone of the HTML page's time stamps and day headings.
@@ -157,6 +162,11 @@ pub struct SourceConfig {
     pub timezone: Tz,
     /// A feed, or a web page read with selectors (`kind = "html"`).
     pub kind: SourceKind,
+    /// `include` / `exclude` / `filter_on`: which items of the source are stored.
+    pub filter: Filter,
+    /// `max_items`: most items of this source the store keeps (retention trims the
+    /// oldest beyond it); `None`: only the store-wide limits apply.
+    pub max_items: Option<usize>,
 }
 
 /// What a source's URL serves (`kind` in `feeds.toml`).
@@ -277,6 +287,7 @@ struct RawStore {
     path: Option<PathBuf>,
     max_age: Option<Spanned<String>>,
     max_items: Option<Spanned<usize>>,
+    cache_mb: Option<Spanned<usize>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -299,6 +310,7 @@ struct RawPublish {
     description: Option<String>,
     link: Option<Spanned<String>>,
     max_items: Option<Spanned<usize>>,
+    max_per_source: Option<Spanned<usize>>,
     language: Option<Spanned<String>>,
     timezone: Option<Spanned<String>>,
 }
@@ -319,6 +331,12 @@ struct RawSource {
     timezone: Option<Spanned<String>>,
     kind: Option<Spanned<String>>,
     selectors: Option<Spanned<RawSelectors>>,
+    #[serde(default)]
+    include: Vec<Spanned<String>>,
+    #[serde(default)]
+    exclude: Vec<Spanned<String>>,
+    filter_on: Option<Spanned<String>>,
+    max_items: Option<Spanned<usize>>,
 }
 
 /// `[source.selectors]` of a `kind = "html"` source.
@@ -421,6 +439,13 @@ impl Checker<'_> {
             .path
             .or(state_dir)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_STORE_PATH));
+        let store_cache_bytes = match raw.store.cache_mb {
+            None => crate::store::DEFAULT_CACHE_BYTES,
+            Some(mb) => {
+                let mb = self.at_least_one(Some(mb), "cache_mb", 8);
+                (mb as u64).saturating_mul(1024 * 1024)
+            }
+        };
         let retention = Retention {
             max_age: self
                 .duration(raw.store.max_age.as_ref(), "max_age")
@@ -496,6 +521,10 @@ impl Checker<'_> {
                 .unwrap_or_else(|| "The newest items of every source, newest first".to_string()),
             link,
             max_items,
+            max_per_source: raw
+                .publish
+                .max_per_source
+                .map(|cap| self.at_least_one(Some(cap), "max_per_source", max_items)),
             language: self.language(raw.publish.language),
             timezone: self.timezone(raw.publish.timezone),
         };
@@ -536,6 +565,14 @@ impl Checker<'_> {
             else {
                 continue;
             };
+            let filter = Filter {
+                include: self.rules(&raw_source.include, "include"),
+                exclude: self.rules(&raw_source.exclude, "exclude"),
+                on: self.filter_on(raw_source.filter_on),
+            };
+            let max_items = raw_source
+                .max_items
+                .map(|max| self.at_least_one(Some(max), "max_items", usize::MAX));
             sources.push(SourceConfig {
                 id: SourceId(raw_source.url.as_ref().trim().to_string()),
                 url,
@@ -545,6 +582,8 @@ impl Checker<'_> {
                 request,
                 timezone,
                 kind,
+                filter,
+                max_items,
             });
         }
 
@@ -553,6 +592,7 @@ impl Checker<'_> {
             listen,
             public_url,
             store_path,
+            store_cache_bytes,
             retention,
             poll,
             publish,
@@ -768,6 +808,52 @@ impl Checker<'_> {
         }
     }
 
+    /// `include` / `exclude`: regular expressions (the `regex` crate's syntax), each
+    /// checked on its own so an error names the one that is wrong.
+    fn rules(&mut self, raw: &[Spanned<String>], what: &str) -> Option<regex::RegexSet> {
+        let mut ok = true;
+        for rule in raw {
+            if let Err(err) = regex::Regex::new(rule.as_ref()) {
+                ok = false;
+                let reason = match &err {
+                    regex::Error::Syntax(text) => text.lines().last().unwrap_or(text).trim(),
+                    _ => "the pattern is too large",
+                };
+                self.report(
+                    Some(rule.span()),
+                    format!(
+                        "{what} rule `{}` is not a regular expression: {}",
+                        rule.as_ref(),
+                        reason.trim_start_matches("error: ")
+                    ),
+                );
+            }
+        }
+        if !ok || raw.is_empty() {
+            return None;
+        }
+        regex::RegexSet::new(raw.iter().map(|r| r.as_ref())).ok()
+    }
+
+    /// `filter_on`: "title", "summary" or "both".
+    fn filter_on(&mut self, raw: Option<Spanned<String>>) -> FilterOn {
+        let Some(raw) = raw else {
+            return FilterOn::default();
+        };
+        match raw.as_ref().trim() {
+            "title" => FilterOn::Title,
+            "summary" => FilterOn::Summary,
+            "both" => FilterOn::Both,
+            other => {
+                self.report(
+                    Some(raw.span()),
+                    format!("filter_on `{other}` must be \"title\", \"summary\" or \"both\""),
+                );
+                FilterOn::default()
+            }
+        }
+    }
+
     fn duration(&mut self, raw: Option<&Spanned<String>>, what: &str) -> Option<Duration> {
         let raw = raw?;
         match humantime::parse_duration(raw.as_ref().trim()) {
@@ -956,6 +1042,13 @@ mod tests {
         let config = check("").unwrap();
         assert_eq!(config.listen, DEFAULT_LISTEN.parse().unwrap());
         assert_eq!(config.store_path, PathBuf::from("data"));
+        assert_eq!(config.store_cache_bytes, 8 * 1024 * 1024);
+        let config = check("[store]\ncache_mb = 64\n").unwrap();
+        assert_eq!(config.store_cache_bytes, 64 * 1024 * 1024);
+        assert_eq!(
+            places(&check("[store]\ncache_mb = 0\n").unwrap_err()),
+            [(2, 12)]
+        );
         assert_eq!(config.publish.title, DEFAULT_TITLE);
         assert_eq!(config.publish.max_items, DEFAULT_MAX_ITEMS);
         assert!(config.sources.is_empty());
@@ -1023,6 +1116,50 @@ mod tests {
             check("[[source]]\nurl = \"https://a.example/rss\"\ntimezone = \"Europe/Moscow\"\n")
                 .unwrap();
         assert_eq!(config.sources[0].timezone, chrono_tz::Europe::Moscow);
+    }
+
+    #[test]
+    fn filters_and_per_source_caps_are_read_and_checked() {
+        let config = check(
+            "[[source]]\nurl = \"https://a.example/rss\"\ninclude = [\"(?i)rust\", \"^Go\"]\nexclude = [\"sponsored\"]\nfilter_on = \"title\"\nmax_items = 50\n[[source]]\nurl = \"https://b.example/rss\"\n",
+        )
+        .unwrap();
+        let a = &config.sources[0];
+        assert_eq!(a.filter.include.as_ref().unwrap().len(), 2);
+        assert_eq!(a.filter.exclude.as_ref().unwrap().len(), 1);
+        assert_eq!(a.filter.on, FilterOn::Title);
+        assert_eq!(a.max_items, Some(50));
+        let b = &config.sources[1];
+        assert!(b.filter.is_empty());
+        assert_eq!(b.filter.on, FilterOn::Both);
+        assert_eq!(b.max_items, None);
+
+        let problems = check(
+            "[[source]]\nurl = \"https://a.example/rss\"\ninclude = [\"ok\", \"(unclosed\"]\nexclude = [\"a{2,1}\"]\nfilter_on = \"body\"\nmax_items = 0\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            places(&problems),
+            vec![(3, 18), (4, 12), (5, 13), (6, 13)],
+            "{problems:#?}"
+        );
+        assert!(
+            problems[0].message.contains("`(unclosed`"),
+            "{}",
+            problems[0]
+        );
+        assert!(
+            problems[0].message.contains("unclosed group"),
+            "{}",
+            problems[0]
+        );
+        assert!(
+            problems[1].message.contains("exclude rule"),
+            "{}",
+            problems[1]
+        );
+        assert!(problems[2].message.contains("filter_on"), "{}", problems[2]);
+        assert!(problems[3].message.contains("max_items"), "{}", problems[3]);
     }
 
     #[test]

@@ -64,12 +64,36 @@ pub struct Item {
     pub authors: Vec<String>,
     pub categories: Vec<String>,
     pub enclosures: Vec<Enclosure>,
+    /// Where readers discuss the item: RSS `<comments>`, Atom `rel="replies"`.
+    #[serde(default)]
+    pub comments: Option<String>,
 }
 
 impl Item {
     /// The date the item claims for itself: published, else updated.
     pub fn claimed_date(&self) -> Option<DateTime<Utc>> {
         self.published.or(self.updated)
+    }
+
+    /// The item's link in the form that identifies a story across sources and
+    /// GUID changes (see `normalize::canonical_link`).
+    pub fn canonical_link(&self) -> Option<String> {
+        let link = url::Url::parse(self.link.as_deref()?).ok()?;
+        Some(crate::normalize::canonical_link(&link))
+    }
+
+    /// The item's id without scheme and host when it is a URL (`http://a.example/p?id=1`
+    /// → `/p?id=1`): a publisher moving to https or to another host keeps it. `None`
+    /// for ids that are not URLs, or whose path says nothing (`/`).
+    pub fn id_without_host(&self) -> Option<String> {
+        let url = url::Url::parse(&self.id.0).ok()?;
+        url.host()?;
+        let mut rest = url.path().to_string();
+        if let Some(query) = url.query() {
+            rest.push('?');
+            rest.push_str(query);
+        }
+        (rest.len() > 1).then_some(rest)
     }
 }
 

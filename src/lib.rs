@@ -24,6 +24,7 @@ pub mod config;
 pub mod dates;
 pub mod discover;
 pub mod fetch;
+pub mod filter;
 pub mod http;
 pub mod item;
 pub mod logging;

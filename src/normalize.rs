@@ -10,7 +10,7 @@
 use ammonia::UrlRelative;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use feed_rs::model::{Entry, Feed, FeedType, Link};
+use feed_rs::model::{Entry, Feed, FeedType, Link, LinkTarget};
 use serde::Serialize;
 use std::collections::HashSet;
 use std::sync::LazyLock;
@@ -152,6 +152,9 @@ fn normalize_entry(entry: Entry, feed_base: Option<&Url>, trust_plain: bool, jso
         authors,
         categories,
         enclosures: enclosures(&entry, entry_base.as_ref(), json),
+        comments: comments_link(&entry.links)
+            .and_then(|href| absolute(&href, entry_base.as_ref()))
+            .map(String::from),
     }
 }
 
@@ -250,10 +253,29 @@ fn headline_from(text: &str) -> Option<String> {
 /// The link a reader should follow: the first `alternate` (or untyped) link, else the
 /// first link that is not an enclosure or a self-reference.
 fn pick_link(links: &[Link], json: bool) -> Option<String> {
-    let candidates = || links.iter().filter(|l| !is_attachment(l, json));
+    // Comments pages and feeds are not the story (feed-rs lists them as untyped links).
+    let candidates = || {
+        links
+            .iter()
+            .filter(|l| !is_attachment(l, json) && l.target.is_none())
+            .filter(|l| l.rel.as_deref() != Some("replies"))
+    };
     candidates()
         .find(|l| matches!(l.rel.as_deref(), None | Some("alternate")))
         .or_else(|| candidates().find(|l| !matches!(l.rel.as_deref(), Some("self" | "hub"))))
+        .map(|l| l.href.trim().to_string())
+        .filter(|href| !href.is_empty())
+}
+
+/// The discussion page: RSS `<comments>`, else an Atom `rel="replies"` link (an HTML
+/// one first; a replies feed otherwise).
+fn comments_link(links: &[Link]) -> Option<String> {
+    let replies = || links.iter().filter(|l| l.rel.as_deref() == Some("replies"));
+    links
+        .iter()
+        .find(|l| l.target == Some(LinkTarget::Comments))
+        .or_else(|| replies().find(|l| l.media_type.as_deref() == Some("text/html")))
+        .or_else(|| replies().next())
         .map(|l| l.href.trim().to_string())
         .filter(|href| !href.is_empty())
 }
@@ -434,6 +456,36 @@ mod tests {
             Some("a < b && c > d".to_string())
         );
         assert_eq!(plain_text("  <br/> "), None);
+    }
+
+    #[test]
+    fn comments_links_are_kept_and_never_taken_for_the_story() {
+        let rss = r#"<rss version="2.0"><channel><title>T</title><link>https://news.example/</link>
+            <item><guid>1</guid><title>One</title><comments>/one#comments</comments><link>/one</link></item>
+            <item><guid>2</guid><title>Two</title><comments>https://forum.example/t/2</comments></item>
+            </channel></rss>"#;
+        let items = doc(rss, "https://news.example/rss").items;
+        assert_eq!(items[0].link.as_deref(), Some("https://news.example/one"));
+        assert_eq!(
+            items[0].comments.as_deref(),
+            Some("https://news.example/one#comments")
+        );
+        assert_eq!(items[1].link, None);
+        assert_eq!(
+            items[1].comments.as_deref(),
+            Some("https://forum.example/t/2")
+        );
+        let atom = r#"<feed xmlns="http://www.w3.org/2005/Atom"><title>A</title><id>urn:a</id><updated>2026-02-06T10:00:00Z</updated>
+            <entry><id>urn:a:1</id><title>One</title><updated>2026-02-06T10:00:00Z</updated>
+              <link rel="replies" type="application/atom+xml" href="/1/comments.atom"/>
+              <link rel="replies" type="text/html" href="/1#comments"/>
+              <link href="/1"/></entry></feed>"#;
+        let items = doc(atom, "https://blog.example/feed.atom").items;
+        assert_eq!(items[0].link.as_deref(), Some("https://blog.example/1"));
+        assert_eq!(
+            items[0].comments.as_deref(),
+            Some("https://blog.example/1#comments")
+        );
     }
 
     #[test]

@@ -269,6 +269,9 @@ pub struct Site {
     pub timezone: chrono_tz::Tz,
     pub ttl_minutes: u64,
     pub max_items: usize,
+    /// `[publish] max_per_source`: most slots of the river (and of a tag view) one
+    /// source may hold.
+    pub max_per_source: Option<usize>,
     pub sources: Vec<SiteSource>,
 }
 
@@ -296,6 +299,7 @@ impl Site {
             timezone: config.publish.timezone,
             ttl_minutes,
             max_items: config.publish.max_items,
+            max_per_source: config.publish.max_per_source,
             sources: config
                 .sources
                 .iter()
@@ -459,8 +463,9 @@ impl Generation {
             ),
             Scope::Tag(tag) => {
                 let sources = self.tags.get(tag).cloned().unwrap_or_default();
+                let mut fair = FairShare::new(site.max_per_source);
                 let items = self.store.latest_where(limit, MAX_VIEW_SCAN, |item| {
-                    sources.contains(&item.origin.source)
+                    sources.contains(&item.origin.source) && fair.admit(item)
                 })?;
                 (items, format!("{} — {tag}", site.title))
             }
@@ -513,6 +518,33 @@ impl Generation {
     }
 }
 
+/// Counts the slots each source holds while the newest items are picked, so a
+/// source that publishes in bursts cannot fill the whole river: past its cap, its
+/// older items leave room for other sources' items. A source's own view has no cap.
+struct FairShare {
+    cap: Option<usize>,
+    taken: std::collections::HashMap<SourceId, usize>,
+}
+
+impl FairShare {
+    fn new(cap: Option<usize>) -> FairShare {
+        FairShare {
+            cap,
+            taken: Default::default(),
+        }
+    }
+
+    /// Whether `item` gets a slot (and takes it).
+    fn admit(&mut self, item: &StoredItem) -> bool {
+        let Some(cap) = self.cap else {
+            return true;
+        };
+        let taken = self.taken.entry(item.origin.source.clone()).or_default();
+        *taken += 1;
+        *taken <= cap
+    }
+}
+
 /// Builds snapshots from the store.
 pub struct Publisher {
     pub store: Store,
@@ -534,7 +566,14 @@ impl Publisher {
     /// Blocking; call it from a blocking thread.
     pub fn render(&self) -> Result<Snapshot, StoreError> {
         let site = self.site.clone();
-        let items = self.store.latest(site.max_items)?;
+        let items = match site.max_per_source {
+            None => self.store.latest(site.max_items)?,
+            Some(_) => {
+                let mut fair = FairShare::new(site.max_per_source);
+                self.store
+                    .latest_where(site.max_items, MAX_VIEW_SCAN, |item| fair.admit(item))?
+            }
+        };
         let mut sources = Vec::with_capacity(site.sources.len());
         for source in &site.sources {
             let name = match &source.name {
@@ -668,6 +707,75 @@ mod tests {
         assert_eq!(unbrotlied, body);
         assert_ne!(a.gzip.etag, a.identity.etag);
         assert_ne!(a.brotli.etag, a.gzip.etag);
+    }
+
+    #[tokio::test]
+    async fn one_source_holds_at_most_max_per_source_slots() {
+        use crate::item::{Item, ItemId, Origin, SourceState};
+        let config = crate::config::parse(
+            std::path::Path::new("feeds.toml"),
+            "[publish]\nmax_items = 5\nmax_per_source = 2\n[[source]]\nurl = \"http://wire.example/\"\ntags = [\"t\"]\n[[source]]\nurl = \"http://quiet.example/\"\ntags = [\"t\"]\n",
+            None,
+        )
+        .unwrap();
+        let store = Store::temporary().unwrap();
+        let now = DateTime::from_timestamp(1_000_000, 0).unwrap();
+        for (source, count, start) in [(&config.sources[0], 10, 500), (&config.sources[1], 3, 0)] {
+            let origin = Origin {
+                source: source.id.clone(),
+                name: source.url.to_string(),
+                url: source.url.to_string(),
+                tags: source.tags.clone(),
+            };
+            let items: Vec<Item> = (0..count)
+                .map(|i| Item {
+                    id: ItemId(format!("{}{i}", source.url)),
+                    title: Some(format!("{i}")),
+                    link: None,
+                    published: DateTime::from_timestamp(start + i, 0),
+                    updated: None,
+                    summary: None,
+                    content: None,
+                    authors: vec![],
+                    categories: vec![],
+                    enclosures: vec![],
+                    comments: None,
+                })
+                .collect();
+            store
+                .record_fetch(&origin, &items, &SourceState::default(), now)
+                .unwrap();
+        }
+        let publisher = Publisher::new(store, Site::from_config(&config, "127.0.0.1:1".into(), 1));
+        let snapshot = publisher.render().unwrap();
+        // The wire's 10 newer items take 2 slots, and so do the quiet source's 3: a
+        // capped river is shorter than max_items when few sources have items.
+        let per_source = |items: &[StoredItem]| {
+            let wire = items
+                .iter()
+                .filter(|i| i.origin.source == config.sources[0].id)
+                .count();
+            (wire, items.len() - wire)
+        };
+        assert_eq!(per_source(&snapshot.generation.items), (2, 2));
+        let view = |scope| View {
+            format: Format::Rss,
+            scope,
+            limit: None,
+        };
+        let tag = snapshot
+            .get(&view(Scope::Tag("t".into())), None)
+            .await
+            .unwrap();
+        assert_eq!(tag.items, 4);
+        // A source's own view is not capped.
+        let wire = snapshot
+            .get(&view(Scope::Source(config.sources[0].id.slug())), None)
+            .await
+            .unwrap();
+        assert_eq!(wire.items, 5);
+        let rendered = String::from_utf8(snapshot.main[0].identity.body.to_vec()).unwrap();
+        assert_eq!(rendered.matches("<item>").count(), 4);
     }
 
     #[test]

@@ -145,6 +145,13 @@ pub fn needs_restart(running: &Config, new: &Config) -> Vec<String> {
             new.store_path.display()
         ));
     }
+    if running.store_cache_bytes != new.store_cache_bytes {
+        changes.push(format!(
+            "[store] cache_mb {} -> {}",
+            running.store_cache_bytes / (1024 * 1024),
+            new.store_cache_bytes / (1024 * 1024)
+        ));
+    }
     if crate::app::max_age(running) != crate::app::max_age(new) {
         changes.push(
             "the Cache-Control lifetime (the shortest poll interval) of HTTP responses".into(),

@@ -209,6 +209,7 @@ pub fn scrape(
             authors: Vec::new(),
             categories: Vec::new(),
             enclosures: Vec::new(),
+            comments: None,
         });
     }
     if linked == 0 {

@@ -10,7 +10,16 @@
 //!   de-duplication and moves; or, once retention trimmed the item, a tombstone
 //!   (`TOMBSTONE` ++ 8-byte trim time), so an old item still in its source's document
 //!   does not come back as new.
+//! - `links`: canonical link -> the `ids` key of the item that holds the story, so a
+//!   story reached through two sources is stored once.
+//! - `aliases`: source ++ 0 ++ item id without scheme and host -> the `ids` key, so a
+//!   publisher moving its ids to https or another host does not repeat its stories.
 //! - `sources`: source id -> [`SourceState`].
+//!
+//! An insert or a move changes `items`, `ids`, `links` and `aliases` in one
+//! transaction. `links` and `aliases` entries may outlive their item (a move, a
+//! take-over); a lookup checks that `ids` still knows the owner, and retention drops
+//! the ones that point nowhere.
 //!
 //! Writers: the scheduler (`record_fetch`, `put_source_state`). Readers: `publish`
 //! (`latest`, `latest_where`, `source_state`, `subscribe`) and `app` (`flush`).
@@ -27,9 +36,11 @@ use crate::item::{Item, Origin, SourceId, SourceState, StoredItem};
 /// 10 minutes: a date further in the future than this is a publisher's mistake (or a
 /// trick to stay on top) and is replaced by the time the item was first seen.
 pub const FUTURE_SKEW: Duration = Duration::minutes(10);
-/// 8 MiB of sled page cache: sled's 1 GiB default costs ~700 MB of RSS, and 4 to
-/// 64 MiB measured the same poll time and peak RSS on a 1000-source cold poll.
-const CACHE_CAPACITY: u64 = 8 * 1024 * 1024;
+/// 8 MiB of sled page cache unless `[store] cache_mb` says otherwise: sled's 1 GiB
+/// default costs ~700 MB of RSS, and 4 to 64 MiB measured the same poll time and
+/// peak RSS on a 1000-source cold poll; the reads that matter (the newest items) stay
+/// hot in a small cache.
+pub const DEFAULT_CACHE_BYTES: u64 = 8 * 1024 * 1024;
 
 /// A store operation that failed. The cause is the error's source, so `{:#}` prints
 /// it once.
@@ -62,6 +73,32 @@ pub struct UpsertReport {
     pub added: usize,
     pub updated: usize,
     pub unchanged: usize,
+    /// Items not stored because their story is already stored: by another source that
+    /// had it first, or earlier in the same document.
+    pub duplicates: usize,
+    /// Items that took a story over from another source's later copy.
+    pub taken_over: usize,
+    /// Stored items found again under a new id (the publisher changed its ids).
+    pub reidentified: usize,
+}
+
+/// An item with the keys it is known by.
+struct Keyed<'a> {
+    item: &'a Item,
+    /// `ids` key.
+    identity: Vec<u8>,
+    /// `links` key: the canonical link.
+    link: Option<String>,
+    /// `aliases` key: source ++ 0 ++ the id without scheme and host.
+    alias: Option<Vec<u8>>,
+}
+
+/// Any key of a story, for finding it twice in one document.
+#[derive(Hash, PartialEq, Eq)]
+enum Key {
+    Id(Vec<u8>),
+    Link(String),
+    Alias(Vec<u8>),
 }
 
 /// The embedded item store. Cheap to clone; all clones share one database.
@@ -70,14 +107,23 @@ pub struct Store {
     db: sled::Db,
     items: Tree,
     ids: Tree,
+    links: Tree,
+    aliases: Tree,
     sources: Tree,
     changes: watch::Sender<u64>,
 }
 
 impl Store {
-    /// Opens (or creates) the store in directory `path`.
+    /// Opens (or creates) the store in directory `path`, with the default cache.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        Self::from_config(sled::Config::new().path(path)).map_err(|err| match err {
+        Self::open_with_cache(path, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens (or creates) the store in directory `path` with a page cache of
+    /// `cache_bytes` (sled's cache is a target, not a hard bound on memory).
+    pub fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
+        let config = sled::Config::new().path(path).cache_capacity(cache_bytes);
+        Self::from_config(config).map_err(|err| match err {
             // sled reports a held lock only in the message of an `Other` I/O error.
             StoreError::Sled(sled::Error::Io(io))
                 if io.to_string().contains("could not acquire lock") =>
@@ -92,14 +138,20 @@ impl Store {
 
     /// A store that lives in memory and a temporary file, for tests and `inspect`.
     pub fn temporary() -> Result<Store, StoreError> {
-        Self::from_config(sled::Config::new().temporary(true))
+        Self::from_config(
+            sled::Config::new()
+                .temporary(true)
+                .cache_capacity(DEFAULT_CACHE_BYTES),
+        )
     }
 
     fn from_config(config: sled::Config) -> Result<Store, StoreError> {
-        let db = config.cache_capacity(CACHE_CAPACITY).open()?;
+        let db = config.open()?;
         Ok(Store {
             items: db.open_tree("items")?,
             ids: db.open_tree("ids")?,
+            links: db.open_tree("links")?,
+            aliases: db.open_tree("aliases")?,
             sources: db.open_tree("sources")?,
             db,
             changes: watch::Sender::new(0),
@@ -116,7 +168,13 @@ impl Store {
     /// the next poll a 304 are never saved for items that were lost.
     ///
     /// An item seen before keeps its first-seen time; it is rewritten only when it
-    /// changed, and moves when its date changed.
+    /// changed, and moves when its date changed. A new id is first checked against
+    /// the story's other keys, so a story is stored once:
+    /// - the same id without scheme and host, or the same canonical link, in the same
+    ///   source: the publisher changed its ids (http→https, a slug edit); the stored
+    ///   item takes the new id instead of a second copy appearing;
+    /// - the same canonical link in another source: the story is kept once, by the
+    ///   source whose copy is older (the one that published it first).
     pub fn record_fetch(
         &self,
         origin: &Origin,
@@ -125,15 +183,109 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<UpsertReport, StoreError> {
         let state_bytes = rmp_serde::to_vec_named(state)?;
+        let source_prefix = identity_key(&origin.source, "");
         let mut seen = HashSet::new();
-        let items: Vec<&Item> = items.iter().filter(|i| seen.insert(&i.id)).collect();
-        let report = (&self.items, &self.ids, &self.sources).transaction(
-            |(items_tree, ids_tree, sources_tree)| {
-                let mut report = UpsertReport::default();
-                for item in &items {
-                    let identity = identity_key(&origin.source, &item.id.0);
-                    let old_key = ids_tree.get(&identity)?;
-                    if old_key.as_ref().is_some_and(|key| is_tombstone(key)) {
+        let mut in_document = 0;
+        let items: Vec<Keyed> = items
+            .iter()
+            .filter_map(|item| {
+                let keyed = Keyed {
+                    identity: identity_key(&origin.source, &item.id.0),
+                    link: item.canonical_link(),
+                    alias: item
+                        .id_without_host()
+                        .map(|alias| identity_key(&origin.source, &alias)),
+                    item,
+                };
+                // One document naming a story twice (two ids for one link, an http
+                // and an https id) keeps its first occurrence.
+                let keys = [
+                    Some(Key::Id(keyed.identity.clone())),
+                    keyed.link.clone().map(Key::Link),
+                    keyed.alias.clone().map(Key::Alias),
+                ];
+                let fresh = keys.iter().flatten().all(|key| !seen.contains(key));
+                seen.extend(keys.into_iter().flatten());
+                if !fresh {
+                    in_document += 1;
+                }
+                fresh.then_some(keyed)
+            })
+            .collect();
+        let trees = (
+            &self.items,
+            &self.ids,
+            &self.links,
+            &self.aliases,
+            &self.sources,
+        );
+        let report = trees.transaction(
+            |(items_tree, ids_tree, links_tree, aliases_tree, sources_tree)| {
+                let mut report = UpsertReport {
+                    duplicates: in_document,
+                    ..UpsertReport::default()
+                };
+                for keyed in &items {
+                    let Keyed {
+                        identity,
+                        link,
+                        alias,
+                        item,
+                    } = keyed;
+                    let mut old_key = ids_tree.get(identity)?;
+                    let mut previous_identity = None;
+                    if old_key.is_none() {
+                        // A new id. Is it a story already stored under another id?
+                        if let Some(alias) = alias
+                            && let Some(owner) = aliases_tree.get(alias)?
+                            && owner.as_ref() != identity.as_slice()
+                            && ids_tree.get(&owner)?.is_some()
+                        {
+                            previous_identity = Some(owner);
+                        }
+                        if previous_identity.is_none()
+                            && let Some(link) = link
+                            && let Some(owner) = links_tree.get(link.as_bytes())?
+                            && owner.as_ref() != identity.as_slice()
+                            && let Some(owner_key) = ids_tree.get(&owner)?
+                        {
+                            if owner.starts_with(&source_prefix) {
+                                previous_identity = Some(owner);
+                            } else if is_tombstone(&owner_key)
+                                || key_micros(&owner_key)
+                                    <= timestamp_for(item, now).timestamp_micros()
+                            {
+                                // Another source has (or had) the story, from no later:
+                                // it keeps it.
+                                report.duplicates += 1;
+                                continue;
+                            } else {
+                                // This source published it first: it takes the story over.
+                                items_tree.remove(owner_key)?;
+                                ids_tree.remove(owner)?;
+                                report.taken_over += 1;
+                            }
+                        }
+                        if let Some(previous) = &previous_identity {
+                            report.reidentified += 1;
+                            old_key = ids_tree.remove(previous)?;
+                        }
+                    }
+                    if let Some(tombstone) = &old_key
+                        && is_tombstone(tombstone)
+                    {
+                        // Trimmed by retention: it stays away, under whichever id.
+                        if let Some(previous) = &previous_identity {
+                            ids_tree.insert(identity.as_slice(), tombstone)?;
+                            if let Some(alias) = alias {
+                                aliases_tree.insert(alias.as_slice(), identity.as_slice())?;
+                            }
+                            if let Some(link) = link
+                                && links_tree.get(link.as_bytes())?.as_ref() == Some(previous)
+                            {
+                                links_tree.insert(link.as_bytes(), identity.as_slice())?;
+                            }
+                        }
                         report.unchanged += 1;
                         continue;
                     }
@@ -156,7 +308,7 @@ impl Store {
                         report.unchanged += 1;
                         continue;
                     }
-                    let key = item_key(record.timestamp, &identity);
+                    let key = item_key(record.timestamp, identity);
                     let bytes = encode_item(&record).map_err(abort)?;
                     if let Some(old_key) = old_key
                         && old_key.as_ref() != key.as_slice()
@@ -164,7 +316,23 @@ impl Store {
                         items_tree.remove(old_key)?;
                     }
                     items_tree.insert(key.as_slice(), bytes)?;
-                    ids_tree.insert(identity, key.as_slice())?;
+                    ids_tree.insert(identity.as_slice(), key.as_slice())?;
+                    if let Some(alias) = alias {
+                        aliases_tree.insert(alias.as_slice(), identity.as_slice())?;
+                    }
+                    if let Some(link) = link {
+                        let claimed = match links_tree.get(link.as_bytes())? {
+                            None => false,
+                            Some(owner) => {
+                                owner.as_ref() != identity.as_slice()
+                                    && previous_identity.as_ref() != Some(&owner)
+                                    && ids_tree.get(&owner)?.is_some()
+                            }
+                        };
+                        if !claimed {
+                            links_tree.insert(link.as_bytes(), identity.as_slice())?;
+                        }
+                    }
                     if old_record.is_some() {
                         report.updated += 1;
                     } else {
@@ -175,7 +343,7 @@ impl Store {
                 Ok(report)
             },
         )?;
-        if report.added + report.updated > 0 {
+        if report.added + report.updated + report.taken_over > 0 {
             self.changes.send_modify(|generation| *generation += 1);
         }
         Ok(report)
@@ -255,20 +423,10 @@ impl Store {
                 break;
             }
             let record = decode_item(&value)?;
-            doomed.push((key, identity_key(&record.origin.source, &record.item.id.0)));
+            let identity = identity_key(&record.origin.source, &record.item.id.0);
+            doomed.push((key, sled::IVec::from(identity)));
         }
-        let mut tombstone = Vec::with_capacity(9);
-        tombstone.push(TOMBSTONE);
-        tombstone.extend_from_slice(&Utc::now().timestamp_micros().to_be_bytes());
-        for chunk in doomed.chunks(TRIM_BATCH) {
-            (&self.items, &self.ids).transaction(|(items, ids)| {
-                for (key, identity) in chunk {
-                    items.remove(key)?;
-                    ids.insert(identity.as_slice(), tombstone.as_slice())?;
-                }
-                Ok::<_, ConflictableTransactionError<StoreError>>(())
-            })?;
-        }
+        self.bury(&doomed)?;
         let cutoff_micros = keep_after.timestamp_micros();
         for entry in self.ids.iter() {
             let (identity, value) = entry?;
@@ -281,6 +439,16 @@ impl Store {
                 self.ids.remove(identity)?;
             }
         }
+        // Secondary keys whose owner is gone (its tombstone dropped, a move, a
+        // take-over) point nowhere.
+        for tree in [&self.links, &self.aliases] {
+            for entry in tree.iter() {
+                let (key, owner) = entry?;
+                if !self.ids.contains_key(&owner)? {
+                    tree.compare_and_swap(key, Some(owner), None::<&[u8]>)?.ok();
+                }
+            }
+        }
         if !doomed.is_empty() {
             self.changes.send_modify(|generation| *generation += 1);
         }
@@ -291,6 +459,49 @@ impl Store {
     /// for every request.
     pub fn item_count(&self) -> usize {
         self.items.len()
+    }
+
+    /// Retention for one source (`max_items` of a `[[source]]`): removes its oldest
+    /// items beyond `max_items`, leaving tombstones like [`Store::trim`]. Walks only
+    /// the source's entries in `ids`, whose values are the items' time-ordered keys.
+    pub fn trim_source(&self, source: &SourceId, max_items: usize) -> Result<usize, StoreError> {
+        let mut live = Vec::new();
+        for entry in self.ids.scan_prefix(identity_key(source, "")) {
+            let (identity, key) = entry?;
+            if !is_tombstone(&key) {
+                live.push((key, identity));
+            }
+        }
+        if live.len() <= max_items {
+            return Ok(0);
+        }
+        live.sort();
+        live.truncate(live.len() - max_items);
+        self.bury(&live)?;
+        self.changes.send_modify(|generation| *generation += 1);
+        Ok(live.len())
+    }
+
+    /// Removes items (`items` key, `ids` key) and leaves tombstones of their
+    /// identities, in batches, so readers and writers are never held for long.
+    fn bury(&self, doomed: &[(sled::IVec, sled::IVec)]) -> Result<(), StoreError> {
+        let mut tombstone = Vec::with_capacity(9);
+        tombstone.push(TOMBSTONE);
+        tombstone.extend_from_slice(&Utc::now().timestamp_micros().to_be_bytes());
+        for chunk in doomed.chunks(TRIM_BATCH) {
+            (&self.items, &self.ids).transaction(|(items, ids)| {
+                for (key, identity) in chunk {
+                    // Only if the identity still points there: a poll may have moved
+                    // the item since it was picked.
+                    if ids.get(identity)?.as_ref() == Some(key) {
+                        items.remove(key)?;
+                        ids.insert(identity, tombstone.as_slice())?;
+                    }
+                }
+                Ok::<_, ConflictableTransactionError<StoreError>>(())
+            })?;
+        }
+        Ok(())
     }
 
     /// Whether the database still answers reads; for `/healthz`.
@@ -316,6 +527,13 @@ pub fn timestamp_for(item: &Item, first_seen: DateTime<Utc>) -> DateTime<Utc> {
 const TOMBSTONE: u8 = b'T';
 /// Items removed per transaction by `trim`.
 const TRIM_BATCH: usize = 256;
+
+/// The timestamp (microseconds) an `items` key starts with.
+fn key_micros(key: &[u8]) -> i64 {
+    let mut bytes = [0; 8];
+    bytes.copy_from_slice(&key[..8]);
+    (u64::from_be_bytes(bytes) ^ (1 << 63)) as i64
+}
 
 fn is_tombstone(value: &[u8]) -> bool {
     value.len() == 9 && value[0] == TOMBSTONE
@@ -380,6 +598,7 @@ mod tests {
             authors: vec![],
             categories: vec![],
             enclosures: vec![],
+            comments: None,
         }
     }
 
@@ -432,9 +651,8 @@ mod tests {
         assert_eq!(
             report,
             UpsertReport {
-                added: 0,
-                updated: 0,
-                unchanged: 3
+                unchanged: 3,
+                ..UpsertReport::default()
             }
         );
         assert_eq!(store.latest(1).unwrap()[0].timestamp, at(1000));
@@ -454,6 +672,143 @@ mod tests {
             .unwrap();
         assert_eq!(store.latest(10).unwrap().len(), 4);
         assert_eq!(store.latest(2).unwrap().len(), 2);
+    }
+
+    fn linked(id: &str, link: &str, published: i64) -> Item {
+        Item {
+            link: Some(link.into()),
+            ..item(id, Some(published))
+        }
+    }
+
+    fn names(items: &[StoredItem]) -> Vec<(&str, &str)> {
+        items
+            .iter()
+            .map(|i| (i.origin.name.as_str(), i.item.id.0.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn a_story_in_two_sources_is_stored_once_by_the_first_publisher() {
+        let store = Store::temporary().unwrap();
+        let state = SourceState::default();
+        let (a, b, c) = (origin("a"), origin("b"), origin("c"));
+        let story = "https://news.example/story?id=7";
+        store
+            .record_fetch(&a, &[linked("a-1", story, 200)], &state, at(1000))
+            .unwrap();
+        // B has the same story (tracking parameters and fragment do not matter),
+        // published later: A keeps it.
+        let tracked = "https://NEWS.example:443/story?id=7&utm_source=rss#top";
+        let report = store
+            .record_fetch(&b, &[linked("b-1", tracked, 300)], &state, at(1000))
+            .unwrap();
+        assert_eq!((report.added, report.duplicates), (0, 1));
+        assert_eq!(names(&store.latest(10).unwrap()), [("a", "a-1")]);
+        // C published it earlier than A: C takes it over, and A's next poll does not
+        // bring A's copy back.
+        let report = store
+            .record_fetch(&c, &[linked("c-1", story, 100)], &state, at(2000))
+            .unwrap();
+        assert_eq!((report.added, report.taken_over), (1, 1));
+        assert_eq!(names(&store.latest(10).unwrap()), [("c", "c-1")]);
+        let report = store
+            .record_fetch(&a, &[linked("a-1", story, 200)], &state, at(3000))
+            .unwrap();
+        assert_eq!((report.added, report.duplicates), (0, 1));
+        assert_eq!(names(&store.latest(10).unwrap()), [("c", "c-1")]);
+        // Other stories of A are unaffected.
+        store
+            .record_fetch(
+                &a,
+                &[linked("a-2", "https://news.example/other", 400)],
+                &state,
+                at(3000),
+            )
+            .unwrap();
+        assert_eq!(
+            names(&store.latest(10).unwrap()),
+            [("a", "a-2"), ("c", "c-1")]
+        );
+    }
+
+    #[test]
+    fn changed_guids_do_not_repeat_a_story() {
+        let store = Store::temporary().unwrap();
+        let state = SourceState::default();
+        let a = origin("a");
+        let first = vec![
+            linked("http://a.example/p?id=1", "http://a.example/one", 100),
+            linked("a-guid-2", "http://a.example/two-old-slug", 200),
+        ];
+        store.record_fetch(&a, &first, &state, at(1000)).unwrap();
+        // The publisher moves to https (ids and links), and edits a slug in an id
+        // while the link stays.
+        let second = vec![
+            linked("https://www.a.example/p?id=1", "https://a.example/one", 100),
+            linked("a-guid-2-edited", "http://a.example/two-old-slug", 200),
+        ];
+        let report = store.record_fetch(&a, &second, &state, at(2000)).unwrap();
+        assert_eq!((report.added, report.reidentified), (0, 2), "{report:?}");
+        assert_eq!(
+            ids(&store.latest(10).unwrap()),
+            ["a-guid-2-edited", "https://www.a.example/p?id=1"]
+        );
+        // The new ids are now the stored ones: the next poll changes nothing, and the
+        // first-seen time survived the change.
+        let report = store.record_fetch(&a, &second, &state, at(3000)).unwrap();
+        assert_eq!(report.unchanged, 2, "{report:?}");
+        assert!(
+            store
+                .latest(10)
+                .unwrap()
+                .iter()
+                .all(|i| i.first_seen == at(1000))
+        );
+    }
+
+    #[test]
+    fn one_document_naming_a_story_twice_keeps_the_first() {
+        let store = Store::temporary().unwrap();
+        let state = SourceState::default();
+        let items = vec![
+            linked("x-1", "https://a.example/s", 100),
+            linked("x-2", "https://a.example/s#comments", 90),
+            linked("http://a.example/g/5", "https://a.example/five", 80),
+            linked("https://a.example/g/5", "https://a.example/five-b", 80),
+        ];
+        let report = store
+            .record_fetch(&origin("a"), &items, &state, at(1000))
+            .unwrap();
+        assert_eq!((report.added, report.duplicates), (2, 2));
+        assert_eq!(
+            ids(&store.latest(10).unwrap()),
+            ["x-1", "http://a.example/g/5"]
+        );
+    }
+
+    #[test]
+    fn a_trimmed_story_stays_away_under_a_new_id_or_another_source() {
+        let store = Store::temporary().unwrap();
+        let state = SourceState::default();
+        let story = "https://a.example/old";
+        store
+            .record_fetch(&origin("a"), &[linked("1", story, 100)], &state, at(1000))
+            .unwrap();
+        assert_eq!(store.trim(at(500), 100).unwrap(), 1);
+        let report = store
+            .record_fetch(&origin("a"), &[linked("1b", story, 100)], &state, at(2000))
+            .unwrap();
+        assert_eq!(report.added, 0, "{report:?}");
+        let report = store
+            .record_fetch(&origin("b"), &[linked("b1", story, 100)], &state, at(2000))
+            .unwrap();
+        assert_eq!(report.added, 0, "{report:?}");
+        assert!(store.latest(10).unwrap().is_empty());
+        // Once the tombstones expire, the secondary keys go with them.
+        let future = Utc::now() + Duration::days(1);
+        store.trim(future, 100).unwrap();
+        assert_eq!(store.links.len() + store.aliases.len(), 0);
     }
 
     #[test]
@@ -486,6 +841,34 @@ mod tests {
             .record_fetch(&a, &items[..1], &state, at(7000))
             .unwrap();
         assert_eq!(report.added, 1);
+    }
+
+    #[test]
+    fn a_source_keeps_at_most_its_max_items() {
+        let store = Store::temporary().unwrap();
+        let state = SourceState::default();
+        let (a, b) = (origin("a"), origin("b"));
+        let items: Vec<_> = (1..=6)
+            .map(|i| item(&i.to_string(), Some(i * 10)))
+            .collect();
+        store.record_fetch(&a, &items, &state, at(1000)).unwrap();
+        store.record_fetch(&b, &items, &state, at(1000)).unwrap();
+        assert_eq!(store.trim_source(&a.source, 4).unwrap(), 2);
+        assert_eq!(store.trim_source(&a.source, 4).unwrap(), 0);
+        let of = |o: &Origin| {
+            let latest = store.latest(100).unwrap();
+            let kept: Vec<String> = latest
+                .iter()
+                .filter(|i| i.origin == *o)
+                .map(|i| i.item.id.0.clone())
+                .collect();
+            kept
+        };
+        assert_eq!(of(&a), ["6", "5", "4", "3"]);
+        assert_eq!(of(&b).len(), 6);
+        // The trimmed items are still in the document: they do not come back.
+        let report = store.record_fetch(&a, &items, &state, at(2000)).unwrap();
+        assert_eq!(report.added, 0);
     }
 
     #[test]

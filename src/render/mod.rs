@@ -158,6 +158,7 @@ pub(crate) mod fixtures {
                     mime_type: Some("audio/mpeg".into()),
                     length: Some(10),
                 }],
+                comments: None,
             },
             first_seen: DateTime::from_timestamp(secs, 0).unwrap(),
             timestamp: DateTime::from_timestamp(secs, 0).unwrap(),

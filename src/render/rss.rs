@@ -48,6 +48,7 @@ fn rss_item(stored: &StoredItem) -> rss::Item {
     rss::Item {
         title,
         link: item.link.clone(),
+        comments: item.comments.clone(),
         description: item.summary.clone().or_else(|| item.content.clone()),
         content: item.content.clone().filter(|_| item.summary.is_some()),
         guid: Some(Guid {
@@ -90,9 +91,16 @@ mod tests {
             stored("http://a.example/2", Some("http://a.example/2"), 2_000),
             stored("guid-1", Some("http://a.example/1"), 1_000),
         ];
+        let mut items = items;
+        items[1].item.comments = Some("http://a.example/1#comments".into());
         let bytes = render_rss(&items, &info());
         let parsed = Channel::read_from(&bytes[..]).unwrap();
         assert_eq!(parsed.items.len(), 2);
+        assert_eq!(parsed.items[0].comments, None);
+        assert_eq!(
+            parsed.items[1].comments.as_deref(),
+            Some("http://a.example/1#comments")
+        );
         assert_eq!(parsed.language.as_deref(), Some("en"));
         let self_link = &parsed.atom_ext.as_ref().unwrap().links[0];
         assert_eq!(self_link.rel, "self");

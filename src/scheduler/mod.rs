@@ -597,8 +597,12 @@ impl Shared {
             tags: source.tags.clone(),
         };
         let store = self.store.clone();
-        let items = document.items;
+        let mut items = document.items;
         let count = items.len();
+        items.retain(|item| source.filter.keeps(item));
+        if items.len() < count {
+            debug!(source = %source.id, filtered = count - items.len(), "items left out by the source's include/exclude rules");
+        }
         let (report, next_state) = tokio::task::spawn_blocking(move || {
             let report = store.record_fetch(&origin, &items, &next_state, now);
             (report, next_state)
@@ -607,6 +611,14 @@ impl Shared {
         .map_err(|err| PollError::Parse(format!("store write crashed: {err}")))?;
         let report = report.map_err(PollError::Store)?;
         *state = next_state;
+        if report.reidentified > 0 {
+            // Once per poll: the publisher changed how it names its items (http→https,
+            // a new host, edited slugs); the stored items took the new ids.
+            warn!(source = %source.id, items = report.reidentified, "the source changed its item ids; matched them to stored items by link or by id without scheme and host");
+        }
+        if report.duplicates + report.taken_over > 0 {
+            debug!(source = %source.id, duplicates = report.duplicates, taken_over = report.taken_over, "stories also published by other sources");
+        }
         if report.added + report.updated > 0 {
             info!(source = %source.id, items = count, added = report.added, updated = report.updated, bytes, "fetched");
         } else {

@@ -1,0 +1,88 @@
+//! Parse + normalize throughput on real documents, beside feed-rs's parse-only
+//! throughput on the same files in the same run.
+//!
+//! `cargo bench --bench normalize [-- DIR]`; DIR defaults to `$CORPUS`, else
+//! `/work/shared/corpus/real`. Prints the median of `ROUNDS` rounds for each and
+//! their ratio (the target: normalizing costs at most 2× parsing alone).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Rounds over the whole corpus; the median is reported.
+const ROUNDS: usize = 9;
+
+fn main() {
+    let dir = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .or_else(|| std::env::var("CORPUS").ok())
+        .unwrap_or_else(|| "/work/shared/corpus/real".to_string());
+    let mut files: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            let ext = path.extension()?.to_str()?;
+            matches!(ext, "xml" | "json" | "rss" | "atom").then(|| {
+                let bytes = std::fs::read(&path).unwrap();
+                (path, bytes)
+            })
+        })
+        .collect();
+    files.sort();
+    // Compare like with like: only documents both sides read.
+    let total_files = files.len();
+    files.retain(|(_, bytes)| {
+        feed_rs::parser::parse(&bytes[..]).is_ok()
+            && tributary::normalize::normalize_document(bytes, None, None, chrono_tz::UTC).is_ok()
+    });
+    let bytes: usize = files.iter().map(|(_, b)| b.len()).sum();
+    let mut items = 0;
+    let mut parse_times = Vec::new();
+    let mut normalize_times = Vec::new();
+    for _ in 0..ROUNDS {
+        let started = Instant::now();
+        for (_, body) in &files {
+            let feed = feed_rs::parser::parse(&body[..]).expect("parsed before");
+            std::hint::black_box(feed);
+        }
+        parse_times.push(started.elapsed());
+        let started = Instant::now();
+        items = 0;
+        for (_, body) in &files {
+            let document =
+                tributary::normalize::normalize_document(body, None, None, chrono_tz::UTC)
+                    .expect("normalized before");
+            items += document.items.len();
+            std::hint::black_box(document);
+        }
+        normalize_times.push(started.elapsed());
+    }
+    let parse = median(&mut parse_times);
+    let normalize = median(&mut normalize_times);
+    let mb = bytes as f64 / 1e6;
+    println!(
+        "corpus: {} of {total_files} documents read by both, {mb:.2} MB, {items} items; median of {ROUNDS} rounds",
+        files.len()
+    );
+    for (what, time) in [
+        ("feed-rs parse only", parse),
+        ("tributary parse + normalize", normalize),
+    ] {
+        let secs = time.as_secs_f64();
+        println!(
+            "{what:28} {:8.1} ms  {:7.1} MB/s  {:9.0} items/s",
+            secs * 1e3,
+            mb / secs,
+            items as f64 / secs
+        );
+    }
+    println!(
+        "normalize / parse-only time: {:.2}x (target <= 2x)",
+        normalize.as_secs_f64() / parse.as_secs_f64()
+    );
+}
+
+fn median(times: &mut [Duration]) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
