@@ -17,7 +17,10 @@ use tracing::{info, warn};
 
 use crate::config::{Config, Retention};
 use crate::fetch::Fetcher;
+use crate::health::Health;
 use crate::http::{self, HttpState};
+use crate::item::SourceId;
+use crate::metrics::Metrics;
 use crate::publish::{Publisher, Site};
 use crate::scheduler::Scheduler;
 use crate::store::Store;
@@ -30,8 +33,26 @@ pub const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 /// 10 minutes between retention passes: items age by days, not seconds.
 pub const RETENTION_EVERY: Duration = Duration::from_secs(600);
 
-/// Trims the store to its retention limits now and every [`RETENTION_EVERY`].
-async fn retain(store: Store, retention: Retention, token: CancellationToken) {
+/// Counts every source's stored items into `metrics` (at start-up and after
+/// retention): one pass over the store's index.
+async fn count_items(store: &Store, sources: &[SourceId], metrics: &Metrics) {
+    let counting = store.clone();
+    match tokio::task::spawn_blocking(move || counting.item_counts()).await {
+        Ok(Ok(counts)) => metrics.set_all_source_items(sources, &counts),
+        Ok(Err(err)) => warn!(error = %err, "cannot count the stored items"),
+        Err(err) => warn!(error = %err, "counting the stored items crashed"),
+    }
+}
+
+/// Trims the store to its retention limits now and every [`RETENTION_EVERY`], and
+/// recounts the items of each source after a pass that removed some.
+async fn retain(
+    store: Store,
+    retention: Retention,
+    sources: Vec<SourceId>,
+    metrics: Arc<Metrics>,
+    token: CancellationToken,
+) {
     loop {
         let keep_after = chrono::Utc::now()
             - chrono::Duration::from_std(retention.max_age).unwrap_or(chrono::Duration::MAX);
@@ -41,7 +62,10 @@ async fn retain(store: Store, retention: Retention, token: CancellationToken) {
                 .await;
         match result {
             Ok(Ok(0)) => {}
-            Ok(Ok(removed)) => info!(removed, "retention trimmed old items"),
+            Ok(Ok(removed)) => {
+                info!(removed, "retention trimmed old items");
+                count_items(&store, &sources, &metrics).await;
+            }
             Ok(Err(err)) => warn!(error = %err, "retention pass failed"),
             Err(err) => warn!(error = %err, "retention pass crashed"),
         }
@@ -70,6 +94,11 @@ pub async fn run(
     let store = tokio::task::spawn_blocking(move || Store::open(&store_path))
         .await?
         .with_context(|| format!("opening the store at {}", config.store_path.display()))?;
+    let health = Arc::new(Health::default());
+    health.set_store_open();
+    let metrics = Arc::new(Metrics::new());
+    let source_ids: Vec<SourceId> = config.sources.iter().map(|s| s.id.clone()).collect();
+    count_items(&store, &source_ids, &metrics).await;
     let fetcher = Fetcher::new(&config.poll).context("setting up the HTTP client")?;
     let local = listener.local_addr()?;
 
@@ -99,15 +128,27 @@ pub async fn run(
         fetcher,
         sources: config.sources.clone(),
         poll: config.poll.clone(),
+        metrics: metrics.clone(),
+        health: health.clone(),
     };
     tracker.spawn(scheduler.run(token.child_token(), tracker.clone()));
-    tracker.spawn(retain(store.clone(), config.retention, token.child_token()));
+    tracker.spawn(retain(
+        store.clone(),
+        config.retention,
+        source_ids,
+        metrics.clone(),
+        token.child_token(),
+    ));
     let http_state = HttpState {
         snapshot: snapshot_rx,
         store: store.clone(),
         cache_control: HeaderValue::from_str(&format!("public, max-age={}", max_age.as_secs()))
             .expect("digits are a valid header value"),
         max_limit: config.publish.max_items,
+        health: health.clone(),
+        metrics,
+        sources: Arc::new(config.sources.clone()),
+        title: config.publish.title.clone(),
     };
     let mut server = tokio::spawn(http::serve(listener, http_state, token.child_token()));
 
@@ -120,6 +161,7 @@ pub async fn run(
         result = &mut server => Some(result),
     };
     systemd::stopping();
+    health.set_draining();
     token.cancel();
     let server_result = match server_result {
         Some(result) => result,

@@ -181,6 +181,8 @@ fn poll_once(config: Config) -> anyhow::Result<()> {
             fetcher: Fetcher::new(&config.poll).context("setting up the HTTP client")?,
             sources: config.sources.clone(),
             poll: config.poll.clone(),
+            metrics: Default::default(),
+            health: Default::default(),
         };
         let summary = scheduler.poll_once().await;
         store.flush().await.context("flushing the store")?;

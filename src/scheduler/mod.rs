@@ -22,7 +22,9 @@ use url::Url;
 
 use crate::config::{PollConfig, SourceConfig};
 use crate::fetch::{FetchError, FetchOutcome, Fetched, Fetcher, Response, Validators};
+use crate::health::Health;
 use crate::item::{Origin, SourceState};
+use crate::metrics::{Metrics, PollOutcome};
 use crate::normalize::normalize_document;
 use crate::store::{Store, StoreError};
 use plan::Bounds;
@@ -43,6 +45,10 @@ pub struct Scheduler {
     pub fetcher: Fetcher,
     pub sources: Vec<SourceConfig>,
     pub poll: PollConfig,
+    /// Where every poll is counted.
+    pub metrics: Arc<Metrics>,
+    /// Told when every source has been polled once, for `/readyz`.
+    pub health: Arc<Health>,
 }
 
 /// What one poll came to.
@@ -97,6 +103,9 @@ impl Scheduler {
             }
         }
         info!(sources, due = due.len(), "scheduler started");
+        if due.is_empty() {
+            shared.scheduler.health.set_polled_once();
+        }
         let started = Instant::now();
         let mut first_round = vec![false; sources];
         let mut first_pending = due.len();
@@ -114,6 +123,7 @@ impl Scheduler {
                         summary.record(result);
                         first_pending -= 1;
                         if first_pending == 0 {
+                            shared.scheduler.health.set_polled_once();
                             info!(sources, ok = summary.ok, failed = summary.failed, gone = summary.gone,
                                 elapsed_ms = started.elapsed().as_millis() as u64, "every source polled once");
                         }
@@ -268,14 +278,20 @@ impl Shared {
         // The host's permit covers the request only; the global one is held until the
         // body is parsed and stored, so bodies cannot pile up in memory faster than
         // they are processed (the network outruns the parser on a cold start).
-        let (outcome, _global_permit) = tokio::select! {
+        let (outcome, _global_permit, took) = tokio::select! {
             _ = token.cancelled() => return (Duration::ZERO, PollResult::Cancelled),
             fetched = async {
                 let (_host_permit, global_permit) = self.permits(&url).await;
+                let started = Instant::now();
                 let outcome = self.scheduler.fetcher.fetch(&url, &validators, &source.request).await;
-                (outcome, global_permit)
+                (outcome, global_permit, started.elapsed())
             } => fetched,
         };
+        let bytes = match &outcome {
+            Ok(FetchOutcome::Fetched(fetched)) => fetched.body.len(),
+            _ => 0,
+        };
+        self.scheduler.metrics.record_fetch(took, bytes);
         let now = Utc::now();
         state.last_attempt = Some(now);
         let result = match outcome {
@@ -283,7 +299,7 @@ impl Shared {
                 debug!(source = %source.id, "not modified");
                 self.follow_redirects(source, &mut state, &response);
                 succeeded(&mut state, now);
-                Ok(response.fresh_for)
+                Ok((response.fresh_for, PollOutcome::not_modified))
             }
             Ok(FetchOutcome::Fetched(fetched)) => {
                 self.follow_redirects(source, &mut state, &fetched.response);
@@ -293,8 +309,10 @@ impl Shared {
         };
         // After ingest, which may have learned a new interval.
         let base = plan::base_interval(source.interval, state.learned_interval, self.bounds());
+        let metrics = &self.scheduler.metrics;
         let (wait, poll_result) = match result {
-            Ok(fresh_for) => {
+            Ok((fresh_for, outcome)) => {
+                metrics.record_poll(&source.id, outcome, Some(now.timestamp()));
                 self.connectivity().succeeded();
                 let wait = plan::after_success(base, &[fresh_for, state.feed_hint], self.bounds());
                 (jittered(wait), PollResult::Ok)
@@ -303,12 +321,16 @@ impl Shared {
                 warn!(source = %source.id, "the server answered 410 Gone: no longer polled; remove the source from the config, or change its entry to try again");
                 state.gone = Some(source.fingerprint());
                 state.last_error = Some(PollError::Fetch(err).to_string());
+                metrics.record_poll(&source.id, PollOutcome::gone, None);
                 (Duration::ZERO, PollResult::Gone)
             }
-            Err(err) => (
-                self.failed(source, &mut state, &err, base),
-                PollResult::Failed,
-            ),
+            Err(err) => {
+                metrics.record_poll(&source.id, PollOutcome::failed, None);
+                (
+                    self.failed(source, &mut state, &err, base),
+                    PollResult::Failed,
+                )
+            }
         };
         let next = now + chrono::Duration::from_std(wait).unwrap_or_default();
         state.next_poll = Some(plan::skip(next, &state.skip_hours, &state.skip_days));
@@ -323,14 +345,14 @@ impl Shared {
     }
 
     /// Parses a fetched body and stores its items together with the new validators.
-    /// Returns the freshness the server granted.
+    /// Returns the freshness the server granted, and whether the body was new.
     async fn ingest(
         &self,
         source: &SourceConfig,
         state: &mut SourceState,
         fetched: Fetched,
         now: DateTime<Utc>,
-    ) -> Result<Option<Duration>, PollError> {
+    ) -> Result<(Option<Duration>, PollOutcome), PollError> {
         let Fetched {
             body,
             content_type,
@@ -345,7 +367,7 @@ impl Shared {
             state.etag = validators.etag;
             state.last_modified = validators.last_modified;
             succeeded(state, now);
-            return Ok(response.fresh_for);
+            return Ok((response.fresh_for, PollOutcome::not_modified));
         }
         // Parsing is CPU work, kept off the async workers; a panic in the parser comes
         // back as a JoinError and costs this one poll.
@@ -387,20 +409,29 @@ impl Shared {
         let store = self.scheduler.store.clone();
         let items = document.items;
         let count = items.len();
-        let (report, next_state) = tokio::task::spawn_blocking(move || {
+        let (report, next_state, held) = tokio::task::spawn_blocking(move || {
             let report = store.record_fetch(&origin, &items, &next_state, now);
-            (report, next_state)
+            // Recounted only when items were added: a scan of this source's index.
+            let held = match &report {
+                Ok(report) if report.added > 0 => store.count_items(&origin.source).ok(),
+                _ => None,
+            };
+            (report, next_state, held)
         })
         .await
         .map_err(|err| PollError::Parse(format!("store write crashed: {err}")))?;
         let report = report.map_err(PollError::Store)?;
         *state = next_state;
+        self.scheduler.metrics.record_stored(report.added);
+        if let Some(held) = held {
+            self.scheduler.metrics.set_source_items(&source.id, held);
+        }
         if report.added + report.updated > 0 {
             info!(source = %source.id, items = count, added = report.added, updated = report.updated, bytes, "fetched");
         } else {
             debug!(source = %source.id, items = count, bytes, "fetched, nothing new");
         }
-        Ok(response.fresh_for)
+        Ok((response.fresh_for, PollOutcome::ok))
     }
 
     /// Moves the source to where it permanently redirects once that was seen on
