@@ -16,6 +16,7 @@ pub mod dates;
 pub mod fetch;
 pub mod health;
 pub mod http;
+pub mod import;
 pub mod item;
 pub mod metrics;
 pub mod normalize;
