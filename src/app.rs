@@ -33,12 +33,14 @@ pub const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 /// 10 minutes between retention passes: items age by days, not seconds.
 pub const RETENTION_EVERY: Duration = Duration::from_secs(600);
 
-/// Counts every source's stored items into `metrics` (at start-up and after
-/// retention): one pass over the store's index.
-async fn count_items(store: &Store, sources: &[SourceId], metrics: &Metrics) {
+/// Counts every source's stored items into `metrics` (after start-up and after
+/// retention): one pass over the store's index, about a second per million items.
+/// At start-up (`replace` false) a source a poll has counted meanwhile keeps that
+/// fresher count.
+async fn count_items(store: &Store, sources: &[SourceId], metrics: &Metrics, replace: bool) {
     let counting = store.clone();
     match tokio::task::spawn_blocking(move || counting.item_counts()).await {
-        Ok(Ok(counts)) => metrics.set_all_source_items(sources, &counts),
+        Ok(Ok(counts)) => metrics.set_all_source_items(sources, &counts, replace),
         Ok(Err(err)) => warn!(error = %err, "cannot count the stored items"),
         Err(err) => warn!(error = %err, "counting the stored items crashed"),
     }
@@ -64,7 +66,7 @@ async fn retain(
             Ok(Ok(0)) => {}
             Ok(Ok(removed)) => {
                 info!(removed, "retention trimmed old items");
-                count_items(&store, &sources, &metrics).await;
+                count_items(&store, &sources, &metrics, true).await;
             }
             Ok(Err(err)) => warn!(error = %err, "retention pass failed"),
             Err(err) => warn!(error = %err, "retention pass crashed"),
@@ -98,7 +100,6 @@ pub async fn run(
     health.set_store_open();
     let metrics = Arc::new(Metrics::new());
     let source_ids: Vec<SourceId> = config.sources.iter().map(|s| s.id.clone()).collect();
-    count_items(&store, &source_ids, &metrics).await;
     let fetcher = Fetcher::new(&config.poll).context("setting up the HTTP client")?;
     let local = listener.local_addr()?;
 
@@ -122,6 +123,11 @@ pub async fn run(
 
     let token = CancellationToken::new();
     let tracker = TaskTracker::new();
+    // Counted in the background: a large store must not hold up the start.
+    tracker.spawn({
+        let (store, sources, metrics) = (store.clone(), source_ids.clone(), metrics.clone());
+        async move { count_items(&store, &sources, &metrics, false).await }
+    });
     tracker.spawn(publisher.run(snapshot_tx, token.child_token()));
     let scheduler = Scheduler {
         store: store.clone(),

@@ -181,10 +181,18 @@ impl Metrics {
             .set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 
-    /// Replaces every source's item count (after start-up or a retention pass).
-    pub fn set_all_source_items(&self, sources: &[SourceId], counts: &HashMap<SourceId, u64>) {
+    /// Sets every source's item count from a count of the whole store; with
+    /// `replace` false, only those not counted yet.
+    pub fn set_all_source_items(
+        &self,
+        sources: &[SourceId],
+        counts: &HashMap<SourceId, u64>,
+        replace: bool,
+    ) {
         for source in sources {
-            self.set_source_items(source, counts.get(source).copied().unwrap_or(0));
+            if replace || self.source_items(source).is_none() {
+                self.set_source_items(source, counts.get(source).copied().unwrap_or(0));
+            }
         }
     }
 
@@ -246,6 +254,14 @@ mod tests {
         }
         assert_eq!(metrics.source_items(&source), Some(3));
         assert_eq!(metrics.source_items(&SourceId("other".into())), None);
+        // A start-up count does not overwrite a poll's fresher one; retention's does.
+        let other = SourceId("other".into());
+        let counts = HashMap::from([(source.clone(), 1), (other.clone(), 5)]);
+        metrics.set_all_source_items(&[source.clone(), other.clone()], &counts, false);
+        assert_eq!(metrics.source_items(&source), Some(3));
+        assert_eq!(metrics.source_items(&other), Some(5));
+        metrics.set_all_source_items(&[source.clone(), other.clone()], &counts, true);
+        assert_eq!(metrics.source_items(&source), Some(1));
         assert!(text.ends_with("# EOF\n"));
     }
 }
