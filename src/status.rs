@@ -19,7 +19,7 @@ use crate::store::{Store, StoreError};
 /// Where a source stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Health {
+pub enum Status {
     /// Not polled yet.
     Pending,
     /// The last poll succeeded.
@@ -32,14 +32,14 @@ pub enum Health {
     Gone,
 }
 
-impl fmt::Display for Health {
+impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Health::Pending => "pending",
-            Health::Ok => "ok",
-            Health::Failing => "failing",
-            Health::BackingOff => "backing off",
-            Health::Gone => "gone",
+            Status::Pending => "pending",
+            Status::Ok => "ok",
+            Status::Failing => "failing",
+            Status::BackingOff => "backing off",
+            Status::Gone => "gone",
         })
     }
 }
@@ -55,7 +55,7 @@ pub struct SourceStatus {
     /// Where it is fetched from now, when it has moved permanently.
     pub moved_to: Option<String>,
     pub tags: Vec<String>,
-    pub status: Health,
+    pub status: Status,
     pub last_success: Option<DateTime<Utc>>,
     pub last_attempt: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
@@ -72,15 +72,15 @@ pub fn source_status(
     items: Option<u64>,
 ) -> SourceStatus {
     let status = if state.gone == Some(source.fingerprint()) {
-        Health::Gone
+        Status::Gone
     } else if state.consecutive_failures >= 2 {
-        Health::BackingOff
+        Status::BackingOff
     } else if state.last_error.is_some() {
-        Health::Failing
+        Status::Failing
     } else if state.last_attempt.is_none() && state.last_success.is_none() {
-        Health::Pending
+        Status::Pending
     } else {
-        Health::Ok
+        Status::Ok
     };
     SourceStatus {
         id: source.id.slug(),
@@ -169,7 +169,7 @@ pub fn render_table(statuses: &[SourceStatus], now: DateTime<Utc>) -> String {
         let name: String = s.name.chars().take(name_width).collect();
         let items = s.items.map_or_else(|| "-".to_string(), |n| n.to_string());
         let next = match s.status {
-            Health::Gone => "never".to_string(),
+            Status::Gone => "never".to_string(),
             _ => when(s.next_poll, now),
         };
         let _ = writeln!(
@@ -186,7 +186,7 @@ pub fn render_table(statuses: &[SourceStatus], now: DateTime<Utc>) -> String {
     }
     let failing = statuses
         .iter()
-        .filter(|s| matches!(s.status, Health::Failing | Health::BackingOff))
+        .filter(|s| matches!(s.status, Status::Failing | Status::BackingOff))
         .count();
     let _ = writeln!(
         out,
@@ -229,7 +229,7 @@ pub fn render_html(statuses: &[SourceStatus], title: &str, now: DateTime<Utc>) -
     out.push_str("<header>\n<h1>Sources</h1>\n<p>");
     let failing = statuses
         .iter()
-        .filter(|s| matches!(s.status, Health::Failing | Health::BackingOff))
+        .filter(|s| matches!(s.status, Status::Failing | Status::BackingOff))
         .count();
     let _ = write!(out, "{} sources, {failing} failing · ", statuses.len());
     escape_markup(title, &mut out);
@@ -263,7 +263,7 @@ pub fn render_html(statuses: &[SourceStatus], title: &str, now: DateTime<Utc>) -
         );
         time_cell(s.last_success, now, &mut out);
         out.push_str("</td><td>");
-        if s.status == Health::Gone {
+        if s.status == Status::Gone {
             out.push_str("never");
         } else {
             time_cell(s.next_poll, now, &mut out);
@@ -310,20 +310,20 @@ mod tests {
     fn statuses_follow_the_remembered_state() {
         let s = source("http://a.example/rss");
         let mut state = SourceState::default();
-        assert_eq!(source_status(&s, &state, None).status, Health::Pending);
+        assert_eq!(source_status(&s, &state, None).status, Status::Pending);
         state.last_attempt = Some(at(100));
         state.last_success = Some(at(100));
-        assert_eq!(source_status(&s, &state, Some(3)).status, Health::Ok);
+        assert_eq!(source_status(&s, &state, Some(3)).status, Status::Ok);
         state.last_error = Some("fetch: boom".into());
         state.consecutive_failures = 1;
-        assert_eq!(source_status(&s, &state, None).status, Health::Failing);
+        assert_eq!(source_status(&s, &state, None).status, Status::Failing);
         state.consecutive_failures = 2;
-        assert_eq!(source_status(&s, &state, None).status, Health::BackingOff);
+        assert_eq!(source_status(&s, &state, None).status, Status::BackingOff);
         state.gone = Some(s.fingerprint());
-        assert_eq!(source_status(&s, &state, None).status, Health::Gone);
+        assert_eq!(source_status(&s, &state, None).status, Status::Gone);
         // Gone under an older entry for the same URL: polled again, so not gone.
         state.gone = Some(s.fingerprint().wrapping_add(1));
-        assert_eq!(source_status(&s, &state, None).status, Health::BackingOff);
+        assert_eq!(source_status(&s, &state, None).status, Status::BackingOff);
     }
 
     #[test]
