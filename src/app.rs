@@ -34,7 +34,7 @@ pub const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 pub const RETENTION_EVERY: Duration = Duration::from_secs(600);
 
 /// Counts every source's stored items into `metrics` (after start-up and after
-/// retention): one pass over the store's index, about a second per million items.
+/// retention): one pass over the store's index, about 3 s per million items.
 /// At start-up (`replace` false) a source a poll has counted meanwhile keeps that
 /// fresher count.
 async fn count_items(store: &Store, sources: &[SourceId], metrics: &Metrics, replace: bool) {
