@@ -17,8 +17,10 @@ use tracing::{error, info, warn};
 
 use crate::config::{self, Config, Retention, SourceConfig};
 use crate::fetch::Fetcher;
+use crate::health::Health;
 use crate::http::{self, HttpState};
 use crate::item::SourceId;
+use crate::metrics::Metrics;
 use crate::publish::{Publisher, Site};
 use crate::reload;
 use crate::scheduler::{Plan, Scheduler};
@@ -33,6 +35,19 @@ pub const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 /// 10 minutes between retention passes: items age by days, not seconds.
 pub const RETENTION_EVERY: Duration = Duration::from_secs(600);
 
+/// Counts every source's stored items into `metrics` (after start-up and after
+/// retention): one pass over the store's index, about 3 s per million items.
+/// At start-up (`replace` false) a source a poll has counted meanwhile keeps that
+/// fresher count.
+async fn count_items(store: &Store, sources: &[SourceId], metrics: &Metrics, replace: bool) {
+    let counting = store.clone();
+    match tokio::task::spawn_blocking(move || counting.item_counts()).await {
+        Ok(Ok(counts)) => metrics.set_all_source_items(sources, &counts, replace),
+        Ok(Err(err)) => warn!(error = %err, "cannot count the stored items"),
+        Err(err) => warn!(error = %err, "counting the stored items crashed"),
+    }
+}
+
 /// How often `systemctl status` gets a new status line.
 pub const STATUS_EVERY: Duration = Duration::from_secs(30);
 
@@ -42,6 +57,8 @@ pub const STATUS_EVERY: Duration = Duration::from_secs(30);
 struct RetentionPlan {
     store: Retention,
     per_source: Arc<Vec<(SourceId, usize)>>,
+    /// Every configured source, for the item counts of `/metrics`.
+    sources: Arc<Vec<SourceId>>,
 }
 
 impl RetentionPlan {
@@ -54,17 +71,25 @@ impl RetentionPlan {
         RetentionPlan {
             store: config.retention,
             per_source: Arc::new(per_source),
+            sources: Arc::new(config.sources.iter().map(|s| s.id.clone()).collect()),
         }
     }
 }
 
 /// Trims the store to its retention limits now and every [`RETENTION_EVERY`], with
-/// the limits of the latest config.
-async fn retain(store: Store, plan: watch::Receiver<RetentionPlan>, token: CancellationToken) {
+/// the limits of the latest config, and recounts the items of each source after a
+/// pass that removed some.
+async fn retain(
+    store: Store,
+    plan: watch::Receiver<RetentionPlan>,
+    metrics: Arc<Metrics>,
+    token: CancellationToken,
+) {
     loop {
         let RetentionPlan {
             store: retention,
             per_source: caps,
+            sources,
         } = plan.borrow().clone();
         let keep_after = chrono::Utc::now()
             - chrono::Duration::from_std(retention.max_age).unwrap_or(chrono::Duration::MAX);
@@ -79,7 +104,10 @@ async fn retain(store: Store, plan: watch::Receiver<RetentionPlan>, token: Cance
         .await;
         match result {
             Ok(Ok(0)) => {}
-            Ok(Ok(removed)) => info!(removed, "retention trimmed old items"),
+            Ok(Ok(removed)) => {
+                info!(removed, "retention trimmed old items");
+                count_items(&store, &sources, &metrics, true).await;
+            }
             Ok(Err(err)) => warn!(error = %err, "retention pass failed"),
             Err(err) => warn!(error = %err, "retention pass crashed"),
         }
@@ -111,6 +139,10 @@ pub async fn run(
         tokio::task::spawn_blocking(move || Store::open_with_cache(&store_path, cache_bytes))
             .await?
             .with_context(|| format!("opening the store at {}", config.store_path.display()))?;
+    let health = Arc::new(Health::default());
+    health.set_store_open();
+    let metrics = Arc::new(Metrics::new());
+    let source_ids: Vec<SourceId> = config.sources.iter().map(|s| s.id.clone()).collect();
     let fetcher = Fetcher::new(&config.poll).context("setting up the HTTP client")?;
     let local = listener.local_addr()?;
     let mut triggers = reload::Triggers::new(&config).context("listening for SIGHUP")?;
@@ -135,17 +167,25 @@ pub async fn run(
         poll: config.poll.clone(),
     });
     let (retention_tx, retention_rx) = watch::channel(RetentionPlan::of(&config));
+    let (sources_tx, sources_rx) = watch::channel(Arc::new(config.sources.clone()));
 
     let token = CancellationToken::new();
     let tracker = TaskTracker::new();
     let poll_heartbeat = Heartbeat::default();
     let http_heartbeat = Heartbeat::default();
+    // Counted in the background: a large store must not hold up the start.
+    tracker.spawn({
+        let (store, sources, metrics) = (store.clone(), source_ids.clone(), metrics.clone());
+        async move { count_items(&store, &sources, &metrics, false).await }
+    });
     tracker.spawn(publisher.run(snapshot_tx, site_rx, token.child_token()));
     let scheduler = Scheduler {
         store: store.clone(),
         fetcher,
         sources: config.sources.clone(),
         poll: config.poll.clone(),
+        metrics: metrics.clone(),
+        health: health.clone(),
     };
     tracker.spawn(scheduler.run(
         plan_rx,
@@ -153,13 +193,22 @@ pub async fn run(
         token.child_token(),
         tracker.clone(),
     ));
-    tracker.spawn(retain(store.clone(), retention_rx, token.child_token()));
+    tracker.spawn(retain(
+        store.clone(),
+        retention_rx,
+        metrics.clone(),
+        token.child_token(),
+    ));
     let http_state = HttpState {
         snapshot: snapshot_rx,
         store: store.clone(),
         cache_control: HeaderValue::from_str(&format!("public, max-age={}", max_age.as_secs()))
             .expect("digits are a valid header value"),
         max_limit: config.publish.max_items,
+        health: health.clone(),
+        metrics,
+        sources: sources_rx,
+        title: config.publish.title.clone(),
     };
     let mut server = tokio::spawn(http::serve(
         listener,
@@ -208,6 +257,7 @@ pub async fn run(
                         site_tx.send_replace(site(&new, local));
                         plan_tx.send_replace(Plan { sources: new.sources.clone(), poll: new.poll.clone() });
                         retention_tx.send_replace(RetentionPlan::of(&new));
+                        sources_tx.send_replace(Arc::new(new.sources.clone()));
                         info!(sources = new.sources.len(), "config reloaded");
                         systemd::ready_with_status(&format!(
                             "reloaded {}: {} sources",
@@ -237,6 +287,7 @@ pub async fn run(
         }
     };
     systemd::stopping();
+    health.set_draining();
     token.cancel();
     let server_result = match server_result {
         Some(result) => result,

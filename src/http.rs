@@ -3,8 +3,10 @@
 //! Routes (GET and HEAD only; anything else is 405 with `Allow`):
 //! `/` (HTML), `/feed.xml` (RSS 2.0), `/atom.xml`, `/feed.json`, `/opml`,
 //! `/tags/{tag}.xml|.atom|.json`, `/sources/{id}.xml|.atom|.json`, each taking
-//! `?limit=N`; `/healthz`. Unknown paths, tags and sources are 404, a bad `limit` or
-//! Host is 400, each with a one-line reason.
+//! `?limit=N`; `/healthz`, `/readyz`, `/metrics`, `/sources` and `/sources.json` for
+//! the operator. Unknown paths, tags and sources are 404, a bad `limit` or Host is
+//! 400, each with a one-line reason. Every answer is counted in `metrics` under its
+//! route pattern.
 //!
 //! Serving is a lookup: the representation (already compressed, with its ETag and
 //! Last-Modified as header values) is picked by Accept-Encoding, compared with the
@@ -35,7 +37,11 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
+use crate::config::SourceConfig;
+use crate::health::Health;
+use crate::metrics::{self, Metrics};
 use crate::publish::{Format, Representation, Scope, Snapshot, View, ViewError};
+use crate::status;
 use crate::store::Store;
 use crate::watchdog::{HEARTBEAT_EVERY, Heartbeat};
 
@@ -60,6 +66,14 @@ pub struct HttpState {
     pub cache_control: HeaderValue,
     /// Largest `?limit` accepted: `[publish] max_items`.
     pub max_limit: usize,
+    /// Readiness, for `/readyz`.
+    pub health: Arc<Health>,
+    /// What `/metrics` serves; every request is counted in it.
+    pub metrics: Arc<Metrics>,
+    /// The configured sources, for `/sources`; replaced on reload.
+    pub sources: watch::Receiver<Arc<Vec<SourceConfig>>>,
+    /// The title of the site, for `/sources`.
+    pub title: String,
 }
 
 /// Serves on `listener` until `token` is cancelled, then stops accepting and waits
@@ -117,8 +131,47 @@ pub async fn serve(
 
 type Body = Full<Bytes>;
 
-/// Answers one request.
+/// Answers one request and counts it.
 pub async fn handle(state: &HttpState, request: Request<Incoming>) -> Response<Body> {
+    let route = route_pattern(request.uri().path());
+    let response = answer(state, request).await;
+    state
+        .metrics
+        .record_request(route, response.status().as_u16());
+    response
+}
+
+/// The route `path` belongs to, as a pattern (`/tags/{tag}.xml`): the `route` label
+/// of the request counter, so its series are bounded whatever paths clients send.
+fn route_pattern(path: &str) -> &'static str {
+    match path {
+        "/" => "/",
+        "/feed.xml" => "/feed.xml",
+        "/atom.xml" => "/atom.xml",
+        "/feed.json" => "/feed.json",
+        "/opml" => "/opml",
+        "/healthz" => "/healthz",
+        "/readyz" => "/readyz",
+        "/metrics" => "/metrics",
+        "/sources" => "/sources",
+        "/sources.json" => "/sources.json",
+        _ => match route(path) {
+            Some((format, Scope::Tag(_))) => match format {
+                Format::Atom => "/tags/{tag}.atom",
+                Format::Json => "/tags/{tag}.json",
+                _ => "/tags/{tag}.xml",
+            },
+            Some((format, Scope::Source(_))) => match format {
+                Format::Atom => "/sources/{id}.atom",
+                Format::Json => "/sources/{id}.json",
+                _ => "/sources/{id}.xml",
+            },
+            _ => "unknown",
+        },
+    }
+}
+
+async fn answer(state: &HttpState, request: Request<Incoming>) -> Response<Body> {
     let (parts, _body) = request.into_parts();
     if parts
         .uri
@@ -138,8 +191,12 @@ pub async fn handle(state: &HttpState, request: Request<Incoming>) -> Response<B
         return response;
     }
     let path = parts.uri.path();
-    if path == "/healthz" {
-        return healthz(state).await;
+    match path {
+        "/healthz" => return healthz(state).await,
+        "/readyz" => return readyz(state).await,
+        "/metrics" => return metrics(state).await,
+        "/sources" | "/sources.json" => return sources(state, path == "/sources.json").await,
+        _ => {}
     }
     let Some((format, scope)) = route(path) else {
         return plain(StatusCode::NOT_FOUND, "no such page");
@@ -434,6 +491,78 @@ async fn healthz(state: &HttpState) -> Response<Body> {
     }
 }
 
+/// 200 when the daemon should get traffic, else 503 with the reason (before the
+/// first poll cycle, while draining, when the store stops answering).
+async fn readyz(state: &HttpState) -> Response<Body> {
+    if let Err(reason) = state.health.readiness() {
+        return plain(StatusCode::SERVICE_UNAVAILABLE, reason);
+    }
+    let store = state.store.clone();
+    let healthy = tokio::task::spawn_blocking(move || store.is_healthy())
+        .await
+        .unwrap_or(false);
+    if healthy {
+        plain(StatusCode::OK, "ready")
+    } else {
+        plain(StatusCode::SERVICE_UNAVAILABLE, "store unavailable")
+    }
+}
+
+async fn metrics(state: &HttpState) -> Response<Body> {
+    let store = state.store.clone();
+    let size = tokio::task::spawn_blocking(move || store.size_on_disk())
+        .await
+        .ok()
+        .and_then(|size| {
+            size.map_err(|err| warn!(error = %err, "cannot measure the store"))
+                .ok()
+        })
+        .unwrap_or(0);
+    let mut response = Response::new(Body::new(Bytes::from(state.metrics.encode(size))));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(metrics::CONTENT_TYPE),
+    );
+    response
+}
+
+/// `/sources` or `/sources.json`: each source's status, read from the store's source
+/// states (one small read per source) and the cached item counts.
+async fn sources(state: &HttpState, json: bool) -> Response<Body> {
+    let store = state.store.clone();
+    let sources = state.sources.borrow().clone();
+    let metrics = state.metrics.clone();
+    let statuses = tokio::task::spawn_blocking(move || {
+        status::collect(&sources, &store, |id| metrics.source_items(id))
+    })
+    .await;
+    let statuses = match statuses {
+        Ok(Ok(statuses)) => statuses,
+        Ok(Err(err)) => {
+            warn!(error = %err, "cannot read the source states");
+            return plain(StatusCode::SERVICE_UNAVAILABLE, "cannot read the store now");
+        }
+        Err(err) => {
+            warn!(error = %err, "reading the source states crashed");
+            return plain(StatusCode::SERVICE_UNAVAILABLE, "cannot read the store now");
+        }
+    };
+    let (body, content_type) = if json {
+        (status::render_json(&statuses), "application/json")
+    } else {
+        (
+            status::render_html(&statuses, &state.title, Utc::now()),
+            "text/html; charset=utf-8",
+        )
+    };
+    let mut response = Response::new(Body::new(Bytes::from(body)));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    // A status is true for a moment: caches must not keep it.
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -521,6 +650,18 @@ mod tests {
         assert_eq!(route("/tags/a/b.xml"), None);
         assert_eq!(route("/feed.xml/"), None);
         assert_eq!(route("/nope"), None);
+    }
+
+    #[test]
+    fn route_patterns_are_bounded() {
+        assert_eq!(route_pattern("/"), "/");
+        assert_eq!(route_pattern("/metrics"), "/metrics");
+        assert_eq!(route_pattern("/sources.json"), "/sources.json");
+        assert_eq!(route_pattern("/tags/a%20b.atom"), "/tags/{tag}.atom");
+        assert_eq!(route_pattern("/sources/0123.json"), "/sources/{id}.json");
+        assert_eq!(route_pattern("/sources/0123.xml"), "/sources/{id}.xml");
+        assert_eq!(route_pattern("/wp-login.php"), "unknown");
+        assert_eq!(route_pattern("/tags/x.html"), "unknown");
     }
 
     #[test]

@@ -1,8 +1,10 @@
-//! The `tributary` command: `run` the daemon, `check` a config, `inspect` one feed or
-//! page, `add` a source to the config.
+//! The `tributary` command: `run` the daemon, `check` a config, `poll` once,
+//! `inspect` one feed or page, `add` a source to the config, list the `sources` and
+//! their status, `import-opml` and `export-opml`; a hidden `generate` writes the man
+//! pages and shell completions.
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tributary::config::{self, Config};
@@ -19,6 +21,12 @@ const EXIT_STORE_IO: u8 = 74;
 /// sysexits.h EX_UNAVAILABLE: another process (a running daemon) holds the store.
 const EXIT_STORE_BUSY: u8 = 69;
 
+/// The examples of `--help`.
+const EXAMPLES: &str = "Every command that reads a config takes --config PATH (default: feeds.toml, \
+or $TRIBUTARY_CONFIG).\n\nExamples:\n  tributary check --config /etc/tributary/feeds.toml\n  \
+tributary run --config /etc/tributary/feeds.toml\n  tributary sources\n  \
+tributary import-opml subscriptions.opml\n  tributary export-opml > feeds.opml";
+
 const EXIT_CODES: &str = "\
 Exit status:
   0   success
@@ -30,9 +38,13 @@ Exit status:
 
 #[derive(Parser)]
 #[command(
+    name = "tributary",
     version,
     about = "A feed aggregator daemon: polls RSS, Atom and JSON Feed sources and republishes the merged river of news",
-    after_help = EXIT_CODES
+    long_about = "A feed aggregator daemon: polls the RSS, Atom and JSON Feed sources listed in feeds.toml, \
+keeps their items in one store, and republishes the merged river of news over HTTP \
+(RSS 2.0, Atom, JSON Feed, an HTML page and OPML).",
+    after_help = format!("{EXAMPLES}\n\n{EXIT_CODES}")
 )]
 struct Cli {
     /// Log level: error, warn, info, debug or trace [default: $RUST_LOG, else info].
@@ -96,6 +108,57 @@ enum Command {
         tags: Vec<String>,
         #[command(flatten)]
         config: ConfigArg,
+    },
+    /// Print each source's status: ok, failing, backing off or gone, its last success
+    /// and error, next poll and items stored.
+    ///
+    /// Asks the running daemon (at the config's [server] listen address); when none
+    /// answers, reads the store directly.
+    Sources {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Print the JSON of /sources.json instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Append the feeds of an OPML subscription list to the config, keeping its
+    /// comments and layout.
+    ///
+    /// Feeds already configured are skipped; folders and OPML categories become
+    /// tags. A running daemon picks the new sources up on its next reload.
+    ImportOpml {
+        /// The OPML file (as exported by most feed readers).
+        file: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Print the configured sources as an OPML 2.0 subscription list.
+    ExportOpml {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Write the man pages or shell completions, generated from these definitions.
+    #[command(hide = true)]
+    Generate {
+        #[command(subcommand)]
+        what: Generated,
+    },
+}
+
+#[derive(Subcommand)]
+enum Generated {
+    /// tributary.1 and one page per command (tributary-run.1, ...).
+    Man {
+        /// The directory to write them to (created when missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Completions for bash (tributary.bash), zsh (_tributary) and fish
+    /// (tributary.fish).
+    Completions {
+        /// The directory to write them to (created when missing).
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -188,6 +251,19 @@ fn main() -> ExitCode {
             Ok(loaded) => report(add(&loaded, &url, name, tags)),
             Err(code) => code,
         },
+        Command::Sources { config, json } => match load_config(&config.path) {
+            Ok(config) => report(sources(&config, json)),
+            Err(code) => code,
+        },
+        Command::ImportOpml { file, config } => report(import_opml(&file, &config.path)),
+        Command::ExportOpml { config } => match load_config(&config.path) {
+            Ok(config) => {
+                print!("{}", export_opml(&config));
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Command::Generate { what } => report(generate(what)),
     }
 }
 
@@ -335,6 +411,8 @@ fn poll_once(config: Config) -> anyhow::Result<()> {
             fetcher: Fetcher::new(&config.poll).context("setting up the HTTP client")?,
             sources: config.sources.clone(),
             poll: config.poll.clone(),
+            metrics: Default::default(),
+            health: Default::default(),
         };
         let summary = scheduler.poll_once().await;
         store.flush().await.context("flushing the store")?;
@@ -653,4 +731,232 @@ fn exit_code(err: &anyhow::Error) -> u8 {
         }
         None => 1,
     }
+}
+
+/// 3 seconds for the daemon to answer `tributary sources`: it serves from memory, so
+/// a slower answer means it is not the daemon (or it is wedged), and the store is the
+/// better source.
+const DAEMON_ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+fn sources(config: &Config, json: bool) -> anyhow::Result<()> {
+    use tributary::status;
+    let url = daemon_url(config.listen, "/sources.json");
+    let (statuses, from) = match from_daemon(&url) {
+        Ok(statuses) => (statuses, format!("from the daemon at {url}")),
+        Err(unanswered) => {
+            let statuses = from_store(config).map_err(|err| match err {
+                tributary::store::StoreError::Locked { path } => anyhow::anyhow!(
+                    "the store at {} is held by another process, but no daemon answers at {url} ({unanswered:#}): \
+                     is a daemon with another [server] listen running on it?",
+                    path.display()
+                ),
+                other => anyhow::Error::new(other).context(format!(
+                    "reading the store at {}",
+                    config.store_path.display()
+                )),
+            })?;
+            let from = if config.store_path.exists() {
+                format!(
+                    "from the store at {} (no daemon answers at {url})",
+                    config.store_path.display()
+                )
+            } else {
+                format!(
+                    "no store at {} yet, and no daemon answers at {url}",
+                    config.store_path.display()
+                )
+            };
+            (statuses, from)
+        }
+    };
+    if json {
+        println!(
+            "{}",
+            String::from_utf8(status::render_json(&statuses)).expect("JSON is UTF-8")
+        );
+    } else {
+        eprintln!("{from}");
+        print!("{}", status::render_table(&statuses, chrono::Utc::now()));
+    }
+    Ok(())
+}
+
+/// `http://{listen}{path}`, with a wildcard listen address replaced by loopback.
+fn daemon_url(listen: std::net::SocketAddr, path: &str) -> String {
+    let mut addr = listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr.ip() {
+            std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    format!("http://{addr}{path}")
+}
+
+fn from_daemon(url: &str) -> anyhow::Result<Vec<tributary::status::SourceStatus>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(DAEMON_ANSWER_TIMEOUT)
+            .build()?;
+        let response = client.get(url).send().await?.error_for_status()?;
+        let body = response.bytes().await?;
+        tributary::status::parse_json(&body).context("the answer is not tributary's source list")
+    })
+}
+
+/// The statuses as the store remembers them; every source pending when there is no
+/// store yet (opening one would create it).
+fn from_store(
+    config: &Config,
+) -> Result<Vec<tributary::status::SourceStatus>, tributary::store::StoreError> {
+    use tributary::status;
+    if !config.store_path.exists() {
+        let never = tributary::item::SourceState::default();
+        return Ok(config
+            .sources
+            .iter()
+            .map(|source| status::source_status(source, &never, Some(0)))
+            .collect());
+    }
+    let store = tributary::store::Store::open(&config.store_path)?;
+    let counts = store.item_counts()?;
+    status::collect(&config.sources, &store, |id| {
+        Some(counts.get(id).copied().unwrap_or(0))
+    })
+}
+
+fn import_opml(file: &Path, config_path: &Path) -> anyhow::Result<()> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let feeds = tributary::import::read_opml(&bytes)
+        .with_context(|| format!("reading {}", file.display()))?;
+    let text = match std::fs::read_to_string(config_path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(err) => {
+            return Err(err).with_context(|| format!("reading {}", config_path.display()));
+        }
+    };
+    // The config as it is must be valid: a problem is shown with its line and column
+    // before anything is changed.
+    config::parse(config_path, &text, None)?;
+    let mut document: toml_edit::DocumentMut = text
+        .parse()
+        .with_context(|| format!("reading {}", config_path.display()))?;
+    let report = tributary::import::append_sources(&mut document, &feeds);
+    for (url, reason) in &report.invalid {
+        eprintln!("skipped {url}: {reason}");
+    }
+    if !report.added.is_empty() {
+        let updated = document.to_string();
+        config::parse(config_path, &updated, None)
+            .context("the imported sources would make the config invalid; nothing was written")?;
+        write_replacing(config_path, &updated)
+            .with_context(|| format!("writing {}", config_path.display()))?;
+    }
+    for feed in &report.added {
+        match &feed.name {
+            Some(name) => println!("added {} ({name})", feed.url),
+            None => println!("added {}", feed.url),
+        }
+    }
+    println!(
+        "{}: {} sources added, {} already there, {} skipped",
+        config_path.display(),
+        report.added.len(),
+        report.already.len(),
+        report.invalid.len()
+    );
+    Ok(())
+}
+
+/// Replaces `path` with `text` atomically (a temporary file renamed over it), so a
+/// crash leaves the old file or the new one, never half of one. The new file keeps
+/// the old one's permissions and, when allowed, its owner: a `0640 root:tributary`
+/// config holding feed credentials stays that way.
+fn write_replacing(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let old = std::fs::metadata(path).ok();
+    let mut temporary = tempfile::NamedTempFile::new_in(dir)?;
+    temporary.write_all(text.as_bytes())?;
+    temporary.as_file().sync_all()?;
+    if let Some(old) = &old {
+        temporary.as_file().set_permissions(old.permissions())?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            // Only root may give a file away; anyone else keeps their own ownership.
+            let _ =
+                std::os::unix::fs::fchown(temporary.as_file(), Some(old.uid()), Some(old.gid()));
+        }
+    }
+    temporary.persist(path).map_err(|err| err.error)?;
+    Ok(())
+}
+
+/// The configured sources as OPML 2.0, named as in the config (else by URL).
+fn export_opml(config: &Config) -> String {
+    use tributary::render::{PageInfo, SourceEntry};
+    let page = PageInfo {
+        title: config.publish.title.clone(),
+        description: config.publish.description.clone(),
+        language: config.publish.language.clone(),
+        timezone: config.publish.timezone,
+        sources: config
+            .sources
+            .iter()
+            .map(|source| SourceEntry {
+                slug: source.id.slug(),
+                name: source
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| source.url.to_string()),
+                url: source.url.to_string(),
+                tags: source.tags.clone(),
+            })
+            .collect(),
+        tags: Vec::new(),
+    };
+    String::from_utf8(tributary::render::render_opml(&page)).expect("OPML is UTF-8")
+}
+
+fn generate(what: Generated) -> anyhow::Result<()> {
+    let (Generated::Man { out } | Generated::Completions { out }) = &what;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut command = Cli::command();
+    match what {
+        Generated::Man { out } => {
+            let mut written = vec![write_man(&out, "tributary", command.clone())?];
+            for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+                let name = format!("tributary-{}", sub.get_name());
+                written.push(write_man(&out, &name, sub.clone().name(name.clone()))?);
+            }
+            for path in written {
+                println!("{}", path.display());
+            }
+        }
+        Generated::Completions { out } => {
+            use clap_complete::Shell;
+            for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
+                let path = clap_complete::generate_to(shell, &mut command, "tributary", &out)
+                    .with_context(|| format!("writing {shell} completions"))?;
+                println!("{}", path.display());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn write_man(dir: &Path, name: &str, command: clap::Command) -> anyhow::Result<PathBuf> {
+    let path = dir.join(format!("{name}.1"));
+    let mut page = Vec::new();
+    clap_mangen::Man::new(command).render(&mut page)?;
+    std::fs::write(&path, page).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
 }

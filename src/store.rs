@@ -27,7 +27,7 @@
 use chrono::{DateTime, Duration, Utc};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::{Transactional, Tree};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use tokio::sync::watch;
 
@@ -504,6 +504,54 @@ impl Store {
         Ok(())
     }
 
+    /// How many items each source holds: one pass over the `ids` index, whose keys
+    /// start with the source and come sorted, so no item is read or decoded and no key
+    /// is copied. Sources with no items are absent.
+    pub fn item_counts(&self) -> Result<HashMap<SourceId, u64>, StoreError> {
+        let mut counts = HashMap::new();
+        let mut current: Option<(sled::IVec, u64)> = None;
+        for entry in self.ids.iter() {
+            let (identity, value) = entry?;
+            if is_tombstone(&value) {
+                continue;
+            }
+            let source = identity.split(|&b| b == 0).next().unwrap_or_default();
+            match &mut current {
+                Some((name, count)) if name.as_ref() == source => *count += 1,
+                _ => {
+                    if let Some((name, count)) = current.take() {
+                        counts.insert(source_id(&name), count);
+                    }
+                    current = Some((sled::IVec::from(source), 1));
+                }
+            }
+        }
+        if let Some((name, count)) = current {
+            counts.insert(source_id(&name), count);
+        }
+        Ok(counts)
+    }
+
+    /// How many items `source` holds: a prefix scan of its part of the `ids` index.
+    pub fn count_items(&self, source: &SourceId) -> Result<u64, StoreError> {
+        let mut prefix = Vec::with_capacity(source.0.len() + 1);
+        prefix.extend_from_slice(source.0.as_bytes());
+        prefix.push(0);
+        let mut count = 0;
+        for entry in self.ids.scan_prefix(prefix) {
+            let (_, value) = entry?;
+            if !is_tombstone(&value) {
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
+    /// The store's size on disk, in bytes (sled sums its files' lengths).
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        Ok(self.db.size_on_disk()?)
+    }
+
     /// Whether the database still answers reads; for `/healthz`.
     pub fn is_healthy(&self) -> bool {
         self.items.first().is_ok()
@@ -533,6 +581,10 @@ fn key_micros(key: &[u8]) -> i64 {
     let mut bytes = [0; 8];
     bytes.copy_from_slice(&key[..8]);
     (u64::from_be_bytes(bytes) ^ (1 << 63)) as i64
+}
+
+fn source_id(bytes: &[u8]) -> SourceId {
+    SourceId(String::from_utf8_lossy(bytes).into_owned())
 }
 
 fn is_tombstone(value: &[u8]) -> bool {
@@ -809,6 +861,38 @@ mod tests {
         let future = Utc::now() + Duration::days(1);
         store.trim(future, 100).unwrap();
         assert_eq!(store.links.len() + store.aliases.len(), 0);
+    }
+
+    #[test]
+    fn item_counts_per_source_skip_trimmed_items() {
+        let store = Store::temporary().unwrap();
+        let state = SourceState::default();
+        let a = origin("a");
+        // A source whose URL extends another's must not be counted with it.
+        let mut a2 = origin("a");
+        a2.source = SourceId(format!("{}2", a.source.0));
+        let items: Vec<Item> = (0..4)
+            .map(|i| item(&format!("a{i}"), Some(100 + i)))
+            .collect();
+        store.record_fetch(&a, &items, &state, at(1000)).unwrap();
+        store
+            .record_fetch(&a2, &[item("x", Some(50))], &state, at(1000))
+            .unwrap();
+        store
+            .record_fetch(&origin("b"), &[item("b", Some(300))], &state, at(1000))
+            .unwrap();
+        let counts = store.item_counts().unwrap();
+        assert_eq!(counts.len(), 3);
+        assert_eq!(counts[&a.source], 4);
+        assert_eq!(counts[&a2.source], 1);
+        assert_eq!(store.count_items(&a.source).unwrap(), 4);
+        assert_eq!(store.count_items(&a2.source).unwrap(), 1);
+        // Trimmed items leave tombstones, which are not items.
+        assert_eq!(store.trim(at(102), 100).unwrap(), 3);
+        assert_eq!(store.count_items(&a.source).unwrap(), 2);
+        assert_eq!(store.item_counts().unwrap()[&a.source], 2);
+        assert!(!store.item_counts().unwrap().contains_key(&a2.source));
+        assert!(store.size_on_disk().unwrap() > 0);
     }
 
     #[test]

@@ -224,6 +224,8 @@ async fn a_page_that_changes_its_markup_fails_the_source_and_keeps_its_items() {
         fetcher: Fetcher::new(&config.poll).unwrap(),
         sources: config.sources.clone(),
         poll: config.poll.clone(),
+        metrics: Default::default(),
+        health: Default::default(),
     };
     assert_eq!(poll().poll_once().await.ok, 1);
     assert_eq!(store.latest(100).unwrap().len(), 10);

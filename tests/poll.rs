@@ -33,6 +33,8 @@ async fn poll_once(store: &Store, config: &Config) -> RoundSummary {
         fetcher: Fetcher::new(&config.poll).unwrap(),
         sources: config.sources.clone(),
         poll: config.poll.clone(),
+        metrics: Default::default(),
+        health: Default::default(),
     }
     .poll_once()
     .await

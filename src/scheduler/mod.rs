@@ -27,7 +27,9 @@ use url::Url;
 use crate::config::{PollConfig, SourceConfig, SourceKind};
 use crate::discover::{self, DiscoverError, is_html};
 use crate::fetch::{FetchError, FetchOutcome, Fetched, Fetcher, Response, Validators};
+use crate::health::Health;
 use crate::item::{Origin, SourceId, SourceState};
+use crate::metrics::{Metrics, PollOutcome};
 use crate::normalize::normalize_document;
 use crate::parse::decode_html;
 use crate::scrape::scrape;
@@ -51,6 +53,10 @@ pub struct Scheduler {
     pub fetcher: Fetcher,
     pub sources: Vec<SourceConfig>,
     pub poll: PollConfig,
+    /// Where every poll is counted.
+    pub metrics: Arc<Metrics>,
+    /// Told when every source has been polled once, for `/readyz`.
+    pub health: Arc<Health>,
 }
 
 /// What one poll came to.
@@ -101,6 +107,8 @@ struct Shared {
     /// Every configured source's URL, so discovery passes over a feed that another
     /// source already polls; replaced on reload.
     source_urls: Mutex<Vec<(SourceId, Url)>>,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
 }
 
 /// A source the scheduler polls. Its `generation` changes whenever its settings do,
@@ -224,6 +232,13 @@ impl Scheduler {
         for source in initial {
             sources.track(&shared, source, &token);
         }
+        // Sources marked gone are not due and do not hold up readiness.
+        let due_ids: HashSet<&SourceId> =
+            sources.due.iter().map(|Reverse((_, _, id))| id).collect();
+        first_pending.retain(|id| due_ids.contains(id));
+        if first_pending.is_empty() {
+            shared.health.set_polled_once();
+        }
         info!(
             sources = count,
             due = sources.due.len(),
@@ -251,7 +266,15 @@ impl Scheduler {
                         match Fetcher::new(&plan.poll) {
                             Ok(fetcher) => {
                                 info!("[poll] settings changed: every source restarts with them");
-                                shared = Scheduler { store: shared.store.clone(), fetcher, sources: plan.sources.clone(), poll: plan.poll.clone() }.into_shared();
+                                shared = Scheduler {
+                                    store: shared.store.clone(),
+                                    fetcher,
+                                    sources: plan.sources.clone(),
+                                    poll: plan.poll.clone(),
+                                    metrics: shared.metrics.clone(),
+                                    health: shared.health.clone(),
+                                }
+                                .into_shared();
                             }
                             Err(err) => warn!(error = %err, "cannot apply the new [poll] settings; keeping the former ones"),
                         }
@@ -259,6 +282,9 @@ impl Scheduler {
                     *shared.source_urls.lock().expect("the source list is never poisoned") = source_urls(&plan.sources);
                     let (added, removed, changed) = sources.apply(&shared, plan.sources, restart_all, &token);
                     first_pending.retain(|id| sources.tracked.contains_key(id));
+                    if first_pending.is_empty() {
+                        shared.health.set_polled_once();
+                    }
                     info!(added, removed, changed, sources = sources.tracked.len(), "sources reloaded");
                 }
                 Some((id, generation, at, result)) = done_rx.recv() => {
@@ -280,6 +306,7 @@ impl Scheduler {
                     if first_pending.remove(&id) {
                         summary.record(result);
                         if first_pending.is_empty() {
+                            shared.health.set_polled_once();
                             info!(sources = count, ok = summary.ok, failed = summary.failed, gone = summary.gone,
                                 elapsed_ms = started.elapsed().as_millis() as u64, "every source polled once");
                         }
@@ -353,6 +380,8 @@ impl Scheduler {
             store: self.store,
             fetcher: self.fetcher,
             poll: self.poll,
+            metrics: self.metrics,
+            health: self.health,
         })
     }
 }
@@ -453,14 +482,20 @@ impl Shared {
         // The host's permit covers the request only; the global one is held until the
         // body is parsed and stored, so bodies cannot pile up in memory faster than
         // they are processed (the network outruns the parser on a cold start).
-        let (outcome, _global_permit) = tokio::select! {
+        let (outcome, _global_permit, took) = tokio::select! {
             _ = token.cancelled() => return (Duration::ZERO, PollResult::Cancelled),
             fetched = async {
                 let (_host_permit, global_permit) = self.permits(&url).await;
+                let started = Instant::now();
                 let outcome = self.fetcher.fetch(&url, &validators, &source.request).await;
-                (outcome, global_permit)
+                (outcome, global_permit, started.elapsed())
             } => fetched,
         };
+        let bytes = match &outcome {
+            Ok(FetchOutcome::Fetched(fetched)) => fetched.body.len(),
+            _ => 0,
+        };
+        self.metrics.record_fetch(took, bytes);
         let now = Utc::now();
         state.last_attempt = Some(now);
         let result = match outcome {
@@ -468,7 +503,7 @@ impl Shared {
                 debug!(source = %source.id, "not modified");
                 self.follow_redirects(source, &mut state, &response);
                 succeeded(&mut state, now);
-                Ok(response.fresh_for)
+                Ok((response.fresh_for, PollOutcome::not_modified))
             }
             Ok(FetchOutcome::Fetched(fetched))
                 if matches!(source.kind, SourceKind::Feed)
@@ -496,8 +531,10 @@ impl Shared {
         };
         // After ingest, which may have learned a new interval.
         let base = plan::base_interval(source.interval, state.learned_interval, self.bounds());
+        let metrics = &self.metrics;
         let (wait, poll_result) = match result {
-            Ok(fresh_for) => {
+            Ok((fresh_for, outcome)) => {
+                metrics.record_poll(&source.id, outcome, Some(now.timestamp()));
                 self.connectivity().succeeded();
                 let wait = plan::after_success(base, &[fresh_for, state.feed_hint], self.bounds());
                 (jittered(wait), PollResult::Ok)
@@ -506,12 +543,16 @@ impl Shared {
                 warn!(source = %source.id, "the server answered 410 Gone: no longer polled; remove the source from the config, or change its entry to try again");
                 state.gone = Some(source.fingerprint());
                 state.last_error = Some(PollError::Fetch(err).to_string());
+                metrics.record_poll(&source.id, PollOutcome::gone, None);
                 (Duration::ZERO, PollResult::Gone)
             }
-            Err(err) => (
-                self.failed(source, &mut state, &err, base),
-                PollResult::Failed,
-            ),
+            Err(err) => {
+                metrics.record_poll(&source.id, PollOutcome::failed, None);
+                (
+                    self.failed(source, &mut state, &err, base),
+                    PollResult::Failed,
+                )
+            }
         };
         let next = now + chrono::Duration::from_std(wait).unwrap_or_default();
         state.next_poll = Some(plan::skip(next, &state.skip_hours, &state.skip_days));
@@ -526,14 +567,14 @@ impl Shared {
     }
 
     /// Parses a fetched body and stores its items together with the new validators.
-    /// Returns the freshness the server granted.
+    /// Returns the freshness the server granted, and whether the body was new.
     async fn ingest(
         &self,
         source: &SourceConfig,
         state: &mut SourceState,
         fetched: Fetched,
         now: DateTime<Utc>,
-    ) -> Result<Option<Duration>, PollError> {
+    ) -> Result<(Option<Duration>, PollOutcome), PollError> {
         let Fetched {
             body,
             content_type,
@@ -548,7 +589,7 @@ impl Shared {
             state.etag = validators.etag;
             state.last_modified = validators.last_modified;
             succeeded(state, now);
-            return Ok(response.fresh_for);
+            return Ok((response.fresh_for, PollOutcome::not_modified));
         }
         // Parsing is CPU work, kept off the async workers; a panic in the parser comes
         // back as a JoinError and costs this one poll.
@@ -603,14 +644,23 @@ impl Shared {
         if items.len() < count {
             debug!(source = %source.id, filtered = count - items.len(), "items left out by the source's include/exclude rules");
         }
-        let (report, next_state) = tokio::task::spawn_blocking(move || {
+        let (report, next_state, held) = tokio::task::spawn_blocking(move || {
             let report = store.record_fetch(&origin, &items, &next_state, now);
-            (report, next_state)
+            // Recounted only when items were added: a scan of this source's index.
+            let held = match &report {
+                Ok(report) if report.added > 0 => store.count_items(&origin.source).ok(),
+                _ => None,
+            };
+            (report, next_state, held)
         })
         .await
         .map_err(|err| PollError::Parse(format!("store write crashed: {err}")))?;
         let report = report.map_err(PollError::Store)?;
         *state = next_state;
+        self.metrics.record_stored(report.added);
+        if let Some(held) = held {
+            self.metrics.set_source_items(&source.id, held);
+        }
         if report.reidentified > 0 {
             // Once per poll: the publisher changed how it names its items (http→https,
             // a new host, edited slugs); the stored items took the new ids.
@@ -624,7 +674,7 @@ impl Shared {
         } else {
             debug!(source = %source.id, items = count, bytes, "fetched, nothing new");
         }
-        Ok(response.fresh_for)
+        Ok((response.fresh_for, PollOutcome::ok))
     }
 
     /// A feed source answered with a web page: finds the feed the page advertises (or

@@ -1,0 +1,292 @@
+//! `tributary import-opml`: reads an OPML subscription list and appends its feeds to
+//! `feeds.toml` as `[[source]]` tables, keeping the file's comments and formatting
+//! (toml_edit edits the document in place instead of re-serializing it).
+//!
+//! Every `<outline>` with an `xmlUrl` is a feed, whatever its `type`; the outlines it
+//! sits in (folders) become its tags, as do the entries of its `category` attribute
+//! (`/world,/news`, as `export-opml` and `/opml` write them). A feed whose URL is
+//! already configured, or appears twice, is skipped. `main` calls [`read_opml`] and
+//! [`append_sources`], checks the result with `config::parse` and writes the file.
+
+use std::collections::HashSet;
+use toml_edit::{Array, ArrayOfTables, DocumentMut, Item, Table, value};
+use url::Url;
+
+/// A feed listed in an OPML file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpmlFeed {
+    pub url: String,
+    /// `text` (else `title`), unless it only repeats the URL.
+    pub name: Option<String>,
+    /// Enclosing folders, outermost first, then categories; no repeats.
+    pub tags: Vec<String>,
+}
+
+/// Why an OPML file cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum OpmlError {
+    #[error("the file is not UTF-8 text")]
+    NotUtf8,
+    #[error("not well-formed XML at byte {position}: {message}")]
+    Xml { position: u64, message: String },
+    #[error("the document is not OPML: its root element is <{0}>, not <opml>")]
+    NotOpml(String),
+}
+
+/// The feeds of an OPML document, in document order.
+pub fn read_opml(bytes: &[u8]) -> Result<Vec<OpmlFeed>, OpmlError> {
+    use quick_xml::XmlVersion;
+    use quick_xml::events::{BytesStart, Event};
+
+    let text = std::str::from_utf8(bytes).map_err(|_| OpmlError::NotUtf8)?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut reader = quick_xml::Reader::from_str(text);
+    let xml_error =
+        |reader: &quick_xml::Reader<&[u8]>, err: &dyn std::fmt::Display| OpmlError::Xml {
+            position: reader.buffer_position(),
+            message: err.to_string(),
+        };
+    let attribute = |element: &BytesStart, name: &str| -> Option<String> {
+        element
+            .attributes()
+            .flatten()
+            .find(|a| a.key.as_ref() == name)
+            .and_then(|a| a.normalized_value(XmlVersion::Implicit1_0).ok())
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let mut feeds = Vec::new();
+    // The folder names enclosing the current element; `None` for an outline that is
+    // a feed (its children, if any, get no tag from it).
+    let mut folders: Vec<Option<String>> = Vec::new();
+    let mut root_seen = false;
+    loop {
+        let event = reader.read_event().map_err(|e| xml_error(&reader, &e))?;
+        let (element, has_children) = match &event {
+            Event::Start(e) => (e, true),
+            Event::Empty(e) => (e, false),
+            Event::End(e) => {
+                if e.name().as_ref() == "outline" {
+                    folders.pop();
+                }
+                continue;
+            }
+            Event::Eof => break,
+            _ => continue,
+        };
+        let name = element.name();
+        if !root_seen {
+            root_seen = true;
+            if name.as_ref() != "opml" {
+                return Err(OpmlError::NotOpml(name.as_ref().to_string()));
+            }
+            continue;
+        }
+        if name.as_ref() != "outline" {
+            continue;
+        }
+        let label = attribute(element, "text").or_else(|| attribute(element, "title"));
+        let folder = match attribute(element, "xmlUrl") {
+            Some(url) => {
+                let mut tags: Vec<String> = Vec::new();
+                let categories = attribute(element, "category").unwrap_or_default();
+                let from_categories = categories
+                    .split(',')
+                    .flat_map(|path| path.split('/'))
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_string);
+                for tag in folders.iter().flatten().cloned().chain(from_categories) {
+                    if !tags.contains(&tag) {
+                        tags.push(tag);
+                    }
+                }
+                feeds.push(OpmlFeed {
+                    name: label.filter(|l| *l != url),
+                    url,
+                    tags,
+                });
+                None
+            }
+            None => label,
+        };
+        if has_children {
+            folders.push(folder);
+        }
+    }
+    if !root_seen {
+        return Err(OpmlError::NotOpml("nothing".to_string()));
+    }
+    Ok(feeds)
+}
+
+/// What [`append_sources`] did with each feed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    pub added: Vec<OpmlFeed>,
+    /// Already in the config (or listed twice).
+    pub already: Vec<String>,
+    /// Not importable, with the reason.
+    pub invalid: Vec<(String, String)>,
+}
+
+/// Appends `feeds` to the `[[source]]` tables of `document` (a `feeds.toml`), leaving
+/// everything else as it was written. URLs already configured are compared after
+/// parsing, so `HTTP://Example.org/rss` and `http://example.org/rss` are one feed.
+pub fn append_sources(document: &mut DocumentMut, feeds: &[OpmlFeed]) -> ImportReport {
+    let normalized = |url: &str| Url::parse(url).map(|u| u.to_string()).ok();
+    let mut known: HashSet<String> = HashSet::new();
+    if let Some(sources) = document.get("source").and_then(Item::as_array_of_tables) {
+        for source in sources {
+            if let Some(url) = source.get("url").and_then(Item::as_str) {
+                known.insert(normalized(url).unwrap_or_else(|| url.to_string()));
+            }
+        }
+    }
+    let mut report = ImportReport::default();
+    let mut new_tables = Vec::new();
+    for feed in feeds {
+        let url = match Url::parse(&feed.url) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => url,
+            Ok(url) => {
+                let reason = format!("a {} URL, not http(s)", url.scheme());
+                report.invalid.push((feed.url.clone(), reason));
+                continue;
+            }
+            Err(err) => {
+                report.invalid.push((feed.url.clone(), err.to_string()));
+                continue;
+            }
+        };
+        if !known.insert(url.to_string()) {
+            report.already.push(feed.url.clone());
+            continue;
+        }
+        let mut table = Table::new();
+        table.insert("url", value(feed.url.as_str()));
+        if let Some(name) = &feed.name {
+            table.insert("name", value(name.as_str()));
+        }
+        if !feed.tags.is_empty() {
+            table.insert("tags", value(feed.tags.iter().collect::<Array>()));
+        }
+        // A blank line before each table, as a person would write it.
+        table.decor_mut().set_prefix("\n");
+        new_tables.push(table);
+        report.added.push(feed.clone());
+    }
+    if new_tables.is_empty() {
+        return report;
+    }
+    if !document.contains_key("source") {
+        document.insert("source", Item::ArrayOfTables(ArrayOfTables::new()));
+    }
+    let sources = document
+        .get_mut("source")
+        .and_then(Item::as_array_of_tables_mut)
+        .expect("`source` is an array of tables: config::parse accepts no other");
+    for table in new_tables {
+        sources.push(table);
+    }
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OPML: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<opml version="2.0">
+<head><title>Mine</title></head>
+<body>
+  <outline text="News">
+    <outline text="World">
+      <outline type="rss" text="Wire &amp; Co" xmlUrl="https://wire.example/rss" category="/breaking"/>
+    </outline>
+    <outline type="rss" text="https://plain.example/feed" xmlUrl="https://plain.example/feed"/>
+  </outline>
+  <outline type="rss" title="Tech" xmlUrl="https://tech.example/atom.xml" category="/tech,/en"/>
+  <outline type="link" text="Not a feed" url="https://example.org/"/>
+</body>
+</opml>"#;
+
+    #[test]
+    fn folders_and_categories_become_tags() {
+        let feeds = read_opml(OPML.as_bytes()).unwrap();
+        assert_eq!(
+            feeds,
+            vec![
+                OpmlFeed {
+                    url: "https://wire.example/rss".into(),
+                    name: Some("Wire & Co".into()),
+                    tags: vec!["News".into(), "World".into(), "breaking".into()],
+                },
+                OpmlFeed {
+                    url: "https://plain.example/feed".into(),
+                    name: None,
+                    tags: vec!["News".into()],
+                },
+                OpmlFeed {
+                    url: "https://tech.example/atom.xml".into(),
+                    name: Some("Tech".into()),
+                    tags: vec!["tech".into(), "en".into()],
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_documents_are_refused() {
+        assert!(matches!(read_opml(b"<rss/>"), Err(OpmlError::NotOpml(_))));
+        assert!(matches!(read_opml(b""), Err(OpmlError::NotOpml(_))));
+        assert!(matches!(
+            read_opml(b"<opml><body><outline></body></opml>"),
+            Err(OpmlError::Xml { .. })
+        ));
+        assert!(matches!(
+            read_opml(b"<opml>\xff</opml>"),
+            Err(OpmlError::NotUtf8)
+        ));
+    }
+
+    #[test]
+    fn appends_keeping_comments_and_skipping_known_urls() {
+        let text = "# My feeds\n[server]\nlisten = \"127.0.0.1:8080\" # local only\n\n# Wire\n[[source]]\nurl = \"HTTPS://wire.example/rss\"\n";
+        let mut document: DocumentMut = text.parse().unwrap();
+        let feeds = read_opml(OPML.as_bytes()).unwrap();
+        let mut with_bad = feeds.clone();
+        with_bad.push(OpmlFeed {
+            url: "ftp://old.example/feed".into(),
+            name: None,
+            tags: vec![],
+        });
+        with_bad.push(feeds[1].clone());
+        let report = append_sources(&mut document, &with_bad);
+        assert_eq!(report.added, feeds[1..].to_vec());
+        assert_eq!(
+            report.already,
+            vec!["https://wire.example/rss", "https://plain.example/feed"]
+        );
+        assert_eq!(report.invalid.len(), 1);
+        let out = document.to_string();
+        assert!(out.starts_with(text), "{out}");
+        assert_eq!(
+            &out[text.len()..],
+            "\n[[source]]\nurl = \"https://plain.example/feed\"\ntags = [\"News\"]\n\n[[source]]\nurl = \"https://tech.example/atom.xml\"\nname = \"Tech\"\ntags = [\"tech\", \"en\"]\n"
+        );
+    }
+
+    #[test]
+    fn appends_to_an_empty_file() {
+        let mut document = DocumentMut::new();
+        let feeds = read_opml(OPML.as_bytes()).unwrap();
+        let report = append_sources(&mut document, &feeds);
+        assert_eq!(report.added.len(), 3);
+        let config =
+            crate::config::parse(std::path::Path::new("t.toml"), &document.to_string(), None)
+                .unwrap();
+        assert_eq!(config.sources.len(), 3);
+        assert_eq!(config.sources[0].name.as_deref(), Some("Wire & Co"));
+        assert_eq!(config.sources[0].tags, ["News", "World", "breaking"]);
+    }
+}

@@ -1,0 +1,267 @@
+//! What the daemon counts, served at `GET /metrics` in the Prometheus text format
+//! (OpenMetrics flavour, which Prometheus scrapes natively), with `prometheus-client`.
+//!
+//! The scheduler records every poll (result, fetch time, bytes, items added, the
+//! source's item count and last success); `http` records every request by route
+//! pattern and status, so a scanner probing random paths adds one `unknown` series,
+//! not one per path. Per-source series are labelled with the source's URL as written
+//! in `feeds.toml` (its id, as in the logs), so their number is the number of sources.
+//!
+//! The per-source item counts double as the cache that `/sources` reads: they are
+//! counted from the store's index once at start-up and after each retention pass, and
+//! per source after each poll that stored something, never per request.
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::item::SourceId;
+
+/// The `Content-Type` of the text `encode` writes.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Fetch time buckets, in seconds: from a fast local server (50 ms) to the default
+/// 30-second timeout.
+const FETCH_BUCKETS: [f64; 10] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0];
+
+/// What a poll came to, as the `result` label says it.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum PollOutcome {
+    /// New content fetched and stored.
+    ok,
+    /// 304, or a body identical to the last one.
+    not_modified,
+    failed,
+    gone,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PollLabels {
+    source: String,
+    result: PollOutcome,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabels {
+    source: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    route: &'static str,
+    status: u16,
+}
+
+/// Every metric the daemon exports. Shared (`Arc`) by the scheduler and `http`;
+/// recording is a few atomic operations.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    polls: Family<PollLabels, Counter>,
+    fetch_duration: Histogram,
+    fetched_bytes: Counter,
+    items_stored: Counter,
+    source_items: Family<SourceLabels, Gauge>,
+    store_size: Gauge,
+    last_success: Family<SourceLabels, Gauge>,
+    http_requests: Family<HttpLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// A registry with every metric at zero.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("tributary");
+        let polls = Family::<PollLabels, Counter>::default();
+        registry.register("polls", "Polls by source and result", polls.clone());
+        let fetch_duration = Histogram::new(FETCH_BUCKETS);
+        registry.register_with_unit(
+            "fetch_duration",
+            "Time from sending a request to the whole body received",
+            Unit::Seconds,
+            fetch_duration.clone(),
+        );
+        let fetched_bytes = Counter::default();
+        registry.register_with_unit(
+            "fetched",
+            "Feed bytes received (after decompression)",
+            Unit::Bytes,
+            fetched_bytes.clone(),
+        );
+        let items_stored = Counter::default();
+        registry.register(
+            "items_stored",
+            "New items written to the store",
+            items_stored.clone(),
+        );
+        let source_items = Family::<SourceLabels, Gauge>::default();
+        registry.register(
+            "source_items",
+            "Items in the store per source",
+            source_items.clone(),
+        );
+        let store_size = Gauge::default();
+        registry.register_with_unit(
+            "store_size",
+            "Size of the store on disk",
+            Unit::Bytes,
+            store_size.clone(),
+        );
+        let last_success = Family::<SourceLabels, Gauge>::default();
+        registry.register(
+            "source_last_success_timestamp_seconds",
+            "Unix time of each source's last successful poll",
+            last_success.clone(),
+        );
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests served, by route pattern and status",
+            http_requests.clone(),
+        );
+        Metrics {
+            registry,
+            polls,
+            fetch_duration,
+            fetched_bytes,
+            items_stored,
+            source_items,
+            store_size,
+            last_success,
+            http_requests,
+        }
+    }
+
+    /// One poll of `source` ended with `outcome`; `success_at` (Unix seconds) when it
+    /// succeeded.
+    pub fn record_poll(&self, source: &SourceId, outcome: PollOutcome, success_at: Option<i64>) {
+        self.polls
+            .get_or_create(&PollLabels {
+                source: source.0.clone(),
+                result: outcome,
+            })
+            .inc();
+        if let Some(at) = success_at {
+            self.last_success
+                .get_or_create(&SourceLabels {
+                    source: source.0.clone(),
+                })
+                .set(at);
+        }
+    }
+
+    /// One fetch that received a response, and how many body bytes it brought.
+    pub fn record_fetch(&self, took: Duration, bytes: usize) {
+        self.fetch_duration.observe(took.as_secs_f64());
+        self.fetched_bytes.inc_by(bytes as u64);
+    }
+
+    /// `added` new items were stored.
+    pub fn record_stored(&self, added: usize) {
+        self.items_stored.inc_by(added as u64);
+    }
+
+    /// `source` now holds `count` items in the store.
+    pub fn set_source_items(&self, source: &SourceId, count: u64) {
+        self.source_items
+            .get_or_create(&SourceLabels {
+                source: source.0.clone(),
+            })
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    /// Sets every source's item count from a count of the whole store; with
+    /// `replace` false, only those not counted yet.
+    pub fn set_all_source_items(
+        &self,
+        sources: &[SourceId],
+        counts: &HashMap<SourceId, u64>,
+        replace: bool,
+    ) {
+        for source in sources {
+            if replace || self.source_items(source).is_none() {
+                self.set_source_items(source, counts.get(source).copied().unwrap_or(0));
+            }
+        }
+    }
+
+    /// The last counted number of items of `source`; `None` before it was counted.
+    pub fn source_items(&self, source: &SourceId) -> Option<u64> {
+        let labels = SourceLabels {
+            source: source.0.clone(),
+        };
+        self.source_items
+            .get(&labels)
+            .map(|gauge| u64::try_from(gauge.get()).unwrap_or(0))
+    }
+
+    /// One HTTP request to `route` (a pattern such as `/tags/{tag}.xml`) answered
+    /// with `status`.
+    pub fn record_request(&self, route: &'static str, status: u16) {
+        self.http_requests
+            .get_or_create(&HttpLabels { route, status })
+            .inc();
+    }
+
+    /// The text exposition, with the store's current size on disk.
+    pub fn encode(&self, store_size: u64) -> String {
+        self.store_size
+            .set(i64::try_from(store_size).unwrap_or(i64::MAX));
+        let mut out = String::with_capacity(4096);
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_show_in_the_text() {
+        let metrics = Metrics::new();
+        let source = SourceId("http://a.example/rss".into());
+        metrics.record_poll(&source, PollOutcome::ok, Some(1_770_000_000));
+        metrics.record_poll(&source, PollOutcome::ok, Some(1_770_000_100));
+        metrics.record_fetch(Duration::from_millis(120), 2048);
+        metrics.record_stored(3);
+        metrics.set_source_items(&source, 3);
+        metrics.record_request("/tags/{tag}.xml", 404);
+        let text = metrics.encode(4096);
+        for line in [
+            "tributary_polls_total{source=\"http://a.example/rss\",result=\"ok\"} 2",
+            "tributary_fetch_duration_seconds_count 1",
+            "tributary_fetched_bytes_total 2048",
+            "tributary_items_stored_total 3",
+            "tributary_source_items{source=\"http://a.example/rss\"} 3",
+            "tributary_store_size_bytes 4096",
+            "tributary_source_last_success_timestamp_seconds{source=\"http://a.example/rss\"} 1770000100",
+            "tributary_http_requests_total{route=\"/tags/{tag}.xml\",status=\"404\"} 1",
+        ] {
+            assert!(text.contains(line), "missing `{line}` in\n{text}");
+        }
+        assert_eq!(metrics.source_items(&source), Some(3));
+        assert_eq!(metrics.source_items(&SourceId("other".into())), None);
+        // A start-up count does not overwrite a poll's fresher one; retention's does.
+        let other = SourceId("other".into());
+        let counts = HashMap::from([(source.clone(), 1), (other.clone(), 5)]);
+        metrics.set_all_source_items(&[source.clone(), other.clone()], &counts, false);
+        assert_eq!(metrics.source_items(&source), Some(3));
+        assert_eq!(metrics.source_items(&other), Some(5));
+        metrics.set_all_source_items(&[source.clone(), other.clone()], &counts, true);
+        assert_eq!(metrics.source_items(&source), Some(1));
+        assert!(text.ends_with("# EOF\n"));
+    }
+}

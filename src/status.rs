@@ -1,0 +1,364 @@
+//! Each source's health, for people: `GET /sources` (HTML), `GET /sources.json` and
+//! `tributary sources` (a text table).
+//!
+//! A status is built from the config (name, URL, tags), the source's remembered
+//! [`SourceState`] in the store (last success, last error, next poll) and its item
+//! count (the daemon's cached count from `metrics`, or a fresh count when the command
+//! reads a stopped daemon's store). Nothing here polls or writes.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt::{self, Write};
+
+use crate::config::SourceConfig;
+use crate::item::{SourceId, SourceState};
+use crate::render::escape_markup;
+use crate::scheduler::display_name;
+use crate::store::{Store, StoreError};
+
+/// Where a source stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Not polled yet.
+    Pending,
+    /// The last poll succeeded.
+    Ok,
+    /// The last poll failed, once (or during a network outage): retried soon.
+    Failing,
+    /// Two or more polls in a row failed: each retry waits twice as long.
+    BackingOff,
+    /// The server answered 410 Gone: not polled until its entry in the config changes.
+    Gone,
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Status::Pending => "pending",
+            Status::Ok => "ok",
+            Status::Failing => "failing",
+            Status::BackingOff => "backing off",
+            Status::Gone => "gone",
+        })
+    }
+}
+
+/// One row of the table: what `/sources.json` serves and `tributary sources` prints.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SourceStatus {
+    /// The public id, as in `/sources/{id}.xml`.
+    pub id: String,
+    pub name: String,
+    /// The URL in `feeds.toml`.
+    pub url: String,
+    /// Where it is fetched from now, when it has moved permanently.
+    pub moved_to: Option<String>,
+    pub tags: Vec<String>,
+    pub status: Status,
+    pub last_success: Option<DateTime<Utc>>,
+    pub last_attempt: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub consecutive_failures: u32,
+    pub next_poll: Option<DateTime<Utc>>,
+    /// Items in the store; `None` when not counted yet.
+    pub items: Option<u64>,
+}
+
+/// The status of one source from its config and remembered state.
+pub fn source_status(
+    source: &SourceConfig,
+    state: &SourceState,
+    items: Option<u64>,
+) -> SourceStatus {
+    let status = if state.gone == Some(source.fingerprint()) {
+        Status::Gone
+    } else if state.consecutive_failures >= 2 {
+        Status::BackingOff
+    } else if state.last_error.is_some() {
+        Status::Failing
+    } else if state.last_attempt.is_none() && state.last_success.is_none() {
+        Status::Pending
+    } else {
+        Status::Ok
+    };
+    SourceStatus {
+        id: source.id.slug(),
+        name: display_name(source, state),
+        url: source.url.to_string(),
+        moved_to: state.effective_url.clone(),
+        tags: source.tags.clone(),
+        status,
+        last_success: state.last_success,
+        last_attempt: state.last_attempt,
+        last_error: state.last_error.clone(),
+        consecutive_failures: state.consecutive_failures,
+        next_poll: state.next_poll,
+        items,
+    }
+}
+
+/// The status of every configured source, in config order; `items` gives a source's
+/// item count.
+pub fn collect(
+    sources: &[SourceConfig],
+    store: &Store,
+    mut items: impl FnMut(&SourceId) -> Option<u64>,
+) -> Result<Vec<SourceStatus>, StoreError> {
+    sources
+        .iter()
+        .map(|source| {
+            let state = store.source_state(&source.id)?;
+            Ok(source_status(source, &state, items(&source.id)))
+        })
+        .collect()
+}
+
+/// `/sources.json`: `{"sources": [...]}`.
+pub fn render_json(statuses: &[SourceStatus]) -> Vec<u8> {
+    serde_json::to_vec_pretty(&serde_json::json!({ "sources": statuses }))
+        .expect("statuses serialize")
+}
+
+/// Reads what [`render_json`] wrote.
+pub fn parse_json(body: &[u8]) -> Result<Vec<SourceStatus>, serde_json::Error> {
+    #[derive(Deserialize)]
+    struct Listing {
+        sources: Vec<SourceStatus>,
+    }
+    serde_json::from_slice::<Listing>(body).map(|listing| listing.sources)
+}
+
+/// How long ago (or from now) `at` is, in the largest whole unit: `5m ago`, `in 2h`.
+fn relative(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let secs = (now - at).num_seconds();
+    let (abs, ago) = (secs.unsigned_abs(), secs >= 0);
+    let amount = match abs {
+        0..60 => format!("{abs}s"),
+        60..3600 => format!("{}m", abs / 60),
+        3600..86400 => format!("{}h", abs / 3600),
+        _ => format!("{}d", abs / 86400),
+    };
+    if ago {
+        format!("{amount} ago")
+    } else {
+        format!("in {amount}")
+    }
+}
+
+fn when(at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
+    at.map_or_else(|| "never".to_string(), |at| relative(at, now))
+}
+
+/// The table `tributary sources` prints: one line per source, then its error.
+pub fn render_table(statuses: &[SourceStatus], now: DateTime<Utc>) -> String {
+    let name_width = statuses
+        .iter()
+        .map(|s| s.name.chars().count())
+        .chain([4])
+        .max()
+        .unwrap_or(4)
+        .min(40);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<16}  {:<name_width$}  {:<11}  {:>7}  {:<13}  {:<13}  URL",
+        "ID", "NAME", "STATUS", "ITEMS", "LAST SUCCESS", "NEXT POLL"
+    );
+    for s in statuses {
+        let name: String = s.name.chars().take(name_width).collect();
+        let items = s.items.map_or_else(|| "-".to_string(), |n| n.to_string());
+        let next = match s.status {
+            Status::Gone => "never".to_string(),
+            _ => when(s.next_poll, now),
+        };
+        let _ = writeln!(
+            out,
+            "{:<16}  {name:<name_width$}  {:<11}  {items:>7}  {:<13}  {next:<13}  {}",
+            s.id,
+            s.status.to_string(),
+            when(s.last_success, now),
+            s.url
+        );
+        if let Some(error) = &s.last_error {
+            let _ = writeln!(out, "{:<16}  error: {error}", "");
+        }
+    }
+    let failing = statuses
+        .iter()
+        .filter(|s| matches!(s.status, Status::Failing | Status::BackingOff))
+        .count();
+    let _ = writeln!(
+        out,
+        "{} sources, {failing} failing, {} items",
+        statuses.len(),
+        statuses.iter().filter_map(|s| s.items).sum::<u64>()
+    );
+    out
+}
+
+/// The stylesheet, in the spirit of the `/` page: system fonts, a plain table, muted
+/// details, dark mode when the device asks for it.
+const STYLE: &str = "\
+:root{color-scheme:light dark;--muted:#666;--rule:#ddd;--link:#0b57d0;--bad:#b3261e;--warn:#8a5a00;--good:#1e7d32}
+@media (prefers-color-scheme:dark){:root{--muted:#9a9a9a;--rule:#333;--link:#8ab4f8;--bad:#f2b8b5;--warn:#f0c674;--good:#81c995}}
+body{margin:0 auto;max-width:72rem;padding:1rem;font:15px/1.45 system-ui,-apple-system,\"Segoe UI\",Roboto,sans-serif}
+h1{margin:.2rem 0;font-size:1.5rem}
+header p{margin:.2rem 0 .6rem;color:var(--muted)}
+nav a{margin-right:.8rem}
+a{color:var(--link);text-decoration:none}
+a:hover{text-decoration:underline}
+table{border-collapse:collapse;width:100%}
+th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid var(--rule);vertical-align:top}
+th{font-weight:600;font-size:.875rem}
+td.n{text-align:right;font-variant-numeric:tabular-nums}
+time{font-variant-numeric:tabular-nums;white-space:nowrap}
+.url,.err{display:block;color:var(--muted);font-size:.8rem;overflow-wrap:anywhere}
+.err{color:var(--bad)}
+.ok{color:var(--good)}.failing,.backing_off,.gone{color:var(--bad)}.pending{color:var(--warn)}
+";
+
+/// `/sources`: the table as a page. Times are UTC, with the relative time beside them.
+pub fn render_html(statuses: &[SourceStatus], title: &str, now: DateTime<Utc>) -> Vec<u8> {
+    let mut out = String::with_capacity(2048 + statuses.len() * 600);
+    out.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+    out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
+    out.push_str("<title>Sources · ");
+    escape_markup(title, &mut out);
+    let _ = writeln!(out, "</title>\n<style>\n{STYLE}</style>\n</head>\n<body>");
+    out.push_str("<header>\n<h1>Sources</h1>\n<p>");
+    let failing = statuses
+        .iter()
+        .filter(|s| matches!(s.status, Status::Failing | Status::BackingOff))
+        .count();
+    let _ = write!(out, "{} sources, {failing} failing · ", statuses.len());
+    escape_markup(title, &mut out);
+    out.push_str("</p>\n<nav><a href=\"./\">Latest news</a><a href=\"sources.json\">JSON</a><a href=\"opml\">OPML</a></nav>\n</header>\n<main>\n");
+    out.push_str("<table>\n<thead><tr><th>Source</th><th>Status</th><th>Items</th><th>Last success</th><th>Next poll</th></tr></thead>\n<tbody>\n");
+    for s in statuses {
+        out.push_str("<tr><td><a href=\"sources/");
+        escape_markup(&s.id, &mut out);
+        out.push_str(".xml\">");
+        escape_markup(&s.name, &mut out);
+        out.push_str("</a><span class=\"url\">");
+        escape_markup(&s.url, &mut out);
+        out.push_str("</span>");
+        if let Some(moved) = &s.moved_to {
+            out.push_str("<span class=\"url\">moved to ");
+            escape_markup(moved, &mut out);
+            out.push_str("</span>");
+        }
+        if let Some(error) = &s.last_error {
+            out.push_str("<span class=\"err\">");
+            escape_markup(error, &mut out);
+            out.push_str("</span>");
+        }
+        let status = serde_json::to_value(s.status).expect("a unit variant serializes");
+        let _ = write!(
+            out,
+            "</td><td class=\"{}\">{}</td><td class=\"n\">{}</td><td>",
+            status.as_str().unwrap_or_default(),
+            s.status,
+            s.items.map_or_else(|| "–".to_string(), |n| n.to_string())
+        );
+        time_cell(s.last_success, now, &mut out);
+        out.push_str("</td><td>");
+        if s.status == Status::Gone {
+            out.push_str("never");
+        } else {
+            time_cell(s.next_poll, now, &mut out);
+        }
+        out.push_str("</td></tr>\n");
+    }
+    out.push_str("</tbody>\n</table>\n</main>\n</body>\n</html>\n");
+    out.into_bytes()
+}
+
+fn time_cell(at: Option<DateTime<Utc>>, now: DateTime<Utc>, out: &mut String) {
+    match at {
+        Some(at) => {
+            let _ = write!(
+                out,
+                "<time datetime=\"{}\" title=\"{}\">{}</time>",
+                at.to_rfc3339(),
+                at.format("%Y-%m-%d %H:%M:%S UTC"),
+                relative(at, now)
+            );
+        }
+        None => out.push_str("never"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Interval;
+
+    fn source(url: &str) -> SourceConfig {
+        let text = format!("[[source]]\nurl = \"{url}\"\nname = \"A <&> B\"\n");
+        let mut config = crate::config::parse(std::path::Path::new("t.toml"), &text, None).unwrap();
+        let mut source = config.sources.remove(0);
+        source.interval = Interval::Fixed(std::time::Duration::from_secs(60));
+        source
+    }
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(secs, 0).unwrap()
+    }
+
+    #[test]
+    fn statuses_follow_the_remembered_state() {
+        let s = source("http://a.example/rss");
+        let mut state = SourceState::default();
+        assert_eq!(source_status(&s, &state, None).status, Status::Pending);
+        state.last_attempt = Some(at(100));
+        state.last_success = Some(at(100));
+        assert_eq!(source_status(&s, &state, Some(3)).status, Status::Ok);
+        state.last_error = Some("fetch: boom".into());
+        state.consecutive_failures = 1;
+        assert_eq!(source_status(&s, &state, None).status, Status::Failing);
+        state.consecutive_failures = 2;
+        assert_eq!(source_status(&s, &state, None).status, Status::BackingOff);
+        state.gone = Some(s.fingerprint());
+        assert_eq!(source_status(&s, &state, None).status, Status::Gone);
+        // Gone under an older entry for the same URL: polled again, so not gone.
+        state.gone = Some(s.fingerprint().wrapping_add(1));
+        assert_eq!(source_status(&s, &state, None).status, Status::BackingOff);
+    }
+
+    #[test]
+    fn json_round_trips_and_html_escapes() {
+        let s = source("http://a.example/rss");
+        let state = SourceState {
+            last_attempt: Some(at(100)),
+            last_error: Some("parse: <bad>".into()),
+            consecutive_failures: 1,
+            ..SourceState::default()
+        };
+        let statuses = vec![source_status(&s, &state, Some(7))];
+        let json = render_json(&statuses);
+        assert_eq!(parse_json(&json).unwrap(), statuses);
+        let value: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(value["sources"][0]["status"], "failing");
+        assert_eq!(value["sources"][0]["items"], 7);
+        let html = String::from_utf8(render_html(&statuses, "News", at(160))).unwrap();
+        assert!(html.contains("A &lt;&amp;&gt; B"));
+        assert!(html.contains("parse: &lt;bad&gt;"));
+        assert!(!html.contains("<bad>"));
+        let table = render_table(&statuses, at(160));
+        assert!(table.contains("failing"), "{table}");
+        assert!(table.contains("error: parse: <bad>"), "{table}");
+        assert!(
+            table.ends_with("1 sources, 1 failing, 7 items\n"),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn relative_times() {
+        assert_eq!(relative(at(0), at(30)), "30s ago");
+        assert_eq!(relative(at(0), at(7200)), "2h ago");
+        assert_eq!(relative(at(7200), at(0)), "in 2h");
+        assert_eq!(relative(at(0), at(3 * 86400)), "3d ago");
+    }
+}
