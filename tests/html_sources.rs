@@ -150,8 +150,10 @@ async fn a_news_block_is_read_in_both_charsets_and_merged_newest_first() {
         article_page("utf-8").into_bytes(),
         "text/html; charset=utf-8",
     );
-    // The 1251 site says so only in its <meta>.
-    server.route(
+    // The 1251 site says so only in its <meta>. A site of its own: the same story at
+    // the same address would be stored once, under the source that had it first.
+    let site_1251 = FeedServer::start().await;
+    site_1251.route(
         "/old-site/article.html",
         windows_1251(&article_page("windows-1251")),
         "text/html",
@@ -163,7 +165,7 @@ async fn a_news_block_is_read_in_both_charsets_and_merged_newest_first() {
         store.path().display(),
         server.url("/rss2.xml"),
         server.url("/politics/2026/02/06/budget/"),
-        server.url("/old-site/article.html"),
+        site_1251.url("/old-site/article.html"),
     );
     let app = RunningApp::start(config_with_interval(&text, Duration::from_secs(3600))).await;
     let feed = eventually(Duration::from_secs(15), || {
@@ -176,8 +178,8 @@ async fn a_news_block_is_read_in_both_charsets_and_merged_newest_first() {
     .await;
     let items = feed["items"].as_array().unwrap();
 
-    let base = format!("http://{}", server.addr);
-    for source in ["Вести", "Вести 1251"] {
+    for (source, site) in [("Вести", &server), ("Вести 1251", &site_1251)] {
+        let base = format!("http://{}", site.addr);
         let scraped: Vec<&Value> = items
             .iter()
             .filter(|i| i["_source"]["name"] == source)
