@@ -24,7 +24,8 @@ const EXIT_STORE_BUSY: u8 = 69;
 /// The examples of `--help`.
 const EXAMPLES: &str = "Every command that reads a config takes --config PATH (default: feeds.toml, \
 or $TRIBUTARY_CONFIG).\n\nExamples:\n  tributary check --config /etc/tributary/feeds.toml\n  \
-tributary run --config /etc/tributary/feeds.toml\n  tributary sources\n  \
+tributary run --config /etc/tributary/feeds.toml\n  tributary add https://example.org/ --tag news\n  \
+tributary sources\n  \
 tributary import-opml subscriptions.opml\n  tributary export-opml > feeds.opml";
 
 const EXIT_CODES: &str = "\
@@ -745,11 +746,13 @@ fn sources(config: &Config, json: bool) -> anyhow::Result<()> {
         Ok(statuses) => (statuses, format!("from the daemon at {url}")),
         Err(unanswered) => {
             let statuses = from_store(config).map_err(|err| match err {
-                tributary::store::StoreError::Locked { path } => anyhow::anyhow!(
-                    "the store at {} is held by another process, but no daemon answers at {url} ({unanswered:#}): \
-                     is a daemon with another [server] listen running on it?",
-                    path.display()
-                ),
+                // Kept in the chain, so the exit status is the store-busy one (69).
+                locked @ tributary::store::StoreError::Locked { .. } => {
+                    anyhow::Error::new(locked).context(format!(
+                        "no daemon answers at {url} ({unanswered:#}), and another process holds the store: \
+                         is a daemon with another [server] listen running on it?"
+                    ))
+                }
                 other => anyhow::Error::new(other).context(format!(
                     "reading the store at {}",
                     config.store_path.display()

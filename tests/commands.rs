@@ -134,9 +134,16 @@ async fn sources_come_from_the_daemon_then_from_the_store() {
     // Another process holds the store and answers no HTTP: said plainly.
     let store = Store::open(&dir.path().join("store")).unwrap();
     let out = tributary(&["sources", "--config", &config]);
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(69), "{out:?}");
     let message = stderr(&out);
-    assert!(message.contains("is held by another process"), "{message}");
+    assert!(
+        message.contains("another process holds the store"),
+        "{message}"
+    );
+    assert!(
+        message.contains("is in use by another process"),
+        "{message}"
+    );
     assert!(
         message.contains(&format!("no daemon answers at http://{addr}/sources.json")),
         "{message}"
