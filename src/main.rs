@@ -516,23 +516,7 @@ fn inspect_url(
 ) -> anyhow::Result<(Document, Option<FoundBehindPage>)> {
     let url = Url::parse(target).with_context(|| format!("`{target}` is not a valid URL"))?;
     let fetcher = Fetcher::new(&config::PollConfig::default())?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let resolved = runtime
-        .block_on(discover::resolve(
-            &fetcher,
-            &url,
-            &RequestOptions::default(),
-        ))
-        .with_context(|| target.to_string())?;
-    let document = normalize_document(
-        &resolved.fetched.body,
-        resolved.fetched.content_type.as_deref(),
-        Some(&resolved.fetched.response.final_url),
-        zone,
-    )
-    .with_context(|| resolved.feed_url.to_string())?;
+    let (resolved, document) = fetch_feed(&fetcher, &url, zone)?;
     let found = resolved.discovery.map(|(via, advertised)| FoundBehindPage {
         page: url,
         feed: resolved.feed_url,
@@ -540,6 +524,29 @@ fn inspect_url(
         advertised,
     });
     Ok((document, found))
+}
+
+/// Fetches `url` (following a web page to the feed it advertises) and normalizes the
+/// feed: what both `inspect` and `add` check before they report or write anything.
+fn fetch_feed(
+    fetcher: &Fetcher,
+    url: &Url,
+    zone: chrono_tz::Tz,
+) -> anyhow::Result<(discover::Resolved, Document)> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let resolved = runtime
+        .block_on(discover::resolve(fetcher, url, &RequestOptions::default()))
+        .with_context(|| url.to_string())?;
+    let document = normalize_document(
+        &resolved.fetched.body,
+        resolved.fetched.content_type.as_deref(),
+        Some(&resolved.fetched.response.final_url),
+        zone,
+    )
+    .with_context(|| resolved.feed_url.to_string())?;
+    Ok((resolved, document))
 }
 
 /// Fetches a page (or reads a file) and prints the items `rules` find on it.
@@ -621,23 +628,7 @@ fn add(
         );
     }
     let fetcher = Fetcher::new(&config.poll).context("setting up the HTTP client")?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let resolved = runtime
-        .block_on(discover::resolve(
-            &fetcher,
-            &url,
-            &RequestOptions::default(),
-        ))
-        .with_context(|| url.to_string())?;
-    let document = normalize_document(
-        &resolved.fetched.body,
-        resolved.fetched.content_type.as_deref(),
-        Some(&resolved.fetched.response.final_url),
-        chrono_tz::UTC,
-    )
-    .with_context(|| resolved.feed_url.to_string())?;
+    let (resolved, document) = fetch_feed(&fetcher, &url, chrono_tz::UTC)?;
     if let Some(id) = already(&resolved.feed_url) {
         anyhow::bail!(
             "{url} leads to the feed {}, which is already a source in {} (as {id})",

@@ -4,12 +4,10 @@
 
 mod common;
 
-use common::{FeedServer, Reply, fixture};
+use common::{FeedServer, Reply, fixture, poll_once};
 use std::path::Path;
 use tributary::config::Config;
-use tributary::fetch::Fetcher;
 use tributary::item::{SourceId, SourceState};
-use tributary::scheduler::{RoundSummary, Scheduler};
 use tributary::store::Store;
 
 fn config(server: &FeedServer, paths: &[&str]) -> Config {
@@ -18,19 +16,6 @@ fn config(server: &FeedServer, paths: &[&str]) -> Config {
         text.push_str(&format!("[[source]]\nurl = \"{}\"\n", server.url(path)));
     }
     tributary::config::parse(Path::new("test.toml"), &text, None).unwrap()
-}
-
-async fn poll_once(store: &Store, config: &Config) -> RoundSummary {
-    Scheduler {
-        store: store.clone(),
-        fetcher: Fetcher::new(&config.poll).unwrap(),
-        sources: config.sources.clone(),
-        poll: config.poll.clone(),
-        metrics: Default::default(),
-        health: Default::default(),
-    }
-    .poll_once()
-    .await
 }
 
 fn state(store: &Store, server: &FeedServer, path: &str) -> SourceState {

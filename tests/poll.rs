@@ -5,15 +5,13 @@
 mod common;
 
 use chrono::Utc;
-use common::{FeedServer, Reply, fixture};
+use common::{FeedServer, Reply, fixture, poll_once};
 use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tributary::config::{Config, Interval};
-use tributary::fetch::Fetcher;
 use tributary::item::{SourceId, SourceState};
-use tributary::scheduler::{RoundSummary, Scheduler};
 use tributary::store::Store;
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -25,19 +23,6 @@ fn config(server: &FeedServer, paths: &[&str], extra_poll: &str) -> Config {
         text.push_str(&format!("[[source]]\nurl = \"{}\"\n", server.url(path)));
     }
     tributary::config::parse(Path::new("test.toml"), &text, None).unwrap()
-}
-
-async fn poll_once(store: &Store, config: &Config) -> RoundSummary {
-    Scheduler {
-        store: store.clone(),
-        fetcher: Fetcher::new(&config.poll).unwrap(),
-        sources: config.sources.clone(),
-        poll: config.poll.clone(),
-        metrics: Default::default(),
-        health: Default::default(),
-    }
-    .poll_once()
-    .await
 }
 
 fn state(store: &Store, server: &FeedServer, path: &str) -> SourceState {

@@ -508,3 +508,20 @@ impl River {
         }
     }
 }
+
+/// Polls every source of `config` once into `store`, as `tributary poll` does.
+pub async fn poll_once(
+    store: &tributary::store::Store,
+    config: &Config,
+) -> tributary::scheduler::RoundSummary {
+    tributary::scheduler::Scheduler {
+        store: store.clone(),
+        fetcher: tributary::fetch::Fetcher::new(&config.poll).unwrap(),
+        sources: config.sources.clone(),
+        poll: config.poll.clone(),
+        metrics: Default::default(),
+        health: Default::default(),
+    }
+    .poll_once()
+    .await
+}
