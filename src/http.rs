@@ -78,14 +78,70 @@ pub struct HttpState {
 
 /// Serves on `listener` until `token` is cancelled, then stops accepting and waits
 /// for the requests in progress (the caller bounds the wait). `heartbeat` is touched
-/// while the accept loop turns, for the watchdog.
+/// while the accept loops turn, for the watchdog.
+///
+/// One thread per core, each with its own single-threaded runtime accepting from
+/// the same socket, the way nginx runs one worker per core: a connection lives on
+/// the thread that accepted it, so serving a request never wakes another thread or
+/// moves a task between cores. Polling and parsing stay on the main runtime.
 pub async fn serve(
     listener: TcpListener,
     state: HttpState,
     heartbeat: Heartbeat,
     token: CancellationToken,
 ) -> std::io::Result<()> {
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let listener = listener.into_std()?;
     let state = Arc::new(state);
+    let mut finished = Vec::with_capacity(workers);
+    for worker in 0..workers {
+        let listener = listener.try_clone()?;
+        let state = state.clone();
+        let heartbeat = heartbeat.clone();
+        let token = token.clone();
+        let (done, finished_rx) = tokio::sync::oneshot::channel();
+        finished.push(finished_rx);
+        std::thread::Builder::new()
+            .name(format!("http-{worker}"))
+            .spawn(move || {
+                let result = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    // `/tags` and `/sources` views render off the accept loop; two
+                    // threads per worker bound that.
+                    .max_blocking_threads(2)
+                    .build()
+                    .and_then(|runtime| {
+                        runtime.block_on(async move {
+                            let listener = TcpListener::from_std(listener)?;
+                            accept_loop(listener, state, heartbeat, token).await
+                        })
+                    });
+                let _ = done.send(result);
+            })?;
+    }
+    drop(listener);
+    let mut result = Ok(());
+    for finished_rx in finished {
+        let outcome = finished_rx
+            .await
+            .unwrap_or_else(|_| Err(std::io::Error::other("an HTTP worker thread panicked")));
+        if let Err(err) = outcome {
+            // The first failure cancels the other workers: half a server is not served.
+            token.cancel();
+            result = result.and(Err(err));
+        }
+    }
+    result
+}
+
+/// One worker's loop: accepts on `listener` and serves each connection on this
+/// thread until `token` is cancelled, then waits for its connections to finish.
+async fn accept_loop(
+    listener: TcpListener,
+    state: Arc<HttpState>,
+    heartbeat: Heartbeat,
+    token: CancellationToken,
+) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -102,6 +158,7 @@ pub async fn serve(
             }
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
+                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => continue,
                 Err(err) => {
                     // Out of file descriptors and the like: wait instead of spinning.
                     warn!(error = %err, "cannot accept a connection");
