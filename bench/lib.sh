@@ -9,6 +9,8 @@ FARM_PORT=${FARM_PORT:-18901}
 # Feeds x items the farm serves; frozen (--speed 0) so every run sees the same bytes.
 FARM_FEEDS=${FARM_FEEDS:-20}
 FARM_ITEMS=${FARM_ITEMS:-10}
+# More feedfarm.py options (faults, speed: later ones override the defaults above).
+FARM_ARGS=${FARM_ARGS:-}
 # The farm and tributary stop by themselves after this many seconds at the latest.
 MAX_SECONDS=${MAX_SECONDS:-900}
 
@@ -40,12 +42,12 @@ need_debian_package() { # command package
 }
 
 # Starts the fixture farm and writes $WORK/feeds.toml for tributary (extra [publish]
-# lines in $1), listening on port 0.
+# lines in $1, then any other sections in $2), listening on port 0.
 start_farm() {
   [ -f "$FARM" ] || die "no fixture farm at $FARM (set FARM=path/to/feedfarm.py)"
   port_is_free "$FARM_PORT" || die "port $FARM_PORT is taken; set FARM_PORT"
   python3 "$FARM" --feeds "$FARM_FEEDS" --items "$FARM_ITEMS" --speed 0 \
-    --epoch 1767225600 --port "$FARM_PORT" --max-seconds "$MAX_SECONDS" \
+    --epoch 1767225600 --port "$FARM_PORT" --max-seconds "$MAX_SECONDS" $FARM_ARGS \
     --write-config "$WORK/farm.toml" >"$WORK/farm.log" 2>&1 &
   FARM_PID=$!
   for _ in $(seq 100); do
@@ -54,7 +56,7 @@ start_farm() {
   done
   curl -fsS "http://127.0.0.1:$FARM_PORT/healthz" >/dev/null || die "the farm did not start: $(cat "$WORK/farm.log")"
   {
-    printf '[server]\nlisten = "127.0.0.1:0"\n\n[store]\npath = "%s/store"\n\n[publish]\nmax_items = 100\n%s\n\n' "$WORK" "${1:-}"
+    printf '[server]\nlisten = "127.0.0.1:0"\n\n[store]\npath = "%s/store"\n\n[publish]\nmax_items = 100\n%s\n\n%s\n\n' "$WORK" "${1:-}" "${2:-}"
     grep -v '^#' "$WORK/farm.toml"
   } >"$WORK/feeds.toml"
 }
