@@ -620,8 +620,32 @@ fn encode_item(item: &StoredItem) -> Result<Vec<u8>, StoreError> {
     Ok(zstd::bulk::compress(&packed, ZSTD_LEVEL)?)
 }
 
+/// Largest decompressed item taken on the frame's word: the body cap is 16 MiB, so
+/// no stored item comes near it.
+const MAX_DECODED_ITEM_BYTES: u64 = 64 * 1024 * 1024;
+
+thread_local! {
+    /// One decompression context per thread, reused: setting one up costs more than
+    /// decompressing a typical item, and reading the newest 100 decodes 100 items.
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 fn decode_item(bytes: &[u8]) -> Result<StoredItem, StoreError> {
-    let packed = zstd::stream::decode_all(bytes)?;
+    let packed = match zstd::zstd_safe::get_frame_content_size(bytes) {
+        // Every frame `encode_item` writes records its size.
+        Ok(Some(size)) if size <= MAX_DECODED_ITEM_BYTES => {
+            DECOMPRESSOR.with(|cell| -> std::io::Result<Vec<u8>> {
+                let mut cell = cell.borrow_mut();
+                let decompressor = match cell.as_mut() {
+                    Some(decompressor) => decompressor,
+                    None => cell.insert(zstd::bulk::Decompressor::new()?),
+                };
+                decompressor.decompress(bytes, size as usize)
+            })?
+        }
+        _ => zstd::stream::decode_all(bytes)?,
+    };
     Ok(rmp_serde::from_slice(&packed)?)
 }
 
