@@ -359,20 +359,44 @@ pub fn plain_text(text: &str) -> Option<String> {
     (!collapsed.is_empty()).then_some(collapsed)
 }
 
-/// ammonia set up for one item: its allow-list, with relative URLs made absolute
+/// The allow-list sanitizer for one item's HTML, with relative URLs made absolute
 /// against the item's base.
 pub(crate) struct Sanitizer {
-    builder: ammonia::Builder<'static>,
+    base: Option<Url>,
+}
+
+thread_local! {
+    /// The base of the item being sanitized on this thread, read by [`ITEM_HTML`]'s
+    /// URL rewriter: one shared ammonia set-up serves every item, since building its
+    /// allow-list tables costs about as much as cleaning a short summary.
+    static ITEM_BASE: std::cell::RefCell<Option<Url>> = const { std::cell::RefCell::new(None) };
+}
+
+/// ammonia's default allow-list; relative URLs resolve against [`ITEM_BASE`], and
+/// are dropped when the item has no base.
+static ITEM_HTML: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
+    let mut builder = ammonia::Builder::default();
+    builder.url_relative(UrlRelative::Custom(Box::new(AgainstItemBase)));
+    builder
+});
+
+/// Resolves a relative URL against [`ITEM_BASE`].
+struct AgainstItemBase;
+
+impl ammonia::UrlRelativeEvaluate<'static> for AgainstItemBase {
+    fn evaluate<'url>(&self, url: &'url str) -> Option<std::borrow::Cow<'url, str>> {
+        ITEM_BASE.with(|base| {
+            let joined = base.borrow().as_ref()?.join(url).ok()?;
+            Some(std::borrow::Cow::Owned(String::from(joined)))
+        })
+    }
 }
 
 impl Sanitizer {
     pub(crate) fn new(base: Option<&Url>) -> Self {
-        let mut builder = ammonia::Builder::default();
-        builder.url_relative(match base {
-            Some(base) => UrlRelative::RewriteWithBase(base.clone()),
-            None => UrlRelative::Deny,
-        });
-        Sanitizer { builder }
+        Sanitizer {
+            base: base.cloned(),
+        }
     }
 
     /// Sanitized HTML, or `None` when nothing is left. `plain` text is escaped, not parsed.
@@ -380,7 +404,10 @@ impl Sanitizer {
         let html = if plain {
             escape_text(text)
         } else {
-            drop_tracking_pixels(&self.builder.clean(text).to_string())
+            ITEM_BASE.with(|base| base.replace(self.base.clone()));
+            let cleaned = ITEM_HTML.clean(text).to_string();
+            ITEM_BASE.with(|base| base.replace(None));
+            drop_tracking_pixels(&cleaned)
         };
         let html = html.trim();
         (!html.is_empty()).then(|| html.to_string())
