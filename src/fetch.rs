@@ -337,8 +337,11 @@ impl Fetcher {
             etag: header(headers, ETAG),
             last_modified: header(headers, LAST_MODIFIED),
         };
-        // Read chunk by chunk: reqwest has no cap of its own on decompressed size.
-        let mut body = Vec::new();
+        // Read chunk by chunk: reqwest has no cap of its own on decompressed size. The
+        // declared length (within the cap) is reserved at once, so a large body is not
+        // copied over and over as the buffer doubles.
+        let declared = response.content_length().unwrap_or(0);
+        let mut body = Vec::with_capacity(declared.min(self.max_body_bytes as u64) as usize);
         while let Some(chunk) = response
             .chunk()
             .await
