@@ -18,6 +18,8 @@ use crate::dates::parse_date;
 pub enum ParseError {
     #[error("not a feed: {0}")]
     Invalid(String),
+    #[error("not a feed: the body is empty")]
+    Empty,
     #[error("the feed parser crashed on this document: {0}")]
     Panicked(String),
 }
@@ -47,6 +49,9 @@ pub struct PollHints {
 /// xml:base resolves them), so `normalize` can resolve them against the feed's own
 /// link first and the document URL second.
 pub fn parse_feed(body: &[u8], content_type: Option<&str>, zone: Tz) -> Result<Parsed, ParseError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ParseError::Empty);
+    }
     let text = decode(body, content_type);
     let text = repair(&text);
     let hints = poll_hints(&text);
@@ -566,5 +571,9 @@ mod tests {
         assert!(parse_feed(b"<html><body>hi</body></html>", None, Tz::UTC).is_err());
         assert!(parse_feed(b"", None, Tz::UTC).is_err());
         assert!(parse_feed(b"\xff\xfe\x00", None, Tz::UTC).is_err());
+        assert!(matches!(
+            parse_feed(b" \r\n", None, Tz::UTC),
+            Err(ParseError::Empty)
+        ));
     }
 }
