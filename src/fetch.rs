@@ -114,6 +114,8 @@ pub enum FetchError {
     TooManyRedirects,
     #[error("{0}")]
     Refused(Refused),
+    #[error("the server's TLS certificate is not trusted: {0}")]
+    Certificate(String),
     #[error("cannot reach the server: {0}")]
     Connect(String),
     #[error("request failed: {0}")]
@@ -131,6 +133,13 @@ impl FetchError {
         while let Some(cause) = source {
             if let Some(refused) = cause.downcast_ref::<Refused>() {
                 return FetchError::Refused(refused.clone());
+            }
+            // rustls says "invalid peer certificate: UnknownIssuer" (or NotValidForName,
+            // Expired, ...): the server answered, so this is the source's fault, not a
+            // network outage, and the reason alone is what the sysadmin needs.
+            let text = cause.to_string();
+            if text.contains("invalid peer certificate") {
+                return FetchError::Certificate(text);
             }
             message.push_str(": ");
             message.push_str(&cause.to_string());
