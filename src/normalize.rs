@@ -26,6 +26,18 @@ pub struct Document {
     pub items: Vec<Item>,
     /// What the publisher says about polling (`<ttl>`, `sy:*`, `skipHours`, `skipDays`).
     pub poll_hints: PollHints,
+    /// Entries left out beyond [`MAX_ENTRIES`], the oldest first.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub left_out: usize,
+}
+
+/// 1 000 entries: more than any real feed carries, and what one store transaction can
+/// hold without its memory growing with whatever a hostile feed sends (a 100 000-item
+/// feed took gigabytes); the merged river shows only the newest anyway.
+pub const MAX_ENTRIES: usize = 1000;
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// What the feed says about itself.
@@ -77,9 +89,15 @@ pub fn normalize(feed: Feed, document_url: Option<&Url>) -> Document {
         language: feed.language.clone().filter(|l| !l.trim().is_empty()),
     };
 
+    let mut entries = feed.entries;
+    let left_out = entries.len().saturating_sub(MAX_ENTRIES);
+    if left_out > 0 {
+        // The newest are kept; undated entries after dated ones, in document order.
+        entries.sort_by_key(|e| std::cmp::Reverse(e.published.or(e.updated)));
+        entries.truncate(MAX_ENTRIES);
+    }
     let mut seen = HashSet::new();
-    let items = feed
-        .entries
+    let items = entries
         .into_iter()
         .map(|entry| normalize_entry(entry, base.as_ref(), trust_plain, json))
         // A feed that repeats an id keeps its first occurrence (the one nearest the top).
@@ -89,6 +107,7 @@ pub fn normalize(feed: Feed, document_url: Option<&Url>) -> Document {
         feed: info,
         items,
         poll_hints: PollHints::default(),
+        left_out,
     }
 }
 
@@ -607,6 +626,35 @@ mod tests {
         assert_eq!(
             items[1].link.as_deref(),
             Some("https://t.example/a?utm_medium=rss")
+        );
+    }
+
+    #[test]
+    fn only_the_newest_entries_are_kept() {
+        let items: String = (0..MAX_ENTRIES + 5)
+            .map(|i| {
+                let date = if i == 3 {
+                    "Mon, 01 Jun 2026 10:00:00 GMT"
+                } else {
+                    ""
+                };
+                format!(
+                    "<item><title>n{i}</title><guid>g{i}</guid><pubDate>{date}</pubDate></item>"
+                )
+            })
+            .collect();
+        let document = doc(
+            &format!("<rss version=\"2.0\"><channel><title>t</title>{items}</channel></rss>"),
+            "https://example.org/feed",
+        );
+        assert_eq!(document.items.len(), MAX_ENTRIES);
+        assert_eq!(document.left_out, 5);
+        // The dated one first, then the undated ones in document order.
+        assert_eq!(document.items[0].id.0, "g3");
+        assert_eq!(document.items[1].id.0, "g0");
+        assert_eq!(
+            document.items.last().unwrap().id.0,
+            format!("g{}", MAX_ENTRIES - 1)
         );
     }
 

@@ -247,6 +247,7 @@ pub fn scrape(
         },
         items,
         poll_hints: PollHints::default(),
+        left_out: 0,
     })
 }
 

@@ -637,6 +637,9 @@ impl Shared {
                 .unwrap_or_else(|| source.url.to_string()),
             tags: source.tags.clone(),
         };
+        if document.left_out > 0 {
+            warn!(source = %source.id, left_out = document.left_out, kept = crate::normalize::MAX_ENTRIES, "the feed has more entries than are kept; only the newest are stored");
+        }
         let store = self.store.clone();
         let mut items = document.items;
         let count = items.len();
