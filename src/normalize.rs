@@ -78,14 +78,18 @@ pub fn normalize(feed: Feed, document_url: Option<&Url>) -> Document {
     let json = matches!(feed.feed_type, FeedType::JSON);
 
     let info = FeedInfo {
-        title: feed.title.as_ref().and_then(|t| plain_text(&t.content)),
+        title: feed
+            .title
+            .as_ref()
+            .and_then(|t| plain_text(head(&t.content, MAX_HTML_BYTES)))
+            .map(|t| clip(t, MAX_TITLE_CHARS)),
         link: feed_link.as_ref().map(Url::to_string),
         id: Some(feed.id.trim().to_string()).filter(|id| !id.is_empty()),
         updated: feed.updated,
         description: feed
             .description
             .as_ref()
-            .and_then(|t| plain_text(&t.content)),
+            .and_then(|t| plain_text(head(&t.content, MAX_HTML_BYTES))),
         language: feed.language.clone().filter(|l| !l.trim().is_empty()),
     };
 
@@ -118,7 +122,11 @@ fn normalize_entry(entry: Entry, feed_base: Option<&Url>, trust_plain: bool, jso
         .and_then(|b| absolute(b, feed_base))
         .or_else(|| feed_base.cloned());
     let link = pick_link(&entry.links, json).and_then(|href| absolute(&href, entry_base.as_ref()));
-    let title = entry.title.as_ref().and_then(|t| plain_text(&t.content));
+    let title = entry
+        .title
+        .as_ref()
+        .and_then(|t| plain_text(head(&t.content, MAX_HTML_BYTES)))
+        .map(|t| clip(t, MAX_TITLE_CHARS));
     // Relative URLs in an item's HTML are meant relative to the item's page (the
     // feed's xml:base when it sets one).
     let html_base = match &entry.base {
@@ -128,11 +136,11 @@ fn normalize_entry(entry: Entry, feed_base: Option<&Url>, trust_plain: bool, jso
     let sanitizer = Sanitizer::new(html_base.as_ref());
     let summary = entry.summary.as_ref().and_then(|text| {
         let plain = trust_plain && text.content_type.subty() == "plain";
-        sanitizer.clean(&text.content, plain)
+        sanitizer.clean(head(&text.content, MAX_HTML_BYTES), plain)
     });
     let content = entry.content.as_ref().and_then(|content| {
         let plain = trust_plain && content.content_type.subty() == "plain";
-        sanitizer.clean(content.body.as_deref()?, plain)
+        sanitizer.clean(head(content.body.as_deref()?, MAX_HTML_BYTES), plain)
     });
     let id = item_id(&entry.id, link.as_ref(), title.as_deref(), &entry, &summary);
     // A headline is what readers scan: an item without one gets the first words of
@@ -243,6 +251,27 @@ pub fn canonical_link(link: &Url) -> String {
 }
 
 /// 12 words (at most 120 characters): enough to recognize a story in a list.
+/// 1 000 characters: longer than any headline; a longer title is cut, so one source
+/// cannot bloat every output of the merged feed with it.
+pub const MAX_TITLE_CHARS: usize = 1000;
+/// 256 KiB of HTML per summary or content: a long article fits; beyond it the text is
+/// cut before sanitizing, which closes whatever markup the cut left open.
+pub const MAX_HTML_BYTES: usize = 256 * 1024;
+
+/// `text` cut to `max` characters, with an ellipsis when something was cut.
+fn clip(mut text: String, max: usize) -> String {
+    if let Some((at, _)) = text.char_indices().nth(max) {
+        text.truncate(at);
+        text.push('…');
+    }
+    text
+}
+
+/// At most `max` bytes of `text`, cut at a character boundary.
+fn head(text: &str, max: usize) -> &str {
+    &text[..text.floor_char_boundary(max)]
+}
+
 const HEADLINE_WORDS: usize = 12;
 const HEADLINE_CHARS: usize = 120;
 
@@ -656,6 +685,29 @@ mod tests {
             document.items.last().unwrap().id.0,
             format!("g{}", MAX_ENTRIES - 1)
         );
+    }
+
+    #[test]
+    fn huge_titles_and_bodies_are_cut() {
+        let title = "T".repeat(1 << 20);
+        let body = format!("&lt;p&gt;{}&lt;/p&gt;", "b".repeat(1 << 20));
+        let document = doc(
+            &format!(
+                "<rss version=\"2.0\"><channel><title>{title}</title><item><title>{title}</title><guid>1</guid><description>{body}</description></item></channel></rss>"
+            ),
+            "https://example.org/feed",
+        );
+        let item = &document.items[0];
+        let item_title = item.title.as_deref().unwrap();
+        assert_eq!(item_title.chars().count(), MAX_TITLE_CHARS + 1);
+        assert!(item_title.ends_with('…'));
+        assert_eq!(
+            document.feed.title.as_deref().unwrap().chars().count(),
+            MAX_TITLE_CHARS + 1
+        );
+        let summary = item.summary.as_deref().unwrap();
+        assert!(summary.len() <= MAX_HTML_BYTES + 16, "{}", summary.len());
+        assert!(summary.starts_with("<p>bbb") && summary.ends_with("</p>"));
     }
 
     #[test]
