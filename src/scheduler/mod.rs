@@ -642,6 +642,14 @@ impl Shared {
         }
         let store = self.store.clone();
         let mut items = document.items;
+        // An update "in 2099" is no date: the outputs would carry it as the entry's
+        // `updated`, and readers that sort by it would pin the item at the top.
+        let horizon = now + crate::store::FUTURE_SKEW;
+        for item in &mut items {
+            if item.updated.is_some_and(|updated| updated > horizon) {
+                item.updated = None;
+            }
+        }
         let count = items.len();
         items.retain(|item| source.filter.keeps(item));
         if items.len() < count {
