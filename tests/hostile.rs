@@ -562,15 +562,33 @@ fn hostile_xml() {
     .collect();
     let mut bench = start(dir, "concurrency = 4\nper_host = 4", &sources);
     let peak = bench.assert_sound("xml", &[&secret]);
-    for status in bench.statuses() {
-        eprintln!(
-            "{} {:?} {:?} items={:?}",
-            status.url, status.status, status.last_error, status.items
-        );
-    }
     bench.assert_failed(&url("/huge-line"), &["exceeds the cap"]);
     bench.assert_failed(&url("/truncated"), &["parse"]);
     bench.assert_failed(&url("/deep"), &["deeper than"]);
+    // Entities are never expanded and nothing is read from disk; what parses is
+    // published, with bad bytes as U+FFFD and control characters removed.
+    for path in [
+        "/laughs",
+        "/xxe",
+        "/deep-60k",
+        "/invalid-utf8",
+        "/control",
+        "/doctype",
+    ] {
+        let status = bench.status(&url(path));
+        assert_eq!(status.status, Status::Ok, "{status:?}");
+    }
+    assert_eq!(bench.status(&url("/control")).items, Some(2));
+    bench
+        .daemon
+        .wait_for_body("/feed.xml", "bad bytes \u{fffd}", FIRST_ROUND);
+    bench
+        .daemon
+        .wait_for_body("/feed.xml", "second control item", FIRST_ROUND);
+    for path in ["/feed.xml", "/atom.xml", "/feed.json", "/"] {
+        let size = body(&bench.daemon.get(path)).len();
+        assert!(size < 256 * 1024, "{path} is {size} bytes");
+    }
     bench.report("xml", peak);
 }
 
@@ -959,4 +977,101 @@ fn hostile_content() {
         assert!(size < 256 * 1024, "{path} is {size} bytes");
     }
     bench.report("content", peak);
+}
+
+/// `tributary` with `args`, its stdout, stderr and whether it succeeded.
+fn cli(args: &[&str]) -> (String, String, bool) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .args(args)
+        .env_remove("TRIBUTARY_CONFIG")
+        .env_remove("STATE_DIRECTORY")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+        output.status.success(),
+    )
+}
+
+/// A server that answers 500 forever is retried later and later, never given up.
+#[test]
+fn hostile_500_forever_backs_off() {
+    let runtime = runtime();
+    let server = Hostile::start(&runtime);
+    server.respond("/500", 500, &[], b"Internal Server Error".to_vec());
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("feeds.toml");
+    std::fs::write(
+        &config,
+        config_text(
+            dir.path(),
+            &format!("[[source]]\nurl = \"{}\"\n", server.url("/500")),
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let started = Instant::now();
+    let mut waits = Vec::new();
+    for round in 1..=4 {
+        let (_, stderr, _) = cli(&["poll", "--config", config]);
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        let (stdout, stderr, ok) = cli(&["sources", "--config", config, "--json"]);
+        assert!(ok, "{stderr}");
+        let status = parse_json(stdout.as_bytes()).unwrap().remove(0);
+        assert_eq!(status.consecutive_failures, round, "{status:?}");
+        assert!(
+            status
+                .last_error
+                .as_deref()
+                .unwrap_or_default()
+                .contains("500 Internal Server Error"),
+            "{status:?}"
+        );
+        assert_ne!(status.status, Status::Gone);
+        waits.push((status.next_poll.unwrap() - status.last_attempt.unwrap()).num_seconds());
+    }
+    // Doubling, ±10% jitter: each wait is well above the one before.
+    for pair in waits.windows(2) {
+        assert!(pair[1] as f64 > pair[0] as f64 * 1.5, "waits {waits:?}");
+    }
+    eprintln!(
+        "hostile 500 forever: waits {waits:?} s, {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// `tributary inspect` refuses a redirect to the metadata service or a private
+/// address at once, without trying to connect.
+#[test]
+fn hostile_inspect_refuses_internal_redirects() {
+    let runtime = runtime();
+    let server = Hostile::start(&runtime);
+    server.redirect("/to-metadata", "http://169.254.169.254/latest/meta-data/");
+    server.redirect("/to-private", "http://10.0.0.1/feed");
+    server.redirect("/to-loopback", &server.url("/feed"));
+    server.body("/feed", "application/rss+xml", healthy("inspect"));
+    for (path, expected) in [
+        (
+            "/to-metadata",
+            "refused: redirect to 169.254.169.254 is a link-local address; set allow_private = true to allow",
+        ),
+        (
+            "/to-private",
+            "refused: redirect to 10.0.0.1 is a private address",
+        ),
+    ] {
+        let started = Instant::now();
+        let (_, stderr, ok) = cli(&["inspect", &server.url(path)]);
+        let took = started.elapsed();
+        assert!(!ok && stderr.contains(expected), "{path}: {stderr}");
+        assert!(took < Duration::from_secs(5), "{path} took {took:?}");
+        eprintln!("hostile inspect {path}: refused in {took:?}");
+    }
+    let (stdout, stderr, ok) = cli(&["inspect", &server.url("/to-loopback")]);
+    assert!(
+        ok && stdout.contains("inspect healthy 3"),
+        "{stdout}{stderr}"
+    );
 }
