@@ -706,6 +706,18 @@ fn hostile_http() {
     server.redirect("/to-unspecified", &zero);
     server.redirect("/allowed-unspecified", &zero);
     server.redirect("/to-loopback", &other.url("/feed"));
+    // A source on 0.0.0.0 may reach that class only: a host name that resolves to
+    // loopback is refused by the resolver, whatever the redirect says.
+    server.redirect(
+        "/to-localhost",
+        &format!("http://localhost:{}/feed", other.addr.port()),
+    );
+    // A web page advertising a feed on the metadata service: discovery is refused too.
+    server.body(
+        "/page-metadata",
+        "text/html",
+        b"<html><head><link rel=\"alternate\" type=\"application/rss+xml\" href=\"http://169.254.169.254/latest/feed.xml\"></head><body>news</body></html>".to_vec(),
+    );
 
     let url = |p: &str| server.url(p);
     let tls_url = format!("https://{tls}/feed");
@@ -727,12 +739,15 @@ fn hostile_http() {
         "/to-private",
         "/to-unspecified",
         "/to-loopback",
+        "/page-metadata",
     ]
     .iter()
     .map(|p| (url(p), ""))
     .collect();
     sources.push((url("/allowed-unspecified"), "allow_private = true"));
     sources.push((tls_url.clone(), ""));
+    let via_zero = format!("http://0.0.0.0:{}/to-localhost", server.addr.port());
+    sources.push((via_zero.clone(), ""));
     let mut bench = start(
         tempfile::tempdir().unwrap(),
         "timeout = \"3s\"\nconnect_timeout = \"1s\"\nconcurrency = 32\nper_host = 32\nmax_body_bytes = 4194304",
@@ -782,6 +797,17 @@ fn hostile_http() {
         assert_eq!(status.consecutive_failures, 1, "{status:?}");
         bench.assert_failed(&url(path), words);
     }
+    bench.assert_failed(
+        &via_zero,
+        &[
+            "refused: localhost (",
+            "is a loopback address; set allow_private = true",
+        ],
+    );
+    bench.assert_failed(
+        &url("/page-metadata"),
+        &["refused: 169.254.169.254 is a link-local address"],
+    );
     let tls_status = bench.status(&tls_url);
     assert_eq!(tls_status.consecutive_failures, 1, "{tls_status:?}");
     bench.assert_failed(
