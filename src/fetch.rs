@@ -141,8 +141,11 @@ impl FetchError {
             if text.contains("invalid peer certificate") {
                 return FetchError::Certificate(text);
             }
-            message.push_str(": ");
-            message.push_str(&cause.to_string());
+            // Layers of hyper and reqwest repeat one another's words.
+            if !message.ends_with(&text) {
+                message.push_str(": ");
+                message.push_str(&text);
+            }
             source = cause.source();
         }
         if err.is_connect() {
