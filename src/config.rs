@@ -14,7 +14,7 @@ use std::time::Duration;
 use toml::Spanned;
 use url::Url;
 
-use crate::fetch::RequestOptions;
+use crate::fetch::{AddressPolicy, RequestOptions};
 use crate::filter::{Filter, FilterOn};
 use crate::item::SourceId;
 use crate::scrape::{Rules, RulesText};
@@ -337,6 +337,7 @@ struct RawSource {
     exclude: Vec<Spanned<String>>,
     filter_on: Option<Spanned<String>>,
     max_items: Option<Spanned<usize>>,
+    allow_private: Option<bool>,
 }
 
 /// `[source.selectors]` of a `kind = "html"` source.
@@ -554,12 +555,14 @@ impl Checker<'_> {
                 .name
                 .map(|name| name.trim().to_string())
                 .filter(|name| !name.is_empty());
-            let request = self.request_options(
+            let mut request = self.request_options(
                 raw_source.headers,
                 raw_source.username,
                 raw_source.password,
                 raw_source.user_agent,
             );
+            request.addresses =
+                AddressPolicy::for_source(&url, raw_source.allow_private.unwrap_or(false));
             let timezone = self.timezone(raw_source.timezone);
             let Some(kind) = self.kind(raw_source.kind, raw_source.selectors, &raw_source.url)
             else {
@@ -933,6 +936,7 @@ impl Checker<'_> {
             headers: checked,
             basic_auth: username.map(|user| (user, password)),
             user_agent,
+            addresses: AddressPolicy::default(),
         }
     }
 
@@ -1116,6 +1120,24 @@ mod tests {
             check("[[source]]\nurl = \"https://a.example/rss\"\ntimezone = \"Europe/Moscow\"\n")
                 .unwrap();
         assert_eq!(config.sources[0].timezone, chrono_tz::Europe::Moscow);
+    }
+
+    #[test]
+    fn allow_private_and_the_configured_address_set_the_address_policy() {
+        use crate::fetch::AddressClass;
+        let config = check(
+            "[[source]]\nurl = \"https://a.example/rss\"\n[[source]]\nurl = \"http://127.0.0.1:8081/rss\"\n[[source]]\nurl = \"https://b.example/rss\"\nallow_private = true\n",
+        )
+        .unwrap();
+        let policy = |i: usize| config.sources[i].request.addresses;
+        assert!(!policy(0).allows(AddressClass::Loopback));
+        assert!(policy(1).allows(AddressClass::Loopback));
+        assert!(!policy(1).allows(AddressClass::LinkLocal));
+        assert!(policy(2).allows(AddressClass::LinkLocal));
+        let problems =
+            check("[[source]]\nurl = \"https://a.example/rss\"\nallow_private = \"yes\"\n")
+                .unwrap_err();
+        assert_eq!(problems[0].line, 3);
     }
 
     #[test]

@@ -2,7 +2,11 @@
 //!
 //! Turns a URL, the validators of the last poll and the source's request options into
 //! a [`FetchOutcome`] or a [`FetchError`]. Knows nothing about feeds or the store; the
-//! scheduler decides what an outcome means for the source.
+//! scheduler decides what an outcome means for the source. Every request is held to
+//! the source's [`AddressPolicy`] (see [`guard`]): no redirect or DNS answer takes it
+//! to an internal address it was not configured for.
+
+mod guard;
 
 use chrono::{DateTime, Utc};
 use reqwest::header::{
@@ -11,9 +15,12 @@ use reqwest::header::{
     USER_AGENT as USER_AGENT_HEADER,
 };
 use reqwest::{StatusCode, redirect};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use url::Url;
+
+pub use guard::{AddressClass, AddressPolicy, GuardedResolver, Refused, classify};
 
 use crate::config::PollConfig;
 
@@ -36,12 +43,25 @@ pub struct Validators {
 }
 
 /// What a source asks for in its requests (`feeds.toml`: `headers`, `username`,
-/// `password`, `user_agent`).
+/// `password`, `user_agent`, `allow_private`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct RequestOptions {
     pub headers: BTreeMap<String, String>,
     pub basic_auth: Option<(String, Option<String>)>,
     pub user_agent: Option<String>,
+    /// Which addresses the requests may reach; the default reaches public ones only.
+    pub addresses: AddressPolicy,
+}
+
+impl RequestOptions {
+    /// No extra headers, and the address policy of a source configured at `url`
+    /// without `allow_private`: what a URL typed on the command line gets.
+    pub fn for_url(url: &Url) -> RequestOptions {
+        RequestOptions {
+            addresses: AddressPolicy::for_source(url, false),
+            ..RequestOptions::default()
+        }
+    }
 }
 
 /// A fetch that got an answer worth acting on.
@@ -92,6 +112,10 @@ pub enum FetchError {
     RedirectLoop { url: Url },
     #[error("more than {MAX_REDIRECTS} redirects")]
     TooManyRedirects,
+    #[error("{0}")]
+    Refused(Refused),
+    #[error("the server's TLS certificate is not trusted: {0}")]
+    Certificate(String),
     #[error("cannot reach the server: {0}")]
     Connect(String),
     #[error("request failed: {0}")]
@@ -107,8 +131,21 @@ impl FetchError {
         let mut message = err.to_string();
         let mut source = std::error::Error::source(&err);
         while let Some(cause) = source {
-            message.push_str(": ");
-            message.push_str(&cause.to_string());
+            if let Some(refused) = cause.downcast_ref::<Refused>() {
+                return FetchError::Refused(refused.clone());
+            }
+            // rustls says "invalid peer certificate: UnknownIssuer" (or NotValidForName,
+            // Expired, ...): the server answered, so this is the source's fault, not a
+            // network outage, and the reason alone is what the sysadmin needs.
+            let text = cause.to_string();
+            if text.contains("invalid peer certificate") {
+                return FetchError::Certificate(text);
+            }
+            // Layers of hyper and reqwest repeat one another's words.
+            if !message.ends_with(&text) {
+                message.push_str(": ");
+                message.push_str(&text);
+            }
             source = cause.source();
         }
         if err.is_connect() {
@@ -143,29 +180,51 @@ impl FetchError {
     }
 }
 
-/// The HTTP client every poll shares (connection pool, TLS sessions).
+/// The HTTP clients every poll shares (connection pools, TLS sessions): one per
+/// [`AddressPolicy`] in use, since each resolves names through its own
+/// [`GuardedResolver`]. Most configs need one or two.
 #[derive(Clone)]
 pub struct Fetcher {
-    client: reqwest::Client,
+    clients: Arc<Mutex<HashMap<AddressPolicy, reqwest::Client>>>,
     timeout: Duration,
+    connect_timeout: Duration,
     max_body_bytes: usize,
 }
 
 impl Fetcher {
     pub fn new(config: &PollConfig) -> Result<Fetcher, reqwest::Error> {
+        let fetcher = Fetcher {
+            clients: Arc::default(),
+            timeout: config.timeout,
+            connect_timeout: config.connect_timeout,
+            max_body_bytes: config.max_body_bytes,
+        };
+        // Built now, so a broken TLS setup stops start-up rather than every poll.
+        fetcher.client(AddressPolicy::default())?;
+        Ok(fetcher)
+    }
+
+    /// The client whose resolver keeps to `policy`, built on first use.
+    fn client(&self, policy: AddressPolicy) -> Result<reqwest::Client, reqwest::Error> {
+        let mut clients = self
+            .clients
+            .lock()
+            .expect("the client map is never poisoned");
+        if let Some(client) = clients.get(&policy) {
+            return Ok(client.clone());
+        }
         let client = reqwest::Client::builder()
             .user_agent(USER_AGENT)
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.timeout)
-            .read_timeout(config.timeout.min(Duration::from_secs(20)))
-            // Redirects are followed here, hop by hop, to see which were permanent.
+            .connect_timeout(self.connect_timeout)
+            .timeout(self.timeout)
+            .read_timeout(self.timeout.min(Duration::from_secs(20)))
+            // Redirects are followed here, hop by hop, to see which were permanent
+            // and to check each hop's address.
             .redirect(redirect::Policy::none())
+            .dns_resolver(GuardedResolver { policy })
             .build()?;
-        Ok(Fetcher {
-            client,
-            timeout: config.timeout,
-            max_body_bytes: config.max_body_bytes,
-        })
+        clients.insert(policy, client.clone());
+        Ok(client)
     }
 
     /// GETs `url`, conditionally when validators are given, following at most
@@ -194,6 +253,10 @@ impl Fetcher {
         let mut visited = vec![url.clone()];
         let mut all_permanent = true;
         for _ in 0..=MAX_REDIRECTS {
+            options
+                .addresses
+                .check_url(&current, current != *url)
+                .map_err(FetchError::Refused)?;
             let response = self.get(&current, validators, options).await?;
             let status = response.status();
             if !status.is_redirection() || status == StatusCode::NOT_MODIFIED {
@@ -228,7 +291,10 @@ impl Fetcher {
         validators: &Validators,
         options: &RequestOptions,
     ) -> Result<reqwest::Response, FetchError> {
-        let mut request = self.client.get(url.clone()).header(ACCEPT, ACCEPT_FEEDS);
+        let client = self
+            .client(options.addresses)
+            .map_err(|e| FetchError::from_reqwest(e, self.timeout))?;
+        let mut request = client.get(url.clone()).header(ACCEPT, ACCEPT_FEEDS);
         for (name, value) in &options.headers {
             // Checked in config; a header that still does not convert is skipped.
             if let (Ok(name), Ok(value)) = (
@@ -283,8 +349,11 @@ impl Fetcher {
             etag: header(headers, ETAG),
             last_modified: header(headers, LAST_MODIFIED),
         };
-        // Read chunk by chunk: reqwest has no cap of its own on decompressed size.
-        let mut body = Vec::new();
+        // Read chunk by chunk: reqwest has no cap of its own on decompressed size. The
+        // declared length (within the cap) is reserved at once, so a large body is not
+        // copied over and over as the buffer doubles.
+        let declared = response.content_length().unwrap_or(0);
+        let mut body = Vec::with_capacity(declared.min(self.max_body_bytes as u64) as usize);
         while let Some(chunk) = response
             .chunk()
             .await

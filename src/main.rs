@@ -537,7 +537,11 @@ fn fetch_feed(
         .enable_all()
         .build()?;
     let resolved = runtime
-        .block_on(discover::resolve(fetcher, url, &RequestOptions::default()))
+        .block_on(discover::resolve(
+            fetcher,
+            url,
+            &RequestOptions::for_url(url),
+        ))
         .with_context(|| url.to_string())?;
     let document = normalize_document(
         &resolved.fetched.body,
@@ -566,7 +570,7 @@ fn inspect_page(
             .enable_all()
             .build()?;
         let fetched = match runtime
-            .block_on(fetcher.fetch(&url, &Validators::default(), &RequestOptions::default()))
+            .block_on(fetcher.fetch(&url, &Validators::default(), &RequestOptions::for_url(&url)))
             .with_context(|| target.to_string())?
         {
             FetchOutcome::Fetched(fetched) => fetched,

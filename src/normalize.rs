@@ -26,6 +26,18 @@ pub struct Document {
     pub items: Vec<Item>,
     /// What the publisher says about polling (`<ttl>`, `sy:*`, `skipHours`, `skipDays`).
     pub poll_hints: PollHints,
+    /// Entries left out beyond [`MAX_ENTRIES`], the oldest first.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub left_out: usize,
+}
+
+/// 1 000 entries: more than any real feed carries, and what one store transaction can
+/// hold without its memory growing with whatever a hostile feed sends (a 100 000-item
+/// feed took gigabytes); the merged river shows only the newest anyway.
+pub const MAX_ENTRIES: usize = 1000;
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// What the feed says about itself.
@@ -66,20 +78,30 @@ pub fn normalize(feed: Feed, document_url: Option<&Url>) -> Document {
     let json = matches!(feed.feed_type, FeedType::JSON);
 
     let info = FeedInfo {
-        title: feed.title.as_ref().and_then(|t| plain_text(&t.content)),
+        title: feed
+            .title
+            .as_ref()
+            .and_then(|t| plain_text(head(&t.content, MAX_HTML_BYTES)))
+            .map(|t| clip(t, MAX_TITLE_CHARS)),
         link: feed_link.as_ref().map(Url::to_string),
         id: Some(feed.id.trim().to_string()).filter(|id| !id.is_empty()),
         updated: feed.updated,
         description: feed
             .description
             .as_ref()
-            .and_then(|t| plain_text(&t.content)),
+            .and_then(|t| plain_text(head(&t.content, MAX_HTML_BYTES))),
         language: feed.language.clone().filter(|l| !l.trim().is_empty()),
     };
 
+    let mut entries = feed.entries;
+    let left_out = entries.len().saturating_sub(MAX_ENTRIES);
+    if left_out > 0 {
+        // The newest are kept; undated entries after dated ones, in document order.
+        entries.sort_by_key(|e| std::cmp::Reverse(e.published.or(e.updated)));
+        entries.truncate(MAX_ENTRIES);
+    }
     let mut seen = HashSet::new();
-    let items = feed
-        .entries
+    let items = entries
         .into_iter()
         .map(|entry| normalize_entry(entry, base.as_ref(), trust_plain, json))
         // A feed that repeats an id keeps its first occurrence (the one nearest the top).
@@ -89,6 +111,7 @@ pub fn normalize(feed: Feed, document_url: Option<&Url>) -> Document {
         feed: info,
         items,
         poll_hints: PollHints::default(),
+        left_out,
     }
 }
 
@@ -99,7 +122,11 @@ fn normalize_entry(entry: Entry, feed_base: Option<&Url>, trust_plain: bool, jso
         .and_then(|b| absolute(b, feed_base))
         .or_else(|| feed_base.cloned());
     let link = pick_link(&entry.links, json).and_then(|href| absolute(&href, entry_base.as_ref()));
-    let title = entry.title.as_ref().and_then(|t| plain_text(&t.content));
+    let title = entry
+        .title
+        .as_ref()
+        .and_then(|t| plain_text(head(&t.content, MAX_HTML_BYTES)))
+        .map(|t| clip(t, MAX_TITLE_CHARS));
     // Relative URLs in an item's HTML are meant relative to the item's page (the
     // feed's xml:base when it sets one).
     let html_base = match &entry.base {
@@ -109,11 +136,11 @@ fn normalize_entry(entry: Entry, feed_base: Option<&Url>, trust_plain: bool, jso
     let sanitizer = Sanitizer::new(html_base.as_ref());
     let summary = entry.summary.as_ref().and_then(|text| {
         let plain = trust_plain && text.content_type.subty() == "plain";
-        sanitizer.clean(&text.content, plain)
+        sanitizer.clean(head(&text.content, MAX_HTML_BYTES), plain)
     });
     let content = entry.content.as_ref().and_then(|content| {
         let plain = trust_plain && content.content_type.subty() == "plain";
-        sanitizer.clean(content.body.as_deref()?, plain)
+        sanitizer.clean(head(content.body.as_deref()?, MAX_HTML_BYTES), plain)
     });
     let id = item_id(&entry.id, link.as_ref(), title.as_deref(), &entry, &summary);
     // A headline is what readers scan: an item without one gets the first words of
@@ -224,6 +251,27 @@ pub fn canonical_link(link: &Url) -> String {
 }
 
 /// 12 words (at most 120 characters): enough to recognize a story in a list.
+/// 1 000 characters: longer than any headline; a longer title is cut, so one source
+/// cannot bloat every output of the merged feed with it.
+pub const MAX_TITLE_CHARS: usize = 1000;
+/// 256 KiB of HTML per summary or content: a long article fits; beyond it the text is
+/// cut before sanitizing, which closes whatever markup the cut left open.
+pub const MAX_HTML_BYTES: usize = 256 * 1024;
+
+/// `text` cut to `max` characters, with an ellipsis when something was cut.
+fn clip(mut text: String, max: usize) -> String {
+    if let Some((at, _)) = text.char_indices().nth(max) {
+        text.truncate(at);
+        text.push('…');
+    }
+    text
+}
+
+/// At most `max` bytes of `text`, cut at a character boundary.
+fn head(text: &str, max: usize) -> &str {
+    &text[..text.floor_char_boundary(max)]
+}
+
 const HEADLINE_WORDS: usize = 12;
 const HEADLINE_CHARS: usize = 120;
 
@@ -635,6 +683,58 @@ mod tests {
             items[1].link.as_deref(),
             Some("https://t.example/a?utm_medium=rss")
         );
+    }
+
+    #[test]
+    fn only_the_newest_entries_are_kept() {
+        let items: String = (0..MAX_ENTRIES + 5)
+            .map(|i| {
+                let date = if i == 3 {
+                    "Mon, 01 Jun 2026 10:00:00 GMT"
+                } else {
+                    ""
+                };
+                format!(
+                    "<item><title>n{i}</title><guid>g{i}</guid><pubDate>{date}</pubDate></item>"
+                )
+            })
+            .collect();
+        let document = doc(
+            &format!("<rss version=\"2.0\"><channel><title>t</title>{items}</channel></rss>"),
+            "https://example.org/feed",
+        );
+        assert_eq!(document.items.len(), MAX_ENTRIES);
+        assert_eq!(document.left_out, 5);
+        // The dated one first, then the undated ones in document order.
+        assert_eq!(document.items[0].id.0, "g3");
+        assert_eq!(document.items[1].id.0, "g0");
+        assert_eq!(
+            document.items.last().unwrap().id.0,
+            format!("g{}", MAX_ENTRIES - 1)
+        );
+    }
+
+    #[test]
+    fn huge_titles_and_bodies_are_cut() {
+        let title = "T".repeat(1 << 20);
+        let body = format!("&lt;p&gt;{}&lt;/p&gt;", "b".repeat(1 << 20));
+        let document = doc(
+            &format!(
+                "<rss version=\"2.0\"><channel><title>{title}</title><item><title>{title}</title><guid>1</guid><description>{body}</description></item></channel></rss>"
+            ),
+            "https://example.org/feed",
+        );
+        let item = &document.items[0];
+        let item_title = item.title.as_deref().unwrap();
+        assert_eq!(item_title.chars().count(), MAX_TITLE_CHARS + 1);
+        assert!(item_title.ends_with('…'));
+        assert_eq!(
+            document.feed.title.as_deref().unwrap().chars().count(),
+            MAX_TITLE_CHARS + 1
+        );
+        let summary = item.summary.as_deref().unwrap();
+        assert!(summary.len() <= MAX_HTML_BYTES + 16, "{}", summary.len());
+        assert!(summary.starts_with("<p>bbb") && summary.ends_with("</p>"));
     }
 
     #[test]

@@ -18,6 +18,8 @@ use crate::dates::parse_date;
 pub enum ParseError {
     #[error("not a feed: {0}")]
     Invalid(String),
+    #[error("not a feed: the body is empty")]
+    Empty,
     #[error("the feed parser crashed on this document: {0}")]
     Panicked(String),
 }
@@ -47,6 +49,9 @@ pub struct PollHints {
 /// xml:base resolves them), so `normalize` can resolve them against the feed's own
 /// link first and the document URL second.
 pub fn parse_feed(body: &[u8], content_type: Option<&str>, zone: Tz) -> Result<Parsed, ParseError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ParseError::Empty);
+    }
     let text = decode(body, content_type);
     let text = repair(&text);
     let hints = poll_hints(&text);
@@ -190,23 +195,28 @@ fn repair(text: &str) -> Cow<'_, str> {
     if text.trim_start().starts_with('{') {
         return repair_json(text).map_or(Cow::Borrowed(text), Cow::Owned);
     }
-    let mut text = Cow::Borrowed(text);
     let trimmed = text.trim_start();
-    if trimmed.starts_with("<?xml")
-        && let Some(end) = trimmed.find("?>")
-    {
-        let offset = text.len() - trimmed.len() + end + 2;
-        text = Cow::Owned(text[offset..].to_string());
-    }
+    // A slice, not a copy: the document may be tens of megabytes.
+    let mut text = match trimmed.find("?>") {
+        Some(end) if trimmed.starts_with("<?xml") => Cow::Borrowed(&trimmed[end + 2..]),
+        _ => Cow::Borrowed(text),
+    };
     if text
         .bytes()
         .any(|b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
+        || text.contains(['\u{fffe}', '\u{ffff}'])
     {
         text = Cow::Owned(
             text.chars()
-                .filter(|c| *c >= ' ' || matches!(c, '\t' | '\n' | '\r'))
+                .filter(|c| {
+                    (*c >= ' ' || matches!(c, '\t' | '\n' | '\r'))
+                        && !matches!(c, '\u{fffe}' | '\u{ffff}')
+                })
                 .collect(),
         );
+    }
+    if text.contains("&#") {
+        text = drop_forbidden_references(text);
     }
     if let Some(at) = text.find("<rss") {
         let tag_end = text[at..].find('>').map(|i| at + i);
@@ -242,6 +252,44 @@ fn repair(text: &str) -> Cow<'_, str> {
         }
     }
     full_text_as_content(text)
+}
+
+/// Removes character references to code points XML forbids (`&#x0;`, `&#8;`,
+/// `&#xFFFE;`, surrogates): feed-rs rejects the whole document for one of them, and
+/// written back out they would make the merged feed ill-formed.
+fn drop_forbidden_references(text: Cow<'_, str>) -> Cow<'_, str> {
+    static REFERENCE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
+            .expect("the character reference pattern is valid")
+    });
+    let forbidden = |caps: &regex::Captures<'_>| {
+        let code = match (caps.get(1), caps.get(2)) {
+            (Some(hex), _) => u32::from_str_radix(hex.as_str(), 16).ok(),
+            (_, Some(decimal)) => decimal.as_str().parse::<u32>().ok(),
+            _ => None,
+        };
+        match code {
+            Some(c) => {
+                (c < 0x20 && !matches!(c, 0x9 | 0xA | 0xD))
+                    || (0xD800..=0xDFFF).contains(&c)
+                    || c == 0xFFFE
+                    || c == 0xFFFF
+                    || c > 0x10FFFF
+            }
+            None => true,
+        }
+    };
+    if !REFERENCE.captures_iter(&text).any(|caps| forbidden(&caps)) {
+        return text;
+    }
+    let replaced = REFERENCE.replace_all(&text, |caps: &regex::Captures<'_>| {
+        if forbidden(caps) {
+            String::new()
+        } else {
+            caps[0].to_string()
+        }
+    });
+    Cow::Owned(replaced.into_owned())
 }
 
 /// The full-text elements Russian publishers use (`yandex:full-text`,
@@ -443,6 +491,15 @@ mod tests {
     }
 
     #[test]
+    fn references_to_forbidden_characters_are_dropped() {
+        let body = "<rss version=\"2.0\"><channel><title>T\u{fffe}&#x0;&#8;&#xFFFE;&#55296;</title><item><title>A&#0;B &#x41;&#9;&amp;#x0;</title><link>http://x.example/1</link></item></channel></rss>".as_bytes();
+        let parsed = parse_feed(body, None, Tz::UTC).unwrap();
+        let title = parsed.feed.entries[0].title.as_ref().unwrap();
+        assert_eq!(title.content, "AB A\t&#x0;");
+        assert_eq!(parsed.feed.title.as_ref().unwrap().content, "T");
+    }
+
+    #[test]
     fn rss_without_version_and_control_characters_are_read() {
         let body = b"<rss><channel><title>T\x07</title><item><title>A\x00B</title><link>http://x.example/1</link></item></channel></rss>";
         let feed = parse_feed(body, None, Tz::UTC).unwrap().feed;
@@ -514,5 +571,9 @@ mod tests {
         assert!(parse_feed(b"<html><body>hi</body></html>", None, Tz::UTC).is_err());
         assert!(parse_feed(b"", None, Tz::UTC).is_err());
         assert!(parse_feed(b"\xff\xfe\x00", None, Tz::UTC).is_err());
+        assert!(matches!(
+            parse_feed(b" \r\n", None, Tz::UTC),
+            Err(ParseError::Empty)
+        ));
     }
 }

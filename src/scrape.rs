@@ -169,7 +169,8 @@ pub fn scrape(
     let mut seen = HashSet::new();
     // A summary's relative URLs are relative to the page it was read from.
     let sanitizer = Sanitizer::new(Some(&base));
-    for element in &elements {
+    // Page order: the top of a "latest news" list is its newest.
+    for element in elements.iter().take(crate::normalize::MAX_ENTRIES) {
         let link = first(*element, &rules.link)
             .and_then(|e| e.value().attr(rules.link_attribute()))
             .and_then(|href| absolute(href, Some(&base)));
@@ -247,6 +248,7 @@ pub fn scrape(
         },
         items,
         poll_hints: PollHints::default(),
+        left_out: elements.len().saturating_sub(crate::normalize::MAX_ENTRIES),
     })
 }
 

@@ -637,8 +637,19 @@ impl Shared {
                 .unwrap_or_else(|| source.url.to_string()),
             tags: source.tags.clone(),
         };
+        if document.left_out > 0 {
+            warn!(source = %source.id, left_out = document.left_out, kept = crate::normalize::MAX_ENTRIES, "the feed has more entries than are kept; only the newest are stored");
+        }
         let store = self.store.clone();
         let mut items = document.items;
+        // An update "in 2099" is no date: the outputs would carry it as the entry's
+        // `updated`, and readers that sort by it would pin the item at the top.
+        let horizon = now + crate::store::FUTURE_SKEW;
+        for item in &mut items {
+            if item.updated.is_some_and(|updated| updated > horizon) {
+                item.updated = None;
+            }
+        }
         let count = items.len();
         items.retain(|item| source.filter.keeps(item));
         if items.len() < count {

@@ -88,6 +88,11 @@ impl Daemon {
         assert_eq!(rc, 0, "kill: {}", std::io::Error::last_os_error());
     }
 
+    /// Whether the process is still running.
+    pub fn child_alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
     /// Everything logged so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
