@@ -222,10 +222,23 @@ struct ConfigArg {
     path: PathBuf,
 }
 
+/// `tributary inspect … | head` ends like any Unix tool when `head` stops reading:
+/// SIGPIPE ends the process quietly, where Rust's default (the signal ignored) makes
+/// `println!` panic. Not for the daemon, whose writes go to sockets and the journal.
+fn stop_quietly_on_closed_pipe() {
+    // SAFETY: restores the default disposition of one signal before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
     limit_malloc_arenas();
     let cli = Cli::parse();
     tributary::logging::init(cli.log_level);
+    if !matches!(cli.command, Command::Run { .. }) {
+        stop_quietly_on_closed_pipe();
+    }
     match cli.command {
         Command::Run { config } => run(&config.path),
         Command::Check { config } => check(&config.path),

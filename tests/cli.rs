@@ -436,3 +436,34 @@ fn without_the_journal_lines_have_times_and_log_level_filters() {
     assert!(!quiet.contains(" INFO "), "{quiet}");
     assert!(quiet.contains(" WARN "), "{quiet}");
 }
+
+#[test]
+fn inspect_into_a_closed_pipe_ends_quietly() {
+    // More output than a pipe buffers (64 KiB), so the write after the reader has
+    // gone fails.
+    let dir = tempfile::tempdir().unwrap();
+    let items: String = (0..2000)
+        .map(|n| format!("<item><title>Story {n}</title><link>https://a.example/{n}</link><description>Text of story {n}</description></item>"))
+        .collect();
+    let feed = dir.path().join("big.xml");
+    std::fs::write(
+        &feed,
+        format!("<rss version=\"2.0\"><channel><title>Big</title>{items}</channel></rss>"),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .args(["inspect", "--json"])
+        .arg(&feed)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // The read end is closed here, as `| head -c 16` would.
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?}", out.status);
+}
