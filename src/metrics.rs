@@ -161,6 +161,27 @@ impl Metrics {
         }
     }
 
+    /// `source` left the config: its series go, so `/metrics` lists only the
+    /// sources being polled.
+    pub fn forget_source(&self, source: &SourceId) {
+        for result in [
+            PollOutcome::ok,
+            PollOutcome::not_modified,
+            PollOutcome::failed,
+            PollOutcome::gone,
+        ] {
+            self.polls.remove(&PollLabels {
+                source: source.0.clone(),
+                result,
+            });
+        }
+        let labels = SourceLabels {
+            source: source.0.clone(),
+        };
+        self.last_success.remove(&labels);
+        self.source_items.remove(&labels);
+    }
+
     /// One fetch that received a response, and how many body bytes it brought.
     pub fn record_fetch(&self, took: Duration, bytes: usize) {
         self.fetch_duration.observe(took.as_secs_f64());
@@ -228,6 +249,22 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_removed_source_leaves_no_series() {
+        let metrics = Metrics::new();
+        let kept = SourceId("http://a.example/rss".into());
+        let removed = SourceId("http://b.example/rss".into());
+        for source in [&kept, &removed] {
+            metrics.record_poll(source, PollOutcome::ok, Some(1_770_000_000));
+            metrics.record_poll(source, PollOutcome::failed, None);
+            metrics.set_source_items(source, 3);
+        }
+        metrics.forget_source(&removed);
+        let text = metrics.encode(0);
+        assert!(text.contains("a.example"), "{text}");
+        assert!(!text.contains("b.example"), "{text}");
+    }
 
     #[test]
     fn counts_show_in_the_text() {

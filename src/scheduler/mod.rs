@@ -182,6 +182,7 @@ impl Sources {
         for id in &removed {
             if let Some(gone) = self.tracked.remove(id) {
                 gone.token.cancel();
+                shared.metrics.forget_source(id);
                 info!(source = %id, "source removed: no longer polled; its items age out by retention");
             }
         }
