@@ -18,7 +18,7 @@ use tracing::{error, info, warn};
 use crate::config::{self, Config, Retention, SourceConfig};
 use crate::fetch::Fetcher;
 use crate::health::Health;
-use crate::http::{self, HttpState};
+use crate::http::{self, HttpState, SourcesPage};
 use crate::item::SourceId;
 use crate::metrics::Metrics;
 use crate::publish::{Publisher, Site};
@@ -167,7 +167,7 @@ pub async fn run(
         poll: config.poll.clone(),
     });
     let (retention_tx, retention_rx) = watch::channel(RetentionPlan::of(&config));
-    let (sources_tx, sources_rx) = watch::channel(Arc::new(config.sources.clone()));
+    let (sources_tx, sources_rx) = watch::channel(sources_page(&config));
 
     let token = CancellationToken::new();
     let tracker = TaskTracker::new();
@@ -208,7 +208,6 @@ pub async fn run(
         health: health.clone(),
         metrics,
         sources: sources_rx,
-        title: config.publish.title.clone(),
     };
     let mut server = tokio::spawn(http::serve(
         listener,
@@ -257,7 +256,7 @@ pub async fn run(
                         site_tx.send_replace(site(&new, local));
                         plan_tx.send_replace(Plan { sources: new.sources.clone(), poll: new.poll.clone() });
                         retention_tx.send_replace(RetentionPlan::of(&new));
-                        sources_tx.send_replace(Arc::new(new.sources.clone()));
+                        sources_tx.send_replace(sources_page(&new));
                         info!(sources = new.sources.len(), "config reloaded");
                         systemd::ready_with_status(&format!(
                             "reloaded {}: {} sources",
@@ -316,6 +315,14 @@ pub async fn run(
     server_result
         .context("the HTTP server task failed")?
         .context("the HTTP server failed")
+}
+
+/// What `/sources` lists under `config`.
+fn sources_page(config: &Config) -> Arc<SourcesPage> {
+    Arc::new(SourcesPage {
+        title: config.publish.title.clone(),
+        sources: config.sources.clone(),
+    })
 }
 
 /// What the outputs say, from `config`, served on `local`.

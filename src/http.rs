@@ -70,10 +70,14 @@ pub struct HttpState {
     pub health: Arc<Health>,
     /// What `/metrics` serves; every request is counted in it.
     pub metrics: Arc<Metrics>,
-    /// The configured sources, for `/sources`; replaced on reload.
-    pub sources: watch::Receiver<Arc<Vec<SourceConfig>>>,
-    /// The title of the site, for `/sources`.
+    /// What `/sources` lists; replaced on reload.
+    pub sources: watch::Receiver<Arc<SourcesPage>>,
+}
+
+/// What `/sources` lists: the configured sources, under the site's title.
+pub struct SourcesPage {
     pub title: String,
+    pub sources: Vec<SourceConfig>,
 }
 
 /// Serves on `listener` until `token` is cancelled, then stops accepting and waits
@@ -587,10 +591,11 @@ async fn metrics(state: &HttpState) -> Response<Body> {
 /// states (one small read per source) and the cached item counts.
 async fn sources(state: &HttpState, json: bool) -> Response<Body> {
     let store = state.store.clone();
-    let sources = state.sources.borrow().clone();
+    let page = state.sources.borrow().clone();
     let metrics = state.metrics.clone();
+    let listed = page.clone();
     let statuses = tokio::task::spawn_blocking(move || {
-        status::collect(&sources, &store, |id| metrics.source_items(id))
+        status::collect(&listed.sources, &store, |id| metrics.source_items(id))
     })
     .await;
     let statuses = match statuses {
@@ -608,7 +613,7 @@ async fn sources(state: &HttpState, json: bool) -> Response<Body> {
         (status::render_json(&statuses), "application/json")
     } else {
         (
-            status::render_html(&statuses, &state.title, Utc::now()),
+            status::render_html(&statuses, &page.title, Utc::now()),
             "text/html; charset=utf-8",
         )
     };

@@ -39,7 +39,7 @@ fn an_added_source_is_polled_and_published_after_sighup() {
     let pid_before = daemon.pid();
 
     let with_atom = format!(
-        "{}{}",
+        "[publish]\ntitle = \"Reloaded river\"\n{}{}",
         source(&server, "/rss2.xml"),
         source(&server, "/atom.xml")
     );
@@ -50,6 +50,9 @@ fn an_added_source_is_polled_and_published_after_sighup() {
     daemon.wait_for_body("/feed.xml", "New compiler release", WAIT);
     // The new source's name shows on the page once the publisher re-rendered.
     daemon.wait_for_body("/", "Tech Log", WAIT);
+    // /sources carries the new title and lists the new source.
+    let sources = daemon.wait_for_body("/sources", "Reloaded river", WAIT);
+    assert!(sources.contains("/atom.xml"), "{sources}");
     assert!(daemon.get("/feed.xml").contains("Talks resume in Geneva"));
     assert_eq!(daemon.pid(), pid_before);
     // The untouched source was not restarted: it was fetched once, at start-up.
@@ -151,6 +154,10 @@ fn a_removed_source_stops_being_polled_and_a_listen_change_is_reported() {
     }
     assert!(daemon.get("/opml").contains("/rss2.xml"));
     assert!(daemon.get("/feed.xml").contains("New compiler release"));
+    // Nor does /metrics keep its series.
+    let metrics = daemon.get("/metrics");
+    assert!(!metrics.contains("/atom.xml"), "{metrics}");
+    assert!(metrics.contains("/rss2.xml"), "{metrics}");
     assert!(daemon.stop(WAIT).success());
 }
 
