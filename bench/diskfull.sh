@@ -108,4 +108,8 @@ for _ in $(seq $((ROUND_SECONDS * 2 * 10))); do
 done
 [ -n "$recovered" ] || die "no new items within $((ROUND_SECONDS * 2)) s after space returned: $(tail -20 "$WORK/tributary.log")"
 echo "recovered: $(comm -13 "$WORK/before" "$WORK/after" | wc -l) new items, $(wc -l <"$WORK/after") served"
+echo "what the daemon said (first of each):"
+for what in 'No space left' 'a store write failed' 'poll not stored' 'reopened the store'; do
+  grep -m1 "$what" "$WORK/tributary.log" | cut -c1-240 || echo "  (nothing about: $what)"
+done
 echo "diskfull.sh: ok"
