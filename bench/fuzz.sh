@@ -28,6 +28,10 @@ for target in "${TARGETS[@]}"; do
     cargo +nightly fuzz run -O "$target" "fuzz/work/$target" "fuzz/corpus/$target" -- \
       -max_total_time="$SECONDS_EACH" -jobs=1 -workers=1 \
       -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 >"$log" 2>&1 || status=$?
+  # With -jobs, libFuzzer runs the job in a child process that logs to fuzz-0.log.
+  for child in fuzz-0.log fuzz/fuzz-0.log; do
+    [ -f "$child" ] && { cat "$child" >>"$log"; rm -f "$child"; }
+  done
   grep -E '^#[0-9]+ +DONE|^stat::number_of_executed_units|^stat::average_exec_per_sec|^stat::peak_rss_mb' "$log" || true
   echo "corpus: $(find "fuzz/work/$target" -type f | wc -l) files, $(du -sh "fuzz/work/$target" | cut -f1)"
   if [ "$status" -ne 0 ]; then
