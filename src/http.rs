@@ -24,7 +24,8 @@ use hyper::header::{
     IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, VARY,
 };
 use hyper::http::HeaderMap;
-use hyper::service::service_fn;
+use hyper::server::conn::http1;
+use hyper::service::{Service, service_fn};
 use hyper::{Method, Request, Response, StatusCode, header::HeaderValue};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -147,11 +148,7 @@ async fn accept_loop(
     token: CancellationToken,
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_buf_size(MAX_REQUEST_HEAD_BYTES)
-        .max_headers(MAX_HEADERS);
+    let http = connection_builder();
     let mut beat = tokio::time::interval(HEARTBEAT_EVERY);
     loop {
         let (stream, peer) = tokio::select! {
@@ -173,12 +170,8 @@ async fn accept_loop(
         };
         // Responses are written whole; there is nothing to gain from Nagle's delay.
         let _ = stream.set_nodelay(true);
-        let state = state.clone();
-        let service = service_fn(move |request| {
-            let state = state.clone();
-            async move { Ok::<_, Infallible>(handle(&state, request).await) }
-        });
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let connection =
+            graceful.watch(http.serve_connection(TokioIo::new(stream), service(state.clone())));
         tokio::spawn(async move {
             if let Err(err) = connection.await {
                 debug!(%peer, error = %err, "connection ended with an error");
@@ -190,7 +183,31 @@ async fn accept_loop(
     Ok(())
 }
 
-type Body = Full<Bytes>;
+/// hyper's HTTP/1 settings for every connection: the request-head bounds and the
+/// header timeout above. [`serve`] uses it for TCP; the HTTP fuzz target uses the same
+/// settings over an in-memory pipe.
+pub fn connection_builder() -> http1::Builder {
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_REQUEST_HEAD_BYTES)
+        .max_headers(MAX_HEADERS);
+    http
+}
+
+/// The service one connection runs: every request goes to [`handle`].
+pub fn service(
+    state: Arc<HttpState>,
+) -> impl Service<Request<Incoming>, Response = Response<Body>, Error = Infallible, Future: Send> + Clone
+{
+    service_fn(move |request| {
+        let state = state.clone();
+        async move { Ok::<_, Infallible>(handle(&state, request).await) }
+    })
+}
+
+/// The body of every response: whole bytes, rendered or compressed beforehand.
+pub type Body = Full<Bytes>;
 
 /// Answers one request and counts it.
 pub async fn handle(state: &HttpState, request: Request<Incoming>) -> Response<Body> {

@@ -378,27 +378,40 @@ fn enclosures(entry: &Entry, base: Option<&Url>, json: bool) -> Vec<Enclosure> {
     found
 }
 
+/// 4 rounds of decoding: publishers escape titles twice (`&amp;amp;`, `&amp;lt;b&amp;gt;`)
+/// and feeds pass through tools that add one more; deeper nesting is not seen in practice.
+const PLAIN_TEXT_ROUNDS: usize = 4;
+
 /// Markup-free text: tags stripped, entities decoded (also those a publisher escaped
-/// twice), whitespace collapsed, control characters removed. `None` when nothing is left.
+/// twice or three times), whitespace collapsed, control characters removed. `None`
+/// when nothing is left.
 pub fn plain_text(text: &str) -> Option<String> {
     static STRIP: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
         let mut builder = ammonia::Builder::empty();
         builder.clean_content_tags(["script", "style"].into_iter().collect());
         builder
     });
-    let text = if text.contains(['<', '&']) {
+    let mut text = text.to_string();
+    // Each round decodes one level of escaping and drops the tags it reveals, until
+    // nothing changes: text that escaped markup twice must not come out as markup.
+    for _ in 0..PLAIN_TEXT_ROUNDS {
+        if !text.contains(['<', '&']) {
+            break;
+        }
         // html5ever decodes every entity and drops every tag; its serializer then
         // escapes just these four, which are undone here (`&amp;` last).
-        STRIP
-            .clean(text)
+        let decoded = STRIP
+            .clean(&text)
             .to_string()
             .replace("&lt;", "<")
             .replace("&gt;", ">")
             .replace("&nbsp;", " ")
-            .replace("&amp;", "&")
-    } else {
-        text.to_string()
-    };
+            .replace("&amp;", "&");
+        if decoded == text {
+            break;
+        }
+        text = decoded;
+    }
     let collapsed = text
         .split(|c: char| c.is_whitespace() || c.is_control())
         .filter(|word| !word.is_empty())

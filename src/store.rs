@@ -23,13 +23,23 @@
 //!
 //! Writers: the scheduler (`record_fetch`, `put_source_state`). Readers: `publish`
 //! (`latest`, `latest_where`, `source_state`, `subscribe`) and `app` (`flush`).
+//!
+//! A failed write (disk full, an I/O error) poisons a sled database: every later write
+//! fails with the same error, while reads go on working. So the store remembers the
+//! failure, and the next write (at most every [`REOPEN_EVERY`]) closes and reopens
+//! the database, which writes again once the disk has room; meanwhile readers keep
+//! serving what is stored.
 
 use chrono::{DateTime, Duration, Utc};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::{Transactional, Tree};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
 use tokio::sync::watch;
+use tracing::{info, warn};
 
 use crate::item::{Item, Origin, SourceId, SourceState, StoredItem};
 
@@ -42,12 +52,22 @@ pub const FUTURE_SKEW: Duration = Duration::minutes(10);
 /// hot in a small cache.
 pub const DEFAULT_CACHE_BYTES: u64 = 8 * 1024 * 1024;
 
+/// 5 seconds between attempts to reopen a store whose writes failed: a full disk
+/// costs one reopen per attempt, not one per source polled.
+pub const REOPEN_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+/// 5 seconds for reads in progress to finish before a reopen; they take milliseconds.
+const REOPEN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A store operation that failed. The cause is the error's source, so `{:#}` prints
 /// it once.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("the store at {path} is in use by another process (is tributary already running?)")]
     Locked { path: std::path::PathBuf },
+    #[error(
+        "the store failed a write and is being reopened (next attempt within {REOPEN_EVERY:?})"
+    )]
+    Reopening,
     #[error("store I/O failed")]
     Sled(#[from] sled::Error),
     #[error("cannot encode a store record")]
@@ -104,13 +124,45 @@ enum Key {
 /// The embedded item store. Cheap to clone; all clones share one database.
 #[derive(Clone)]
 pub struct Store {
+    shared: Arc<Shared>,
+}
+
+/// What the clones of a [`Store`] share.
+struct Shared {
+    /// The open database; `None` only after a reopen failed (until the next one).
+    handles: RwLock<Option<Arc<Handles>>>,
+    /// How to open the database again; `None` for a temporary store, which has
+    /// nothing on disk to go back to.
+    config: Option<sled::Config>,
+    /// A write failed with an I/O error: sled fails every later write until reopened.
+    broken: AtomicBool,
+    /// When the last reopen was tried.
+    last_reopen: Mutex<Option<Instant>>,
+    changes: watch::Sender<u64>,
+}
+
+/// One open sled database and its trees.
+struct Handles {
     db: sled::Db,
     items: Tree,
     ids: Tree,
     links: Tree,
     aliases: Tree,
     sources: Tree,
-    changes: watch::Sender<u64>,
+}
+
+impl Handles {
+    fn open(config: &sled::Config) -> Result<Handles, StoreError> {
+        let db = config.open()?;
+        Ok(Handles {
+            items: db.open_tree("items")?,
+            ids: db.open_tree("ids")?,
+            links: db.open_tree("links")?,
+            aliases: db.open_tree("aliases")?,
+            sources: db.open_tree("sources")?,
+            db,
+        })
+    }
 }
 
 impl Store {
@@ -123,7 +175,7 @@ impl Store {
     /// `cache_bytes` (sled's cache is a target, not a hard bound on memory).
     pub fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
         let config = sled::Config::new().path(path).cache_capacity(cache_bytes);
-        Self::from_config(config).map_err(|err| match err {
+        Self::from_config(config, true).map_err(|err| match err {
             // sled reports a held lock only in the message of an `Other` I/O error.
             StoreError::Sled(sled::Error::Io(io))
                 if io.to_string().contains("could not acquire lock") =>
@@ -142,25 +194,114 @@ impl Store {
             sled::Config::new()
                 .temporary(true)
                 .cache_capacity(DEFAULT_CACHE_BYTES),
+            false,
         )
     }
 
-    fn from_config(config: sled::Config) -> Result<Store, StoreError> {
-        let db = config.open()?;
+    fn from_config(config: sled::Config, reopenable: bool) -> Result<Store, StoreError> {
+        let handles = Handles::open(&config)?;
         Ok(Store {
-            items: db.open_tree("items")?,
-            ids: db.open_tree("ids")?,
-            links: db.open_tree("links")?,
-            aliases: db.open_tree("aliases")?,
-            sources: db.open_tree("sources")?,
-            db,
-            changes: watch::Sender::new(0),
+            shared: Arc::new(Shared {
+                handles: RwLock::new(Some(Arc::new(handles))),
+                config: reopenable.then_some(config),
+                broken: AtomicBool::new(false),
+                last_reopen: Mutex::new(None),
+                changes: watch::Sender::new(0),
+            }),
         })
+    }
+
+    /// The open database, for one operation.
+    fn handles(&self) -> Result<Arc<Handles>, StoreError> {
+        self.shared
+            .handles
+            .read()
+            .expect("the store's handles are never poisoned")
+            .clone()
+            .ok_or(StoreError::Reopening)
+    }
+
+    /// Runs one write: first reopens the database if an earlier write broke it, then
+    /// remembers whether this one broke it.
+    fn write<T>(
+        &self,
+        op: impl FnOnce(&Handles) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if self.shared.broken.load(Ordering::Acquire) {
+            self.reopen()?;
+        }
+        let handles = self.handles()?;
+        let result = op(&handles);
+        drop(handles);
+        self.note(result)
+    }
+
+    /// Remembers a write that failed with an I/O error: sled fails every later write.
+    fn note<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let Err(StoreError::Sled(sled::Error::Io(err))) = &result
+            && self.shared.config.is_some()
+            && !self.shared.broken.swap(true, Ordering::AcqRel)
+        {
+            warn!(error = %err, "a store write failed; the store is reopened on a later write");
+        }
+        result
+    }
+
+    /// Closes and reopens a database whose writes failed, at most every
+    /// [`REOPEN_EVERY`]. Reads wait while it happens; a reopen that fails leaves the
+    /// store without a database until the next attempt.
+    fn reopen(&self) -> Result<(), StoreError> {
+        let Some(config) = &self.shared.config else {
+            return Ok(());
+        };
+        {
+            let mut last = self
+                .shared
+                .last_reopen
+                .lock()
+                .expect("the reopen time is never poisoned");
+            if last.is_some_and(|at| at.elapsed() < REOPEN_EVERY) {
+                return Err(StoreError::Reopening);
+            }
+            *last = Some(Instant::now());
+        }
+        let mut slot = self
+            .shared
+            .handles
+            .write()
+            .expect("the store's handles are never poisoned");
+        if !self.shared.broken.load(Ordering::Acquire) {
+            // Another writer reopened it meanwhile.
+            return Ok(());
+        }
+        if let Some(old) = slot.take() {
+            // sled locks its files: the old database must be closed before the new one
+            // opens, so operations still holding it are waited for (briefly).
+            let deadline = Instant::now() + REOPEN_WAIT;
+            while Arc::strong_count(&old) > 1 {
+                if Instant::now() > deadline {
+                    *slot = Some(old);
+                    return Err(StoreError::Reopening);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            drop(old);
+        }
+        let handles = Handles::open(config)?;
+        *slot = Some(Arc::new(handles));
+        self.shared.broken.store(false, Ordering::Release);
+        drop(slot);
+        info!("reopened the store after a failed write");
+        // Writes that had not reached the disk are gone: what is served is re-read.
+        self.shared
+            .changes
+            .send_modify(|generation| *generation += 1);
+        Ok(())
     }
 
     /// A receiver whose value changes whenever stored items change, for re-rendering.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.changes.subscribe()
+        self.shared.changes.subscribe()
     }
 
     /// Stores the items of one successful fetch and the source's new state in one
@@ -212,147 +353,146 @@ impl Store {
                 fresh.then_some(keyed)
             })
             .collect();
-        let trees = (
-            &self.items,
-            &self.ids,
-            &self.links,
-            &self.aliases,
-            &self.sources,
-        );
-        let report = trees.transaction(
-            |(items_tree, ids_tree, links_tree, aliases_tree, sources_tree)| {
-                let mut report = UpsertReport {
-                    duplicates: in_document,
-                    ..UpsertReport::default()
-                };
-                for keyed in &items {
-                    let Keyed {
-                        identity,
-                        link,
-                        alias,
-                        item,
-                    } = keyed;
-                    let mut old_key = ids_tree.get(identity)?;
-                    let mut previous_identity = None;
-                    if old_key.is_none() {
-                        // A new id. Is it a story already stored under another id?
-                        if let Some(alias) = alias
-                            && let Some(owner) = aliases_tree.get(alias)?
-                            && owner.as_ref() != identity.as_slice()
-                            && ids_tree.get(&owner)?.is_some()
-                        {
-                            previous_identity = Some(owner);
-                        }
-                        if previous_identity.is_none()
-                            && let Some(link) = link
-                            && let Some(owner) = links_tree.get(link.as_bytes())?
-                            && owner.as_ref() != identity.as_slice()
-                            && let Some(owner_key) = ids_tree.get(&owner)?
-                        {
-                            if owner.starts_with(&source_prefix) {
+        let report = self.write(|h| {
+            let trees = (&h.items, &h.ids, &h.links, &h.aliases, &h.sources);
+            Ok(trees.transaction(
+                |(items_tree, ids_tree, links_tree, aliases_tree, sources_tree)| {
+                    let mut report = UpsertReport {
+                        duplicates: in_document,
+                        ..UpsertReport::default()
+                    };
+                    for keyed in &items {
+                        let Keyed {
+                            identity,
+                            link,
+                            alias,
+                            item,
+                        } = keyed;
+                        let mut old_key = ids_tree.get(identity)?;
+                        let mut previous_identity = None;
+                        if old_key.is_none() {
+                            // A new id. Is it a story already stored under another id?
+                            if let Some(alias) = alias
+                                && let Some(owner) = aliases_tree.get(alias)?
+                                && owner.as_ref() != identity.as_slice()
+                                && ids_tree.get(&owner)?.is_some()
+                            {
                                 previous_identity = Some(owner);
-                            } else if is_tombstone(&owner_key)
-                                || key_micros(&owner_key)
-                                    <= timestamp_for(item, now).timestamp_micros()
+                            }
+                            if previous_identity.is_none()
+                                && let Some(link) = link
+                                && let Some(owner) = links_tree.get(link.as_bytes())?
+                                && owner.as_ref() != identity.as_slice()
+                                && let Some(owner_key) = ids_tree.get(&owner)?
                             {
-                                // Another source has (or had) the story, from no later:
-                                // it keeps it.
-                                report.duplicates += 1;
-                                continue;
-                            } else {
-                                // This source published it first: it takes the story over.
-                                items_tree.remove(owner_key)?;
-                                ids_tree.remove(owner)?;
-                                report.taken_over += 1;
+                                if owner.starts_with(&source_prefix) {
+                                    previous_identity = Some(owner);
+                                } else if is_tombstone(&owner_key)
+                                    || key_micros(&owner_key)
+                                        <= timestamp_for(item, now).timestamp_micros()
+                                {
+                                    // Another source has (or had) the story, from no later:
+                                    // it keeps it.
+                                    report.duplicates += 1;
+                                    continue;
+                                } else {
+                                    // This source published it first: it takes the story over.
+                                    items_tree.remove(owner_key)?;
+                                    ids_tree.remove(owner)?;
+                                    report.taken_over += 1;
+                                }
+                            }
+                            if let Some(previous) = &previous_identity {
+                                report.reidentified += 1;
+                                old_key = ids_tree.remove(previous)?;
                             }
                         }
-                        if let Some(previous) = &previous_identity {
-                            report.reidentified += 1;
-                            old_key = ids_tree.remove(previous)?;
-                        }
-                    }
-                    if let Some(tombstone) = &old_key
-                        && is_tombstone(tombstone)
-                    {
-                        // Trimmed by retention: it stays away, under whichever id.
-                        if let Some(previous) = &previous_identity {
-                            ids_tree.insert(identity.as_slice(), tombstone)?;
-                            if let Some(alias) = alias {
-                                aliases_tree.insert(alias.as_slice(), identity.as_slice())?;
+                        if let Some(tombstone) = &old_key
+                            && is_tombstone(tombstone)
+                        {
+                            // Trimmed by retention: it stays away, under whichever id.
+                            if let Some(previous) = &previous_identity {
+                                ids_tree.insert(identity.as_slice(), tombstone)?;
+                                if let Some(alias) = alias {
+                                    aliases_tree.insert(alias.as_slice(), identity.as_slice())?;
+                                }
+                                if let Some(link) = link
+                                    && links_tree.get(link.as_bytes())?.as_ref() == Some(previous)
+                                {
+                                    links_tree.insert(link.as_bytes(), identity.as_slice())?;
+                                }
                             }
-                            if let Some(link) = link
-                                && links_tree.get(link.as_bytes())?.as_ref() == Some(previous)
-                            {
+                            report.unchanged += 1;
+                            continue;
+                        }
+                        let old = match &old_key {
+                            Some(key) => items_tree.get(key)?,
+                            None => None,
+                        };
+                        let old_record: Option<StoredItem> = match &old {
+                            Some(bytes) => Some(decode_item(bytes).map_err(abort)?),
+                            None => None,
+                        };
+                        let first_seen = old_record.as_ref().map_or(now, |r| r.first_seen);
+                        let record = StoredItem {
+                            origin: origin.clone(),
+                            item: (*item).clone(),
+                            first_seen,
+                            timestamp: timestamp_for(item, first_seen),
+                        };
+                        if old_record.as_ref() == Some(&record) {
+                            report.unchanged += 1;
+                            continue;
+                        }
+                        let key = item_key(record.timestamp, identity);
+                        let bytes = encode_item(&record).map_err(abort)?;
+                        if let Some(old_key) = old_key
+                            && old_key.as_ref() != key.as_slice()
+                        {
+                            items_tree.remove(old_key)?;
+                        }
+                        items_tree.insert(key.as_slice(), bytes)?;
+                        ids_tree.insert(identity.as_slice(), key.as_slice())?;
+                        if let Some(alias) = alias {
+                            aliases_tree.insert(alias.as_slice(), identity.as_slice())?;
+                        }
+                        if let Some(link) = link {
+                            let claimed = match links_tree.get(link.as_bytes())? {
+                                None => false,
+                                Some(owner) => {
+                                    owner.as_ref() != identity.as_slice()
+                                        && previous_identity.as_ref() != Some(&owner)
+                                        && ids_tree.get(&owner)?.is_some()
+                                }
+                            };
+                            if !claimed {
                                 links_tree.insert(link.as_bytes(), identity.as_slice())?;
                             }
                         }
-                        report.unchanged += 1;
-                        continue;
-                    }
-                    let old = match &old_key {
-                        Some(key) => items_tree.get(key)?,
-                        None => None,
-                    };
-                    let old_record: Option<StoredItem> = match &old {
-                        Some(bytes) => Some(decode_item(bytes).map_err(abort)?),
-                        None => None,
-                    };
-                    let first_seen = old_record.as_ref().map_or(now, |r| r.first_seen);
-                    let record = StoredItem {
-                        origin: origin.clone(),
-                        item: (*item).clone(),
-                        first_seen,
-                        timestamp: timestamp_for(item, first_seen),
-                    };
-                    if old_record.as_ref() == Some(&record) {
-                        report.unchanged += 1;
-                        continue;
-                    }
-                    let key = item_key(record.timestamp, identity);
-                    let bytes = encode_item(&record).map_err(abort)?;
-                    if let Some(old_key) = old_key
-                        && old_key.as_ref() != key.as_slice()
-                    {
-                        items_tree.remove(old_key)?;
-                    }
-                    items_tree.insert(key.as_slice(), bytes)?;
-                    ids_tree.insert(identity.as_slice(), key.as_slice())?;
-                    if let Some(alias) = alias {
-                        aliases_tree.insert(alias.as_slice(), identity.as_slice())?;
-                    }
-                    if let Some(link) = link {
-                        let claimed = match links_tree.get(link.as_bytes())? {
-                            None => false,
-                            Some(owner) => {
-                                owner.as_ref() != identity.as_slice()
-                                    && previous_identity.as_ref() != Some(&owner)
-                                    && ids_tree.get(&owner)?.is_some()
-                            }
-                        };
-                        if !claimed {
-                            links_tree.insert(link.as_bytes(), identity.as_slice())?;
+                        if old_record.is_some() {
+                            report.updated += 1;
+                        } else {
+                            report.added += 1;
                         }
                     }
-                    if old_record.is_some() {
-                        report.updated += 1;
-                    } else {
-                        report.added += 1;
-                    }
-                }
-                sources_tree.insert(origin.source.0.as_bytes(), state_bytes.as_slice())?;
-                Ok(report)
-            },
-        )?;
+                    sources_tree.insert(origin.source.0.as_bytes(), state_bytes.as_slice())?;
+                    Ok(report)
+                },
+            )?)
+        })?;
         if report.added + report.updated + report.taken_over > 0 {
-            self.changes.send_modify(|generation| *generation += 1);
+            self.shared
+                .changes
+                .send_modify(|generation| *generation += 1);
         }
         Ok(report)
     }
 
     /// The newest `n` items of all sources, newest first.
     pub fn latest(&self, n: usize) -> Result<Vec<StoredItem>, StoreError> {
+        let h = self.handles()?;
         let mut latest = Vec::with_capacity(n.min(1024));
-        for entry in self.items.iter().rev().take(n) {
+        for entry in h.items.iter().rev().take(n) {
             let (_, value) = entry?;
             latest.push(decode_item(&value)?);
         }
@@ -368,8 +508,9 @@ impl Store {
         max_scan: usize,
         mut keep: impl FnMut(&StoredItem) -> bool,
     ) -> Result<Vec<StoredItem>, StoreError> {
+        let h = self.handles()?;
         let mut latest = Vec::with_capacity(n.min(1024));
-        for entry in self.items.iter().rev().take(max_scan) {
+        for entry in h.items.iter().rev().take(max_scan) {
             let (_, value) = entry?;
             let item = decode_item(&value)?;
             if keep(&item) {
@@ -384,7 +525,7 @@ impl Store {
 
     /// The remembered state of a source; the default when it was never polled.
     pub fn source_state(&self, source: &SourceId) -> Result<SourceState, StoreError> {
-        match self.sources.get(source.0.as_bytes())? {
+        match self.handles()?.sources.get(source.0.as_bytes())? {
             Some(bytes) => Ok(rmp_serde::from_slice(&bytes)?),
             None => Ok(SourceState::default()),
         }
@@ -396,16 +537,21 @@ impl Store {
         source: &SourceId,
         state: &SourceState,
     ) -> Result<(), StoreError> {
-        self.sources
-            .insert(source.0.as_bytes(), rmp_serde::to_vec_named(state)?)?;
-        Ok(())
+        let state = rmp_serde::to_vec_named(state)?;
+        self.write(|h| {
+            h.sources.insert(source.0.as_bytes(), state)?;
+            Ok(())
+        })
     }
 
     /// Writes everything to disk. Called at shutdown; sled also flushes on its own
     /// every half second.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await?;
-        Ok(())
+        // No reopen here: this runs on an async worker; the next write reopens.
+        let h = self.handles()?;
+        let result = h.db.flush_async().await.map_err(StoreError::from);
+        drop(h);
+        self.note(result).map(drop)
     }
 
     /// Retention: removes items whose timestamp is before `keep_after`, then the oldest
@@ -414,10 +560,24 @@ impl Store {
     /// then). Returns how many items were removed. Runs in batches, so readers and
     /// writers are never held for long.
     pub fn trim(&self, keep_after: DateTime<Utc>, max_items: usize) -> Result<usize, StoreError> {
-        let excess = self.items.len().saturating_sub(max_items);
+        let removed = self.write(|h| Self::trim_in(h, keep_after, max_items))?;
+        if removed > 0 {
+            self.shared
+                .changes
+                .send_modify(|generation| *generation += 1);
+        }
+        Ok(removed)
+    }
+
+    fn trim_in(
+        h: &Handles,
+        keep_after: DateTime<Utc>,
+        max_items: usize,
+    ) -> Result<usize, StoreError> {
+        let excess = h.items.len().saturating_sub(max_items);
         let cutoff = item_key(keep_after, b"");
         let mut doomed = Vec::new();
-        for (i, entry) in self.items.iter().enumerate() {
+        for (i, entry) in h.items.iter().enumerate() {
             let (key, value) = entry?;
             if i >= excess && key.as_ref() >= &cutoff[..8] {
                 break;
@@ -426,9 +586,9 @@ impl Store {
             let identity = identity_key(&record.origin.source, &record.item.id.0);
             doomed.push((key, sled::IVec::from(identity)));
         }
-        self.bury(&doomed)?;
+        Self::bury(h, &doomed)?;
         let cutoff_micros = keep_after.timestamp_micros();
-        for entry in self.ids.iter() {
+        for entry in h.ids.iter() {
             let (identity, value) = entry?;
             if is_tombstone(&value)
                 && value[1..]
@@ -436,21 +596,18 @@ impl Store {
                     .map(i64::from_be_bytes)
                     .is_ok_and(|trimmed| trimmed < cutoff_micros)
             {
-                self.ids.remove(identity)?;
+                h.ids.remove(identity)?;
             }
         }
         // Secondary keys whose owner is gone (its tombstone dropped, a move, a
         // take-over) point nowhere.
-        for tree in [&self.links, &self.aliases] {
+        for tree in [&h.links, &h.aliases] {
             for entry in tree.iter() {
                 let (key, owner) = entry?;
-                if !self.ids.contains_key(&owner)? {
+                if !h.ids.contains_key(&owner)? {
                     tree.compare_and_swap(key, Some(owner), None::<&[u8]>)?.ok();
                 }
             }
-        }
-        if !doomed.is_empty() {
-            self.changes.send_modify(|generation| *generation += 1);
         }
         Ok(doomed.len())
     }
@@ -458,15 +615,29 @@ impl Store {
     /// How many items are stored. Walks every key: for the periodic status line, not
     /// for every request.
     pub fn item_count(&self) -> usize {
-        self.items.len()
+        self.handles().map_or(0, |h| h.items.len())
     }
 
     /// Retention for one source (`max_items` of a `[[source]]`): removes its oldest
     /// items beyond `max_items`, leaving tombstones like [`Store::trim`]. Walks only
     /// the source's entries in `ids`, whose values are the items' time-ordered keys.
     pub fn trim_source(&self, source: &SourceId, max_items: usize) -> Result<usize, StoreError> {
+        let removed = self.write(|h| Self::trim_source_in(h, source, max_items))?;
+        if removed > 0 {
+            self.shared
+                .changes
+                .send_modify(|generation| *generation += 1);
+        }
+        Ok(removed)
+    }
+
+    fn trim_source_in(
+        h: &Handles,
+        source: &SourceId,
+        max_items: usize,
+    ) -> Result<usize, StoreError> {
         let mut live = Vec::new();
-        for entry in self.ids.scan_prefix(identity_key(source, "")) {
+        for entry in h.ids.scan_prefix(identity_key(source, "")) {
             let (identity, key) = entry?;
             if !is_tombstone(&key) {
                 live.push((key, identity));
@@ -477,19 +648,18 @@ impl Store {
         }
         live.sort();
         live.truncate(live.len() - max_items);
-        self.bury(&live)?;
-        self.changes.send_modify(|generation| *generation += 1);
+        Self::bury(h, &live)?;
         Ok(live.len())
     }
 
     /// Removes items (`items` key, `ids` key) and leaves tombstones of their
     /// identities, in batches, so readers and writers are never held for long.
-    fn bury(&self, doomed: &[(sled::IVec, sled::IVec)]) -> Result<(), StoreError> {
+    fn bury(h: &Handles, doomed: &[(sled::IVec, sled::IVec)]) -> Result<(), StoreError> {
         let mut tombstone = Vec::with_capacity(9);
         tombstone.push(TOMBSTONE);
         tombstone.extend_from_slice(&Utc::now().timestamp_micros().to_be_bytes());
         for chunk in doomed.chunks(TRIM_BATCH) {
-            (&self.items, &self.ids).transaction(|(items, ids)| {
+            (&h.items, &h.ids).transaction(|(items, ids)| {
                 for (key, identity) in chunk {
                     // Only if the identity still points there: a poll may have moved
                     // the item since it was picked.
@@ -510,7 +680,7 @@ impl Store {
     pub fn item_counts(&self) -> Result<HashMap<SourceId, u64>, StoreError> {
         let mut counts = HashMap::new();
         let mut current: Option<(sled::IVec, u64)> = None;
-        for entry in self.ids.iter() {
+        for entry in self.handles()?.ids.iter() {
             let (identity, value) = entry?;
             if is_tombstone(&value) {
                 continue;
@@ -538,7 +708,7 @@ impl Store {
         prefix.extend_from_slice(source.0.as_bytes());
         prefix.push(0);
         let mut count = 0;
-        for entry in self.ids.scan_prefix(prefix) {
+        for entry in self.handles()?.ids.scan_prefix(prefix) {
             let (_, value) = entry?;
             if !is_tombstone(&value) {
                 count += 1;
@@ -549,12 +719,12 @@ impl Store {
 
     /// The store's size on disk, in bytes (sled sums its files' lengths).
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        Ok(self.db.size_on_disk()?)
+        Ok(self.handles()?.db.size_on_disk()?)
     }
 
     /// Whether the database still answers reads; for `/healthz`.
     pub fn is_healthy(&self) -> bool {
-        self.items.first().is_ok()
+        self.handles().is_ok_and(|h| h.items.first().is_ok())
     }
 }
 
@@ -884,7 +1054,8 @@ mod tests {
         // Once the tombstones expire, the secondary keys go with them.
         let future = Utc::now() + Duration::days(1);
         store.trim(future, 100).unwrap();
-        assert_eq!(store.links.len() + store.aliases.len(), 0);
+        let h = store.handles().unwrap();
+        assert_eq!(h.links.len() + h.aliases.len(), 0);
     }
 
     #[test]

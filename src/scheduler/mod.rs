@@ -771,6 +771,16 @@ impl Shared {
             state.last_error = Some(message);
             return jittered(base.min(plan::BACKOFF_START));
         }
+        if matches!(err, PollError::Store(_)) {
+            // The source answered; the store could not keep it. Backing the source off
+            // would delay it long after the store recovers: it is polled again at its
+            // interval, and the store says (once) what is wrong.
+            if state.last_error.as_deref() != Some(message.as_str()) {
+                warn!(source = %source.id, error = %message, "poll not stored");
+            }
+            state.last_error = Some(message);
+            return jittered(base);
+        }
         state.consecutive_failures = state.consecutive_failures.saturating_add(1);
         // One warning when a source breaks or breaks differently; repeats are detail.
         if state.last_error.as_deref() != Some(message.as_str()) {
@@ -853,8 +863,21 @@ enum PollError {
     /// Not the source's own 404/410: the page is searched again on the next poll.
     #[error("fetch: the discovered feed is gone ({0}); the page will be searched again")]
     DiscoveredGone(FetchError),
-    #[error("{0}")]
+    /// The store's fault, not the source's (a full disk): no backoff.
+    #[error("store: {}", chain(.0))]
     Store(StoreError),
+}
+
+/// An error and its causes on one line, as the log shows them.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut line = err.to_string();
+    let mut cause = err.source();
+    while let Some(err) = cause {
+        line.push_str(": ");
+        line.push_str(&err.to_string());
+        cause = err.source();
+    }
+    line
 }
 
 /// The name the merged feed shows for a source: its `name` in `feeds.toml`, else the
