@@ -22,9 +22,11 @@ for target in "${TARGETS[@]}"; do
   echo "== $target: $SECONDS_EACH s (log in $log)"
   mkdir -p "fuzz/work/$target"
   # The outer timeout bounds a run whose -max_total_time is not honoured (a hang in
-  # a single input is already cut by -timeout).
+  # a single input is already cut by -timeout). It is generous: `cargo fuzz run`
+  # waits for cargo's package lock while another cargo command holds it, and that
+  # wait must not cut the fuzzing short.
   status=0
-  timeout --signal=INT $((SECONDS_EACH + 120)) \
+  timeout --signal=INT $((SECONDS_EACH + 900)) \
     cargo +nightly fuzz run -O "$target" "fuzz/work/$target" "fuzz/corpus/$target" -- \
       -max_total_time="$SECONDS_EACH" -jobs=1 -workers=1 \
       -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 >"$log" 2>&1 || status=$?
