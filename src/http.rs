@@ -159,7 +159,6 @@ async fn accept_loop(
             }
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
-                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => continue,
                 Err(err) => {
                     // Out of file descriptors and the like: wait instead of spinning.
                     warn!(error = %err, "cannot accept a connection");

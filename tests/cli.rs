@@ -2,10 +2,11 @@
 //! cleanly on SIGTERM.
 
 mod common;
+mod daemon;
 
 use common::fixture_path;
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -217,62 +218,20 @@ fn inspect_fails_with_one_line_on_garbage() {
     assert!(!out.status.success());
 }
 
-/// A minimal HTTP/1.1 GET; returns the whole response.
-fn http_get(addr: &str, path: &str) -> String {
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response
-}
-
 #[test]
 fn run_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write_config(
-        dir.path(),
-        &format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n[store]\npath = \"{}\"\n",
-            dir.path().join("data").display()
-        ),
-    );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tributary"))
-        .args(["run", "--config", &path])
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let up = lines
-        .by_ref()
-        .map(|l| l.unwrap())
-        .find(|l| l.contains("tributary is up"))
-        .expect("the daemon reports that it is up");
-    let addr = up
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("listen="))
-        .expect("the log line names the address")
-        .to_string();
-    assert!(http_get(&addr, "/healthz").starts_with("HTTP/1.1 200"));
+    let config = dir.path().join("feeds.toml");
+    std::fs::write(&config, daemon::config_text(dir.path(), "")).unwrap();
+    let mut daemon = daemon::Daemon::start(&config);
+    assert!(daemon.get("/healthz").starts_with("HTTP/1.1 200"));
 
     let started = Instant::now();
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let status = child.wait().unwrap();
+    daemon.signal(libc::SIGTERM);
+    let status = daemon.wait(Duration::from_secs(5));
     assert!(status.success(), "exit status {status:?}");
     assert!(started.elapsed() < Duration::from_secs(5));
-    let rest: Vec<_> = lines.map(|l| l.unwrap()).collect();
-    assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
+    daemon.wait_for_log("stopped", Duration::from_secs(5));
 }
 
 #[test]
