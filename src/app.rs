@@ -206,7 +206,7 @@ pub async fn run(
             .expect("digits are a valid header value"),
         max_limit: config.publish.max_items,
         health: health.clone(),
-        metrics,
+        metrics: metrics.clone(),
         sources: sources_rx,
     };
     let mut server = tokio::spawn(http::serve(
@@ -278,8 +278,8 @@ pub async fn run(
                 }
             }
             _ = status_every.tick() => {
-                let (store, sources) = (store.clone(), running.sources.clone());
-                if let Ok(line) = tokio::task::spawn_blocking(move || status_line(&store, &sources)).await {
+                let (store, metrics, sources) = (store.clone(), metrics.clone(), running.sources.clone());
+                if let Ok(line) = tokio::task::spawn_blocking(move || status_line(&store, &metrics, &sources)).await {
                     systemd::status(&line);
                 }
             }
@@ -335,8 +335,9 @@ fn site(config: &Config, local: std::net::SocketAddr) -> Site {
 }
 
 /// The status line of `systemctl status`: "polling 42 sources, 3 failing, 1234 items".
-/// Blocking: it reads every source's state and counts the items.
-pub fn status_line(store: &Store, sources: &[SourceConfig]) -> String {
+/// Blocking: it reads every source's state. The items are the sources' counts kept
+/// in `metrics`, since counting the store itself would read every stored item.
+pub fn status_line(store: &Store, metrics: &Metrics, sources: &[SourceConfig]) -> String {
     let failing = sources
         .iter()
         .filter(|s| {
@@ -345,7 +346,10 @@ pub fn status_line(store: &Store, sources: &[SourceConfig]) -> String {
                 .is_ok_and(|state| state.consecutive_failures > 0)
         })
         .count();
-    let items = store.item_count();
+    let items: u64 = sources
+        .iter()
+        .filter_map(|s| metrics.source_items(&s.id))
+        .sum();
     format!(
         "polling {} sources, {failing} failing, {items} items",
         sources.len()
