@@ -443,7 +443,7 @@ impl Checker<'_> {
         let store_cache_bytes = match raw.store.cache_mb {
             None => crate::store::DEFAULT_CACHE_BYTES,
             Some(mb) => {
-                let mb = self.at_least_one(Some(mb), "cache_mb", 8);
+                let mb = self.at_least_one(Some(mb), "cache_mb", 2);
                 (mb as u64).saturating_mul(1024 * 1024)
             }
         };
@@ -1046,7 +1046,7 @@ mod tests {
         let config = check("").unwrap();
         assert_eq!(config.listen, DEFAULT_LISTEN.parse().unwrap());
         assert_eq!(config.store_path, PathBuf::from("data"));
-        assert_eq!(config.store_cache_bytes, 8 * 1024 * 1024);
+        assert_eq!(config.store_cache_bytes, 2 * 1024 * 1024);
         let config = check("[store]\ncache_mb = 64\n").unwrap();
         assert_eq!(config.store_cache_bytes, 64 * 1024 * 1024);
         assert_eq!(
