@@ -496,22 +496,10 @@ impl Store {
         Ok(report)
     }
 
-    /// The newest `n` items of all sources, newest first.
+    /// The newest `n` items of all sources, newest first. The newest of them come from
+    /// the cache of decoded items when they are unchanged.
     pub fn latest(&self, n: usize) -> Result<Vec<StoredItem>, StoreError> {
-        let h = self.handles()?;
-        let mut latest = Vec::with_capacity(n.min(1024));
-        for entry in h.items.iter().rev().take(n) {
-            let (key, value) = entry?;
-            match self.shared.decoded.get(&key, &value) {
-                Some(item) => latest.push(item),
-                None => {
-                    let item = decode_item(&value)?;
-                    self.shared.decoded.put(&key, &value, &item);
-                    latest.push(item);
-                }
-            }
-        }
-        Ok(latest)
+        self.latest_where(n, n, |_| true)
     }
 
     /// Up to `n` of the newest items for which `keep` is true, newest first, looking at
@@ -532,9 +520,10 @@ impl Store {
                 None => (decode_item(&value)?, false),
             };
             if keep(&item) {
-                // Only what a view shows is cached: a scan past a thousand items of
-                // other sources must not push the river out.
-                if !cached {
+                // Only what a view shows is cached, and only its newest items: a scan
+                // past a thousand items of other sources, or a river longer than the
+                // cache, must not push the newest items out.
+                if !cached && latest.len() < decoded::CAPACITY {
                     self.shared.decoded.put(&key, &value, &item);
                 }
                 latest.push(item);
@@ -972,6 +961,39 @@ mod tests {
             .unwrap();
         assert_eq!(store.latest(10).unwrap().len(), 4);
         assert_eq!(store.latest(2).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn reads_see_items_rewritten_in_place_whatever_was_read_before() {
+        let store = Store::temporary().unwrap();
+        let a = origin("a");
+        let state = SourceState::default();
+        // A river longer than the cache of decoded items, read twice.
+        let count = decoded::CAPACITY as i64 + 50;
+        let items: Vec<Item> = (0..count).map(|n| item(&n.to_string(), Some(n))).collect();
+        store.record_fetch(&a, &items, &state, at(10_000)).unwrap();
+        let first = store.latest(count as usize).unwrap();
+        assert_eq!(first.len(), count as usize);
+        assert_eq!(store.latest(count as usize).unwrap(), first);
+        // The newest item changes its title, keeping its date (so its key), and an old
+        // one likewise: both reads show the new titles.
+        let mut newest = item(&(count - 1).to_string(), Some(count - 1));
+        newest.title = Some("edited".into());
+        let mut oldest = item("0", Some(0));
+        oldest.title = Some("edited too".into());
+        let report = store
+            .record_fetch(&a, &[newest, oldest], &state, at(10_000))
+            .unwrap();
+        assert_eq!(report.updated, 2);
+        let again = store.latest(count as usize).unwrap();
+        assert_eq!(again[0].item.title.as_deref(), Some("edited"));
+        assert_eq!(
+            again.last().unwrap().item.title.as_deref(),
+            Some("edited too")
+        );
+        assert_eq!(again[1..again.len() - 1], first[1..first.len() - 1]);
+        let view = store.latest_where(1, 10, |_| true).unwrap();
+        assert_eq!(view[0].item.title.as_deref(), Some("edited"));
     }
 
     fn linked(id: &str, link: &str, published: i64) -> Item {
