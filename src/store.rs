@@ -301,10 +301,15 @@ impl Store {
         drop(slot);
         info!("reopened the store after a failed write");
         // Writes that had not reached the disk are gone: what is served is re-read.
+        self.signal_change();
+        Ok(())
+    }
+
+    /// Tells the subscribers that what the store holds changed.
+    fn signal_change(&self) {
         self.shared
             .changes
             .send_modify(|generation| *generation += 1);
-        Ok(())
     }
 
     /// A receiver whose value changes whenever stored items change, for re-rendering.
@@ -489,9 +494,7 @@ impl Store {
             )?)
         })?;
         if report.added + report.updated + report.taken_over > 0 {
-            self.shared
-                .changes
-                .send_modify(|generation| *generation += 1);
+            self.signal_change();
         }
         Ok(report)
     }
@@ -574,9 +577,7 @@ impl Store {
     pub fn trim(&self, keep_after: DateTime<Utc>, max_items: usize) -> Result<usize, StoreError> {
         let removed = self.write(|h| Self::trim_in(h, keep_after, max_items))?;
         if removed > 0 {
-            self.shared
-                .changes
-                .send_modify(|generation| *generation += 1);
+            self.signal_change();
         }
         Ok(removed)
     }
@@ -634,9 +635,7 @@ impl Store {
     pub fn trim_source(&self, source: &SourceId, max_items: usize) -> Result<usize, StoreError> {
         let removed = self.write(|h| Self::trim_source_in(h, source, max_items))?;
         if removed > 0 {
-            self.shared
-                .changes
-                .send_modify(|generation| *generation += 1);
+            self.signal_change();
         }
         Ok(removed)
     }

@@ -79,34 +79,9 @@ impl DecodedItems {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::item::{Item, ItemId, Origin, SourceId};
-    use chrono::DateTime;
 
     fn stored(id: &str) -> StoredItem {
-        let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
-        StoredItem {
-            origin: Origin {
-                source: SourceId("s".into()),
-                name: "S".into(),
-                url: "https://s.example/".into(),
-                tags: vec![],
-            },
-            item: Item {
-                id: ItemId(id.into()),
-                title: Some(id.into()),
-                link: None,
-                published: Some(at),
-                updated: None,
-                summary: None,
-                content: None,
-                authors: vec![],
-                categories: vec![],
-                enclosures: vec![],
-                comments: None,
-            },
-            first_seen: at,
-            timestamp: at,
-        }
+        crate::render::fixtures::stored(id, None, 1_700_000_000)
     }
 
     fn key(n: u32) -> [u8; 16] {
