@@ -19,6 +19,7 @@
 //! stderr is the journal.
 
 pub mod add;
+mod allocator;
 pub mod app;
 pub mod config;
 pub mod dates;

@@ -233,7 +233,6 @@ fn stop_quietly_on_closed_pipe() {
 }
 
 fn main() -> ExitCode {
-    limit_malloc_arenas();
     let cli = Cli::parse();
     tributary::logging::init(cli.log_level);
     if !matches!(cli.command, Command::Run { .. }) {
@@ -278,25 +277,6 @@ fn main() -> ExitCode {
             Err(code) => code,
         },
         Command::Generate { what } => report(generate(what)),
-    }
-}
-
-/// glibc gives each thread that allocates its own arena and keeps freed memory in
-/// every one; the threads that parse feeds would each hold one. Two arenas keep the
-/// peak RSS of a 1000-source poll about a third lower (measured with bench/poll.sh).
-///
-/// glibc also raises its mmap threshold each time a large block is freed, so after a
-/// few feed bodies every body lands on the heap, where freeing it returns nothing.
-/// A fixed 128 KiB threshold keeps bodies and documents in their own mappings that go
-/// back to the system when freed: about 13 MB less peak RSS on that poll, same CPU.
-fn limit_malloc_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets tunables; it is called before any thread exists.
-    unsafe {
-        const LARGE_BLOCK: libc::c_int = 128 * 1024;
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, LARGE_BLOCK);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, LARGE_BLOCK);
     }
 }
 
