@@ -466,20 +466,34 @@ impl Sanitizer {
             escape_text(text)
         } else {
             ITEM_BASE.with(|base| base.replace(self.base.clone()));
-            let cleaned = ITEM_HTML.clean(text).to_string();
+            let document = ITEM_HTML.clean(text);
             ITEM_BASE.with(|base| base.replace(None));
-            drop_tracking_pixels(&cleaned)
+            // Serialized straight into one buffer: `to_string` would serialize into
+            // another and copy it over.
+            let mut cleaned = Vec::with_capacity(text.len() + text.len() / 8);
+            document
+                .write_to(&mut cleaned)
+                .expect("writing to memory cannot fail");
+            let cleaned = String::from_utf8(cleaned).expect("html5ever writes UTF-8");
+            drop_tracking_pixels(cleaned)
         };
-        let html = html.trim();
-        (!html.is_empty()).then(|| html.to_string())
+        let trimmed = html.trim();
+        if trimmed.is_empty() {
+            None
+        } else if trimmed.len() == html.len() {
+            Some(html)
+        } else {
+            Some(trimmed.to_string())
+        }
     }
 }
 
 /// Removes 1×1 (and 0×0) images: they carry no content, only tell the publisher who
 /// read the item. Runs on ammonia's output, whose attributes are always quoted.
-fn drop_tracking_pixels(html: &str) -> String {
-    if !html.contains("<img") {
-        return html.to_string();
+fn drop_tracking_pixels(html: String) -> String {
+    // Most items have no image of either size: keep the string as it is.
+    if !html.contains("<img") || !["=\"0\"", "=\"1\""].iter().any(|size| html.contains(size)) {
+        return html;
     }
     let tiny = |tag: &str, attribute: &str| {
         ["0", "1"]
@@ -487,7 +501,7 @@ fn drop_tracking_pixels(html: &str) -> String {
             .any(|size| tag.contains(&format!("{attribute}=\"{size}\"")))
     };
     let mut kept = String::with_capacity(html.len());
-    let mut rest = html;
+    let mut rest = html.as_str();
     while let Some(start) = rest.find("<img") {
         let Some(len) = rest[start..].find('>') else {
             break;

@@ -10,6 +10,7 @@ use chrono_tz::Tz;
 use encoding_rs::{Encoding, UTF_8, WINDOWS_1252};
 use std::borrow::Cow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::LazyLock;
 
 use crate::dates::parse_date;
 
@@ -201,10 +202,11 @@ fn repair(text: &str) -> Cow<'_, str> {
         Some(end) if trimmed.starts_with("<?xml") => Cow::Borrowed(&trimmed[end + 2..]),
         _ => Cow::Borrowed(text),
     };
-    if text
-        .bytes()
-        .any(|b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
-        || text.contains(['\u{fffe}', '\u{ffff}'])
+    let mut markers = Markers::find(&text);
+    if markers.has(Marker::NonCharacter)
+        || text
+            .bytes()
+            .any(|b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
     {
         text = Cow::Owned(
             text.chars()
@@ -214,9 +216,13 @@ fn repair(text: &str) -> Cow<'_, str> {
                 })
                 .collect(),
         );
+        markers = Markers::find(&text);
     }
-    if text.contains("&#") {
-        text = drop_forbidden_references(text);
+    if markers.has(Marker::CharacterReference)
+        && let Cow::Owned(fixed) = drop_forbidden_references(&text)
+    {
+        text = Cow::Owned(fixed);
+        markers = Markers::find(&text);
     }
     if let Some(at) = text.find("<rss") {
         let tag_end = text[at..].find('>').map(|i| at + i);
@@ -232,78 +238,143 @@ fn repair(text: &str) -> Cow<'_, str> {
             text = Cow::Owned(fixed);
         }
     }
-    const NAMESPACE_FIXES: [(&str, &str); 3] = [
-        (
-            "\"http://my.netscape.com/rdf/simple/0.9/\"",
-            "\"http://purl.org/rss/1.0/\"",
-        ),
-        (
-            "\"http://purl.org/rss/1.0/modules/content\"",
-            "\"http://purl.org/rss/1.0/modules/content/\"",
-        ),
-        (
-            "\"http://purl.org/dc/elements/1.1\"",
-            "\"http://purl.org/dc/elements/1.1/\"",
-        ),
-    ];
-    for (wrong, right) in NAMESPACE_FIXES {
-        if text.contains(wrong) {
-            text = Cow::Owned(text.replace(wrong, right));
+    for (marker, right) in NAMESPACE_FIXES {
+        if markers.has(marker) {
+            text = Cow::Owned(text.replace(marker.text(), right));
         }
     }
-    full_text_as_content(text)
+    if markers.has(Marker::YandexFullText) || markers.has(Marker::TurboContent) {
+        text = Cow::Owned(full_text_as_content(&text));
+    }
+    text
+}
+
+/// What [`repair`] looks for in a document, found in one pass over it instead of one
+/// pass each (a document can be megabytes, and most need none of the repairs).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Marker {
+    /// U+FFFE or U+FFFF, which XML forbids.
+    NonCharacter,
+    /// `&#`: a numeric character reference, maybe to a code point XML forbids.
+    CharacterReference,
+    /// RSS 0.9's namespace.
+    Rss09Namespace,
+    /// The content module's namespace without its trailing slash.
+    ContentNamespace,
+    /// Dublin Core's namespace without its trailing slash.
+    DublinCoreNamespace,
+    YandexFullText,
+    TurboContent,
+}
+
+impl Marker {
+    const ALL: [Marker; 7] = [
+        Marker::NonCharacter,
+        Marker::CharacterReference,
+        Marker::Rss09Namespace,
+        Marker::ContentNamespace,
+        Marker::DublinCoreNamespace,
+        Marker::YandexFullText,
+        Marker::TurboContent,
+    ];
+
+    /// The literal text of the marker. [`Marker::NonCharacter`] is either of two.
+    fn text(self) -> &'static str {
+        match self {
+            Marker::NonCharacter => "\u{fffe}",
+            Marker::CharacterReference => "&#",
+            Marker::Rss09Namespace => "\"http://my.netscape.com/rdf/simple/0.9/\"",
+            Marker::ContentNamespace => "\"http://purl.org/rss/1.0/modules/content\"",
+            Marker::DublinCoreNamespace => "\"http://purl.org/dc/elements/1.1\"",
+            Marker::YandexFullText => "<yandex:full-text>",
+            Marker::TurboContent => "<turbo:content>",
+        }
+    }
+}
+
+/// Namespaces that feed-rs only knows under another name: the name it knows.
+const NAMESPACE_FIXES: [(Marker, &str); 3] = [
+    (Marker::Rss09Namespace, "\"http://purl.org/rss/1.0/\""),
+    (
+        Marker::ContentNamespace,
+        "\"http://purl.org/rss/1.0/modules/content/\"",
+    ),
+    (
+        Marker::DublinCoreNamespace,
+        "\"http://purl.org/dc/elements/1.1/\"",
+    ),
+];
+
+/// The [`Marker`]s present in a document.
+struct Markers(regex::SetMatches);
+
+impl Markers {
+    fn find(text: &str) -> Markers {
+        static SET: LazyLock<regex::RegexSet> = LazyLock::new(|| {
+            let mut patterns: Vec<String> = Marker::ALL
+                .iter()
+                .map(|marker| regex::escape(marker.text()))
+                .collect();
+            patterns[0] = "\u{fffe}|\u{ffff}".to_string();
+            regex::RegexSet::new(patterns).expect("the markers are valid patterns")
+        });
+        Markers(SET.matches(text))
+    }
+
+    fn has(&self, marker: Marker) -> bool {
+        self.0.matched(marker as usize)
+    }
 }
 
 /// Removes character references to code points XML forbids (`&#x0;`, `&#8;`,
 /// `&#xFFFE;`, surrogates): feed-rs rejects the whole document for one of them, and
-/// written back out they would make the merged feed ill-formed.
-fn drop_forbidden_references(text: Cow<'_, str>) -> Cow<'_, str> {
-    static REFERENCE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
+/// written back out they would make the merged feed ill-formed. Borrowed when there
+/// was none.
+fn drop_forbidden_references(text: &str) -> Cow<'_, str> {
+    static REFERENCE: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(r"&#(?:[xX][0-9a-fA-F]{1,8}|[0-9]{1,10});")
             .expect("the character reference pattern is valid")
     });
-    let forbidden = |caps: &regex::Captures<'_>| {
-        let code = match (caps.get(1), caps.get(2)) {
-            (Some(hex), _) => u32::from_str_radix(hex.as_str(), 16).ok(),
-            (_, Some(decimal)) => decimal.as_str().parse::<u32>().ok(),
-            _ => None,
-        };
-        match code {
-            Some(c) => {
-                (c < 0x20 && !matches!(c, 0x9 | 0xA | 0xD))
-                    || (0xD800..=0xDFFF).contains(&c)
-                    || c == 0xFFFE
-                    || c == 0xFFFF
-                    || c > 0x10FFFF
-            }
-            None => true,
-        }
-    };
-    if !REFERENCE.captures_iter(&text).any(|caps| forbidden(&caps)) {
-        return text;
+    if !REFERENCE
+        .find_iter(text)
+        .any(|reference| is_forbidden_reference(reference.as_str()))
+    {
+        return Cow::Borrowed(text);
     }
-    let replaced = REFERENCE.replace_all(&text, |caps: &regex::Captures<'_>| {
-        if forbidden(caps) {
+    REFERENCE.replace_all(text, |caps: &regex::Captures<'_>| {
+        if is_forbidden_reference(&caps[0]) {
             String::new()
         } else {
             caps[0].to_string()
         }
-    });
-    Cow::Owned(replaced.into_owned())
+    })
+}
+
+/// Whether a reference (`&#...;`, as [`drop_forbidden_references`] matched it) names
+/// a code point that XML forbids.
+fn is_forbidden_reference(reference: &str) -> bool {
+    let digits = &reference[2..reference.len() - 1];
+    let code = match digits.strip_prefix(['x', 'X']) {
+        Some(hex) => u32::from_str_radix(hex, 16).ok(),
+        None => digits.parse::<u32>().ok(),
+    };
+    match code {
+        Some(c) => {
+            (c < 0x20 && !matches!(c, 0x9 | 0xA | 0xD))
+                || (0xD800..=0xDFFF).contains(&c)
+                || c == 0xFFFE
+                || c == 0xFFFF
+                || c > 0x10FFFF
+        }
+        None => true,
+    }
 }
 
 /// The full-text elements Russian publishers use (`yandex:full-text`,
 /// `turbo:content`) become `content:encoded`, which feed-rs reads as the content.
-fn full_text_as_content(text: Cow<'_, str>) -> Cow<'_, str> {
-    const FULL_TEXT: [&str; 2] = ["yandex:full-text", "turbo:content"];
-    if !FULL_TEXT
-        .iter()
-        .any(|tag| text.contains(&format!("<{tag}>")))
-    {
-        return text;
-    }
-    let mut fixed = text.into_owned();
-    for tag in FULL_TEXT {
+fn full_text_as_content(text: &str) -> String {
+    let mut fixed = text.to_string();
+    for tag in ["yandex:full-text", "turbo:content"] {
         fixed = fixed
             .replace(&format!("<{tag}>"), "<content:encoded>")
             .replace(&format!("</{tag}>"), "</content:encoded>");
@@ -314,7 +385,7 @@ fn full_text_as_content(text: Cow<'_, str>) -> Cow<'_, str> {
     {
         fixed.insert_str(at + 4, &format!(" xmlns:content=\"{CONTENT_NS}\""));
     }
-    Cow::Owned(fixed)
+    fixed
 }
 
 /// JSON Feed as publishers write it, made acceptable to feed-rs: the version URL
@@ -359,11 +430,10 @@ fn repair_json(text: &str) -> Option<String> {
 /// Reads [`PollHints`] from the channel head (everything before the first item), with
 /// a plain text scan: these elements hold only numbers and names.
 fn poll_hints(text: &str) -> PollHints {
-    let head_end = ["<item", "<entry", "\"items\""]
-        .iter()
-        .filter_map(|tag| text.find(tag))
-        .min()
-        .unwrap_or(text.len());
+    static FIRST_ITEM: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(r#"<item|<entry|"items""#).expect("the item pattern is valid")
+    });
+    let head_end = FIRST_ITEM.find(text).map_or(text.len(), |m| m.start());
     let head = &text[..head_end];
     let ttl = element_text(head, "ttl")
         .and_then(|t| t.parse::<u64>().ok())
@@ -443,6 +513,48 @@ fn children_text(block: &str, name: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_marker_is_found_and_only_where_it_is() {
+        for marker in Marker::ALL {
+            let text = format!("<rss><channel>{}</channel></rss>", marker.text());
+            let found = Markers::find(&text);
+            for other in Marker::ALL {
+                assert_eq!(found.has(other), other == marker, "{marker:?} in {text}");
+            }
+        }
+        assert!(Markers::find("a\u{ffff}b").has(Marker::NonCharacter));
+        let plain = Markers::find("<rss><channel><title>x</title></channel></rss>");
+        assert!(Marker::ALL.iter().all(|marker| !plain.has(*marker)));
+    }
+
+    #[test]
+    fn only_references_to_forbidden_code_points_are_forbidden() {
+        for (reference, forbidden) in [
+            ("&#65;", false),
+            ("&#x41;", false),
+            ("&#9;", false),
+            ("&#xA;", false),
+            ("&#x10FFFF;", false),
+            ("&#0;", true),
+            ("&#x8;", true),
+            ("&#XD800;", true),
+            ("&#65534;", true),
+            ("&#xFFFF;", true),
+            ("&#x110000;", true),
+            ("&#99999999999;", true),
+        ] {
+            assert_eq!(is_forbidden_reference(reference), forbidden, "{reference}");
+        }
+        assert!(matches!(
+            drop_forbidden_references("a &#65; b"),
+            Cow::Borrowed(_)
+        ));
+        assert_eq!(
+            drop_forbidden_references("a&#0;b&#65;c&#xFFFE;"),
+            "ab&#65;c"
+        );
+    }
 
     #[test]
     fn charset_order_is_bom_http_declaration_utf8() {
