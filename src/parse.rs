@@ -278,7 +278,7 @@ impl Marker {
         Marker::TurboContent,
     ];
 
-    /// The literal text of the marker. [`Marker::NonCharacter`] is either of two.
+    /// The marker's text (for [`Marker::NonCharacter`], the first of its two).
     fn text(self) -> &'static str {
         match self {
             Marker::NonCharacter => "\u{fffe}",
@@ -288,6 +288,14 @@ impl Marker {
             Marker::DublinCoreNamespace => "\"http://purl.org/dc/elements/1.1\"",
             Marker::YandexFullText => "<yandex:full-text>",
             Marker::TurboContent => "<turbo:content>",
+        }
+    }
+
+    /// The pattern [`Markers::find`] searches for.
+    fn pattern(self) -> String {
+        match self {
+            Marker::NonCharacter => "\u{fffe}|\u{ffff}".to_string(),
+            marker => regex::escape(marker.text()),
         }
     }
 }
@@ -310,13 +318,10 @@ struct Markers(regex::SetMatches);
 
 impl Markers {
     fn find(text: &str) -> Markers {
+        // Match i is `Marker::ALL[i]`, whose discriminant is i.
         static SET: LazyLock<regex::RegexSet> = LazyLock::new(|| {
-            let mut patterns: Vec<String> = Marker::ALL
-                .iter()
-                .map(|marker| regex::escape(marker.text()))
-                .collect();
-            patterns[0] = "\u{fffe}|\u{ffff}".to_string();
-            regex::RegexSet::new(patterns).expect("the markers are valid patterns")
+            regex::RegexSet::new(Marker::ALL.map(Marker::pattern))
+                .expect("the markers are valid patterns")
         });
         Markers(SET.matches(text))
     }
