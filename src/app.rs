@@ -35,6 +35,11 @@ pub const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 /// 10 minutes between retention passes: items age by days, not seconds.
 pub const RETENTION_EVERY: Duration = Duration::from_secs(600);
 
+/// 6 hours between sweeps of the secondary keys that point nowhere
+/// ([`Store::drop_orphan_keys`]): they cost only disk, and a sweep reads two whole
+/// trees (a million items: 5 s of a core, where the rest of a retention pass takes 2).
+pub const ORPHAN_SWEEP_EVERY: Duration = Duration::from_secs(6 * 3600);
+
 /// Counts every source's stored items into `metrics` (after start-up and after
 /// retention): one pass over the store's index, about 3 s per million items.
 /// At start-up (`replace` false) a source a poll has counted meanwhile keeps that
@@ -88,6 +93,8 @@ async fn retain(
     // The first pass also counts every source's items for /metrics, in the
     // background: a large store must not hold up the start.
     let mut first = true;
+    // The first sweep waits a full period: a restart should not cost one.
+    let mut last_sweep = tokio::time::Instant::now();
     loop {
         let RetentionPlan {
             store: retention,
@@ -125,10 +132,29 @@ async fn retain(
             count_items(&store, &sources, &metrics, removed > 0).await;
         }
         first = false;
+        if last_sweep.elapsed() >= ORPHAN_SWEEP_EVERY {
+            last_sweep = tokio::time::Instant::now();
+            drop_orphan_keys(&store).await;
+        }
         tokio::select! {
             _ = token.cancelled() => break,
             _ = tokio::time::sleep(RETENTION_EVERY) => {}
         }
+    }
+}
+
+/// Drops the secondary keys that point nowhere, off the async threads.
+async fn drop_orphan_keys(store: &Store) {
+    let sweeping = store.clone();
+    let started = std::time::Instant::now();
+    match tokio::task::spawn_blocking(move || sweeping.drop_orphan_keys()).await {
+        Ok(Ok(dropped)) => info!(
+            dropped,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "swept the secondary keys of removed items"
+        ),
+        Ok(Err(err)) => warn!(error = %err, "sweeping the secondary keys failed"),
+        Err(err) => warn!(error = %err, "sweeping the secondary keys crashed"),
     }
 }
 
