@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::config::{self, Config, Retention, SourceConfig};
 use crate::fetch::Fetcher;
@@ -39,19 +39,6 @@ pub const RETENTION_EVERY: Duration = Duration::from_secs(600);
 /// ([`Store::drop_orphan_keys`]): they cost only disk, and a sweep reads two whole
 /// trees (a million items: 5 s of a core, where the rest of a retention pass takes 2).
 pub const ORPHAN_SWEEP_EVERY: Duration = Duration::from_secs(6 * 3600);
-
-/// Counts every source's stored items into `metrics` (after start-up and after
-/// retention): one pass over the store's index, about 3 s per million items.
-/// At start-up (`replace` false) a source a poll has counted meanwhile keeps that
-/// fresher count.
-async fn count_items(store: &Store, sources: &[SourceId], metrics: &Metrics, replace: bool) {
-    let counting = store.clone();
-    match tokio::task::spawn_blocking(move || counting.item_counts()).await {
-        Ok(Ok(counts)) => metrics.set_all_source_items(sources, &counts, replace),
-        Ok(Err(err)) => warn!(error = %err, "cannot count the stored items"),
-        Err(err) => warn!(error = %err, "counting the stored items crashed"),
-    }
-}
 
 /// How often `systemctl status` gets a new status line.
 pub const STATUS_EVERY: Duration = Duration::from_secs(30);
@@ -104,32 +91,39 @@ async fn retain(
         let keep_after = chrono::Utc::now()
             - chrono::Duration::from_std(retention.max_age).unwrap_or(chrono::Duration::MAX);
         let trimming = store.clone();
+        let started = std::time::Instant::now();
         let result = tokio::task::spawn_blocking(move || {
-            let mut removed = trimming.trim(keep_after, retention.max_items)?;
+            let mut trimmed = trimming.trim(keep_after, retention.max_items)?;
             for (source, max_items) in caps.iter() {
-                removed += trimming.trim_source(source, *max_items)?;
+                let removed = trimming.trim_source(source, *max_items)?;
+                trimmed.removed += removed;
+                if let Some(count) = trimmed.counts.get_mut(source) {
+                    *count = count.saturating_sub(removed as u64);
+                }
             }
-            Ok::<_, crate::store::StoreError>(removed)
+            Ok::<_, crate::store::StoreError>(trimmed)
         })
         .await;
-        let removed = match result {
-            Ok(Ok(removed)) => removed,
-            Ok(Err(err)) => {
-                warn!(error = %err, "retention pass failed");
-                0
+        match result {
+            Ok(Ok(trimmed)) => {
+                let elapsed_ms = started.elapsed().as_millis() as u64;
+                if trimmed.removed > 0 {
+                    info!(
+                        removed = trimmed.removed,
+                        elapsed_ms, "retention trimmed old items"
+                    );
+                } else {
+                    debug!(elapsed_ms, "retention pass: nothing to trim");
+                }
+                // The pass counted every source's items for /metrics. At start-up a
+                // source a poll has counted meanwhile keeps that fresher count; later,
+                // counts change only where the pass removed items.
+                if trimmed.removed > 0 || first {
+                    metrics.set_all_source_items(&sources, &trimmed.counts, trimmed.removed > 0);
+                }
             }
-            Err(err) => {
-                warn!(error = %err, "retention pass crashed");
-                0
-            }
-        };
-        if removed > 0 {
-            info!(removed, "retention trimmed old items");
-        }
-        // Counted after the pass, never beside it: two scans of a large index at once
-        // overfill sled's cache (a million items: 141 MB RSS instead of 118).
-        if removed > 0 || first {
-            count_items(&store, &sources, &metrics, removed > 0).await;
+            Ok(Err(err)) => warn!(error = %err, "retention pass failed"),
+            Err(err) => warn!(error = %err, "retention pass crashed"),
         }
         first = false;
         if last_sweep.elapsed() >= ORPHAN_SWEEP_EVERY {

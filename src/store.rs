@@ -572,29 +572,31 @@ impl Store {
     /// Retention: removes items whose timestamp is before `keep_after`, then the oldest
     /// beyond `max_items`, leaving tombstones of their identities; tombstones older
     /// than `keep_after` are dropped (their items have left their documents by
-    /// then). Returns how many items were removed. Runs in batches, so readers and
-    /// writers are never held for long.
-    pub fn trim(&self, keep_after: DateTime<Utc>, max_items: usize) -> Result<usize, StoreError> {
-        let removed = self.write(|h| Self::trim_in(h, keep_after, max_items))?;
-        if removed > 0 {
+    /// then). Returns how many items were removed, and how many each source holds
+    /// after the pass (counted on the way, so /metrics needs no scan of its own).
+    /// Runs in batches, so readers and writers are never held for long.
+    pub fn trim(&self, keep_after: DateTime<Utc>, max_items: usize) -> Result<Trimmed, StoreError> {
+        let trimmed = self.write(|h| Self::trim_in(h, keep_after, max_items))?;
+        if trimmed.removed > 0 {
             self.signal_change();
         }
-        Ok(removed)
+        Ok(trimmed)
     }
 
     fn trim_in(
         h: &Handles,
         keep_after: DateTime<Utc>,
         max_items: usize,
-    ) -> Result<usize, StoreError> {
-        // One pass over the small `ids` values both counts the live items and drops
-        // expired tombstones; counting `items` itself would read every stored item.
+    ) -> Result<Trimmed, StoreError> {
+        // One pass over the small `ids` values counts the live items of each source
+        // and drops expired tombstones; counting `items` itself would read every
+        // stored item.
         let cutoff_micros = keep_after.timestamp_micros();
-        let mut live: usize = 0;
+        let mut counting = SourceCounts::default();
         for entry in h.ids.iter() {
             let (identity, value) = entry?;
             if !is_tombstone(&value) {
-                live += 1;
+                counting.add(&identity);
             } else if value[1..]
                 .try_into()
                 .map(i64::from_be_bytes)
@@ -603,6 +605,8 @@ impl Store {
                 h.ids.remove(identity)?;
             }
         }
+        let mut counts = counting.finish();
+        let live = counts.values().sum::<u64>() as usize;
         let excess = live.saturating_sub(max_items);
         let cutoff = item_key(keep_after, b"");
         let mut doomed = Vec::new();
@@ -612,11 +616,18 @@ impl Store {
                 break;
             }
             let record = decode_item(&value)?;
+            if let Some(count) = counts.get_mut(&record.origin.source) {
+                *count = count.saturating_sub(1);
+            }
             let identity = identity_key(&record.origin.source, &record.item.id.0);
             doomed.push((key, sled::IVec::from(identity)));
         }
         Self::bury(h, &doomed)?;
-        Ok(doomed.len())
+        counts.retain(|_, count| *count > 0);
+        Ok(Trimmed {
+            removed: doomed.len(),
+            counts,
+        })
     }
 
     /// Drops the `links` and `aliases` entries whose owner `ids` no longer knows (its
@@ -701,28 +712,14 @@ impl Store {
     /// start with the source and come sorted, so no item is read or decoded and no key
     /// is copied. Sources with no items are absent.
     pub fn item_counts(&self) -> Result<HashMap<SourceId, u64>, StoreError> {
-        let mut counts = HashMap::new();
-        let mut current: Option<(sled::IVec, u64)> = None;
+        let mut counting = SourceCounts::default();
         for entry in self.handles()?.ids.iter() {
             let (identity, value) = entry?;
-            if is_tombstone(&value) {
-                continue;
-            }
-            let source = identity.split(|&b| b == 0).next().unwrap_or_default();
-            match &mut current {
-                Some((name, count)) if name.as_ref() == source => *count += 1,
-                _ => {
-                    if let Some((name, count)) = current.take() {
-                        counts.insert(source_id(&name), count);
-                    }
-                    current = Some((sled::IVec::from(source), 1));
-                }
+            if !is_tombstone(&value) {
+                counting.add(&identity);
             }
         }
-        if let Some((name, count)) = current {
-            counts.insert(source_id(&name), count);
-        }
-        Ok(counts)
+        Ok(counting.finish())
     }
 
     /// How many items `source` holds: a prefix scan of its part of the `ids` index.
@@ -774,6 +771,44 @@ fn key_micros(key: &[u8]) -> i64 {
     let mut bytes = [0; 8];
     bytes.copy_from_slice(&key[..8]);
     (u64::from_be_bytes(bytes) ^ (1 << 63)) as i64
+}
+
+/// What a retention pass did: items removed, and the items of each source after it
+/// (sources with none are absent).
+#[derive(Debug, Default)]
+pub struct Trimmed {
+    pub removed: usize,
+    pub counts: HashMap<SourceId, u64>,
+}
+
+/// Counts `ids` keys per source during a scan in key order, where each source's keys
+/// are contiguous: one map entry per source, not a lookup per key.
+#[derive(Default)]
+struct SourceCounts {
+    counts: HashMap<SourceId, u64>,
+    current: Option<(sled::IVec, u64)>,
+}
+
+impl SourceCounts {
+    fn add(&mut self, identity: &[u8]) {
+        let source = identity.split(|&b| b == 0).next().unwrap_or_default();
+        match &mut self.current {
+            Some((name, count)) if name.as_ref() == source => *count += 1,
+            _ => {
+                if let Some((name, count)) = self.current.take() {
+                    self.counts.insert(source_id(&name), count);
+                }
+                self.current = Some((sled::IVec::from(source), 1));
+            }
+        }
+    }
+
+    fn finish(mut self) -> HashMap<SourceId, u64> {
+        if let Some((name, count)) = self.current.take() {
+            self.counts.insert(source_id(&name), count);
+        }
+        self.counts
+    }
 }
 
 fn source_id(bytes: &[u8]) -> SourceId {
@@ -1130,7 +1165,7 @@ mod tests {
         store
             .record_fetch(&origin("a"), &[linked("1", story, 100)], &state, at(1000))
             .unwrap();
-        assert_eq!(store.trim(at(500), 100).unwrap(), 1);
+        assert_eq!(store.trim(at(500), 100).unwrap().removed, 1);
         let report = store
             .record_fetch(&origin("a"), &[linked("1b", story, 100)], &state, at(2000))
             .unwrap();
@@ -1178,8 +1213,12 @@ mod tests {
         assert_eq!(counts[&a2.source], 1);
         assert_eq!(store.count_items(&a.source).unwrap(), 4);
         assert_eq!(store.count_items(&a2.source).unwrap(), 1);
-        // Trimmed items leave tombstones, which are not items.
-        assert_eq!(store.trim(at(102), 100).unwrap(), 3);
+        // Trimmed items leave tombstones, which are not items; the pass counts what
+        // is left as it goes, and agrees with a count of its own.
+        let trimmed = store.trim(at(102), 100).unwrap();
+        assert_eq!(trimmed.removed, 3);
+        assert_eq!(trimmed.counts, store.item_counts().unwrap());
+        assert_eq!(trimmed.counts.len(), 2);
         assert_eq!(store.count_items(&a.source).unwrap(), 2);
         assert_eq!(store.item_counts().unwrap()[&a.source], 2);
         assert!(!store.item_counts().unwrap().contains_key(&a2.source));
@@ -1196,13 +1235,15 @@ mod tests {
             .collect();
         store.record_fetch(&a, &items, &state, at(5000)).unwrap();
         // Older than 350 s: items 1-3 go.
-        assert_eq!(store.trim(at(350), 100).unwrap(), 3);
+        assert_eq!(store.trim(at(350), 100).unwrap().removed, 3);
         assert_eq!(
             ids(&store.latest(100).unwrap()),
             ["10", "9", "8", "7", "6", "5", "4"]
         );
         // At most 5 items: the two oldest go.
-        assert_eq!(store.trim(at(0), 5).unwrap(), 2);
+        let trimmed = store.trim(at(0), 5).unwrap();
+        assert_eq!(trimmed.removed, 2);
+        assert_eq!(trimmed.counts[&a.source], 5);
         assert_eq!(ids(&store.latest(100).unwrap()), ["10", "9", "8", "7", "6"]);
         // The same document again: trimmed items do not come back.
         let report = store.record_fetch(&a, &items, &state, at(6000)).unwrap();
@@ -1211,7 +1252,7 @@ mod tests {
         // Tombstones older than the cut-off are dropped (by then their items have
         // left their documents); an item seen after that is stored again.
         let future = Utc::now() + Duration::days(1);
-        assert_eq!(store.trim(future, 100).unwrap(), 5);
+        assert_eq!(store.trim(future, 100).unwrap().removed, 5);
         let report = store
             .record_fetch(&a, &items[..1], &state, at(7000))
             .unwrap();
