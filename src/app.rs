@@ -6,6 +6,7 @@
 
 use anyhow::Context;
 use hyper::header::HeaderValue;
+use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,8 +70,10 @@ impl RetentionPlan {
 }
 
 /// Trims the store to its retention limits now and every [`RETENTION_EVERY`], with
-/// the limits of the latest config, and recounts the items of each source after a
-/// pass that removed some.
+/// the limits of the latest config; counts every source's items for /metrics at
+/// start-up, and recounts the sources a pass removed items from. After a pass, sweeps
+/// the orphaned secondary keys when the store's last sweep is
+/// [`ORPHAN_SWEEP_EVERY`] old.
 async fn retain(
     store: Store,
     plan: watch::Receiver<RetentionPlan>,
@@ -80,8 +83,6 @@ async fn retain(
     // The first pass also counts every source's items for /metrics, in the
     // background: a large store must not hold up the start.
     let mut first = true;
-    // The first sweep waits a full period: a restart should not cost one.
-    let mut last_sweep = tokio::time::Instant::now();
     loop {
         let RetentionPlan {
             store: retention,
@@ -91,21 +92,33 @@ async fn retain(
         let keep_after = chrono::Utc::now()
             - chrono::Duration::from_std(retention.max_age).unwrap_or(chrono::Duration::MAX);
         let trimming = store.clone();
+        let configured: HashSet<SourceId> = sources.iter().cloned().collect();
         let started = std::time::Instant::now();
         let result = tokio::task::spawn_blocking(move || {
             let mut trimmed = trimming.trim(keep_after, retention.max_items)?;
             for (source, max_items) in caps.iter() {
                 let removed = trimming.trim_source(source, *max_items)?;
-                trimmed.removed += removed;
-                if let Some(count) = trimmed.counts.get_mut(source) {
-                    *count = count.saturating_sub(removed as u64);
+                if removed > 0 {
+                    trimmed.removed += removed;
+                    trimmed.touched.insert(source.clone());
+                    if let Some(count) = trimmed.counts.get_mut(source) {
+                        *count = count.saturating_sub(removed as u64);
+                    }
                 }
             }
-            Ok::<_, crate::store::StoreError>(trimmed)
+            // Polls went on during the pass: the sources that lost items are counted
+            // again now, each by a scan of its own part of the index.
+            let recounted = trimmed
+                .touched
+                .iter()
+                .filter(|source| configured.contains(*source))
+                .map(|source| Ok((source.clone(), trimming.count_items(source)?)))
+                .collect::<Result<Vec<_>, crate::store::StoreError>>()?;
+            Ok::<_, crate::store::StoreError>((trimmed, recounted))
         })
         .await;
-        match result {
-            Ok(Ok(trimmed)) => {
+        let counted = match result {
+            Ok(Ok((trimmed, recounted))) => {
                 let elapsed_ms = started.elapsed().as_millis() as u64;
                 if trimmed.removed > 0 {
                     info!(
@@ -115,25 +128,63 @@ async fn retain(
                 } else {
                     debug!(elapsed_ms, "retention pass: nothing to trim");
                 }
-                // The pass counted every source's items for /metrics. At start-up a
-                // source a poll has counted meanwhile keeps that fresher count; later,
-                // counts change only where the pass removed items.
-                if trimmed.removed > 0 || first {
-                    metrics.set_all_source_items(&sources, &trimmed.counts, trimmed.removed > 0);
+                // At start-up, every source's count from the pass's own scan; a
+                // source a poll has counted meanwhile keeps that fresher count.
+                if first {
+                    metrics.set_all_source_items(&sources, &trimmed.counts, false);
                 }
+                for (source, count) in recounted {
+                    metrics.set_source_items(&source, count);
+                }
+                true
             }
-            Ok(Err(err)) => warn!(error = %err, "retention pass failed"),
-            Err(err) => warn!(error = %err, "retention pass crashed"),
+            Ok(Err(err)) => {
+                warn!(error = %err, "retention pass failed");
+                false
+            }
+            Err(err) => {
+                warn!(error = %err, "retention pass crashed");
+                false
+            }
+        };
+        if first && !counted {
+            // Reads still work when writes fail (a full disk): count without the pass.
+            count_items(&store, &sources, &metrics).await;
         }
         first = false;
-        if last_sweep.elapsed() >= ORPHAN_SWEEP_EVERY {
-            last_sweep = tokio::time::Instant::now();
+        if orphan_sweep_due(&store).await {
             drop_orphan_keys(&store).await;
         }
         tokio::select! {
             _ = token.cancelled() => break,
             _ = tokio::time::sleep(RETENTION_EVERY) => {}
         }
+    }
+}
+
+/// Counts every source's stored items into `metrics` (one scan of the index), for a
+/// start-up whose retention pass failed; a source a poll has counted meanwhile keeps
+/// that fresher count.
+async fn count_items(store: &Store, sources: &[SourceId], metrics: &Metrics) {
+    let counting = store.clone();
+    match tokio::task::spawn_blocking(move || counting.item_counts()).await {
+        Ok(Ok(counts)) => metrics.set_all_source_items(sources, &counts, false),
+        Ok(Err(err)) => warn!(error = %err, "cannot count the stored items"),
+        Err(err) => warn!(error = %err, "counting the stored items crashed"),
+    }
+}
+
+/// Whether [`ORPHAN_SWEEP_EVERY`] has passed since the store's last sweep (read from
+/// the store, so a daemon restarted more often than that still sweeps).
+async fn orphan_sweep_due(store: &Store) -> bool {
+    let reading = store.clone();
+    match tokio::task::spawn_blocking(move || reading.last_orphan_sweep()).await {
+        // A last sweep in the future (the clock was set back) is no reason to wait.
+        Ok(Ok(Some(last))) => (chrono::Utc::now() - last)
+            .to_std()
+            .map_or(true, |since| since >= ORPHAN_SWEEP_EVERY),
+        Ok(Ok(None)) => true,
+        _ => false,
     }
 }
 

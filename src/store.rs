@@ -610,6 +610,7 @@ impl Store {
         let excess = live.saturating_sub(max_items);
         let cutoff = item_key(keep_after, b"");
         let mut doomed = Vec::new();
+        let mut touched = HashSet::new();
         for (i, entry) in h.items.iter().enumerate() {
             let (key, value) = entry?;
             if i >= excess && key.as_ref() >= &cutoff[..8] {
@@ -621,11 +622,13 @@ impl Store {
             }
             let identity = identity_key(&record.origin.source, &record.item.id.0);
             doomed.push((key, sled::IVec::from(identity)));
+            touched.insert(record.origin.source);
         }
         Self::bury(h, &doomed)?;
         counts.retain(|_, count| *count > 0);
         Ok(Trimmed {
             removed: doomed.len(),
+            touched,
             counts,
         })
     }
@@ -637,6 +640,11 @@ impl Store {
     /// far less often than retention.
     pub fn drop_orphan_keys(&self) -> Result<usize, StoreError> {
         self.write(|h| {
+            // Noted first: a sweep cut short by a stop is not retried at every start.
+            h.db.insert(
+                LAST_ORPHAN_SWEEP,
+                &Utc::now().timestamp_micros().to_be_bytes(),
+            )?;
             let mut dropped = 0;
             for tree in [&h.links, &h.aliases] {
                 for entry in tree.iter() {
@@ -652,6 +660,14 @@ impl Store {
             }
             Ok(dropped)
         })
+    }
+
+    /// When [`Store::drop_orphan_keys`] last ran on this store; `None` if never.
+    pub fn last_orphan_sweep(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let value = self.handles()?.db.get(LAST_ORPHAN_SWEEP)?;
+        Ok(value
+            .and_then(|v| v.as_ref().try_into().ok())
+            .and_then(|micros| DateTime::from_timestamp_micros(i64::from_be_bytes(micros))))
     }
 
     /// Retention for one source (`max_items` of a `[[source]]`): removes its oldest
@@ -763,6 +779,9 @@ pub fn timestamp_for(item: &Item, first_seen: DateTime<Utc>) -> DateTime<Utc> {
 /// byte is 0x80 or more for any date after 1970, or below for earlier ones; the
 /// length tells them apart).
 const TOMBSTONE: u8 = b'T';
+/// Key in sled's default tree: when the orphan sweep last ran (8-byte big-endian
+/// microseconds), so daemons restarted more often than it runs still sweep.
+const LAST_ORPHAN_SWEEP: &[u8] = b"last_orphan_sweep";
 /// Items removed per transaction by `trim`.
 const TRIM_BATCH: usize = 256;
 
@@ -773,11 +792,14 @@ fn key_micros(key: &[u8]) -> i64 {
     (u64::from_be_bytes(bytes) ^ (1 << 63)) as i64
 }
 
-/// What a retention pass did: items removed, and the items of each source after it
-/// (sources with none are absent).
+/// What a retention pass did: items removed, the sources they came from, and the
+/// items of each source as its scan of `ids` found them, less those it removed
+/// (sources with none are absent). Polls go on during a pass, so the counts are
+/// for a start-up that has none yet; a source that lost items is best recounted.
 #[derive(Debug, Default)]
 pub struct Trimmed {
     pub removed: usize,
+    pub touched: HashSet<SourceId>,
     pub counts: HashMap<SourceId, u64>,
 }
 
@@ -1176,7 +1198,10 @@ mod tests {
         assert_eq!(report.added, 0, "{report:?}");
         assert!(store.latest(10).unwrap().is_empty());
         // While the tombstones last, their secondary keys are kept.
+        assert_eq!(store.last_orphan_sweep().unwrap(), None);
         assert_eq!(store.drop_orphan_keys().unwrap(), 0);
+        let swept = store.last_orphan_sweep().unwrap().expect("noted");
+        assert!((Utc::now() - swept).num_seconds().abs() < 60);
         // Once the tombstones expire, the secondary keys point nowhere and the
         // sweep drops them.
         let future = Utc::now() + Duration::days(1);
@@ -1217,6 +1242,10 @@ mod tests {
         // is left as it goes, and agrees with a count of its own.
         let trimmed = store.trim(at(102), 100).unwrap();
         assert_eq!(trimmed.removed, 3);
+        assert_eq!(
+            trimmed.touched,
+            HashSet::from([a.source.clone(), a2.source.clone()])
+        );
         assert_eq!(trimmed.counts, store.item_counts().unwrap());
         assert_eq!(trimmed.counts.len(), 2);
         assert_eq!(store.count_items(&a.source).unwrap(), 2);
