@@ -98,12 +98,10 @@ async fn retain(
             let mut trimmed = trimming.trim(keep_after, retention.max_items)?;
             for (source, max_items) in caps.iter() {
                 let removed = trimming.trim_source(source, *max_items)?;
+                // Its count is not adjusted here: it is recounted below.
                 if removed > 0 {
                     trimmed.removed += removed;
                     trimmed.touched.insert(source.clone());
-                    if let Some(count) = trimmed.counts.get_mut(source) {
-                        *count = count.saturating_sub(removed as u64);
-                    }
                 }
             }
             // Polls went on during the pass: the sources that lost items are counted
