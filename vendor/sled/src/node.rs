@@ -13,6 +13,11 @@ pub struct Node {
     pub(crate) data: Data,
 }
 
+/// tributary: see `Node::should_split`.
+const LEAF_SPLIT_BYTES: u64 = 4 * 1024;
+/// tributary: see `Node::should_split`.
+const LEAF_MAX_KEYS: usize = 64;
+
 impl Node {
     pub(crate) fn new_hoisted_root(
         left: PageId,
@@ -605,7 +610,17 @@ impl Node {
             16
         };
 
-        let size_checks = self.data.len() > threshold;
+        // tributary: a leaf of small entries splits at LEAF_SPLIT_BYTES of keys and
+        // values (or LEAF_MAX_KEYS keys) instead of at 16 keys. Every page costs
+        // a few hundred bytes of memory whether cached or not, and the index trees
+        // of a million items (short keys, shorter values) made most of the pages.
+        // Leaves of large values still split at 16 keys. See vendor/README.md.
+        let size_checks = if self.data.is_index() || cfg!(any(test, feature = "lock_free_delays")) {
+            self.data.len() > threshold
+        } else {
+            self.data.len() > LEAF_MAX_KEYS
+                || (self.data.len() > threshold && self.data.rss() > LEAF_SPLIT_BYTES)
+        };
         let safety_checks = self.merging_child.is_none() && !self.merging;
 
         size_checks && safety_checks
