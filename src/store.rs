@@ -1288,6 +1288,87 @@ mod tests {
         assert_eq!(report.added, 1);
     }
 
+    /// Thousands of items with links and URL-like ids fill many leaves of every tree,
+    /// so sled splits them (`vendor/sled` splits leaves of small entries by size) and,
+    /// once retention removes most items, merges them. Order, dedup and tombstones
+    /// must come through both.
+    #[test]
+    fn thousands_of_items_keep_order_and_identity_through_leaf_splits_and_merges() {
+        let store = Store::temporary().unwrap();
+        let state = SourceState::default();
+        let origins = [origin("a"), origin("b"), origin("c")];
+        let per_source = 800_i64;
+        let document = |k: i64| -> Vec<Item> {
+            (0..per_source)
+                .map(|i| {
+                    let mut story = item(
+                        &format!("https://s{k}.example/story/{i}"),
+                        Some(1_000_000 + i * 3 + k),
+                    );
+                    story.link = Some(format!("https://s{k}.example/story/{i}?utm_source=x"));
+                    story
+                })
+                .collect()
+        };
+        let documents: Vec<Vec<Item>> = (0..3).map(document).collect();
+        for (k, origin) in origins.iter().enumerate() {
+            // In pages of 100, the way polls arrive.
+            for page in documents[k].chunks(100) {
+                store
+                    .record_fetch(origin, page, &state, at(2_000_000))
+                    .unwrap();
+            }
+        }
+        let total = 3 * per_source as usize;
+        let latest = store.latest(total + 10).unwrap();
+        assert_eq!(latest.len(), total);
+        let expected: Vec<String> = (0..per_source)
+            .rev()
+            .flat_map(|i| {
+                (0..3)
+                    .rev()
+                    .map(move |k| format!("https://s{k}.example/story/{i}"))
+            })
+            .collect();
+        assert_eq!(ids(&latest), expected);
+        // Every document again, and each story under an http:// id: nothing is new.
+        for (k, origin) in origins.iter().enumerate() {
+            let again = store
+                .record_fetch(origin, &documents[k], &state, at(2_000_100))
+                .unwrap();
+            assert_eq!(again.added, 0);
+            let renamed: Vec<Item> = documents[k]
+                .iter()
+                .map(|story| Item {
+                    id: ItemId(story.id.0.replacen("https://", "http://", 1)),
+                    ..story.clone()
+                })
+                .collect();
+            let report = store
+                .record_fetch(origin, &renamed, &state, at(2_000_200))
+                .unwrap();
+            assert_eq!(report.added, 0);
+        }
+        // The stories now carry their newest ids, in the same places.
+        let renamed: Vec<String> = expected
+            .iter()
+            .map(|id| id.replacen("https://", "http://", 1))
+            .collect();
+        assert_eq!(ids(&store.latest(total + 10).unwrap()), renamed);
+        // Retention keeps the newest 30: most leaves empty out and merge.
+        let trimmed = store.trim(at(0), 30).unwrap();
+        assert_eq!(trimmed.removed, total - 30);
+        assert_eq!(ids(&store.latest(100).unwrap()), renamed[..30]);
+        // Trimmed stories stay away, and the kept ones are still found.
+        for (k, origin) in origins.iter().enumerate() {
+            let report = store
+                .record_fetch(origin, &documents[k], &state, at(2_000_300))
+                .unwrap();
+            assert_eq!(report.added, 0);
+        }
+        assert_eq!(store.item_counts().unwrap().values().sum::<u64>(), 30);
+    }
+
     #[test]
     fn a_source_keeps_at_most_its_max_items() {
         let store = Store::temporary().unwrap();
