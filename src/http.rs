@@ -109,6 +109,9 @@ pub async fn serve(
         std::thread::Builder::new()
             .name(format!("http-{worker}"))
             .spawn(move || {
+                if let Err(err) = crate::allocator::cache_request_buffers() {
+                    warn!(error = %err, "cannot enlarge the HTTP thread's allocation cache");
+                }
                 let result = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     // `/tags` and `/sources` views render off the accept loop; two
