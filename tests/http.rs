@@ -228,6 +228,21 @@ async fn bad_requests_get_a_status_and_a_one_line_reason() {
         huge_header.status(),
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
     );
+    let headers = |count: usize| {
+        let mut request = client.get(river.app.url("/feed.xml"));
+        for n in 0..count {
+            request = request.header(format!("X-Field-{n}"), "1");
+        }
+        request
+    };
+    // reqwest adds Accept and Host.
+    let many = headers(tributary::http::MAX_HEADERS - 2).send().await.unwrap();
+    assert_eq!(many.status(), 200);
+    let too_many = headers(tributary::http::MAX_HEADERS).send().await.unwrap();
+    assert_eq!(
+        too_many.status(),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
     let bad_host = client
         .get(river.app.url("/feed.xml"))
         .header("Host", "a b")
