@@ -27,7 +27,7 @@ use hyper::http::HeaderMap;
 use hyper::server::conn::http1;
 use hyper::service::{Service, service_fn};
 use hyper::{Method, Request, Response, StatusCode, header::HeaderValue};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioTimer;
 use hyper_util::server::graceful::GracefulShutdown;
 use std::borrow::Cow;
 use std::convert::Infallible;
@@ -45,6 +45,7 @@ use crate::publish::{Format, Representation, Scope, Snapshot, View, ViewError};
 use crate::status;
 use crate::store::Store;
 use crate::watchdog::{HEARTBEAT_EVERY, Heartbeat};
+use crate::zerocopy::Connection;
 
 /// 8 KiB of request line and headers (hyper's floor): a feed reader sends a few
 /// hundred bytes; more is 431.
@@ -175,7 +176,7 @@ async fn accept_loop(
         // Responses are written whole; there is nothing to gain from Nagle's delay.
         let _ = stream.set_nodelay(true);
         let connection =
-            graceful.watch(http.serve_connection(TokioIo::new(stream), service(state.clone())));
+            graceful.watch(http.serve_connection(Connection::new(stream), service(state.clone())));
         tokio::spawn(async move {
             if let Err(err) = connection.await {
                 debug!(%peer, error = %err, "connection ended with an error");

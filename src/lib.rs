@@ -44,3 +44,4 @@ pub mod status;
 pub mod store;
 pub mod systemd;
 pub mod watchdog;
+pub mod zerocopy;

@@ -203,13 +203,14 @@ impl Representation {
         items: usize,
     ) -> Self {
         let hash = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&body));
-        let variant = |body: Vec<u8>, suffix: &str| Variant {
-            body: Bytes::from(body),
+        let variant = |body: Bytes, suffix: &str| Variant {
+            body,
             etag: HeaderValue::from_str(&format!("\"{hash}{suffix}\""))
                 .expect("hex digits in quotes are a valid header value"),
         };
         let gzip = gzip(&body);
         let brotli = brotli(&body);
+        let [body, gzip, brotli] = crate::zerocopy::file_backed([body, gzip, brotli]);
         Representation {
             format,
             content_type: HeaderValue::from_static(format.content_type()),
