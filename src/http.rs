@@ -27,7 +27,6 @@ use hyper::http::HeaderMap;
 use hyper::server::conn::http1;
 use hyper::service::{Service, service_fn};
 use hyper::{Method, Request, Response, StatusCode, header::HeaderValue};
-use hyper_util::rt::TokioTimer;
 use hyper_util::server::graceful::GracefulShutdown;
 use std::borrow::Cow;
 use std::convert::Infallible;
@@ -39,6 +38,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use crate::config::SourceConfig;
+use crate::deadline::{Deadlines, Progress};
 use crate::health::Health;
 use crate::metrics::{self, Metrics};
 use crate::publish::{Format, Representation, Scope, Snapshot, View, ViewError};
@@ -56,8 +56,9 @@ pub const MAX_URI_BYTES: usize = 2048;
 /// bound, left implicit: configuring any bound makes hyper set up a header array of
 /// that size for each request, which cost 2% of a 304.
 pub const MAX_HEADERS: usize = 100;
-/// 10 seconds to send a request head: a slow client cannot hold a connection open
-/// with a trickle of header bytes.
+/// 10 seconds to send a request head, after connecting or after the previous
+/// response: a slow client cannot hold a connection open with a trickle of header
+/// bytes, nor an idle one forever ([`crate::deadline`]).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// 255 bytes of Host: the longest DNS name plus a port fits.
 const MAX_HOST_BYTES: usize = 255;
@@ -155,12 +156,15 @@ async fn accept_loop(
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
     let http = connection_builder();
+    let mut deadlines = Deadlines::new(HEADER_READ_TIMEOUT);
+    // Also the period of the deadline sweep, which needs about a second.
     let mut beat = tokio::time::interval(HEARTBEAT_EVERY);
     loop {
         let (stream, peer) = tokio::select! {
             _ = token.cancelled() => break,
             _ = beat.tick() => {
                 heartbeat.beat();
+                deadlines.sweep();
                 continue;
             }
             accepted = listener.accept() => match accepted {
@@ -175,36 +179,43 @@ async fn accept_loop(
         };
         // Responses are written whole; there is nothing to gain from Nagle's delay.
         let _ = stream.set_nodelay(true);
-        let connection =
-            graceful.watch(http.serve_connection(Connection::new(stream), service(state.clone())));
-        tokio::spawn(async move {
+        let progress = Deadlines::progress();
+        let connection = graceful.watch(http.serve_connection(
+            Connection::new(stream, progress.clone()),
+            service(state.clone(), progress.clone()),
+        ));
+        let task = tokio::spawn(async move {
             if let Err(err) = connection.await {
                 debug!(%peer, error = %err, "connection ended with an error");
             }
         });
+        deadlines.watch(progress, task.abort_handle());
     }
     drop(listener);
     graceful.shutdown().await;
     Ok(())
 }
 
-/// hyper's HTTP/1 settings for every connection: the request-head bounds and the
-/// header timeout above ([`MAX_HEADERS`] is hyper's default). [`serve`] uses it for TCP; the HTTP fuzz target uses the same
+/// hyper's HTTP/1 settings for every connection: the request-head bounds
+/// ([`MAX_HEADERS`] is hyper's default). The head deadline is not hyper's
+/// `header_read_timeout` but [`crate::deadline`]'s cheaper sweep. [`serve`] uses it for TCP; the HTTP fuzz target uses the same
 /// settings over an in-memory pipe.
 pub fn connection_builder() -> http1::Builder {
     let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_buf_size(MAX_REQUEST_HEAD_BYTES);
+    http.max_buf_size(MAX_REQUEST_HEAD_BYTES);
     http
 }
 
-/// The service one connection runs: every request goes to [`handle`].
+/// The service one connection runs: every request goes to [`handle`], after telling
+/// the connection's `progress` that a request head is complete (its deadline stops
+/// until the response is written).
 pub fn service(
     state: Arc<HttpState>,
+    progress: Arc<Progress>,
 ) -> impl Service<Request<Incoming>, Response = Response<Body>, Error = Infallible, Future: Send> + Clone
 {
     service_fn(move |request| {
+        progress.answering();
         let state = state.clone();
         async move { Ok::<_, Infallible>(handle(&state, request).await) }
     })

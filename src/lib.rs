@@ -23,6 +23,7 @@ mod allocator;
 pub mod app;
 pub mod config;
 pub mod dates;
+pub mod deadline;
 pub mod discover;
 pub mod fetch;
 pub mod filter;

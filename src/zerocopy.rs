@@ -14,6 +14,7 @@
 //! or sendfile, bodies are ordinary memory or written from the mapping: slower,
 //! never wrong.
 
+use crate::deadline::Progress;
 use bytes::Bytes;
 use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper_util::rt::TokioIo;
@@ -22,7 +23,7 @@ use std::io::{self, IoSlice};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{LazyLock, RwLock};
+use std::sync::{Arc, LazyLock, RwLock};
 use std::task::{Context, Poll, ready};
 use tokio::io::Interest;
 use tokio::net::TcpStream;
@@ -167,15 +168,42 @@ fn file_of(buf: &[u8]) -> Option<(RawFd, usize)> {
 }
 
 /// An accepted connection as hyper sees it: reads as usual; writes file-backed
-/// bodies with sendfile.
+/// bodies with sendfile, and reports each write to the connection's [`Progress`].
 pub struct Connection {
     io: TokioIo<TcpStream>,
+    progress: Arc<Progress>,
 }
 
 impl Connection {
-    pub fn new(stream: TcpStream) -> Self {
+    pub fn new(stream: TcpStream, progress: Arc<Progress>) -> Self {
         Connection {
             io: TokioIo::new(stream),
+            progress,
+        }
+    }
+
+    fn write_vectored(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let Some((index, (file, offset))) = bufs
+            .iter()
+            .enumerate()
+            .find_map(|(index, buf)| file_of(buf).map(|found| (index, found)))
+        else {
+            return Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        };
+        let (head, body) = (&bufs[..index], &bufs[index]);
+        let stream = self.io.inner();
+        loop {
+            ready!(stream.poll_write_ready(cx))?;
+            match stream.try_io(Interest::WRITABLE, || {
+                send_head_and_file(stream.as_raw_fd(), head, body, file, offset)
+            }) {
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
+                outcome => return Poll::Ready(outcome),
+            }
         }
     }
 }
@@ -204,24 +232,9 @@ impl Write for Connection {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let Some((index, (file, offset))) = bufs
-            .iter()
-            .enumerate()
-            .find_map(|(index, buf)| file_of(buf).map(|found| (index, found)))
-        else {
-            return Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
-        };
-        let (head, body) = (&bufs[..index], &bufs[index]);
-        let stream = self.io.inner();
-        loop {
-            ready!(stream.poll_write_ready(cx))?;
-            match stream.try_io(Interest::WRITABLE, || {
-                send_head_and_file(stream.as_raw_fd(), head, body, file, offset)
-            }) {
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
-                outcome => return Poll::Ready(outcome),
-            }
-        }
+        let outcome = self.write_vectored(cx, bufs);
+        self.progress.wrote(outcome.is_pending());
+        outcome
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -367,7 +380,10 @@ mod tests {
                 async move { Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(body))) }
             });
             hyper::server::conn::http1::Builder::new()
-                .serve_connection(Connection::new(stream), service)
+                .serve_connection(
+                    Connection::new(stream, crate::deadline::Deadlines::progress()),
+                    service,
+                )
                 .await
         });
         let received = tokio::task::spawn_blocking(move || {

@@ -357,3 +357,114 @@ async fn large_outputs_arrive_whole_in_every_encoding() {
     assert!(head.bytes().await.unwrap().is_empty());
     app.stop().await;
 }
+
+/// The request-head deadline (`tributary::deadline`): a client trickling a head and
+/// an idle keep-alive client are both cut off between 10 and 13 s; a head sent in
+/// pieces within the limit is answered. Takes about 12 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_idle_clients_are_cut_off_after_the_head_deadline() {
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    let river = River::start("").await;
+    let addr = river.app.addr;
+    let limit = tributary::http::HEADER_READ_TIMEOUT;
+    assert_eq!(
+        limit,
+        Duration::from_secs(10),
+        "the bounds below assume 10 s"
+    );
+
+    /// Reads until the server closes; returns what arrived and when it closed.
+    async fn until_closed(stream: &mut TcpStream) -> (Vec<u8>, Instant) {
+        let mut received = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return (received, Instant::now()),
+                Ok(n) => received.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    let trickling = tokio::spawn(async move {
+        let start = Instant::now();
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET /feed.xml HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        let (mut read, mut write) = stream.into_split();
+        let trickle = tokio::spawn(async move {
+            for n in 0..20 {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if write
+                    .write_all(format!("X-{n}: a\r\n").as_bytes())
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+        let mut received = Vec::new();
+        let _ = read.read_to_end(&mut received).await;
+        trickle.abort();
+        (received, start.elapsed())
+    });
+    let idle = tokio::spawn(async move {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"HEAD /feed.xml HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let answered = Instant::now();
+        let (received, closed) = until_closed(&mut stream).await;
+        (received, closed - answered)
+    });
+    let slow_but_in_time = tokio::spawn(async move {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(b"GET /feed.xml HTT").await.unwrap();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        stream
+            .write_all(b"P/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        until_closed(&mut stream).await.0
+    });
+
+    async fn within<T>(task: tokio::task::JoinHandle<T>) -> T {
+        tokio::time::timeout(Duration::from_secs(20), task)
+            .await
+            .expect("the server closes the connection within 20 s")
+            .unwrap()
+    }
+    let (received, elapsed) = within(trickling).await;
+    assert!(
+        received.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&received)
+    );
+    assert!(
+        elapsed >= limit && elapsed < limit + Duration::from_secs(3),
+        "a trickled head was cut off after {elapsed:?}"
+    );
+    let (received, idle_for) = within(idle).await;
+    assert!(
+        received.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&received)
+    );
+    assert!(
+        idle_for >= limit - Duration::from_millis(100) && idle_for < limit + Duration::from_secs(3),
+        "an idle connection was closed after {idle_for:?}"
+    );
+    let received = slow_but_in_time.await.unwrap();
+    assert!(
+        received.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&received)
+    );
+    river.app.stop().await;
+}

@@ -20,6 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::runtime::Runtime;
 use tokio::sync::watch;
 use tributary::config;
+use tributary::deadline::Deadlines;
 use tributary::health::Health;
 use tributary::http::{self, HttpState, SourcesPage};
 use tributary::item::{Item, ItemId, Origin, SourceState};
@@ -117,7 +118,7 @@ fuzz_target!(
             let mut builder = http::connection_builder();
             // The client closes its side after the request bytes; answers still go out.
             builder.half_close(true);
-            let connection = builder.serve_connection(TokioIo::new(server), http::service(STATE.clone()));
+            let connection = builder.serve_connection(TokioIo::new(server), http::service(STATE.clone(), Deadlines::progress()));
             let (mut read, mut write) = tokio::io::split(client);
             let send = async move {
                 // The server may close first (a bad request): then writing fails.
