@@ -5,11 +5,11 @@
 //! an idle one forever.
 //!
 //! hyper's own `header_read_timeout` arms a timer for every request: a boxed sleep
-//! put in the runtime's timer wheel and taken out again. That was about 10% of a
-//! 304's cost (`bench/serve.sh`, alternating runs). Here a request costs two
+//! put in the runtime's timer wheel and taken out again. Without it a 304 was 5-10%
+//! faster (wrk, alternating runs; docs/PERFORMANCE.md). Here a request costs two
 //! relaxed atomic stores, and each HTTP worker sweeps its connections once a
-//! second ([`Deadlines::sweep`]), so a connection is closed within a second after
-//! its deadline.
+//! second ([`Deadlines::sweep`]), so a connection is closed at most two seconds
+//! after its deadline.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
@@ -19,8 +19,8 @@ use tokio::task::AbortHandle;
 /// What a connection is doing, for its worker's sweep.
 #[derive(Debug)]
 pub struct Progress {
-    /// When the connection started waiting for its next request head, in
-    /// [`Deadlines`] ticks; [`ANSWERING`] while a request is being answered.
+    /// When the connection started waiting for its next request head, as read
+    /// from [`CLOCK`]; [`ANSWERING`] while a request is being answered.
     waiting_since: AtomicU64,
     /// Set while a response waits for room in the socket: the deadline is for
     /// request heads, not for slow readers.
@@ -46,8 +46,9 @@ impl Progress {
     }
 }
 
-/// Whole seconds since [`EPOCH`] as of the latest sweep of any worker, read by
+/// Milliseconds since [`EPOCH`] as of the latest sweep of any worker, read by
 /// connections as they write: a clock read per write is what this module avoids.
+/// It lags the real time by up to a sweep period (about a second).
 static CLOCK: AtomicU64 = AtomicU64::new(0);
 static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
 
@@ -88,11 +89,11 @@ impl Deadlines {
     /// Forgets finished connections and closes the ones past their deadline (by
     /// aborting their task, which drops the socket). Call about once a second: a
     /// connection is closed between `limit` and `limit` + 2 s after it started
-    /// waiting (whole seconds, and the clock connections read lags by a sweep).
+    /// waiting (the second allows for [`CLOCK`]'s lag, the other for the period).
     pub fn sweep(&mut self) {
-        let elapsed = EPOCH.elapsed().as_secs();
+        let elapsed = u64::try_from(EPOCH.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
         let clock = CLOCK.fetch_max(elapsed, Ordering::Relaxed).max(elapsed);
-        let limit = self.limit.as_secs() + 1;
+        let limit = u64::try_from(self.limit.as_millis()).unwrap_or(u64::MAX / 2) + 1000;
         self.connections.retain(|(progress, task)| {
             if task.is_finished() {
                 return false;
