@@ -7,20 +7,20 @@
 //! hyper's own `header_read_timeout` arms a timer for every request: a boxed sleep
 //! put in the runtime's timer wheel and taken out again. Without it a 304 was 5-10%
 //! faster (wrk, alternating runs; docs/PERFORMANCE.md). Here a request costs two
-//! relaxed atomic stores, and each HTTP worker sweeps its connections once a
-//! second ([`Deadlines::sweep`]), so a connection is closed at most two seconds
-//! after its deadline.
+//! relaxed atomic stores and a read of the kernel's coarse clock, and each HTTP
+//! worker sweeps its connections once a second ([`Deadlines::sweep`]), so a
+//! connection is closed about a second after its deadline at most.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::task::AbortHandle;
 
 /// What a connection is doing, for its worker's sweep.
 #[derive(Debug)]
 pub struct Progress {
-    /// When the connection started waiting for its next request head, as read
-    /// from [`CLOCK`]; [`ANSWERING`] while a request is being answered.
+    /// When the connection started waiting for its next request head, in [`now`]'s
+    /// milliseconds; [`ANSWERING`] while a request is being answered.
     waiting_since: AtomicU64,
     /// Set while a response waits for room in the socket: the deadline is for
     /// request heads, not for slow readers.
@@ -46,14 +46,19 @@ impl Progress {
     }
 }
 
-/// Milliseconds since [`EPOCH`] as of the latest sweep of any worker, read by
-/// connections as they write: a clock read per write is what this module avoids.
-/// It lags the real time by up to a sweep period (about a second).
-static CLOCK: AtomicU64 = AtomicU64::new(0);
-static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
-
+/// Milliseconds of the monotonic clock at its coarse resolution (a few ms): read
+/// from the vDSO in a few nanoseconds, unlike the precise clock or a timer.
 fn now() -> u64 {
-    CLOCK.load(Ordering::Relaxed)
+    let mut time = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec; the coarse monotonic clock exists
+    // on every Linux since 2.6.32, and `time` stays zero if it did not.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &raw mut time) };
+    let seconds = u64::try_from(time.tv_sec).unwrap_or(0);
+    let millis = u64::try_from(time.tv_nsec).unwrap_or(0) / 1_000_000;
+    seconds.saturating_mul(1000).saturating_add(millis)
 }
 
 /// One HTTP worker's connections and their progress.
@@ -65,7 +70,6 @@ pub struct Deadlines {
 impl Deadlines {
     /// Connections get `limit` to send each request head.
     pub fn new(limit: Duration) -> Self {
-        LazyLock::force(&EPOCH);
         Deadlines {
             limit,
             connections: Vec::new(),
@@ -88,12 +92,11 @@ impl Deadlines {
 
     /// Forgets finished connections and closes the ones past their deadline (by
     /// aborting their task, which drops the socket). Call about once a second: a
-    /// connection is closed between `limit` and `limit` + 2 s after it started
-    /// waiting (the second allows for [`CLOCK`]'s lag, the other for the period).
+    /// connection is closed between `limit` and `limit` plus the period after it
+    /// started waiting, however late the sweep runs.
     pub fn sweep(&mut self) {
-        let elapsed = u64::try_from(EPOCH.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
-        let clock = CLOCK.fetch_max(elapsed, Ordering::Relaxed).max(elapsed);
-        let limit = u64::try_from(self.limit.as_millis()).unwrap_or(u64::MAX / 2) + 1000;
+        let clock = now();
+        let limit = u64::try_from(self.limit.as_millis()).unwrap_or(u64::MAX / 2);
         self.connections.retain(|(progress, task)| {
             if task.is_finished() {
                 return false;
@@ -124,8 +127,7 @@ mod tests {
 
     #[tokio::test]
     async fn only_connections_waiting_for_a_head_are_cut_off() {
-        let mut deadlines = Deadlines::new(Duration::ZERO);
-        deadlines.sweep();
+        let mut deadlines = Deadlines::new(Duration::from_millis(500));
         let pending = || tokio::spawn(std::future::pending::<()>());
         let (waiting, answering, blocked) = (pending(), pending(), pending());
         let progress = [
@@ -141,7 +143,7 @@ mod tests {
         }
         deadlines.sweep();
         assert_eq!(deadlines.len(), 3, "nobody is late yet");
-        tokio::time::sleep(Duration::from_millis(2100)).await;
+        tokio::time::sleep(Duration::from_millis(600)).await;
         deadlines.sweep();
         assert!(waiting.await.unwrap_err().is_cancelled());
         assert!(!answering.is_finished() && !blocked.is_finished());

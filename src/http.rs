@@ -192,7 +192,17 @@ async fn accept_loop(
         deadlines.watch(progress, task.abort_handle());
     }
     drop(listener);
-    graceful.shutdown().await;
+    // hyper closes idle connections at once; the others finish their request, and
+    // the head deadline still holds meanwhile (a half-sent head would otherwise hold
+    // the drain open).
+    let drained = graceful.shutdown();
+    tokio::pin!(drained);
+    loop {
+        tokio::select! {
+            () = &mut drained => break,
+            _ = beat.tick() => deadlines.sweep(),
+        }
+    }
     Ok(())
 }
 

@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::io::{self, IoSlice};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, RwLock};
 use std::task::{Context, Poll, ready};
 use tokio::io::Interest;
@@ -39,6 +39,14 @@ pub const MIN_SENDFILE_BYTES: usize = 64 * 1024;
 /// Set when sendfile was refused (a seccomp filter, a kernel without it): from then
 /// on every write copies.
 static SENDFILE_REFUSED: AtomicBool = AtomicBool::new(false);
+
+/// Bytes sent with sendfile since the start: what shows the path is taken.
+static SENT_WITH_SENDFILE: AtomicU64 = AtomicU64::new(0);
+
+/// How many body bytes have left with sendfile (rather than a copy) so far.
+pub fn bytes_sent_with_sendfile() -> u64 {
+    SENT_WITH_SENDFILE.load(Ordering::Relaxed)
+}
 
 /// Every live mapping, by start address: its length and memfd.
 static MAPPINGS: LazyLock<RwLock<BTreeMap<usize, (usize, RawFd)>>> =
@@ -281,6 +289,7 @@ fn send_head_and_file(
     // SAFETY: sendfile between two open descriptors, within the file's length.
     let n = unsafe { libc::sendfile(socket, file, &mut file_offset, body.len()) };
     if n >= 0 {
+        SENT_WITH_SENDFILE.fetch_add(n as u64, Ordering::Relaxed);
         return Ok(sent + n as usize);
     }
     let err = io::Error::last_os_error();
@@ -411,6 +420,10 @@ mod tests {
         .await
         .unwrap();
         server.await.unwrap().unwrap();
+        assert!(
+            bytes_sent_with_sendfile() >= 3_000_000 - MIN_SENDFILE_BYTES as u64,
+            "the body went out with sendfile, but for a short tail"
+        );
         let split = received.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
         let head = String::from_utf8_lossy(&received[..split]);
         assert!(head.starts_with("HTTP/1.1 200"), "{head}");
