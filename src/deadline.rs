@@ -110,15 +110,6 @@ impl Deadlines {
             true
         });
     }
-
-    /// How many connections are watched (finished ones until the next sweep).
-    pub fn len(&self) -> usize {
-        self.connections.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.connections.is_empty()
-    }
 }
 
 #[cfg(test)]
@@ -142,17 +133,20 @@ mod tests {
             deadlines.watch(progress.clone(), task.abort_handle());
         }
         deadlines.sweep();
-        assert_eq!(deadlines.len(), 3, "nobody is late yet");
+        assert_eq!(deadlines.connections.len(), 3, "nobody is late yet");
         tokio::time::sleep(Duration::from_millis(600)).await;
         deadlines.sweep();
         assert!(waiting.await.unwrap_err().is_cancelled());
         assert!(!answering.is_finished() && !blocked.is_finished());
-        assert_eq!(deadlines.len(), 2);
+        assert_eq!(deadlines.connections.len(), 2);
         for task in [answering, blocked] {
             task.abort();
             let _ = task.await;
         }
         deadlines.sweep();
-        assert!(deadlines.is_empty(), "finished connections are forgotten");
+        assert!(
+            deadlines.connections.is_empty(),
+            "finished connections are forgotten"
+        );
     }
 }

@@ -32,6 +32,16 @@ fn unbrotli(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
+/// `body` decoded from its Content-Encoding `coding` (none, gzip or br).
+fn decoded(coding: Option<&str>, body: &[u8]) -> Vec<u8> {
+    match coding {
+        None => body.to_vec(),
+        Some("gzip") => gunzip(body),
+        Some("br") => unbrotli(body),
+        Some(other) => panic!("unexpected coding {other}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_semantics_of_every_output() {
     let river = River::start("[publish]\ntitle = \"Test river\"\n").await;
@@ -93,12 +103,7 @@ async fn http_semantics_of_every_output() {
             );
             assert_ne!(response.headers()["etag"].to_str().unwrap(), etag);
             let body = response.bytes().await.unwrap();
-            let decoded = if coding == "gzip" {
-                gunzip(&body)
-            } else {
-                unbrotli(&body)
-            };
-            assert_eq!(decoded, identity, "{path} {accept}");
+            assert_eq!(decoded(Some(coding), &body), identity, "{path} {accept}");
             assert!(body.len() < identity.len(), "{path}: compression pays");
         }
         for accept in ["deflate", "gzip;q=0, br;q=0", "gzip;q=0.5, identity"] {
@@ -336,12 +341,7 @@ async fn large_outputs_arrive_whole_in_every_encoding() {
                 .unwrap();
             let body = response.bytes().await.unwrap();
             assert_eq!(body.len(), length, "{encoding}");
-            match coding.as_deref() {
-                None => body.to_vec(),
-                Some("gzip") => gunzip(&body),
-                Some("br") => unbrotli(&body),
-                Some(other) => panic!("unexpected coding {other}"),
-            }
+            decoded(coding.as_deref(), &body)
         })
     });
     for request in requests {
