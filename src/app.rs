@@ -286,6 +286,7 @@ pub async fn run(
         health: health.clone(),
         metrics: metrics.clone(),
         sources: sources_rx,
+        send_timeout: config.send_timeout,
     };
     let mut server = tokio::spawn(http::serve(
         listener,

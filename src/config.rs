@@ -60,6 +60,11 @@ pub const DEFAULT_LANGUAGE: &str = "en";
 /// UTC: the one zone that is right for nobody in particular and wrong for no one.
 pub const DEFAULT_TIMEZONE: chrono_tz::Tz = chrono_tz::UTC;
 
+/// How long a response may wait for a reader that stopped reading: nginx's
+/// `send_timeout` default. A reader on a slow link still takes in some bytes in that
+/// time; one that takes none holds a connection and its buffers for nothing.
+pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// The checked configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -69,6 +74,9 @@ pub struct Config {
     /// Where readers reach tributary (`[server] public_url`), ending in `/`. Self links
     /// are built on it; `None` means "from the request's Host header".
     pub public_url: Option<Url>,
+    /// `[server] send_timeout`: how long a response may wait for a reader that has
+    /// stopped reading before the connection is closed.
+    pub send_timeout: Duration,
     pub store_path: PathBuf,
     /// `[store] cache_mb` in bytes: sled's page cache.
     pub store_cache_bytes: u64,
@@ -279,6 +287,7 @@ struct RawConfigSection {
 struct RawServer {
     listen: Option<Spanned<String>>,
     public_url: Option<Spanned<String>>,
+    send_timeout: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -435,6 +444,7 @@ impl Checker<'_> {
             None => default_listen(),
         };
         let public_url = raw.server.public_url.and_then(|url| self.public_url(&url));
+        let send_timeout = self.send_timeout(raw.server.send_timeout.as_ref());
         let store_path = raw
             .store
             .path
@@ -594,6 +604,7 @@ impl Checker<'_> {
             path: self.path.to_owned(),
             listen,
             public_url,
+            send_timeout,
             store_path,
             store_cache_bytes,
             retention,
@@ -876,6 +887,22 @@ impl Checker<'_> {
                 None
             }
         }
+    }
+
+    /// `[server] send_timeout`: at least a second, the period of the HTTP workers'
+    /// deadline sweep.
+    fn send_timeout(&mut self, raw: Option<&Spanned<String>>) -> Duration {
+        let timeout = self
+            .duration(raw, "[server] send_timeout")
+            .unwrap_or(DEFAULT_SEND_TIMEOUT);
+        if timeout < Duration::from_secs(1) {
+            self.report(
+                raw.map(Spanned::span),
+                "[server] send_timeout must be at least 1s".into(),
+            );
+            return DEFAULT_SEND_TIMEOUT;
+        }
+        timeout
     }
 
     /// `"auto"`, or a duration of at least [`MIN_INTERVAL`].
@@ -1214,6 +1241,22 @@ mod tests {
         assert!(problems[2].message.contains("floor"));
         assert!(problems[3].message.contains("line 12"));
         assert!(problems[4].message.contains("not a duration"));
+    }
+
+    #[test]
+    fn send_timeout_has_a_default_and_a_floor() {
+        assert_eq!(check("").unwrap().send_timeout, DEFAULT_SEND_TIMEOUT);
+        let config = check("[server]\nsend_timeout = \"5m\"\n").unwrap();
+        assert_eq!(config.send_timeout, Duration::from_secs(300));
+        for (text, message) in [
+            ("[server]\nsend_timeout = \"500ms\"\n", "at least 1s"),
+            ("[server]\nsend_timeout = \"0s\"\n", "longer than zero"),
+            ("[server]\nsend_timeout = \"a minute\"\n", "not a duration"),
+        ] {
+            let problems = check(text).unwrap_err();
+            assert_eq!(places(&problems), vec![(2, 16)], "{text}");
+            assert!(problems[0].message.contains(message), "{problems:#?}");
+        }
     }
 
     #[test]

@@ -1,8 +1,13 @@
-//! The request-head deadline of HTTP connections: a client has
-//! [`HEADER_READ_TIMEOUT`](crate::http::HEADER_READ_TIMEOUT) after connecting, or
-//! after its previous response, to send a whole request head; then the connection is
-//! closed. A slow client cannot hold connections open with a trickle of bytes, nor
-//! an idle one forever.
+//! The deadlines of HTTP connections:
+//! - a client has [`HEADER_READ_TIMEOUT`](crate::http::HEADER_READ_TIMEOUT) after
+//!   connecting, or after its previous response, to send a whole request head. A slow
+//!   client cannot hold connections open with a trickle of bytes, nor an idle one
+//!   forever;
+//! - a response that waits for room in the socket must make progress within
+//!   `[server] send_timeout` (60 s by default). A reader that stops reading a large
+//!   feed would otherwise hold its connection, and the document it was sent, forever.
+//!
+//! In both cases the connection is closed.
 //!
 //! hyper's own `header_read_timeout` arms a timer for every request: a boxed sleep
 //! put in the runtime's timer wheel and taken out again. Without it a 304 was 5-10%
@@ -19,11 +24,12 @@ use tokio::task::AbortHandle;
 /// What a connection is doing, for its worker's sweep.
 #[derive(Debug)]
 pub struct Progress {
-    /// When the connection started waiting for its next request head, in [`now`]'s
-    /// milliseconds; [`ANSWERING`] while a request is being answered.
+    /// In [`now`]'s milliseconds: when the connection started waiting for its next
+    /// request head or, while `write_blocked`, for room in the socket;
+    /// [`ANSWERING`] while a request is being answered.
     waiting_since: AtomicU64,
-    /// Set while a response waits for room in the socket: the deadline is for
-    /// request heads, not for slow readers.
+    /// Set while a response waits for room in the socket: the send deadline holds,
+    /// not the head deadline.
     write_blocked: AtomicBool,
 }
 
@@ -36,11 +42,13 @@ impl Progress {
         self.waiting_since.store(ANSWERING, Ordering::Relaxed);
     }
 
-    /// Response bytes left (or could not, `blocked`): the wait for the next head
-    /// starts now.
+    /// Response bytes left: the wait for the next head starts now. Or they could
+    /// not (`blocked`): the wait for room starts now, unless it already had.
     pub fn wrote(&self, blocked: bool) {
-        self.write_blocked.store(blocked, Ordering::Relaxed);
         if !blocked {
+            self.write_blocked.store(false, Ordering::Relaxed);
+            self.waiting_since.store(now(), Ordering::Relaxed);
+        } else if !self.write_blocked.swap(true, Ordering::Relaxed) {
             self.waiting_since.store(now(), Ordering::Relaxed);
         }
     }
@@ -63,15 +71,18 @@ fn now() -> u64 {
 
 /// One HTTP worker's connections and their progress.
 pub struct Deadlines {
-    limit: Duration,
+    head: Duration,
+    send: Duration,
     connections: Vec<(Arc<Progress>, AbortHandle)>,
 }
 
 impl Deadlines {
-    /// Connections get `limit` to send each request head.
-    pub fn new(limit: Duration) -> Self {
+    /// Connections get `head` to send each request head, and responses `send` to
+    /// find room in the socket.
+    pub fn new(head: Duration, send: Duration) -> Self {
         Deadlines {
-            limit,
+            head,
+            send,
             connections: Vec::new(),
         }
     }
@@ -92,18 +103,23 @@ impl Deadlines {
 
     /// Forgets finished connections and closes the ones past their deadline (by
     /// aborting their task, which drops the socket). Call about once a second: a
-    /// connection is closed between `limit` and `limit` plus the period after it
-    /// started waiting, however late the sweep runs.
+    /// connection is closed between its deadline and the deadline plus the period
+    /// after it started waiting, however late the sweep runs.
     pub fn sweep(&mut self) {
         let clock = now();
-        let limit = u64::try_from(self.limit.as_millis()).unwrap_or(u64::MAX / 2);
+        let millis = |limit: Duration| u64::try_from(limit.as_millis()).unwrap_or(u64::MAX / 2);
+        let (head, send) = (millis(self.head), millis(self.send));
         self.connections.retain(|(progress, task)| {
             if task.is_finished() {
                 return false;
             }
             let since = progress.waiting_since.load(Ordering::Relaxed);
-            let blocked = progress.write_blocked.load(Ordering::Relaxed);
-            if since != ANSWERING && !blocked && clock.saturating_sub(since) >= limit {
+            let limit = if progress.write_blocked.load(Ordering::Relaxed) {
+                send
+            } else {
+                head
+            };
+            if since != ANSWERING && clock.saturating_sub(since) >= limit {
                 task.abort();
                 return false;
             }
@@ -117,30 +133,63 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn only_connections_waiting_for_a_head_are_cut_off() {
-        let mut deadlines = Deadlines::new(Duration::from_millis(500));
+    async fn heads_and_blocked_writes_each_have_their_deadline() {
+        let ms = Duration::from_millis;
+        let mut deadlines = Deadlines::new(ms(200), ms(600));
+        let start = tokio::time::Instant::now();
         let pending = || tokio::spawn(std::future::pending::<()>());
-        let (waiting, answering, blocked) = (pending(), pending(), pending());
-        let progress = [
-            Deadlines::progress(),
-            Deadlines::progress(),
-            Deadlines::progress(),
-        ];
-        progress[1].answering();
-        progress[2].answering();
-        progress[2].wrote(true);
-        for (progress, task) in progress.iter().zip([&waiting, &answering, &blocked]) {
+        let tasks = [pending(), pending(), pending(), pending()];
+        let [waiting, answering, blocked, progressing] =
+            std::array::from_fn(|_| Deadlines::progress());
+        answering.answering();
+        for stuck in [&blocked, &progressing] {
+            stuck.answering();
+            stuck.wrote(true);
+        }
+        for (progress, task) in [&waiting, &answering, &blocked, &progressing]
+            .into_iter()
+            .zip(&tasks)
+        {
             deadlines.watch(progress.clone(), task.abort_handle());
         }
+        /// Sweeps at `when` and tells which tasks are still running.
+        async fn sweep_at(
+            deadlines: &mut Deadlines,
+            when: tokio::time::Instant,
+            tasks: &[tokio::task::JoinHandle<()>; 4],
+        ) -> [bool; 4] {
+            tokio::time::sleep_until(when).await;
+            deadlines.sweep();
+            tokio::task::yield_now().await;
+            tasks.each_ref().map(|task| !task.is_finished())
+        }
+
         deadlines.sweep();
-        assert_eq!(deadlines.connections.len(), 3, "nobody is late yet");
-        tokio::time::sleep(Duration::from_millis(600)).await;
-        deadlines.sweep();
-        assert!(waiting.await.unwrap_err().is_cancelled());
-        assert!(!answering.is_finished() && !blocked.is_finished());
-        assert_eq!(deadlines.connections.len(), 2);
-        for task in [answering, blocked] {
+        assert_eq!(deadlines.connections.len(), 4, "nobody is late yet");
+        let alive = sweep_at(&mut deadlines, start + ms(250), &tasks).await;
+        assert_eq!(alive, [false, true, true, true], "the head deadline");
+
+        tokio::time::sleep_until(start + ms(400)).await;
+        // Some bytes left, then the socket is full again: the send clock restarts.
+        progressing.wrote(false);
+        progressing.wrote(true);
+        // Still blocked: the clock goes on from the first refusal.
+        blocked.wrote(true);
+        let alive = sweep_at(&mut deadlines, start + ms(700), &tasks).await;
+        assert_eq!(alive, [false, true, false, true], "600 ms without room");
+
+        let alive = sweep_at(&mut deadlines, start + ms(1100), &tasks).await;
+        assert_eq!(alive, [false, true, false, false], "600 ms since progress");
+        assert_eq!(
+            deadlines.connections.len(),
+            1,
+            "a request being answered has no deadline"
+        );
+
+        for task in &tasks {
             task.abort();
+        }
+        for task in tasks {
             let _ = task.await;
         }
         deadlines.sweep();

@@ -13,7 +13,9 @@
 //! request's validators (304), and its bytes are handed to hyper as a `Bytes` clone.
 //! Never parses feeds, never renders per request. Request heads are bounded
 //! ([`MAX_REQUEST_HEAD_BYTES`], [`MAX_URI_BYTES`], [`MAX_HEADERS`]) and must arrive
-//! within [`HEADER_READ_TIMEOUT`]. `app` runs [`serve`] and cancels it at shutdown.
+//! within [`HEADER_READ_TIMEOUT`]; a response whose reader stopped reading is given
+//! up after `[server] send_timeout` ([`crate::deadline`]). `app` runs [`serve`] and
+//! cancels it at shutdown.
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -77,6 +79,8 @@ pub struct HttpState {
     pub metrics: Arc<Metrics>,
     /// What `/sources` lists; replaced on reload.
     pub sources: watch::Receiver<Arc<SourcesPage>>,
+    /// `[server] send_timeout`: how long a response may wait for room in the socket.
+    pub send_timeout: Duration,
 }
 
 /// What `/sources` lists: the configured sources, under the site's title.
@@ -156,7 +160,7 @@ async fn accept_loop(
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
     let http = connection_builder();
-    let mut deadlines = Deadlines::new(HEADER_READ_TIMEOUT);
+    let mut deadlines = Deadlines::new(HEADER_READ_TIMEOUT, state.send_timeout);
     // Also the period of the deadline sweep, which needs about a second.
     let mut beat = tokio::time::interval(HEARTBEAT_EVERY);
     loop {

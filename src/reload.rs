@@ -157,6 +157,13 @@ pub fn needs_restart(running: &Config, new: &Config) -> Vec<String> {
             "the Cache-Control lifetime (the shortest poll interval) of HTTP responses".into(),
         );
     }
+    if running.send_timeout != new.send_timeout {
+        changes.push(format!(
+            "[server] send_timeout {} -> {}",
+            humantime::format_duration(running.send_timeout),
+            humantime::format_duration(new.send_timeout)
+        ));
+    }
     if running.publish.max_items != new.publish.max_items {
         changes.push("the largest ?limit= of HTTP requests ([publish] max_items)".into());
     }
@@ -179,11 +186,12 @@ mod tests {
         );
         assert!(needs_restart(&old, &sources).is_empty());
         let moved = config(
-            "[server]\nlisten = \"127.0.0.1:9\"\n[store]\npath = \"elsewhere\"\n[[source]]\nurl = \"https://a.example/rss\"\n",
+            "[server]\nlisten = \"127.0.0.1:9\"\nsend_timeout = \"2m\"\n[store]\npath = \"elsewhere\"\n[[source]]\nurl = \"https://a.example/rss\"\n",
         );
         let changes = needs_restart(&old, &moved);
-        assert_eq!(changes.len(), 2, "{changes:?}");
+        assert_eq!(changes.len(), 3, "{changes:?}");
         assert!(changes[0].contains("127.0.0.1:9"));
         assert!(changes[1].contains("elsewhere"));
+        assert!(changes[2].contains("send_timeout 1m -> 2m"));
     }
 }

@@ -367,6 +367,19 @@ async fn large_outputs_arrive_whole_in_every_encoding() {
     app.stop().await;
 }
 
+/// Reads until the server closes; returns what arrived and when it closed.
+async fn until_closed(stream: &mut tokio::net::TcpStream) -> (Vec<u8>, std::time::Instant) {
+    use tokio::io::AsyncReadExt;
+    let mut received = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return (received, std::time::Instant::now()),
+            Ok(n) => received.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
 /// The request-head deadline (`tributary::deadline`): a client trickling a head and
 /// an idle keep-alive client are both cut off between 10 and 13 s; a head sent in
 /// pieces within the limit is answered. Takes about 12 s.
@@ -384,18 +397,6 @@ async fn slow_and_idle_clients_are_cut_off_after_the_head_deadline() {
         Duration::from_secs(10),
         "the bounds below assume 10 s"
     );
-
-    /// Reads until the server closes; returns what arrived and when it closed.
-    async fn until_closed(stream: &mut TcpStream) -> (Vec<u8>, Instant) {
-        let mut received = Vec::new();
-        let mut chunk = [0u8; 4096];
-        loop {
-            match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => return (received, Instant::now()),
-                Ok(n) => received.extend_from_slice(&chunk[..n]),
-            }
-        }
-    }
 
     let trickling = tokio::spawn(async move {
         let start = Instant::now();
@@ -474,6 +475,105 @@ async fn slow_and_idle_clients_are_cut_off_after_the_head_deadline() {
         received.starts_with(b"HTTP/1.1 200"),
         "{}",
         String::from_utf8_lossy(&received)
+    );
+    river.app.stop().await;
+}
+
+/// The send deadline (`[server] send_timeout`, here 2 s): a client that asks for a
+/// few MB of responses and stops reading is cut off once the server has waited that
+/// long for room in the socket; one that reads slowly, taking longer than the
+/// deadline in all but never pausing that long, gets every byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_that_stop_reading_are_cut_off_after_the_send_timeout() {
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpSocket, TcpStream};
+
+    let river = River::start("[server]\nsend_timeout = \"2s\"").await;
+    let addr = river.app.addr;
+    let feed = reqwest::get(river.app.url("/feed.xml"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    /// A connection with a small receive buffer, so the server's writes soon wait.
+    async fn connect(addr: std::net::SocketAddr) -> TcpStream {
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        socket.connect(addr).await.unwrap()
+    }
+    /// `count` pipelined requests for /feed.xml.
+    fn requests(count: usize) -> Vec<u8> {
+        b"GET /feed.xml HTTP/1.1\r\nHost: x\r\n\r\n".repeat(count)
+    }
+
+    // 16 MB of responses: more than the kernel buffers on both sides hold.
+    let count = (16 << 20) / feed.len() + 1;
+    let mut stalled = connect(addr).await;
+    stalled.write_all(&requests(count)).await.unwrap();
+    let stalled_at = Instant::now();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let (received, closed) =
+        tokio::time::timeout(Duration::from_secs(20), until_closed(&mut stalled))
+            .await
+            .expect("the server closes the connection");
+    let buffered = received.len();
+    assert!(
+        buffered < count * feed.len(),
+        "all {count} responses arrived ({buffered} bytes, closed after {:?}): the reader was never cut off",
+        closed - stalled_at
+    );
+    assert!(
+        received.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&received[..received.len().min(200)])
+    );
+
+    // 8 MB, more than the kernel buffers hold (the server's grows to 4 MB at most),
+    // read in bursts of 2 MB with a pause of 1 s between: the server waits in every
+    // pause and longer than 2 s in all, but never 2 s without progress.
+    let count = (8 << 20) / feed.len() + 1;
+    let mut slow = connect(addr).await;
+    let mut pipelined = requests(count);
+    pipelined.extend_from_slice(b"HEAD /feed.xml HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    slow.write_all(&pipelined).await.unwrap();
+    let started = Instant::now();
+    let mut received = Vec::new();
+    let mut chunk = vec![0u8; 64 << 10];
+    let mut closed = false;
+    while !closed {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let burst_end = received.len() + (2 << 20);
+        while received.len() < burst_end {
+            match tokio::time::timeout(Duration::from_secs(20), slow.read(&mut chunk)).await {
+                Ok(Ok(0)) => {
+                    closed = true;
+                    break;
+                }
+                Ok(Ok(n)) => received.extend_from_slice(&chunk[..n]),
+                Ok(Err(err)) => panic!(
+                    "the slow reader was cut off after {:?} and {} bytes: {err}",
+                    started.elapsed(),
+                    received.len()
+                ),
+                Err(_) => panic!("no byte for 20 s"),
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the slow read takes too long"
+        );
+    }
+    let responses = received
+        .windows(b"HTTP/1.1 200".len())
+        .filter(|w| w == b"HTTP/1.1 200")
+        .count();
+    assert_eq!(responses, count + 1, "every response arrived");
+    assert!(
+        started.elapsed() >= Duration::from_secs(4),
+        "the slow read took {:?}: the server cannot have waited 2 s in all",
+        started.elapsed()
     );
     river.app.stop().await;
 }

@@ -105,6 +105,7 @@ static STATE: LazyLock<Arc<HttpState>> = LazyLock::new(|| {
         health,
         metrics: Arc::new(Metrics::new()),
         sources,
+        send_timeout: config::DEFAULT_SEND_TIMEOUT,
     })
 });
 
