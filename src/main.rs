@@ -292,6 +292,7 @@ fn run(path: &Path) -> ExitCode {
         Ok(config) => config,
         Err(code) => return code,
     };
+    raise_open_file_limit();
     let runtime = match daemon_runtime() {
         Ok(runtime) => runtime,
         Err(err) => return report(Err(anyhow::Error::new(err).context("starting the runtime"))),
@@ -316,6 +317,41 @@ fn run(path: &Path) -> ExitCode {
         };
         tributary::app::run(config, listener, tributary::shutdown::signal()).await
     }))
+}
+
+/// Raises the soft limit of open files to the hard one. Every reader connection
+/// holds a descriptor, and so does every large rendered document (`zerocopy`); the
+/// usual soft limit of 1024 would turn away readers long before the machine is
+/// busy. tributary does not use select(), the reason the soft limit is low.
+fn raise_open_file_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read and write one rlimit struct we own.
+    let raised = unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut limit) != 0 {
+            return;
+        }
+        if limit.rlim_cur >= limit.rlim_max {
+            return;
+        }
+        let wanted = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        libc::setrlimit(libc::RLIMIT_NOFILE, &raw const wanted) == 0
+    };
+    if raised {
+        tracing::info!(
+            from = limit.rlim_cur,
+            to = limit.rlim_max,
+            "raised the limit of open files"
+        );
+    } else {
+        let err = std::io::Error::last_os_error();
+        tracing::warn!(limit = limit.rlim_cur, error = %err, "cannot raise the limit of open files");
+    }
 }
 
 /// The listening socket systemd passed (socket activation: `LISTEN_FDS`, with

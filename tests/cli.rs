@@ -234,6 +234,54 @@ fn run_stops_cleanly_on_sigterm() {
     daemon.wait_for_log("stopped", Duration::from_secs(5));
 }
 
+/// A daemon started with a low soft limit of open files (1024 is the usual default)
+/// runs with the hard limit: each reader connection holds a descriptor.
+#[test]
+fn run_raises_the_open_file_limit_to_the_hard_limit() {
+    use std::os::unix::process::CommandExt;
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one struct we own.
+    assert_eq!(
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut limit) },
+        0
+    );
+    let hard = limit.rlim_max;
+    let low = hard.min(256) - 1;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("feeds.toml");
+    std::fs::write(&config, daemon::config_text(dir.path(), "")).unwrap();
+    let mut command = daemon::command(&config);
+    // SAFETY: the closure only calls setrlimit, which is async-signal-safe.
+    unsafe {
+        command.pre_exec(move || {
+            let lowered = libc::rlimit {
+                rlim_cur: low,
+                rlim_max: hard,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raw const lowered) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let daemon = daemon::Daemon::spawn(command);
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", daemon.pid())).unwrap();
+    let open_files: Vec<&str> = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let (soft, hard_seen) = (open_files[3], open_files[4]);
+    assert_eq!(hard_seen, hard.to_string(), "{limits}");
+    assert_eq!(soft, hard_seen, "the soft limit stayed low:\n{limits}");
+    daemon.wait_for_log(&format!("from={low}"), Duration::from_secs(5));
+    daemon.stop(Duration::from_secs(5));
+}
+
 #[test]
 fn inspect_fetches_a_url_and_uses_the_http_charset() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
