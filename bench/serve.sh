@@ -145,9 +145,17 @@ for server in ("tributary", "nginx"):
             statistics.median(micros(r[3].strip()) for r in runs),
         )
 print()
-print("%-12s %14s %14s %12s %12s %10s %10s" % ("case", "tributary r/s", "nginx r/s", "trib p99", "nginx p99", "r/s ratio", "p99 ratio"))
+print("%-12s %14s %14s %12s %12s %10s %10s %22s" % ("case", "tributary r/s", "nginx r/s", "trib p99", "nginx p99", "r/s ratio", "p99 ratio", "per-round r/s ratios"))
 for case in ("plain", "gzip", "conditional"):
     t, n = median["tributary", case], median["nginx", case]
-    print("%-12s %14.0f %14.0f %10.0fus %10.0fus %10.2f %10.2f" % (case, t[0], n[0], t[1], n[1], t[0] / n[0], t[1] / n[1]))
-print("\nmedians of the rounds; r/s ratio = tributary/nginx (>= 1 is the target), p99 ratio = tributary/nginx (<= 1 is the target)")
+    # The k-th run of each server in a case belong to the same round.
+    rounds = zip(
+        (float(r[2]) for r in rows if r[0] == "tributary" and r[1] == case),
+        (float(r[2]) for r in rows if r[0] == "nginx" and r[1] == case),
+    )
+    paired = [a / b for a, b in rounds]
+    spread = "%.2f (%.2f-%.2f)" % (statistics.median(paired), min(paired), max(paired))
+    print("%-12s %14.0f %14.0f %10.0fus %10.0fus %10.2f %10.2f %22s" % (case, t[0], n[0], t[1], n[1], t[0] / n[0], t[1] / n[1], spread))
+print("\nmedians of the rounds; r/s ratio = tributary/nginx (>= 1 is the target), p99 ratio = tributary/nginx (<= 1 is the target);")
+print("per-round r/s ratios: the median (and range) of each round's tributary/nginx, which drift between rounds does not move")
 PY
