@@ -513,7 +513,8 @@ async fn readers_that_stop_reading_are_cut_off_after_the_send_timeout() {
     let mut stalled = connect(addr).await;
     stalled.write_all(&requests(count)).await.unwrap();
     let stalled_at = Instant::now();
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // Cut off between 2 and 3 s; reading earlier would let the server go on.
+    tokio::time::sleep(Duration::from_secs(5)).await;
     let (received, closed) =
         tokio::time::timeout(Duration::from_secs(20), until_closed(&mut stalled))
             .await
