@@ -71,8 +71,9 @@ fn now() -> u64 {
 
 /// One HTTP worker's connections and their progress.
 pub struct Deadlines {
-    head: Duration,
-    send: Duration,
+    /// The two limits in [`now`]'s milliseconds.
+    head_ms: u64,
+    send_ms: u64,
     connections: Vec<(Arc<Progress>, AbortHandle)>,
 }
 
@@ -80,9 +81,10 @@ impl Deadlines {
     /// Connections get `head` to send each request head, and responses `send` to
     /// find room in the socket.
     pub fn new(head: Duration, send: Duration) -> Self {
+        let millis = |limit: Duration| u64::try_from(limit.as_millis()).unwrap_or(u64::MAX / 2);
         Deadlines {
-            head,
-            send,
+            head_ms: millis(head),
+            send_ms: millis(send),
             connections: Vec::new(),
         }
     }
@@ -107,8 +109,7 @@ impl Deadlines {
     /// after it started waiting, however late the sweep runs.
     pub fn sweep(&mut self) {
         let clock = now();
-        let millis = |limit: Duration| u64::try_from(limit.as_millis()).unwrap_or(u64::MAX / 2);
-        let (head, send) = (millis(self.head), millis(self.send));
+        let (head, send) = (self.head_ms, self.send_ms);
         self.connections.retain(|(progress, task)| {
             if task.is_finished() {
                 return false;

@@ -197,8 +197,8 @@ async fn accept_loop(
     }
     drop(listener);
     // hyper closes idle connections at once; the others finish their request, and
-    // the head deadline still holds meanwhile (a half-sent head would otherwise hold
-    // the drain open).
+    // the deadlines still hold meanwhile (a half-sent head or a reader that stopped
+    // reading would otherwise hold the drain open).
     let drained = graceful.shutdown();
     tokio::pin!(drained);
     loop {
@@ -211,9 +211,9 @@ async fn accept_loop(
 }
 
 /// hyper's HTTP/1 settings for every connection: the request-head bounds
-/// ([`MAX_HEADERS`] is hyper's default). The head deadline is not hyper's
-/// `header_read_timeout` but [`crate::deadline`]'s cheaper sweep. [`serve`] uses it for TCP; the HTTP fuzz target uses the same
-/// settings over an in-memory pipe.
+/// ([`MAX_HEADERS`] is hyper's default). The deadlines are not hyper's
+/// `header_read_timeout` but [`crate::deadline`]'s cheaper sweep. [`serve`] uses it
+/// for TCP; the HTTP fuzz target uses the same settings over an in-memory pipe.
 pub fn connection_builder() -> http1::Builder {
     let mut http = http1::Builder::new();
     http.max_buf_size(MAX_REQUEST_HEAD_BYTES);
