@@ -14,7 +14,9 @@
 #                compression per request on either side)
 #   conditional  If-None-Match with the server's own ETag: 304, no body
 # Prints per-run figures, then medians and the ratios tributary/nginx for requests
-# per second (higher is better) and p99 latency (lower is better).
+# per second (higher is better), p99 latency (lower is better) and the server's CPU
+# time per request (user + system of all its processes and threads; lower is better).
+# wrk shares the machine, so the CPU cost is what moves the other two.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -94,6 +96,18 @@ check "$TRIB" "If-None-Match: $TRIB_ETAG" 304 '' 0
 check "$NGINX" "If-None-Match: $NGINX_ETAG" 304 '' 0
 echo "feed.xml: $items items, $size bytes, gzip $gz_size bytes; $(nproc) cores; wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS rounds"
 
+# CPU time so far, in clock ticks, of every process of a server.
+TICKS_PER_SECOND=$(getconf CLK_TCK)
+server_ticks() { # server
+  local pids
+  if [ "$1" = tributary ]; then
+    pids=$(pgrep -P "$TRIBUTARY_PID" || echo "$TRIBUTARY_PID") # tributary runs under timeout
+  else
+    pids="$EXTRA_PIDS $(pgrep -P "$EXTRA_PIDS" || true)" # nginx's master and workers
+  fi
+  for pid in $pids; do cat "/proc/$pid/stat"; done | awk '{sum += $14 + $15} END {print sum}'
+}
+
 results="$WORK/results.tsv"
 : >"$results"
 run() { # server case url header...
@@ -101,14 +115,18 @@ run() { # server case url header...
   shift 3
   local args=()
   for h in "$@"; do args+=(-H "$h"); done
-  local out
+  local out before after
+  before=$(server_ticks "$server")
   out=$(timeout 60 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "${args[@]}" "$url")
-  local rps p99 errors
+  after=$(server_ticks "$server")
+  local rps p99 errors requests cpu
   rps=$(awk '/^Requests\/sec:/{print $2}' <<<"$out")
+  requests=$(awk '/ requests in /{print $1}' <<<"$out")
+  cpu=$(awk -v t=$((after - before)) -v n="$requests" -v hz="$TICKS_PER_SECOND" 'BEGIN {printf "%.2f", t * 1e6 / hz / n}')
   p99=$(awk '$1=="99%"{print $2}' <<<"$out")
   errors=$(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr -s ' ' | tr '\n' ';' || true)
-  printf '%s\t%s\t%s\t%s\n' "$server" "$case" "$rps" "$p99" >>"$results"
-  printf '  %-10s %-12s %12s req/s  p99 %9s  %s\n' "$server" "$case" "$rps" "$p99" "$errors"
+  printf '%s\t%s\t%s\t%s\t%s\n' "$server" "$case" "$rps" "$p99" "$cpu" >>"$results"
+  printf '  %-10s %-12s %12s req/s  p99 %9s  %7s us CPU/req  %s\n' "$server" "$case" "$rps" "$p99" "$cpu" "$errors"
 }
 # Both servers run one case each in turn, the one going first alternating by round:
 # whatever favours the first (or second) run of a pair favours each server alike.
@@ -143,9 +161,10 @@ for server in ("tributary", "nginx"):
         median[server, case] = (
             statistics.median(float(r[2]) for r in runs),
             statistics.median(micros(r[3].strip()) for r in runs),
+            statistics.median(float(r[4]) for r in runs),
         )
 print()
-print("%-12s %14s %14s %12s %12s %10s %10s %22s" % ("case", "tributary r/s", "nginx r/s", "trib p99", "nginx p99", "r/s ratio", "p99 ratio", "per-round r/s ratios"))
+print("%-12s %14s %14s %12s %12s %10s %10s %22s %13s %13s %10s" % ("case", "tributary r/s", "nginx r/s", "trib p99", "nginx p99", "r/s ratio", "p99 ratio", "per-round r/s ratios", "trib CPU/req", "nginx CPU/req", "CPU ratio"))
 for case in ("plain", "gzip", "conditional"):
     t, n = median["tributary", case], median["nginx", case]
     # The k-th run of each server in a case belong to the same round.
@@ -155,7 +174,8 @@ for case in ("plain", "gzip", "conditional"):
     )
     paired = [a / b for a, b in rounds]
     spread = "%.2f (%.2f-%.2f)" % (statistics.median(paired), min(paired), max(paired))
-    print("%-12s %14.0f %14.0f %10.0fus %10.0fus %10.2f %10.2f %22s" % (case, t[0], n[0], t[1], n[1], t[0] / n[0], t[1] / n[1], spread))
+    print("%-12s %14.0f %14.0f %10.0fus %10.0fus %10.2f %10.2f %22s %11.2fus %11.2fus %10.2f" % (case, t[0], n[0], t[1], n[1], t[0] / n[0], t[1] / n[1], spread, t[2], n[2], t[2] / n[2]))
 print("\nmedians of the rounds; r/s ratio = tributary/nginx (>= 1 is the target), p99 ratio = tributary/nginx (<= 1 is the target);")
-print("per-round r/s ratios: the median (and range) of each round's tributary/nginx, which drift between rounds does not move")
+print("per-round r/s ratios: the median (and range) of each round's tributary/nginx, which drift between rounds does not move;")
+print("CPU/req: the server's user + system time per request served (median of the rounds); CPU ratio = tributary/nginx")
 PY
