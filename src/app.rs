@@ -223,6 +223,8 @@ pub async fn run(
         tokio::task::spawn_blocking(move || Store::open_with_cache(&store_path, cache_bytes))
             .await?
             .with_context(|| format!("opening the store at {}", config.store_path.display()))?;
+    // Large documents are sent from files, best kept on the store's disk.
+    crate::zerocopy::keep_documents_in(&config.store_path);
     let health = Arc::new(Health::default());
     health.set_store_open();
     let metrics = Arc::new(Metrics::new());

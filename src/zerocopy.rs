@@ -1,29 +1,39 @@
-//! Response bodies sent from memory files with sendfile(2), the way nginx sends a
-//! static file: the kernel passes the pages to the socket instead of copying them.
+//! Response bodies sent from files with sendfile(2), the way nginx sends a static
+//! file: the kernel passes the pages to the socket instead of copying them.
 //!
-//! `publish` stores each rendered document's variants in one sealed memfd, mapped
-//! read-only, and hands its bytes out as [`Bytes`] ([`file_backed`]). hyper queues a
-//! body as its own buffer in a vectored write; [`Connection`], the socket hyper
-//! writes to, recognizes a buffer that lies in such a mapping and sends it with
-//! sendfile after the response head (sent with `MSG_MORE`, so both leave in the same
-//! packets). Anything else is written as usual.
+//! `publish` stores each rendered document's variants in one file, mapped read-only,
+//! and hands its bytes out as [`Bytes`] ([`file_backed`]). hyper queues a body as its
+//! own buffer in a vectored write; [`Connection`], the socket hyper writes to,
+//! recognizes a buffer that lies in such a mapping and sends it with sendfile after
+//! the response head (sent with `MSG_MORE`, so both leave in the same packets).
+//! Anything else is written as usual.
 //!
 //! On loopback with a 143 KB feed, copying the body into the socket was 12% of the
 //! server's CPU (`bench/serve.sh`, perf). Short bodies are copied as before
-//! ([`MIN_SENDFILE_BYTES`]). When the kernel or a sandbox refuses memfd
-//! or sendfile, bodies are ordinary memory or written from the mapping: slower,
-//! never wrong.
+//! ([`MIN_SENDFILE_BYTES`]).
+//!
+//! The file is an unnamed one (`O_TMPFILE`) in the directory [`keep_documents_in`]
+//! names, the store's. A disk filesystem's page cache holds it in large folios, which
+//! sendfile walks with far fewer lookups than a memfd's 4 KiB pages (tmpfs without
+//! huge pages): the 143 KB feed took 12% less CPU per request, as little as nginx
+//! (docs/PERFORMANCE.md). Where that directory cannot hold one (a full disk, a
+//! filesystem without `O_TMPFILE`), the document goes into a sealed memfd. When the
+//! kernel or a sandbox refuses both kinds of file, or sendfile, bodies are ordinary
+//! memory or written from the mapping: slower, never wrong.
 
 use crate::deadline::Progress;
 use bytes::Bytes;
 use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper_util::rt::TokioIo;
 use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
 use std::io::{self, IoSlice};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, RwLock};
+use std::sync::{Arc, LazyLock, PoisonError, RwLock};
 use std::task::{Context, Poll, ready};
 use tokio::io::Interest;
 use tokio::net::TcpStream;
@@ -48,18 +58,44 @@ pub fn bytes_sent_with_sendfile() -> u64 {
     SENT_WITH_SENDFILE.load(Ordering::Relaxed)
 }
 
-/// Every live mapping, by start address: its length and memfd.
+/// Where documents become unnamed files; `None` until [`keep_documents_in`].
+static DOCUMENT_DIRECTORY: RwLock<Option<PathBuf>> = RwLock::new(None);
+
+/// Set once a document could not be kept in [`DOCUMENT_DIRECTORY`], so the warning
+/// is not repeated at every render.
+static DIRECTORY_REFUSED: AtomicBool = AtomicBool::new(false);
+
+/// Keeps the documents rendered from now on as unnamed files in `directory`, which
+/// should be on a disk filesystem (`app` gives the store's directory). Nothing is
+/// ever visible there: the files have no name and vanish with their last reader.
+pub fn keep_documents_in(directory: &Path) {
+    *DOCUMENT_DIRECTORY
+        .write()
+        .unwrap_or_else(PoisonError::into_inner) = Some(directory.to_path_buf());
+    DIRECTORY_REFUSED.store(false, Ordering::Relaxed);
+}
+
+/// Every live mapping, by start address: its length and file.
 static MAPPINGS: LazyLock<RwLock<BTreeMap<usize, (usize, RawFd)>>> =
     LazyLock::new(|| RwLock::new(BTreeMap::new()));
 
-/// `parts` laid end to end in one sealed memfd and returned as slices of its
-/// read-only mapping, or as ordinary [`Bytes`] when none is long enough to be sent
-/// with sendfile or a memfd cannot be made.
+/// `parts` laid end to end in one file and returned as slices of its read-only
+/// mapping, or as ordinary [`Bytes`] when none is long enough to be sent with
+/// sendfile or no file can be made.
 pub fn file_backed<const N: usize>(parts: [Vec<u8>; N]) -> [Bytes; N] {
+    let directory = DOCUMENT_DIRECTORY
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    file_backed_in(directory.as_deref(), parts)
+}
+
+/// [`file_backed`], with the file in `directory` when it can be made there.
+fn file_backed_in<const N: usize>(directory: Option<&Path>, parts: [Vec<u8>; N]) -> [Bytes; N] {
     if parts.iter().all(|part| part.len() < MIN_SENDFILE_BYTES) {
         return parts.map(Bytes::from);
     }
-    match MappedFile::new(&parts) {
+    match MappedFile::new(directory, &parts) {
         Ok(file) => {
             let whole = Bytes::from_owner(file);
             let mut start = 0;
@@ -76,44 +112,40 @@ pub fn file_backed<const N: usize>(parts: [Vec<u8>; N]) -> [Bytes; N] {
     }
 }
 
-/// A sealed memfd and its read-only mapping, registered in [`MAPPINGS`] while alive.
+/// A file holding a document and its read-only mapping, registered in [`MAPPINGS`]
+/// while alive. Nothing writes to the file once it is mapped: an unnamed file has no
+/// other opener, and a memfd is sealed.
 struct MappedFile {
     fd: OwnedFd,
     ptr: *const u8,
     len: usize,
 }
 
-// SAFETY: the mapping is read-only and sealed against writes; it is unmapped only
-// on drop.
+// SAFETY: the mapping is read-only and its file is never written again; it is
+// unmapped only on drop.
 unsafe impl Send for MappedFile {}
 unsafe impl Sync for MappedFile {}
 
 impl MappedFile {
-    fn new(parts: &[Vec<u8>]) -> io::Result<Self> {
+    /// `parts` in an unnamed file in `directory`, else in a sealed memfd.
+    fn new(directory: Option<&Path>, parts: &[Vec<u8>]) -> io::Result<Self> {
+        if let Some(directory) = directory {
+            match unnamed_file(directory, parts).and_then(|fd| Self::map(fd, parts)) {
+                Ok(file) => return Ok(file),
+                Err(err) => {
+                    if !DIRECTORY_REFUSED.swap(true, Ordering::Relaxed) {
+                        warn!(directory = %directory.display(), error = %err,
+                            "cannot keep rendered documents on disk; keeping them in memory files");
+                    }
+                }
+            }
+        }
+        Self::map(sealed_memfd(parts)?, parts)
+    }
+
+    /// Maps `fd`, which holds `parts`, and registers the mapping.
+    fn map(fd: OwnedFd, parts: &[Vec<u8>]) -> io::Result<Self> {
         let len: usize = parts.iter().map(Vec::len).sum();
-        // SAFETY: a NUL-terminated name and valid flags; the result is checked.
-        let raw = unsafe {
-            libc::memfd_create(
-                c"tributary-document".as_ptr(),
-                libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
-            )
-        };
-        if raw < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `raw` is a new descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        let mut file = std::fs::File::from(fd);
-        for part in parts {
-            io::Write::write_all(&mut file, part)?;
-        }
-        let fd = OwnedFd::from(file);
-        let seals =
-            libc::F_SEAL_WRITE | libc::F_SEAL_GROW | libc::F_SEAL_SHRINK | libc::F_SEAL_SEAL;
-        // SAFETY: fcntl on a descriptor we own.
-        if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
         // SAFETY: a read-only shared mapping of `len` bytes of a file that long; the
         // result is checked.
         let ptr = unsafe {
@@ -142,6 +174,47 @@ impl MappedFile {
     }
 }
 
+/// `parts` written to a new unnamed file in `directory`, which can never be linked
+/// into it (`O_EXCL`).
+fn unnamed_file(directory: &Path, parts: &[Vec<u8>]) -> io::Result<OwnedFd> {
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_TMPFILE | libc::O_EXCL | libc::O_CLOEXEC)
+        .open(directory)?;
+    for part in parts {
+        io::Write::write_all(&mut file, part)?;
+    }
+    Ok(OwnedFd::from(file))
+}
+
+/// `parts` written to a new memfd, sealed against any change.
+fn sealed_memfd(parts: &[Vec<u8>]) -> io::Result<OwnedFd> {
+    // SAFETY: a NUL-terminated name and valid flags; the result is checked.
+    let raw = unsafe {
+        libc::memfd_create(
+            c"tributary-document".as_ptr(),
+            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+        )
+    };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `raw` is a new descriptor that nothing else owns.
+    let mut file = File::from(unsafe { OwnedFd::from_raw_fd(raw) });
+    for part in parts {
+        io::Write::write_all(&mut file, part)?;
+    }
+    let fd = OwnedFd::from(file);
+    let seals = libc::F_SEAL_WRITE | libc::F_SEAL_GROW | libc::F_SEAL_SHRINK | libc::F_SEAL_SEAL;
+    // SAFETY: fcntl on a descriptor we own.
+    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fd)
+}
+
 impl AsRef<[u8]> for MappedFile {
     fn as_ref(&self) -> &[u8] {
         // SAFETY: `len` readable bytes are mapped at `ptr` until drop, and sealed.
@@ -161,7 +234,7 @@ impl Drop for MappedFile {
     }
 }
 
-/// Where `buf` lies in a memfd: the descriptor and the offset of its first byte.
+/// Where `buf` lies in a document file: the descriptor and the offset of its first byte.
 /// The caller holds the [`Bytes`] `buf` comes from, so the file stays open.
 fn file_of(buf: &[u8]) -> Option<(RawFd, usize)> {
     if buf.len() < MIN_SENDFILE_BYTES || SENDFILE_REFUSED.load(Ordering::Relaxed) {
@@ -321,13 +394,13 @@ mod tests {
 
     #[test]
     fn small_documents_stay_in_memory_and_large_ones_map_a_sealed_file() {
-        let [small] = file_backed([b"<rss/>".to_vec()]);
+        let [small] = file_backed_in(None, [b"<rss/>".to_vec()]);
         assert_eq!(&small[..], b"<rss/>");
         assert!(file_of(&small).is_none());
 
         let identity: Vec<u8> = (0..100_000u32).map(|n| (n % 251) as u8).collect();
         let gzip = vec![7u8; 70_000];
-        let [a, b] = file_backed([identity.clone(), gzip.clone()]);
+        let [a, b] = file_backed_in(None, [identity.clone(), gzip.clone()]);
         assert_eq!(&a[..], &identity[..]);
         assert_eq!(&b[..], &gzip[..]);
         let (fd_a, offset_a) = file_of(&a).expect("the first part is file-backed");
@@ -349,6 +422,46 @@ mod tests {
         assert!(
             file_of(&owned).is_none(),
             "ordinary memory is not mistaken for a file"
+        );
+    }
+
+    /// What `/proc` says descriptor `fd` of this process is.
+    fn target_of(fd: RawFd) -> String {
+        std::fs::read_link(format!("/proc/self/fd/{fd}"))
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    #[test]
+    fn documents_go_to_an_unnamed_file_in_the_directory_else_to_a_memfd() {
+        let directory = tempfile::tempdir().unwrap();
+        let document: Vec<u8> = (0..200_000u32).map(|n| (n % 241) as u8).collect();
+        let [on_disk] = file_backed_in(Some(directory.path()), [document.clone()]);
+        assert_eq!(&on_disk[..], &document[..]);
+        let (fd, offset) = file_of(&on_disk).expect("file-backed");
+        assert_eq!(offset, 0);
+        let target = target_of(fd);
+        assert!(
+            target.starts_with(&*directory.path().to_string_lossy())
+                && target.ends_with("(deleted)"),
+            "{target}"
+        );
+        assert_eq!(
+            std::fs::read_dir(directory.path()).unwrap().count(),
+            0,
+            "nothing is visible in the directory"
+        );
+
+        // A directory that cannot hold it (here: gone) leaves the memfd.
+        let gone = directory.path().join("gone");
+        let [in_memory] = file_backed_in(Some(&gone), [document.clone()]);
+        assert_eq!(&in_memory[..], &document[..]);
+        let (fd, _) = file_of(&in_memory).expect("file-backed");
+        assert!(
+            target_of(fd).starts_with("/memfd:tributary-document"),
+            "{}",
+            target_of(fd)
         );
     }
 
