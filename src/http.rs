@@ -30,12 +30,14 @@ use hyper::server::conn::http1;
 use hyper::service::{Service, service_fn};
 use hyper::{Method, Request, Response, StatusCode, header::HeaderValue};
 use hyper_util::server::graceful::GracefulShutdown;
+use prometheus_client::metrics::gauge::Gauge;
 use std::borrow::Cow;
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
@@ -95,8 +97,9 @@ pub struct SourcesPage {
 ///
 /// One thread per core, each with its own single-threaded runtime accepting from
 /// the same socket, the way nginx runs one worker per core: a connection lives on
-/// the thread that accepted it, so serving a request never wakes another thread or
-/// moves a task between cores. Polling and parsing stay on the main runtime.
+/// the thread it was given to, so serving a request never wakes another thread or
+/// moves a task between cores. The threads share the connections evenly
+/// ([`Balance`]). Polling and parsing stay on the main runtime.
 pub async fn serve(
     listener: TcpListener,
     state: HttpState,
@@ -106,10 +109,13 @@ pub async fn serve(
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let listener = listener.into_std()?;
     let state = Arc::new(state);
+    let (balance, handed) = Balance::new(workers, &state.metrics);
+    let balance = Arc::new(balance);
     let mut finished = Vec::with_capacity(workers);
-    for worker in 0..workers {
+    for (worker, handed) in handed.into_iter().enumerate() {
         let listener = listener.try_clone()?;
         let state = state.clone();
+        let balance = balance.clone();
         let heartbeat = heartbeat.clone();
         let token = token.clone();
         let (done, finished_rx) = tokio::sync::oneshot::channel();
@@ -128,8 +134,12 @@ pub async fn serve(
                     .build()
                     .and_then(|runtime| {
                         runtime.block_on(async move {
-                            let listener = TcpListener::from_std(listener)?;
-                            accept_loop(listener, state, heartbeat, token).await
+                            let worker = Worker {
+                                number: worker,
+                                state,
+                                balance,
+                            };
+                            worker.run(listener, handed, heartbeat, token).await
                         })
                     });
                 let _ = done.send(result);
@@ -150,64 +160,178 @@ pub async fn serve(
     result
 }
 
-/// One worker's loop: accepts on `listener` and serves each connection on this
-/// thread until `token` is cancelled, then waits for its connections to finish.
-async fn accept_loop(
-    listener: TcpListener,
-    state: Arc<HttpState>,
-    heartbeat: Heartbeat,
-    token: CancellationToken,
-) -> std::io::Result<()> {
-    let graceful = GracefulShutdown::new();
-    let http = connection_builder();
-    let mut deadlines = Deadlines::new(HEADER_READ_TIMEOUT, state.send_timeout);
-    // Also the period of the deadline sweep, which needs about a second.
-    let mut beat = tokio::time::interval(HEARTBEAT_EVERY);
-    loop {
-        let (stream, peer) = tokio::select! {
-            _ = token.cancelled() => break,
-            _ = beat.tick() => {
-                heartbeat.beat();
-                deadlines.sweep();
-                continue;
+/// A connection one worker accepted for another, counted in the open connections
+/// of the one it is meant for from the moment it is assigned until it closes.
+struct Accepted {
+    stream: std::net::TcpStream,
+    peer: SocketAddr,
+    counted: Counted,
+}
+
+/// One open connection in a worker's gauge, taken out again when dropped: when the
+/// connection ends, is cut off by a deadline, or is dropped unserved at shutdown.
+struct Counted(Gauge);
+
+impl Counted {
+    fn new(gauge: &Gauge) -> Counted {
+        gauge.inc();
+        Counted(gauge.clone())
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// Keeps the workers' shares of the open connections even.
+///
+/// The kernel wakes every worker waiting on the listening socket for each new
+/// connection, and the one that is already running usually accepts it first. Left
+/// to that, one thread could hold nearly all of a busy client's connections while
+/// the other idled: in `bench/serve.sh` runs the split of CPU time between the two
+/// threads went from even to 100:0, and a fifth of the machine stood idle. So a
+/// worker that accepts a connection while another holds fewer hands it over, the
+/// way a static server spreads connections with `SO_REUSEPORT` (which would let a
+/// second daemon bind the same port by mistake and silently share it).
+struct Balance {
+    /// Each worker's open connections (`tributary_http_connections`).
+    open: Vec<Gauge>,
+    /// The way to each worker's accept loop.
+    handoff: Vec<mpsc::UnboundedSender<Accepted>>,
+}
+
+impl Balance {
+    /// A balance of `workers`, counting in `metrics`, and the receiving end of each
+    /// worker's handoff channel.
+    fn new(workers: usize, metrics: &Metrics) -> (Balance, Vec<mpsc::UnboundedReceiver<Accepted>>) {
+        let (handoff, handed) = (0..workers).map(|_| mpsc::unbounded_channel()).unzip();
+        let open = (0..workers)
+            .map(|worker| metrics.http_connections(worker))
+            .collect();
+        (Balance { open, handoff }, handed)
+    }
+
+    /// The worker that should serve a connection `accepted_by` accepted: itself,
+    /// unless another has fewer open connections (the first with the fewest).
+    fn assign(&self, accepted_by: usize) -> usize {
+        let mut least = accepted_by;
+        let mut fewest = self.open[accepted_by].get();
+        for (worker, open) in self.open.iter().enumerate() {
+            let open = open.get();
+            if open < fewest {
+                (least, fewest) = (worker, open);
             }
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(err) => {
-                    // Out of file descriptors and the like: wait instead of spinning.
-                    warn!(error = %err, "cannot accept a connection");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        least
+    }
+}
+
+/// One serving thread's share: its number, what the handlers share, the balance.
+struct Worker {
+    number: usize,
+    state: Arc<HttpState>,
+    balance: Arc<Balance>,
+}
+
+impl Worker {
+    /// Accepts on `listener`, and takes the connections other workers hand over on
+    /// `handed`, serving each on this thread until `token` is cancelled; then waits
+    /// for its connections to finish.
+    async fn run(
+        self,
+        listener: std::net::TcpListener,
+        mut handed: mpsc::UnboundedReceiver<Accepted>,
+        heartbeat: Heartbeat,
+        token: CancellationToken,
+    ) -> std::io::Result<()> {
+        let listener = TcpListener::from_std(listener)?;
+        let graceful = GracefulShutdown::new();
+        let http = connection_builder();
+        let mut deadlines = Deadlines::new(HEADER_READ_TIMEOUT, self.state.send_timeout);
+        // Also the period of the deadline sweep, which needs about a second.
+        let mut beat = tokio::time::interval(HEARTBEAT_EVERY);
+        loop {
+            let (stream, peer, counted) = tokio::select! {
+                _ = token.cancelled() => break,
+                _ = beat.tick() => {
+                    heartbeat.beat();
+                    deadlines.sweep();
                     continue;
                 }
-            },
-        };
-        // Responses are written whole; there is nothing to gain from Nagle's delay.
-        let _ = stream.set_nodelay(true);
-        let progress = Deadlines::progress();
-        let connection = graceful.watch(http.serve_connection(
-            Connection::new(stream, progress.clone()),
-            service(state.clone(), progress.clone()),
-        ));
-        let task = tokio::spawn(async move {
-            if let Err(err) = connection.await {
-                debug!(%peer, error = %err, "connection ended with an error");
+                Some(handed) = handed.recv() => match TcpStream::from_std(handed.stream) {
+                    Ok(stream) => (stream, handed.peer, handed.counted),
+                    Err(err) => {
+                        debug!(peer = %handed.peer, error = %err, "cannot take over a connection");
+                        continue;
+                    }
+                },
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        let worker = self.balance.assign(self.number);
+                        let counted = Counted::new(&self.balance.open[worker]);
+                        if worker != self.number {
+                            self.hand_over(worker, stream, peer, counted);
+                            continue;
+                        }
+                        (stream, peer, counted)
+                    }
+                    Err(err) => {
+                        // Out of file descriptors and the like: wait instead of spinning.
+                        warn!(error = %err, "cannot accept a connection");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+            };
+            // Responses are written whole; there is nothing to gain from Nagle's delay.
+            let _ = stream.set_nodelay(true);
+            let progress = Deadlines::progress();
+            let connection = graceful.watch(http.serve_connection(
+                Connection::new(stream, progress.clone()),
+                service(self.state.clone(), progress.clone()),
+            ));
+            let task = tokio::spawn(async move {
+                let _counted = counted;
+                if let Err(err) = connection.await {
+                    debug!(%peer, error = %err, "connection ended with an error");
+                }
+            });
+            deadlines.watch(progress, task.abort_handle());
+        }
+        // Connections handed over from now on are closed unserved.
+        drop(handed);
+        drop(listener);
+        // hyper closes idle connections at once; the others finish their request, and
+        // the deadlines still hold meanwhile (a half-sent head or a reader that stopped
+        // reading would otherwise hold the drain open).
+        let drained = graceful.shutdown();
+        tokio::pin!(drained);
+        loop {
+            tokio::select! {
+                () = &mut drained => break,
+                _ = beat.tick() => deadlines.sweep(),
             }
-        });
-        deadlines.watch(progress, task.abort_handle());
+        }
+        Ok(())
     }
-    drop(listener);
-    // hyper closes idle connections at once; the others finish their request, and
-    // the deadlines still hold meanwhile (a half-sent head or a reader that stopped
-    // reading would otherwise hold the drain open).
-    let drained = graceful.shutdown();
-    tokio::pin!(drained);
-    loop {
-        tokio::select! {
-            () = &mut drained => break,
-            _ = beat.tick() => deadlines.sweep(),
+
+    /// Gives a connection this worker accepted to `worker`, out of this thread's
+    /// runtime and into that one's.
+    fn hand_over(&self, worker: usize, stream: TcpStream, peer: SocketAddr, counted: Counted) {
+        match stream.into_std() {
+            // Fails only when that worker has stopped, at shutdown: the connection closes.
+            Ok(stream) => {
+                let _ = self.balance.handoff[worker].send(Accepted {
+                    stream,
+                    peer,
+                    counted,
+                });
+            }
+            Err(err) => debug!(%peer, error = %err, "cannot hand a connection over"),
         }
     }
-    Ok(())
 }
 
 /// hyper's HTTP/1 settings for every connection: the request-head bounds
@@ -674,6 +798,39 @@ async fn sources(state: &HttpState, json: bool) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connections_go_to_the_worker_with_the_fewest() {
+        let metrics = Metrics::new();
+        let (balance, _handed) = Balance::new(3, &metrics);
+        // Worker 0 wins every accept, as a running thread does.
+        let mut connections = Vec::new();
+        let mut assigned = Vec::new();
+        for _ in 0..7 {
+            let worker = balance.assign(0);
+            assigned.push(worker);
+            connections.push(Counted::new(&balance.open[worker]));
+        }
+        assert_eq!(assigned, [0, 1, 2, 0, 1, 2, 0]);
+        let open = |worker: usize| balance.open[worker].get();
+        assert_eq!((open(0), open(1), open(2)), (3, 2, 2));
+        // Closing connections frees their worker's share: worker 1 is next.
+        connections.remove(1);
+        connections.remove(3);
+        assert_eq!((open(0), open(1), open(2)), (3, 0, 2));
+        assert_eq!(balance.assign(2), 1);
+        // A tie keeps the connection where it was accepted.
+        connections.push(Counted::new(&balance.open[1]));
+        connections.push(Counted::new(&balance.open[1]));
+        assert_eq!(balance.assign(2), 2);
+        drop(connections);
+        assert_eq!((open(0), open(1), open(2)), (0, 0, 0));
+        assert!(
+            metrics
+                .encode(0)
+                .contains("tributary_http_connections{worker=\"2\"} 0")
+        );
+    }
 
     fn representation() -> Representation {
         Representation::new(

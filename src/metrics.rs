@@ -58,6 +58,11 @@ struct HttpLabels {
     status: u16,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WorkerLabels {
+    worker: u16,
+}
+
 /// Every metric the daemon exports. Shared (`Arc`) by the scheduler and `http`;
 /// recording is a few atomic operations.
 #[derive(Debug)]
@@ -71,6 +76,7 @@ pub struct Metrics {
     store_size: Gauge,
     last_success: Family<SourceLabels, Gauge>,
     http_requests: Family<HttpLabels, Counter>,
+    http_connections: Family<WorkerLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -130,6 +136,12 @@ impl Metrics {
             "HTTP requests served, by route pattern and status",
             http_requests.clone(),
         );
+        let http_connections = Family::<WorkerLabels, Gauge>::default();
+        registry.register(
+            "http_connections",
+            "Open HTTP connections, by serving thread",
+            http_connections.clone(),
+        );
         Metrics {
             registry,
             polls,
@@ -140,6 +152,7 @@ impl Metrics {
             store_size,
             last_success,
             http_requests,
+            http_connections,
         }
     }
 
@@ -235,6 +248,16 @@ impl Metrics {
             .inc();
     }
 
+    /// The count of open HTTP connections of serving thread `worker`, which `http`
+    /// keeps (and balances the threads on).
+    pub fn http_connections(&self, worker: usize) -> Gauge {
+        self.http_connections
+            .get_or_create(&WorkerLabels {
+                worker: u16::try_from(worker).unwrap_or(u16::MAX),
+            })
+            .clone()
+    }
+
     /// The text exposition, with the store's current size on disk.
     pub fn encode(&self, store_size: u64) -> String {
         self.store_size
@@ -276,6 +299,7 @@ mod tests {
         metrics.record_stored(3);
         metrics.set_source_items(&source, 3);
         metrics.record_request("/tags/{tag}.xml", 404);
+        metrics.http_connections(1).inc();
         let text = metrics.encode(4096);
         for line in [
             "tributary_polls_total{source=\"http://a.example/rss\",result=\"ok\"} 2",
@@ -286,6 +310,7 @@ mod tests {
             "tributary_store_size_bytes 4096",
             "tributary_source_last_success_timestamp_seconds{source=\"http://a.example/rss\"} 1770000100",
             "tributary_http_requests_total{route=\"/tags/{tag}.xml\",status=\"404\"} 1",
+            "tributary_http_connections{worker=\"1\"} 1",
         ] {
             assert!(text.contains(line), "missing `{line}` in\n{text}");
         }

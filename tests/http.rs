@@ -266,7 +266,7 @@ async fn bad_requests_get_a_status_and_a_one_line_reason() {
     river.app.stop().await;
 }
 
-/// A river whose RSS is large enough to be sent from a memory file with sendfile
+/// A river whose RSS is large enough to be sent from a file with sendfile
 /// (`tributary::zerocopy`; its compressed variants, slices of the same file, are
 /// copied): every encoding arrives whole and identical to the others, under
 /// concurrent requests, and HEAD gives the length.
@@ -576,5 +576,79 @@ async fn readers_that_stop_reading_are_cut_off_after_the_send_timeout() {
         "the slow read took {:?}: the server cannot have waited 2 s in all",
         started.elapsed()
     );
+    river.app.stop().await;
+}
+
+/// Serving threads share the connections evenly, whichever thread the kernel lets
+/// accept them: 16 connections per thread, opened one after the other, leave each
+/// thread with 16 (`tributary_http_connections` in `/metrics`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_are_spread_evenly_over_the_serving_threads() {
+    use std::time::Duration;
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    use tokio::net::TcpStream;
+
+    /// The body of `GET path` on a kept-alive connection.
+    async fn get(connection: &mut BufReader<TcpStream>, path: &str) -> String {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+        connection.write_all(request.as_bytes()).await.unwrap();
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            connection.read_line(&mut line).await.unwrap();
+            if line == "\r\n" {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0; length];
+        connection.read_exact(&mut body).await.unwrap();
+        String::from_utf8(body).unwrap()
+    }
+    /// Each serving thread's open connections, by thread number.
+    fn open_connections(metrics: &str) -> Vec<u64> {
+        let mut counts: Vec<(usize, u64)> = metrics
+            .lines()
+            .filter_map(|line| {
+                let rest = line.strip_prefix("tributary_http_connections{worker=\"")?;
+                let (worker, count) = rest.split_once("\"} ")?;
+                Some((worker.parse().unwrap(), count.parse().unwrap()))
+            })
+            .collect();
+        counts.sort();
+        counts.into_iter().map(|(_, count)| count).collect()
+    }
+
+    let river = River::start("").await;
+    let connect = || async { BufReader::new(TcpStream::connect(river.app.addr).await.unwrap()) };
+    let mut first = connect().await;
+    // Until the connections of the river's start-up have closed, this one is alone.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let threads = loop {
+        let counts = open_connections(&get(&mut first, "/metrics").await);
+        if counts.iter().sum::<u64>() == 1 {
+            break counts.len();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "other connections still open: {counts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let expected_threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    assert_eq!(threads, expected_threads);
+
+    let mut connections = Vec::new();
+    for _ in 1..16 * threads {
+        let mut connection = connect().await;
+        assert_eq!(get(&mut connection, "/healthz").await, "ok\n");
+        connections.push(connection);
+    }
+    let metrics = get(&mut first, "/metrics").await;
+    assert_eq!(open_connections(&metrics), vec![16; threads], "{metrics}");
     river.app.stop().await;
 }
