@@ -483,13 +483,15 @@ fn respond(
     }
     let headers = response.headers_mut();
     headers.reserve(8);
+    // A 304 carries what a cache must refresh (ETag, Cache-Control, Vary; hyper adds
+    // Date) and no Last-Modified: RFC 9110 15.4.5 asks a sender with an ETag not to.
     headers.insert(ETAG, variant.etag.clone());
-    if let Some(modified) = &representation.last_modified_header {
-        headers.insert(LAST_MODIFIED, modified.clone());
-    }
     headers.insert(CACHE_CONTROL, state.cache_control.clone());
     headers.insert(VARY, HeaderValue::from_static("Accept-Encoding"));
     if !fresh {
+        if let Some(modified) = &representation.last_modified_header {
+            headers.insert(LAST_MODIFIED, modified.clone());
+        }
         headers.insert(CONTENT_TYPE, representation.content_type.clone());
         if std::ptr::eq(variant, &representation.gzip) {
             headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));

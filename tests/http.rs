@@ -131,6 +131,13 @@ async fn http_semantics_of_every_output() {
         assert_eq!(not_modified.status(), StatusCode::NOT_MODIFIED, "{path}");
         assert!(not_modified.headers().get("etag").is_some());
         assert_eq!(not_modified.headers()["vary"], "Accept-Encoding");
+        assert_eq!(
+            not_modified.headers()["cache-control"],
+            "public, max-age=3600"
+        );
+        // RFC 9110 15.4.5: no other metadata on a 304 that has an ETag.
+        assert!(not_modified.headers().get("last-modified").is_none());
+        assert!(not_modified.headers().get("content-type").is_none());
         assert!(not_modified.bytes().await.unwrap().is_empty());
         let stale = client
             .get(&url)
