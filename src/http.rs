@@ -35,6 +35,7 @@ use std::borrow::Cow;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
@@ -111,16 +112,22 @@ pub async fn serve(
     let state = Arc::new(state);
     let (balance, handed) = Balance::new(workers, &state.metrics);
     let balance = Arc::new(balance);
-    let mut finished = Vec::with_capacity(workers);
+    // Each worker's result, in the order they end.
+    let mut finished = tokio::task::JoinSet::new();
+    // A worker that cannot start stops the ones already started.
+    let stop_started = |err| {
+        token.cancel();
+        err
+    };
     for (worker, handed) in handed.into_iter().enumerate() {
-        let listener = listener.try_clone()?;
+        let listener = listener.try_clone().map_err(stop_started)?;
         let state = state.clone();
         let balance = balance.clone();
         let heartbeat = heartbeat.clone();
-        let token = token.clone();
+        let worker_token = token.clone();
         let (done, finished_rx) = tokio::sync::oneshot::channel();
-        finished.push(finished_rx);
-        std::thread::Builder::new()
+        finished.spawn(finished_rx);
+        let spawned = std::thread::Builder::new()
             .name(format!("http-{worker}"))
             .spawn(move || {
                 if let Err(err) = crate::allocator::cache_request_buffers() {
@@ -139,18 +146,21 @@ pub async fn serve(
                                 state,
                                 balance,
                             };
-                            worker.run(listener, handed, heartbeat, token).await
+                            worker.run(listener, handed, heartbeat, worker_token).await
                         })
                     });
                 let _ = done.send(result);
-            })?;
+            });
+        spawned.map_err(stop_started)?;
     }
     drop(listener);
     let mut result = Ok(());
-    for finished_rx in finished {
-        let outcome = finished_rx
-            .await
-            .unwrap_or_else(|_| Err(std::io::Error::other("an HTTP worker thread panicked")));
+    while let Some(outcome) = finished.join_next().await {
+        let outcome = match outcome {
+            Ok(Ok(outcome)) => outcome,
+            // The thread dropped its sender unsent: it panicked.
+            _ => Err(std::io::Error::other("an HTTP worker thread panicked")),
+        };
         if let Err(err) = outcome {
             // The first failure cancels the other workers: half a server is not served.
             token.cancel();
@@ -200,6 +210,8 @@ struct Balance {
     open: Vec<Gauge>,
     /// The way to each worker's accept loop.
     handoff: Vec<mpsc::UnboundedSender<Accepted>>,
+    /// Set when a worker stops taking connections: at shutdown, or if it failed.
+    stopped: Vec<AtomicBool>,
 }
 
 impl Balance {
@@ -210,17 +222,26 @@ impl Balance {
         let open = (0..workers)
             .map(|worker| metrics.http_connections(worker))
             .collect();
-        (Balance { open, handoff }, handed)
+        let stopped = (0..workers).map(|_| AtomicBool::new(false)).collect();
+        (
+            Balance {
+                open,
+                handoff,
+                stopped,
+            },
+            handed,
+        )
     }
 
     /// The worker that should serve a connection `accepted_by` accepted: itself,
-    /// unless another has fewer open connections (the first with the fewest).
+    /// unless another that still takes connections has fewer open (the first with
+    /// the fewest).
     fn assign(&self, accepted_by: usize) -> usize {
         let mut least = accepted_by;
         let mut fewest = self.open[accepted_by].get();
         for (worker, open) in self.open.iter().enumerate() {
             let open = open.get();
-            if open < fewest {
+            if open < fewest && !self.stopped[worker].load(Ordering::Relaxed) {
                 (least, fewest) = (worker, open);
             }
         }
@@ -270,12 +291,15 @@ impl Worker {
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
                         let worker = self.balance.assign(self.number);
-                        let counted = Counted::new(&self.balance.open[worker]);
-                        if worker != self.number {
-                            self.hand_over(worker, stream, peer, counted);
-                            continue;
-                        }
-                        (stream, peer, counted)
+                        let stream = if worker == self.number {
+                            stream
+                        } else {
+                            match self.hand_over(worker, stream, peer) {
+                                Some(returned) => returned,
+                                None => continue,
+                            }
+                        };
+                        (stream, peer, Counted::new(&self.balance.open[self.number]))
                     }
                     Err(err) => {
                         // Out of file descriptors and the like: wait instead of spinning.
@@ -301,6 +325,7 @@ impl Worker {
             deadlines.watch(progress, task.abort_handle());
         }
         // Connections handed over from now on are closed unserved.
+        self.balance.stopped[self.number].store(true, Ordering::Relaxed);
         drop(handed);
         drop(listener);
         // hyper closes idle connections at once; the others finish their request, and
@@ -318,19 +343,30 @@ impl Worker {
     }
 
     /// Gives a connection this worker accepted to `worker`, out of this thread's
-    /// runtime and into that one's.
-    fn hand_over(&self, worker: usize, stream: TcpStream, peer: SocketAddr, counted: Counted) {
-        match stream.into_std() {
-            // Fails only when that worker has stopped, at shutdown: the connection closes.
-            Ok(stream) => {
-                let _ = self.balance.handoff[worker].send(Accepted {
-                    stream,
-                    peer,
-                    counted,
-                });
+    /// runtime and into that one's. Gives it back, for this worker to serve, when
+    /// that one has stopped taking connections (it failed, or the server is
+    /// stopping), and marks it stopped so no other connection goes its way.
+    fn hand_over(&self, worker: usize, stream: TcpStream, peer: SocketAddr) -> Option<TcpStream> {
+        let stream = match stream.into_std() {
+            Ok(stream) => stream,
+            Err(err) => {
+                debug!(%peer, error = %err, "cannot hand a connection over");
+                return None;
             }
-            Err(err) => debug!(%peer, error = %err, "cannot hand a connection over"),
-        }
+        };
+        let accepted = Accepted {
+            stream,
+            peer,
+            counted: Counted::new(&self.balance.open[worker]),
+        };
+        let Err(mpsc::error::SendError(returned)) = self.balance.handoff[worker].send(accepted)
+        else {
+            return None;
+        };
+        self.balance.stopped[worker].store(true, Ordering::Relaxed);
+        TcpStream::from_std(returned.stream)
+            .inspect_err(|err| debug!(%peer, error = %err, "cannot take a connection back"))
+            .ok()
     }
 }
 
@@ -825,6 +861,13 @@ mod tests {
         connections.push(Counted::new(&balance.open[1]));
         connections.push(Counted::new(&balance.open[1]));
         assert_eq!(balance.assign(2), 2);
+        // A worker that stopped taking connections gets none, however few it holds.
+        balance.stopped[1].store(true, Ordering::Relaxed);
+        connections.truncate(2);
+        assert_eq!((open(0), open(1), open(2)), (1, 0, 1));
+        assert_eq!(balance.assign(0), 0);
+        connections.push(Counted::new(&balance.open[0]));
+        assert_eq!(balance.assign(0), 2);
         drop(connections);
         assert_eq!((open(0), open(1), open(2)), (0, 0, 0));
         assert!(
