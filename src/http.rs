@@ -37,6 +37,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -109,6 +111,13 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let listener = listener.into_std()?;
+    // Responses are written whole; there is nothing to gain from Nagle's delay.
+    // Accepted sockets inherit the option (Linux), which saves a system call per
+    // connection; if the listener refuses it, each connection gets it instead.
+    let nodelay_inherited = socket2::SockRef::from(&listener)
+        .set_tcp_nodelay(true)
+        .inspect_err(|err| debug!(error = %err, "cannot set TCP_NODELAY on the listener"))
+        .is_ok();
     let state = Arc::new(state);
     let (balance, handed) = Balance::new(workers, &state.metrics);
     let balance = Arc::new(balance);
@@ -145,6 +154,7 @@ pub async fn serve(
                                 number: worker,
                                 state,
                                 balance,
+                                nodelay_inherited,
                             };
                             worker.run(listener, handed, heartbeat, worker_token).await
                         })
@@ -254,6 +264,8 @@ struct Worker {
     number: usize,
     state: Arc<HttpState>,
     balance: Arc<Balance>,
+    /// Accepted sockets come with `TCP_NODELAY` from the listener.
+    nodelay_inherited: bool,
 }
 
 impl Worker {
@@ -267,7 +279,11 @@ impl Worker {
         heartbeat: Heartbeat,
         token: CancellationToken,
     ) -> std::io::Result<()> {
-        let listener = TcpListener::from_std(listener)?;
+        // SAFETY: the AsyncFd owns the socket, so its descriptor stays open and the
+        // same until the AsyncFd is dropped.
+        let listener = unsafe {
+            AsyncFd::register_with_interest(socket2::Socket::from(listener), Interest::READABLE)
+        }?;
         let graceful = GracefulShutdown::new();
         let http = connection_builder();
         let mut deadlines = Deadlines::new(HEADER_READ_TIMEOUT, self.state.send_timeout);
@@ -281,14 +297,8 @@ impl Worker {
                     deadlines.sweep();
                     continue;
                 }
-                Some(handed) = handed.recv() => match TcpStream::from_std(handed.stream) {
-                    Ok(stream) => (stream, handed.peer, handed.counted),
-                    Err(err) => {
-                        debug!(peer = %handed.peer, error = %err, "cannot take over a connection");
-                        continue;
-                    }
-                },
-                accepted = listener.accept() => match accepted {
+                Some(handed) = handed.recv() => (handed.stream, handed.peer, handed.counted),
+                accepted = accept(&listener) => match accepted {
                     Ok((stream, peer)) => {
                         let worker = self.balance.assign(self.number);
                         let stream = if worker == self.number {
@@ -309,8 +319,16 @@ impl Worker {
                     }
                 },
             };
-            // Responses are written whole; there is nothing to gain from Nagle's delay.
-            let _ = stream.set_nodelay(true);
+            let stream = match TcpStream::from_std(stream) {
+                Ok(stream) => stream,
+                Err(err) => {
+                    debug!(%peer, error = %err, "cannot serve an accepted connection");
+                    continue;
+                }
+            };
+            if !self.nodelay_inherited {
+                let _ = stream.set_nodelay(true);
+            }
             let progress = Deadlines::progress();
             let connection = graceful.watch(http.serve_connection(
                 Connection::new(stream, progress.clone()),
@@ -342,18 +360,16 @@ impl Worker {
         Ok(())
     }
 
-    /// Gives a connection this worker accepted to `worker`, out of this thread's
-    /// runtime and into that one's. Gives it back, for this worker to serve, when
-    /// that one has stopped taking connections (it failed, or the server is
-    /// stopping), and marks it stopped so no other connection goes its way.
-    fn hand_over(&self, worker: usize, stream: TcpStream, peer: SocketAddr) -> Option<TcpStream> {
-        let stream = match stream.into_std() {
-            Ok(stream) => stream,
-            Err(err) => {
-                debug!(%peer, error = %err, "cannot hand a connection over");
-                return None;
-            }
-        };
+    /// Gives a connection this worker accepted to `worker`, whose runtime will
+    /// register it. Gives it back, for this worker to serve, when that one has
+    /// stopped taking connections (it failed, or the server is stopping), and marks
+    /// it stopped so no other connection goes its way.
+    fn hand_over(
+        &self,
+        worker: usize,
+        stream: std::net::TcpStream,
+        peer: SocketAddr,
+    ) -> Option<std::net::TcpStream> {
         let accepted = Accepted {
             stream,
             peer,
@@ -364,10 +380,25 @@ impl Worker {
             return None;
         };
         self.balance.stopped[worker].store(true, Ordering::Relaxed);
-        TcpStream::from_std(returned.stream)
-            .inspect_err(|err| debug!(%peer, error = %err, "cannot take a connection back"))
-            .ok()
+        Some(returned.stream)
     }
+}
+
+/// The next connection on `listener`, non-blocking and not yet registered with any
+/// runtime: only the worker that serves it registers it, so handing it over costs
+/// no system call.
+async fn accept(
+    listener: &AsyncFd<socket2::Socket>,
+) -> std::io::Result<(std::net::TcpStream, SocketAddr)> {
+    let (socket, peer) = listener
+        .async_io(Interest::READABLE, |listener| {
+            listener.accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
+        })
+        .await?;
+    let peer = peer
+        .as_socket()
+        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+    Ok((socket.into(), peer))
 }
 
 /// hyper's HTTP/1 settings for every connection: the request-head bounds

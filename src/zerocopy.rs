@@ -326,8 +326,11 @@ impl Write for Connection {
         Pin::new(&mut self.io).poll_flush(cx)
     }
 
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
+    /// Nothing to do: hyper drops the connection right after, and closing the socket
+    /// sends the same FIN that a `shutdown(2)` would, one system call fewer for a
+    /// reader that opens a connection per request.
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 }
 
