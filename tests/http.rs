@@ -659,3 +659,41 @@ async fn connections_are_spread_evenly_over_the_serving_threads() {
     assert_eq!(open_connections(&metrics), vec![16; threads], "{metrics}");
     river.app.stop().await;
 }
+
+/// Served connections have Nagle's algorithm off (`TCP_NODELAY`, set once on the
+/// listener and inherited by each accepted socket): a response written in two
+/// parts, a head and then a file, must not wait for the reader's ACK.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn served_connections_have_nagle_off() {
+    use std::os::fd::{BorrowedFd, RawFd};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let river = River::start("").await;
+    let mut client = tokio::net::TcpStream::connect(river.app.addr)
+        .await
+        .unwrap();
+    client
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = [0; 12];
+    client.read_exact(&mut answer).await.unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 200");
+    // The daemon runs in this process: find its end of the connection.
+    let client_addr = client.local_addr().unwrap();
+    let server_end = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<RawFd>().ok())
+        .find_map(|fd| {
+            // SAFETY: borrowed only for getpeername and getsockopt, which merely read;
+            // if another thread closed or reused the number meanwhile, they fail or
+            // read something else, and the search goes on.
+            let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+            let socket = socket2::SockRef::from(&borrowed);
+            let peer = socket.peer_addr().ok()?.as_socket()?;
+            (peer == client_addr).then(|| socket.tcp_nodelay().unwrap())
+        });
+    assert_eq!(server_end, Some(true));
+    drop(client);
+    river.app.stop().await;
+}
