@@ -180,8 +180,8 @@ pub async fn serve(
     result
 }
 
-/// A connection one worker accepted for another, counted in the open connections
-/// of the one it is meant for from the moment it is assigned until it closes.
+/// A connection accepted and not yet served, counted in the open connections of
+/// the worker meant to serve it from the moment it is assigned until it closes.
 struct Accepted {
     stream: std::net::TcpStream,
     peer: SocketAddr,
@@ -290,14 +290,18 @@ impl Worker {
         // Also the period of the deadline sweep, which needs about a second.
         let mut beat = tokio::time::interval(HEARTBEAT_EVERY);
         loop {
-            let (stream, peer, counted) = tokio::select! {
+            let Accepted {
+                stream,
+                peer,
+                counted,
+            } = tokio::select! {
                 _ = token.cancelled() => break,
                 _ = beat.tick() => {
                     heartbeat.beat();
                     deadlines.sweep();
                     continue;
                 }
-                Some(handed) = handed.recv() => (handed.stream, handed.peer, handed.counted),
+                Some(handed) = handed.recv() => handed,
                 accepted = accept(&listener) => match accepted {
                     Ok((stream, peer)) => {
                         let worker = self.balance.assign(self.number);
@@ -309,7 +313,11 @@ impl Worker {
                                 None => continue,
                             }
                         };
-                        (stream, peer, Counted::new(&self.balance.open[self.number]))
+                        Accepted {
+                            stream,
+                            peer,
+                            counted: Counted::new(&self.balance.open[self.number]),
+                        }
                     }
                     Err(err) => {
                         // Out of file descriptors and the like: wait instead of spinning.

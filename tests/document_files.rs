@@ -7,7 +7,6 @@ mod common;
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
-use std::time::Duration;
 
 /// The targets of this process's open file descriptors.
 fn open_files() -> Vec<String> {
@@ -20,48 +19,9 @@ fn open_files() -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_documents_live_in_unnamed_files_in_the_store_directory() {
-    let server = common::FeedServer::start().await;
-    let mut feed = String::from(
-        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Long reads</title>\
-         <link>https://long.example/</link><description>d</description>",
-    );
-    for n in 0..60 {
-        feed.push_str(&format!(
-            "<item><title>Long read {n}</title><link>https://long.example/{n}</link>\
-             <pubDate>Fri, 06 Feb 2026 10:{n:02}:00 GMT</pubDate>\
-             <description>{}</description></item>",
-            format!("Paragraph {n} of a long article, with varied words. ").repeat(40)
-        ));
-    }
-    feed.push_str("</channel></rss>");
-    server.route("/long.xml", feed.into_bytes(), "application/rss+xml");
     let store = tempfile::tempdir().unwrap();
     let store_path: PathBuf = store.path().canonicalize().unwrap();
-    let text = format!(
-        "[store]\npath = \"{}\"\nmax_age = \"36500d\"\n[[source]]\nurl = \"{}\"\n",
-        store_path.display(),
-        server.url("/long.xml")
-    );
-    let app = common::RunningApp::start(common::config_with_interval(
-        &text,
-        Duration::from_secs(3600),
-    ))
-    .await;
-    let url = app.url("/feed.xml");
-    let body = common::eventually(Duration::from_secs(15), || {
-        let url = url.clone();
-        async move {
-            let body = reqwest::get(&url).await.ok()?.bytes().await.ok()?;
-            let feed = feed_rs::parser::parse(&body[..]).ok()?;
-            (feed.entries.len() == 60).then_some(body)
-        }
-    })
-    .await;
-    assert!(
-        body.len() >= tributary::zerocopy::MIN_SENDFILE_BYTES,
-        "the test needs a large document, not {} bytes",
-        body.len()
-    );
+    let (_server, app, _feed) = common::start_long_reads(&store_path).await;
 
     // A filesystem without unnamed files (overlayfs before Linux 6.6) gets memfds.
     let unnamed_files_work = std::fs::OpenOptions::new()

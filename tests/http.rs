@@ -279,52 +279,10 @@ async fn bad_requests_get_a_status_and_a_one_line_reason() {
 /// concurrent requests, and HEAD gives the length.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_outputs_arrive_whole_in_every_encoding() {
-    let server = common::FeedServer::start().await;
-    let mut feed = String::from(
-        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Long reads</title>\
-         <link>https://long.example/</link><description>d</description>",
-    );
-    for n in 0..100 {
-        let paragraph = format!("<p>Paragraph {n} of a long article, with varied words.</p>");
-        feed.push_str(&format!(
-            "<item><title>Long read {n}</title><link>https://long.example/{n}</link>\
-             <guid>https://long.example/{n}</guid>\
-             <pubDate>Fri, 06 Feb 2026 {:02}:{:02}:00 GMT</pubDate>\
-             <description><![CDATA[{}]]></description></item>",
-            n / 60,
-            n % 60,
-            paragraph.repeat(20)
-        ));
-    }
-    feed.push_str("</channel></rss>");
-    server.route("/long.xml", feed.into_bytes(), "application/rss+xml");
     let store = tempfile::tempdir().unwrap();
-    let text = format!(
-        "[store]\npath = \"{}\"\nmax_age = \"36500d\"\n[[source]]\nurl = \"{}\"\n",
-        store.path().display(),
-        server.url("/long.xml")
-    );
-    let app = common::RunningApp::start(common::config_with_interval(
-        &text,
-        std::time::Duration::from_secs(3600),
-    ))
-    .await;
+    let (_server, app, identity) = common::start_long_reads(store.path()).await;
     let url = app.url("/feed.xml");
     let client = raw_client();
-    let identity = common::eventually(std::time::Duration::from_secs(15), || {
-        let (client, url) = (client.clone(), url.clone());
-        async move {
-            let body = client.get(&url).send().await.ok()?.bytes().await.ok()?;
-            let feed = feed_rs::parser::parse(&body[..]).ok()?;
-            (feed.entries.len() == 100).then_some(body)
-        }
-    })
-    .await;
-    assert!(
-        identity.len() >= tributary::zerocopy::MIN_SENDFILE_BYTES,
-        "the test needs a large document, not {} bytes",
-        identity.len()
-    );
 
     let sent_before = tributary::zerocopy::bytes_sent_with_sendfile();
     let requests = (0..16).map(|n| {

@@ -509,6 +509,59 @@ impl River {
     }
 }
 
+/// The daemon on a store in `store` with one source of 100 long articles, started
+/// and waited for until `/feed.xml` lists them all: its RSS (returned as served,
+/// uncompressed) is large enough to be sent from a file with sendfile.
+pub async fn start_long_reads(store: &Path) -> (FeedServer, RunningApp, bytes::Bytes) {
+    let server = FeedServer::start().await;
+    let mut feed = String::from(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Long reads</title>\
+         <link>https://long.example/</link><description>d</description>",
+    );
+    for n in 0..100 {
+        let paragraph = format!("<p>Paragraph {n} of a long article, with varied words.</p>");
+        feed.push_str(&format!(
+            "<item><title>Long read {n}</title><link>https://long.example/{n}</link>\
+             <guid>https://long.example/{n}</guid>\
+             <pubDate>Fri, 06 Feb 2026 {:02}:{:02}:00 GMT</pubDate>\
+             <description><![CDATA[{}]]></description></item>",
+            n / 60,
+            n % 60,
+            paragraph.repeat(20)
+        ));
+    }
+    feed.push_str("</channel></rss>");
+    server.route("/long.xml", feed.into_bytes(), "application/rss+xml");
+    let text = format!(
+        "[store]\npath = \"{}\"\nmax_age = \"36500d\"\n[[source]]\nurl = \"{}\"\n",
+        store.display(),
+        server.url("/long.xml")
+    );
+    let app = RunningApp::start(config_with_interval(&text, Duration::from_secs(3600))).await;
+    let url = app.url("/feed.xml");
+    let client = reqwest::Client::builder()
+        .no_gzip()
+        .no_brotli()
+        .no_deflate()
+        .build()
+        .unwrap();
+    let identity = eventually(Duration::from_secs(15), || {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            let body = client.get(&url).send().await.ok()?.bytes().await.ok()?;
+            let feed = feed_rs::parser::parse(&body[..]).ok()?;
+            (feed.entries.len() == 100).then_some(body)
+        }
+    })
+    .await;
+    assert!(
+        identity.len() >= tributary::zerocopy::MIN_SENDFILE_BYTES,
+        "the test needs a large document, not {} bytes",
+        identity.len()
+    );
+    (server, app, identity)
+}
+
 /// Polls every source of `config` once into `store`, as `tributary poll` does.
 pub async fn poll_once(
     store: &tributary::store::Store,
