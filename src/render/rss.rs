@@ -49,8 +49,10 @@ fn rss_item(stored: &StoredItem) -> rss::Item {
         title,
         link: item.link.clone(),
         comments: item.comments.clone(),
+        // Readers show `description` as the item's text and prefer `content:encoded`
+        // for the full article when they know it; without a summary both carry it.
         description: item.summary.clone().or_else(|| item.content.clone()),
-        content: item.content.clone().filter(|_| item.summary.is_some()),
+        content: item.content.clone(),
         guid: Some(Guid {
             value: guid,
             permalink: is_permalink,
@@ -135,6 +137,31 @@ mod tests {
             parsed.last_build_date.as_deref(),
             Some("Thu, 1 Jan 1970 00:33:20 +0000")
         );
+    }
+
+    #[test]
+    fn full_content_is_content_encoded_with_or_without_a_summary() {
+        let mut items = vec![
+            stored("only-content", None, 2),
+            stored("summary-only", None, 1),
+        ];
+        items[0].item.summary = None;
+        items[0].item.content = Some("<p>the whole article</p>".into());
+        items[1].item.summary = Some("a summary".into());
+        items[1].item.content = None;
+        let parsed = Channel::read_from(&render_rss(&items, &info())[..]).unwrap();
+        let only_content = &parsed.items[0];
+        assert_eq!(
+            only_content.content.as_deref(),
+            Some("<p>the whole article</p>")
+        );
+        assert_eq!(
+            only_content.description.as_deref(),
+            Some("<p>the whole article</p>")
+        );
+        let summary_only = &parsed.items[1];
+        assert_eq!(summary_only.content, None);
+        assert_eq!(summary_only.description.as_deref(), Some("a summary"));
     }
 
     #[test]
