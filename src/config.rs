@@ -1122,6 +1122,32 @@ mod tests {
     }
 
     #[test]
+    fn shortest_interval_counts_auto_sources_at_min_interval() {
+        let fixed = |minutes: u64| Duration::from_secs(minutes * 60);
+        // Fixed intervals only: the shortest of them.
+        let config = check(
+            "[poll]\ninterval = \"2h\"\n[[source]]\nurl = \"https://a.example/rss\"\n[[source]]\nurl = \"https://b.example/rss\"\ninterval = \"45m\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.shortest_interval(), fixed(45));
+        // An auto source may be polled as often as min_interval.
+        let config = check(
+            "[poll]\nmin_interval = \"15m\"\n[[source]]\nurl = \"https://a.example/rss\"\ninterval = \"1h\"\n[[source]]\nurl = \"https://b.example/rss\"\ninterval = \"auto\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.shortest_interval(), fixed(15));
+        // A fixed interval shorter than min_interval wins over it.
+        let config = check(
+            "[poll]\nmin_interval = \"15m\"\n[[source]]\nurl = \"https://a.example/rss\"\ninterval = \"auto\"\n[[source]]\nurl = \"https://b.example/rss\"\ninterval = \"5m\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.shortest_interval(), fixed(5));
+        // No sources: min_interval.
+        let config = check("[poll]\nmin_interval = \"20m\"\n").unwrap();
+        assert_eq!(config.shortest_interval(), fixed(20));
+    }
+
+    #[test]
     fn auto_is_the_default_interval_and_request_options_are_read() {
         let config = check(
             "[[source]]\nurl = \"https://a.example/rss\"\n[[source]]\nurl = \"https://b.example/rss\"\ninterval = \"auto\"\nusername = \"u\"\npassword = \"p\"\nuser_agent = \"Reader/1\"\nheaders = { \"X-Key\" = \"k\" }\n",
