@@ -124,6 +124,50 @@ fn assert_feedparser_matches(parsed: &Parsed, river: &River, format: &str) {
     }
 }
 
+/// Checks every item's `<source>` against the ingested river. feed-rs (3.0) does not
+/// read `<source>` at all, so the RSS and Atom documents are read back here with the
+/// readers of the crates that wrote them; JSON's `_source` is checked in
+/// [`check_json_feed`].
+fn assert_sources_match(body: &[u8], river: &River, format: &str) {
+    let sources: Vec<(String, Option<String>)> = match format {
+        "rss" => rss::Channel::read_from(body)
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|item| {
+                let source = item.source.expect("every item has a <source>");
+                (source.url, source.title)
+            })
+            .collect(),
+        "atom" => atom_syndication::Feed::read_from(body)
+            .unwrap()
+            .entries
+            .into_iter()
+            .map(|entry| {
+                let source = entry.source.expect("every entry has a <source>");
+                let href = source
+                    .links
+                    .iter()
+                    .find(|l| l.rel == "self")
+                    .map(|l| l.href.clone());
+                assert_eq!(href.as_deref(), Some(source.id.as_str()), "{format}");
+                (source.id, Some(source.title.value))
+            })
+            .collect(),
+        _ => unreachable!("{format}"),
+    };
+    let expected: Vec<(String, Option<String>)> = RIVER
+        .iter()
+        .map(|e| {
+            (
+                river.server.url(e.source_path),
+                Some(e.source_name.to_string()),
+            )
+        })
+        .collect();
+    assert_eq!(sources, expected, "{format}: sources");
+}
+
 /// Checks feed-rs's reading against the ingested river.
 fn assert_feed_rs_matches(body: &[u8], format: &str) -> feed_rs::model::Feed {
     let feed = feed_rs::parser::parse(body).unwrap_or_else(|e| panic!("{format}: feed-rs: {e}"));
@@ -159,6 +203,7 @@ async fn feeds_read_back_in_feed_rs_and_feedparser() {
     assert_eq!(parsed.self_links, [Some(format!("http://{host}/feed.xml"))]);
     assert_feedparser_matches(&parsed, &river, "rss");
     let feed = assert_feed_rs_matches(&rss, "rss");
+    assert_sources_match(&rss, &river, "rss");
     assert_eq!(feed.language.as_deref(), Some("en"));
     let channel = rss::Channel::read_from(&rss[..]).unwrap();
     assert!(
@@ -173,6 +218,7 @@ async fn feeds_read_back_in_feed_rs_and_feedparser() {
     assert_eq!(parsed.self_links, [Some(format!("http://{host}/atom.xml"))]);
     assert_feedparser_matches(&parsed, &river, "atom");
     assert_feed_rs_matches(&atom, "atom");
+    assert_sources_match(&atom, &river, "atom");
 
     // JSON Feed 1.1: no feedparser release reads it, so the script reads it with
     // Python's json module against the 1.1 required fields (sources included, from
@@ -297,6 +343,44 @@ async fn public_url_names_every_self_link_and_views_parse() {
         .collect();
     assert_eq!(titles, ["New compiler release", "Kernel notes"]);
     assert_eq!(channel.title, "Test river — Tech Log");
+    // The same source in every feed format, read by feedparser and feed-rs.
+    let tech_log: Vec<&str> = RIVER
+        .iter()
+        .filter(|e| e.source_name == "Tech Log")
+        .map(|e| e.title)
+        .collect();
+    for (suffix, version) in [("xml", "rss20"), ("atom", "atom10"), ("json", "json11")] {
+        let path = format!("/sources/{slug}.{suffix}");
+        let (content_type, body) = get(&river.app.url(&path)).await;
+        let parsed = feedparser(&body, &content_type);
+        assert!(!parsed.bozo, "{path}: {}", parsed.bozo_exception);
+        assert_eq!(parsed.version, version, "{path}");
+        assert_eq!(
+            parsed.self_links,
+            [Some(format!("https://news.example.org/river{path}"))]
+        );
+        let titles: Vec<_> = parsed
+            .entries
+            .iter()
+            .filter_map(|e| e.title.as_deref())
+            .collect();
+        assert_eq!(titles, tech_log, "{path}");
+        for entry in &parsed.entries {
+            assert_eq!(entry.source_title.as_deref(), Some("Tech Log"), "{path}");
+            assert_eq!(
+                entry.source_href.as_deref(),
+                Some(river.server.url("/atom.xml").as_str()),
+                "{path}"
+            );
+        }
+        let feed = feed_rs::parser::parse(&body[..]).unwrap();
+        let titles: Vec<_> = feed
+            .entries
+            .iter()
+            .filter_map(|e| e.title.as_ref().map(|t| t.content.as_str()))
+            .collect();
+        assert_eq!(titles, tech_log, "{path}: feed-rs");
+    }
     let (_, body) = get(&river.app.url("/feed.json?limit=3")).await;
     let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(doc["items"].as_array().unwrap().len(), 3);
