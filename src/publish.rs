@@ -11,8 +11,10 @@
 //! Self links: with `[server] public_url` every document is built on it. Without it,
 //! documents name the Host the reader used. The eager feeds are built for the listen
 //! address (what a local client sends); any other Host is a view like the others,
-//! rendered once per change and Host and cached, so a stream of made-up Host values
-//! costs at most one cache of renders per change (bounded count, bounded concurrency).
+//! rendered once per change and Host and cached. The cache keeps the views used
+//! last: a client cycling through made-up Host names or `?limit` values costs a
+//! render per request (at most [`MAX_CONCURRENT_RENDERS`] at once), but cannot push
+//! out the views other readers keep asking for, nor grow memory.
 //!
 //! Reads the store (`latest`, `latest_where`, `source_state`, `subscribe`); the
 //! formats themselves are `render`'s pure functions. `app` runs [`Publisher::run`];
@@ -434,14 +436,18 @@ impl Snapshot {
         Ok(rendered.clone())
     }
 
-    /// The cache slot for `key`; the oldest slot makes room when the cache is full.
+    /// The cache slot for `key`. The cache is ordered from least to most recently
+    /// used; the least recently used slot makes room when it is full.
     fn slot(&self, key: CacheKey) -> CacheSlot {
         let mut views = self
             .views
             .lock()
             .expect("the view cache lock is never poisoned");
-        if let Some((_, slot)) = views.iter().find(|(k, _)| *k == key) {
-            return slot.clone();
+        if let Some(at) = views.iter().position(|(k, _)| *k == key) {
+            let used = views.remove(at);
+            let slot = used.1.clone();
+            views.push(used);
+            return slot;
         }
         if views.len() >= MAX_CACHED_VIEWS {
             views.remove(0);
@@ -777,6 +783,58 @@ mod tests {
         assert_eq!(wire.items, 5);
         let rendered = String::from_utf8(snapshot.main[0].identity.body.to_vec()).unwrap();
         assert_eq!(rendered.matches("<item>").count(), 4);
+    }
+
+    #[tokio::test]
+    async fn views_render_once_and_the_ones_in_use_stay_cached() {
+        let config = crate::config::parse(
+            std::path::Path::new("feeds.toml"),
+            "[[source]]\nurl = \"http://wire.example/\"\ntags = [\"t\"]\n",
+            None,
+        )
+        .unwrap();
+        let publisher = Publisher::new(
+            Store::temporary().unwrap(),
+            Site::from_config(&config, "127.0.0.1:1".into(), 1),
+        );
+        let snapshot = publisher.render().unwrap();
+        let tag = View {
+            format: Format::Atom,
+            scope: Scope::Tag("t".into()),
+            limit: None,
+        };
+        let first = snapshot.get(&tag, None).await.unwrap();
+        assert!(Arc::ptr_eq(
+            &first,
+            &snapshot.get(&tag, None).await.unwrap()
+        ));
+        // Another Host gets its own document, rendered once too.
+        let elsewhere = snapshot.get(&tag, Some("news.example")).await.unwrap();
+        assert!(!Arc::ptr_eq(&first, &elsewhere));
+        assert!(Arc::ptr_eq(
+            &elsewhere,
+            &snapshot.get(&tag, Some("news.example")).await.unwrap()
+        ));
+        // The listen address and no Host at all get the eager whole-river document.
+        let main = View::main(Format::Rss);
+        assert!(Arc::ptr_eq(
+            &snapshot.get(&main, Some("127.0.0.1:1")).await.unwrap(),
+            &snapshot.main[0]
+        ));
+        // A client cycling through many more views than the cache holds does not push
+        // out the view readers keep asking for, and the cache stays bounded.
+        for (n, host) in (1..=3 * MAX_CACHED_VIEWS).zip(["a.example", "b.example"].iter().cycle()) {
+            let churn = View {
+                limit: Some(n),
+                ..main.clone()
+            };
+            snapshot.get(&churn, Some(host)).await.unwrap();
+            assert!(
+                Arc::ptr_eq(&first, &snapshot.get(&tag, None).await.unwrap()),
+                "{n}"
+            );
+        }
+        assert_eq!(snapshot.views.lock().unwrap().len(), MAX_CACHED_VIEWS);
     }
 
     #[test]
