@@ -716,15 +716,21 @@ mod tests {
         assert_ne!(a.brotli.etag, a.gzip.etag);
     }
 
+    fn config(text: &str) -> Config {
+        crate::config::parse(std::path::Path::new("feeds.toml"), text, None).unwrap()
+    }
+
+    /// A publisher of `config`'s site, served on 127.0.0.1:1.
+    fn publisher(config: &Config, store: Store) -> Publisher {
+        Publisher::new(store, Site::from_config(config, "127.0.0.1:1".into(), 1))
+    }
+
     #[tokio::test]
     async fn one_source_holds_at_most_max_per_source_slots() {
         use crate::item::{Item, ItemId, Origin, SourceState};
-        let config = crate::config::parse(
-            std::path::Path::new("feeds.toml"),
+        let config = config(
             "[publish]\nmax_items = 5\nmax_per_source = 2\n[[source]]\nurl = \"http://wire.example/\"\ntags = [\"t\"]\n[[source]]\nurl = \"http://quiet.example/\"\ntags = [\"t\"]\n",
-            None,
-        )
-        .unwrap();
+        );
         let store = Store::temporary().unwrap();
         let now = DateTime::from_timestamp(1_000_000, 0).unwrap();
         for (source, count, start) in [(&config.sources[0], 10, 500), (&config.sources[1], 3, 0)] {
@@ -753,8 +759,7 @@ mod tests {
                 .record_fetch(&origin, &items, &SourceState::default(), now)
                 .unwrap();
         }
-        let publisher = Publisher::new(store, Site::from_config(&config, "127.0.0.1:1".into(), 1));
-        let snapshot = publisher.render().unwrap();
+        let snapshot = publisher(&config, store).render().unwrap();
         // The wire's 10 newer items take 2 slots, and so do the quiet source's 3: a
         // capped river is shorter than max_items when few sources have items.
         let per_source = |items: &[StoredItem]| {
@@ -787,17 +792,10 @@ mod tests {
 
     #[tokio::test]
     async fn views_render_once_and_the_ones_in_use_stay_cached() {
-        let config = crate::config::parse(
-            std::path::Path::new("feeds.toml"),
-            "[[source]]\nurl = \"http://wire.example/\"\ntags = [\"t\"]\n",
-            None,
-        )
-        .unwrap();
-        let publisher = Publisher::new(
-            Store::temporary().unwrap(),
-            Site::from_config(&config, "127.0.0.1:1".into(), 1),
-        );
-        let snapshot = publisher.render().unwrap();
+        let config = config("[[source]]\nurl = \"http://wire.example/\"\ntags = [\"t\"]\n");
+        let snapshot = publisher(&config, Store::temporary().unwrap())
+            .render()
+            .unwrap();
         let tag = View {
             format: Format::Atom,
             scope: Scope::Tag("t".into()),

@@ -33,6 +33,27 @@ struct ParsedEntry {
     source_href: Option<String>,
 }
 
+impl Parsed {
+    /// The entries' titles, in document order.
+    fn titles(&self) -> Vec<&str> {
+        self.entries
+            .iter()
+            .filter_map(|e| e.title.as_deref())
+            .collect()
+    }
+}
+
+/// Fetches `path` and reads it with feedparser (well-formed, of `version`) and with
+/// feed-rs; returns both readings.
+async fn read_view(river: &River, path: &str, version: &str) -> (Parsed, feed_rs::model::Feed) {
+    let (content_type, body) = get(&river.app.url(path)).await;
+    let parsed = feedparser(&body, &content_type);
+    assert!(!parsed.bozo, "{path}: {}", parsed.bozo_exception);
+    assert_eq!(parsed.version, version, "{path}");
+    let feed = feed_rs::parser::parse(&body[..]).unwrap_or_else(|e| panic!("{path}: feed-rs: {e}"));
+    (parsed, feed)
+}
+
 async fn get(url: &str) -> (String, Vec<u8>) {
     let response = reqwest::get(url).await.unwrap();
     assert_eq!(response.status(), 200, "{url}");
@@ -306,18 +327,9 @@ async fn public_url_names_every_self_link_and_views_parse() {
         ("/tags/news.atom", "atom10"),
         ("/tags/news.json", "json11"),
     ] {
-        let (content_type, body) = get(&river.app.url(path)).await;
-        let parsed = feedparser(&body, &content_type);
-        assert!(!parsed.bozo, "{path}: {}", parsed.bozo_exception);
-        assert_eq!(parsed.version, version);
-        let titles: Vec<_> = parsed
-            .entries
-            .iter()
-            .filter_map(|e| e.title.as_deref())
-            .collect();
+        let (parsed, feed) = read_view(&river, path, version).await;
         let expected: Vec<_> = in_news.iter().map(|e| e.title).collect();
-        assert_eq!(titles, expected, "{path}");
-        let feed = feed_rs::parser::parse(&body[..]).unwrap();
+        assert_eq!(parsed.titles(), expected, "{path}");
         assert_eq!(feed.entries.len(), in_news.len(), "{path}");
     }
     let (_, body) = get(&river.app.url("/tags/news.xml")).await;
@@ -351,20 +363,12 @@ async fn public_url_names_every_self_link_and_views_parse() {
         .collect();
     for (suffix, version) in [("xml", "rss20"), ("atom", "atom10"), ("json", "json11")] {
         let path = format!("/sources/{slug}.{suffix}");
-        let (content_type, body) = get(&river.app.url(&path)).await;
-        let parsed = feedparser(&body, &content_type);
-        assert!(!parsed.bozo, "{path}: {}", parsed.bozo_exception);
-        assert_eq!(parsed.version, version, "{path}");
+        let (parsed, feed) = read_view(&river, &path, version).await;
         assert_eq!(
             parsed.self_links,
             [Some(format!("https://news.example.org/river{path}"))]
         );
-        let titles: Vec<_> = parsed
-            .entries
-            .iter()
-            .filter_map(|e| e.title.as_deref())
-            .collect();
-        assert_eq!(titles, tech_log, "{path}");
+        assert_eq!(parsed.titles(), tech_log, "{path}");
         for entry in &parsed.entries {
             assert_eq!(entry.source_title.as_deref(), Some("Tech Log"), "{path}");
             assert_eq!(
@@ -373,7 +377,6 @@ async fn public_url_names_every_self_link_and_views_parse() {
                 "{path}"
             );
         }
-        let feed = feed_rs::parser::parse(&body[..]).unwrap();
         let titles: Vec<_> = feed
             .entries
             .iter()
