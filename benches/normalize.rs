@@ -33,7 +33,8 @@ fn main() {
     let total_files = files.len();
     files.retain(|(_, bytes)| {
         feed_rs::parser::parse(&bytes[..]).is_ok()
-            && tributary::normalize::normalize_document(bytes, None, None, chrono_tz::UTC).is_ok()
+            && tributary::ingest::normalize::normalize_document(bytes, None, None, chrono_tz::UTC)
+                .is_ok()
     });
     let bytes: usize = files.iter().map(|(_, b)| b.len()).sum();
     let mut items = 0;
@@ -53,7 +54,7 @@ fn main() {
         items = 0;
         for (_, body) in &files {
             let document =
-                tributary::normalize::normalize_document(body, None, None, chrono_tz::UTC)
+                tributary::ingest::normalize::normalize_document(body, None, None, chrono_tz::UTC)
                     .expect("normalized before");
             items += document.items.len();
             std::hint::black_box(document);
@@ -61,7 +62,7 @@ fn main() {
         normalize_times.push(started.elapsed());
         let started = Instant::now();
         for (_, body) in &files {
-            let parsed = tributary::parse::parse_feed(body, None, chrono_tz::UTC)
+            let parsed = tributary::ingest::parse::parse_feed(body, None, chrono_tz::UTC)
                 .expect("normalized before");
             std::hint::black_box(parsed);
         }

@@ -193,7 +193,7 @@ fn corpus_items(dir: &Path) -> Vec<Item> {
         let path = entry.unwrap().path();
         if let Ok(bytes) = std::fs::read(&path)
             && let Ok(document) =
-                tributary::normalize::normalize_document(&bytes, None, None, chrono_tz::UTC)
+                tributary::ingest::normalize::normalize_document(&bytes, None, None, chrono_tz::UTC)
         {
             items.extend(document.items);
         }

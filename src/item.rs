@@ -7,6 +7,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use url::Url;
 
 /// Identity of a configured source: the URL as written in `feeds.toml`.
 ///
@@ -76,10 +77,10 @@ impl Item {
     }
 
     /// The item's link in the form that identifies a story across sources and
-    /// GUID changes (see `normalize::canonical_link`).
+    /// GUID changes (see [`canonical_link`]).
     pub fn canonical_link(&self) -> Option<String> {
         let link = url::Url::parse(self.link.as_deref()?).ok()?;
-        Some(crate::normalize::canonical_link(&link))
+        Some(canonical_link(&link))
     }
 
     /// The item's id without scheme and host when it is a URL (`http://a.example/p?id=1`
@@ -168,4 +169,44 @@ pub struct SourceState {
     pub skip_hours: Vec<u8>,
     #[serde(default)]
     pub skip_days: Vec<u8>,
+}
+
+/// Query parameters that only track the reader: dropped from links used as identity.
+const TRACKING_PARAMETERS: &[&str] = &[
+    "fbclid",
+    "gclid",
+    "dclid",
+    "yclid",
+    "msclkid",
+    "mc_cid",
+    "mc_eid",
+    "igshid",
+    "_hsenc",
+    "_hsmi",
+    "_openstat",
+    "from_rss",
+];
+
+/// A link in the form that identifies a story: scheme and host in lower case and
+/// the default port dropped (the url crate does both), no fragment, and no tracking
+/// parameters (`utm_*` and [`TRACKING_PARAMETERS`]). The published link keeps them.
+pub fn canonical_link(link: &Url) -> String {
+    let mut canonical = link.clone();
+    canonical.set_fragment(None);
+    if canonical.query().is_some() {
+        let kept: Vec<(String, String)> = canonical
+            .query_pairs()
+            .filter(|(key, _)| {
+                let key = key.to_ascii_lowercase();
+                !key.starts_with("utm_") && !TRACKING_PARAMETERS.contains(&key.as_str())
+            })
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        if kept.is_empty() {
+            canonical.set_query(None);
+        } else {
+            canonical.query_pairs_mut().clear().extend_pairs(kept);
+        }
+    }
+    canonical.to_string()
 }

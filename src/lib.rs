@@ -1,48 +1,39 @@
 //! tributary: a feed aggregator daemon.
 //!
 //! ```text
-//! feeds.toml ─► config ─► scheduler ─► fetch ─► parse ─► normalize ─► store (sled)
-//!                          (when, how      (HTTP,    (charset,  (ids, text,     │ items ordered
-//!                           many at once)   limits)   feed-rs)   dates, HTML)    ▼ by time
-//! reader ◄── http ◄── publish (render once per change: RSS, Atom, JSON Feed, ◄────┘
+//! feeds.toml ─► config ─► scheduler ─► fetch ─► ingest ─────────► store (sled)
+//!                          (when, how      (HTTP,    (charset, feed-rs,   │ items ordered
+//!                           many at once)   limits)   ids, dates, HTML)   ▼ by time
+//! reader ◄── http ◄── publish (render once per change: RSS, Atom, JSON Feed, ◄───┘
 //!   (hyper)              HTML, OPML; gzip + brotli; views cached per change)
 //! ```
 //!
-//! A source that answers with a web page goes through `discover` (the feed the page
-//! advertises) or, with `kind = "html"`, through `scrape` (items read with CSS
-//! selectors) instead of `parse`/`normalize`.
+//! Rooms, in the order data flows (each opens with what it owns):
+//! - [`cli`]: the commands (`run`, `check`, `inspect`, `add`, `sources`, ...);
+//! - [`daemon`]: the wiring of a running daemon, its reloads and its shutdown;
+//! - [`config`]: `feeds.toml` read, checked and edited;
+//! - [`scheduler`]: when each source is polled, and one poll of one source;
+//! - [`fetch`]: HTTP with limits and an address guard; feeds found behind web pages;
+//! - [`ingest`]: pure: bytes of a document to checked [`item::Item`]s;
+//! - [`store`]: the only room that knows sled;
+//! - [`publish`]: the URL space and the rendered outputs, once per change;
+//! - [`render`]: pure: items to RSS, Atom, JSON Feed, HTML, OPML bytes;
+//! - [`http`]: serving those bytes;
+//! - [`ops`]: metrics, health, source status, systemd, logging.
 //!
-//! `app` wires the stages together; `main` is the command line (`add` edits
-//! `feeds.toml` for it). Around them: `reload` turns SIGHUP and edits of `feeds.toml`
-//! into a new config for the running stages; `systemd` and `watchdog` tell the service
-//! manager how the daemon is doing; `logging` writes journal-friendly lines when
-//! stderr is the journal.
+//! [`item`] is the vocabulary they share; [`sys`] holds the few system calls that
+//! need `unsafe`, behind safe functions.
 
-pub mod add;
-mod allocator;
-pub mod app;
+pub mod cli;
 pub mod config;
-pub mod dates;
-pub mod deadline;
-pub mod discover;
+pub mod daemon;
 pub mod fetch;
-pub mod filter;
-pub mod health;
 pub mod http;
-pub mod import;
+pub mod ingest;
 pub mod item;
-pub mod logging;
-pub mod metrics;
-pub mod normalize;
-pub mod parse;
+pub mod ops;
 pub mod publish;
-pub mod reload;
 pub mod render;
 pub mod scheduler;
-pub mod scrape;
-pub mod shutdown;
-pub mod status;
 pub mod store;
-pub mod systemd;
-pub mod watchdog;
-pub mod zerocopy;
+pub mod sys;

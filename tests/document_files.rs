@@ -1,5 +1,5 @@
 //! Where the daemon keeps large rendered documents: in unnamed files in the store's
-//! directory (`tributary::zerocopy`), open while they are served and never visible
+//! directory (`tributary::http::zerocopy`), open while they are served and never visible
 //! there. A test binary of its own: the directory is set process-wide, and another
 //! daemon started in the same process would move it.
 

@@ -2,8 +2,8 @@
 //! found, kept as plain tests so they never come back.
 
 use chrono_tz::Tz;
-use tributary::normalize::{normalize_document, plain_text};
-use tributary::parse::ParseError;
+use tributary::ingest::normalize::{normalize_document, plain_text};
+use tributary::ingest::parse::ParseError;
 use url::Url;
 
 /// parse_normalize: an XML declaration inside an item makes quick-xml (under

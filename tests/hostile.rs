@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tributary::status::{SourceStatus, Status, parse_json};
+use tributary::ops::status::{SourceStatus, Status, parse_json};
 
 /// 256 MB: the most resident memory the daemon may ever reach in these tests.
 const RSS_LIMIT_KB: u64 = 256 * 1024;

@@ -274,7 +274,7 @@ async fn bad_requests_get_a_status_and_a_one_line_reason() {
 }
 
 /// A river whose RSS is large enough to be sent from a file with sendfile
-/// (`tributary::zerocopy`; its compressed variants, slices of the same file, are
+/// (`tributary::http::zerocopy`; its compressed variants, slices of the same file, are
 /// copied): every encoding arrives whole and identical to the others, under
 /// concurrent requests, and HEAD gives the length.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -284,7 +284,7 @@ async fn large_outputs_arrive_whole_in_every_encoding() {
     let url = app.url("/feed.xml");
     let client = raw_client();
 
-    let sent_before = tributary::zerocopy::bytes_sent_with_sendfile();
+    let sent_before = tributary::http::zerocopy::bytes_sent_with_sendfile();
     let requests = (0..16).map(|n| {
         let (client, url) = (client.clone(), url.clone());
         let encoding = ["identity", "gzip", "br", "gzip, br"][n % 4];
@@ -317,9 +317,9 @@ async fn large_outputs_arrive_whole_in_every_encoding() {
     }
     // Four of the requests took the identity body: it went out with sendfile but for
     // a tail shorter than the threshold after a partial write.
-    let least_by_sendfile = identity.len() - tributary::zerocopy::MIN_SENDFILE_BYTES;
+    let least_by_sendfile = identity.len() - tributary::http::zerocopy::MIN_SENDFILE_BYTES;
     assert!(
-        tributary::zerocopy::bytes_sent_with_sendfile() - sent_before
+        tributary::http::zerocopy::bytes_sent_with_sendfile() - sent_before
             >= 4 * least_by_sendfile as u64,
         "the identity bodies were copied, not sent with sendfile"
     );
@@ -345,7 +345,7 @@ async fn until_closed(stream: &mut tokio::net::TcpStream) -> (Vec<u8>, std::time
     }
 }
 
-/// The request-head deadline (`tributary::deadline`): a client trickling a head and
+/// The request-head deadline (`tributary::http::deadline`): a client trickling a head and
 /// an idle keep-alive client are both cut off between 10 and 13 s; a head sent in
 /// pieces within the limit is answered. Takes about 12 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,8 +15,8 @@ use proptest::test_runner::{Config, RngSeed};
 use regex::Regex;
 use scraper::{Html, Node};
 use std::sync::LazyLock;
+use tributary::ingest::normalize::{normalize_document, plain_text};
 use tributary::item::{Item, ItemId, Origin, SourceId, StoredItem};
-use tributary::normalize::{normalize_document, plain_text};
 use tributary::render::{self, FeedInfo};
 use url::Url;
 
@@ -307,7 +307,7 @@ fn html_problems(html: &str) -> Option<String> {
     None
 }
 
-fn normalize(kind: Kind, items: &[GenItem]) -> Option<tributary::normalize::Document> {
+fn normalize(kind: Kind, items: &[GenItem]) -> Option<tributary::ingest::normalize::Document> {
     let body = document(kind, items);
     let url = Url::parse("https://news.example/feed").unwrap();
     normalize_document(body.as_bytes(), None, Some(&url), Tz::UTC).ok()

@@ -1,5 +1,5 @@
 //! Large bodies when a sandbox refuses sendfile (a seccomp filter such as systemd's
-//! `SystemCallFilter=` answering EPERM): `tributary::zerocopy` falls back to copying
+//! `SystemCallFilter=` answering EPERM): `tributary::http::zerocopy` falls back to copying
 //! from the mapped file, and every byte still arrives. A test binary of its own: the
 //! refusal is remembered process-wide.
 
@@ -8,8 +8,8 @@ use http_body_util::Full;
 use hyper::service::service_fn;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use tributary::deadline::Deadlines;
-use tributary::zerocopy::{self, Connection};
+use tributary::http::deadline::Deadlines;
+use tributary::http::zerocopy::{self, Connection};
 
 /// Makes sendfile fail with EPERM on the calling thread (and threads it starts).
 fn refuse_sendfile_on_this_thread() {

@@ -20,11 +20,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::runtime::Runtime;
 use tokio::sync::watch;
 use tributary::config;
-use tributary::deadline::Deadlines;
-use tributary::health::Health;
+use tributary::http::deadline::Deadlines;
+use tributary::ops::health::Health;
 use tributary::http::{self, HttpState, SourcesPage};
 use tributary::item::{Item, ItemId, Origin, SourceState};
-use tributary::metrics::Metrics;
+use tributary::ops::metrics::Metrics;
 use tributary::publish::{Publisher, Site};
 use tributary::store::Store;
 

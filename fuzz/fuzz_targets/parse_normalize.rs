@@ -15,7 +15,7 @@ use std::path::Path;
 use std::sync::LazyLock;
 use tributary::config::{self, SourceConfig};
 use tributary::item::{Origin, StoredItem};
-use tributary::normalize::normalize_document;
+use tributary::ingest::normalize::normalize_document;
 use tributary::render::{self, FeedInfo};
 use tributary::store::timestamp_for;
 use url::Url;
@@ -62,7 +62,7 @@ fuzz_target!(
         std::panic::set_hook(Box::new(move |info| {
             let stack = std::backtrace::Backtrace::force_capture().to_string();
             // The closure parse_feed hands to catch_unwind is on the stack.
-            if !stack.contains("AssertUnwindSafe<tributary::parse::parse_feed::") {
+            if !stack.contains("AssertUnwindSafe<tributary::ingest::parse::parse_feed::") {
                 abort(info);
             }
         }));

@@ -25,16 +25,16 @@ use tracing::{debug, info, warn};
 use url::Url;
 
 use crate::config::{PollConfig, SourceConfig, SourceKind};
-use crate::discover::{self, DiscoverError, is_html};
+use crate::fetch::discover::{self, DiscoverError, is_html};
 use crate::fetch::{FetchError, FetchOutcome, Fetched, Fetcher, Response, Validators};
-use crate::health::Health;
+use crate::ingest::normalize::normalize_document;
+use crate::ingest::parse::decode_html;
+use crate::ingest::scrape::scrape;
 use crate::item::{Origin, SourceId, SourceState};
-use crate::metrics::{Metrics, PollOutcome};
-use crate::normalize::normalize_document;
-use crate::parse::decode_html;
-use crate::scrape::scrape;
+use crate::ops::health::Health;
+use crate::ops::metrics::{Metrics, PollOutcome};
+use crate::ops::watchdog::{HEARTBEAT_EVERY, Heartbeat};
 use crate::store::{Store, StoreError};
-use crate::watchdog::{HEARTBEAT_EVERY, Heartbeat};
 use plan::Bounds;
 
 /// ±10% random spread on every wait, so sources drift apart instead of firing in
@@ -639,7 +639,7 @@ impl Shared {
             tags: source.tags.clone(),
         };
         if document.left_out > 0 {
-            warn!(source = %source.id, left_out = document.left_out, kept = crate::normalize::MAX_ENTRIES, "the feed has more entries than are kept; only the newest are stored");
+            warn!(source = %source.id, left_out = document.left_out, kept = crate::ingest::normalize::MAX_ENTRIES, "the feed has more entries than are kept; only the newest are stored");
         }
         let store = self.store.clone();
         let mut items = document.items;

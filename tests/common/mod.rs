@@ -258,7 +258,7 @@ impl RunningApp {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel();
-        let handle = tokio::spawn(tributary::app::run(config, listener, async {
+        let handle = tokio::spawn(tributary::daemon::run(config, listener, async {
             let _ = rx.await;
         }));
         RunningApp {
@@ -555,7 +555,7 @@ pub async fn start_long_reads(store: &Path) -> (FeedServer, RunningApp, bytes::B
     })
     .await;
     assert!(
-        identity.len() >= tributary::zerocopy::MIN_SENDFILE_BYTES,
+        identity.len() >= tributary::http::zerocopy::MIN_SENDFILE_BYTES,
         "the test needs a large document, not {} bytes",
         identity.len()
     );

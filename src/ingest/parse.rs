@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::LazyLock;
 
-use crate::dates::parse_date;
+use crate::ingest::dates::parse_date;
 
 /// Why a document could not be read as a feed.
 #[derive(Debug, thiserror::Error)]

@@ -13,10 +13,10 @@ use std::collections::HashSet;
 use std::fmt;
 use url::Url;
 
-use crate::dates::parse_date;
-use crate::item::{Item, ItemId};
-use crate::normalize::{Document, FeedInfo, Sanitizer, absolute, canonical_link, plain_text};
-use crate::parse::{PollHints, decode_html};
+use crate::ingest::dates::parse_date;
+use crate::ingest::normalize::{Document, FeedInfo, Sanitizer, absolute, plain_text};
+use crate::ingest::parse::{PollHints, decode_html};
+use crate::item::{Item, ItemId, canonical_link};
 
 /// `href`: where a link's target is on an `<a>`.
 pub const DEFAULT_LINK_ATTRIBUTE: &str = "href";
@@ -170,7 +170,7 @@ pub fn scrape(
     // A summary's relative URLs are relative to the page it was read from.
     let sanitizer = Sanitizer::new(Some(&base));
     // Page order: the top of a "latest news" list is its newest.
-    for element in elements.iter().take(crate::normalize::MAX_ENTRIES) {
+    for element in elements.iter().take(crate::ingest::normalize::MAX_ENTRIES) {
         let link = first(*element, &rules.link)
             .and_then(|e| e.value().attr(rules.link_attribute()))
             .and_then(|href| absolute(href, Some(&base)));
@@ -248,7 +248,9 @@ pub fn scrape(
         },
         items,
         poll_hints: PollHints::default(),
-        left_out: elements.len().saturating_sub(crate::normalize::MAX_ENTRIES),
+        left_out: elements
+            .len()
+            .saturating_sub(crate::ingest::normalize::MAX_ENTRIES),
     })
 }
 

@@ -6,8 +6,8 @@
 
 use regex::RegexSet;
 
+use crate::ingest::normalize::plain_text;
 use crate::item::Item;
-use crate::normalize::plain_text;
 
 /// Which text of an item the rules read.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -16,7 +16,7 @@ use std::sync::LazyLock;
 use url::Url;
 
 use crate::fetch::{FetchError, FetchOutcome, Fetched, Fetcher, RequestOptions, Validators};
-use crate::parse::{decode_html, parse_feed};
+use crate::ingest::parse::{decode_html, parse_feed};
 
 /// Paths probed on the page's host, in order, when the page advertises no feed: the
 /// defaults of WordPress, Ghost, Hugo, Jekyll and most hand-rolled sites.

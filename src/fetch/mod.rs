@@ -6,6 +6,8 @@
 //! the source's [`AddressPolicy`] (see [`guard`]): no redirect or DNS answer takes it
 //! to an internal address it was not configured for.
 
+pub mod discover;
+
 mod guard;
 
 use chrono::{DateTime, Utc};

@@ -4,6 +4,9 @@
 //! problem with its file, line and column. Nothing else in tributary reads the file;
 //! `app` and `main` receive a `Config`.
 
+pub mod add;
+pub mod import;
+
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -15,9 +18,9 @@ use toml::Spanned;
 use url::Url;
 
 use crate::fetch::{AddressPolicy, RequestOptions};
-use crate::filter::{Filter, FilterOn};
+use crate::ingest::filter::{Filter, FilterOn};
+use crate::ingest::scrape::{Rules, RulesText};
 use crate::item::SourceId;
-use crate::scrape::{Rules, RulesText};
 use chrono_tz::Tz;
 
 /// 127.0.0.1:8080: local only until the sysadmin decides to expose it.

@@ -212,7 +212,7 @@ impl Representation {
         };
         let gzip = gzip(&body);
         let brotli = brotli(&body);
-        let [body, gzip, brotli] = crate::zerocopy::file_backed([body, gzip, brotli]);
+        let [body, gzip, brotli] = crate::http::zerocopy::file_backed([body, gzip, brotli]);
         Representation {
             format,
             content_type: HeaderValue::from_static(format.content_type()),

@@ -14,8 +14,11 @@
 //! Never parses feeds, never renders per request. Request heads are bounded
 //! ([`MAX_REQUEST_HEAD_BYTES`], [`MAX_URI_BYTES`], [`MAX_HEADERS`]) and must arrive
 //! within [`HEADER_READ_TIMEOUT`]; a response whose reader stopped reading is given
-//! up after `[server] send_timeout` ([`crate::deadline`]). `app` runs [`serve`] and
+//! up after `[server] send_timeout` ([`crate::http::deadline`]). `app` runs [`serve`] and
 //! cancels it at shutdown.
+
+pub mod deadline;
+pub mod zerocopy;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -45,14 +48,14 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use crate::config::SourceConfig;
-use crate::deadline::{Deadlines, Progress};
-use crate::health::Health;
-use crate::metrics::{self, Metrics};
+use crate::http::deadline::{Deadlines, Progress};
+use crate::http::zerocopy::Connection;
+use crate::ops::health::Health;
+use crate::ops::metrics::{self, Metrics};
+use crate::ops::status;
+use crate::ops::watchdog::{HEARTBEAT_EVERY, Heartbeat};
 use crate::publish::{Format, Representation, Scope, Snapshot, View, ViewError};
-use crate::status;
 use crate::store::Store;
-use crate::watchdog::{HEARTBEAT_EVERY, Heartbeat};
-use crate::zerocopy::Connection;
 
 /// 8 KiB of request line and headers (hyper's floor): a feed reader sends a few
 /// hundred bytes; more is 431.
@@ -65,7 +68,7 @@ pub const MAX_URI_BYTES: usize = 2048;
 pub const MAX_HEADERS: usize = 100;
 /// 10 seconds to send a request head, after connecting or after the previous
 /// response: a slow client cannot hold a connection open with a trickle of header
-/// bytes, nor an idle one forever ([`crate::deadline`]).
+/// bytes, nor an idle one forever ([`crate::http::deadline`]).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// 255 bytes of Host: the longest DNS name plus a port fits.
 const MAX_HOST_BYTES: usize = 255;
@@ -139,7 +142,7 @@ pub async fn serve(
         let spawned = std::thread::Builder::new()
             .name(format!("http-{worker}"))
             .spawn(move || {
-                if let Err(err) = crate::allocator::cache_request_buffers() {
+                if let Err(err) = crate::sys::cache_request_buffers() {
                     warn!(error = %err, "cannot enlarge the HTTP thread's allocation cache");
                 }
                 let result = tokio::runtime::Builder::new_current_thread()
@@ -411,7 +414,7 @@ async fn accept(
 
 /// hyper's HTTP/1 settings for every connection: the request-head bounds
 /// ([`MAX_HEADERS`] is hyper's default). The deadlines are not hyper's
-/// `header_read_timeout` but [`crate::deadline`]'s cheaper sweep. [`serve`] uses it
+/// `header_read_timeout` but [`crate::http::deadline`]'s cheaper sweep. [`serve`] uses it
 /// for TCP; the HTTP fuzz target uses the same settings over an in-memory pipe.
 pub fn connection_builder() -> http1::Builder {
     let mut http = http1::Builder::new();

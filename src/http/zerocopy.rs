@@ -21,7 +21,7 @@
 //! kernel or a sandbox refuses both kinds of file, or sendfile, bodies are ordinary
 //! memory or written from the mapping: slower, never wrong.
 
-use crate::deadline::Progress;
+use crate::http::deadline::Progress;
 use bytes::Bytes;
 use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper_util::rt::TokioIo;
@@ -506,7 +506,7 @@ mod tests {
             });
             hyper::server::conn::http1::Builder::new()
                 .serve_connection(
-                    Connection::new(stream, crate::deadline::Deadlines::progress()),
+                    Connection::new(stream, crate::http::deadline::Deadlines::progress()),
                     service,
                 )
                 .await

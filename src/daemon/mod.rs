@@ -4,6 +4,9 @@
 //! `main` calls [`run`] with a checked config, a bound listener and a shutdown future;
 //! integration tests call it the same way with a oneshot receiver.
 
+pub mod reload;
+pub mod shutdown;
+
 use anyhow::Context;
 use hyper::header::HeaderValue;
 use std::collections::HashSet;
@@ -18,16 +21,15 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::{self, Config, Retention, SourceConfig};
 use crate::fetch::Fetcher;
-use crate::health::Health;
 use crate::http::{self, HttpState, SourcesPage};
 use crate::item::SourceId;
-use crate::metrics::Metrics;
+use crate::ops::health::Health;
+use crate::ops::metrics::Metrics;
+use crate::ops::systemd;
+use crate::ops::watchdog::{self, Heartbeat};
 use crate::publish::{Publisher, Site};
-use crate::reload;
 use crate::scheduler::{Plan, Scheduler};
 use crate::store::Store;
-use crate::systemd;
-use crate::watchdog::{self, Heartbeat};
 
 /// 10 seconds for requests and polls in progress to finish after a shutdown signal;
 /// systemd's default stop timeout is 90.
@@ -224,7 +226,7 @@ pub async fn run(
             .await?
             .with_context(|| format!("opening the store at {}", config.store_path.display()))?;
     // Large documents are sent from files, best kept on the store's disk.
-    crate::zerocopy::keep_documents_in(&config.store_path);
+    crate::http::zerocopy::keep_documents_in(&config.store_path);
     let health = Arc::new(Health::default());
     health.set_store_open();
     let metrics = Arc::new(Metrics::new());

@@ -16,8 +16,8 @@ use std::collections::HashSet;
 use std::sync::LazyLock;
 use url::Url;
 
-use crate::item::{Enclosure, Item, ItemId};
-use crate::parse::{ParseError, PollHints, parse_feed};
+use crate::ingest::parse::{ParseError, PollHints, parse_feed};
+use crate::item::{Enclosure, Item, ItemId, canonical_link};
 
 /// A feed as `tributary inspect --json` prints it.
 #[derive(Clone, Debug, Serialize)]
@@ -208,46 +208,6 @@ fn item_id(
         hasher.update(&[0]);
     }
     ItemId(format!("hash:{:032x}", hasher.digest128()))
-}
-
-/// Query parameters that only track the reader: dropped from links used as identity.
-const TRACKING_PARAMETERS: &[&str] = &[
-    "fbclid",
-    "gclid",
-    "dclid",
-    "yclid",
-    "msclkid",
-    "mc_cid",
-    "mc_eid",
-    "igshid",
-    "_hsenc",
-    "_hsmi",
-    "_openstat",
-    "from_rss",
-];
-
-/// A link in the form that identifies a story: scheme and host in lower case and
-/// the default port dropped (the url crate does both), no fragment, and no tracking
-/// parameters (`utm_*` and [`TRACKING_PARAMETERS`]). The published link keeps them.
-pub fn canonical_link(link: &Url) -> String {
-    let mut canonical = link.clone();
-    canonical.set_fragment(None);
-    if canonical.query().is_some() {
-        let kept: Vec<(String, String)> = canonical
-            .query_pairs()
-            .filter(|(key, _)| {
-                let key = key.to_ascii_lowercase();
-                !key.starts_with("utm_") && !TRACKING_PARAMETERS.contains(&key.as_str())
-            })
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        if kept.is_empty() {
-            canonical.set_query(None);
-        } else {
-            canonical.query_pairs_mut().clear().extend_pairs(kept);
-        }
-    }
-    canonical.to_string()
 }
 
 /// 12 words (at most 120 characters): enough to recognize a story in a list.

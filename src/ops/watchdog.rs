@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
 #[cfg(doc)]
-use crate::systemd;
+use crate::ops::systemd;
 
 /// How often the watched loops touch their heartbeat.
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);

@@ -152,7 +152,7 @@ pub fn needs_restart(running: &Config, new: &Config) -> Vec<String> {
             new.store_cache_bytes / (1024 * 1024)
         ));
     }
-    if crate::app::max_age(running) != crate::app::max_age(new) {
+    if crate::daemon::max_age(running) != crate::daemon::max_age(new) {
         changes.push(
             "the Cache-Control lifetime (the shortest poll interval) of HTTP responses".into(),
         );

@@ -1,0 +1,14 @@
+//! Reading what a source sent, with no I/O: the bytes of a document in, checked
+//! [`Item`](crate::item::Item)s out.
+//!
+//! - [`parse`]: charset and feed-rs, bounded (a document that is not a feed is an error);
+//! - [`normalize`]: ids, titles, links, dates and sanitized HTML for each entry;
+//! - [`dates`]: the date spellings the web uses;
+//! - [`scrape`]: items read from a web page with CSS selectors (`kind = "html"`);
+//! - [`filter`]: a source's include/exclude rules over the normalized items.
+
+pub mod dates;
+pub mod filter;
+pub mod normalize;
+pub mod parse;
+pub mod scrape;

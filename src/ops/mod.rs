@@ -1,0 +1,11 @@
+//! What the operator sees of the running daemon: Prometheus [`metrics`], the
+//! [`health`] behind `/healthz` and `/readyz`, each source's [`status`] (`/sources`,
+//! `tributary sources`), the systemd [`watchdog`] and readiness notes ([`systemd`]),
+//! and journal-friendly [`logging`].
+
+pub mod health;
+pub mod logging;
+pub mod metrics;
+pub mod status;
+pub mod systemd;
+pub mod watchdog;
