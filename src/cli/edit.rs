@@ -1,0 +1,181 @@
+//! The commands that edit or export the config's sources: `add` (one feed, checked
+//! by fetching it first), `import-opml` and `export-opml`.
+
+use super::inspect::fetch_feed;
+use crate::config::{self, Config};
+use crate::fetch::Fetcher;
+use crate::fetch::discover;
+use anyhow::Context;
+use std::path::Path;
+use url::Url;
+
+/// `tributary add`: fetches and checks the feed (following autodiscovery), then
+/// appends it to the config file.
+pub(super) fn add(
+    config: &Config,
+    target: &str,
+    name: Option<String>,
+    tags: Vec<String>,
+) -> anyhow::Result<()> {
+    let url = Url::parse(target.trim())
+        .ok()
+        .filter(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
+        .with_context(|| {
+            format!("`{target}` is not an http(s) URL; write it in full, like \"https://example.org/rss.xml\"")
+        })?;
+    let already = |url: &Url| {
+        config
+            .sources
+            .iter()
+            .find(|s| s.url == *url)
+            .map(|s| s.id.clone())
+    };
+    if let Some(id) = already(&url) {
+        anyhow::bail!(
+            "{url} is already a source in {} (as {id})",
+            config.path.display()
+        );
+    }
+    let fetcher = Fetcher::new(&config.poll).context("setting up the HTTP client")?;
+    let (resolved, document) = fetch_feed(&fetcher, &url, chrono_tz::UTC)?;
+    if let Some(id) = already(&resolved.feed_url) {
+        anyhow::bail!(
+            "{url} leads to the feed {}, which is already a source in {} (as {id})",
+            resolved.feed_url,
+            config.path.display()
+        );
+    }
+    let text = std::fs::read_to_string(&config.path)
+        .with_context(|| format!("reading {}", config.path.display()))?;
+    let new = crate::config::add::NewSource {
+        url: Some(resolved.feed_url.clone()),
+        name: name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty()),
+        tags,
+    };
+    let edited = crate::config::add::append_source(&text, &new)
+        .with_context(|| format!("adding to {}", config.path.display()))?;
+    // The file is written only once the result is known to load.
+    config::parse(&config.path, &edited, None)
+        .map_err(|err| anyhow::anyhow!("the new source would make the config invalid: {err}"))?;
+    std::fs::write(&config.path, edited)
+        .with_context(|| format!("writing {}", config.path.display()))?;
+    if let Some((via, advertised)) = &resolved.discovery {
+        let how = match via {
+            discover::Via::Link => format!("it advertises {} feed(s)", advertised.len()),
+            discover::Via::FallbackPath => {
+                "it advertises none; found one at a common path".to_string()
+            }
+        };
+        println!("{url} is a web page; {how}; adding {}", resolved.feed_url);
+    }
+    println!(
+        "added {} to {}: \"{}\", {} items",
+        resolved.feed_url,
+        config.path.display(),
+        new.name
+            .as_deref()
+            .or(document.feed.title.as_deref())
+            .unwrap_or("(untitled feed)"),
+        document.items.len()
+    );
+    println!("the daemon starts polling it when it next reads the config (reload or restart)");
+    Ok(())
+}
+
+pub(super) fn import_opml(file: &Path, config_path: &Path) -> anyhow::Result<()> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let feeds = crate::config::import::read_opml(&bytes)
+        .with_context(|| format!("reading {}", file.display()))?;
+    let text = match std::fs::read_to_string(config_path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(err) => {
+            return Err(err).with_context(|| format!("reading {}", config_path.display()));
+        }
+    };
+    // The config as it is must be valid: a problem is shown with its line and column
+    // before anything is changed.
+    config::parse(config_path, &text, None)?;
+    let mut document: toml_edit::DocumentMut = text
+        .parse()
+        .with_context(|| format!("reading {}", config_path.display()))?;
+    let report = crate::config::import::append_sources(&mut document, &feeds);
+    for (url, reason) in &report.invalid {
+        eprintln!("skipped {url}: {reason}");
+    }
+    if !report.added.is_empty() {
+        let updated = document.to_string();
+        config::parse(config_path, &updated, None)
+            .context("the imported sources would make the config invalid; nothing was written")?;
+        write_replacing(config_path, &updated)
+            .with_context(|| format!("writing {}", config_path.display()))?;
+    }
+    for feed in &report.added {
+        match &feed.name {
+            Some(name) => println!("added {} ({name})", feed.url),
+            None => println!("added {}", feed.url),
+        }
+    }
+    println!(
+        "{}: {} sources added, {} already there, {} skipped",
+        config_path.display(),
+        report.added.len(),
+        report.already.len(),
+        report.invalid.len()
+    );
+    Ok(())
+}
+
+/// Replaces `path` with `text` atomically (a temporary file renamed over it), so a
+/// crash leaves the old file or the new one, never half of one. The new file keeps
+/// the old one's permissions and, when allowed, its owner: a `0640 root:tributary`
+/// config holding feed credentials stays that way.
+fn write_replacing(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let old = std::fs::metadata(path).ok();
+    let mut temporary = tempfile::NamedTempFile::new_in(dir)?;
+    temporary.write_all(text.as_bytes())?;
+    temporary.as_file().sync_all()?;
+    if let Some(old) = &old {
+        temporary.as_file().set_permissions(old.permissions())?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            // Only root may give a file away; anyone else keeps their own ownership.
+            let _ =
+                std::os::unix::fs::fchown(temporary.as_file(), Some(old.uid()), Some(old.gid()));
+        }
+    }
+    temporary.persist(path).map_err(|err| err.error)?;
+    Ok(())
+}
+
+/// The configured sources as OPML 2.0, named as in the config (else by URL).
+pub(super) fn export_opml(config: &Config) -> String {
+    use crate::render::{PageInfo, SourceEntry};
+    let page = PageInfo {
+        title: config.publish.title.clone(),
+        description: config.publish.description.clone(),
+        language: config.publish.language.clone(),
+        timezone: config.publish.timezone,
+        sources: config
+            .sources
+            .iter()
+            .map(|source| SourceEntry {
+                slug: source.id.slug(),
+                name: source
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| source.url.to_string()),
+                url: source.url.to_string(),
+                tags: source.tags.clone(),
+            })
+            .collect(),
+        tags: Vec::new(),
+    };
+    String::from_utf8(crate::render::render_opml(&page)).expect("OPML is UTF-8")
+}
