@@ -1,10 +1,11 @@
 //! `inspect`: fetch (or read) one feed or page and print it as the daemon would
 //! store it, with what was found behind a web page.
 
-use crate::config;
+use crate::config::{self, SourceKind};
 use crate::fetch::discover;
-use crate::fetch::{FetchOutcome, Fetcher, RequestOptions, Validators};
+use crate::fetch::{Fetcher, RequestOptions};
 use crate::ingest::normalize::{Document, normalize_document};
+use crate::scheduler::document;
 use anyhow::Context;
 use url::Url;
 
@@ -106,7 +107,8 @@ fn inspect_url(
 }
 
 /// Fetches `url` (following a web page to the feed it advertises) and normalizes the
-/// feed: what both `inspect` and `add` check before they report or write anything.
+/// feed, as a poll of a feed source does: what both `inspect` and `add` check before
+/// they report or write anything.
 pub(super) fn fetch_feed(
     fetcher: &Fetcher,
     url: &Url,
@@ -116,30 +118,35 @@ pub(super) fn fetch_feed(
         .enable_all()
         .build()?;
     let resolved = runtime
-        .block_on(discover::resolve(
+        .block_on(document::fetch_unconditionally(
             fetcher,
             url,
             &RequestOptions::for_url(url),
+            &SourceKind::Feed,
         ))
         .with_context(|| url.to_string())?;
-    let document = normalize_document(
-        &resolved.fetched.body,
-        resolved.fetched.content_type.as_deref(),
-        Some(&resolved.fetched.response.final_url),
+    let fetched = &resolved.fetched;
+    let document = document::read(
+        &fetched.body,
+        fetched.content_type.as_deref(),
+        &fetched.response.final_url,
+        &SourceKind::Feed,
         zone,
     )
     .with_context(|| resolved.feed_url.to_string())?;
     Ok((resolved, document))
 }
 
-/// Fetches a page (or reads a file) and prints the items `rules` find on it.
+/// Fetches a page (or reads a file) and prints the items `rules` find on it, as a
+/// poll of a kind = "html" source does.
 pub(super) fn inspect_page(
     target: &str,
     json: bool,
     zone: chrono_tz::Tz,
-    rules: &crate::ingest::scrape::Rules,
+    rules: crate::ingest::scrape::Rules,
     base_url: Option<Url>,
 ) -> anyhow::Result<()> {
+    let kind = SourceKind::Html(Box::new(rules));
     let (body, content_type, url) = if target.starts_with("http://")
         || target.starts_with("https://")
     {
@@ -148,14 +155,21 @@ pub(super) fn inspect_page(
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let fetched = match runtime
-            .block_on(fetcher.fetch(&url, &Validators::default(), &RequestOptions::for_url(&url)))
-            .with_context(|| target.to_string())?
-        {
-            FetchOutcome::Fetched(fetched) => fetched,
-            FetchOutcome::NotModified(_) => {
+        let fetched = match runtime.block_on(document::fetch_unconditionally(
+            &fetcher,
+            &url,
+            &RequestOptions::for_url(&url),
+            &kind,
+        )) {
+            Ok(resolved) => resolved.fetched,
+            Err(discover::ResolveError::NotModified) => {
                 anyhow::bail!("{target}: server answered 304 to an unconditional request")
             }
+            // The fetch's own error, as a page source's poll reports it.
+            Err(discover::ResolveError::Fetch(err)) => {
+                return Err(err).with_context(|| target.to_string());
+            }
+            Err(err) => return Err(err).with_context(|| target.to_string()),
         };
         (
             fetched.body,
@@ -173,7 +187,7 @@ pub(super) fn inspect_page(
         };
         (body, None, url)
     };
-    let document = crate::ingest::scrape::scrape(&body, content_type.as_deref(), &url, rules, zone)
+    let document = document::read(&body, content_type.as_deref(), &url, &kind, zone)
         .with_context(|| target.to_string())?;
     if json {
         println!("{}", serde_json::to_string_pretty(&document)?);

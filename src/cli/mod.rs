@@ -243,7 +243,7 @@ pub fn dispatch(command: Command) -> ExitCode {
             base_url,
             selectors,
         } => report(selectors.rules().and_then(|rules| match rules {
-            Some(rules) => inspect::inspect_page(&file_or_url, json, timezone, &rules, base_url),
+            Some(rules) => inspect::inspect_page(&file_or_url, json, timezone, rules, base_url),
             None => inspect::inspect(&file_or_url, json, timezone),
         })),
         Command::Add {

@@ -1,0 +1,348 @@
+//! The poll loop: keeps the due-list in memory, starts each source's poll when it is
+//! due (never two of one source at once), takes each finished poll's next due time,
+//! and applies a reload's new [`Plan`] by source id.
+
+use chrono::Utc;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::sync::Arc;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn};
+
+use super::decide::{self, Change};
+use super::shared::Shared;
+use super::{Plan, PollResult, RoundSummary, Scheduler, source_urls};
+use crate::config::SourceConfig;
+use crate::fetch::Fetcher;
+use crate::item::SourceId;
+use crate::ops::watchdog::{HEARTBEAT_EVERY, Heartbeat};
+
+/// A source the scheduler polls. Its `generation` changes whenever its settings do,
+/// so a timer or a poll result of its former settings is recognised and dropped.
+struct Tracked {
+    source: Arc<SourceConfig>,
+    generation: u64,
+    /// Cancels the source's poll in progress when it is removed or changed.
+    token: CancellationToken,
+    /// The generation of the poll in progress, if any.
+    polling: Option<u64>,
+    /// A changed source whose former poll is still finishing: its first poll under the
+    /// new settings is scheduled once that one ends, so two never run at once.
+    waiting: bool,
+}
+
+/// What follows when a poll of a tracked source ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AfterPoll {
+    /// The poll ran under the current settings: due again when it said.
+    Again,
+    /// The poll ran under former settings that a reload replaced while it ran: the
+    /// first poll under the new ones is scheduled now.
+    Restart,
+    /// Nothing: the source is gone (410), or a later poll is already scheduled.
+    Rest,
+}
+
+impl Tracked {
+    /// Takes the end of a poll that ran under `generation`.
+    fn finished(&mut self, generation: u64, result: PollResult) -> AfterPoll {
+        if self.polling == Some(generation) {
+            self.polling = None;
+        }
+        if self.generation == generation {
+            if result != PollResult::Gone {
+                return AfterPoll::Again;
+            }
+            return AfterPoll::Rest;
+        }
+        if std::mem::take(&mut self.waiting) {
+            return AfterPoll::Restart;
+        }
+        AfterPoll::Rest
+    }
+}
+
+/// A finished poll: the source, the generation it ran under, when it is due again.
+type Done = (SourceId, u64, Instant, PollResult);
+
+/// The poll loop's own state: which sources it polls and when each is due.
+#[derive(Default)]
+struct Sources {
+    tracked: HashMap<SourceId, Tracked>,
+    due: BinaryHeap<Reverse<(Instant, u64, SourceId)>>,
+    next_generation: u64,
+}
+
+impl Sources {
+    fn track(&mut self, shared: &Shared, source: SourceConfig, token: &CancellationToken) {
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        let at = shared.first_poll(&source, Utc::now());
+        let id = source.id.clone();
+        let previous = self.tracked.remove(&id);
+        let polling = previous.as_ref().and_then(|p| p.polling);
+        if let Some(previous) = previous {
+            previous.token.cancel();
+        }
+        let waiting = polling.is_some();
+        if let (Some(at), false) = (at, waiting) {
+            self.due.push(Reverse((at, generation, id.clone())));
+        }
+        self.tracked.insert(
+            id,
+            Tracked {
+                source: Arc::new(source),
+                generation,
+                token: token.child_token(),
+                polling,
+                waiting,
+            },
+        );
+    }
+
+    /// Applies a new plan: starts added sources, stops removed ones, restarts changed
+    /// ones; untouched ones keep their timers. With `restart_all` (the poll settings
+    /// changed) every source restarts.
+    fn apply(
+        &mut self,
+        shared: &Shared,
+        sources: Vec<SourceConfig>,
+        restart_all: bool,
+        token: &CancellationToken,
+    ) -> (usize, usize, usize) {
+        let wanted: HashSet<SourceId> = sources.iter().map(|s| s.id.clone()).collect();
+        let removed: Vec<SourceId> = self
+            .tracked
+            .keys()
+            .filter(|id| !wanted.contains(*id))
+            .cloned()
+            .collect();
+        for id in &removed {
+            if let Some(gone) = self.tracked.remove(id) {
+                gone.token.cancel();
+                shared.metrics.forget_source(id);
+                info!(source = %id, "source removed: no longer polled; its items age out by retention");
+            }
+        }
+        let (mut added, mut changed) = (0, 0);
+        for source in sources {
+            let current = self.tracked.get(&source.id).map(|t| &*t.source);
+            match decide::change(current, &source, restart_all) {
+                Change::Kept => {}
+                Change::Changed => {
+                    changed += 1;
+                    info!(source = %source.id, "source changed: restarting it with its new settings");
+                    self.track(shared, source, token);
+                }
+                Change::Added => {
+                    added += 1;
+                    info!(source = %source.id, "source added");
+                    self.track(shared, source, token);
+                }
+            }
+        }
+        (added, removed.len(), changed)
+    }
+}
+
+/// Everything the loop keeps between turns.
+struct Loop {
+    shared: Arc<Shared>,
+    sources: Sources,
+    /// The sources not yet polled once since start-up (readiness waits for them).
+    first_pending: HashSet<SourceId>,
+    /// What the first polls came to.
+    summary: RoundSummary,
+    count: usize,
+    started: Instant,
+    token: CancellationToken,
+}
+
+impl Loop {
+    /// Tracks the initial sources; ready at once when none is due.
+    fn start(scheduler: Scheduler, token: CancellationToken) -> Loop {
+        let initial = scheduler.sources.clone();
+        let shared = scheduler.into_shared();
+        let mut sources = Sources::default();
+        let count = initial.len();
+        let mut first_pending: HashSet<SourceId> = initial.iter().map(|s| s.id.clone()).collect();
+        for source in initial {
+            sources.track(&shared, source, &token);
+        }
+        // Sources marked gone are not due and do not hold up readiness.
+        let due_ids: HashSet<&SourceId> =
+            sources.due.iter().map(|Reverse((_, _, id))| id).collect();
+        first_pending.retain(|id| due_ids.contains(id));
+        if first_pending.is_empty() {
+            shared.health.set_polled_once();
+        }
+        info!(
+            sources = count,
+            due = sources.due.len(),
+            "scheduler started"
+        );
+        Loop {
+            shared,
+            sources,
+            first_pending,
+            summary: RoundSummary::default(),
+            count,
+            started: Instant::now(),
+            token,
+        }
+    }
+
+    fn next_due(&self) -> Option<Instant> {
+        self.sources.due.peek().map(|Reverse((at, _, _))| *at)
+    }
+
+    /// A reload: new poll settings restart every source with a new client; the
+    /// sources are then compared by id.
+    fn reload(&mut self, plan: Plan) {
+        let restart_all = decide::poll_settings_changed(&self.shared.poll, &plan.poll);
+        if restart_all {
+            match Fetcher::new(&plan.poll) {
+                Ok(fetcher) => {
+                    info!("[poll] settings changed: every source restarts with them");
+                    self.shared = Scheduler {
+                        store: self.shared.store.clone(),
+                        fetcher,
+                        sources: plan.sources.clone(),
+                        poll: plan.poll.clone(),
+                        metrics: self.shared.metrics.clone(),
+                        health: self.shared.health.clone(),
+                    }
+                    .into_shared();
+                }
+                Err(err) => {
+                    warn!(error = %err, "cannot apply the new [poll] settings; keeping the former ones")
+                }
+            }
+        }
+        *self
+            .shared
+            .source_urls
+            .lock()
+            .expect("the source list is never poisoned") = source_urls(&plan.sources);
+        let (added, removed, changed) =
+            self.sources
+                .apply(&self.shared, plan.sources, restart_all, &self.token);
+        self.first_pending
+            .retain(|id| self.sources.tracked.contains_key(id));
+        if self.first_pending.is_empty() {
+            self.shared.health.set_polled_once();
+        }
+        info!(
+            added,
+            removed,
+            changed,
+            sources = self.sources.tracked.len(),
+            "sources reloaded"
+        );
+    }
+
+    /// A poll ended: the source is due again, restarts, or rests; the first round's
+    /// summary counts it.
+    fn finished(&mut self, (id, generation, at, result): Done) {
+        if let Some(tracked) = self.sources.tracked.get_mut(&id) {
+            match tracked.finished(generation, result) {
+                AfterPoll::Again => self.sources.due.push(Reverse((at, generation, id.clone()))),
+                AfterPoll::Restart => {
+                    // The former settings' poll has ended; the new ones start.
+                    if let Some(at) = self.shared.first_poll(&tracked.source, Utc::now()) {
+                        self.sources
+                            .due
+                            .push(Reverse((at, tracked.generation, id.clone())));
+                    }
+                }
+                AfterPoll::Rest => {}
+            }
+        }
+        if self.first_pending.remove(&id) {
+            self.summary.record(result);
+            if self.first_pending.is_empty() {
+                self.shared.health.set_polled_once();
+                let summary = self.summary;
+                info!(
+                    sources = self.count,
+                    ok = summary.ok,
+                    failed = summary.failed,
+                    gone = summary.gone,
+                    elapsed_ms = self.started.elapsed().as_millis() as u64,
+                    "every source polled once"
+                );
+            }
+        }
+    }
+
+    /// Starts the poll of the source due first, unless its settings changed since.
+    fn start_due(&mut self, tracker: &TaskTracker, done_tx: &mpsc::UnboundedSender<Done>) {
+        let Some(Reverse((_, generation, id))) = self.sources.due.pop() else {
+            return;
+        };
+        let Some(tracked) = self.sources.tracked.get_mut(&id) else {
+            return;
+        };
+        if tracked.generation != generation {
+            return;
+        }
+        tracked.polling = Some(generation);
+        let source = tracked.source.clone();
+        let poll_token = tracked.token.clone();
+        let shared = self.shared.clone();
+        let done_tx = done_tx.clone();
+        tracker.spawn(async move {
+            let (wait, result) = shared.poll(&source, &poll_token).await;
+            let _ = done_tx.send((id, generation, Instant::now() + wait, result));
+        });
+    }
+}
+
+impl Scheduler {
+    /// Polls every source until `token` is cancelled, taking each new [`Plan`] sent on
+    /// `plans` (a reload). Polls in progress are spawned on `tracker`; a cancelled poll
+    /// stops fetching but finishes any store write it began. `heartbeat` is touched
+    /// every [`HEARTBEAT_EVERY`] while the loop turns, for the watchdog.
+    pub async fn run(
+        self,
+        mut plans: watch::Receiver<Plan>,
+        heartbeat: Heartbeat,
+        token: CancellationToken,
+        tracker: TaskTracker,
+    ) {
+        plans.mark_unchanged();
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+        let mut state = Loop::start(self, token.clone());
+        let mut beat = tokio::time::interval(HEARTBEAT_EVERY);
+        let mut plans_open = true;
+        loop {
+            let next = state.next_due();
+            tokio::select! {
+                _ = token.cancelled() => break,
+                _ = beat.tick() => heartbeat.beat(),
+                changed = plans.changed(), if plans_open => {
+                    if changed.is_err() {
+                        // The sender is gone: no more plans; keep polling these.
+                        plans_open = false;
+                        continue;
+                    }
+                    let plan = plans.borrow_and_update().clone();
+                    state.reload(plan);
+                }
+                Some(done) = done_rx.recv() => state.finished(done),
+                _ = sleep_until(next) => state.start_due(&tracker, &done_tx),
+            }
+        }
+        debug!("scheduler stopped");
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

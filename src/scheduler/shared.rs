@@ -1,0 +1,93 @@
+//! What every poll shares: the store, the HTTP client, the poll settings, the
+//! concurrency limits (a global semaphore and one per host) and the outage detector.
+
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+use tracing::{info, warn};
+use url::Url;
+
+use super::decide;
+use super::outage::Connectivity;
+use super::plan::Bounds;
+use crate::config::{PollConfig, SourceConfig};
+use crate::fetch::Fetcher;
+use crate::item::{SourceId, SourceState};
+use crate::ops::health::Health;
+use crate::ops::metrics::Metrics;
+use crate::store::Store;
+
+/// Shared by every poll: the settings, the concurrency limits and the outage detector.
+/// Replaced whole when `[poll]` changes; polls in progress finish with the old one.
+pub(super) struct Shared {
+    pub(super) store: Store,
+    pub(super) fetcher: Fetcher,
+    pub(super) poll: PollConfig,
+    pub(super) global: Arc<Semaphore>,
+    pub(super) hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    pub(super) connectivity: Mutex<Connectivity>,
+    /// Every configured source's URL, so discovery passes over a feed that another
+    /// source already polls; replaced on reload.
+    pub(super) source_urls: Mutex<Vec<(SourceId, Url)>>,
+    pub(super) metrics: Arc<Metrics>,
+    pub(super) health: Arc<Health>,
+}
+
+impl Shared {
+    pub(super) fn bounds(&self) -> Bounds {
+        Bounds {
+            min: self.poll.min_interval,
+            max: self.poll.max_interval,
+        }
+    }
+
+    pub(super) fn state(&self, source: &SourceConfig) -> SourceState {
+        self.store.source_state(&source.id).unwrap_or_else(|err| {
+            warn!(source = %source.id, error = %err, "cannot read source state");
+            SourceState::default()
+        })
+    }
+
+    /// When a source is first due after start-up ([`decide::first_wait`]); `None` for
+    /// a source that is gone under its current config.
+    pub(super) fn first_poll(&self, source: &SourceConfig, now: DateTime<Utc>) -> Option<Instant> {
+        let state = self.state(source);
+        if decide::is_gone(source, &state) {
+            info!(source = %source.id, "not polled: the server answered 410 Gone; change its entry in the config to try again");
+            return None;
+        }
+        Some(Instant::now() + decide::first_wait(source, &state, self.bounds(), now))
+    }
+
+    /// The permits for one fetch: the host's first, then a global one, so sources
+    /// waiting on a busy host never hold up other hosts.
+    pub(super) async fn permits(&self, url: &Url) -> (OwnedSemaphorePermit, OwnedSemaphorePermit) {
+        let host = url.host_str().unwrap_or("").to_ascii_lowercase();
+        let host_semaphore = self
+            .hosts
+            .lock()
+            .expect("the host map is never poisoned")
+            .entry(host)
+            .or_insert_with(|| Arc::new(Semaphore::new(self.poll.per_host)))
+            .clone();
+        let host_permit = host_semaphore
+            .acquire_owned()
+            .await
+            .expect("host semaphores are never closed");
+        let global_permit = self
+            .global
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the global semaphore is never closed");
+        (host_permit, global_permit)
+    }
+
+    pub(super) fn connectivity(&self) -> std::sync::MutexGuard<'_, Connectivity> {
+        self.connectivity
+            .lock()
+            .expect("the connectivity tracker is never poisoned")
+    }
+}
