@@ -186,3 +186,283 @@ pub(super) fn change(
         None => Change::Added,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Interval;
+    use crate::fetch::FetchError;
+    use reqwest::StatusCode;
+
+    const MINUTE: Duration = Duration::from_secs(60);
+    const HOUR: Duration = Duration::from_secs(3600);
+    const BOUNDS: Bounds = Bounds {
+        min: MINUTE,
+        max: Duration::from_secs(24 * 3600),
+    };
+
+    fn source() -> SourceConfig {
+        let text = "[[source]]\nurl = \"https://a.example/rss\"\n";
+        let mut config = crate::config::parse(std::path::Path::new("feeds.toml"), text, None)
+            .expect("the test config is valid");
+        let mut source = config.sources.remove(0);
+        source.interval = Interval::Fixed(30 * MINUTE);
+        source
+    }
+
+    fn now() -> DateTime<Utc> {
+        "2026-03-01T12:00:00Z".parse().unwrap()
+    }
+
+    fn status(code: u16, retry_after: Option<Duration>) -> PollError {
+        PollError::Fetch(FetchError::Status {
+            status: StatusCode::from_u16(code).unwrap(),
+            retry_after,
+        })
+    }
+
+    fn response(moved_permanently: Option<&str>) -> Response {
+        Response {
+            final_url: Url::parse("https://a.example/rss").unwrap(),
+            moved_permanently: moved_permanently.map(|u| Url::parse(u).unwrap()),
+            fresh_for: None,
+        }
+    }
+
+    fn network_never_asked(_: &str) -> bool {
+        panic!("only a connection failure asks whether the network is down")
+    }
+
+    #[test]
+    fn a_gone_source_rests_until_its_config_changes() {
+        let mut source = source();
+        let mut state = SourceState::default();
+        assert!(!is_gone(&source, &state));
+        mark_gone(
+            &source,
+            &mut state,
+            "fetch: server answered 410 Gone".into(),
+        );
+        assert!(is_gone(&source, &state));
+        assert_eq!(
+            state.last_error.as_deref(),
+            Some("fetch: server answered 410 Gone")
+        );
+        source.tags.push("news".into());
+        assert!(!is_gone(&source, &state), "a changed entry is tried again");
+    }
+
+    #[test]
+    fn the_polled_address_is_the_redirect_target_then_the_discovered_feed() {
+        let source = source();
+        let mut state = SourceState::default();
+        assert_eq!(poll_url(&source, &state), source.url);
+        state.discovered_feed = Some("https://a.example/feed.xml".into());
+        assert_eq!(
+            poll_url(&source, &state).as_str(),
+            "https://a.example/feed.xml"
+        );
+        state.effective_url = Some("https://b.example/rss".into());
+        assert_eq!(poll_url(&source, &state).as_str(), "https://b.example/rss");
+    }
+
+    #[test]
+    fn after_a_restart_a_source_keeps_its_remembered_time_within_its_interval() {
+        let source = source();
+        let mut state = SourceState::default();
+        assert_eq!(first_wait(&source, &state, BOUNDS, now()), Duration::ZERO);
+        state.next_poll = Some(now() - chrono::Duration::minutes(5));
+        assert_eq!(first_wait(&source, &state, BOUNDS, now()), Duration::ZERO);
+        state.next_poll = Some(now() + chrono::Duration::minutes(10));
+        assert_eq!(first_wait(&source, &state, BOUNDS, now()), 10 * MINUTE);
+        // The interval was shortened in the config since: it caps the wait.
+        state.next_poll = Some(now() + chrono::Duration::hours(2));
+        assert_eq!(first_wait(&source, &state, BOUNDS, now()), 30 * MINUTE);
+    }
+
+    #[test]
+    fn after_a_restart_a_failing_source_keeps_its_backoff() {
+        let source = source();
+        let state = SourceState {
+            consecutive_failures: 3,
+            next_poll: Some(now() + chrono::Duration::hours(2)),
+            ..SourceState::default()
+        };
+        assert_eq!(first_wait(&source, &state, BOUNDS, now()), 2 * HOUR);
+        let state = SourceState {
+            next_poll: Some(now() + chrono::Duration::hours(48)),
+            ..state
+        };
+        assert_eq!(
+            first_wait(&source, &state, BOUNDS, now()),
+            plan::BACKOFF_MAX
+        );
+    }
+
+    #[test]
+    fn a_success_ends_the_failure_streak() {
+        let mut state = SourceState {
+            consecutive_failures: 4,
+            last_error: Some("fetch: server answered 500".into()),
+            ..SourceState::default()
+        };
+        succeeded(&mut state, now());
+        assert_eq!(state.consecutive_failures, 0);
+        assert_eq!(state.last_error, None);
+        assert_eq!(state.last_success, Some(now()));
+    }
+
+    #[test]
+    fn a_permanent_redirect_moves_the_source_only_once_seen_on_polls_in_a_row() {
+        let source = source();
+        let mut state = SourceState::default();
+        let moved = response(Some("https://b.example/rss"));
+        for _ in 1..PERMANENT_REDIRECT_POLLS {
+            follow_redirects(&source, &mut state, &moved);
+            assert_eq!(state.effective_url, None);
+        }
+        follow_redirects(&source, &mut state, &moved);
+        assert_eq!(
+            state.effective_url.as_deref(),
+            Some("https://b.example/rss")
+        );
+        assert_eq!((state.redirect_candidate, state.redirect_streak), (None, 0));
+    }
+
+    #[test]
+    fn a_poll_without_the_redirect_or_with_another_one_breaks_the_streak() {
+        let source = source();
+        let mut state = SourceState::default();
+        follow_redirects(
+            &source,
+            &mut state,
+            &response(Some("https://b.example/rss")),
+        );
+        follow_redirects(&source, &mut state, &response(None));
+        assert_eq!(
+            (state.redirect_candidate.as_deref(), state.redirect_streak),
+            (None, 0)
+        );
+        follow_redirects(
+            &source,
+            &mut state,
+            &response(Some("https://b.example/rss")),
+        );
+        follow_redirects(
+            &source,
+            &mut state,
+            &response(Some("https://c.example/rss")),
+        );
+        assert_eq!(
+            (state.redirect_candidate.as_deref(), state.redirect_streak),
+            (Some("https://c.example/rss"), 1)
+        );
+        assert_eq!(state.effective_url, None);
+    }
+
+    #[test]
+    fn a_discovered_feed_starts_afresh_and_is_forgotten_when_it_goes() {
+        let mut state = SourceState {
+            effective_url: Some("https://a.example/moved".into()),
+            redirect_candidate: Some("https://a.example/x".into()),
+            redirect_streak: 2,
+            etag: Some("\"page\"".into()),
+            last_modified: Some("yesterday".into()),
+            body_hash: Some(7),
+            ..SourceState::default()
+        };
+        adopt_discovered_feed(&mut state, "https://a.example/feed.xml".into());
+        let expected = SourceState {
+            discovered_feed: Some("https://a.example/feed.xml".into()),
+            ..SourceState::default()
+        };
+        assert_eq!(state, expected);
+        state.effective_url = Some("https://a.example/feed2.xml".into());
+        forget_discovered_feed(&mut state);
+        assert_eq!(state, SourceState::default());
+    }
+
+    #[test]
+    fn each_failure_in_a_row_backs_off_further() {
+        let source = source();
+        let mut state = SourceState::default();
+        let err = status(500, None);
+        let wait = after_failure(&source, &mut state, &err, 30 * MINUTE, network_never_asked);
+        assert_eq!(wait, plan::after_failure(1, 30 * MINUTE, None));
+        assert_eq!(state.consecutive_failures, 1);
+        assert_eq!(
+            state.last_error.as_deref(),
+            Some("fetch: server answered 500 Internal Server Error")
+        );
+        let wait = after_failure(&source, &mut state, &err, 30 * MINUTE, network_never_asked);
+        assert_eq!(state.consecutive_failures, 2);
+        assert_eq!(wait, plan::after_failure(2, 30 * MINUTE, None));
+        // 15 minutes doubling: the third failure in a row waits an hour.
+        let wait = after_failure(&source, &mut state, &err, 30 * MINUTE, network_never_asked);
+        assert_eq!(wait, HOUR);
+    }
+
+    #[test]
+    fn a_retry_after_is_honoured() {
+        let source = source();
+        let mut state = SourceState::default();
+        let err = status(503, Some(6 * HOUR));
+        let wait = after_failure(&source, &mut state, &err, 30 * MINUTE, network_never_asked);
+        assert_eq!(wait, 6 * HOUR);
+        assert_eq!(state.consecutive_failures, 1);
+    }
+
+    #[test]
+    fn a_network_outage_does_not_grow_the_backoff() {
+        let source = source();
+        let mut state = SourceState {
+            consecutive_failures: 5,
+            ..SourceState::default()
+        };
+        let err = PollError::Fetch(FetchError::Connect("connection refused".into()));
+        let wait = after_failure(&source, &mut state, &err, 30 * MINUTE, |_| true);
+        assert_eq!(wait, plan::BACKOFF_START.min(30 * MINUTE));
+        assert_eq!(state.consecutive_failures, 5);
+        assert_eq!(
+            state.last_error.as_deref(),
+            Some("fetch: cannot reach the server: connection refused")
+        );
+        // Others can be reached: the source itself is failing.
+        let wait = after_failure(&source, &mut state, &err, 30 * MINUTE, |_| false);
+        assert_eq!(state.consecutive_failures, 6);
+        assert_eq!(wait, plan::after_failure(6, 30 * MINUTE, None));
+    }
+
+    #[test]
+    fn a_store_failure_does_not_back_the_source_off() {
+        let source = source();
+        let mut state = SourceState::default();
+        let err = PollError::Store(crate::store::StoreError::Reopening);
+        let wait = after_failure(&source, &mut state, &err, 30 * MINUTE, network_never_asked);
+        assert_eq!(wait, 30 * MINUTE);
+        assert_eq!(state.consecutive_failures, 0);
+        assert!(state.last_error.as_deref().unwrap().starts_with("store: "));
+    }
+
+    #[test]
+    fn changed_poll_settings_restart_every_source() {
+        let running = PollConfig::default();
+        assert!(!poll_settings_changed(&running, &PollConfig::default()));
+        let new = PollConfig {
+            per_host: running.per_host + 1,
+            ..PollConfig::default()
+        };
+        assert!(poll_settings_changed(&running, &new));
+    }
+
+    #[test]
+    fn a_reload_tells_kept_changed_and_added_sources_apart() {
+        let old = source();
+        assert_eq!(change(None, &old, false), Change::Added);
+        assert_eq!(change(Some(&old), &old.clone(), false), Change::Kept);
+        assert_eq!(change(Some(&old), &old.clone(), true), Change::Changed);
+        let mut new = old.clone();
+        new.interval = Interval::Fixed(HOUR);
+        assert_eq!(change(Some(&old), &new, false), Change::Changed);
+    }
+}

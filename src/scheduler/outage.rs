@@ -43,3 +43,35 @@ impl Connectivity {
         down
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    fn with_no_success_ever_a_connection_failure_is_an_outage() {
+        let mut connectivity = Connectivity::default();
+        assert!(connectivity.network_down("cannot reach the server"));
+        assert!(connectivity.outage_since.is_some());
+        connectivity.succeeded();
+        assert!(connectivity.outage_since.is_none());
+        assert!(!connectivity.network_down("cannot reach the server"));
+    }
+
+    #[test]
+    fn a_success_within_the_window_makes_it_the_source_s_fault() {
+        let mut connectivity = Connectivity {
+            last_success: Instant::now().checked_sub(OUTAGE_WINDOW / 2),
+            outage_since: None,
+        };
+        assert!(!connectivity.network_down("cannot reach the server"));
+        assert!(connectivity.outage_since.is_none());
+        let Some(long_ago) = Instant::now().checked_sub(OUTAGE_WINDOW * 2) else {
+            return; // the machine booted less than that ago
+        };
+        connectivity.last_success = Some(long_ago);
+        assert!(connectivity.network_down("cannot reach the server"));
+        assert!(connectivity.outage_since.is_some());
+    }
+}

@@ -346,3 +346,53 @@ async fn sleep_until(at: Option<Instant>) {
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tracked(generation: u64, polling: Option<u64>, waiting: bool) -> Tracked {
+        let text = "[[source]]\nurl = \"https://a.example/rss\"\n";
+        let mut config = crate::config::parse(std::path::Path::new("feeds.toml"), text, None)
+            .expect("the test config is valid");
+        Tracked {
+            source: Arc::new(config.sources.remove(0)),
+            generation,
+            token: CancellationToken::new(),
+            polling,
+            waiting,
+        }
+    }
+
+    #[test]
+    fn a_finished_poll_is_due_again_unless_the_source_is_gone() {
+        let mut source = tracked(3, Some(3), false);
+        assert_eq!(source.finished(3, PollResult::Ok), AfterPoll::Again);
+        assert_eq!(source.polling, None);
+        let mut source = tracked(3, Some(3), false);
+        assert_eq!(source.finished(3, PollResult::Failed), AfterPoll::Again);
+        let mut source = tracked(3, Some(3), false);
+        assert_eq!(source.finished(3, PollResult::Gone), AfterPoll::Rest);
+        assert_eq!(source.polling, None);
+    }
+
+    #[test]
+    fn a_source_changed_while_polled_restarts_once_the_former_poll_ends() {
+        // Generation 2 was polling when a reload made it generation 5.
+        let mut source = tracked(5, Some(2), true);
+        assert_eq!(
+            source.finished(2, PollResult::Cancelled),
+            AfterPoll::Restart
+        );
+        assert_eq!((source.polling, source.waiting), (None, false));
+        // A late result of a former generation changes nothing more.
+        assert_eq!(source.finished(1, PollResult::Ok), AfterPoll::Rest);
+    }
+
+    #[test]
+    fn a_former_poll_ending_leaves_the_current_one_running() {
+        let mut source = tracked(5, Some(5), false);
+        assert_eq!(source.finished(4, PollResult::Ok), AfterPoll::Rest);
+        assert_eq!(source.polling, Some(5));
+    }
+}
