@@ -91,3 +91,88 @@ pub fn read(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fetch::Response;
+    use crate::ingest::scrape::{Rules, RulesText};
+
+    const PAGE: &[u8] =
+        b"<!doctype html><html><body><ul class=\"news\"><li><a href=\"/one\">One</a></li></ul></body></html>";
+    const RSS: &[u8] = b"<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>T</title>\
+<item><title>One</title><link>/one</link></item></channel></rss>";
+
+    fn url() -> Url {
+        Url::parse("https://a.example/news/").unwrap()
+    }
+
+    fn fetched(body: &[u8], content_type: &str) -> Fetched {
+        Fetched {
+            body: body.to_vec(),
+            content_type: Some(content_type.to_string()),
+            validators: Validators::default(),
+            response: Response {
+                final_url: url(),
+                moved_permanently: None,
+                fresh_for: None,
+            },
+        }
+    }
+
+    fn page_source() -> SourceKind {
+        let rules = Rules::new(RulesText {
+            item: ".news li".into(),
+            title: "a".into(),
+            link: "a".into(),
+            ..RulesText::default()
+        })
+        .unwrap();
+        SourceKind::Html(Box::new(rules))
+    }
+
+    #[test]
+    fn only_a_feed_source_looks_behind_a_page() {
+        assert!(is_page_for_feed(
+            &SourceKind::Feed,
+            &fetched(PAGE, "text/html")
+        ));
+        assert!(!is_page_for_feed(
+            &SourceKind::Feed,
+            &fetched(RSS, "application/rss+xml")
+        ));
+        assert!(!is_page_for_feed(
+            &page_source(),
+            &fetched(PAGE, "text/html")
+        ));
+    }
+
+    #[test]
+    fn a_feed_is_normalized_and_a_page_scraped_against_their_url() {
+        let feed = read(RSS, None, &url(), &SourceKind::Feed, chrono_tz::UTC).unwrap();
+        assert_eq!(feed.items.len(), 1);
+        assert_eq!(feed.items[0].link.as_deref(), Some("https://a.example/one"));
+        let page = read(
+            PAGE,
+            Some("text/html"),
+            &url(),
+            &page_source(),
+            chrono_tz::UTC,
+        )
+        .unwrap();
+        assert_eq!(page.items[0].title.as_deref(), Some("One"));
+        assert_eq!(page.items[0].link.as_deref(), Some("https://a.example/one"));
+    }
+
+    #[test]
+    fn a_page_read_as_a_feed_is_a_parse_error() {
+        let err = read(
+            PAGE,
+            Some("text/html"),
+            &url(),
+            &SourceKind::Feed,
+            chrono_tz::UTC,
+        );
+        assert!(matches!(err, Err(ReadError::Parse(_))), "{err:?}");
+    }
+}
