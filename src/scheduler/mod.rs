@@ -9,6 +9,12 @@
 //! Sources are tracked by id, so a reload (a new [`Plan`]) touches only what changed:
 //! added sources start, removed ones stop, changed ones restart, and the others keep
 //! their timers.
+//!
+//! The loop is in `run`; one poll of one source in `poll` (fetch, judge, save) and
+//! `record` (store the items); the limits every poll shares in `shared`; outage
+//! detection in `outage`; the pure decisions in `decide` and [`plan`]. [`document`]
+//! turns a fetched body into a document (a page followed to its feed, a feed
+//! normalized, a page scraped), for the polls and for the commands alike.
 
 pub mod document;
 pub mod plan;
