@@ -22,7 +22,7 @@
 //! [`Store::drop_orphan_keys`] drops the ones that point nowhere.
 //!
 //! Writers: the scheduler (`record_fetch`, `put_source_state`). Readers: `publish`
-//! (`latest`, `latest_where`, `source_state`, `subscribe`) and `app` (`flush`).
+//! (`latest`, `latest_where`, `source_state`, `subscribe`) and `daemon` (`flush`).
 //!
 //! A failed write poisons a sled database; `open.rs` reopens it on a later write
 //! (at most every [`REOPEN_EVERY`]) while readers keep serving what is stored.
