@@ -1,7 +1,7 @@
 //! Live reload: SIGHUP, and with `[config] watch = true` an edit of the file itself,
-//! asks for `feeds.toml` to be read again. `app` re-reads it and hands the difference
-//! to the scheduler, the publisher and retention; a file that does not check out is
-//! logged with its places and the running config stays in force.
+//! asks for `feeds.toml` to be read again. [`apply`] re-reads it and hands the new
+//! settings to the scheduler, the publisher, retention and `/sources`; a file that
+//! does not check out is logged with its places and the running config stays in force.
 //!
 //! Editors save in many ways (write in place, or write a temporary file and rename
 //! it over the old one), so the watcher looks at the file's directory and waits for
@@ -14,9 +14,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::mpsc;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
-use crate::config::Config;
+use super::Settings;
+use crate::config::{self, Config};
+use crate::ops::systemd;
 
 /// Quiet time after the last change of the file before it is read: a save is often
 /// several writes and a rename.
@@ -127,6 +129,52 @@ fn watch_file(
     })?;
     watcher.watch(&dir, RecursiveMode::NonRecursive)?;
     Ok(watcher)
+}
+
+/// Reads the config file again on `trigger` and sends its settings to every part;
+/// returns the config now in force (the `running` one when the file does not check
+/// out). `started` is the config the process started with, for what only a restart
+/// changes.
+pub(super) async fn apply(
+    trigger: Trigger,
+    started: &Config,
+    running: Config,
+    triggers: &mut Triggers,
+    settings: &Settings,
+) -> anyhow::Result<Config> {
+    systemd::reloading();
+    info!(file = %running.path.display(), reason = trigger.as_str(), "reloading the config");
+    let path = running.path.clone();
+    match tokio::task::spawn_blocking(move || config::load(&path)).await? {
+        Ok(new) => {
+            for change in needs_restart(started, &new) {
+                warn!(
+                    change,
+                    "this change takes effect only when tributary restarts"
+                );
+            }
+            triggers.watch(new.watch);
+            settings.send(&new);
+            info!(sources = new.sources.len(), "config reloaded");
+            systemd::ready_with_status(&format!(
+                "reloaded {}: {} sources",
+                new.path.display(),
+                new.sources.len()
+            ));
+            Ok(new)
+        }
+        Err(err) => {
+            for line in err.to_string().lines() {
+                error!("{line}");
+            }
+            error!(file = %running.path.display(), "the config was not reloaded: the running one stays in force");
+            systemd::ready_with_status(&format!(
+                "reload failed, running the former config: {}",
+                err.to_string().lines().next().unwrap_or_default()
+            ));
+            Ok(running)
+        }
+    }
 }
 
 /// What a new config changes that only a restart applies, in words for the log.

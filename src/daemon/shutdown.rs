@@ -1,6 +1,7 @@
 //! The signals that stop the daemon: SIGTERM (systemd, `kill`) and SIGINT (Ctrl-C).
 //!
-//! `main` passes [`signal`] to `app::run`; tests pass their own future instead.
+//! The `run` command (`cli`) passes [`signal`] to `daemon::run`; tests pass their own
+//! future instead.
 
 use tokio::signal::unix::{SignalKind, signal as unix_signal};
 use tracing::info;

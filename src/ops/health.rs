@@ -3,13 +3,13 @@
 //! `/healthz` says the process and its store answer; readiness says more: the store is
 //! open, every source has been polled once since start (so the river is as fresh as
 //! the sources allow, not just what the store kept), and shutdown has not begun (a
-//! load balancer stops sending readers while connections drain). `app` owns one
+//! load balancer stops sending readers while connections drain). `daemon` owns one
 //! [`Health`] and flips its flags; the scheduler reports the first cycle; `http`
 //! reads it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Readiness flags, shared by `app`, the scheduler and `http`.
+/// Readiness flags, shared by `daemon`, the scheduler and `http`.
 #[derive(Debug, Default)]
 pub struct Health {
     store_open: AtomicBool,

@@ -7,9 +7,9 @@
 //! not one per path. Per-source series are labelled with the source's URL as written
 //! in `feeds.toml` (its id, as in the logs), so their number is the number of sources.
 //!
-//! The per-source item counts double as the cache that `/sources` reads: they are
-//! counted from the store's index once at start-up and after each retention pass, and
-//! per source after each poll that stored something, never per request.
+//! The per-source item counts are application state, kept in an [`ItemCounts`] that
+//! `/sources` and the status line read; the registry only exports them, copying them
+//! into `tributary_source_items` when the text is encoded.
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
@@ -18,8 +18,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
+use super::item_counts::ItemCounts;
 use crate::item::SourceId;
 
 /// The `Content-Type` of the text `encode` writes.
@@ -72,7 +74,11 @@ pub struct Metrics {
     fetch_duration: Histogram,
     fetched_bytes: Counter,
     items_stored: Counter,
+    /// Exported from `item_counts` at each `encode`.
     source_items: Family<SourceLabels, Gauge>,
+    item_counts: ItemCounts,
+    /// Held while `encode` copies the item counts into `source_items`.
+    exporting: Mutex<()>,
     store_size: Gauge,
     last_success: Family<SourceLabels, Gauge>,
     http_requests: Family<HttpLabels, Counter>,
@@ -149,6 +155,8 @@ impl Metrics {
             fetched_bytes,
             items_stored,
             source_items,
+            item_counts: ItemCounts::default(),
+            exporting: Mutex::new(()),
             store_size,
             last_success,
             http_requests,
@@ -192,7 +200,7 @@ impl Metrics {
             source: source.0.clone(),
         };
         self.last_success.remove(&labels);
-        self.source_items.remove(&labels);
+        self.item_counts.forget(source);
     }
 
     /// One fetch that received a response, and how many body bytes it brought.
@@ -208,11 +216,7 @@ impl Metrics {
 
     /// `source` now holds `count` items in the store.
     pub fn set_source_items(&self, source: &SourceId, count: u64) {
-        self.source_items
-            .get_or_create(&SourceLabels {
-                source: source.0.clone(),
-            })
-            .set(i64::try_from(count).unwrap_or(i64::MAX));
+        self.item_counts.set(source, count);
     }
 
     /// Sets every source's item count from a count of the whole store; with
@@ -223,21 +227,17 @@ impl Metrics {
         counts: &HashMap<SourceId, u64>,
         replace: bool,
     ) {
-        for source in sources {
-            if replace || self.source_items(source).is_none() {
-                self.set_source_items(source, counts.get(source).copied().unwrap_or(0));
-            }
-        }
+        self.item_counts.set_all(sources, counts, replace);
     }
 
     /// The last counted number of items of `source`; `None` before it was counted.
     pub fn source_items(&self, source: &SourceId) -> Option<u64> {
-        let labels = SourceLabels {
-            source: source.0.clone(),
-        };
-        self.source_items
-            .get(&labels)
-            .map(|gauge| u64::try_from(gauge.get()).unwrap_or(0))
+        self.item_counts.get(source)
+    }
+
+    /// Every source's last counted number of items.
+    pub fn item_counts(&self) -> &ItemCounts {
+        &self.item_counts
     }
 
     /// One HTTP request to `route` (a pattern such as `/tags/{tag}.xml`) answered
@@ -262,10 +262,22 @@ impl Metrics {
     pub fn encode(&self, store_size: u64) -> String {
         self.store_size
             .set(i64::try_from(store_size).unwrap_or(i64::MAX));
+        let _exporting = self.exporting.lock().unwrap_or_else(|e| e.into_inner());
+        self.export_item_counts();
         let mut out = String::with_capacity(4096);
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
         out
+    }
+
+    /// Copies the item counts into the `source_items` series: one per counted source.
+    fn export_item_counts(&self) {
+        self.source_items.clear();
+        for (source, count) in self.item_counts.all() {
+            self.source_items
+                .get_or_create(&SourceLabels { source: source.0 })
+                .set(i64::try_from(count).unwrap_or(i64::MAX));
+        }
     }
 }
 

@@ -3,8 +3,8 @@
 //!
 //! A status is built from the config (name, URL, tags), the source's remembered
 //! [`SourceState`] in the store (last success, last error, next poll) and its item
-//! count (the daemon's cached count from `metrics`, or a fresh count when the command
-//! reads a stopped daemon's store). Nothing here polls or writes.
+//! count (the daemon's last count, kept in `item_counts`, or a fresh count when the
+//! command reads a stopped daemon's store). Nothing here polls or writes.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

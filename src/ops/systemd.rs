@@ -2,7 +2,7 @@
 //! when `NOTIFY_SOCKET` is unset, so the daemon runs the same outside systemd.
 //!
 //! All calls come from this one process (systemd drops messages from other PIDs under
-//! `NotifyAccess=main`): `app` sends the state changes, `watchdog` the pings.
+//! `NotifyAccess=main`): `daemon` sends the state changes, `watchdog` the pings.
 
 use sd_notify::NotifyState;
 use tracing::debug;

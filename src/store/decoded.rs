@@ -7,7 +7,8 @@
 //! an item rewritten under the same key is decoded afresh and the cache never needs
 //! to hear of writes, moves or trims.
 
-use std::collections::HashMap;
+use lru::LruCache;
+use std::num::NonZeroUsize;
 use std::sync::Mutex;
 
 use crate::item::StoredItem;
@@ -18,19 +19,20 @@ pub const CAPACITY: usize = 256;
 struct Entry {
     value_hash: u64,
     item: StoredItem,
-    /// When the entry was last used, in lookups; the least recently used go first.
-    used: u64,
 }
 
-#[derive(Default)]
-struct Entries {
-    map: HashMap<[u8; 16], Entry>,
-    clock: u64,
-}
-
-#[derive(Default)]
+/// The least recently used entry goes first, when a new one would be one too many.
 pub struct DecodedItems {
-    entries: Mutex<Entries>,
+    entries: Mutex<LruCache<[u8; 16], Entry>>,
+}
+
+impl Default for DecodedItems {
+    fn default() -> Self {
+        let capacity = NonZeroUsize::new(CAPACITY).expect("the capacity is not zero");
+        DecodedItems {
+            entries: Mutex::new(LruCache::new(capacity)),
+        }
+    }
 }
 
 impl DecodedItems {
@@ -39,14 +41,14 @@ impl DecodedItems {
         let key: [u8; 16] = key.try_into().ok()?;
         let hash = xxhash_rust::xxh3::xxh3_64(value);
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.clock += 1;
-        let clock = entries.clock;
-        let entry = entries.map.get_mut(&key)?;
+        // An entry decoded from other bytes is stale: it does not count as used.
+        let entry = entries.peek(&key)?;
         if entry.value_hash != hash {
             return None;
         }
-        entry.used = clock;
-        Some(entry.item.clone())
+        let item = entry.item.clone();
+        entries.promote(&key);
+        Some(item)
     }
 
     /// Remembers `item`, decoded from `value` stored under `key`.
@@ -56,23 +58,13 @@ impl DecodedItems {
         };
         let value_hash = xxhash_rust::xxh3::xxh3_64(value);
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.clock += 1;
-        let used = entries.clock;
-        entries.map.insert(
+        entries.put(
             key,
             Entry {
                 value_hash,
                 item: item.clone(),
-                used,
             },
         );
-        if entries.map.len() > CAPACITY {
-            // Drop the least recently used half at once, so eviction stays cheap.
-            let mut ages: Vec<u64> = entries.map.values().map(|e| e.used).collect();
-            let keep_from = ages.len() - CAPACITY / 2;
-            let (_, &mut cut, _) = ages.select_nth_unstable(keep_from);
-            entries.map.retain(|_, e| e.used >= cut);
-        }
     }
 }
 
@@ -109,7 +101,7 @@ mod tests {
             cache.put(&key(n), b"v", &stored("x"));
             // The river: read again between writes.
             assert!(cache.get(&key(0), b"v").is_some(), "evicted after {n}");
-            assert!(cache.entries.lock().unwrap().map.len() <= CAPACITY);
+            assert!(cache.entries.lock().unwrap().len() <= CAPACITY);
         }
         assert!(cache.get(&key(1), b"v").is_none());
     }

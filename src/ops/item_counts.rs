@@ -1,0 +1,84 @@
+//! How many items each source holds, as last counted: application state, kept here
+//! rather than read back out of the metrics registry.
+//!
+//! Counted from the store's index once at start-up and after each retention pass,
+//! and per source after each poll that stored something, never per request: `/sources`
+//! and the `systemctl status` line read these counts, and `metrics` exports them as
+//! `tributary_source_items`.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use crate::item::SourceId;
+
+/// The last counted number of items of each source. Shared by the scheduler and
+/// retention (which count) and `http` and the daemon (which read).
+#[derive(Debug, Default)]
+pub struct ItemCounts {
+    counts: RwLock<HashMap<SourceId, u64>>,
+}
+
+impl ItemCounts {
+    /// `source` now holds `count` items in the store.
+    pub fn set(&self, source: &SourceId, count: u64) {
+        self.write().insert(source.clone(), count);
+    }
+
+    /// Sets every source's count from a count of the whole store (sources absent
+    /// from `counts` hold none); with `replace` false, only those not counted yet.
+    pub fn set_all(&self, sources: &[SourceId], counts: &HashMap<SourceId, u64>, replace: bool) {
+        let mut current = self.write();
+        for source in sources {
+            if replace || !current.contains_key(source) {
+                current.insert(source.clone(), counts.get(source).copied().unwrap_or(0));
+            }
+        }
+    }
+
+    /// The last counted number of items of `source`; `None` before it was counted.
+    pub fn get(&self, source: &SourceId) -> Option<u64> {
+        self.read().get(source).copied()
+    }
+
+    /// `source` left the config: its count goes.
+    pub fn forget(&self, source: &SourceId) {
+        self.write().remove(source);
+    }
+
+    /// Every counted source with its count, in no particular order.
+    pub fn all(&self) -> Vec<(SourceId, u64)> {
+        self.read()
+            .iter()
+            .map(|(source, count)| (source.clone(), *count))
+            .collect()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<SourceId, u64>> {
+        self.counts.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<SourceId, u64>> {
+        self.counts.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_start_up_count_keeps_a_fresher_one_unless_told_to_replace_it() {
+        let counts = ItemCounts::default();
+        let (a, b) = (SourceId("a".into()), SourceId("b".into()));
+        assert_eq!(counts.get(&a), None);
+        counts.set(&a, 3);
+        let whole = HashMap::from([(a.clone(), 1)]);
+        counts.set_all(&[a.clone(), b.clone()], &whole, false);
+        assert_eq!((counts.get(&a), counts.get(&b)), (Some(3), Some(0)));
+        counts.set_all(&[a.clone(), b.clone()], &whole, true);
+        assert_eq!(counts.get(&a), Some(1));
+        counts.forget(&a);
+        assert_eq!(counts.get(&a), None);
+        assert_eq!(counts.all(), [(b, 0)]);
+    }
+}

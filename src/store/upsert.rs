@@ -1,0 +1,339 @@
+//! Storing the items of one fetch: [`Store::record_fetch`] and the transaction over
+//! `items`, `ids`, `links`, `aliases` and `sources` that de-duplicates, moves,
+//! re-identifies and takes over stories.
+
+use chrono::{DateTime, Utc};
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+use std::collections::HashSet;
+
+use super::codec::{abort, decode_item, encode_item};
+use super::keys::{identity_key, is_tombstone, item_key, key_micros};
+use super::{Store, StoreError, timestamp_for};
+use crate::item::{Item, Origin, SourceId, SourceState, StoredItem};
+
+/// What one `record_fetch` changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UpsertReport {
+    pub added: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    /// Items not stored because their story is already stored: by another source that
+    /// had it first, or earlier in the same document.
+    pub duplicates: usize,
+    /// Items that took a story over from another source's later copy.
+    pub taken_over: usize,
+    /// Stored items found again under a new id (the publisher changed its ids).
+    pub reidentified: usize,
+}
+
+/// An item with the keys it is known by.
+struct Keyed<'a> {
+    item: &'a Item,
+    /// `ids` key.
+    identity: Vec<u8>,
+    /// `links` key: the canonical link.
+    link: Option<String>,
+    /// `aliases` key: source ++ 0 ++ the id without scheme and host.
+    alias: Option<Vec<u8>>,
+}
+
+/// Any key of a story, for finding it twice in one document.
+#[derive(Hash, PartialEq, Eq)]
+enum Key {
+    Id(Vec<u8>),
+    Link(String),
+    Alias(Vec<u8>),
+}
+
+/// The result of one step inside the transaction.
+type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
+
+impl Store {
+    /// Stores the items of one successful fetch and the source's new state in one
+    /// transaction: either both are stored or neither is, so the validators that make
+    /// the next poll a 304 are never saved for items that were lost.
+    ///
+    /// An item seen before keeps its first-seen time; it is rewritten only when it
+    /// changed, and moves when its date changed. A new id is first checked against
+    /// the story's other keys, so a story is stored once:
+    /// - the same id without scheme and host, or the same canonical link, in the same
+    ///   source: the publisher changed its ids (http→https, a slug edit); the stored
+    ///   item takes the new id instead of a second copy appearing;
+    /// - the same canonical link in another source: the story is kept once, by the
+    ///   source whose copy is older (the one that published it first).
+    pub fn record_fetch(
+        &self,
+        origin: &Origin,
+        items: &[Item],
+        state: &SourceState,
+        now: DateTime<Utc>,
+    ) -> Result<UpsertReport, StoreError> {
+        let state_bytes = rmp_serde::to_vec_named(state)?;
+        let source_prefix = identity_key(&origin.source, "");
+        let (items, in_document) = keyed_items(&origin.source, items);
+        let report = self.write(|h| {
+            let trees = (&h.items, &h.ids, &h.links, &h.aliases, &h.sources);
+            Ok(trees.transaction(
+                |(items_tree, ids_tree, links_tree, aliases_tree, sources)| {
+                    let upsert = Upsert {
+                        origin,
+                        now,
+                        source_prefix: &source_prefix,
+                        items: items_tree,
+                        ids: ids_tree,
+                        links: links_tree,
+                        aliases: aliases_tree,
+                    };
+                    let mut report = UpsertReport {
+                        duplicates: in_document,
+                        ..UpsertReport::default()
+                    };
+                    for keyed in &items {
+                        upsert.item(keyed, &mut report)?;
+                    }
+                    sources.insert(origin.source.0.as_bytes(), state_bytes.as_slice())?;
+                    Ok(report)
+                },
+            )?)
+        })?;
+        if report.added + report.updated + report.taken_over > 0 {
+            self.signal_change();
+        }
+        Ok(report)
+    }
+}
+
+/// The items of one document with their keys, less those naming a story the
+/// document named before; and how many those were.
+fn keyed_items<'a>(source: &SourceId, items: &'a [Item]) -> (Vec<Keyed<'a>>, usize) {
+    let mut seen = HashSet::new();
+    let mut in_document = 0;
+    let items = items
+        .iter()
+        .filter_map(|item| {
+            let keyed = Keyed {
+                identity: identity_key(source, &item.id.0),
+                link: item.canonical_link(),
+                alias: item
+                    .id_without_host()
+                    .map(|alias| identity_key(source, &alias)),
+                item,
+            };
+            // One document naming a story twice (two ids for one link, an http
+            // and an https id) keeps its first occurrence.
+            let keys = [
+                Some(Key::Id(keyed.identity.clone())),
+                keyed.link.clone().map(Key::Link),
+                keyed.alias.clone().map(Key::Alias),
+            ];
+            let fresh = keys.iter().flatten().all(|key| !seen.contains(key));
+            seen.extend(keys.into_iter().flatten());
+            if !fresh {
+                in_document += 1;
+            }
+            fresh.then_some(keyed)
+        })
+        .collect();
+    (items, in_document)
+}
+
+/// Where a new item goes: the `items` key it had (`None` if new), and the identity
+/// it had before, when it is a stored story under a new id.
+struct Located {
+    old_key: Option<sled::IVec>,
+    previous_identity: Option<sled::IVec>,
+}
+
+/// What the canonical link of a new id says.
+enum ByLink {
+    /// Nothing stored holds it (or this source just took it over).
+    Free,
+    /// This source holds it under another id: the publisher changed its ids.
+    Reidentified(sled::IVec),
+    /// Another source has (or had) the story, from no later: it keeps it.
+    Duplicate,
+}
+
+/// The trees of one `record_fetch` transaction, and what every item is stored with.
+struct Upsert<'t> {
+    origin: &'t Origin,
+    now: DateTime<Utc>,
+    /// `ids` key prefix of the source: source ++ 0.
+    source_prefix: &'t [u8],
+    items: &'t TransactionalTree,
+    ids: &'t TransactionalTree,
+    links: &'t TransactionalTree,
+    aliases: &'t TransactionalTree,
+}
+
+impl Upsert<'_> {
+    /// Stores one item of the document, counting what it did in `report`.
+    fn item(&self, keyed: &Keyed, report: &mut UpsertReport) -> TxResult<()> {
+        let Some(located) = self.locate(keyed, report)? else {
+            return Ok(());
+        };
+        if let Some(tombstone) = &located.old_key
+            && is_tombstone(tombstone)
+        {
+            self.keep_trimmed(keyed, tombstone, located.previous_identity.as_ref())?;
+            report.unchanged += 1;
+            return Ok(());
+        }
+        self.write_item(keyed, located, report)
+    }
+
+    /// Finds the item's place: its id's, or for a new id the stored story it is
+    /// (found by its alias, or its link in the same source). `None` when the story
+    /// belongs to another source. A source publishing a story first takes it over.
+    fn locate(&self, keyed: &Keyed, report: &mut UpsertReport) -> TxResult<Option<Located>> {
+        let identity = keyed.identity.as_slice();
+        let mut old_key = self.ids.get(identity)?;
+        let mut previous_identity = None;
+        if old_key.is_none() {
+            // A new id. Is it a story already stored under another id?
+            if let Some(alias) = &keyed.alias
+                && let Some(owner) = self.aliases.get(alias)?
+                && owner.as_ref() != identity
+                && self.ids.get(&owner)?.is_some()
+            {
+                previous_identity = Some(owner);
+            }
+            if previous_identity.is_none() {
+                match self.by_link(keyed, report)? {
+                    ByLink::Free => {}
+                    ByLink::Reidentified(owner) => previous_identity = Some(owner),
+                    ByLink::Duplicate => return Ok(None),
+                }
+            }
+            if let Some(previous) = &previous_identity {
+                report.reidentified += 1;
+                old_key = self.ids.remove(previous)?;
+            }
+        }
+        Ok(Some(Located {
+            old_key,
+            previous_identity,
+        }))
+    }
+
+    /// Who holds the canonical link of a new id, if anyone still does; a copy in
+    /// another source that is later than this one is taken over.
+    fn by_link(&self, keyed: &Keyed, report: &mut UpsertReport) -> TxResult<ByLink> {
+        if let Some(link) = &keyed.link
+            && let Some(owner) = self.links.get(link.as_bytes())?
+            && owner.as_ref() != keyed.identity.as_slice()
+            && let Some(owner_key) = self.ids.get(&owner)?
+        {
+            if owner.starts_with(self.source_prefix) {
+                return Ok(ByLink::Reidentified(owner));
+            } else if is_tombstone(&owner_key)
+                || key_micros(&owner_key) <= timestamp_for(keyed.item, self.now).timestamp_micros()
+            {
+                // Another source has (or had) the story, from no later: it keeps it.
+                report.duplicates += 1;
+                return Ok(ByLink::Duplicate);
+            }
+            // This source published it first: it takes the story over.
+            self.items.remove(owner_key)?;
+            self.ids.remove(owner)?;
+            report.taken_over += 1;
+        }
+        Ok(ByLink::Free)
+    }
+
+    /// An item trimmed by retention stays away, under whichever id: a new id takes
+    /// the tombstone and the story's other keys.
+    fn keep_trimmed(
+        &self,
+        keyed: &Keyed,
+        tombstone: &sled::IVec,
+        previous_identity: Option<&sled::IVec>,
+    ) -> TxResult<()> {
+        let identity = keyed.identity.as_slice();
+        if let Some(previous) = previous_identity {
+            self.ids.insert(identity, tombstone)?;
+            if let Some(alias) = &keyed.alias {
+                self.aliases.insert(alias.as_slice(), identity)?;
+            }
+            if let Some(link) = &keyed.link
+                && self.links.get(link.as_bytes())?.as_ref() == Some(previous)
+            {
+                self.links.insert(link.as_bytes(), identity)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the item where its timestamp puts it, unless it is unchanged; an item
+    /// seen before keeps its first-seen time and moves when its date changed.
+    fn write_item(
+        &self,
+        keyed: &Keyed,
+        located: Located,
+        report: &mut UpsertReport,
+    ) -> TxResult<()> {
+        let Located {
+            old_key,
+            previous_identity,
+        } = located;
+        let identity = keyed.identity.as_slice();
+        let old = match &old_key {
+            Some(key) => self.items.get(key)?,
+            None => None,
+        };
+        let old_record: Option<StoredItem> = match &old {
+            Some(bytes) => Some(decode_item(bytes).map_err(abort)?),
+            None => None,
+        };
+        let first_seen = old_record.as_ref().map_or(self.now, |r| r.first_seen);
+        let record = StoredItem {
+            origin: self.origin.clone(),
+            item: keyed.item.clone(),
+            first_seen,
+            timestamp: timestamp_for(keyed.item, first_seen),
+        };
+        if old_record.as_ref() == Some(&record) {
+            report.unchanged += 1;
+            return Ok(());
+        }
+        let key = item_key(record.timestamp, identity);
+        let bytes = encode_item(&record).map_err(abort)?;
+        if let Some(old_key) = old_key
+            && old_key.as_ref() != key.as_slice()
+        {
+            self.items.remove(old_key)?;
+        }
+        self.items.insert(key.as_slice(), bytes)?;
+        self.ids.insert(identity, key.as_slice())?;
+        if let Some(alias) = &keyed.alias {
+            self.aliases.insert(alias.as_slice(), identity)?;
+        }
+        self.claim_link(keyed, previous_identity.as_ref())?;
+        if old_record.is_some() {
+            report.updated += 1;
+        } else {
+            report.added += 1;
+        }
+        Ok(())
+    }
+
+    /// Points the item's canonical link at it, unless another live item holds it.
+    fn claim_link(&self, keyed: &Keyed, previous_identity: Option<&sled::IVec>) -> TxResult<()> {
+        let identity = keyed.identity.as_slice();
+        if let Some(link) = &keyed.link {
+            let claimed = match self.links.get(link.as_bytes())? {
+                None => false,
+                Some(owner) => {
+                    owner.as_ref() != identity
+                        && previous_identity != Some(&owner)
+                        && self.ids.get(&owner)?.is_some()
+                }
+            };
+            if !claimed {
+                self.links.insert(link.as_bytes(), identity)?;
+            }
+        }
+        Ok(())
+    }
+}
