@@ -8,8 +8,9 @@
 //! already configured, or appears twice, is skipped. `main` calls [`read_opml`] and
 //! [`append_sources`], checks the result with `config::parse` and writes the file.
 
+use super::edit::{source_table, sources_mut};
 use std::collections::HashSet;
-use toml_edit::{Array, ArrayOfTables, DocumentMut, Item, Table, value};
+use toml_edit::{DocumentMut, Item};
 use url::Url;
 
 /// A feed listed in an OPML file.
@@ -162,14 +163,7 @@ pub fn append_sources(document: &mut DocumentMut, feeds: &[OpmlFeed]) -> ImportR
             report.already.push(feed.url.clone());
             continue;
         }
-        let mut table = Table::new();
-        table.insert("url", value(feed.url.as_str()));
-        if let Some(name) = &feed.name {
-            table.insert("name", value(name.as_str()));
-        }
-        if !feed.tags.is_empty() {
-            table.insert("tags", value(feed.tags.iter().collect::<Array>()));
-        }
+        let mut table = source_table(&feed.url, feed.name.as_deref(), &feed.tags);
         // A blank line before each table, as a person would write it.
         table.decor_mut().set_prefix("\n");
         new_tables.push(table);
@@ -178,12 +172,7 @@ pub fn append_sources(document: &mut DocumentMut, feeds: &[OpmlFeed]) -> ImportR
     if new_tables.is_empty() {
         return report;
     }
-    if !document.contains_key("source") {
-        document.insert("source", Item::ArrayOfTables(ArrayOfTables::new()));
-    }
-    let sources = document
-        .get_mut("source")
-        .and_then(Item::as_array_of_tables_mut)
+    let sources = sources_mut(document)
         .expect("`source` is an array of tables: config::parse accepts no other");
     for table in new_tables {
         sources.push(table);

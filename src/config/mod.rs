@@ -10,6 +10,7 @@
 
 pub mod add;
 mod check;
+mod edit;
 mod error;
 pub mod import;
 mod raw;
