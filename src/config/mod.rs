@@ -13,6 +13,7 @@ mod check;
 mod edit;
 mod error;
 pub mod import;
+mod key;
 mod raw;
 mod types;
 mod values;

@@ -151,14 +151,6 @@ impl Config {
     }
 }
 
-impl SourceConfig {
-    /// A hash of everything configured for the source: a source that answered 410
-    /// Gone is polled again once any of it changes.
-    pub fn fingerprint(&self) -> u64 {
-        xxhash_rust::xxh3::xxh3_64(format!("{self:?}").as_bytes())
-    }
-}
-
 impl From<&PollConfig> for ClientOptions {
     fn from(poll: &PollConfig) -> ClientOptions {
         ClientOptions {
