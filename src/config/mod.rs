@@ -5,7 +5,8 @@
 //! `daemon` and `cli` receive a `Config`.
 //!
 //! The types are in `types`, the serde shapes of the file in `raw`, the checker in
-//! `check` (sections) and `values` (single values); `add`, `import` and `edit` write
+//! `check` (sections) and `values` (single values), a source's fingerprint in `key`;
+//! `add`, `import` and `edit` write
 //! new `[[source]]` tables into the file.
 
 pub mod add;
@@ -19,7 +20,9 @@ mod types;
 mod values;
 
 pub use error::{ConfigError, Problem};
-pub use types::{Config, Interval, PollConfig, PublishConfig, Retention, SourceConfig, SourceKind};
+pub use types::{
+    Config, Interval, PollConfig, PublishConfig, Retention, SourceConfig, SourceKind, source_name,
+};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

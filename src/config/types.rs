@@ -151,6 +151,24 @@ impl Config {
     }
 }
 
+impl SourceConfig {
+    /// The name the merged feed, the status page and the log show for the source:
+    /// [`source_name`], else its host.
+    pub fn display_name(&self, title: Option<&str>) -> String {
+        source_name(self.name.as_deref(), title)
+            .unwrap_or_else(|| self.url.host_str().unwrap_or("unknown").to_string())
+    }
+}
+
+/// The one rule for a source's name: its `name` in `feeds.toml`, else the feed's own
+/// `title` (unless blank). `None` leaves the last resort to the output: the host for
+/// [`SourceConfig::display_name`], the full URL for the lists of sources (the page and
+/// OPML, which `import-opml` reads back, dropping a name that only repeats the URL).
+pub fn source_name(name: Option<&str>, title: Option<&str>) -> Option<String> {
+    name.or(title.filter(|t| !t.trim().is_empty()))
+        .map(str::to_string)
+}
+
 impl From<&PollConfig> for ClientOptions {
     fn from(poll: &PollConfig) -> ClientOptions {
         ClientOptions {
@@ -158,5 +176,23 @@ impl From<&PollConfig> for ClientOptions {
             connect_timeout: poll.connect_timeout,
             max_body_bytes: poll.max_body_bytes,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_name_is_the_configured_one_else_the_title_else_the_host() {
+        let text = "[[source]]\nurl = \"https://a.example/rss\"\nname = \"A\"\n[[source]]\nurl = \"https://b.example/rss\"\n";
+        let config = super::super::parse(std::path::Path::new("feeds.toml"), text, None).unwrap();
+        let (named, unnamed) = (&config.sources[0], &config.sources[1]);
+        assert_eq!(named.display_name(Some("Feed A")), "A");
+        assert_eq!(unnamed.display_name(Some("Feed B")), "Feed B");
+        assert_eq!(unnamed.display_name(Some("  ")), "b.example");
+        assert_eq!(unnamed.display_name(None), "b.example");
+        assert_eq!(source_name(None, Some("")), None);
+        assert_eq!(source_name(Some("A"), Some("T")).as_deref(), Some("A"));
     }
 }

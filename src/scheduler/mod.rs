@@ -629,7 +629,7 @@ impl Shared {
         succeeded(&mut next_state, now);
         let origin = Origin {
             source: source.id.clone(),
-            name: display_name(source, &next_state),
+            name: source.display_name(next_state.title.as_deref()),
             // The feed readers can subscribe to: for a web page, the one it led to.
             url: next_state
                 .effective_url
@@ -878,16 +878,6 @@ fn chain(err: &dyn std::error::Error) -> String {
         cause = err.source();
     }
     line
-}
-
-/// The name the merged feed shows for a source: its `name` in `feeds.toml`, else the
-/// feed's own title, else its host.
-pub fn display_name(source: &SourceConfig, state: &SourceState) -> String {
-    source
-        .name
-        .clone()
-        .or_else(|| state.title.clone())
-        .unwrap_or_else(|| source.url.host_str().unwrap_or("unknown").to_string())
 }
 
 fn jittered(interval: Duration) -> Duration {
