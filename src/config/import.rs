@@ -36,8 +36,7 @@ pub enum OpmlError {
 
 /// The feeds of an OPML document, in document order.
 pub fn read_opml(bytes: &[u8]) -> Result<Vec<OpmlFeed>, OpmlError> {
-    use quick_xml::XmlVersion;
-    use quick_xml::events::{BytesStart, Event};
+    use quick_xml::events::Event;
 
     let text = std::str::from_utf8(bytes).map_err(|_| OpmlError::NotUtf8)?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -47,15 +46,6 @@ pub fn read_opml(bytes: &[u8]) -> Result<Vec<OpmlFeed>, OpmlError> {
             position: reader.buffer_position(),
             message: err.to_string(),
         };
-    let attribute = |element: &BytesStart, name: &str| -> Option<String> {
-        element
-            .attributes()
-            .flatten()
-            .find(|a| a.key.as_ref() == name)
-            .and_then(|a| a.normalized_value(XmlVersion::Implicit1_0).ok())
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-    };
     let mut feeds = Vec::new();
     // The folder names enclosing the current element; `None` for an outline that is
     // a feed (its children, if any, get no tag from it).
@@ -89,23 +79,10 @@ pub fn read_opml(bytes: &[u8]) -> Result<Vec<OpmlFeed>, OpmlError> {
         let label = attribute(element, "text").or_else(|| attribute(element, "title"));
         let folder = match attribute(element, "xmlUrl") {
             Some(url) => {
-                let mut tags: Vec<String> = Vec::new();
-                let categories = attribute(element, "category").unwrap_or_default();
-                let from_categories = categories
-                    .split(',')
-                    .flat_map(|path| path.split('/'))
-                    .map(str::trim)
-                    .filter(|t| !t.is_empty())
-                    .map(str::to_string);
-                for tag in folders.iter().flatten().cloned().chain(from_categories) {
-                    if !tags.contains(&tag) {
-                        tags.push(tag);
-                    }
-                }
                 feeds.push(OpmlFeed {
                     name: label.filter(|l| *l != url),
                     url,
-                    tags,
+                    tags: feed_tags(&folders, attribute(element, "category")),
                 });
                 None
             }
@@ -119,6 +96,36 @@ pub fn read_opml(bytes: &[u8]) -> Result<Vec<OpmlFeed>, OpmlError> {
         return Err(OpmlError::NotOpml("nothing".to_string()));
     }
     Ok(feeds)
+}
+
+/// An attribute's value, trimmed; `None` when missing or blank.
+fn attribute(element: &quick_xml::events::BytesStart, name: &str) -> Option<String> {
+    element
+        .attributes()
+        .flatten()
+        .find(|a| a.key.as_ref() == name)
+        .and_then(|a| a.normalized_value(quick_xml::XmlVersion::Implicit1_0).ok())
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// A feed's tags: the enclosing folders, outermost first, then the entries of its
+/// `category` attribute (`/world,/news`); no repeats.
+fn feed_tags(folders: &[Option<String>], categories: Option<String>) -> Vec<String> {
+    let categories = categories.unwrap_or_default();
+    let from_categories = categories
+        .split(',')
+        .flat_map(|path| path.split('/'))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string);
+    let mut tags: Vec<String> = Vec::new();
+    for tag in folders.iter().flatten().cloned().chain(from_categories) {
+        if !tags.contains(&tag) {
+            tags.push(tag);
+        }
+    }
+    tags
 }
 
 /// What [`append_sources`] did with each feed.
