@@ -2,7 +2,6 @@
 //! place instead of stopping at the first. Section by section here; the single values
 //! (durations, URLs, zones, rules, headers) are checked in `values`.
 
-use crate::item::SourceId;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::ops::Range;
@@ -16,6 +15,7 @@ use super::*;
 use crate::fetch::AddressPolicy;
 use crate::ingest::filter::Filter;
 use crate::ingest::scrape::{Rules, RulesText};
+use crate::item::SourceId;
 
 /// Collects every problem instead of stopping at the first, so one `tributary check`
 /// shows all of them.
