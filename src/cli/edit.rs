@@ -167,9 +167,7 @@ pub(super) fn export_opml(config: &Config) -> String {
             .iter()
             .map(|source| SourceEntry {
                 slug: source.id.slug(),
-                name: source
-                    .name
-                    .clone()
+                name: config::source_name(source.name.as_deref(), None)
                     .unwrap_or_else(|| source.url.to_string()),
                 url: source.url.to_string(),
                 tags: source.tags.clone(),

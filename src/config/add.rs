@@ -4,7 +4,8 @@
 //! Pure text in, text out: `main` fetches and checks the feed first, checks the new
 //! text with `config::parse` before writing it, and tells no daemon (a reload does).
 
-use toml_edit::{Array, ArrayOfTables, DocumentMut, Item, Table, value};
+use super::edit::{source_table, sources_mut};
+use toml_edit::DocumentMut;
 use url::Url;
 
 /// What the new `[[source]]` holds.
@@ -30,33 +31,14 @@ pub enum AddError {
 pub fn append_source(text: &str, source: &NewSource) -> Result<String, AddError> {
     let url = source.url.as_ref().ok_or(AddError::NoUrl)?;
     let mut document: DocumentMut = text.parse()?;
-    let mut table = Table::new();
-    table.insert("url", value(url.as_str()));
-    if let Some(name) = &source.name {
-        table.insert("name", value(name.as_str()));
-    }
-    if !source.tags.is_empty() {
-        let mut tags = Array::new();
-        for tag in &source.tags {
-            tags.push(tag.as_str());
-        }
-        table.insert("tags", value(tags));
-    }
+    let mut table = source_table(url.as_str(), source.name.as_deref(), &source.tags);
     // A blank line before it, as between the tables a person writes.
     if !text.is_empty() {
         table.decor_mut().set_prefix("\n");
     }
-    match document.get_mut("source") {
-        None => {
-            let mut sources = ArrayOfTables::new();
-            sources.push(table);
-            document.insert("source", Item::ArrayOfTables(sources));
-        }
-        Some(item) => item
-            .as_array_of_tables_mut()
-            .ok_or(AddError::NotSources)?
-            .push(table),
-    }
+    sources_mut(&mut document)
+        .ok_or(AddError::NotSources)?
+        .push(table);
     let mut edited = document.to_string();
     if !edited.ends_with('\n') {
         edited.push('\n');

@@ -8,8 +8,9 @@
 //! already configured, or appears twice, is skipped. `main` calls [`read_opml`] and
 //! [`append_sources`], checks the result with `config::parse` and writes the file.
 
+use super::edit::{source_table, sources_mut};
 use std::collections::HashSet;
-use toml_edit::{Array, ArrayOfTables, DocumentMut, Item, Table, value};
+use toml_edit::{DocumentMut, Item};
 use url::Url;
 
 /// A feed listed in an OPML file.
@@ -35,8 +36,7 @@ pub enum OpmlError {
 
 /// The feeds of an OPML document, in document order.
 pub fn read_opml(bytes: &[u8]) -> Result<Vec<OpmlFeed>, OpmlError> {
-    use quick_xml::XmlVersion;
-    use quick_xml::events::{BytesStart, Event};
+    use quick_xml::events::Event;
 
     let text = std::str::from_utf8(bytes).map_err(|_| OpmlError::NotUtf8)?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -46,15 +46,6 @@ pub fn read_opml(bytes: &[u8]) -> Result<Vec<OpmlFeed>, OpmlError> {
             position: reader.buffer_position(),
             message: err.to_string(),
         };
-    let attribute = |element: &BytesStart, name: &str| -> Option<String> {
-        element
-            .attributes()
-            .flatten()
-            .find(|a| a.key.as_ref() == name)
-            .and_then(|a| a.normalized_value(XmlVersion::Implicit1_0).ok())
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-    };
     let mut feeds = Vec::new();
     // The folder names enclosing the current element; `None` for an outline that is
     // a feed (its children, if any, get no tag from it).
@@ -88,23 +79,10 @@ pub fn read_opml(bytes: &[u8]) -> Result<Vec<OpmlFeed>, OpmlError> {
         let label = attribute(element, "text").or_else(|| attribute(element, "title"));
         let folder = match attribute(element, "xmlUrl") {
             Some(url) => {
-                let mut tags: Vec<String> = Vec::new();
-                let categories = attribute(element, "category").unwrap_or_default();
-                let from_categories = categories
-                    .split(',')
-                    .flat_map(|path| path.split('/'))
-                    .map(str::trim)
-                    .filter(|t| !t.is_empty())
-                    .map(str::to_string);
-                for tag in folders.iter().flatten().cloned().chain(from_categories) {
-                    if !tags.contains(&tag) {
-                        tags.push(tag);
-                    }
-                }
                 feeds.push(OpmlFeed {
                     name: label.filter(|l| *l != url),
                     url,
-                    tags,
+                    tags: feed_tags(&folders, attribute(element, "category")),
                 });
                 None
             }
@@ -118,6 +96,36 @@ pub fn read_opml(bytes: &[u8]) -> Result<Vec<OpmlFeed>, OpmlError> {
         return Err(OpmlError::NotOpml("nothing".to_string()));
     }
     Ok(feeds)
+}
+
+/// An attribute's value, trimmed; `None` when missing or blank.
+fn attribute(element: &quick_xml::events::BytesStart, name: &str) -> Option<String> {
+    element
+        .attributes()
+        .flatten()
+        .find(|a| a.key.as_ref() == name)
+        .and_then(|a| a.normalized_value(quick_xml::XmlVersion::Implicit1_0).ok())
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// A feed's tags: the enclosing folders, outermost first, then the entries of its
+/// `category` attribute (`/world,/news`); no repeats.
+fn feed_tags(folders: &[Option<String>], categories: Option<String>) -> Vec<String> {
+    let categories = categories.unwrap_or_default();
+    let from_categories = categories
+        .split(',')
+        .flat_map(|path| path.split('/'))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string);
+    let mut tags: Vec<String> = Vec::new();
+    for tag in folders.iter().flatten().cloned().chain(from_categories) {
+        if !tags.contains(&tag) {
+            tags.push(tag);
+        }
+    }
+    tags
 }
 
 /// What [`append_sources`] did with each feed.
@@ -162,14 +170,7 @@ pub fn append_sources(document: &mut DocumentMut, feeds: &[OpmlFeed]) -> ImportR
             report.already.push(feed.url.clone());
             continue;
         }
-        let mut table = Table::new();
-        table.insert("url", value(feed.url.as_str()));
-        if let Some(name) = &feed.name {
-            table.insert("name", value(name.as_str()));
-        }
-        if !feed.tags.is_empty() {
-            table.insert("tags", value(feed.tags.iter().collect::<Array>()));
-        }
+        let mut table = source_table(&feed.url, feed.name.as_deref(), &feed.tags);
         // A blank line before each table, as a person would write it.
         table.decor_mut().set_prefix("\n");
         new_tables.push(table);
@@ -178,12 +179,7 @@ pub fn append_sources(document: &mut DocumentMut, feeds: &[OpmlFeed]) -> ImportR
     if new_tables.is_empty() {
         return report;
     }
-    if !document.contains_key("source") {
-        document.insert("source", Item::ArrayOfTables(ArrayOfTables::new()));
-    }
-    let sources = document
-        .get_mut("source")
-        .and_then(Item::as_array_of_tables_mut)
+    let sources = sources_mut(document)
         .expect("`source` is an array of tables: config::parse accepts no other");
     for table in new_tables {
         sources.push(table);

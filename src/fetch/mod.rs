@@ -24,8 +24,6 @@ use url::Url;
 
 pub use guard::{AddressClass, AddressPolicy, GuardedResolver, Refused, classify};
 
-use crate::config::PollConfig;
-
 /// Sent with every request, so publishers can see who polls them.
 pub const USER_AGENT: &str = concat!(
     "tributary/",
@@ -64,6 +62,17 @@ impl RequestOptions {
             ..RequestOptions::default()
         }
     }
+}
+
+/// The limits every request of a [`Fetcher`] keeps to (`feeds.toml`: `[poll] timeout`,
+/// `connect_timeout`, `max_body_bytes`; the config builds them from its poll section).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientOptions {
+    /// For a whole response, body and redirects included.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Cap on a response body after decompression.
+    pub max_body_bytes: usize,
 }
 
 /// A fetch that got an answer worth acting on.
@@ -194,7 +203,9 @@ pub struct Fetcher {
 }
 
 impl Fetcher {
-    pub fn new(config: &PollConfig) -> Result<Fetcher, reqwest::Error> {
+    /// A fetcher keeping to `options` (a `&PollConfig` converts into them).
+    pub fn new(options: impl Into<ClientOptions>) -> Result<Fetcher, reqwest::Error> {
+        let config = options.into();
         let fetcher = Fetcher {
             clients: Arc::default(),
             timeout: config.timeout,

@@ -13,7 +13,6 @@ use std::fmt::{self, Write};
 use crate::config::SourceConfig;
 use crate::item::{SourceId, SourceState};
 use crate::render::escape_markup;
-use crate::scheduler::display_name;
 use crate::store::{Store, StoreError};
 
 /// Where a source stands.
@@ -84,7 +83,7 @@ pub fn source_status(
     };
     SourceStatus {
         id: source.id.slug(),
-        name: display_name(source, state),
+        name: source.display_name(state.title.as_deref()),
         url: source.url.to_string(),
         moved_to: state.effective_url.clone(),
         tags: source.tags.clone(),

@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 use url::Url;
 
-use crate::config::Config;
+use crate::config::{Config, source_name};
 use crate::item::{SourceId, StoredItem};
 use crate::render::{self, FeedInfo, PageInfo, SourceEntry};
 use crate::store::{Store, StoreError};
@@ -583,15 +583,12 @@ impl Publisher {
         };
         let mut sources = Vec::with_capacity(site.sources.len());
         for source in &site.sources {
-            let name = match &source.name {
-                Some(name) => name.clone(),
-                None => self
-                    .store
-                    .source_state(&source.id)?
-                    .title
-                    .filter(|t| !t.trim().is_empty())
-                    .unwrap_or_else(|| source.url.clone()),
+            let title = match &source.name {
+                Some(_) => None,
+                None => self.store.source_state(&source.id)?.title,
             };
+            let name = source_name(source.name.as_deref(), title.as_deref())
+                .unwrap_or_else(|| source.url.clone());
             sources.push(SourceEntry {
                 slug: source.slug.clone(),
                 name,

@@ -3,7 +3,7 @@
 //! One loop keeps the due-list in memory and decides *when* (with the pure policy in
 //! [`plan`]); a global semaphore and one per host decide *how many*; `fetch` +
 //! `normalize` decide *what*. A source is never polled again while its previous poll
-//! runs. Each outcome is written to the store as the source's [`SourceState`], so a
+//! runs. Each outcome is written to the store as the source's [`SourceState`](crate::item::SourceState), so a
 //! failing source is visible and a restart picks up where the last run left off.
 //!
 //! Sources are tracked by id, so a reload (a new [`Plan`]) touches only what changed:
@@ -37,7 +37,7 @@ use url::Url;
 
 use crate::config::{PollConfig, SourceConfig};
 use crate::fetch::Fetcher;
-use crate::item::{SourceId, SourceState};
+use crate::item::SourceId;
 use crate::ops::health::Health;
 use crate::ops::metrics::Metrics;
 use crate::store::Store;
@@ -158,16 +158,6 @@ fn source_urls(sources: &[SourceConfig]) -> Vec<(SourceId, Url)> {
         .iter()
         .map(|s| (s.id.clone(), s.url.clone()))
         .collect()
-}
-
-/// The name the merged feed shows for a source: its `name` in `feeds.toml`, else the
-/// feed's own title, else its host.
-pub fn display_name(source: &SourceConfig, state: &SourceState) -> String {
-    source
-        .name
-        .clone()
-        .or_else(|| state.title.clone())
-        .unwrap_or_else(|| source.url.host_str().unwrap_or("unknown").to_string())
 }
 
 fn jittered(interval: Duration) -> Duration {

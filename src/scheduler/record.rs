@@ -8,7 +8,7 @@ use url::Url;
 
 use super::poll::{PollError, Taken};
 use super::shared::Shared;
-use super::{decide, display_name, document, plan};
+use super::{decide, document, plan};
 use crate::config::SourceConfig;
 use crate::fetch::{Fetched, Validators};
 use crate::ingest::normalize::Document;
@@ -48,7 +48,7 @@ impl Shared {
         let next_state = self.state_after(state, &document, validators, body_hash, now);
         let origin = Origin {
             source: source.id.clone(),
-            name: display_name(source, &next_state),
+            name: source.display_name(next_state.title.as_deref()),
             // The feed readers can subscribe to: for a web page, the one it led to.
             url: next_state
                 .effective_url

@@ -1,0 +1,113 @@
+//! The shapes serde reads `feeds.toml` into, before any checking: every value keeps
+//! its place in the file ([`Spanned`]) so the checker can point at it.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use toml::Spanned;
+
+/// The whole file, as serde reads it: every key optional, nothing checked yet.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    #[serde(default)]
+    pub(super) config: RawConfigSection,
+    #[serde(default)]
+    pub(super) server: RawServer,
+    #[serde(default)]
+    pub(super) store: RawStore,
+    #[serde(default)]
+    pub(super) poll: RawPoll,
+    #[serde(default)]
+    pub(super) publish: RawPublish,
+    #[serde(default)]
+    pub(super) source: Vec<RawSource>,
+}
+
+/// The whole file, as serde reads it: every key optional, nothing checked yet.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfigSection {
+    pub(super) watch: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawServer {
+    pub(super) listen: Option<Spanned<String>>,
+    pub(super) public_url: Option<Spanned<String>>,
+    pub(super) send_timeout: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStore {
+    pub(super) path: Option<PathBuf>,
+    pub(super) max_age: Option<Spanned<String>>,
+    pub(super) max_items: Option<Spanned<usize>>,
+    pub(super) cache_mb: Option<Spanned<usize>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPoll {
+    pub(super) interval: Option<Spanned<String>>,
+    pub(super) min_interval: Option<Spanned<String>>,
+    pub(super) max_interval: Option<Spanned<String>>,
+    pub(super) concurrency: Option<Spanned<usize>>,
+    pub(super) per_host: Option<Spanned<usize>>,
+    pub(super) timeout: Option<Spanned<String>>,
+    pub(super) connect_timeout: Option<Spanned<String>>,
+    pub(super) max_body_bytes: Option<Spanned<usize>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPublish {
+    pub(super) title: Option<String>,
+    pub(super) description: Option<String>,
+    pub(super) link: Option<Spanned<String>>,
+    pub(super) max_items: Option<Spanned<usize>>,
+    pub(super) max_per_source: Option<Spanned<usize>>,
+    pub(super) language: Option<Spanned<String>>,
+    pub(super) timezone: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSource {
+    pub(super) url: Spanned<String>,
+    pub(super) name: Option<String>,
+    #[serde(default)]
+    pub(super) tags: Vec<String>,
+    pub(super) interval: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) headers: BTreeMap<String, Spanned<String>>,
+    pub(super) username: Option<String>,
+    pub(super) password: Option<String>,
+    pub(super) user_agent: Option<Spanned<String>>,
+    pub(super) timezone: Option<Spanned<String>>,
+    pub(super) kind: Option<Spanned<String>>,
+    pub(super) selectors: Option<Spanned<RawSelectors>>,
+    #[serde(default)]
+    pub(super) include: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(super) exclude: Vec<Spanned<String>>,
+    pub(super) filter_on: Option<Spanned<String>>,
+    pub(super) max_items: Option<Spanned<usize>>,
+    pub(super) allow_private: Option<bool>,
+}
+
+/// `[source.selectors]` of a `kind = "html"` source.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSelectors {
+    pub(super) item: Option<Spanned<String>>,
+    pub(super) title: Option<Spanned<String>>,
+    pub(super) link: Option<Spanned<String>>,
+    pub(super) link_attribute: Option<Spanned<String>>,
+    pub(super) date: Option<Spanned<String>>,
+    pub(super) date_attribute: Option<Spanned<String>>,
+    pub(super) date_format: Option<Spanned<String>>,
+    pub(super) summary: Option<Spanned<String>>,
+}

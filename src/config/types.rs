@@ -1,0 +1,198 @@
+//! The checked configuration: what the rest of tributary receives from `feeds.toml`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use url::Url;
+
+use super::{
+    DEFAULT_CONCURRENCY, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_INTERVAL,
+    DEFAULT_MIN_INTERVAL, DEFAULT_PER_HOST, DEFAULT_TIMEOUT,
+};
+use crate::fetch::{ClientOptions, RequestOptions};
+use crate::ingest::filter::Filter;
+use crate::ingest::scrape::Rules;
+use crate::item::SourceId;
+use chrono_tz::Tz;
+
+/// The checked configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The file it was read from, for log lines and reload.
+    pub path: PathBuf,
+    pub listen: SocketAddr,
+    /// Where readers reach tributary (`[server] public_url`), ending in `/`. Self links
+    /// are built on it; `None` means "from the request's Host header".
+    pub public_url: Option<Url>,
+    /// `[server] send_timeout`: how long a response may wait for a reader that has
+    /// stopped reading before the connection is closed.
+    pub send_timeout: Duration,
+    pub store_path: PathBuf,
+    /// `[store] cache_mb` in bytes: sled's page cache.
+    pub store_cache_bytes: u64,
+    pub retention: Retention,
+    pub poll: PollConfig,
+    pub publish: PublishConfig,
+    pub sources: Vec<SourceConfig>,
+    /// `[config] watch`: reload when the file itself changes, not only on SIGHUP.
+    pub watch: bool,
+}
+
+/// How long items are kept (`[store] max_age`, `max_items`).
+#[derive(Clone, Copy, Debug)]
+pub struct Retention {
+    pub max_age: Duration,
+    pub max_items: usize,
+}
+
+/// How often a source is polled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Interval {
+    /// Every this long (publisher hints may lengthen it up to `max_interval`).
+    Fixed(Duration),
+    /// Learned from how often the source publishes, within `min_interval` and
+    /// `max_interval` (see `scheduler::plan`).
+    Auto,
+}
+
+/// How sources are fetched.
+#[derive(Clone, Debug)]
+pub struct PollConfig {
+    /// Interval for sources that set none.
+    pub interval: Interval,
+    /// Bounds of adaptive intervals and publisher hints.
+    pub min_interval: Duration,
+    pub max_interval: Duration,
+    /// Fetches in flight at once, over all sources.
+    pub concurrency: usize,
+    /// Fetches in flight at once to one host.
+    pub per_host: usize,
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Cap on a response body after decompression.
+    pub max_body_bytes: usize,
+}
+
+impl Default for PollConfig {
+    fn default() -> Self {
+        PollConfig {
+            interval: Interval::Auto,
+            min_interval: DEFAULT_MIN_INTERVAL,
+            max_interval: DEFAULT_MAX_INTERVAL,
+            concurrency: DEFAULT_CONCURRENCY,
+            per_host: DEFAULT_PER_HOST,
+            timeout: DEFAULT_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+/// What the merged feed looks like.
+#[derive(Clone, Debug)]
+pub struct PublishConfig {
+    pub title: String,
+    pub description: String,
+    /// The channel `<link>`: where readers go for the human version.
+    pub link: Option<Url>,
+    pub max_items: usize,
+    /// Most of the merged feed's slots one source may hold; `None`: no cap.
+    pub max_per_source: Option<usize>,
+    /// Language tag of the outputs, e.g. `en` or `ru`.
+    pub language: String,
+    /// The zone of the HTML page's time stamps and day headings.
+    pub timezone: chrono_tz::Tz,
+}
+
+/// One `[[source]]`.
+#[derive(Clone, Debug)]
+pub struct SourceConfig {
+    pub id: SourceId,
+    pub url: Url,
+    /// Display name; `None` means "use the feed's own title".
+    pub name: Option<String>,
+    pub tags: Vec<String>,
+    pub interval: Interval,
+    /// Extra headers, basic auth, User-Agent.
+    pub request: RequestOptions,
+    /// Where dates that name no zone are read (`timezone = "Europe/Moscow"`); UTC
+    /// by default.
+    pub timezone: Tz,
+    /// A feed, or a web page read with selectors (`kind = "html"`).
+    pub kind: SourceKind,
+    /// `include` / `exclude` / `filter_on`: which items of the source are stored.
+    pub filter: Filter,
+    /// `max_items`: most items of this source the store keeps (retention trims the
+    /// oldest beyond it); `None`: only the store-wide limits apply.
+    pub max_items: Option<usize>,
+}
+
+/// What a source's URL serves (`kind` in `feeds.toml`).
+#[derive(Clone, Debug)]
+pub enum SourceKind {
+    /// RSS, Atom or JSON Feed; a web page is searched for the feed it advertises.
+    Feed,
+    /// A web page whose "latest news" list is read with `[source.selectors]`.
+    Html(Box<Rules>),
+}
+
+impl Config {
+    /// The shortest interval any source can be polled at: how long readers of the
+    /// merged feed may cache it.
+    pub fn shortest_interval(&self) -> Duration {
+        self.sources
+            .iter()
+            .map(|source| match source.interval {
+                Interval::Fixed(every) => every,
+                Interval::Auto => self.poll.min_interval,
+            })
+            .min()
+            .unwrap_or(self.poll.min_interval)
+    }
+}
+
+impl SourceConfig {
+    /// The name the merged feed, the status page and the log show for the source:
+    /// [`source_name`], else its host.
+    pub fn display_name(&self, title: Option<&str>) -> String {
+        source_name(self.name.as_deref(), title)
+            .unwrap_or_else(|| self.url.host_str().unwrap_or("unknown").to_string())
+    }
+}
+
+/// The one rule for a source's name: its `name` in `feeds.toml`, else the feed's own
+/// `title` (unless blank). `None` leaves the last resort to the output: the host for
+/// [`SourceConfig::display_name`], the full URL for the lists of sources (the page and
+/// OPML, which `import-opml` reads back, dropping a name that only repeats the URL).
+pub fn source_name(name: Option<&str>, title: Option<&str>) -> Option<String> {
+    name.or(title.filter(|t| !t.trim().is_empty()))
+        .map(str::to_string)
+}
+
+impl From<&PollConfig> for ClientOptions {
+    fn from(poll: &PollConfig) -> ClientOptions {
+        ClientOptions {
+            timeout: poll.timeout,
+            connect_timeout: poll.connect_timeout,
+            max_body_bytes: poll.max_body_bytes,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_name_is_the_configured_one_else_the_title_else_the_host() {
+        let text = "[[source]]\nurl = \"https://a.example/rss\"\nname = \"A\"\n[[source]]\nurl = \"https://b.example/rss\"\n";
+        let config = super::super::parse(std::path::Path::new("feeds.toml"), text, None).unwrap();
+        let (named, unnamed) = (&config.sources[0], &config.sources[1]);
+        assert_eq!(named.display_name(Some("Feed A")), "A");
+        assert_eq!(unnamed.display_name(Some("Feed B")), "Feed B");
+        assert_eq!(unnamed.display_name(Some("  ")), "b.example");
+        assert_eq!(unnamed.display_name(None), "b.example");
+        assert_eq!(source_name(None, Some("")), None);
+        assert_eq!(source_name(Some("A"), Some("T")).as_deref(), Some("A"));
+    }
+}
