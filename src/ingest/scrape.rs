@@ -57,8 +57,7 @@ pub struct Rules {
 
 impl fmt::Debug for Rules {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The source text says everything; compiled selectors only add noise (and
-        // the config's fingerprint is built from this).
+        // The source text says everything; compiled selectors only add noise.
         self.text.fmt(f)
     }
 }
@@ -163,83 +162,28 @@ pub fn scrape(
     if elements.is_empty() {
         return Err(ScrapeError::NoItems(rules.text.item.clone()));
     }
+    let reader = EntryReader {
+        rules,
+        zone,
+        base: &base,
+        // A summary's relative URLs are relative to the page it was read from.
+        sanitizer: Sanitizer::new(Some(&base)),
+    };
+    let mut tally = Tally::default();
     let mut items = Vec::new();
-    let (mut linked, mut titled, mut dated) = (0, 0, 0);
-    let mut first_date_text = None;
     let mut seen = HashSet::new();
-    // A summary's relative URLs are relative to the page it was read from.
-    let sanitizer = Sanitizer::new(Some(&base));
     // Page order: the top of a "latest news" list is its newest.
     for element in elements.iter().take(crate::ingest::normalize::MAX_ENTRIES) {
-        let link = first(*element, &rules.link)
-            .and_then(|e| e.value().attr(rules.link_attribute()))
-            .and_then(|href| absolute(href, Some(&base)));
-        let title =
-            first(*element, &rules.title).and_then(|e| plain_text(&e.text().collect::<String>()));
-        linked += usize::from(link.is_some());
-        titled += usize::from(title.is_some());
-        let published = rules.date.as_ref().and_then(|selector| {
-            let raw = first(*element, selector).and_then(|e| match &rules.text.date_attribute {
-                Some(attribute) => e.value().attr(attribute).map(str::to_string),
-                None => plain_text(&e.text().collect::<String>()),
-            })?;
-            let date = read_date(&raw, rules.text.date_format.as_deref(), zone);
-            first_date_text.get_or_insert(raw);
-            dated += usize::from(date.is_some());
-            date
-        });
-        let (Some(link), Some(title)) = (link, title) else {
+        let Some(headline) = reader.headline(*element, &mut tally) else {
             continue;
         };
-        let id = ItemId(canonical_link(&link));
+        let id = ItemId(canonical_link(&headline.link));
         if !seen.insert(id.clone()) {
             continue;
         }
-        let summary = rules.summary.as_ref().and_then(|selector| {
-            let html = first(*element, selector)?.inner_html();
-            sanitizer.clean(&html, false)
-        });
-        items.push(Item {
-            id,
-            title: Some(title),
-            link: Some(link.to_string()),
-            published,
-            updated: None,
-            summary,
-            content: None,
-            authors: Vec::new(),
-            categories: Vec::new(),
-            enclosures: Vec::new(),
-            comments: None,
-        });
+        items.push(reader.item(*element, id, headline));
     }
-    if linked == 0 {
-        return Err(ScrapeError::NoLinks {
-            items: elements.len(),
-            selector: rules.text.link.clone(),
-            attribute: rules.link_attribute().to_string(),
-        });
-    }
-    if titled == 0 {
-        return Err(ScrapeError::NoTitles {
-            items: elements.len(),
-            selector: rules.text.title.clone(),
-        });
-    }
-    if let Some(selector) = &rules.text.date
-        && dated == 0
-    {
-        return Err(ScrapeError::NoDates {
-            items: elements.len(),
-            selector: selector.clone(),
-            format: rules
-                .text
-                .date_format
-                .as_deref()
-                .map_or_else(|| "a date".to_string(), |f| format!("`{f}`")),
-            first: first_date_text.unwrap_or_default(),
-        });
-    }
+    tally.check(elements.len(), rules)?;
     Ok(Document {
         feed: FeedInfo {
             title,
@@ -252,6 +196,116 @@ pub fn scrape(
             .len()
             .saturating_sub(crate::ingest::normalize::MAX_ENTRIES),
     })
+}
+
+/// Reads the listed elements of one page with one source's rules.
+struct EntryReader<'a> {
+    rules: &'a Rules,
+    zone: Tz,
+    base: &'a Url,
+    sanitizer: Sanitizer,
+}
+
+/// What makes an element an item: a link and a title (and a date, when found).
+struct Headline {
+    link: Url,
+    title: String,
+    published: Option<DateTime<Utc>>,
+}
+
+/// How many elements each rule found something in, for the errors that say which
+/// rule no longer fits the page.
+#[derive(Default)]
+struct Tally {
+    linked: usize,
+    titled: usize,
+    dated: usize,
+    first_date_text: Option<String>,
+}
+
+impl EntryReader<'_> {
+    /// The element's link, title and date, counted in `tally`; `None` without a link
+    /// or a title.
+    fn headline(&self, element: ElementRef, tally: &mut Tally) -> Option<Headline> {
+        let rules = self.rules;
+        let link = first(element, &rules.link)
+            .and_then(|e| e.value().attr(rules.link_attribute()))
+            .and_then(|href| absolute(href, Some(self.base)));
+        let title =
+            first(element, &rules.title).and_then(|e| plain_text(&e.text().collect::<String>()));
+        tally.linked += usize::from(link.is_some());
+        tally.titled += usize::from(title.is_some());
+        let published = rules.date.as_ref().and_then(|selector| {
+            let raw = first(element, selector).and_then(|e| match &rules.text.date_attribute {
+                Some(attribute) => e.value().attr(attribute).map(str::to_string),
+                None => plain_text(&e.text().collect::<String>()),
+            })?;
+            let date = read_date(&raw, rules.text.date_format.as_deref(), self.zone);
+            tally.first_date_text.get_or_insert(raw);
+            tally.dated += usize::from(date.is_some());
+            date
+        });
+        Some(Headline {
+            link: link?,
+            title: title?,
+            published,
+        })
+    }
+
+    /// The item of an element whose headline was read, with its sanitized summary.
+    fn item(&self, element: ElementRef, id: ItemId, headline: Headline) -> Item {
+        let summary = self.rules.summary.as_ref().and_then(|selector| {
+            let html = first(element, selector)?.inner_html();
+            self.sanitizer.clean(&html, false)
+        });
+        Item {
+            id,
+            title: Some(headline.title),
+            link: Some(headline.link.to_string()),
+            published: headline.published,
+            updated: None,
+            summary,
+            content: None,
+            authors: Vec::new(),
+            categories: Vec::new(),
+            enclosures: Vec::new(),
+            comments: None,
+        }
+    }
+}
+
+impl Tally {
+    /// An error naming the rule that found nothing in any of the `items` elements.
+    fn check(self, items: usize, rules: &Rules) -> Result<(), ScrapeError> {
+        if self.linked == 0 {
+            return Err(ScrapeError::NoLinks {
+                items,
+                selector: rules.text.link.clone(),
+                attribute: rules.link_attribute().to_string(),
+            });
+        }
+        if self.titled == 0 {
+            return Err(ScrapeError::NoTitles {
+                items,
+                selector: rules.text.title.clone(),
+            });
+        }
+        if let Some(selector) = &rules.text.date
+            && self.dated == 0
+        {
+            return Err(ScrapeError::NoDates {
+                items,
+                selector: selector.clone(),
+                format: rules
+                    .text
+                    .date_format
+                    .as_deref()
+                    .map_or_else(|| "a date".to_string(), |f| format!("`{f}`")),
+                first: self.first_date_text.unwrap_or_default(),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// The first element inside `item` that `selector` matches, else `item` itself when
