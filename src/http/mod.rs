@@ -282,11 +282,8 @@ impl Worker {
         heartbeat: Heartbeat,
         token: CancellationToken,
     ) -> std::io::Result<()> {
-        // SAFETY: the AsyncFd owns the socket, so its descriptor stays open and the
-        // same until the AsyncFd is dropped.
-        let listener = unsafe {
-            AsyncFd::register_with_interest(socket2::Socket::from(listener), Interest::READABLE)
-        }?;
+        let listener =
+            crate::sys::register_listener(socket2::Socket::from(listener), Interest::READABLE)?;
         let graceful = GracefulShutdown::new();
         let http = connection_builder();
         let mut deadlines = Deadlines::new(HEADER_READ_TIMEOUT, self.state.send_timeout);

@@ -20,6 +20,8 @@
 //! formats themselves are `render`'s pure functions. `app` runs [`Publisher::run`];
 //! `http` reads the [`Snapshot`] from a watch channel.
 
+pub mod body;
+
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use hyper::header::HeaderValue;
@@ -212,7 +214,7 @@ impl Representation {
         };
         let gzip = gzip(&body);
         let brotli = brotli(&body);
-        let [body, gzip, brotli] = crate::http::zerocopy::file_backed([body, gzip, brotli]);
+        let [body, gzip, brotli] = body::file_backed([body, gzip, brotli]);
         Representation {
             format,
             content_type: HeaderValue::from_static(format.content_type()),
