@@ -16,6 +16,7 @@ use super::conditional::respond;
 use super::deadline::Progress;
 use super::operator::{healthz, metrics, readyz, sources};
 use super::{Body, HttpState, MAX_URI_BYTES};
+use crate::publish::urls::{self, route};
 use crate::publish::{Format, Scope, View, ViewError};
 
 /// 255 bytes of Host: the longest DNS name plus a port fits.
@@ -50,29 +51,12 @@ pub async fn handle(state: &HttpState, request: Request<Incoming>) -> Response<B
 /// of the request counter, so its series are bounded whatever paths clients send.
 fn route_pattern(path: &str) -> &'static str {
     match path {
-        "/" => "/",
-        "/feed.xml" => "/feed.xml",
-        "/atom.xml" => "/atom.xml",
-        "/feed.json" => "/feed.json",
-        "/opml" => "/opml",
         "/healthz" => "/healthz",
         "/readyz" => "/readyz",
         "/metrics" => "/metrics",
         "/sources" => "/sources",
         "/sources.json" => "/sources.json",
-        _ => match route(path) {
-            Some((format, Scope::Tag(_))) => match format {
-                Format::Atom => "/tags/{tag}.atom",
-                Format::Json => "/tags/{tag}.json",
-                _ => "/tags/{tag}.xml",
-            },
-            Some((format, Scope::Source(_))) => match format {
-                Format::Atom => "/sources/{id}.atom",
-                Format::Json => "/sources/{id}.json",
-                _ => "/sources/{id}.xml",
-            },
-            _ => "unknown",
-        },
+        _ => route(path).map_or("unknown", |(format, scope)| urls::pattern(format, &scope)),
     }
 }
 
@@ -133,41 +117,6 @@ async fn answer(state: &HttpState, request: Request<Incoming>) -> Response<Body>
         }
     };
     respond(state, &representation, &parts.headers)
-}
-
-/// The format and scope `path` names, or `None` for a path that does not exist.
-fn route(path: &str) -> Option<(Format, Scope)> {
-    let main = match path {
-        "/" => Some(Format::Html),
-        "/feed.xml" => Some(Format::Rss),
-        "/atom.xml" => Some(Format::Atom),
-        "/feed.json" => Some(Format::Json),
-        "/opml" => Some(Format::Opml),
-        _ => None,
-    };
-    if let Some(format) = main {
-        return Some((format, Scope::All));
-    }
-    let (kind, file) = path.strip_prefix('/')?.split_once('/')?;
-    let (name, ext) = file.rsplit_once('.')?;
-    let format = match ext {
-        "xml" => Format::Rss,
-        "atom" => Format::Atom,
-        "json" => Format::Json,
-        _ => return None,
-    };
-    if name.is_empty() || name.contains('/') {
-        return None;
-    }
-    let name = percent_encoding::percent_decode_str(name)
-        .decode_utf8()
-        .ok()?
-        .into_owned();
-    match kind {
-        "tags" => Some((format, Scope::Tag(name))),
-        "sources" => Some((format, Scope::Source(name))),
-        _ => None,
-    }
 }
 
 /// `?limit=N` with 1 <= N <= `max`; other parameters are ignored (cache-busting
@@ -247,25 +196,6 @@ pub(super) fn plain(status: StatusCode, reason: &str) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn routes() {
-        assert_eq!(route("/"), Some((Format::Html, Scope::All)));
-        assert_eq!(route("/feed.json"), Some((Format::Json, Scope::All)));
-        assert_eq!(
-            route("/tags/a%20b.atom"),
-            Some((Format::Atom, Scope::Tag("a b".into())))
-        );
-        assert_eq!(
-            route("/sources/0123abcd.xml"),
-            Some((Format::Rss, Scope::Source("0123abcd".into())))
-        );
-        assert_eq!(route("/tags/x.html"), None);
-        assert_eq!(route("/tags/.xml"), None);
-        assert_eq!(route("/tags/a/b.xml"), None);
-        assert_eq!(route("/feed.xml/"), None);
-        assert_eq!(route("/nope"), None);
-    }
 
     #[test]
     fn route_patterns_are_bounded() {
