@@ -170,7 +170,7 @@ impl Publisher {
             items: generation.items.len(),
             generation,
             main,
-            views: ViewCache::default(),
+            views: ViewCache::new(),
             renders: self.renders.clone(),
         })
     }

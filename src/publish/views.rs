@@ -2,7 +2,9 @@
 //! generation, and the bounded cache of the views rendered, which keeps the ones
 //! used last.
 
+use lru::LruCache;
 use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use tokio::sync::OnceCell;
 use url::Url;
@@ -27,32 +29,27 @@ pub(super) struct Generation {
 
 /// The views a snapshot rendered, at most [`MAX_CACHED_VIEWS`]: the least recently
 /// used makes room for a new one.
-#[derive(Default)]
 pub(super) struct ViewCache {
-    /// Ordered from least to most recently used.
-    views: Mutex<Vec<(CacheKey, CacheSlot)>>,
+    views: Mutex<LruCache<CacheKey, CacheSlot>>,
 }
 
 impl ViewCache {
+    /// An empty cache.
+    pub(super) fn new() -> ViewCache {
+        let capacity = NonZeroUsize::new(MAX_CACHED_VIEWS).expect("the cache holds views");
+        ViewCache {
+            views: Mutex::new(LruCache::new(capacity)),
+        }
+    }
+
     /// The cache slot for `key`, marked as used last; a new one when it is not
     /// cached.
     pub(super) fn slot(&self, key: CacheKey) -> CacheSlot {
-        let mut views = self
-            .views
+        self.views
             .lock()
-            .expect("the view cache lock is never poisoned");
-        if let Some(at) = views.iter().position(|(k, _)| *k == key) {
-            let used = views.remove(at);
-            let slot = used.1.clone();
-            views.push(used);
-            return slot;
-        }
-        if views.len() >= MAX_CACHED_VIEWS {
-            views.remove(0);
-        }
-        let slot = CacheSlot::default();
-        views.push((key, slot.clone()));
-        slot
+            .expect("the view cache lock is never poisoned")
+            .get_or_insert(key, CacheSlot::default)
+            .clone()
     }
 
     /// How many views are cached.
