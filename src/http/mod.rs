@@ -18,8 +18,8 @@
 //! cancels it at shutdown.
 
 //!
-//! The files: [`server`] accepts and runs connections, [`routes`] turns a request
-//! into an answer, [`conditional`] picks the encoding and answers 304s, [`operator`]
+//! The files: `server` accepts and runs connections, `routes` turns a request
+//! into an answer, `conditional` picks the encoding and answers 304s, `operator`
 //! serves the operator's endpoints; the fast paths are [`zerocopy`] (sendfile) and
 //! [`deadline`] (the connection deadlines).
 

@@ -356,7 +356,7 @@ async fn accept(
 }
 
 /// hyper's HTTP/1 settings for every connection: the request-head bounds
-/// ([`MAX_HEADERS`] is hyper's default). The deadlines are not hyper's
+/// ([`MAX_HEADERS`](super::MAX_HEADERS) is hyper's default). The deadlines are not hyper's
 /// `header_read_timeout` but [`crate::http::deadline`]'s cheaper sweep. [`serve`] uses it
 /// for TCP; the HTTP fuzz target uses the same settings over an in-memory pipe.
 pub fn connection_builder() -> http1::Builder {

@@ -20,9 +20,9 @@
 //! formats themselves are `render`'s pure functions. `app` runs [`Publisher::run`];
 //! `http` reads the [`Snapshot`] from a watch channel.
 //!
-//! The files: [`urls`] (the URL space), [`representation`] (a document in every
-//! encoding), [`site`] (what the outputs say about the river), [`snapshot`] (one
-//! rendered state, and the [`Publisher`] that makes them), [`views`] (rendering a
+//! The files: [`urls`] (the URL space), `representation` (a document in every
+//! encoding), `site` (what the outputs say about the river), `snapshot` (one
+//! rendered state, and the [`Publisher`] that makes them), `views` (rendering a
 //! view, and the cache of views rendered), [`body`] (where large documents live).
 
 pub mod body;
