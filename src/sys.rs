@@ -1,7 +1,12 @@
 //! The system calls tributary makes beyond what std, tokio and rustix offer safely,
 //! each behind a small safe function: the only `unsafe` code of the library.
 
+use std::collections::BTreeMap;
 use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::sync::{LazyLock, PoisonError, RwLock};
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 
 /// The largest block an HTTP thread keeps in its own cache: hyper's read buffer
 /// (8 KiB, the HTTP layer's `MAX_REQUEST_HEAD_BYTES`) with room to spare.
@@ -122,6 +127,106 @@ fn is_listening_socket(fd: std::os::fd::RawFd) -> bool {
         )
     };
     rc == 0 && accepting != 0
+}
+
+/// Registers `listener` with the current tokio runtime for readiness, taking it:
+/// the accept loops wait on it without tokio's own `TcpListener`, so an accepted
+/// socket is registered only by the worker that serves it.
+pub fn register_listener(
+    listener: socket2::Socket,
+    interest: Interest,
+) -> io::Result<AsyncFd<socket2::Socket>> {
+    // SAFETY: the AsyncFd owns the socket, so its descriptor stays open and the same
+    // until the AsyncFd is dropped.
+    Ok(unsafe { AsyncFd::register_with_interest(listener, interest) }?)
+}
+
+/// Every live [`ReadOnlyMapping`], by start address: its length and file.
+static MAPPINGS: LazyLock<RwLock<BTreeMap<usize, (usize, RawFd)>>> =
+    LazyLock::new(|| RwLock::new(BTreeMap::new()));
+
+/// A file mapped read-only and shared, with the descriptor that keeps it: unmapped,
+/// then closed, on drop. While it lives it is registered, so a slice of it leads
+/// back to its file ([`mapped_file_of`]).
+pub struct ReadOnlyMapping {
+    fd: OwnedFd,
+    ptr: *const u8,
+    len: usize,
+}
+
+// SAFETY: the mapping is read-only and its file is never written again (see
+// `ReadOnlyMapping::new`); it is unmapped only on drop, by its one owner.
+unsafe impl Send for ReadOnlyMapping {}
+// SAFETY: shared references only ever read the mapping, which does not change.
+unsafe impl Sync for ReadOnlyMapping {}
+
+impl ReadOnlyMapping {
+    /// Maps the first `len` bytes (not zero) of the file `fd` reads, taking the
+    /// descriptor. The mapping is read as memory that never changes: nothing may
+    /// write to or shrink the file any more (an unnamed file that only `fd` opens,
+    /// or a sealed memfd).
+    pub fn new(fd: OwnedFd, len: usize) -> io::Result<Self> {
+        // SAFETY: a read-only shared mapping of `len` bytes of a file that long; the
+        // result is checked.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let mapping = ReadOnlyMapping {
+            fd,
+            ptr: ptr.cast(),
+            len,
+        };
+        MAPPINGS
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(mapping.ptr as usize, (len, mapping.fd.as_raw_fd()));
+        Ok(mapping)
+    }
+}
+
+impl AsRef<[u8]> for ReadOnlyMapping {
+    fn as_ref(&self) -> &[u8] {
+        // SAFETY: `len` readable bytes are mapped at `ptr` until drop, and never change.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+impl Drop for ReadOnlyMapping {
+    fn drop(&mut self) {
+        MAPPINGS
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&(self.ptr as usize));
+        // SAFETY: unmaps exactly the mapping made in `new`, which no slice outlives
+        // (each borrows this owner). The descriptor closes after, with the field.
+        unsafe { libc::munmap(self.ptr.cast_mut().cast(), self.len) };
+    }
+}
+
+/// Where `buf` lies in a live [`ReadOnlyMapping`]: its file, borrowed for as long as
+/// `buf`, and the offset of `buf`'s first byte in it. `None` for any other memory.
+pub fn mapped_file_of(buf: &[u8]) -> Option<(BorrowedFd<'_>, usize)> {
+    let address = buf.as_ptr() as usize;
+    let mappings = MAPPINGS.read().unwrap_or_else(PoisonError::into_inner);
+    let (&start, &(len, fd)) = mappings.range(..=address).next_back()?;
+    if address + buf.len() > start + len {
+        return None;
+    }
+    // SAFETY: `buf` lies in the mapping registered at `start`, which is registered
+    // from its creation until its drop, and closes `fd` only after unregistering and
+    // unmapping. `buf` borrows the mapping (safe code has no other way to reach its
+    // bytes), so the mapping and `fd` outlive the borrow returned.
+    Some((unsafe { BorrowedFd::borrow_raw(fd) }, address - start))
 }
 
 #[cfg(test)]

@@ -57,13 +57,7 @@ impl Progress {
 /// Milliseconds of the monotonic clock at its coarse resolution (a few ms): read
 /// from the vDSO in a few nanoseconds, unlike the precise clock or a timer.
 fn now() -> u64 {
-    let mut time = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec; the coarse monotonic clock exists
-    // on every Linux since 2.6.32, and `time` stays zero if it did not.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &raw mut time) };
+    let time = rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse);
     let seconds = u64::try_from(time.tv_sec).unwrap_or(0);
     let millis = u64::try_from(time.tv_nsec).unwrap_or(0) / 1_000_000;
     seconds.saturating_mul(1000).saturating_add(millis)

@@ -9,7 +9,7 @@
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use std::fmt::Write;
 
-use super::{PageInfo, escape_markup};
+use super::{PageInfo, PageLinks, escape_markup};
 use crate::item::StoredItem;
 
 /// The stylesheet: system fonts, one readable column, muted time stamps and sources,
@@ -34,8 +34,8 @@ footer{margin-top:2rem;color:var(--muted);font-size:.875rem}
 footer li{padding:.15rem 0}
 ";
 
-/// Renders the page for `items` (newest first).
-pub fn render_html(items: &[StoredItem], page: &PageInfo) -> Vec<u8> {
+/// Renders the page for `items` (newest first), linking to the feeds at `links`.
+pub fn render_html(items: &[StoredItem], page: &PageInfo, links: &PageLinks) -> Vec<u8> {
     let mut out = String::with_capacity(4096 + items.len() * 256);
     let title = |out: &mut String| escape_markup(&page.title, out);
     out.push_str("<!DOCTYPE html>\n<html lang=\"");
@@ -48,9 +48,9 @@ pub fn render_html(items: &[StoredItem], page: &PageInfo) -> Vec<u8> {
     escape_markup(&page.description, &mut out);
     out.push_str("\">\n");
     for (mime, href, format) in [
-        ("application/rss+xml", "feed.xml", "RSS"),
-        ("application/atom+xml", "atom.xml", "Atom"),
-        ("application/feed+json", "feed.json", "JSON Feed"),
+        ("application/rss+xml", links.rss, "RSS"),
+        ("application/atom+xml", links.atom, "Atom"),
+        ("application/feed+json", links.json, "JSON Feed"),
     ] {
         let _ = write!(out, "<link rel=\"alternate\" type=\"{mime}\" title=\"");
         title(&mut out);
@@ -61,7 +61,16 @@ pub fn render_html(items: &[StoredItem], page: &PageInfo) -> Vec<u8> {
     title(&mut out);
     out.push_str("</h1>\n<p>");
     escape_markup(&page.description, &mut out);
-    out.push_str("</p>\n<nav><a href=\"feed.xml\">RSS</a><a href=\"atom.xml\">Atom</a><a href=\"feed.json\">JSON Feed</a><a href=\"opml\">OPML</a></nav>\n</header>\n<main>\n");
+    out.push_str("</p>\n<nav>");
+    for (href, format) in [
+        (links.rss, "RSS"),
+        (links.atom, "Atom"),
+        (links.json, "JSON Feed"),
+        (links.opml, "OPML"),
+    ] {
+        let _ = write!(out, "<a href=\"{href}\">{format}</a>");
+    }
+    out.push_str("</nav>\n</header>\n<main>\n");
 
     let mut day: Option<NaiveDate> = None;
     for stored in items {
@@ -88,7 +97,7 @@ pub fn render_html(items: &[StoredItem], page: &PageInfo) -> Vec<u8> {
         out.push_str("<p>Nothing yet: the sources have not been polled.</p>\n");
     }
     out.push_str("</main>\n");
-    footer(page, &mut out);
+    footer(page, links, &mut out);
     out.push_str("</body>\n</html>\n");
     out.into_bytes()
 }
@@ -117,12 +126,14 @@ fn item_line(stored: &StoredItem, page: &PageInfo, out: &mut String) {
     out.push_str("</span></li>\n");
 }
 
-fn footer(page: &PageInfo, out: &mut String) {
+fn footer(page: &PageInfo, links: &PageLinks, out: &mut String) {
     out.push_str("<footer>\n");
     if !page.sources.is_empty() {
         out.push_str("<h2>Sources</h2>\n<ul>\n");
         for source in &page.sources {
-            let _ = write!(out, "<li><a href=\"sources/{}.xml\">", source.slug);
+            out.push_str("<li><a href=\"");
+            escape_markup(&(links.source_rss)(&source.slug), out);
+            out.push_str("\">");
             escape_markup(&source.name, out);
             out.push_str("</a> · <a href=\"");
             escape_markup(&source.url, out);
@@ -136,9 +147,9 @@ fn footer(page: &PageInfo, out: &mut String) {
             if i > 0 {
                 out.push_str(" · ");
             }
-            out.push_str("<a href=\"tags/");
-            escape_markup(&tag_path(tag), out);
-            out.push_str(".xml\">");
+            out.push_str("<a href=\"");
+            escape_markup(&(links.tag_rss)(tag), out);
+            out.push_str("\">");
             escape_markup(tag, out);
             out.push_str("</a>");
         }
@@ -151,18 +162,6 @@ fn footer(page: &PageInfo, out: &mut String) {
         super::GENERATOR
     );
 }
-
-/// A tag as one URL path segment (percent-encoded), as `http` decodes it.
-pub fn tag_path(tag: &str) -> String {
-    percent_encoding::utf8_percent_encode(tag, PATH_SEGMENT).to_string()
-}
-
-/// Everything but unreserved characters (RFC 3986 §2.3) is encoded.
-const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
 
 /// Only http(s) links become `href`s; anything else is shown as text.
 fn is_web_link(link: &str) -> bool {
@@ -179,7 +178,7 @@ pub fn local_stamp(time: DateTime<Utc>, page: &PageInfo) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixtures::{page, stored};
+    use super::super::fixtures::{links, page, stored};
     use super::*;
 
     #[test]
@@ -189,8 +188,12 @@ mod tests {
             stored("b", Some("http://a.example/b?x=1&y=2"), 1_770_413_400),
             stored("a", Some("javascript:alert(1)"), 1_770_405_600),
         ];
-        let html =
-            String::from_utf8(render_html(&items, &page(chrono_tz::Europe::Moscow))).unwrap();
+        let html = String::from_utf8(render_html(
+            &items,
+            &page(chrono_tz::Europe::Moscow),
+            &links(),
+        ))
+        .unwrap();
         let b = html
             .find("00:30 07.02.2026")
             .expect("first item's local time");
@@ -207,12 +210,5 @@ mod tests {
         assert!(html.contains("rel=\"alternate\" type=\"application/atom+xml\""));
         assert!(html.contains("href=\"tags/world.xml\""));
         assert!(!html.contains("<script"));
-    }
-
-    #[test]
-    fn tags_become_one_path_segment() {
-        assert_eq!(tag_path("world"), "world");
-        assert_eq!(tag_path("a b/c"), "a%20b%2Fc");
-        assert_eq!(tag_path("мир"), "%D0%BC%D0%B8%D1%80");
     }
 }

@@ -72,6 +72,20 @@ pub struct PageInfo {
     pub tags: Vec<String>,
 }
 
+/// Where the page links to, relative to it: the whole river's feeds, and each
+/// source's and tag's RSS feed. `publish`, which owns the URL space, gives them.
+#[derive(Clone, Copy, Debug)]
+pub struct PageLinks {
+    pub rss: &'static str,
+    pub atom: &'static str,
+    pub json: &'static str,
+    pub opml: &'static str,
+    /// A source's RSS feed, by its slug.
+    pub source_rss: fn(&str) -> String,
+    /// A tag's RSS feed.
+    pub tag_rss: fn(&str) -> String,
+}
+
 /// The merged feed's id for an item: the item's own id when it is its permalink, else
 /// a URN built from the source and item ids, so two sources' "1" never clash and the
 /// id never changes. Returns the id and whether it is a permalink.
@@ -173,6 +187,18 @@ pub(crate) mod fixtures {
             description: "d".into(),
             language: "en".into(),
             ttl_minutes: 15,
+        }
+    }
+
+    /// The links `publish` gives the page, written out.
+    pub fn links() -> PageLinks {
+        PageLinks {
+            rss: "feed.xml",
+            atom: "atom.xml",
+            json: "feed.json",
+            opml: "opml",
+            source_rss: |slug| format!("sources/{slug}.xml"),
+            tag_rss: |tag| format!("tags/{tag}.xml"),
         }
     }
 

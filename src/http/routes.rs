@@ -1,0 +1,222 @@
+//! Routing: a request's path, query and Host become a view of `publish`'s snapshot
+//! (or an operator endpoint), and every answer is counted under its route pattern.
+
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::header::{ALLOW, CONTENT_TYPE, HOST};
+use hyper::http::HeaderMap;
+use hyper::service::{Service, service_fn};
+use hyper::{Method, Request, Response, StatusCode, header::HeaderValue};
+use std::borrow::Cow;
+use std::convert::Infallible;
+use std::sync::Arc;
+use tracing::warn;
+
+use super::conditional::respond;
+use super::deadline::Progress;
+use super::operator::{healthz, metrics, readyz, sources};
+use super::{Body, HttpState, MAX_URI_BYTES};
+use crate::publish::urls::{self, route};
+use crate::publish::{Format, Scope, View, ViewError};
+
+/// 255 bytes of Host: the longest DNS name plus a port fits.
+const MAX_HOST_BYTES: usize = 255;
+
+/// The service one connection runs: every request goes to [`handle`], after telling
+/// the connection's `progress` that a request head is complete (its deadline stops
+/// until the response is written).
+pub fn service(
+    state: Arc<HttpState>,
+    progress: Arc<Progress>,
+) -> impl Service<Request<Incoming>, Response = Response<Body>, Error = Infallible, Future: Send> + Clone
+{
+    service_fn(move |request| {
+        progress.answering();
+        let state = state.clone();
+        async move { Ok::<_, Infallible>(handle(&state, request).await) }
+    })
+}
+
+/// Answers one request and counts it.
+pub async fn handle(state: &HttpState, request: Request<Incoming>) -> Response<Body> {
+    let route = route_pattern(request.uri().path());
+    let response = answer(state, request).await;
+    state
+        .metrics
+        .record_request(route, response.status().as_u16());
+    response
+}
+
+/// The route `path` belongs to, as a pattern (`/tags/{tag}.xml`): the `route` label
+/// of the request counter, so its series are bounded whatever paths clients send.
+fn route_pattern(path: &str) -> &'static str {
+    match path {
+        "/healthz" => "/healthz",
+        "/readyz" => "/readyz",
+        "/metrics" => "/metrics",
+        "/sources" => "/sources",
+        "/sources.json" => "/sources.json",
+        _ => route(path).map_or("unknown", |(format, scope)| urls::pattern(format, &scope)),
+    }
+}
+
+async fn answer(state: &HttpState, request: Request<Incoming>) -> Response<Body> {
+    let (parts, _body) = request.into_parts();
+    if parts
+        .uri
+        .path_and_query()
+        .is_some_and(|pq| pq.as_str().len() > MAX_URI_BYTES)
+    {
+        return plain(StatusCode::URI_TOO_LONG, "the URI is too long");
+    }
+    if parts.method != Method::GET && parts.method != Method::HEAD {
+        let mut response = plain(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "only GET and HEAD are served",
+        );
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return response;
+    }
+    let path = parts.uri.path();
+    match path {
+        "/healthz" => return healthz(state).await,
+        "/readyz" => return readyz(state).await,
+        "/metrics" => return metrics(state).await,
+        "/sources" | "/sources.json" => return sources(state, path == "/sources.json").await,
+        _ => {}
+    }
+    let Some((format, scope)) = route(path) else {
+        return plain(StatusCode::NOT_FOUND, "no such page");
+    };
+    let limit = match parse_limit(parts.uri.query(), state.max_limit) {
+        Ok(limit) => limit.filter(|_| format != Format::Opml),
+        Err(reason) => return plain(StatusCode::BAD_REQUEST, &reason),
+    };
+    let authority = match authority(&parts.headers) {
+        Ok(authority) => authority,
+        Err(reason) => return plain(StatusCode::BAD_REQUEST, reason),
+    };
+    let authority = authority.as_deref();
+    let snapshot = state.snapshot.borrow().clone();
+    let representation = if scope == Scope::All
+        && limit.is_none()
+        && let Some(main) = snapshot.main(format, authority)
+    {
+        main.clone()
+    } else {
+        let view = View {
+            format,
+            scope,
+            limit,
+        };
+        match snapshot.get(&view, authority).await {
+            Ok(representation) => representation,
+            Err(err) => return view_error(&err),
+        }
+    };
+    respond(state, &representation, &parts.headers)
+}
+
+/// `?limit=N` with 1 <= N <= `max`; other parameters are ignored (cache-busting
+/// readers add their own).
+fn parse_limit(query: Option<&str>, max: usize) -> Result<Option<usize>, String> {
+    let Some(query) = query else {
+        return Ok(None);
+    };
+    let mut limit = None;
+    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        if key != "limit" {
+            continue;
+        }
+        if limit.is_some() {
+            return Err("give limit once".to_string());
+        }
+        match value.parse::<usize>() {
+            Ok(n) if (1..=max).contains(&n) => limit = Some(n),
+            _ => {
+                return Err(format!(
+                    "limit must be a whole number from 1 to {max}, not `{value}`"
+                ));
+            }
+        }
+    }
+    Ok(limit)
+}
+
+/// The Host the reader used, lowercased: `None` when absent (HTTP/1.0), an error
+/// when it is not a plain `host[:port]`. Borrowed unless it needs lowercasing.
+fn authority(headers: &HeaderMap) -> Result<Option<Cow<'_, str>>, &'static str> {
+    let Some(host) = headers.get(HOST) else {
+        return Ok(None);
+    };
+    let bytes = host.as_bytes();
+    let valid = !bytes.is_empty()
+        && bytes.len() <= MAX_HOST_BYTES
+        && bytes.iter().all(|&b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']' | b'_')
+        });
+    let Some(host) = host.to_str().ok().filter(|_| valid) else {
+        return Err("the Host header is not a host name and port");
+    };
+    if bytes.iter().any(u8::is_ascii_uppercase) {
+        return Ok(Some(Cow::Owned(host.to_ascii_lowercase())));
+    }
+    Ok(Some(Cow::Borrowed(host)))
+}
+
+/// The one function that turns a view's failure into a status code.
+fn view_error(err: &ViewError) -> Response<Body> {
+    match err {
+        ViewError::UnknownTag(_) | ViewError::UnknownSource(_) => {
+            plain(StatusCode::NOT_FOUND, &err.to_string())
+        }
+        ViewError::Store(_) | ViewError::Render(_) => {
+            warn!(error = %err, "cannot render a view");
+            plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "cannot render this view now",
+            )
+        }
+    }
+}
+
+/// A one-line plain-text answer.
+pub(super) fn plain(status: StatusCode, reason: &str) -> Response<Body> {
+    let mut response = Response::new(Body::new(Bytes::from(format!("{reason}\n"))));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_patterns_are_bounded() {
+        assert_eq!(route_pattern("/"), "/");
+        assert_eq!(route_pattern("/metrics"), "/metrics");
+        assert_eq!(route_pattern("/sources.json"), "/sources.json");
+        assert_eq!(route_pattern("/tags/a%20b.atom"), "/tags/{tag}.atom");
+        assert_eq!(route_pattern("/sources/0123.json"), "/sources/{id}.json");
+        assert_eq!(route_pattern("/sources/0123.xml"), "/sources/{id}.xml");
+        assert_eq!(route_pattern("/wp-login.php"), "unknown");
+        assert_eq!(route_pattern("/tags/x.html"), "unknown");
+    }
+
+    #[test]
+    fn limits() {
+        assert_eq!(parse_limit(None, 100), Ok(None));
+        assert_eq!(parse_limit(Some("limit=5"), 100), Ok(Some(5)));
+        assert_eq!(parse_limit(Some("x=1&limit=100"), 100), Ok(Some(100)));
+        assert!(parse_limit(Some("limit=0"), 100).is_err());
+        assert!(parse_limit(Some("limit=101"), 100).is_err());
+        assert!(parse_limit(Some("limit=ten"), 100).is_err());
+        assert!(parse_limit(Some("limit=1&limit=2"), 100).is_err());
+    }
+}

@@ -1,0 +1,92 @@
+//! What the outputs say about the river, from the config: titles, links, the
+//! sources and their tags. Replaced on reload.
+
+use std::collections::BTreeMap;
+use url::Url;
+
+use crate::config::Config;
+use crate::item::SourceId;
+
+/// What the outputs say about the river: from the config, replaced on reload.
+#[derive(Clone, Debug)]
+pub struct Site {
+    pub title: String,
+    pub description: String,
+    /// `[publish] link`: the human page, when it is not tributary's own `/`.
+    pub link: Option<Url>,
+    /// `[server] public_url`, ending in `/`.
+    pub public_url: Option<Url>,
+    /// The Host the eager feeds are built for when there is no `public_url`: the
+    /// listen address, as a local client writes it.
+    pub default_authority: String,
+    pub language: String,
+    pub timezone: chrono_tz::Tz,
+    pub ttl_minutes: u64,
+    pub max_items: usize,
+    /// `[publish] max_per_source`: most slots of the river (and of a tag view) one
+    /// source may hold.
+    pub max_per_source: Option<usize>,
+    pub sources: Vec<SiteSource>,
+}
+
+/// A configured source as publishing needs it.
+#[derive(Clone, Debug)]
+pub struct SiteSource {
+    pub id: SourceId,
+    pub slug: String,
+    /// The `name` from `feeds.toml`; the feed's own title fills in when it is `None`.
+    pub name: Option<String>,
+    pub url: String,
+    pub tags: Vec<String>,
+}
+
+impl Site {
+    /// The site described by `config`, served on `default_authority`.
+    pub fn from_config(config: &Config, default_authority: String, ttl_minutes: u64) -> Site {
+        Site {
+            title: config.publish.title.clone(),
+            description: config.publish.description.clone(),
+            link: config.publish.link.clone(),
+            public_url: config.public_url.clone(),
+            default_authority,
+            language: config.publish.language.clone(),
+            timezone: config.publish.timezone,
+            ttl_minutes,
+            max_items: config.publish.max_items,
+            max_per_source: config.publish.max_per_source,
+            sources: config
+                .sources
+                .iter()
+                .map(|s| SiteSource {
+                    slug: s.id.slug(),
+                    id: s.id.clone(),
+                    name: s.name.clone(),
+                    url: s.url.to_string(),
+                    tags: s.tags.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Every tag used in `feeds.toml`, sorted, with the sources that carry it.
+    pub fn tags(&self) -> BTreeMap<String, Vec<SourceId>> {
+        let mut tags: BTreeMap<String, Vec<SourceId>> = BTreeMap::new();
+        for source in &self.sources {
+            for tag in &source.tags {
+                tags.entry(tag.clone()).or_default().push(source.id.clone());
+            }
+        }
+        tags
+    }
+
+    /// The base URL documents are built on, ending in `/`.
+    pub(super) fn base(&self, authority: Option<&str>) -> String {
+        match &self.public_url {
+            Some(url) => url.to_string(),
+            None => format!(
+                "http://{}/",
+                authority.unwrap_or(self.default_authority.as_str())
+            ),
+        }
+    }
+}
