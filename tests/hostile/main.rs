@@ -18,7 +18,7 @@ mod http;
 mod server;
 mod xml;
 
-use common::daemon::{Daemon, config_text};
+use common::daemon::{Daemon, body, config_text};
 use common::write_config;
 use server::Hostile;
 use std::path::Path;
@@ -66,11 +66,6 @@ fn start(dir: tempfile::TempDir, poll: &str, sources: &[(String, &str)]) -> Benc
         started,
         _dir: dir,
     }
-}
-
-/// The body of an HTTP response.
-fn body(response: &str) -> &str {
-    response.split_once("\r\n\r\n").map_or("", |(_, b)| b)
 }
 
 /// Peak resident memory of `pid`, in kB.
