@@ -1,7 +1,7 @@
 //! The binary on web pages: `inspect` with selectors and on a page that advertises a
 //! feed, and `add` (comments kept, autodiscovery followed, duplicates refused).
 
-use crate::common::{FeedServer, fixture, write_config};
+use crate::common::{FeedServer, fixture, windows_1251, write_config};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Output;
@@ -26,7 +26,7 @@ const NEWS_PAGE: &str = r#"<!DOCTYPE html><html><head><meta charset="windows-125
 </div></body></html>"#;
 
 fn news_page_1251() -> Vec<u8> {
-    encoding_rs::WINDOWS_1251.encode(NEWS_PAGE).0.into_owned()
+    windows_1251(NEWS_PAGE)
 }
 
 fn selector_args(target: &str) -> Vec<&str> {

@@ -33,6 +33,13 @@ pub fn fixture_path(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// `text` in windows-1251; every character of it must have a byte there.
+pub fn windows_1251(text: &str) -> Vec<u8> {
+    let (bytes, _, unmappable) = encoding_rs::WINDOWS_1251.encode(text);
+    assert!(!unmappable);
+    bytes.into_owned()
+}
+
 /// The `tributary` binary with `args`, without the environment variables that would
 /// choose its config or state directory for it; for the caller to add to.
 pub fn tributary_command(args: &[&str]) -> std::process::Command {
