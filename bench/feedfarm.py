@@ -324,6 +324,7 @@ ITEM_PATH = re.compile(r"^/items/(\d+)/(-?\d+)$")
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    timeout = 60  # seconds a connection may sit idle (or a request stall) before it is closed
     farm = None  # set by main()
 
     def version_string(self):
