@@ -34,7 +34,7 @@ trap 'kill $TRIBUTARY_PID $FARM_PID 2>/dev/null || true; wait 2>/dev/null || tru
 # A live farm (about one new item per feed per minute) instead of lib.sh's frozen one.
 [ -f "$FARM" ] || die "no fixture farm at $FARM (set FARM=path/to/feedfarm.py)"
 port_is_free "$FARM_PORT" || die "port $FARM_PORT is taken; set FARM_PORT"
-python3 "$FARM" --feeds "$FARM_FEEDS" --items "$FARM_ITEMS" --speed 60 --max-body 2000 \
+python3 "$FARM" --feeds "$FARM_FEEDS" --items "$FARM_ITEMS" --rate 1 --max-body 2000 \
   --port "$FARM_PORT" --max-seconds "$MAX_SECONDS" \
   --write-config "$WORK/farm.toml" >"$WORK/farm.log" 2>&1 &
 FARM_PID=$!

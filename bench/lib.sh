@@ -3,13 +3,13 @@
 # Everything listens on 127.0.0.1; every wait is bounded.
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-FARM=${FARM:-/work/shared/corpus/feedfarm.py}
+FARM=${FARM:-$REPO/bench/feedfarm.py}
 # A fixed port for the farm (it needs its own URL before it starts); override when busy.
 FARM_PORT=${FARM_PORT:-18901}
-# Feeds x items the farm serves; frozen (--speed 0) so every run sees the same bytes.
+# Feeds x items the farm serves; frozen (--rate 0) so every run sees the same bytes.
 FARM_FEEDS=${FARM_FEEDS:-20}
 FARM_ITEMS=${FARM_ITEMS:-10}
-# More feedfarm.py options (faults, speed: later ones override the defaults above).
+# More bench/feedfarm.py options (faults, rate: later ones override the defaults above).
 FARM_ARGS=${FARM_ARGS:-}
 # The farm and tributary stop by themselves after this many seconds at the latest.
 MAX_SECONDS=${MAX_SECONDS:-900}
@@ -46,7 +46,7 @@ need_debian_package() { # command package
 start_farm() {
   [ -f "$FARM" ] || die "no fixture farm at $FARM (set FARM=path/to/feedfarm.py)"
   port_is_free "$FARM_PORT" || die "port $FARM_PORT is taken; set FARM_PORT"
-  python3 "$FARM" --feeds "$FARM_FEEDS" --items "$FARM_ITEMS" --speed 0 \
+  python3 "$FARM" --feeds "$FARM_FEEDS" --items "$FARM_ITEMS" --rate 0 \
     --epoch 1767225600 --port "$FARM_PORT" --max-seconds "$MAX_SECONDS" $FARM_ARGS \
     --write-config "$WORK/farm.toml" >"$WORK/farm.log" 2>&1 &
   FARM_PID=$!

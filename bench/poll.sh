@@ -18,17 +18,18 @@ ROUNDS=${2:-3}
 ITEMS=50
 CONCURRENCY=16
 PORT=${PORT:-8911}
-FARM=${FARM:-../shared/corpus/feedfarm.py}
+FARM=${FARM:-bench/feedfarm.py}
 
 command -v newsboat >/dev/null || { apt-get update -qq && apt-get install -y -qq newsboat; }
 [ -f "$FARM" ] || { echo "feedfarm.py not found at $FARM (set FARM=...)" >&2; exit 1; }
-cargo build --release --quiet
-BIN=$PWD/target/release/tributary
+# TRIBUTARY_BIN=path runs that build instead of building the release one.
+if [ -z "${TRIBUTARY_BIN:-}" ]; then cargo build --release --quiet; fi
+BIN=${TRIBUTARY_BIN:-$PWD/target/release/tributary}
 
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
-python3 "$FARM" --port "$PORT" --feeds "$FEEDS" --items "$ITEMS" --seed 1 --speed 0 \
+python3 "$FARM" --port "$PORT" --feeds "$FEEDS" --items "$ITEMS" --seed 1 --rate 0 \
   --epoch 1767225600 --max-seconds 3600 >"$WORK/farm.log" 2>&1 &
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
 curl -sf "http://127.0.0.1:$PORT/feeds.toml" >"$WORK/sources.toml"

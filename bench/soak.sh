@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Soak (not run by CI): the daemon polls FEEDS feedfarm sources, FAULTS of them
-# misbehaving (500s, 404s, 429s, slow and trickling bodies, malformed XML, redirects,
-# flaky answers) and new items arriving all the time, while wrk drives /feed.xml
+# misbehaving (500s, 404s, 429s, slow and trickling bodies, truncated bodies, malformed
+# XML, garbage, huge feeds, redirects, flaky answers) and new items arriving all the time, while wrk drives /feed.xml
 # with CONNECTIONS connections for DURATION. Every connection revalidates with the
 # ETag of the last answer it got, the way a feed reader does, so the mix is 200s
 # whenever the river changed and 304s otherwise.
@@ -26,9 +26,9 @@ RSS_GROWTH_MB=${RSS_GROWTH_MB:-8}
 need_debian_package wrk wrk
 (cd "$REPO" && cargo build --release --quiet)
 
-# --speed 600: a feed that publishes hourly publishes every 6 s, so the river keeps
+# --rate 10: every feed publishes an item every 6 s, so the river keeps
 # changing under the readers. Every source is polled each minute, all on one host.
-FARM_FEEDS=$FEEDS FARM_ITEMS=20 FARM_ARGS="--speed 600 --faults $FAULTS --slow-ms 2000" \
+FARM_FEEDS=$FEEDS FARM_ITEMS=20 FARM_ARGS="--rate 10 --faults $FAULTS --slow-ms 2000 --huge-mb 4" \
   start_farm '' "$(printf '[poll]\ninterval = "1m"\nmin_interval = "1m"\nconcurrency = 16\nper_host = 16\ntimeout = "10s"')"
 start_tributary 1
 PID=$(pgrep -P "$TRIBUTARY_PID" -x tributary || echo "$TRIBUTARY_PID")

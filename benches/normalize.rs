@@ -2,7 +2,7 @@
 //! throughput on the same files in the same run.
 //!
 //! `cargo bench --bench normalize [-- DIR]`; DIR defaults to `$CORPUS`, else
-//! `/work/shared/corpus/real`. Prints the median of `ROUNDS` rounds for each and
+//! `benches/corpus` (real documents shipped with the repository, see its SOURCES.md). Prints the median of `ROUNDS` rounds for each and
 //! their ratio (the target: normalizing costs at most 2× parsing alone).
 
 use std::path::PathBuf;
@@ -16,7 +16,7 @@ fn main() {
         .skip(1)
         .find(|a| !a.starts_with('-'))
         .or_else(|| std::env::var("CORPUS").ok())
-        .unwrap_or_else(|| "/work/shared/corpus/real".to_string());
+        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/benches/corpus").to_string());
     let mut files: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{dir}: {e}"))
         .filter_map(|entry| {

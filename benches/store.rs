@@ -3,7 +3,8 @@
 //! serving that store.
 //!
 //! `cargo bench --bench store`; `ITEMS=100000` for a quicker run, `CORPUS=dir` for
-//! the documents whose items are stored (default `/work/shared/corpus/real`).
+//! the documents whose items are stored (default `benches/corpus`, real documents
+//! shipped with the repository).
 //! Targets: newest-100 under 1 ms, daemon RSS under 128 MB.
 
 use chrono::DateTime;
@@ -25,7 +26,8 @@ fn main() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(1_000_000);
-    let corpus = std::env::var("CORPUS").unwrap_or_else(|_| "/work/shared/corpus/real".into());
+    let corpus = std::env::var("CORPUS")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/benches/corpus").into());
     let templates = corpus_items(Path::new(&corpus));
     let template_bytes: usize = templates.iter().map(json_size).sum::<usize>() / templates.len();
     println!(

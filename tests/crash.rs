@@ -7,12 +7,12 @@
 
 mod common;
 
-use common::FeedServer;
+use common::{FeedServer, write_config};
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 /// New sources per restart, and items in each: every restart has fresh work to ingest,
@@ -109,19 +109,14 @@ fn write_round(
         server.route(&path, body.into_bytes(), "application/rss+xml");
         text.push_str(&format!("[[source]]\nurl = \"{}\"\n", server.url(&path)));
     }
-    let config = dir.join("feeds.toml");
-    std::fs::write(&config, text).unwrap();
+    let config = write_config(dir, &text);
     config.display().to_string()
 }
 
 /// Starts the daemon and returns it with the address it listens on.
 fn start(config: &str) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tributary"))
-        .args(["run", "--config", config])
-        .env("RUST_LOG", "info")
-        .env_remove("STATE_DIRECTORY")
+    let mut child = common::daemon::command(Path::new(config))
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();

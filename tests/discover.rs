@@ -4,31 +4,21 @@
 
 mod common;
 
-use common::{FeedServer, Reply, fixture, poll_once};
-use std::path::Path;
+use common::{
+    FeedServer, Reply, fixture, latest_titles, poll_config, poll_once, source_state as state,
+};
 use tributary::config::Config;
-use tributary::item::{SourceId, SourceState};
+use tributary::item::SourceId;
 use tributary::store::Store;
 
+/// A config with one source per path on `server`, its items kept for good.
 fn config(server: &FeedServer, paths: &[&str]) -> Config {
-    let mut text = String::from("[poll]\ninterval = \"15m\"\n[store]\nmax_age = \"36500d\"\n");
-    for path in paths {
-        text.push_str(&format!("[[source]]\nurl = \"{}\"\n", server.url(path)));
-    }
-    tributary::config::parse(Path::new("test.toml"), &text, None).unwrap()
+    poll_config(server, paths, "[store]\nmax_age = \"36500d\"")
 }
 
-fn state(store: &Store, server: &FeedServer, path: &str) -> SourceState {
-    store.source_state(&SourceId(server.url(path))).unwrap()
-}
-
+/// The titles in the store, sorted.
 fn titles(store: &Store) -> Vec<String> {
-    let mut titles: Vec<_> = store
-        .latest(100)
-        .unwrap()
-        .into_iter()
-        .map(|i| i.item.title.unwrap_or_default())
-        .collect();
+    let mut titles = latest_titles(store);
     titles.sort();
     titles
 }

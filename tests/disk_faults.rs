@@ -5,7 +5,9 @@
 //!
 //! Disk full is `bench/diskfull.sh` (it mounts a tmpfs, so it needs root).
 
-mod daemon;
+mod common;
+
+use common::{daemon, write_config};
 
 use std::io::Read;
 use std::path::Path;
@@ -40,10 +42,9 @@ fn run_until_exit(config: &Path) -> (ExitStatus, String) {
     (status, reader.join().unwrap())
 }
 
-fn write_config(dir: &Path) -> std::path::PathBuf {
-    let path = dir.join("feeds.toml");
-    std::fs::write(&path, daemon::config_text(dir, "")).unwrap();
-    path
+/// A daemon config on `dir` with no source, written to `dir/feeds.toml`.
+fn write_daemon_config(dir: &Path) -> std::path::PathBuf {
+    write_config(dir, &daemon::config_text(dir, ""))
 }
 
 fn is_root() -> bool {
@@ -54,7 +55,7 @@ fn is_root() -> bool {
 #[test]
 fn a_store_held_by_another_process_exits_69_naming_it() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path());
+    let config = write_daemon_config(dir.path());
     let store_path = dir.path().join("data");
     let _held = tributary::store::Store::open(&store_path).unwrap();
     let (status, stderr) = run_until_exit(&config);
@@ -70,7 +71,7 @@ fn a_store_held_by_another_process_exits_69_naming_it() {
 #[test]
 fn a_file_where_the_store_should_be_exits_74_naming_it() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path());
+    let config = write_daemon_config(dir.path());
     let store_path = dir.path().join("data");
     std::fs::write(&store_path, "not a directory").unwrap();
     let (status, stderr) = run_until_exit(&config);

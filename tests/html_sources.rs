@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{FeedServer, RunningApp, config_with_interval, eventually, fixture};
+use common::{FeedServer, RunningApp, config_with_interval, eventually, fixture, windows_1251};
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
@@ -125,12 +125,6 @@ link = "a.news-link"
 date = ".news-date"
 date_format = "%H:%M %d.%m.%Y"
 "#;
-
-fn windows_1251(text: &str) -> Vec<u8> {
-    let (bytes, _, unmappable) = encoding_rs::WINDOWS_1251.encode(text);
-    assert!(!unmappable);
-    bytes.into_owned()
-}
 
 async fn feed_json(app: &RunningApp) -> Value {
     let body = reqwest::get(app.url("/feed.json"))

@@ -5,49 +5,30 @@
 mod common;
 
 use chrono::Utc;
-use common::{FeedServer, Reply, fixture, poll_once};
+use common::{
+    FeedServer, Reply, fixture, latest_titles as titles, poll_config, poll_once,
+    source_state as state,
+};
 use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use tributary::config::{Config, Interval};
+use tributary::config::Interval;
 use tributary::item::{SourceId, SourceState};
 use tributary::store::Store;
 
 const HOUR: Duration = Duration::from_secs(3600);
-
-/// A config with one source per path on `server`, polled every 15 minutes.
-fn config(server: &FeedServer, paths: &[&str], extra_poll: &str) -> Config {
-    let mut text = format!("[poll]\ninterval = \"15m\"\n{extra_poll}\n");
-    for path in paths {
-        text.push_str(&format!("[[source]]\nurl = \"{}\"\n", server.url(path)));
-    }
-    tributary::config::parse(Path::new("test.toml"), &text, None).unwrap()
-}
-
-fn state(store: &Store, server: &FeedServer, path: &str) -> SourceState {
-    store.source_state(&SourceId(server.url(path))).unwrap()
-}
 
 /// How far ahead the next poll is, in whole minutes.
 fn minutes_until_next_poll(state: &SourceState) -> i64 {
     (state.next_poll.unwrap() - Utc::now()).num_minutes()
 }
 
-fn titles(store: &Store) -> Vec<String> {
-    store
-        .latest(100)
-        .unwrap()
-        .into_iter()
-        .map(|i| i.item.title.unwrap_or_default())
-        .collect()
-}
-
 #[tokio::test]
 async fn an_unchanged_feed_costs_one_conditional_request_and_no_parse() {
     let server = FeedServer::start().await;
     server.route("/feed.xml", fixture("rss2.xml"), "application/rss+xml");
-    let config = config(&server, &["/feed.xml"], "");
+    let config = poll_config(&server, &["/feed.xml"], "");
     let store = Store::temporary().unwrap();
     assert_eq!(poll_once(&store, &config).await.ok, 1);
     assert_eq!(poll_once(&store, &config).await.ok, 1);
@@ -80,7 +61,7 @@ async fn retry_after_is_honoured_in_both_forms() {
             headers: vec![("Retry-After".into(), in_three_hours)],
         },
     );
-    let config = config(&server, &["/seconds.xml", "/date.xml"], "");
+    let config = poll_config(&server, &["/seconds.xml", "/date.xml"], "");
     let store = Store::temporary().unwrap();
     seed_recent_success(&store, &server);
     assert_eq!(poll_once(&store, &config).await.failed, 2);
@@ -112,7 +93,7 @@ async fn failures_back_off_exponentially_and_a_success_resets() {
             headers: vec![],
         },
     );
-    let mut config = config(&server, &["/flaky.xml", "/healthy-elsewhere.xml"], "");
+    let mut config = poll_config(&server, &["/flaky.xml", "/healthy-elsewhere.xml"], "");
     config.sources.truncate(1);
     let store = Store::temporary().unwrap();
     seed_recent_success(&store, &server);
@@ -173,7 +154,7 @@ async fn a_dead_server_is_not_an_outage_when_others_answer() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead = closed.local_addr().unwrap();
     drop(closed);
-    let mut config = config(&server, &["/ok.xml"], "");
+    let mut config = poll_config(&server, &["/ok.xml"], "");
     let store = Store::temporary().unwrap();
     poll_once(&store, &config).await;
     let mut dead_source = config.sources[0].clone();
@@ -194,12 +175,12 @@ async fn the_per_host_cap_is_never_exceeded() {
         server.route(path, fixture("rss2.xml"), "application/rss+xml");
     }
     let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
-    let config = config(&server, &refs, "per_host = 2\nconcurrency = 16");
+    let config = poll_config(&server, &refs, "per_host = 2\nconcurrency = 16");
     let store = Store::temporary().unwrap();
     assert_eq!(poll_once(&store, &config).await.ok, 8);
     assert_eq!(server.state.max_in_flight.load(Ordering::SeqCst), 2);
 
-    let config = self::config(&server, &refs, "per_host = 8\nconcurrency = 3");
+    let config = poll_config(&server, &refs, "per_host = 8\nconcurrency = 3");
     server.state.max_in_flight.store(0, Ordering::SeqCst);
     poll_once(&Store::temporary().unwrap(), &config).await;
     assert_eq!(server.state.max_in_flight.load(Ordering::SeqCst), 3);
@@ -221,7 +202,7 @@ async fn bodies_are_capped_after_decompression() {
         bomb.len()
     );
     server.reply("/bomb.xml", Reply::Gzipped { body: bomb });
-    let config = config(
+    let config = poll_config(
         &server,
         &["/huge.xml", "/bomb.xml"],
         "max_body_bytes = 1048576",
@@ -247,7 +228,7 @@ async fn a_trickling_server_is_cut_at_the_total_timeout() {
             bytes: 100,
         },
     );
-    let config = config(&server, &["/trickle.xml"], "timeout = \"1s\"");
+    let config = poll_config(&server, &["/trickle.xml"], "timeout = \"1s\"");
     let store = Store::temporary().unwrap();
     let started = std::time::Instant::now();
     assert_eq!(poll_once(&store, &config).await.failed, 1);
@@ -272,7 +253,7 @@ async fn redirect_loops_and_long_chains_are_errors() {
         );
     }
     server.reply("/file.xml", redirect("file:///etc/passwd"));
-    let config = config(&server, &["/a.xml", "/chain0.xml", "/file.xml"], "");
+    let config = poll_config(&server, &["/a.xml", "/chain0.xml", "/file.xml"], "");
     let store = Store::temporary().unwrap();
     assert_eq!(poll_once(&store, &config).await.failed, 3);
     let error = |path| state(&store, &server, path).last_error.unwrap();
@@ -305,7 +286,7 @@ async fn a_permanent_redirect_moves_the_source_after_three_polls() {
             location: "/new.xml".into(),
         },
     );
-    let config = config(&server, &["/old.xml", "/temp.xml"], "");
+    let config = poll_config(&server, &["/old.xml", "/temp.xml"], "");
     let store = Store::temporary().unwrap();
     for pass in 1..=3 {
         assert_eq!(poll_once(&store, &config).await.ok, 2);
@@ -333,7 +314,7 @@ async fn gone_stops_polling_until_the_config_changes() {
             headers: vec![],
         },
     );
-    let mut config = config(&server, &["/gone.xml"], "");
+    let mut config = poll_config(&server, &["/gone.xml"], "");
     let store = Store::temporary().unwrap();
     assert_eq!(poll_once(&store, &config).await.gone, 1);
     assert_eq!(poll_once(&store, &config).await.gone, 1);
@@ -354,7 +335,7 @@ async fn pages_and_empty_bodies_are_clear_errors() {
         "text/html",
     );
     server.route("/empty.xml", Vec::new(), "application/rss+xml");
-    let config = config(&server, &["/challenge.xml", "/empty.xml"], "");
+    let config = poll_config(&server, &["/challenge.xml", "/empty.xml"], "");
     let store = Store::temporary().unwrap();
     assert_eq!(poll_once(&store, &config).await.failed, 2);
     let challenge = state(&store, &server, "/challenge.xml").last_error.unwrap();
@@ -417,7 +398,7 @@ async fn cyrillic_charsets_are_read_wherever_they_are_named() {
     // One store per document: the five carry the same two stories, which one store
     // would keep once each.
     for (path, _, _) in &routes {
-        let config = config(&server, &[path], "");
+        let config = poll_config(&server, &[path], "");
         let store = Store::temporary().unwrap();
         assert_eq!(poll_once(&store, &config).await.ok, 1, "{path}");
         let titles = titles(&store);
@@ -456,7 +437,7 @@ async fn publisher_hints_lengthen_the_interval() {
         "<language>en</language><ttl>120</ttl>",
     );
     server.route("/ttl.xml", body.into_bytes(), "application/rss+xml");
-    let config = config(&server, &["/ttl.xml"], "");
+    let config = poll_config(&server, &["/ttl.xml"], "");
     let store = Store::temporary().unwrap();
     poll_once(&store, &config).await;
     let state = state(&store, &server, "/ttl.xml");

@@ -2,10 +2,9 @@
 //! edited `feeds.toml` without a restart; a broken edit changes nothing.
 
 mod common;
-mod daemon;
 
-use common::{FeedServer, fixture};
-use daemon::{Daemon, config_text};
+use common::daemon::{Daemon, config_text};
+use common::{FeedServer, fixture, write_config};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -27,12 +26,10 @@ fn source(server: &FeedServer, path: &str) -> String {
 fn an_added_source_is_polled_and_published_after_sighup() {
     let (_runtime, server) = feeds();
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("feeds.toml");
-    std::fs::write(
-        &config,
-        config_text(dir.path(), &source(&server, "/rss2.xml")),
-    )
-    .unwrap();
+    let config = write_config(
+        dir.path(),
+        &config_text(dir.path(), &source(&server, "/rss2.xml")),
+    );
     let daemon = Daemon::start(&config);
     daemon.wait_for_body("/feed.xml", "Talks resume in Geneva", WAIT);
     assert!(!daemon.get("/feed.xml").contains("New compiler release"));
@@ -64,12 +61,10 @@ fn an_added_source_is_polled_and_published_after_sighup() {
 fn an_invalid_edit_keeps_the_running_config_and_names_the_place() {
     let (_runtime, server) = feeds();
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("feeds.toml");
-    std::fs::write(
-        &config,
-        config_text(dir.path(), &source(&server, "/rss2.xml")),
-    )
-    .unwrap();
+    let config = write_config(
+        dir.path(),
+        &config_text(dir.path(), &source(&server, "/rss2.xml")),
+    );
     let daemon = Daemon::start(&config);
     daemon.wait_for_body("/feed.xml", "Talks resume in Geneva", WAIT);
 

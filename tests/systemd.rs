@@ -2,9 +2,9 @@
 //! datagram socket of the test) with the real binary as a child.
 
 mod common;
-mod daemon;
 
-use daemon::{Daemon, command, config_text};
+use common::daemon::{Daemon, command, config_text};
+use common::write_config;
 use std::os::unix::net::UnixDatagram;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -76,8 +76,7 @@ impl Messages {
 #[test]
 fn ready_reloading_ready_stopping_and_watchdog_pings() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("feeds.toml");
-    std::fs::write(&config, config_text(dir.path(), "")).unwrap();
+    let config = write_config(dir.path(), &config_text(dir.path(), ""));
     let socket_path = dir.path().join("notify.sock");
     let socket = UnixDatagram::bind(&socket_path).unwrap();
     let messages = Messages::listen(socket);
@@ -131,8 +130,7 @@ fn ready_reloading_ready_stopping_and_watchdog_pings() {
 #[test]
 fn without_notify_socket_nothing_is_sent_and_the_daemon_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("feeds.toml");
-    std::fs::write(&config, config_text(dir.path(), "")).unwrap();
+    let config = write_config(dir.path(), &config_text(dir.path(), ""));
     let daemon = Daemon::start(&config);
     assert!(daemon.get("/healthz").starts_with("HTTP/1.1 200"));
     assert!(!daemon.log().contains("pinging the systemd watchdog"));
@@ -192,8 +190,7 @@ fn a_socket_passed_by_systemd_is_served_on() {
 #[test]
 fn a_passed_fd_that_is_not_a_listening_socket_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("feeds.toml");
-    std::fs::write(&config, config_text(dir.path(), "")).unwrap();
+    let config = write_config(dir.path(), &config_text(dir.path(), ""));
     let template = command(&config);
     let out = std::process::Command::new("sh")
         .arg("-c")

@@ -1,7 +1,11 @@
-//! Test helpers: a loopback feed server and the daemon started on a temp store.
+//! Test helpers: a loopback feed server, the daemon started in process on a temp
+//! store, the binary run as a command, and (in [`daemon`]) `tributary run` as a child
+//! process.
 //!
 //! Everything listens on 127.0.0.1 port 0; no test touches the internet.
 #![allow(dead_code)]
+
+pub mod daemon;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -27,6 +31,36 @@ pub fn fixture_path(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/feeds")
         .join(name)
+}
+
+/// `text` in windows-1251; every character of it must have a byte there.
+pub fn windows_1251(text: &str) -> Vec<u8> {
+    let (bytes, _, unmappable) = encoding_rs::WINDOWS_1251.encode(text);
+    assert!(!unmappable);
+    bytes.into_owned()
+}
+
+/// The `tributary` binary with `args`, without the environment variables that would
+/// choose its config or state directory for it; for the caller to add to.
+pub fn tributary_command(args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tributary"));
+    command
+        .args(args)
+        .env_remove("TRIBUTARY_CONFIG")
+        .env_remove("STATE_DIRECTORY");
+    command
+}
+
+/// Runs the binary with `args` (see [`tributary_command`]) to the end.
+pub fn tributary(args: &[&str]) -> std::process::Output {
+    tributary_command(args).output().expect("the binary runs")
+}
+
+/// Writes `text` to `dir/feeds.toml`; returns that path.
+pub fn write_config(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("feeds.toml");
+    std::fs::write(&path, text).unwrap();
+    path
 }
 
 /// How the feed server answers one path.
@@ -577,4 +611,35 @@ pub async fn poll_once(
     }
     .poll_once()
     .await
+}
+
+/// A config with one source per path on `server`, polled every 15 minutes, with
+/// more `[poll]` lines (or sections after them) in `extra_poll`.
+pub fn poll_config(server: &FeedServer, paths: &[&str], extra_poll: &str) -> Config {
+    let mut text = format!("[poll]\ninterval = \"15m\"\n{extra_poll}\n");
+    for path in paths {
+        text.push_str(&format!("[[source]]\nurl = \"{}\"\n", server.url(path)));
+    }
+    tributary::config::parse(Path::new("test.toml"), &text, None).unwrap()
+}
+
+/// What `store` remembers of the source at `path` on `server`.
+pub fn source_state(
+    store: &tributary::store::Store,
+    server: &FeedServer,
+    path: &str,
+) -> tributary::item::SourceState {
+    store
+        .source_state(&tributary::item::SourceId(server.url(path)))
+        .unwrap()
+}
+
+/// The titles of the newest 100 items in `store`, newest first.
+pub fn latest_titles(store: &tributary::store::Store) -> Vec<String> {
+    store
+        .latest(100)
+        .unwrap()
+        .into_iter()
+        .map(|i| i.item.title.unwrap_or_default())
+        .collect()
 }

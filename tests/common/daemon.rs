@@ -176,6 +176,11 @@ impl Drop for Daemon {
     }
 }
 
+/// The body of an HTTP response: what follows the head.
+pub fn body(response: &str) -> &str {
+    response.split_once("\r\n\r\n").map_or("", |(_, b)| b)
+}
+
 /// A minimal HTTP/1.1 GET; returns the whole response.
 pub fn http_get(addr: &str, path: &str) -> String {
     let mut stream = std::net::TcpStream::connect(addr).unwrap();

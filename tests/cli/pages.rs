@@ -1,22 +1,18 @@
 //! The binary on web pages: `inspect` with selectors and on a page that advertises a
 //! feed, and `add` (comments kept, autodiscovery followed, duplicates refused).
 
-mod common;
-
-use common::{FeedServer, fixture};
+use crate::common::{FeedServer, fixture, windows_1251, write_config};
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
+/// [`crate::common::tributary`] off the runtime's thread, so the feed server on it
+/// can answer the binary.
 async fn tributary(args: &[&str]) -> Output {
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_tributary"))
-            .args(&args)
-            .env_remove("TRIBUTARY_CONFIG")
-            .env_remove("STATE_DIRECTORY")
-            .output()
-            .expect("the binary runs")
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        crate::common::tributary(&args)
     })
     .await
     .unwrap()
@@ -30,7 +26,7 @@ const NEWS_PAGE: &str = r#"<!DOCTYPE html><html><head><meta charset="windows-125
 </div></body></html>"#;
 
 fn news_page_1251() -> Vec<u8> {
-    encoding_rs::WINDOWS_1251.encode(NEWS_PAGE).0.into_owned()
+    windows_1251(NEWS_PAGE)
 }
 
 fn selector_args(target: &str) -> Vec<&str> {
@@ -137,8 +133,7 @@ async fn add_follows_discovery_keeps_comments_and_refuses_duplicates() {
     server.route("/news/", news_page_1251(), "text/html");
     server.route("/rss2.xml", fixture("rss2.xml"), "application/rss+xml");
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("feeds.toml");
-    std::fs::write(&path, CONFIG).unwrap();
+    let path = write_config(dir.path(), CONFIG);
     let config = path.to_str().unwrap();
 
     let out = tributary(&[
@@ -194,8 +189,7 @@ async fn add_refuses_bad_urls_pages_without_feeds_and_invalid_configs() {
         "text/html",
     );
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("feeds.toml");
-    std::fs::write(&path, CONFIG).unwrap();
+    let path = write_config(dir.path(), CONFIG);
     let config = path.to_str().unwrap();
 
     let out = tributary(&["add", "not a url", "--config", config]).await;
@@ -240,8 +234,7 @@ async fn the_commented_html_example_is_valid() {
         .collect();
     assert!(uncommented.contains("kind = \"html\""), "{uncommented}");
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("feeds.toml");
-    std::fs::write(&path, &uncommented).unwrap();
+    let path = write_config(dir.path(), &uncommented);
     let out = tributary(&["check", "--config", path.to_str().unwrap()]).await;
     assert!(out.status.success(), "{uncommented}\n{out:?}");
 }

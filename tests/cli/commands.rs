@@ -1,23 +1,15 @@
 //! The operator's commands on the real binary: `sources` (from the daemon, from the
 //! store, and when neither answers), `import-opml` / `export-opml`, and `generate`.
 
-mod common;
-
-use common::{FeedServer, Reply, RunningApp, config_with_interval, eventually, fixture};
+use crate::common::{
+    FeedServer, Reply, RunningApp, config_with_interval, eventually, fixture, tributary,
+    write_config,
+};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 use tributary::store::Store;
-
-fn tributary(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tributary"))
-        .args(args)
-        .env_remove("TRIBUTARY_CONFIG")
-        .env_remove("STATE_DIRECTORY")
-        .output()
-        .expect("the binary runs")
-}
 
 fn stdout(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).unwrap()
@@ -76,8 +68,7 @@ async fn polled_daemon(dir: &Path) -> (FeedServer, RunningApp, String) {
         async move { (reqwest::get(&ready).await.ok()?.status() == 200).then_some(()) }
     })
     .await;
-    let path = dir.join("feeds.toml");
-    std::fs::write(&path, config_text(&store, app.addr, &server)).unwrap();
+    let path = write_config(dir, &config_text(&store, app.addr, &server));
     (server, app, path.display().to_string())
 }
 
@@ -155,15 +146,13 @@ async fn sources_come_from_the_daemon_then_from_the_store() {
 fn sources_without_a_store_lists_pending_sources_and_creates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
-    let config = dir.path().join("feeds.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let config = write_config(
+        dir.path(),
+        &format!(
             "[server]\nlisten = \"127.0.0.1:9\"\n[store]\npath = \"{}\"\n[[source]]\nurl = \"https://a.example/rss\"\n",
             store.display()
         ),
-    )
-    .unwrap();
+    );
     let out = tributary(&["sources", "--config", config.to_str().unwrap()]);
     assert!(out.status.success(), "{out:?}");
     assert!(stdout(&out).contains(" pending "), "{}", stdout(&out));
@@ -191,12 +180,12 @@ url = "https://plain.example/feed"   # no name: the feed's own title is used
 #[test]
 fn opml_round_trips_through_export_and_import() {
     let dir = tempfile::tempdir().unwrap();
-    let original = dir.path().join("feeds.toml");
-    std::fs::write(
-        &original,
-        format!("{COMMENTED}\n[[source]]\nurl = \"https://tech.example/atom.xml\"\nname = \"Tech & <Co>\"\ntags = [\"tech\"]\n"),
-    )
-    .unwrap();
+    let original = write_config(
+        dir.path(),
+        &format!(
+            "{COMMENTED}\n[[source]]\nurl = \"https://tech.example/atom.xml\"\nname = \"Tech & <Co>\"\ntags = [\"tech\"]\n"
+        ),
+    );
     let exported = tributary(&["export-opml", "--config", original.to_str().unwrap()]);
     assert!(exported.status.success(), "{exported:?}");
     let opml = dir.path().join("feeds.opml");
@@ -229,8 +218,7 @@ fn opml_round_trips_through_export_and_import() {
 #[test]
 fn import_keeps_comments_and_skips_known_feeds() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("feeds.toml");
-    std::fs::write(&config, COMMENTED).unwrap();
+    let config = write_config(dir.path(), COMMENTED);
     let opml = dir.path().join("reader.opml");
     std::fs::write(
         &opml,
@@ -276,8 +264,7 @@ fn import_keeps_comments_and_skips_known_feeds() {
 #[test]
 fn import_refuses_a_broken_opml_or_config_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("feeds.toml");
-    std::fs::write(&config, COMMENTED).unwrap();
+    let config = write_config(dir.path(), COMMENTED);
     let bad = dir.path().join("bad.opml");
     std::fs::write(&bad, "<opml><body><outline text=\"x\"></body>").unwrap();
     let out = tributary(&[

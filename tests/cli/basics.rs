@@ -1,30 +1,12 @@
 //! The `tributary` binary itself: `check`, `inspect --json`, and `run` stopping
 //! cleanly on SIGTERM.
 
-mod common;
-mod daemon;
-
-use common::fixture_path;
+use crate::common::{daemon, fixture_path, tributary, tributary_command, write_config};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn tributary(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tributary"))
-        .args(args)
-        .env_remove("TRIBUTARY_CONFIG")
-        .env_remove("STATE_DIRECTORY")
-        .output()
-        .expect("the binary runs")
-}
-
-fn write_config(dir: &Path, text: &str) -> String {
-    let path = dir.join("feeds.toml");
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
-}
 
 #[test]
 fn check_accepts_a_valid_config_and_summarizes_it() {
@@ -32,7 +14,9 @@ fn check_accepts_a_valid_config_and_summarizes_it() {
     let path = write_config(
         dir.path(),
         "[server]\nlisten = \"127.0.0.1:9999\"\n[[source]]\nurl = \"https://a.example/rss\"\n",
-    );
+    )
+    .display()
+    .to_string();
     let out = tributary(&["check", "--config", &path]);
     assert!(out.status.success(), "{out:?}");
     let stdout = String::from_utf8(out.stdout).unwrap();
@@ -46,7 +30,9 @@ fn check_rejects_a_bad_config_with_exit_78_and_places() {
     let path = write_config(
         dir.path(),
         "[[source]]\nurl = \"https://a.example/rss\"\ninterval = \"10s\"\n\n[[source]]\nurl = \"https://a.example/rss\"\n",
-    );
+    )
+        .display()
+        .to_string();
     let out = tributary(&["check", "--config", &path]);
     assert_eq!(out.status.code(), Some(78));
     let stderr = String::from_utf8(out.stderr).unwrap();
@@ -221,8 +207,7 @@ fn inspect_fails_with_one_line_on_garbage() {
 #[test]
 fn run_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("feeds.toml");
-    std::fs::write(&config, daemon::config_text(dir.path(), "")).unwrap();
+    let config = write_config(dir.path(), &daemon::config_text(dir.path(), ""));
     let mut daemon = daemon::Daemon::start(&config);
     assert!(daemon.get("/healthz").starts_with("HTTP/1.1 200"));
 
@@ -251,8 +236,7 @@ fn run_raises_the_open_file_limit_to_the_hard_limit() {
     let hard = limit.rlim_max;
     let low = hard.min(256) - 1;
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("feeds.toml");
-    std::fs::write(&config, daemon::config_text(dir.path(), "")).unwrap();
+    let config = write_config(dir.path(), &daemon::config_text(dir.path(), ""));
     let mut command = daemon::command(&config);
     // SAFETY: the closure only calls setrlimit, which is async-signal-safe.
     unsafe {
@@ -285,7 +269,7 @@ fn run_raises_the_open_file_limit_to_the_hard_limit() {
 #[test]
 fn inspect_fetches_a_url_and_uses_the_http_charset() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let server = runtime.block_on(common::FeedServer::start());
+    let server = runtime.block_on(crate::common::FeedServer::start());
     server.route(
         "/koi8.xml",
         std::fs::read(fixture_path("koi8-r-http-charset.xml")).unwrap(),
@@ -311,7 +295,9 @@ fn a_store_in_use_is_a_clear_error() {
     let path = write_config(
         dir.path(),
         &format!("[store]\npath = \"{}\"\n", store_path.display()),
-    );
+    )
+    .display()
+    .to_string();
     let out = tributary(&["poll", "--config", &path]);
     assert_eq!(out.status.code(), Some(69), "{out:?}");
     let stderr = String::from_utf8(out.stderr).unwrap();
@@ -331,7 +317,9 @@ fn a_store_that_cannot_be_written_exits_74() {
     let path = write_config(
         dir.path(),
         &format!("[store]\npath = \"{}\"\n", store_path.display()),
-    );
+    )
+    .display()
+    .to_string();
     let out = tributary(&["poll", "--config", &path]);
     assert_eq!(out.status.code(), Some(74), "{out:?}");
     let stderr = String::from_utf8(out.stderr).unwrap();
@@ -353,7 +341,7 @@ fn exit_codes_are_documented_and_usage_errors_exit_2() {
         Some(2)
     );
     let dir = tempfile::tempdir().unwrap();
-    let path = write_config(dir.path(), "[server\n");
+    let path = write_config(dir.path(), "[server\n").display().to_string();
     assert_eq!(
         tributary(&["run", "--config", &path]).status.code(),
         Some(78)
@@ -372,14 +360,15 @@ fn daemon_stderr(journal: bool, args: &[&str]) -> String {
             "[server]\nlisten = \"127.0.0.1:0\"\n[store]\npath = \"{}\"\n[[source]]\nurl = \"http://127.0.0.1:1/feed.xml\"\n",
             dir.path().join("data").display()
         ),
-    );
+    )
+        .display()
+        .to_string();
     let (reader, writer) = std::io::pipe().unwrap();
     let meta = std::fs::File::from(reader.as_fd().try_clone_to_owned().unwrap())
         .metadata()
         .unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tributary"));
+    let mut command = tributary_command(args);
     command
-        .args(args)
         .args(["run", "--config", &path])
         .env("RUST_LOG", "info")
         .env_remove("JOURNAL_STREAM")
@@ -458,8 +447,7 @@ fn inspect_into_a_closed_pipe_ends_quietly() {
         format!("<rss version=\"2.0\"><channel><title>Big</title>{items}</channel></rss>"),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tributary"))
-        .args(["inspect", "--json"])
+    let mut child = tributary_command(&["inspect", "--json"])
         .arg(&feed)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
