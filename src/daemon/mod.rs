@@ -91,7 +91,7 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
             .await?
             .with_context(|| format!("opening the store at {}", config.store_path.display()))?;
     // Large documents are sent from files, best kept on the store's disk.
-    crate::http::zerocopy::keep_documents_in(&config.store_path);
+    crate::publish::body::keep_documents_in(&config.store_path);
     Ok(store)
 }
 

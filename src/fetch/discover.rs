@@ -3,10 +3,10 @@
 //! A source URL that answers with an HTML page is searched for
 //! `<link rel="alternate">` elements naming a feed type; when the page advertises
 //! none, a few common feed paths on its host are probed. A candidate counts only once
-//! it has been fetched and parses as a feed. The scheduler calls [`discover`] for a
-//! feed source that answers with a page, and `tributary inspect`/`add` call
-//! [`resolve`]. This module knows nothing of the store: the scheduler remembers what
-//! was found in the source's state.
+//! it has been fetched and parses as a feed. The scheduler's poll calls [`discover`]
+//! for a feed source that answers with a page, and so do `tributary inspect`/`add`
+//! (through the same poll path, which returns a [`Resolved`]). This module knows
+//! nothing of the store: the scheduler remembers what was found in the source's state.
 
 use chrono_tz::Tz;
 use scraper::{Html, Selector};
@@ -16,7 +16,7 @@ use std::sync::LazyLock;
 use url::Url;
 
 use crate::fetch::{FetchError, FetchOutcome, Fetched, Fetcher, RequestOptions, Validators};
-use crate::ingest::parse::{decode_html, parse_feed};
+use crate::ingest::parse::parse_feed;
 
 /// Paths probed on the page's host, in order, when the page advertises no feed: the
 /// defaults of WordPress, Ghost, Hugo, Jekyll and most hand-rolled sites.
@@ -130,32 +130,6 @@ pub enum ResolveError {
     NotModified,
     #[error("{0}")]
     Discover(#[from] DiscoverError),
-}
-
-/// Fetches `url`; when it is a web page, discovers the feed behind it.
-pub async fn resolve(
-    fetcher: &Fetcher,
-    url: &Url,
-    request: &RequestOptions,
-) -> Result<Resolved, ResolveError> {
-    let fetched = match fetcher.fetch(url, &Validators::default(), request).await? {
-        FetchOutcome::Fetched(fetched) => fetched,
-        FetchOutcome::NotModified(_) => return Err(ResolveError::NotModified),
-    };
-    if !is_html(&fetched.body, fetched.content_type.as_deref()) {
-        return Ok(Resolved {
-            feed_url: url.clone(),
-            fetched,
-            discovery: None,
-        });
-    }
-    let page = decode_html(&fetched.body, fetched.content_type.as_deref()).into_owned();
-    let found = discover(fetcher, &fetched.response.final_url, &page, request, &[]).await?;
-    Ok(Resolved {
-        feed_url: found.feed_url,
-        fetched: found.fetched,
-        discovery: Some((found.via, found.advertised)),
-    })
 }
 
 /// Finds the feed behind `page` (decoded HTML, fetched from `page_url`): the first

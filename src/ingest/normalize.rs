@@ -480,16 +480,7 @@ fn drop_tracking_pixels(html: String) -> String {
 /// Plain text as HTML: the five characters HTML gives meaning to, escaped.
 fn escape_text(text: &str) -> String {
     let mut html = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => html.push_str("&amp;"),
-            '<' => html.push_str("&lt;"),
-            '>' => html.push_str("&gt;"),
-            '"' => html.push_str("&quot;"),
-            '\'' => html.push_str("&#39;"),
-            c => html.push(c),
-        }
-    }
+    crate::render::escape_markup(text, &mut html);
     html
 }
 
