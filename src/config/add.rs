@@ -1,8 +1,9 @@
 //! `tributary add`: appends a `[[source]]` table to the text of `feeds.toml`, keeping
 //! every comment, blank line and key order of the file as it was (toml_edit).
 //!
-//! Pure text in, text out: `main` fetches and checks the feed first, checks the new
-//! text with `config::parse` before writing it, and tells no daemon (a reload does).
+//! Pure text in, text out: the command (`cli::edit`) fetches and checks the feed
+//! first, checks the new text with `config::parse` before writing it, and tells no
+//! daemon (a reload does).
 
 use super::edit::{source_table, sources_mut};
 use toml_edit::DocumentMut;

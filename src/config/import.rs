@@ -5,8 +5,9 @@
 //! Every `<outline>` with an `xmlUrl` is a feed, whatever its `type`; the outlines it
 //! sits in (folders) become its tags, as do the entries of its `category` attribute
 //! (`/world,/news`, as `export-opml` and `/opml` write them). A feed whose URL is
-//! already configured, or appears twice, is skipped. `main` calls [`read_opml`] and
-//! [`append_sources`], checks the result with `config::parse` and writes the file.
+//! already configured, or appears twice, is skipped. The command (`cli::edit`) calls
+//! [`read_opml`] and [`append_sources`], checks the result with `config::parse` and
+//! writes the file.
 
 use super::edit::{source_table, sources_mut};
 use std::collections::HashSet;

@@ -56,7 +56,7 @@ pub enum Interval {
 }
 
 /// How sources are fetched.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PollConfig {
     /// Interval for sources that set none.
     pub interval: Interval,

@@ -1,8 +1,9 @@
 //! Wiring, read top to bottom: open the store, publish what it holds, start polling
 //! and serving, apply reloads until the shutdown signal, stop in order, flush.
 //!
-//! `main` calls [`run`] with a checked config, a bound listener and a shutdown future;
-//! integration tests call it the same way with a oneshot receiver. Retention, the
+//! `tributary run` (`cli::run`) calls [`run`] with a checked config, a bound
+//! listener and a shutdown future; integration tests call it the same way with a
+//! oneshot receiver. Retention, the
 //! periodic trim of the store, is in `retention.rs`; applying a reload in `reload.rs`.
 
 pub mod reload;

@@ -14,7 +14,7 @@
 //! Never parses feeds, never renders per request. Request heads are bounded
 //! ([`MAX_REQUEST_HEAD_BYTES`], [`MAX_URI_BYTES`], [`MAX_HEADERS`]) and must arrive
 //! within [`HEADER_READ_TIMEOUT`]; a response whose reader stopped reading is given
-//! up after `[server] send_timeout` ([`crate::http::deadline`]). `app` runs [`serve`] and
+//! up after `[server] send_timeout` ([`crate::http::deadline`]). `daemon` runs [`serve`] and
 //! cancels it at shutdown.
 
 //!
@@ -65,7 +65,7 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct HttpState {
     pub snapshot: watch::Receiver<Arc<Snapshot>>,
     pub store: Store,
-    /// `Cache-Control` of every output, built once (see `app`'s max-age).
+    /// `Cache-Control` of every output, built once (see `daemon::max_age`).
     pub cache_control: HeaderValue,
     /// Largest `?limit` accepted: `[publish] max_items`.
     pub max_limit: usize,

@@ -43,7 +43,7 @@ static DOCUMENT_DIRECTORY: RwLock<Option<PathBuf>> = RwLock::new(None);
 static DIRECTORY_REFUSED: AtomicBool = AtomicBool::new(false);
 
 /// Keeps the documents rendered from now on as unnamed files in `directory`, which
-/// should be on a disk filesystem (`app` gives the store's directory). Nothing is
+/// should be on a disk filesystem (the daemon gives the store's directory). Nothing is
 /// ever visible there: the files have no name and vanish with their last reader.
 pub fn keep_documents_in(directory: &Path) {
     *DOCUMENT_DIRECTORY

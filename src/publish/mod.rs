@@ -17,7 +17,7 @@
 //! out the views other readers keep asking for, nor grow memory.
 //!
 //! Reads the store (`latest`, `latest_where`, `source_state`, `subscribe`); the
-//! formats themselves are `render`'s pure functions. `app` runs [`Publisher::run`];
+//! formats themselves are `render`'s pure functions. `daemon` runs [`Publisher::run`];
 //! `http` reads the [`Snapshot`] from a watch channel.
 //!
 //! The files: [`urls`] (the URL space), `representation` (a document in every

@@ -160,7 +160,7 @@ pub(super) fn after_failure(
 /// Whether a reload's `[poll]` settings differ from the running ones: then every
 /// source restarts with them.
 pub(super) fn poll_settings_changed(running: &PollConfig, new: &PollConfig) -> bool {
-    format!("{new:?}") != format!("{running:?}")
+    new != running
 }
 
 /// How a source of a new plan compares with the one tracked under its id.
