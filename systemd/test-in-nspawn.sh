@@ -173,6 +173,6 @@ in_ct timeout 60 systemctl stop tributary || fail "systemctl stop"
 took=$(( $(date +%s) - started ))
 [ "$(in_ct systemctl show -p Result --value tributary)" = success ] || fail "the stop was not clean"
 [ "$(in_ct systemctl show -p ExecMainStatus --value tributary)" = 0 ] || fail "the exit status was not 0"
-in_ct journalctl --no-pager -u tributary -o cat | grep -q "tributary::app: stopped$" || fail "the daemon did not log its clean stop"
+in_ct journalctl --no-pager -u tributary -o cat | grep -q "tributary::daemon: stopped$" || fail "the daemon did not log its clean stop"
 ok "systemctl stop was clean in ${took}s (TimeoutStopSec=$limit)"
 echo "all nspawn checks passed"
