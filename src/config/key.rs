@@ -3,23 +3,52 @@
 //! same across runs, builds and Rust versions (it is persisted: a source that answered
 //! 410 Gone is marked with it).
 //!
-//! Adding a field to [`SourceConfig`] means adding it to [`SourceConfig::fingerprint`]
-//! (at the end, to keep the keys of existing configs), and to the test below.
+//! Adding a field to [`SourceConfig`] (or to the request options, filter or selector
+//! rules it holds) means adding it to [`SourceConfig::fingerprint`] (at the end, to
+//! keep the keys of existing configs), and to the test below; the fingerprint
+//! destructures each of them whole, so a new field does not compile until then.
 
 use super::{Interval, SourceConfig, SourceKind};
-use crate::ingest::filter::FilterOn;
+use crate::fetch::RequestOptions;
+use crate::ingest::filter::{Filter, FilterOn};
+use crate::ingest::scrape::RulesText;
 
 impl SourceConfig {
     /// A hash of everything configured for the source: a source that answered 410
     /// Gone is polled again once any of it changes, and the scheduler restarts a
     /// source's task when it changes on reload.
     pub fn fingerprint(&self) -> u64 {
+        // Destructured whole, so that a field added to any of these structs does not
+        // compile until it is written into the key (or named here as left out).
+        let SourceConfig {
+            id,
+            url,
+            name,
+            tags,
+            interval,
+            request,
+            timezone,
+            kind,
+            filter,
+            max_items,
+        } = self;
+        let RequestOptions {
+            headers,
+            basic_auth,
+            user_agent,
+            addresses,
+        } = request;
+        let Filter {
+            include,
+            exclude,
+            on,
+        } = filter;
         let mut key = Key::default();
-        key.text(&self.id.0);
-        key.text(self.url.as_str());
-        key.maybe_text(self.name.as_deref());
-        key.list(&self.tags);
-        match self.interval {
+        key.text(&id.0);
+        key.text(url.as_str());
+        key.maybe_text(name.as_deref());
+        key.list(tags);
+        match interval {
             Interval::Auto => key.number(0),
             Interval::Fixed(every) => {
                 key.number(1);
@@ -27,12 +56,12 @@ impl SourceConfig {
                 key.number(u64::from(every.subsec_nanos()));
             }
         }
-        key.number(self.request.headers.len() as u64);
-        for (name, value) in &self.request.headers {
+        key.number(headers.len() as u64);
+        for (name, value) in headers {
             key.text(name);
             key.text(value);
         }
-        match &self.request.basic_auth {
+        match basic_auth {
             None => key.number(0),
             Some((user, password)) => {
                 key.number(1);
@@ -40,26 +69,35 @@ impl SourceConfig {
                 key.maybe_text(password.as_deref());
             }
         }
-        key.maybe_text(self.request.user_agent.as_deref());
+        key.maybe_text(user_agent.as_deref());
         // The rest of the policy follows from the URL.
-        key.number(u64::from(self.request.addresses.allows_private()));
-        key.text(self.timezone.name());
-        match &self.kind {
+        key.number(u64::from(addresses.allows_private()));
+        key.text(timezone.name());
+        match kind {
             SourceKind::Feed => key.number(0),
             SourceKind::Html(rules) => {
-                let text = &rules.text;
+                let RulesText {
+                    item,
+                    title,
+                    link,
+                    link_attribute,
+                    date,
+                    date_attribute,
+                    date_format,
+                    summary,
+                } = &rules.text;
                 key.number(1);
-                key.text(&text.item);
-                key.text(&text.title);
-                key.text(&text.link);
-                key.maybe_text(text.link_attribute.as_deref());
-                key.maybe_text(text.date.as_deref());
-                key.maybe_text(text.date_attribute.as_deref());
-                key.maybe_text(text.date_format.as_deref());
-                key.maybe_text(text.summary.as_deref());
+                key.text(item);
+                key.text(title);
+                key.text(link);
+                key.maybe_text(link_attribute.as_deref());
+                key.maybe_text(date.as_deref());
+                key.maybe_text(date_attribute.as_deref());
+                key.maybe_text(date_format.as_deref());
+                key.maybe_text(summary.as_deref());
             }
         }
-        for rules in [&self.filter.include, &self.filter.exclude] {
+        for rules in [include, exclude] {
             match rules {
                 None => key.number(0),
                 Some(set) => {
@@ -68,16 +106,16 @@ impl SourceConfig {
                 }
             }
         }
-        key.number(match self.filter.on {
+        key.number(match on {
             FilterOn::Title => 0,
             FilterOn::Summary => 1,
             FilterOn::Both => 2,
         });
-        match self.max_items {
+        match max_items {
             None => key.number(0),
             Some(max) => {
                 key.number(1);
-                key.number(max as u64);
+                key.number(*max as u64);
             }
         }
         xxhash_rust::xxh3::xxh3_64(&key.0)
