@@ -32,17 +32,6 @@ impl SourceConfig {
             filter,
             max_items,
         } = self;
-        let RequestOptions {
-            headers,
-            basic_auth,
-            user_agent,
-            addresses,
-        } = request;
-        let Filter {
-            include,
-            exclude,
-            on,
-        } = filter;
         let mut key = Key::default();
         key.text(&id.0);
         key.text(url.as_str());
@@ -56,61 +45,10 @@ impl SourceConfig {
                 key.number(u64::from(every.subsec_nanos()));
             }
         }
-        key.number(headers.len() as u64);
-        for (name, value) in headers {
-            key.text(name);
-            key.text(value);
-        }
-        match basic_auth {
-            None => key.number(0),
-            Some((user, password)) => {
-                key.number(1);
-                key.text(user);
-                key.maybe_text(password.as_deref());
-            }
-        }
-        key.maybe_text(user_agent.as_deref());
-        // The rest of the policy follows from the URL.
-        key.number(u64::from(addresses.allows_private()));
+        key.request(request);
         key.text(timezone.name());
-        match kind {
-            SourceKind::Feed => key.number(0),
-            SourceKind::Html(rules) => {
-                let RulesText {
-                    item,
-                    title,
-                    link,
-                    link_attribute,
-                    date,
-                    date_attribute,
-                    date_format,
-                    summary,
-                } = &rules.text;
-                key.number(1);
-                key.text(item);
-                key.text(title);
-                key.text(link);
-                key.maybe_text(link_attribute.as_deref());
-                key.maybe_text(date.as_deref());
-                key.maybe_text(date_attribute.as_deref());
-                key.maybe_text(date_format.as_deref());
-                key.maybe_text(summary.as_deref());
-            }
-        }
-        for rules in [include, exclude] {
-            match rules {
-                None => key.number(0),
-                Some(set) => {
-                    key.number(1);
-                    key.list(set.patterns());
-                }
-            }
-        }
-        key.number(match on {
-            FilterOn::Title => 0,
-            FilterOn::Summary => 1,
-            FilterOn::Both => 2,
-        });
+        key.kind(kind);
+        key.filter(filter);
         match max_items {
             None => key.number(0),
             Some(max) => {
@@ -119,6 +57,83 @@ impl SourceConfig {
             }
         }
         xxhash_rust::xxh3::xxh3_64(&key.0)
+    }
+}
+
+/// The parts of a source's config that are structs of their own, each destructured
+/// whole for the same reason as the source's.
+impl Key {
+    fn request(&mut self, request: &RequestOptions) {
+        let RequestOptions {
+            headers,
+            basic_auth,
+            user_agent,
+            addresses,
+        } = request;
+        self.number(headers.len() as u64);
+        for (name, value) in headers {
+            self.text(name);
+            self.text(value);
+        }
+        match basic_auth {
+            None => self.number(0),
+            Some((user, password)) => {
+                self.number(1);
+                self.text(user);
+                self.maybe_text(password.as_deref());
+            }
+        }
+        self.maybe_text(user_agent.as_deref());
+        // The rest of the policy follows from the URL.
+        self.number(u64::from(addresses.allows_private()));
+    }
+
+    fn kind(&mut self, kind: &SourceKind) {
+        let rules = match kind {
+            SourceKind::Feed => return self.number(0),
+            SourceKind::Html(rules) => rules,
+        };
+        let RulesText {
+            item,
+            title,
+            link,
+            link_attribute,
+            date,
+            date_attribute,
+            date_format,
+            summary,
+        } = &rules.text;
+        self.number(1);
+        self.text(item);
+        self.text(title);
+        self.text(link);
+        self.maybe_text(link_attribute.as_deref());
+        self.maybe_text(date.as_deref());
+        self.maybe_text(date_attribute.as_deref());
+        self.maybe_text(date_format.as_deref());
+        self.maybe_text(summary.as_deref());
+    }
+
+    fn filter(&mut self, filter: &Filter) {
+        let Filter {
+            include,
+            exclude,
+            on,
+        } = filter;
+        for rules in [include, exclude] {
+            match rules {
+                None => self.number(0),
+                Some(set) => {
+                    self.number(1);
+                    self.list(set.patterns());
+                }
+            }
+        }
+        self.number(match on {
+            FilterOn::Title => 0,
+            FilterOn::Summary => 1,
+            FilterOn::Both => 2,
+        });
     }
 }
 
