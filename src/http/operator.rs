@@ -12,12 +12,16 @@ use super::{Body, HttpState};
 use crate::ops::metrics;
 use crate::ops::status;
 
-pub(super) async fn healthz(state: &HttpState) -> Response<Body> {
+/// Whether the store answers a read (off the accept loop: it may touch the disk).
+async fn store_answers(state: &HttpState) -> bool {
     let store = state.store.clone();
-    let healthy = tokio::task::spawn_blocking(move || store.is_healthy())
+    tokio::task::spawn_blocking(move || store.is_healthy())
         .await
-        .unwrap_or(false);
-    if healthy {
+        .unwrap_or(false)
+}
+
+pub(super) async fn healthz(state: &HttpState) -> Response<Body> {
+    if store_answers(state).await {
         plain(StatusCode::OK, "ok")
     } else {
         plain(StatusCode::SERVICE_UNAVAILABLE, "store unavailable")
@@ -30,11 +34,7 @@ pub(super) async fn readyz(state: &HttpState) -> Response<Body> {
     if let Err(reason) = state.health.readiness() {
         return plain(StatusCode::SERVICE_UNAVAILABLE, reason);
     }
-    let store = state.store.clone();
-    let healthy = tokio::task::spawn_blocking(move || store.is_healthy())
-        .await
-        .unwrap_or(false);
-    if healthy {
+    if store_answers(state).await {
         plain(StatusCode::OK, "ready")
     } else {
         plain(StatusCode::SERVICE_UNAVAILABLE, "store unavailable")

@@ -45,14 +45,6 @@ impl ItemCounts {
         self.write().remove(source);
     }
 
-    /// Every counted source with its count, in no particular order.
-    pub fn all(&self) -> Vec<(SourceId, u64)> {
-        self.read()
-            .iter()
-            .map(|(source, count)| (source.clone(), *count))
-            .collect()
-    }
-
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<SourceId, u64>> {
         self.counts.read().unwrap_or_else(|e| e.into_inner())
     }
@@ -79,6 +71,6 @@ mod tests {
         assert_eq!(counts.get(&a), Some(1));
         counts.forget(&a);
         assert_eq!(counts.get(&a), None);
-        assert_eq!(counts.all(), [(b, 0)]);
+        assert_eq!(*counts.read(), HashMap::from([(b, 0)]));
     }
 }

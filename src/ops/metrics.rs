@@ -8,8 +8,8 @@
 //! in `feeds.toml` (its id, as in the logs), so their number is the number of sources.
 //!
 //! The per-source item counts are application state, kept in an [`ItemCounts`] that
-//! `/sources` and the status line read; the registry only exports them, copying them
-//! into `tributary_source_items` when the text is encoded.
+//! `/sources` and the status line read; each count set there is also set on the
+//! `tributary_source_items` gauge, which is only exported, never read back.
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
@@ -18,7 +18,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use super::item_counts::ItemCounts;
@@ -74,11 +73,9 @@ pub struct Metrics {
     fetch_duration: Histogram,
     fetched_bytes: Counter,
     items_stored: Counter,
-    /// Exported from `item_counts` at each `encode`.
+    /// Mirrors `item_counts`, for export.
     source_items: Family<SourceLabels, Gauge>,
     item_counts: ItemCounts,
-    /// Held while `encode` copies the item counts into `source_items`.
-    exporting: Mutex<()>,
     store_size: Gauge,
     last_success: Family<SourceLabels, Gauge>,
     http_requests: Family<HttpLabels, Counter>,
@@ -156,7 +153,6 @@ impl Metrics {
             items_stored,
             source_items,
             item_counts: ItemCounts::default(),
-            exporting: Mutex::new(()),
             store_size,
             last_success,
             http_requests,
@@ -200,6 +196,7 @@ impl Metrics {
             source: source.0.clone(),
         };
         self.last_success.remove(&labels);
+        self.source_items.remove(&labels);
         self.item_counts.forget(source);
     }
 
@@ -217,6 +214,7 @@ impl Metrics {
     /// `source` now holds `count` items in the store.
     pub fn set_source_items(&self, source: &SourceId, count: u64) {
         self.item_counts.set(source, count);
+        self.export_item_count(source, count);
     }
 
     /// Sets every source's item count from a count of the whole store; with
@@ -228,6 +226,20 @@ impl Metrics {
         replace: bool,
     ) {
         self.item_counts.set_all(sources, counts, replace);
+        for source in sources {
+            if let Some(count) = self.item_counts.get(source) {
+                self.export_item_count(source, count);
+            }
+        }
+    }
+
+    /// Sets `source`'s `tributary_source_items` series to `count`.
+    fn export_item_count(&self, source: &SourceId, count: u64) {
+        self.source_items
+            .get_or_create(&SourceLabels {
+                source: source.0.clone(),
+            })
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 
     /// The last counted number of items of `source`; `None` before it was counted.
@@ -262,22 +274,10 @@ impl Metrics {
     pub fn encode(&self, store_size: u64) -> String {
         self.store_size
             .set(i64::try_from(store_size).unwrap_or(i64::MAX));
-        let _exporting = self.exporting.lock().unwrap_or_else(|e| e.into_inner());
-        self.export_item_counts();
         let mut out = String::with_capacity(4096);
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
         out
-    }
-
-    /// Copies the item counts into the `source_items` series: one per counted source.
-    fn export_item_counts(&self) {
-        self.source_items.clear();
-        for (source, count) in self.item_counts.all() {
-            self.source_items
-                .get_or_create(&SourceLabels { source: source.0 })
-                .set(i64::try_from(count).unwrap_or(i64::MAX));
-        }
     }
 }
 
