@@ -3,7 +3,7 @@
 
 use crate::config::{self, SourceKind};
 use crate::fetch::discover;
-use crate::fetch::{Fetcher, RequestOptions};
+use crate::fetch::{FetchOutcome, Fetcher, RequestOptions, Validators};
 use crate::ingest::normalize::{Document, normalize_document};
 use crate::scheduler::document;
 use anyhow::Context;
@@ -122,7 +122,6 @@ pub(super) fn fetch_feed(
             fetcher,
             url,
             &RequestOptions::for_url(url),
-            &SourceKind::Feed,
         ))
         .with_context(|| url.to_string())?;
     let fetched = &resolved.fetched;
@@ -155,21 +154,15 @@ pub(super) fn inspect_page(
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let fetched = match runtime.block_on(document::fetch_unconditionally(
-            &fetcher,
-            &url,
-            &RequestOptions::for_url(&url),
-            &kind,
-        )) {
-            Ok(resolved) => resolved.fetched,
-            Err(discover::ResolveError::NotModified) => {
+        // A page is read where it is: no feed is looked for behind it.
+        let fetched = match runtime
+            .block_on(fetcher.fetch(&url, &Validators::default(), &RequestOptions::for_url(&url)))
+            .with_context(|| target.to_string())?
+        {
+            FetchOutcome::Fetched(fetched) => fetched,
+            FetchOutcome::NotModified(_) => {
                 anyhow::bail!("{target}: server answered 304 to an unconditional request")
             }
-            // The fetch's own error, as a page source's poll reports it.
-            Err(discover::ResolveError::Fetch(err)) => {
-                return Err(err).with_context(|| target.to_string());
-            }
-            Err(err) => return Err(err).with_context(|| target.to_string()),
         };
         (
             fetched.body,

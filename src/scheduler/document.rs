@@ -35,19 +35,18 @@ pub async fn feed_behind_page(
     discover::discover(fetcher, &page_url, &text, request, taken).await
 }
 
-/// Fetches `url` without validators, as a command does; for a feed source, a web page
-/// leads to the feed behind it.
+/// Fetches the feed at `url` without validators, as a command does; a web page leads
+/// to the feed behind it.
 pub async fn fetch_unconditionally(
     fetcher: &Fetcher,
     url: &Url,
     request: &RequestOptions,
-    kind: &SourceKind,
 ) -> Result<Resolved, ResolveError> {
     let fetched = match fetcher.fetch(url, &Validators::default(), request).await? {
         FetchOutcome::Fetched(fetched) => fetched,
         FetchOutcome::NotModified(_) => return Err(ResolveError::NotModified),
     };
-    if !is_page_for_feed(kind, &fetched) {
+    if !is_page_for_feed(&SourceKind::Feed, &fetched) {
         return Ok(Resolved {
             feed_url: url.clone(),
             fetched,
