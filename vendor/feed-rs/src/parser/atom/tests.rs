@@ -84,6 +84,8 @@ fn test_example_2() {
         .updated_parsed("2019-07-31T11:54:28Z")
         .entry(Entry::default()
             .id("tag:theregister.co.uk,2005:story204156")
+            // the feed's xml:base, inherited
+            .base("http://www.theregister.co.uk/")
             .updated_parsed("2019-07-31T11:54:28Z")
             .author(Person::parse("Richard Speed")
                 .role("author")
@@ -97,6 +99,8 @@ fn test_example_2() {
                 .content_type("text/html")))
         .entry(Entry::default()
             .id("tag:theregister.co.uk,2005:story204131")
+            // the feed's xml:base, inherited
+            .base("http://www.theregister.co.uk/")
             .updated_parsed("2019-07-30T05:41:09Z")
             .author(Person::parse("Kieren McCarthy")
                 .role("author")
