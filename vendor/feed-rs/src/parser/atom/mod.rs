@@ -313,14 +313,16 @@ fn handle_language_attr<R: BufRead>(element: &Element<R>) -> Option<String> {
 
 // Handles an Atom <link>
 //
-// A link without a target (no href, or an empty one) is no link: dropped, so it cannot stand in for the real one.
+// A link without a target (no href, or an empty one outside any xml:base) is no link: dropped, so it cannot stand in
+// for the real one.
 // Some feeds write the target as the element's text, as in RSS; it is taken when there is no href.
 pub(crate) fn handle_link<R: BufRead>(element: Element<R>) -> Option<Link> {
     let href = element.attr_value("href").or_else(|| element.child_as_text())?;
-    if href.trim().is_empty() {
+    // An empty reference is the base itself (RFC 3986); without a base it names nothing
+    let mut link = Link::new(href, element.xml_base.as_ref());
+    if link.href.is_empty() {
         return None;
     }
-    let mut link = Link::new(href, element.xml_base.as_ref());
 
     for attr in element.attributes {
         match attr.name.as_str() {
@@ -471,13 +473,13 @@ fn text_or_markup(serialized: Option<String>) -> (String, bool) {
     if serialized.contains('<') {
         return (serialized, true);
     }
-    // The serializer escapes "&", "<" and ">" in text, and nothing else
+    // The serializer escapes "&", "<", ">" and carriage returns in text, and nothing else
     let mut text = String::with_capacity(serialized.len());
     let mut rest = serialized.as_str();
     while let Some(at) = rest.find('&') {
         text.push_str(&rest[..at]);
         rest = &rest[at..];
-        let (unescaped, len) = [("&amp;", '&'), ("&lt;", '<'), ("&gt;", '>')]
+        let (unescaped, len) = [("&amp;", '&'), ("&lt;", '<'), ("&gt;", '>'), ("&#13;", '\r')]
             .iter()
             .find(|(escaped, _)| rest.starts_with(escaped))
             .map_or(('&', 1), |(escaped, unescaped)| (*unescaped, escaped.len()));

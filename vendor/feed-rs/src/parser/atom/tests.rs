@@ -832,4 +832,18 @@ fn test_links_without_href() {
         ]
     );
     assert_eq!(feed.entries[1].links, vec![Link::new("http://example.com/text-link", None).rel("alternate")]);
+
+    // Under an xml:base, an empty href is the base itself (RFC 3986), as feedparser reads it
+    let xml = r#"<feed xmlns="http://www.w3.org/2005/Atom" xml:base="http://example.com/feed.atom"><entry><link href=""/></entry></feed>"#;
+    let feed = parser::parse(xml.as_bytes()).unwrap();
+    assert_eq!(feed.entries[0].links, vec![Link::new("http://example.com/feed.atom", None).rel("alternate")]);
+}
+
+// Carriage returns in text (CRLF line ends) come back as they were, not as character references
+#[test]
+fn test_carriage_returns_in_text() {
+    let xml = "<feed xmlns=\"http://www.w3.org/2005/Atom\"><entry><title>one\r\ntwo</title><summary type=\"html\">&lt;p&gt;a&lt;/p&gt;\r\n&lt;p&gt;b&lt;/p&gt;</summary></entry></feed>";
+    let feed = parser::parse(xml.as_bytes()).unwrap();
+    assert_eq!(text_of(&feed.entries[0].title), "one\r\ntwo");
+    assert_eq!(text_of(&feed.entries[0].summary), "<p>a</p>\r\n<p>b</p>");
 }
