@@ -306,9 +306,9 @@ fn handle_image<R: BufRead>(element: Element<R>) -> Option<Image> {
         .map(Image::new)
 }
 
-// Handles "xml:lang" as an attribute (e.g. in Atom feeds)
+// Handles "xml:lang" as an attribute (e.g. in Atom feeds); "en_US" is the language tag "en-US", as feedparser reads it
 fn handle_language_attr<R: BufRead>(element: &Element<R>) -> Option<String> {
-    element.attr_value("xml:lang")
+    element.attr_value("xml:lang").map(|lang| lang.trim().replace('_', "-"))
 }
 
 // Handles an Atom <link>

@@ -847,3 +847,12 @@ fn test_carriage_returns_in_text() {
     assert_eq!(text_of(&feed.entries[0].title), "one\r\ntwo");
     assert_eq!(text_of(&feed.entries[0].summary), "<p>a</p>\r\n<p>b</p>");
 }
+
+// A language written with an underscore is the language tag with a hyphen
+#[test]
+fn test_language_with_underscore() {
+    let xml = r#"<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="en_US"><entry><content xml:lang=" pt_BR ">c</content></entry></feed>"#;
+    let feed = parser::parse(xml.as_bytes()).unwrap();
+    assert_eq!(feed.language.as_deref(), Some("en-US"));
+    assert_eq!(feed.entries[0].language.as_deref(), Some("pt-BR"));
+}
