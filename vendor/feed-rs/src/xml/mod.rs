@@ -319,7 +319,9 @@ impl<R: BufRead> ElementSource<R> {
                         }
                     }
                 }
-                Err(e) => return Err(XmlError::Url { e }),
+                // A malformed xml:base is ignored (the element keeps its parent's base), as feedparser does: one bad
+                // attribute must not cost the whole document
+                Err(_) => {}
             }
         }
 

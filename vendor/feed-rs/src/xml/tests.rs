@@ -274,3 +274,18 @@ fn test_children_as_string_escapes_markup() -> TestResult {
 
     Ok(())
 }
+
+// A malformed xml:base is ignored: the element keeps its parent's base, and the document is read
+#[test]
+fn test_malformed_xml_base_is_ignored() -> TestResult {
+    let xml = r#"<feed xml:base="http://example.com/feed/"><entry xml:base="http://[bad/"><title>t</title></entry></feed>"#;
+
+    let source = ElementSource::new(xml.as_bytes(), None)?;
+    let feed = source.root()?.unwrap();
+    let entry = feed.children().next().unwrap()?;
+    assert_eq!(entry.xml_base.as_ref().map(Url::as_str), Some("http://example.com/feed/"));
+    let title = entry.children().next().unwrap()?;
+    assert_eq!(title.xml_base.as_ref().map(Url::as_str), Some("http://example.com/feed/"));
+
+    Ok(())
+}
