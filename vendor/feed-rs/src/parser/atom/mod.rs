@@ -121,6 +121,12 @@ fn handle_category<R: BufRead>(element: Element<R>) -> Option<Category> {
 // Never fails for what the element holds: an empty content is `None`, an unknown type is read as text, content
 // with a `src` keeps the link and ignores any body.
 fn handle_content<R: BufRead>(element: Element<R>) -> ParseFeedResult<Option<Content>> {
+    read_content(element, true)
+}
+
+// Reads a content element; `alternatives` says whether multipart/alternative is expanded (only at the top, so a
+// hostile nesting of alternatives cannot recurse without bound)
+fn read_content<R: BufRead>(element: Element<R>, alternatives: bool) -> ParseFeedResult<Option<Content>> {
     // Extract the content type so we can parse the body
     let content_type = element.attr_value("type");
 
@@ -146,12 +152,15 @@ fn handle_content<R: BufRead>(element: Element<R>) -> ParseFeedResult<Option<Con
 
     let carriage = Carriage::of(content_type.as_deref(), element.attr_value("mode").as_deref());
     if let Carriage::Alternatives = carriage {
+        if !alternatives {
+            return Ok(None);
+        }
         // Atom 0.3 multipart/alternative: one content element per alternative, of which the richest is kept
         let mut best: Option<Content> = None;
         for child in element.children() {
             let child = child?;
             if child.name == "content" {
-                if let Some(content) = lenient(handle_content(child))? {
+                if let Some(content) = lenient(read_content(child, false))? {
                     if best.as_ref().is_none_or(|b| richness(&content.content_type) > richness(&b.content_type)) {
                         best = Some(content);
                     }

@@ -856,3 +856,23 @@ fn test_language_with_underscore() {
     assert_eq!(feed.language.as_deref(), Some("en-US"));
     assert_eq!(feed.entries[0].language.as_deref(), Some("pt-BR"));
 }
+
+// multipart/alternative is expanded at the top only: alternatives nested in an alternative are not read, so a
+// hostile nesting cannot recurse without bound
+#[test]
+fn test_nested_alternatives_are_not_expanded() {
+    let depth = 20_000;
+    let mut xml = String::from(r#"<feed version="0.3" xmlns="http://purl.org/atom/ns#"><entry><content type="multipart/alternative">"#);
+    xml.push_str(r#"<content type="text/plain">top</content>"#);
+    for _ in 0..depth {
+        xml.push_str(r#"<content type="multipart/alternative">"#);
+    }
+    xml.push_str(r#"<content type="text/html">deep</content>"#);
+    for _ in 0..depth {
+        xml.push_str("</content>");
+    }
+    xml.push_str("</content></entry></feed>");
+
+    let feed = parser::parse(xml.as_bytes()).unwrap();
+    assert_eq!(feed.entries[0].content.as_ref().unwrap().body.as_deref(), Some("top"));
+}
