@@ -319,7 +319,9 @@ impl<R: BufRead> ElementSource<R> {
                         }
                     }
                 }
-                Err(e) => return Err(XmlError::Url { e }),
+                // A malformed xml:base is ignored (the element keeps its parent's base), as feedparser does: one bad
+                // attribute must not cost the whole document
+                Err(_) => {}
             }
         }
 
@@ -516,6 +518,7 @@ impl<'a, R: BufRead> Element<'a, R> {
     /// Return the text of a node, or if it contains children the serialized content of the node.
     ///
     /// This function is a hack to deal with invalid feeds. In all cases we **should** know if we should take the text or serialize the children.
+    #[allow(dead_code)]
     pub(crate) fn child_as_text_sloppy(&self) -> XmlResult<Option<String>> {
         if let Some(s) = self.source.text_node() {
             return Ok(Some(s));
@@ -603,6 +606,8 @@ impl NS {
         match s {
             "http://purl.org/rss/1.0/" => NS::RSS,
             "http://www.w3.org/2005/Atom" => NS::Atom,
+            // Atom 0.3 and its drafts, read by the Atom parser (their elements are Atom 1.0's, some under older names)
+            "http://purl.org/atom/ns#" | "http://purl.org/echo/" | "http://purl.org/pie/" => NS::Atom,
 
             // Extension namespaces
             "http://purl.org/rss/1.0/modules/content/" => NS::Content,
@@ -747,11 +752,13 @@ fn append_element_end(buffer: &mut String, name: &str) {
 fn append_element_start(buffer: &mut String, name: &str, attributes: &[NameValue]) {
     buffer.push('<');
     buffer.push_str(name);
-    for attr in attributes {
+    // Namespace declarations are dropped with the prefixes they bind (element names are written without theirs);
+    // values are escaped again, as they were in the source
+    for attr in attributes.iter().filter(|attr| attr.name != "xmlns" && !attr.name.starts_with("xmlns:")) {
         buffer.push(' ');
         buffer.push_str(attr.name.as_str());
         buffer.push_str("=\"");
-        buffer.push_str(attr.value.as_str());
+        buffer.push_str(&quick_xml::escape::escape(attr.value.as_str()));
         buffer.push('"');
     }
     buffer.push('>');
@@ -759,7 +766,7 @@ fn append_element_start(buffer: &mut String, name: &str, attributes: &[NameValue
 
 // Appends a text element
 fn append_element_text(buffer: &mut String, text: &str) {
-    buffer.push_str(&quick_xml::escape::minimal_escape(text));
+    buffer.push_str(&quick_xml::escape::partial_escape(text));
 }
 
 #[cfg(test)]

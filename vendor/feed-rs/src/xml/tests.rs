@@ -257,3 +257,35 @@ fn test_iso8859_decode() -> TestResult {
 
     Ok(())
 }
+
+// Verifies inline markup is serialized as it was written: attribute values escaped again, namespace declarations
+// dropped with the prefixes they bind, text escaped
+#[test]
+fn test_children_as_string_escapes_markup() -> TestResult {
+    let xml = r#"<content><xhtml:div xmlns:xhtml="http://www.w3.org/1999/xhtml"><xhtml:p title="&quot;a&quot; &lt; b &amp; c">x &lt; y &gt; z &amp; w</xhtml:p><p xmlns="http://www.w3.org/1999/xhtml">&#169;</p></xhtml:div></content>"#;
+
+    let source = ElementSource::new(xml.as_bytes(), None)?;
+    let content = source.root()?.unwrap();
+    let markup = content.children_as_string()?.unwrap();
+    assert_eq!(
+        markup,
+        r#"<div><p title="&quot;a&quot; &lt; b &amp; c">x &lt; y &gt; z &amp; w</p><p>©</p></div>"#
+    );
+
+    Ok(())
+}
+
+// A malformed xml:base is ignored: the element keeps its parent's base, and the document is read
+#[test]
+fn test_malformed_xml_base_is_ignored() -> TestResult {
+    let xml = r#"<feed xml:base="http://example.com/feed/"><entry xml:base="http://[bad/"><title>t</title></entry></feed>"#;
+
+    let source = ElementSource::new(xml.as_bytes(), None)?;
+    let feed = source.root()?.unwrap();
+    let entry = feed.children().next().unwrap()?;
+    assert_eq!(entry.xml_base.as_ref().map(Url::as_str), Some("http://example.com/feed/"));
+    let title = entry.children().next().unwrap()?;
+    assert_eq!(title.xml_base.as_ref().map(Url::as_str), Some("http://example.com/feed/"));
+
+    Ok(())
+}

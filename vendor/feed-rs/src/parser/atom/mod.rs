@@ -6,14 +6,22 @@ use crate::model::LinkTarget::CommentsFeed;
 use crate::model::{Category, Content, Entry, Feed, FeedType, Generator, Image, Link, Person, Text};
 use crate::parser::util;
 use crate::parser::util::if_some_then;
-use crate::parser::{ParseErrorKind, ParseFeedError, ParseFeedResult};
+use crate::parser::{ParseFeedError, ParseFeedResult};
 use crate::parser::{Parser, common};
 use crate::xml::{Element, NS};
+use url::Url;
 
 #[cfg(test)]
 mod tests;
 
 /// Parses an Atom feed into our model
+///
+/// Atom 0.3 (`http://purl.org/atom/ns#`) is read by the same code: its elements are Atom 1.0's under older names
+/// (`tagline`, `copyright`, `modified`, `issued`, `created`, `url`) and its text constructs say how they are
+/// carried with `mode` and a MIME `type` (see [`Carriage`]).
+///
+/// A fault in one element (an unknown content type, an empty content, a broken media element) costs that element,
+/// and a fault in an entry costs that entry: only a document that is not well-formed XML fails as a whole.
 pub(crate) fn parse_feed<R: BufRead>(parser: &Parser, root: Element<R>) -> ParseFeedResult<Feed> {
     let mut feed = Feed::new(FeedType::Atom);
 
@@ -25,9 +33,11 @@ pub(crate) fn parse_feed<R: BufRead>(parser: &Parser, root: Element<R>) -> Parse
         match child.ns_and_tag() {
             (NS::Atom, "id") => if_some_then(child.child_as_text(), |id| feed.id = id),
 
-            (NS::Atom, "title") => feed.title = handle_text(child)?,
+            (NS::Atom, "title") => if_some_then(lenient(handle_text(child))?, |text| feed.title = Some(text)),
 
-            (NS::Atom, "updated") => if_some_then(child.child_as_text(), |text| feed.updated = parser.parse_timestamp(&text)),
+            (NS::Atom, "updated") | (NS::Atom, "modified") => if_some_then(child.child_as_text(), |text| feed.updated = parser.parse_timestamp(&text)),
+
+            (NS::Atom, "published") | (NS::Atom, "issued") => if_some_then(child.child_as_text(), |text| feed.published = parser.parse_timestamp(&text)),
 
             (NS::Atom, "author") => if_some_then(handle_person("author", child)?, |person| feed.authors.push(person)),
 
@@ -43,11 +53,11 @@ pub(crate) fn parse_feed<R: BufRead>(parser: &Parser, root: Element<R>) -> Parse
 
             (NS::Atom, "logo") => feed.logo = handle_image(child),
 
-            (NS::Atom, "rights") => feed.rights = handle_text(child)?,
+            (NS::Atom, "rights") | (NS::Atom, "copyright") => if_some_then(lenient(handle_text(child))?, |text| feed.rights = Some(text)),
 
-            (NS::Atom, "subtitle") => feed.description = handle_text(child)?,
+            (NS::Atom, "subtitle") | (NS::Atom, "tagline") => if_some_then(lenient(handle_text(child))?, |text| feed.description = Some(text)),
 
-            (NS::Atom, "entry") => if_some_then(handle_entry(parser, child)?, |entry| feed.entries.push(entry)),
+            (NS::Atom, "entry") => if_some_then(lenient(handle_entry(parser, child))?, |entry| feed.entries.push(entry)),
 
             // Nothing required for unknown elements
             _ => {}
@@ -55,6 +65,15 @@ pub(crate) fn parse_feed<R: BufRead>(parser: &Parser, root: Element<R>) -> Parse
     }
 
     Ok(feed)
+}
+
+// Keeps the error of a document that cannot be read further (XML, I/O) and drops the fault of one element, whose
+// reading is then skipped: the element iterators resume at the next sibling whatever was consumed of this one.
+fn lenient<T>(result: ParseFeedResult<Option<T>>) -> ParseFeedResult<Option<T>> {
+    match result {
+        Err(ParseFeedError::ParseError(_)) => Ok(None),
+        other => other,
+    }
 }
 
 /// Parses an Atom entry into our model
@@ -68,9 +87,10 @@ pub(crate) fn parse_entry<R: BufRead>(parser: &Parser, root: Element<R>) -> Pars
     Ok(feed)
 }
 
-// Handles "xml:base" as an attribute (e.g. in Atom feeds)
-fn handle_base_attr<R: BufRead>(element: &Element<R>) -> Option<String> {
-    element.attr_value("xml:base")
+// The base URI in effect at an element: its xml:base resolved against those of its ancestors, or, when no
+// absolute base is known, its own xml:base as written (a relative reference the caller may resolve).
+fn base_of<R: BufRead>(element: &Element<R>) -> Option<String> {
+    element.xml_base.as_ref().map(Url::to_string).or_else(|| element.attr_value("xml:base"))
 }
 
 // Handles an Atom <category>
@@ -97,115 +117,83 @@ fn handle_category<R: BufRead>(element: Element<R>) -> Option<Category> {
 }
 
 // Handles an Atom <content> element
+//
+// Never fails for what the element holds: an empty content is `None`, an unknown type is read as text, content
+// with a `src` keeps the link and ignores any body.
 fn handle_content<R: BufRead>(element: Element<R>) -> ParseFeedResult<Option<Content>> {
+    read_content(element, true)
+}
+
+// Reads a content element; `alternatives` says whether multipart/alternative is expanded (only at the top, so a
+// hostile nesting of alternatives cannot recurse without bound)
+fn read_content<R: BufRead>(element: Element<R>, alternatives: bool) -> ParseFeedResult<Option<Content>> {
     // Extract the content type so we can parse the body
     let content_type = element.attr_value("type");
 
-    if let Some(src) = element.attr_value("src") {
+    if let Some(src) = element.attr_value("src").filter(|src| !src.trim().is_empty()) {
         // > If the "src" attribute is present, the "type" attribute SHOULD be provided and MUST be a MIME media type, rather than "text", "html", or "xhtml".
-        let mime = match &content_type {
-            Some(ct) => ct.parse::<MediaTypeBuf>().map_err(|_| {
-                ParseFeedError::ParseError(ParseErrorKind::UnknownMimeType {
-                    position: element.buffer_pos,
-                    mime: ct.into(),
-                })
-            })?,
-            None => {
-                // According to the spec the content type only SHOULD be provided.
-                // Unfortunately `Content` has media type as required. So we treat a missing type as text/html as that is probably the most common. Not to mention that `body` will be `None` so we are just providing a content type for nothing.
-                MediaTypeBuf::new(names::TEXT, names::HTML)
-            }
-        };
-
-        if element.child_as_text().is_some() {
-            // > If the "src" attribute is present, atom:content MUST be empty.
-            // `ParseFeedError` has no appropriate error type, so use `MissingContent` which is what would have been returned before support for `src` was added.
-            return Err(ParseFeedError::ParseError(ParseErrorKind::MissingContent {
-                position: element.buffer_pos,
-                reference: "non-empty atom:content with src",
-            }));
-        }
-
+        // According to the spec the content type only SHOULD be provided, but `Content` has a media type as required, so a missing or unusable
+        // one is taken as text/html, probably the most common. `body` will be `None` so we are just providing a content type for nothing.
+        // > If the "src" attribute is present, atom:content MUST be empty: a body is ignored.
+        let mime = content_type
+            .as_deref()
+            .and_then(|ct| ct.trim().parse::<MediaTypeBuf>().ok())
+            .unwrap_or_else(|| MediaTypeBuf::new(names::TEXT, names::HTML));
+        let mut link = Link::new(src, element.xml_base.as_ref());
+        link.media_type = content_type;
         let content = Content {
             body: None,
             content_type: mime,
-            src: Some(Link {
-                href: src,
-                target: None,
-                rel: None,
-                media_type: content_type,
-                href_lang: None,
-                title: None,
-                length: None,
-            }),
+            src: Some(link),
             ..Default::default()
         };
-
         return Ok(Some(content));
     }
 
-    // from http://www.atomenabled.org/developers/syndication/#contentElement
-    match content_type.as_deref() {
-        // Should be handled as a text element per "In the most common case, the type attribute is either text, html, xhtml, in which case the content element is defined identically to other text constructs"
-        Some("text") | Some("html") | Some("xhtml") | Some("text/html") | None => {
-            let buffer_pos = element.buffer_pos;
-            handle_text(element)?
-                .map(|text| {
-                    let mut content = Content::default();
-                    content.body = Some(text.content);
-                    content.content_type = text.content_type;
-                    Some(content)
-                })
-                // The text is required for a text or HTML element
-                .ok_or(ParseFeedError::ParseError(ParseErrorKind::MissingContent {
-                    position: buffer_pos,
-                    reference: "content.text",
-                }))
+    let carriage = Carriage::of(content_type.as_deref(), element.attr_value("mode").as_deref());
+    if let Carriage::Alternatives = carriage {
+        if !alternatives {
+            return Ok(None);
         }
-
-        // XML per "Otherwise, if the type attribute ends in +xml or /xml, then an xml document of this type is contained inline."
-        Some(ct) if ct.ends_with(" +xml") || ct.ends_with("/xml") => {
-            let buffer_pos = element.buffer_pos;
-            handle_text(element)?
-                .map(|body| {
-                    let mut content = Content::default();
-                    content.body = Some(body.content);
-                    content.content_type = MediaTypeBuf::new(names::TEXT, names::XML);
-                    Some(content)
-                })
-                // The XML is required for an XML content element
-                .ok_or(ParseFeedError::ParseError(ParseErrorKind::MissingContent {
-                    position: buffer_pos,
-                    reference: "content.xml",
-                }))
-        }
-
-        // Escaped text per "Otherwise, if the type attribute starts with text, then an escaped document of this type is contained inline." and
-        // also handles base64 encoded document of the indicated mime type per "Otherwise, a base64 encoded document of the indicated media type is contained inline."
-        Some(ct) => {
-            if let Ok(mime) = ct.parse::<MediaTypeBuf>() {
-                element
-                    .child_as_text()
-                    .map(|body| {
-                        let content = Content {
-                            body: Some(body),
-                            content_type: mime,
-                            ..Default::default()
-                        };
-                        Some(content)
-                    })
-                    // The text is required for an inline text or base64 element
-                    .ok_or(ParseFeedError::ParseError(ParseErrorKind::MissingContent {
-                        position: element.buffer_pos,
-                        reference: "content.inline",
-                    }))
-            } else {
-                Err(ParseFeedError::ParseError(ParseErrorKind::UnknownMimeType {
-                    position: element.buffer_pos,
-                    mime: ct.into(),
-                }))
+        // Atom 0.3 multipart/alternative: one content element per alternative, of which the richest is kept
+        let mut best: Option<Content> = None;
+        for child in element.children() {
+            let child = child?;
+            if child.name == "content" {
+                if let Some(content) = lenient(read_content(child, false))? {
+                    if best.as_ref().is_none_or(|b| richness(&content.content_type) > richness(&b.content_type)) {
+                        best = Some(content);
+                    }
+                }
             }
         }
+        return Ok(best);
+    }
+
+    let text = read_text(&element, carriage)?;
+    if text.content.is_empty() {
+        return Ok(None);
+    }
+    let content = Content {
+        body: Some(text.content),
+        content_type: text.content_type,
+        ..Default::default()
+    };
+    Ok(Some(content))
+}
+
+// How much of a document an alternative of multipart/alternative content carries: HTML, then XHTML, then any other
+// type, then plain text
+fn richness(mime: &MediaTypeBuf) -> u8 {
+    let (ty, subty) = (mime.ty(), mime.subty());
+    if ty == names::TEXT && subty == names::HTML {
+        3
+    } else if subty == names::XHTML || mime.suffix() == Some(names::XML) {
+        2
+    } else if ty == names::TEXT && subty == names::PLAIN {
+        0
+    } else {
+        1
     }
 }
 
@@ -216,36 +204,59 @@ fn handle_entry<R: BufRead>(parser: &Parser, element: Element<R>) -> ParseFeedRe
 
     // Parse the entry
     let mut entry = Entry::default();
+    let read = read_entry(parser, &element, &mut entry);
+
+    // Handle completion of an entry, potentially emitting media objects if we've found them along the way
+    // (also after a fault, so the next entry starts a fresh scope)
+    parser.mediarss.entry_end(&mut entry);
+    read?;
+
+    Ok(Some(entry))
+}
+
+// Reads the children of an Atom <entry>
+fn read_entry<R: BufRead>(parser: &Parser, element: &Element<R>, entry: &mut Entry) -> ParseFeedResult<()> {
+    let mut created = None;
+    let mut content_base = None;
+    let mut summary_base = None;
     for child in element.children() {
         let child = child?;
         match child.ns_and_tag() {
             // Extract the fields from the spec
             (NS::Atom, "id") => if_some_then(child.child_as_text(), |id| entry.id = id),
 
-            (NS::Atom, "title") => entry.title = handle_text(child)?,
+            (NS::Atom, "title") => if_some_then(lenient(handle_text(child))?, |text| entry.title = Some(text)),
 
-            (NS::Atom, "updated") => if_some_then(child.child_as_text(), |text| entry.updated = parser.parse_timestamp(&text)),
+            (NS::Atom, "updated") | (NS::Atom, "modified") => if_some_then(child.child_as_text(), |text| entry.updated = parser.parse_timestamp(&text)),
 
             (NS::Atom, "author") => if_some_then(handle_person("author", child)?, |person| entry.authors.push(person)),
 
             (NS::Atom, "content") => {
-                entry.base = handle_base_attr(&child);
+                content_base = base_of(&child);
                 entry.language = handle_language_attr(&child);
-                entry.content = handle_content(child)?;
+                if_some_then(lenient(handle_content(child))?, |content| entry.content = Some(content));
             }
 
             (NS::Atom, "link") => if_some_then(handle_link(child), |link| entry.links.push(link)),
 
-            (NS::Atom, "summary") => entry.summary = handle_text(child)?,
+            (NS::Atom, "summary") => {
+                summary_base = base_of(&child);
+                if_some_then(lenient(handle_text(child))?, |text| entry.summary = Some(text));
+            }
 
             (NS::Atom, "category") => if_some_then(handle_category(child), |category| entry.categories.push(category)),
 
             (NS::Atom, "contributor") => if_some_then(handle_person("contributor", child)?, |person| entry.contributors.push(person)),
 
-            // Some feeds have "pubDate" instead of "published"
-            (NS::Atom, "published") | (NS::Atom, "pubDate") => if_some_then(child.child_as_text(), |text| entry.published = parser.parse_timestamp(&text)),
+            // Some feeds have "pubDate" instead of "published", Atom 0.3 has "issued"
+            (NS::Atom, "published") | (NS::Atom, "pubDate") | (NS::Atom, "issued") => {
+                if_some_then(child.child_as_text(), |text| entry.published = parser.parse_timestamp(&text))
+            }
 
-            (NS::Atom, "rights") => entry.rights = handle_text(child)?,
+            // Atom 0.3: when the entry was created, which stands for its publication when it has no "issued"
+            (NS::Atom, "created") => if_some_then(child.child_as_text(), |text| created = parser.parse_timestamp(&text)),
+
+            (NS::Atom, "rights") | (NS::Atom, "copyright") => if_some_then(lenient(handle_text(child))?, |text| entry.rights = Some(text)),
 
             // According to https://validator.w3.org/feed/docs/warning/CommentRSS.html we need to support both
             (NS::WellFormedWebComments, "commentRss") | (NS::WellFormedWebComments, "commentRSS") => {
@@ -253,17 +264,24 @@ fn handle_entry<R: BufRead>(parser: &Parser, element: Element<R>) -> ParseFeedRe
             }
 
             // Handle MediaRSS elements
-            (NS::MediaRSS, _) => parser.mediarss.handle_entry_mediarss_element(child)?,
+            (NS::MediaRSS, _) => {
+                lenient(parser.mediarss.handle_entry_mediarss_element(child).map(Some))?;
+            }
 
             // Nothing required for unknown elements
             _ => {}
         }
     }
 
-    // Handle completion of an entry, potentially emitting media objects if we've found them along the way
-    parser.mediarss.entry_end(&mut entry);
+    if entry.published.is_none() {
+        entry.published = created;
+    }
 
-    Ok(Some(entry))
+    // Relative references in the content resolve against the base in effect there (xml:base is inherited from the
+    // feed and the entry, and may be set on the content itself), else against that of the summary or the entry
+    entry.base = content_base.or(summary_base).or_else(|| base_of(element));
+
+    Ok(())
 }
 
 // Handles an Atom <generator>
@@ -273,7 +291,8 @@ fn handle_generator<R: BufRead>(element: Element<R>) -> Option<Generator> {
 
         for attr in element.attributes {
             match attr.name.as_str() {
-                "uri" => generator.uri = Some(attr.value.clone()),
+                // Atom 0.3 names it "url"
+                "uri" | "url" => generator.uri = Some(attr.value.clone()),
                 "version" => generator.version = Some(attr.value.clone()),
                 // Nothing required for unknown attributes
                 _ => {}
@@ -296,37 +315,43 @@ fn handle_image<R: BufRead>(element: Element<R>) -> Option<Image> {
         .map(Image::new)
 }
 
-// Handles "xml:lang" as an attribute (e.g. in Atom feeds)
+// Handles "xml:lang" as an attribute (e.g. in Atom feeds); "en_US" is the language tag "en-US", as feedparser reads it
 fn handle_language_attr<R: BufRead>(element: &Element<R>) -> Option<String> {
-    element.attr_value("xml:lang")
+    element.attr_value("xml:lang").map(|lang| lang.trim().replace('_', "-"))
 }
 
 // Handles an Atom <link>
+//
+// A link without a target (no href, or an empty one outside any xml:base) is no link: dropped, so it cannot stand in
+// for the real one.
+// Some feeds write the target as the element's text, as in RSS; it is taken when there is no href.
 pub(crate) fn handle_link<R: BufRead>(element: Element<R>) -> Option<Link> {
-    // Always need an href
-    element.attr_value("href").map(|href| {
-        let mut link = Link::new(href, element.xml_base.as_ref());
+    let href = element.attr_value("href").or_else(|| element.child_as_text())?;
+    // An empty reference is the base itself (RFC 3986); without a base it names nothing
+    let mut link = Link::new(href, element.xml_base.as_ref());
+    if link.href.is_empty() {
+        return None;
+    }
 
-        for attr in element.attributes {
-            match attr.name.as_str() {
-                "rel" => link.rel = Some(attr.value.clone()),
-                "type" => link.media_type = Some(attr.value.clone()),
-                "hreflang" => link.href_lang = Some(attr.value.clone()),
-                "title" => link.title = Some(attr.value.clone()),
-                "length" => link.length = attr.value.parse::<u64>().ok(),
+    for attr in element.attributes {
+        match attr.name.as_str() {
+            "rel" => link.rel = Some(attr.value.clone()),
+            "type" => link.media_type = Some(attr.value.clone()),
+            "hreflang" => link.href_lang = Some(attr.value.clone()),
+            "title" => link.title = Some(attr.value.clone()),
+            "length" => link.length = attr.value.trim().parse::<u64>().ok(),
 
-                // Nothing required for unrecognised attributes
-                _ => {}
-            }
+            // Nothing required for unrecognised attributes
+            _ => {}
         }
+    }
 
-        // Default "rel" to "alternate" if not set
-        if link.rel.is_none() {
-            link.rel = Some(String::from("alternate"));
-        }
+    // Default "rel" to "alternate" if not set
+    if link.rel.as_deref().is_none_or(|rel| rel.trim().is_empty()) {
+        link.rel = Some(String::from("alternate"));
+    }
 
-        link
-    })
+    Some(link)
 }
 
 // Handles an Atom <author> or <contributor>
@@ -337,20 +362,23 @@ fn handle_person<R: BufRead>(role: &str, element: Element<R>) -> ParseFeedResult
     for child in element.children() {
         let child = child?;
         let tag_name = child.name.as_str();
-        let child_text = child.child_as_text();
+        let child_text = child.child_as_text().map(|text| text.trim().to_string()).filter(|text| !text.is_empty());
         match (tag_name, child_text) {
             // Extract the fields from the spec
             ("name", Some(name)) => maybe_name = Some(name),
-            ("uri", uri) => maybe_uri = uri,
-            ("email", email) => maybe_email = email,
+            // Atom 0.3 names the URI "url" (and some feeds "homepage")
+            ("uri", Some(uri)) | ("url", Some(uri)) | ("homepage", Some(uri)) => {
+                maybe_uri = Some(util::parse_uri(&uri, child.xml_base.as_ref()).map_or(uri, |parsed| parsed.to_string()))
+            }
+            ("email", Some(email)) => maybe_email = Some(email),
 
             // Nothing required for unknown elements
             _ => {}
         }
     }
 
-    // Need either a name or an email
-    let person = if maybe_name.is_some() || maybe_email.is_some() {
+    // Need a name, an email or a URI
+    let person = if maybe_name.is_some() || maybe_email.is_some() || maybe_uri.is_some() {
         let mut person = Person::empty();
         person.name = maybe_name;
         person.email = maybe_email;
@@ -364,45 +392,135 @@ fn handle_person<R: BufRead>(role: &str, element: Element<R>) -> ParseFeedResult
     Ok(person)
 }
 
-// Directly handles an Atom <title>, <summary>, <rights> or <subtitle> element
+// Directly handles an Atom <title>, <summary>, <rights> or <subtitle> element (and Atom 0.3's <tagline>, <copyright>)
+//
+// The type is never an error: an unknown, empty or odd one (`type=""`, `type="html "`, `type="TEXT"`) is read as
+// what it most likely is (see `Carriage::of`). Only XML that cannot be read fails.
 pub(crate) fn handle_text<R: BufRead>(element: Element<R>) -> ParseFeedResult<Option<Text>> {
-    // Find type, defaulting to "text" if not present
-    let type_attr = element.attributes.iter().find(|a| &a.name == "type").map_or("text", |a| a.value.as_str());
+    let carriage = Carriage::of(element.attr_value("type").as_deref(), element.attr_value("mode").as_deref());
+    Ok(Some(read_text(&element, carriage)?))
+}
 
-    let position = element.buffer_pos;
-    match type_attr {
-        "text" => {
-            let s = element
-                .child_as_text_sloppy()?
-                .ok_or(ParseFeedError::ParseError(ParseErrorKind::MissingContent { position, reference: "text" }))?;
+/// How a text construct or a content element carries its text, from its `type` (Atom 1.0's `text`, `html`, `xhtml`,
+/// or a MIME type as in Atom 0.3 and Atom 1.0 content) and Atom 0.3's `mode` (`escaped`, `xml`, `base64`).
+#[derive(Debug, PartialEq)]
+enum Carriage {
+    /// Text of this type, escaped once by XML (`text`, `text/plain`, other `text/*` types)
+    Text(MediaTypeBuf),
+    /// Markup of this type (HTML, or XHTML in Atom 0.3's `mode="escaped"`), escaped once by XML
+    Escaped(MediaTypeBuf),
+    /// Atom 1.0 `xhtml`: XHTML inline, inside a wrapper `div` that is not part of the text
+    Xhtml,
+    /// An XML document of this type inline (`+xml` and `/xml` types, Atom 0.3's `mode="xml"`), kept whole
+    Xml(MediaTypeBuf),
+    /// A document of this type, base64-encoded (any other type, Atom 0.3's `mode="base64"`)
+    Base64(MediaTypeBuf),
+    /// Atom 0.3 `multipart/alternative` content: one content element per alternative
+    Alternatives,
+}
 
-            let mut text = Text::new(s);
-            text.content_type = MediaTypeBuf::new(names::TEXT, names::PLAIN);
-            Ok(Some(text))
+impl Carriage {
+    // Reads the attributes the way feedparser does, forgiving case and stray white space; an empty or unparsable
+    // type is text
+    fn of(type_attr: Option<&str>, mode: Option<&str>) -> Carriage {
+        let type_attr = type_attr.unwrap_or_default().trim().to_ascii_lowercase();
+        let mime = match type_attr.as_str() {
+            "" | "text" | "plain" => MediaTypeBuf::new(names::TEXT, names::PLAIN),
+            "html" => MediaTypeBuf::new(names::TEXT, names::HTML),
+            "xhtml" if mode.is_none_or(|mode| mode.trim().eq_ignore_ascii_case("xml")) => return Carriage::Xhtml,
+            "xhtml" => MediaTypeBuf::new(names::APPLICATION, names::XHTML),
+            other => other.parse::<MediaTypeBuf>().unwrap_or_else(|_| MediaTypeBuf::new(names::TEXT, names::PLAIN)),
+        };
+        let is_xml = mime.subty() == names::XML || mime.suffix() == Some(names::XML);
+        let is_markup = mime.subty() == names::HTML || mime.subty() == names::XHTML || is_xml;
+        match mode.map(|mode| mode.trim().to_ascii_lowercase()).as_deref() {
+            Some("base64") => Carriage::Base64(mime),
+            Some("xml") => Carriage::Xml(mime),
+            Some("escaped") if is_markup => Carriage::Escaped(mime),
+            Some("escaped") => Carriage::Text(mime),
+            _ if mime.ty() == names::MULTIPART => Carriage::Alternatives,
+            _ if is_xml => Carriage::Xml(mime),
+            _ if mime.ty() == names::TEXT && mime.subty() == names::HTML => Carriage::Escaped(mime),
+            _ if mime.ty() == names::TEXT => Carriage::Text(mime),
+            _ => Carriage::Base64(mime),
         }
-        "html" | "text/html" => {
-            let s = element
-                .child_as_text_sloppy()?
-                .ok_or(ParseFeedError::ParseError(ParseErrorKind::MissingContent { position, reference: "text" }))?;
-
-            let mut text = Text::new(s);
-            text.content_type = MediaTypeBuf::new(names::TEXT, names::HTML);
-            Ok(Some(text))
-        }
-        "xhtml" => {
-            let xml = element
-                .children_as_xhtml()?
-                .ok_or(ParseFeedError::ParseError(ParseErrorKind::MissingContent { position, reference: "text" }))?;
-
-            let mut text = Text::new(xml);
-            text.content_type = MediaTypeBuf::new(names::APPLICATION, names::XHTML);
-            Ok(Some(text))
-        }
-
-        // Unknown content type
-        _ => Err(ParseFeedError::ParseError(ParseErrorKind::UnknownMimeType {
-            position,
-            mime: type_attr.into(),
-        })),
     }
+}
+
+// Reads the text of an element as its carriage says
+fn read_text<R: BufRead>(element: &Element<R>, carriage: Carriage) -> ParseFeedResult<Text> {
+    let (content, content_type) = match carriage {
+        // Markup where text was announced (naked markup in a title) is markup: kept as HTML, not flattened
+        Carriage::Text(mime) => match text_or_markup(element.children_as_string()?) {
+            (text, false) => (text, mime),
+            (markup, true) => (markup, MediaTypeBuf::new(names::TEXT, names::HTML)),
+        },
+        // Escaped markup is the text; markup written inline (Atom 0.3 and broken feeds) is taken as it is, without the
+        // wrapper div some publishers put around escaped HTML
+        Carriage::Escaped(mime) => (text_or_markup(element.children_as_xhtml()?).0, mime),
+        Carriage::Xhtml => (
+            element.children_as_xhtml()?.unwrap_or_default(),
+            MediaTypeBuf::new(names::APPLICATION, names::XHTML),
+        ),
+        Carriage::Xml(mime) => (element.children_as_string()?.unwrap_or_default(), mime),
+        Carriage::Alternatives => (element.children_as_string()?.unwrap_or_default(), MediaTypeBuf::new(names::TEXT, names::HTML)),
+        // What does not decode is kept as written, as feedparser does
+        Carriage::Base64(mime) => {
+            let (raw, _) = text_or_markup(element.children_as_string()?);
+            (decode_base64(&raw).unwrap_or(raw), mime)
+        }
+    };
+    let mut text = Text::new(content);
+    text.content_type = content_type;
+    Ok(text)
+}
+
+// The children of an element serialized as markup: the text they hold, unescaped, when they are only text (with
+// `false`), else the markup (with `true`)
+fn text_or_markup(serialized: Option<String>) -> (String, bool) {
+    let serialized = serialized.unwrap_or_default();
+    if serialized.contains('<') {
+        return (serialized, true);
+    }
+    // The serializer escapes "&", "<", ">" and carriage returns in text, and nothing else
+    let mut text = String::with_capacity(serialized.len());
+    let mut rest = serialized.as_str();
+    while let Some(at) = rest.find('&') {
+        text.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let (unescaped, len) = [("&amp;", '&'), ("&lt;", '<'), ("&gt;", '>'), ("&#13;", '\r')]
+            .iter()
+            .find(|(escaped, _)| rest.starts_with(escaped))
+            .map_or(('&', 1), |(escaped, unescaped)| (*unescaped, escaped.len()));
+        text.push(unescaped);
+        rest = &rest[len..];
+    }
+    text.push_str(rest);
+    (text, false)
+}
+
+// Decodes base64 (standard alphabet, padding optional, white space ignored) to UTF-8 text; `None` if it is not base64
+// or not text
+fn decode_base64(encoded: &str) -> Option<String> {
+    let mut bytes = Vec::with_capacity(encoded.len() * 3 / 4);
+    let mut buffer = 0u32;
+    let mut bits = 0;
+    for c in encoded.bytes().filter(|c| !c.is_ascii_whitespace()) {
+        let value = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            _ => return None,
+        };
+        buffer = (buffer << 6) | u32::from(value);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            bytes.push((buffer >> bits) as u8);
+        }
+    }
+    String::from_utf8(bytes).ok()
 }

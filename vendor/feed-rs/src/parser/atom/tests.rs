@@ -84,6 +84,8 @@ fn test_example_2() {
         .updated_parsed("2019-07-31T11:54:28Z")
         .entry(Entry::default()
             .id("tag:theregister.co.uk,2005:story204156")
+            // the feed's xml:base, inherited
+            .base("http://www.theregister.co.uk/")
             .updated_parsed("2019-07-31T11:54:28Z")
             .author(Person::parse("Richard Speed")
                 .role("author")
@@ -97,6 +99,8 @@ fn test_example_2() {
                 .content_type("text/html")))
         .entry(Entry::default()
             .id("tag:theregister.co.uk,2005:story204131")
+            // the feed's xml:base, inherited
+            .base("http://www.theregister.co.uk/")
             .updated_parsed("2019-07-30T05:41:09Z")
             .author(Person::parse("Kieren McCarthy")
                 .role("author")
@@ -550,7 +554,7 @@ fn test_example_xhtml() {
 While working on my <a href="https://www.redblobgames.com/articles/sdf-fonts/">SDF font guide</a>, I noticed an issue with the white space. There were some spaces missing. It's easy to work around, so I did — I added <kbd>&amp;nbsp;</kbd> in a few places. This has been a problem for a while and I just work around it each time. After I finished the project, I decided to dig into the root cause.
 </p>
 <p>
-In this example it's ok to remove the spaces between <code>&lt;/li>&lt;li></code> but it's <em>not</em> ok to remove the spaces between <code>&lt;/i> &lt;b></code>. And it's often ok to collapse multiple spaces into one, but <em>not</em> inside <code>&lt;pre></code> or <code>&lt;script></code>. It's tricky. I looked through my XSLT and found that I had kept adding more rules over the years:
+In this example it's ok to remove the spaces between <code>&lt;/li&gt;&lt;li&gt;</code> but it's <em>not</em> ok to remove the spaces between <code>&lt;/i&gt; &lt;b&gt;</code>. And it's often ok to collapse multiple spaces into one, but <em>not</em> inside <code>&lt;pre&gt;</code> or <code>&lt;script&gt;</code>. It's tricky. I looked through my XSLT and found that I had kept adding more rules over the years:
 </p>"#;
     let test_data = test::fixture_as_string("atom/atom_example_xhtml.xml");
     let p = parser::Builder::new().sanitize_content(false).build();
@@ -585,4 +589,290 @@ fn test_comments_1() {
 
     let comments_feed_link = entry.links.iter().find(|link| link.target == Some(LinkTarget::CommentsFeed)).unwrap();
     assert_eq!(comments_feed_link.href, "http://example.org/2005/04/02/atom/feed".to_string());
+}
+
+// The content type of a text, as a string
+fn type_of(text: &Option<Text>) -> String {
+    text.as_ref().unwrap().content_type.to_string()
+}
+
+// The text of a text, as a string
+fn text_of(text: &Option<Text>) -> &str {
+    text.as_ref().unwrap().content.as_str()
+}
+
+// Atom 0.3 is read in full: its elements under their older names, and texts carried with mode and MIME types
+#[test]
+fn test_atom_0_3() {
+    let test_data = test::fixture_as_string("atom/atom_0.3.xml");
+    let feed = parser::parse(test_data.as_bytes()).unwrap();
+
+    assert_eq!(feed.feed_type, FeedType::Atom);
+    assert_eq!(text_of(&feed.title), "Example <b>Feed</b>");
+    assert_eq!(type_of(&feed.title), "text/html");
+    assert_eq!(text_of(&feed.description), "A feed in Atom 0.3");
+    assert_eq!(text_of(&feed.rights), "Copyright (c) 2003, Mark Pilgrim");
+    assert_eq!(feed.updated, crate::parser::util::parse_timestamp_lenient("2003-12-13T18:30:02Z"));
+    assert_eq!(feed.links[0].href, "http://example.org/");
+    let generator = feed.generator.as_ref().unwrap();
+    assert_eq!(generator.uri.as_deref(), Some("http://www.example.com/"));
+    assert_eq!(generator.version.as_deref(), Some("1.0"));
+    assert_eq!(
+        feed.authors,
+        vec![
+            Person::parse("Mark Pilgrim")
+                .email("f8dy@example.com")
+                .role("author")
+                .uri("http://example.org/mark/")
+        ]
+    );
+
+    assert_eq!(feed.entries.len(), 3);
+    let entry = &feed.entries[0];
+    assert_eq!(entry.id, "tag:example.org,2003:3.2397");
+    assert_eq!(text_of(&entry.title), "Atom 0.3 snapshot");
+    // issued is the publication date, modified the update
+    assert_eq!(entry.published, crate::parser::util::parse_timestamp_lenient("2003-12-13T08:29:29-04:00"));
+    assert_eq!(entry.updated, crate::parser::util::parse_timestamp_lenient("2003-12-13T18:30:02Z"));
+    assert_eq!(
+        entry.links,
+        vec![
+            Link::new("http://example.org/2003/12/13/atom03", None).rel("alternate").media_type("text/html"),
+            Link::new("http://example.org/edit/1", None)
+                .rel("service.edit")
+                .media_type("application/x.atom+xml"),
+        ]
+    );
+    assert_eq!(
+        entry.contributors,
+        vec![Person::parse("Sam Ruby").email("rubys@example.com").role("contributor")]
+    );
+    // text/plain is text: the brackets are characters, not markup
+    assert_eq!(text_of(&entry.summary), "A summary with <brackets>");
+    assert_eq!(type_of(&entry.summary), "text/plain");
+    // mode="xml" is inline markup, kept whole (Atom 0.3 has no wrapper div)
+    let content = entry.content.as_ref().unwrap();
+    assert_eq!(content.body.as_deref(), Some(r#"<div><p>Hello, <a href="world.html">world</a></p></div>"#));
+    assert_eq!(content.content_type.to_string(), "application/xhtml+xml");
+    assert_eq!(entry.base.as_deref(), Some("http://example.org/2003/"));
+
+    // mode="base64"; created stands for the publication date when there is no issued; multipart/alternative keeps
+    // its richest alternative
+    let entry = &feed.entries[1];
+    assert_eq!(text_of(&entry.title), "Example <b>Atom</b>");
+    assert_eq!(entry.published, crate::parser::util::parse_timestamp_lenient("2003-12-14T08:00:00Z"));
+    let content = entry.content.as_ref().unwrap();
+    assert_eq!(content.body.as_deref(), Some("<p>HTML version</p>"));
+    assert_eq!(content.content_type.to_string(), "text/html");
+
+    let entry = &feed.entries[2];
+    assert_eq!(text_of(&entry.title), "Inline <b>bold</b> title");
+    assert_eq!(type_of(&entry.title), "text/html");
+    assert_eq!(entry.content.as_ref().unwrap().body.as_deref(), Some("<p>Content in <b>base64</b></p>"));
+}
+
+// Any type attribute is read: an empty, odd or unknown one never fails the feed, and one faulty element costs only
+// itself
+#[test]
+fn test_text_types_never_fail_the_feed() {
+    let xml = r#"<feed xmlns="http://www.w3.org/2005/Atom" xmlns:media="http://search.yahoo.com/mrss/">
+        <title type="">evil</title>
+        <subtitle type="html ">a &lt;b&gt;bold&lt;/b&gt; move</subtitle>
+        <rights type="TEXT">All rights &lt;reserved&gt;</rights>
+        <entry>
+            <id>1</id>
+            <title type="text/html">&lt;i&gt;MIME&lt;/i&gt; html</title>
+            <summary type="application/xhtml+xml"><div xmlns="http://www.w3.org/1999/xhtml">inline <b>XHTML</b></div></summary>
+            <content type="text/plain"></content>
+            <media:description type="nonsense">broken media text</media:description>
+        </entry>
+        <entry>
+            <id>2</id>
+            <title type="application/octet-stream">RXhhbXBsZSA8Yj5BdG9tPC9iPg==</title>
+            <summary type="foo/bar">not base64 at all!</summary>
+            <content src="http://example.com/movie.mp4" type="video/mp4">a body that should not be here</content>
+        </entry>
+        <entry>
+            <id>3</id>
+            <title type="text">Plain</title>
+            <content type="image/png">iVBORw0KGgo=</content>
+        </entry>
+    </feed>"#;
+    let feed = parser::parse(xml.as_bytes()).unwrap();
+
+    assert_eq!(text_of(&feed.title), "evil");
+    assert_eq!(type_of(&feed.title), "text/plain");
+    assert_eq!(text_of(&feed.description), "a <b>bold</b> move");
+    assert_eq!(type_of(&feed.description), "text/html");
+    assert_eq!(text_of(&feed.rights), "All rights <reserved>");
+    assert_eq!(type_of(&feed.rights), "text/plain");
+
+    assert_eq!(feed.entries.len(), 3);
+    let entry = &feed.entries[0];
+    assert_eq!(text_of(&entry.title), "<i>MIME</i> html");
+    assert_eq!(type_of(&entry.title), "text/html");
+    assert_eq!(text_of(&entry.summary), "<div>inline <b>XHTML</b></div>");
+    assert_eq!(entry.content, None);
+
+    let entry = &feed.entries[1];
+    assert_eq!(text_of(&entry.title), "Example <b>Atom</b>");
+    assert_eq!(text_of(&entry.summary), "not base64 at all!");
+    let content = entry.content.as_ref().unwrap();
+    assert_eq!(content.body, None);
+    assert_eq!(content.src.as_ref().unwrap().href, "http://example.com/movie.mp4");
+    assert_eq!(content.content_type.to_string(), "video/mp4");
+
+    // Bytes that are not text are no text body
+    let entry = &feed.entries[2];
+    assert_eq!(text_of(&entry.title), "Plain");
+    assert_eq!(entry.content.as_ref().unwrap().body.as_deref(), Some("iVBORw0KGgo="));
+}
+
+// Plain text is decoded once and kept as text, HTML is kept as HTML, XHTML is serialized without its wrapper div
+#[test]
+fn test_text_constructs_keep_their_type() {
+    let xml = r#"<feed xmlns="http://www.w3.org/2005/Atom" xmlns:xhtml="http://www.w3.org/1999/xhtml">
+        <entry>
+            <title>History of the &lt;blink&gt; tag</title>
+            <summary type="html">History of the &amp;lt;blink&amp;gt; tag</summary>
+            <rights type="xhtml"><xhtml:div>History of the &lt;blink&gt; tag</xhtml:div></rights>
+            <content type="xhtml"><xhtml:div><xhtml:p class="intro" title="&quot;quoted&quot;">A <xhtml:a href="a?b=1&amp;c=2">link</xhtml:a> &amp; &#169;</xhtml:p></xhtml:div></content>
+        </entry>
+        <entry>
+            <title>Naked <b>markup</b> in a text title</title>
+            <content type="html"><div xmlns="http://www.w3.org/1999/xhtml">Escaped &lt;b&gt;HTML&lt;/b&gt; in a div</div></content>
+        </entry>
+    </feed>"#;
+    let feed = parser::parse(xml.as_bytes()).unwrap();
+
+    let entry = &feed.entries[0];
+    assert_eq!(text_of(&entry.title), "History of the <blink> tag");
+    assert_eq!(type_of(&entry.title), "text/plain");
+    assert_eq!(text_of(&entry.summary), "History of the &lt;blink&gt; tag");
+    assert_eq!(type_of(&entry.summary), "text/html");
+    assert_eq!(text_of(&entry.rights), "History of the &lt;blink&gt; tag");
+    assert_eq!(
+        entry.content.as_ref().unwrap().body.as_deref(),
+        Some(r#"<p class="intro" title="&quot;quoted&quot;">A <a href="a?b=1&amp;c=2">link</a> &amp; ©</p>"#)
+    );
+
+    // Markup where text was announced is markup, not cut at its first tag
+    let entry = &feed.entries[1];
+    assert_eq!(text_of(&entry.title), "Naked <b>markup</b> in a text title");
+    assert_eq!(type_of(&entry.title), "text/html");
+    // Escaped HTML wrapped in a div (as some publishers write it) is the HTML
+    assert_eq!(entry.content.as_ref().unwrap().body.as_deref(), Some("Escaped <b>HTML</b> in a div"));
+}
+
+// The base of an entry's content is the xml:base in effect there, inherited from the feed and the entry, relative
+// ones resolved against their parent's
+#[test]
+fn test_xml_base_is_inherited() {
+    let xml = r#"<feed xmlns="http://www.w3.org/2005/Atom" xml:base="http://example.com/feed/">
+        <entry>
+            <id>inherited</id>
+            <link href="one.html"/>
+            <content type="html">&lt;a href="x.html"&gt;x&lt;/a&gt;</content>
+        </entry>
+        <entry xml:base="entry/">
+            <id>nested</id>
+            <link href="two.html"/>
+            <summary type="html" xml:base="summary/">s</summary>
+            <content type="xhtml" xml:base="../content/"><div xmlns="http://www.w3.org/1999/xhtml">c</div></content>
+        </entry>
+        <entry xml:base="http://other.example/">
+            <id>summary only</id>
+            <summary type="html" xml:base="s/">s</summary>
+            <content src="movie.mp4" type="video/mp4"/>
+        </entry>
+    </feed>"#;
+    let feed = parser::parse(xml.as_bytes()).unwrap();
+
+    let base = |i: usize| feed.entries[i].base.as_deref();
+    assert_eq!(base(0), Some("http://example.com/feed/"));
+    assert_eq!(feed.entries[0].links[0].href, "http://example.com/feed/one.html");
+    assert_eq!(base(1), Some("http://example.com/feed/content/"));
+    assert_eq!(feed.entries[1].links[0].href, "http://example.com/feed/entry/two.html");
+    assert_eq!(base(2), Some("http://other.example/"));
+    assert_eq!(
+        feed.entries[2].content.as_ref().unwrap().src.as_ref().unwrap().href,
+        "http://other.example/movie.mp4"
+    );
+
+    // Without a base at all, there is none
+    let feed = parser::parse(r#"<feed xmlns="http://www.w3.org/2005/Atom"><entry><content>c</content></entry></feed>"#.as_bytes()).unwrap();
+    assert_eq!(feed.entries[0].base, None);
+}
+
+// A link without a target is no link: it neither stands in for the alternate link nor costs the entry
+#[test]
+fn test_links_without_href() {
+    let xml = r#"<feed xmlns="http://www.w3.org/2005/Atom">
+        <entry>
+            <id>1</id>
+            <link rel="alternate" type="text/html"/>
+            <link rel="alternate" href=""/>
+            <link rel="enclosure" type="audio/mpeg" length="1234"/>
+            <link rel="enclosure" type="audio/mpeg" length="" href="http://example.com/a.mp3"/>
+            <link href="http://example.com/post"/>
+        </entry>
+        <entry>
+            <id>2</id>
+            <link>http://example.com/text-link</link>
+        </entry>
+    </feed>"#;
+    let feed = parser::parse(xml.as_bytes()).unwrap();
+
+    assert_eq!(feed.entries.len(), 2);
+    assert_eq!(
+        feed.entries[0].links,
+        vec![
+            Link::new("http://example.com/a.mp3", None).rel("enclosure").media_type("audio/mpeg"),
+            Link::new("http://example.com/post", None).rel("alternate"),
+        ]
+    );
+    assert_eq!(feed.entries[1].links, vec![Link::new("http://example.com/text-link", None).rel("alternate")]);
+
+    // Under an xml:base, an empty href is the base itself (RFC 3986), as feedparser reads it
+    let xml = r#"<feed xmlns="http://www.w3.org/2005/Atom" xml:base="http://example.com/feed.atom"><entry><link href=""/></entry></feed>"#;
+    let feed = parser::parse(xml.as_bytes()).unwrap();
+    assert_eq!(feed.entries[0].links, vec![Link::new("http://example.com/feed.atom", None).rel("alternate")]);
+}
+
+// Carriage returns in text (CRLF line ends) come back as they were, not as character references
+#[test]
+fn test_carriage_returns_in_text() {
+    let xml = "<feed xmlns=\"http://www.w3.org/2005/Atom\"><entry><title>one\r\ntwo</title><summary type=\"html\">&lt;p&gt;a&lt;/p&gt;\r\n&lt;p&gt;b&lt;/p&gt;</summary></entry></feed>";
+    let feed = parser::parse(xml.as_bytes()).unwrap();
+    assert_eq!(text_of(&feed.entries[0].title), "one\r\ntwo");
+    assert_eq!(text_of(&feed.entries[0].summary), "<p>a</p>\r\n<p>b</p>");
+}
+
+// A language written with an underscore is the language tag with a hyphen
+#[test]
+fn test_language_with_underscore() {
+    let xml = r#"<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="en_US"><entry><content xml:lang=" pt_BR ">c</content></entry></feed>"#;
+    let feed = parser::parse(xml.as_bytes()).unwrap();
+    assert_eq!(feed.language.as_deref(), Some("en-US"));
+    assert_eq!(feed.entries[0].language.as_deref(), Some("pt-BR"));
+}
+
+// multipart/alternative is expanded at the top only: alternatives nested in an alternative are not read, so a
+// hostile nesting cannot recurse without bound
+#[test]
+fn test_nested_alternatives_are_not_expanded() {
+    let depth = 20_000;
+    let mut xml = String::from(r#"<feed version="0.3" xmlns="http://purl.org/atom/ns#"><entry><content type="multipart/alternative">"#);
+    xml.push_str(r#"<content type="text/plain">top</content>"#);
+    for _ in 0..depth {
+        xml.push_str(r#"<content type="multipart/alternative">"#);
+    }
+    xml.push_str(r#"<content type="text/html">deep</content>"#);
+    for _ in 0..depth {
+        xml.push_str("</content>");
+    }
+    xml.push_str("</content></entry></feed>");
+
+    let feed = parser::parse(xml.as_bytes()).unwrap();
+    assert_eq!(feed.entries[0].content.as_ref().unwrap().body.as_deref(), Some("top"));
 }

@@ -252,6 +252,9 @@ fn handle_item<R: BufRead>(parser: &Parser, element: Element<R>) -> ParseFeedRes
             }
             (NS::RSS, "comments") => if_some_then(common::handle_link(Some(LinkTarget::Comments), child), |link| entry.links.push(link)),
 
+            // Atom links in an item (atom:link): its alternate link, enclosures, replies
+            (NS::Atom, "link") => if_some_then(atom::handle_link(child), |link| entry.links.push(link)),
+
             // Nothing required for unknown elements
             _ => {}
         }

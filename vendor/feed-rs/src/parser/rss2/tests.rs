@@ -980,3 +980,27 @@ fn test_volpeon_hybrid_rss_atom() {
     let entry1 = &actual.entries[1];
     assert_eq!(entry1.updated, Some(Utc.with_ymd_and_hms(2024, 7, 1, 0, 0, 0).unwrap()));
 }
+
+// Atom links in an RSS item are the item's links, as feedparser reads them
+#[test]
+fn test_atom_links_in_items() {
+    let xml = r#"<rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom"><channel><title>T</title>
+        <atom:link rel="self" type="application/rss+xml" href="https://r.example/feed"/>
+        <item><title>One</title><guid isPermaLink="false">1</guid>
+            <atom:link rel="alternate" href="https://r.example/1"/>
+            <atom:link rel="enclosure" type="audio/mpeg" length="12" href="https://r.example/1.mp3"/>
+        </item></channel></rss>"#;
+    let feed = parser::parse(xml.as_bytes()).unwrap();
+
+    assert_eq!(
+        feed.links,
+        vec![Link::new("https://r.example/feed", None).rel("self").media_type("application/rss+xml")]
+    );
+    assert_eq!(
+        feed.entries[0].links,
+        vec![
+            Link::new("https://r.example/1", None).rel("alternate"),
+            Link::new("https://r.example/1.mp3", None).rel("enclosure").media_type("audio/mpeg").length(12),
+        ]
+    );
+}
