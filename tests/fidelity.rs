@@ -1,0 +1,668 @@
+//! Reading fidelity, on every document in `tests/fidelity/` (`NAME.xml`, `NAME.rdf`,
+//! `NAME.json`, one small document per quirk):
+//!
+//! - `fixtures_read_as_expected`: `tributary inspect NAME.xml --json` is exactly
+//!   `NAME.expected.json` (compared as JSON values). `TRIBUTARY_BLESS=1` writes the
+//!   expected files from the binary instead (`TRIBUTARY_BLESS=PREFIX` only those whose
+//!   name starts with PREFIX); each blessed reading must then be checked by hand.
+//! - `fixtures_agree_with_feedparser`: the differential check. Python's feedparser
+//!   (`tests/feedparser_read.py`) and tributary read each document; the entries, their
+//!   titles, links, ids, dates and whether they have a summary and a content must
+//!   agree, but for the differences listed in [`DIFFERENCES`], each with its reason
+//!   (the same table is `tests/fidelity/DIFFERENCES.md`).
+//! - `differential_report` (ignored): the same comparison on any folder,
+//!   `FIDELITY_DIR=DIR`, printing figures and every disagreement; `bench/differential.sh`
+//!   runs it.
+
+#[path = "common/python.rs"]
+mod python;
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use url::Url;
+
+/// A known, accepted difference between tributary's reading and feedparser's.
+struct Difference {
+    id: &'static str,
+    field: &'static str,
+    reason: &'static str,
+}
+
+/// Every difference the differential check tolerates; `tests/fidelity/DIFFERENCES.md`
+/// has the same rows (checked by `differences_are_documented`).
+const DIFFERENCES: &[Difference] = &[
+    Difference {
+        id: "json-feed",
+        field: "document",
+        reason: "feedparser reads no JSON Feed (zero entries); JSON documents are compared \
+                 with a JSON Feed 1.1 reading by Python's standard library instead \
+                 (`tests/feedparser_read.py`)",
+    },
+    Difference {
+        id: "made-up-id",
+        field: "id",
+        reason: "an entry without guid/id gets its canonical link, else a hash, as id in \
+                 tributary (a store needs one); feedparser leaves the id empty",
+    },
+    Difference {
+        id: "headline",
+        field: "title",
+        reason: "an entry without title gets the first words of its text as title in \
+                 tributary; feedparser has none",
+    },
+    Difference {
+        id: "one-date",
+        field: "published/updated",
+        reason: "an entry with one date has it under another name: feed-rs copies RSS \
+                 pubDate into updated, and files dc:date as published where feedparser \
+                 files it as updated",
+    },
+    Difference {
+        id: "feedparser-unparsed-date",
+        field: "published/updated",
+        reason: "feedparser has the date as written but could not read it; tributary did",
+    },
+    Difference {
+        id: "relative-link",
+        field: "link",
+        reason: "feedparser keeps a relative link it cannot resolve; tributary resolves it \
+                 against the feed's link or drops it (it keeps only absolute http(s) links)",
+    },
+    Difference {
+        id: "link-scheme",
+        field: "link",
+        reason: "tributary keeps only http(s) links; feedparser keeps mailto:, ftp:, …",
+    },
+    Difference {
+        id: "repeated-id",
+        field: "entries",
+        reason: "a document that repeats an entry id keeps its first occurrence in \
+                 tributary; feedparser lists every occurrence",
+    },
+    Difference {
+        id: "entry-cap",
+        field: "entries",
+        reason: "tributary keeps the newest 1000 entries of a document (MAX_ENTRIES)",
+    },
+];
+
+fn fixture_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fidelity")
+}
+
+/// The documents of `dir` (`*.xml`, `*.rdf`, `*.json` but not `*.expected.json`), sorted.
+fn documents(dir: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            path.is_file()
+                && !name.ends_with(".expected.json")
+                && [".xml", ".rdf", ".json", ".atom", ".rss"]
+                    .iter()
+                    .any(|ext| name.ends_with(ext))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+fn name_of(path: &Path) -> String {
+    path.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+fn expected_path(document: &Path) -> PathBuf {
+    let stem = document.file_stem().unwrap().to_string_lossy();
+    document.with_file_name(format!("{stem}.expected.json"))
+}
+
+/// `tributary inspect FILE --json`: its output and the JSON value, or what went wrong.
+fn inspect(document: &Path) -> Result<(String, Value), String> {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .arg("inspect")
+        .arg(document)
+        .arg("--json")
+        .env_remove("TRIBUTARY_CONFIG")
+        .env_remove("STATE_DIRECTORY")
+        .output()
+        .map_err(|e| format!("cannot run tributary: {e}"))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(format!(
+            "exit {:?}: {}",
+            output.status.code(),
+            stderr.trim()
+        ));
+    }
+    let text = String::from_utf8(output.stdout).map_err(|e| e.to_string())?;
+    let value = serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))?;
+    Ok((text, value))
+}
+
+// ---------------------------------------------------------------------------------
+// The expected readings.
+
+#[test]
+fn fixtures_read_as_expected() {
+    let bless = std::env::var("TRIBUTARY_BLESS")
+        .ok()
+        .filter(|v| !v.is_empty());
+    let documents = documents(&fixture_dir());
+    assert!(!documents.is_empty(), "no documents in tests/fidelity/");
+    let mut problems = Vec::new();
+    let mut blessed = Vec::new();
+    for document in &documents {
+        let name = name_of(document);
+        let expected = expected_path(document);
+        let blessing = bless
+            .as_deref()
+            .is_some_and(|prefix| prefix == "1" || name.starts_with(prefix));
+        match inspect(document) {
+            Err(err) => problems.push(format!("{name}: `tributary inspect` failed: {err}")),
+            Ok((text, _)) if blessing => {
+                if std::fs::read_to_string(&expected).ok().as_deref() != Some(text.as_str()) {
+                    std::fs::write(&expected, &text).unwrap();
+                    blessed.push(name_of(&expected));
+                }
+            }
+            Ok((_, value)) => {
+                if let Some(problem) = compare_expected(&name, &expected, &value) {
+                    problems.push(problem);
+                }
+            }
+        }
+    }
+    assert!(
+        blessed.is_empty(),
+        "TRIBUTARY_BLESS wrote {} file(s) in tests/fidelity/; check each reading by hand \
+         (never bless a wrong reading), then run again without TRIBUTARY_BLESS:\n  {}",
+        blessed.len(),
+        blessed.join("\n  ")
+    );
+    assert!(
+        problems.is_empty(),
+        "{} of {} fixtures in tests/fidelity/ do not read as expected:\n\n{}",
+        problems.len(),
+        documents.len(),
+        problems.join("\n\n")
+    );
+}
+
+/// What is wrong with `value` as the reading of fixture `name`, if anything.
+fn compare_expected(name: &str, expected: &Path, value: &Value) -> Option<String> {
+    let expected_name = name_of(expected);
+    let Ok(text) = std::fs::read_to_string(expected) else {
+        return Some(format!(
+            "{name}: no {expected_name}; write it with \
+             `TRIBUTARY_BLESS={name} cargo test --test fidelity fixtures_read_as_expected` \
+             and check the reading by hand"
+        ));
+    };
+    let wanted: Value = match serde_json::from_str(&text) {
+        Ok(wanted) => wanted,
+        Err(err) => return Some(format!("{name}: {expected_name} is not JSON: {err}")),
+    };
+    if &wanted == value {
+        return None;
+    }
+    let mut lines = Vec::new();
+    json_diff("", &wanted, value, &mut lines);
+    let more = lines.len().saturating_sub(30);
+    lines.truncate(30);
+    if more > 0 {
+        lines.push(format!("… and {more} more"));
+    }
+    Some(format!(
+        "{name}: the reading differs from {expected_name} (- expected, + got):\n{}",
+        lines.join("\n")
+    ))
+}
+
+/// One line per leaf where `got` differs from `wanted`, named by its JSON path.
+fn json_diff(path: &str, wanted: &Value, got: &Value, out: &mut Vec<String>) {
+    match (wanted, got) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for key in keys {
+                let null = Value::Null;
+                let (x, y) = (a.get(key).unwrap_or(&null), b.get(key).unwrap_or(&null));
+                json_diff(&format!("{path}.{key}"), x, y, out);
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            for i in 0..a.len().max(b.len()) {
+                let null = Value::Null;
+                let (x, y) = (a.get(i).unwrap_or(&null), b.get(i).unwrap_or(&null));
+                json_diff(&format!("{path}[{i}]"), x, y, out);
+            }
+        }
+        (a, b) if a != b => out.push(format!("  {path}:\n    - {a}\n    + {b}")),
+        _ => {}
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// The differential check against feedparser.
+
+#[test]
+fn fixtures_agree_with_feedparser() {
+    let documents = documents(&fixture_dir());
+    assert!(!documents.is_empty(), "no documents in tests/fidelity/");
+    let report = differential(&documents);
+    assert!(
+        report.disagreements.is_empty(),
+        "tributary and feedparser disagree on tests/fidelity/ beyond the listed \
+         differences (tests/fidelity/DIFFERENCES.md):\n\n{}",
+        report.render()
+    );
+}
+
+/// `FIDELITY_DIR=DIR cargo test --test fidelity differential_report -- --ignored
+/// --nocapture`: the differential check on any folder of documents, as a report
+/// (also written to `FIDELITY_REPORT` when set). Fails when a document disagrees.
+#[test]
+#[ignore = "a report on a folder named by FIDELITY_DIR; bench/differential.sh runs it"]
+fn differential_report() {
+    let dir = std::env::var("FIDELITY_DIR").expect("FIDELITY_DIR=folder of documents");
+    let documents = documents(Path::new(&dir));
+    let report = differential(&documents);
+    let text = report.render();
+    println!("{text}");
+    if let Ok(out) = std::env::var("FIDELITY_REPORT") {
+        std::fs::write(&out, &text).unwrap_or_else(|e| panic!("{out}: {e}"));
+    }
+}
+
+#[test]
+fn differences_are_documented() {
+    let table = std::fs::read_to_string(fixture_dir().join("DIFFERENCES.md")).unwrap();
+    let rows: Vec<&str> = table
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `")?.split('`').next())
+        .collect();
+    let listed: Vec<&str> = DIFFERENCES.iter().map(|d| d.id).collect();
+    assert_eq!(
+        rows, listed,
+        "tests/fidelity/DIFFERENCES.md and DIFFERENCES in tests/fidelity.rs must list the \
+         same differences, in the same order"
+    );
+    for difference in DIFFERENCES {
+        let row = table
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{}`", difference.id)))
+            .unwrap();
+        let cells: Vec<&str> = row.split(" | ").collect();
+        assert_eq!(
+            cells[1..],
+            [difference.field, &format!("{} |", difference.reason)],
+            "{}: its row in DIFFERENCES.md says something else",
+            difference.id
+        );
+    }
+}
+
+/// What `feedparser_read.py` prints for one document.
+#[derive(serde::Deserialize, Debug)]
+struct Theirs {
+    version: String,
+    feed: TheirFeed,
+    entries: Vec<TheirEntry>,
+}
+
+#[derive(serde::Deserialize, Debug)]
+struct TheirFeed {
+    title: Option<String>,
+    link: Option<String>,
+}
+
+#[derive(serde::Deserialize, Debug, Clone)]
+struct TheirEntry {
+    title: Option<String>,
+    link: Option<String>,
+    id: Option<String>,
+    published: Option<i64>,
+    updated: Option<i64>,
+    published_raw: Option<String>,
+    updated_raw: Option<String>,
+    summary: bool,
+    content: bool,
+}
+
+/// The fields compared, in report order.
+const FIELDS: &[&str] = &[
+    "document",
+    "feed.title",
+    "feed.link",
+    "entries",
+    "title",
+    "link",
+    "id",
+    "published",
+    "updated",
+    "summary",
+    "content",
+];
+
+#[derive(Default)]
+struct Report {
+    documents: usize,
+    agreeing: usize,
+    /// Per field: compared, agreed outright, agreed through a listed difference.
+    fields: BTreeMap<&'static str, (usize, usize, usize)>,
+    tolerated: BTreeMap<&'static str, usize>,
+    disagreements: Vec<Disagreement>,
+}
+
+struct Disagreement {
+    document: String,
+    place: String,
+    field: &'static str,
+    ours: String,
+    theirs: String,
+}
+
+/// How one field of one document compares.
+enum Verdict {
+    Agree,
+    Tolerated(&'static str),
+    Disagree(String, String),
+}
+
+fn differential(documents: &[PathBuf]) -> Report {
+    let stdout = python::run_script("feedparser_read.py", documents);
+    let theirs: Vec<Theirs> =
+        serde_json::from_slice(&stdout).expect("feedparser_read.py prints a JSON array");
+    assert_eq!(theirs.len(), documents.len());
+    let mut report = Report::default();
+    for (document, theirs) in documents.iter().zip(&theirs) {
+        report.documents += 1;
+        let before = report.disagreements.len();
+        let ours = inspect(document);
+        compare_document(&mut report, &name_of(document), ours, theirs);
+        if report.disagreements.len() == before {
+            report.agreeing += 1;
+        }
+    }
+    report
+}
+
+impl Report {
+    fn record(&mut self, document: &str, place: String, field: &'static str, verdict: Verdict) {
+        let counts = self.fields.entry(field).or_default();
+        counts.0 += 1;
+        match verdict {
+            Verdict::Agree => counts.1 += 1,
+            Verdict::Tolerated(id) => {
+                counts.2 += 1;
+                *self.tolerated.entry(id).or_default() += 1;
+            }
+            Verdict::Disagree(ours, theirs) => self.disagreements.push(Disagreement {
+                document: document.to_string(),
+                place,
+                field,
+                ours,
+                theirs,
+            }),
+        }
+    }
+
+    fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "documents: {}; agreeing on every field: {}",
+            self.documents, self.agreeing
+        );
+        let _ = writeln!(
+            out,
+            "\n| field | compared | agree | agree (listed difference) | disagree |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|");
+        for field in FIELDS {
+            let (n, same, listed) = self.fields.get(field).copied().unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "| {field} | {n} | {same} | {listed} | {} |",
+                n - same - listed
+            );
+        }
+        if !self.tolerated.is_empty() {
+            let _ = writeln!(out, "\nlisted differences met:");
+            for difference in DIFFERENCES {
+                if let Some(n) = self.tolerated.get(difference.id) {
+                    let _ = writeln!(out, "  {} ({n}): {}", difference.id, difference.reason);
+                }
+            }
+        }
+        let _ = writeln!(out, "\ndisagreements: {}", self.disagreements.len());
+        for field in FIELDS {
+            let group: Vec<&Disagreement> = self
+                .disagreements
+                .iter()
+                .filter(|d| d.field == *field)
+                .collect();
+            if group.is_empty() {
+                continue;
+            }
+            let _ = writeln!(out, "\n## {field} ({})\n", group.len());
+            for d in group {
+                let _ = writeln!(
+                    out,
+                    "- {} {}: tributary {} / feedparser {}",
+                    d.document, d.place, d.ours, d.theirs
+                );
+            }
+        }
+        out
+    }
+}
+
+fn show<T: std::fmt::Debug>(value: &Option<T>) -> String {
+    match value {
+        Some(v) => format!("{v:?}"),
+        None => "none".to_string(),
+    }
+}
+
+fn compare_document(
+    report: &mut Report,
+    name: &str,
+    ours: Result<(String, Value), String>,
+    theirs: &Theirs,
+) {
+    let json = theirs.version == "json";
+    let ours = match ours {
+        Ok((_, value)) => value,
+        Err(err) => {
+            let verdict = if theirs.entries.is_empty() && theirs.feed.title.is_none() {
+                Verdict::Agree
+            } else {
+                Verdict::Disagree(
+                    format!("error ({})", err.lines().last().unwrap_or_default()),
+                    format!("{} entries", theirs.entries.len()),
+                )
+            };
+            report.record(name, String::new(), "document", verdict);
+            return;
+        }
+    };
+    let verdict = if json {
+        Verdict::Tolerated("json-feed")
+    } else {
+        Verdict::Agree
+    };
+    report.record(name, String::new(), "document", verdict);
+    let feed = &ours["feed"];
+    let our_title = feed["title"].as_str().map(collapse);
+    let verdict = same(&our_title, &theirs.feed.title);
+    report.record(name, String::new(), "feed.title", verdict);
+    let our_link = feed["link"].as_str().map(str::to_string);
+    let verdict = compare_link(&our_link, &theirs.feed.link, None);
+    report.record(name, String::new(), "feed.link", verdict);
+
+    let items: Vec<&Value> = ours["items"]
+        .as_array()
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    let (entries, verdict) = pair_entries(&items, &theirs.entries);
+    report.record(name, String::new(), "entries", verdict);
+    let Some(entries) = entries else { return };
+    let base = our_link.as_deref().and_then(|l| Url::parse(l).ok());
+    for (i, (item, entry)) in items.iter().zip(&entries).enumerate() {
+        let place = format!("entries[{i}]");
+        for (field, verdict) in compare_entry(item, entry, base.as_ref()) {
+            report.record(name, place.clone(), field, verdict);
+        }
+    }
+}
+
+/// feedparser's entries paired with ours by position, after the listed differences
+/// in what is kept (repeated ids, the entry cap); None when they cannot be paired.
+fn pair_entries(items: &[&Value], entries: &[TheirEntry]) -> (Option<Vec<TheirEntry>>, Verdict) {
+    if items.len() == entries.len() {
+        return (Some(entries.to_vec()), Verdict::Agree);
+    }
+    let mut seen = std::collections::HashSet::new();
+    let unique: Vec<TheirEntry> = entries
+        .iter()
+        .filter(|e| match e.id.as_deref().or(e.link.as_deref()) {
+            Some(key) => seen.insert(key.to_string()),
+            None => true,
+        })
+        .cloned()
+        .collect();
+    if unique.len() == items.len() {
+        return (Some(unique), Verdict::Tolerated("repeated-id"));
+    }
+    if items.len() == 1000 && unique.len() > 1000 {
+        return (None, Verdict::Tolerated("entry-cap"));
+    }
+    let verdict = Verdict::Disagree(items.len().to_string(), entries.len().to_string());
+    (None, verdict)
+}
+
+fn compare_entry(
+    item: &Value,
+    entry: &TheirEntry,
+    base: Option<&Url>,
+) -> Vec<(&'static str, Verdict)> {
+    let text = |key: &str| item[key].as_str().map(str::to_string);
+    let title = text("title").map(|t| collapse(&t));
+    let title_verdict = match (&title, &entry.title) {
+        (Some(_), None) => Verdict::Tolerated("headline"),
+        _ => same(&title, &entry.title),
+    };
+    let link = text("link");
+    let id = text("id");
+    let id_verdict = match (&id, &entry.id) {
+        (Some(ours), None) if is_made_up_id(ours, link.as_deref()) => {
+            Verdict::Tolerated("made-up-id")
+        }
+        _ => same(
+            &id.as_deref().map(str::trim),
+            &entry.id.as_deref().map(str::trim),
+        ),
+    };
+    let published = seconds(&item["published"]);
+    let updated = seconds(&item["updated"]);
+    let (published_verdict, updated_verdict) = compare_dates(published, updated, entry);
+    let present = |key: &str| item[key].as_str().is_some_and(|s| !s.trim().is_empty());
+    vec![
+        ("title", title_verdict),
+        ("link", compare_link(&link, &entry.link, base)),
+        ("id", id_verdict),
+        ("published", published_verdict),
+        ("updated", updated_verdict),
+        ("summary", same(&present("summary"), &entry.summary)),
+        ("content", same(&present("content"), &entry.content)),
+    ]
+}
+
+fn same<T: PartialEq + std::fmt::Debug>(ours: &T, theirs: &T) -> Verdict {
+    if ours == theirs {
+        Verdict::Agree
+    } else {
+        Verdict::Disagree(format!("{ours:?}"), format!("{theirs:?}"))
+    }
+}
+
+fn collapse(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn seconds(value: &Value) -> Option<i64> {
+    let text = value.as_str()?;
+    Some(chrono::DateTime::parse_from_rfc3339(text).ok()?.timestamp())
+}
+
+/// Our id for an entry feedparser has none for: the canonical link, or a hash.
+fn is_made_up_id(id: &str, link: Option<&str>) -> bool {
+    let canonical = link
+        .and_then(|l| Url::parse(l).ok())
+        .map(|l| tributary::item::canonical_link(&l));
+    id.starts_with("hash:") || canonical.as_deref() == Some(id)
+}
+
+fn compare_dates(
+    published: Option<i64>,
+    updated: Option<i64>,
+    entry: &TheirEntry,
+) -> (Verdict, Verdict) {
+    let one = |ours: Option<i64>, theirs: Option<i64>, raw: &Option<String>| match (ours, theirs) {
+        (a, b) if a == b => Verdict::Agree,
+        (Some(_), None) if raw.is_some() => Verdict::Tolerated("feedparser-unparsed-date"),
+        (a, b) => Verdict::Disagree(show(&a.map(iso)), show(&b.map(iso))),
+    };
+    let verdicts = (
+        one(published, entry.published, &entry.published_raw),
+        one(updated, entry.updated, &entry.updated_raw),
+    );
+    // One date on each side, the same instant, under different names.
+    let ours: std::collections::BTreeSet<i64> =
+        [published, updated].into_iter().flatten().collect();
+    let theirs: std::collections::BTreeSet<i64> = [entry.published, entry.updated]
+        .into_iter()
+        .flatten()
+        .collect();
+    if ours.len() == 1 && ours == theirs {
+        let fix = |v: Verdict| match v {
+            Verdict::Disagree(..) => Verdict::Tolerated("one-date"),
+            other => other,
+        };
+        return (fix(verdicts.0), fix(verdicts.1));
+    }
+    verdicts
+}
+
+fn iso(seconds: i64) -> String {
+    chrono::DateTime::from_timestamp(seconds, 0)
+        .map(|d| d.to_rfc3339())
+        .unwrap_or_else(|| seconds.to_string())
+}
+
+/// Links compare as URLs (the url crate's normal form on both sides).
+fn compare_link(ours: &Option<String>, theirs: &Option<String>, base: Option<&Url>) -> Verdict {
+    let Some(theirs_text) = theirs.as_deref().map(str::trim).filter(|t| !t.is_empty()) else {
+        return same(ours, &None);
+    };
+    match Url::parse(theirs_text) {
+        Ok(url) if !matches!(url.scheme(), "http" | "https") && ours.is_none() => {
+            Verdict::Tolerated("link-scheme")
+        }
+        Ok(url) => same(ours, &Some(url.to_string())),
+        Err(url::ParseError::RelativeUrlWithoutBase) => {
+            let resolved = base
+                .and_then(|b| b.join(theirs_text).ok())
+                .map(String::from);
+            if ours.is_none() || *ours == resolved {
+                Verdict::Tolerated("relative-link")
+            } else {
+                Verdict::Disagree(show(ours), show(theirs))
+            }
+        }
+        Err(_) => same(ours, theirs),
+    }
+}
