@@ -18,7 +18,7 @@
 mod python;
 
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use url::Url;
@@ -53,6 +53,18 @@ const DIFFERENCES: &[Difference] = &[
                  tributary; feedparser has none",
     },
     Difference {
+        id: "escaped-title",
+        field: "title",
+        reason: "tributary decodes the character references a publisher left in a \
+                 plain-text title (`&amp;`, `&#8211;`); feedparser keeps them as written",
+    },
+    Difference {
+        id: "id-resolved",
+        field: "id",
+        reason: "feedparser resolves an id that looks like a relative URI against the \
+                 document (`t3_x` becomes `/t3_x`); tributary keeps ids as written",
+    },
+    Difference {
         id: "one-date",
         field: "published/updated",
         reason: "an entry with one date has it under another name: feed-rs copies RSS \
@@ -63,6 +75,26 @@ const DIFFERENCES: &[Difference] = &[
         id: "feedparser-unparsed-date",
         field: "published/updated",
         reason: "feedparser has the date as written but could not read it; tributary did",
+    },
+    Difference {
+        id: "ymd-slash-date",
+        field: "published/updated",
+        reason: "feedparser misreads `YYYY/M/D h:m:s` (2020/1/10 as 1 December); \
+                 tributary reads it as written",
+    },
+    Difference {
+        id: "tracking-pixel",
+        field: "summary/content",
+        reason: "tributary drops 1×1 tracking images, so a text that holds nothing else \
+                 is empty; feedparser keeps it",
+    },
+    Difference {
+        id: "second-summary",
+        field: "content",
+        reason: "feedparser makes a second summary-like element of an RSS item \
+                 (itunes:summary, a nested <description>) its content (text/plain, or \
+                 the summary's text again); tributary reads content from content \
+                 elements only",
     },
     Difference {
         id: "relative-link",
@@ -225,7 +257,7 @@ fn compare_expected(name: &str, expected: &Path, value: &Value) -> Option<String
 fn json_diff(path: &str, wanted: &Value, got: &Value, out: &mut Vec<String>) {
     match (wanted, got) {
         (Value::Object(a), Value::Object(b)) => {
-            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
             for key in keys {
                 let null = Value::Null;
                 let (x, y) = (a.get(key).unwrap_or(&null), b.get(key).unwrap_or(&null));
@@ -315,12 +347,14 @@ struct Theirs {
 #[derive(serde::Deserialize, Debug)]
 struct TheirFeed {
     title: Option<String>,
+    title_unescaped: Option<String>,
     link: Option<String>,
 }
 
 #[derive(serde::Deserialize, Debug, Clone)]
 struct TheirEntry {
     title: Option<String>,
+    title_unescaped: Option<String>,
     link: Option<String>,
     id: Option<String>,
     published: Option<i64>,
@@ -328,7 +362,11 @@ struct TheirEntry {
     published_raw: Option<String>,
     updated_raw: Option<String>,
     summary: bool,
+    summary_substance: bool,
     content: bool,
+    content_substance: bool,
+    content_type: Option<String>,
+    content_repeats_summary: bool,
 }
 
 /// The fields compared, in report order.
@@ -497,7 +535,7 @@ fn compare_document(
     report.record(name, String::new(), "document", verdict);
     let feed = &ours["feed"];
     let our_title = feed["title"].as_str().map(collapse);
-    let verdict = same(&our_title, &theirs.feed.title);
+    let verdict = compare_title(&our_title, &theirs.feed.title, &theirs.feed.title_unescaped);
     report.record(name, String::new(), "feed.title", verdict);
     let our_link = feed["link"].as_str().map(str::to_string);
     let verdict = compare_link(&our_link, &theirs.feed.link, None);
@@ -513,7 +551,8 @@ fn compare_document(
     let base = our_link.as_deref().and_then(|l| Url::parse(l).ok());
     for (i, (item, entry)) in items.iter().zip(&entries).enumerate() {
         let place = format!("entries[{i}]");
-        for (field, verdict) in compare_entry(item, entry, base.as_ref()) {
+        let rss = theirs.version.starts_with("rss");
+        for (field, verdict) in compare_entry(item, entry, base.as_ref(), rss) {
             report.record(name, place.clone(), field, verdict);
         }
     }
@@ -548,37 +587,67 @@ fn compare_entry(
     item: &Value,
     entry: &TheirEntry,
     base: Option<&Url>,
+    rss: bool,
 ) -> Vec<(&'static str, Verdict)> {
     let text = |key: &str| item[key].as_str().map(str::to_string);
     let title = text("title").map(|t| collapse(&t));
     let title_verdict = match (&title, &entry.title) {
         (Some(_), None) => Verdict::Tolerated("headline"),
-        _ => same(&title, &entry.title),
+        _ => compare_title(&title, &entry.title, &entry.title_unescaped),
     };
     let link = text("link");
-    let id = text("id");
-    let id_verdict = match (&id, &entry.id) {
-        (Some(ours), None) if is_made_up_id(ours, link.as_deref()) => {
-            Verdict::Tolerated("made-up-id")
-        }
-        _ => same(
-            &id.as_deref().map(str::trim),
-            &entry.id.as_deref().map(str::trim),
-        ),
-    };
     let published = seconds(&item["published"]);
     let updated = seconds(&item["updated"]);
     let (published_verdict, updated_verdict) = compare_dates(published, updated, entry);
     let present = |key: &str| item[key].as_str().is_some_and(|s| !s.trim().is_empty());
+    let (summary, content) = (present("summary"), present("content"));
+    let summary_verdict = match (summary, entry.summary) {
+        (false, true) if !entry.summary_substance => Verdict::Tolerated("tracking-pixel"),
+        _ => same(&summary, &entry.summary),
+    };
+    let second_summary = rss
+        && summary
+        && entry.summary
+        && (entry.content_type.as_deref() == Some("text/plain") || entry.content_repeats_summary);
+    let content_verdict = match (content, entry.content) {
+        (false, true) if !entry.content_substance => Verdict::Tolerated("tracking-pixel"),
+        (false, true) if second_summary => Verdict::Tolerated("second-summary"),
+        _ => same(&content, &entry.content),
+    };
     vec![
         ("title", title_verdict),
         ("link", compare_link(&link, &entry.link, base)),
-        ("id", id_verdict),
+        ("id", compare_id(&text("id"), &entry.id, link.as_deref())),
         ("published", published_verdict),
         ("updated", updated_verdict),
-        ("summary", same(&present("summary"), &entry.summary)),
-        ("content", same(&present("content"), &entry.content)),
+        ("summary", summary_verdict),
+        ("content", content_verdict),
     ]
+}
+
+fn compare_title(
+    ours: &Option<String>,
+    theirs: &Option<String>,
+    unescaped: &Option<String>,
+) -> Verdict {
+    if ours != theirs && ours.is_some() && ours == unescaped {
+        return Verdict::Tolerated("escaped-title");
+    }
+    same(ours, theirs)
+}
+
+fn compare_id(ours: &Option<String>, theirs: &Option<String>, link: Option<&str>) -> Verdict {
+    let ours = ours.as_deref().map(str::trim);
+    let theirs = theirs.as_deref().map(str::trim);
+    match (ours, theirs) {
+        (Some(ours), None) if is_made_up_id(ours, link) => Verdict::Tolerated("made-up-id"),
+        (Some(ours), Some(theirs))
+            if ours != theirs && theirs.ends_with(ours) && Url::parse(ours).is_err() =>
+        {
+            Verdict::Tolerated("id-resolved")
+        }
+        _ => same(&ours, &theirs),
+    }
 }
 
 fn same<T: PartialEq + std::fmt::Debug>(ours: &T, theirs: &T) -> Verdict {
@@ -611,30 +680,50 @@ fn compare_dates(
     updated: Option<i64>,
     entry: &TheirEntry,
 ) -> (Verdict, Verdict) {
-    let one = |ours: Option<i64>, theirs: Option<i64>, raw: &Option<String>| match (ours, theirs) {
-        (a, b) if a == b => Verdict::Agree,
-        (Some(_), None) if raw.is_some() => Verdict::Tolerated("feedparser-unparsed-date"),
-        (a, b) => Verdict::Disagree(show(&a.map(iso)), show(&b.map(iso))),
+    // feedparser's misses that a listed difference explains count as our reading.
+    let explain = |ours: Option<i64>, theirs: Option<i64>, raw: &Option<String>| {
+        if ours.is_some() && ours != theirs {
+            if theirs.is_none() && raw.is_some() {
+                return (ours, Some("feedparser-unparsed-date"));
+            }
+            if raw.as_deref().and_then(slash_date) == ours {
+                return (ours, Some("ymd-slash-date"));
+            }
+        }
+        (theirs, None)
     };
-    let verdicts = (
-        one(published, entry.published, &entry.published_raw),
-        one(updated, entry.updated, &entry.updated_raw),
-    );
+    let (their_published, published_why) =
+        explain(published, entry.published, &entry.published_raw);
+    let (their_updated, updated_why) = explain(updated, entry.updated, &entry.updated_raw);
     // One date on each side, the same instant, under different names.
-    let ours: std::collections::BTreeSet<i64> =
-        [published, updated].into_iter().flatten().collect();
-    let theirs: std::collections::BTreeSet<i64> = [entry.published, entry.updated]
+    let ours: BTreeSet<i64> = [published, updated].into_iter().flatten().collect();
+    let theirs: BTreeSet<i64> = [their_published, their_updated]
         .into_iter()
         .flatten()
         .collect();
-    if ours.len() == 1 && ours == theirs {
-        let fix = |v: Verdict| match v {
-            Verdict::Disagree(..) => Verdict::Tolerated("one-date"),
-            other => other,
-        };
-        return (fix(verdicts.0), fix(verdicts.1));
-    }
-    verdicts
+    let one_date = ours.len() == 1 && ours == theirs;
+    let verdict = |ours: Option<i64>,
+                   effective: Option<i64>,
+                   why: Option<&'static str>,
+                   original: Option<i64>| {
+        if ours == effective {
+            why.map_or(Verdict::Agree, Verdict::Tolerated)
+        } else if one_date {
+            Verdict::Tolerated("one-date")
+        } else {
+            Verdict::Disagree(show(&ours.map(iso)), show(&original.map(iso)))
+        }
+    };
+    (
+        verdict(published, their_published, published_why, entry.published),
+        verdict(updated, their_updated, updated_why, entry.updated),
+    )
+}
+
+/// `YYYY/M/D h:m:s` (UTC), as written.
+fn slash_date(raw: &str) -> Option<i64> {
+    let parsed = chrono::NaiveDateTime::parse_from_str(raw.trim(), "%Y/%m/%d %H:%M:%S").ok()?;
+    Some(parsed.and_utc().timestamp())
 }
 
 fn iso(seconds: i64) -> String {
