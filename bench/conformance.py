@@ -59,6 +59,10 @@ and runs `tributary inspect http://127.0.0.1:PORT/...` for them.
 Usage:
   conformance.py [--bin target/debug/tributary] [--only wellformed/atom10 ...]
                  [--out DIR] [--jobs 2] [--suite DIR | --tarball FILE]
+                 [--baseline OLD/results.json]
+
+With --baseline, the cases whose class changed since that run are listed in
+changes.md (pass -> fail first) and counted under the table.
 """
 
 import argparse
@@ -873,6 +877,8 @@ def main():
     ap.add_argument("--cache", default=os.environ.get("CONFORMANCE_CACHE") or default_cache(here),
                     help="where the feedparser sdist is downloaded and extracted")
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--baseline", metavar="RESULTS_JSON",
+                    help="the results.json of an earlier run: print which cases changed")
     args = ap.parse_args()
 
     binary = os.path.abspath(args.bin)
@@ -904,9 +910,37 @@ def main():
         f.write(render_failures(cases))
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(cases, f, indent=1, default=str)
+    if args.baseline:
+        changes = render_changes(cases, args.baseline)
+        with open(os.path.join(out, "changes.md"), "w") as f:
+            f.write(changes)
+        summary += "\n" + changes.split("\n\n")[0] + "\n"
     if not args.quiet:
         print(summary)
-        print(f"reports: {out}/summary.md, failures.md, results.json")
+        print(f"reports: {out}/summary.md, failures.md, results.json"
+              + (", changes.md" if args.baseline else ""))
+
+
+def render_changes(cases, baseline_path):
+    """The cases whose class changed since an earlier run, regressions first."""
+    with open(baseline_path) as f:
+        before = {c["path"]: c for c in json.load(f)}
+    moved = {}
+    for c in cases:
+        old = before.get(c["path"])
+        if old and old["cls"] != c["cls"]:
+            moved.setdefault((old["cls"], c["cls"]), []).append(c)
+    order = sorted(moved, key=lambda k: (k[0] != "pass", k))
+    head = ", ".join(f"{a} -> {b}: {len(moved[(a, b)])}" for a, b in order) or "no case changed"
+    out = [f"changes since {baseline_path}: {head}", ""]
+    for a, b in order:
+        out.append(f"## {a} -> {b} ({len(moved[(a, b)])})")
+        out.append("")
+        for c in moved[(a, b)]:
+            note = c.get("klass") or c.get("reason") or ""
+            out.append(f"- `{c['path']}` {note}".rstrip())
+        out.append("")
+    return "\n".join(out)
 
 
 def score_case_safe(rel, suite, fp_mod, binary, port, timeout, lock):
