@@ -12,7 +12,8 @@
 # scored and what counts as unmapped: the docstring of bench/conformance.py.
 # Needs python3; feedparser itself (for the types it gives to titles) is optional.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# Paths given (--bin, --out, --suite) are the caller's; the defaults are this checkout's.
+repo=$(cd "$(dirname "$0")/.." && pwd)
 args=("$@")
 has_bin=no
 has_out=no
@@ -23,10 +24,10 @@ for arg in "${args[@]}"; do
   esac
 done
 if [ $has_bin = no ]; then
-  cargo build --quiet --bin tributary
-  args+=(--bin target/debug/tributary)
+  cargo build --quiet --manifest-path "$repo/Cargo.toml" --bin tributary
+  args+=(--bin "$repo/target/debug/tributary")
 fi
 if [ $has_out = no ]; then
-  args+=(--out target/conformance/report)
+  args+=(--out "$repo/target/conformance/report")
 fi
-exec python3 bench/conformance.py "${args[@]}"
+exec python3 "$repo/bench/conformance.py" "${args[@]}"
