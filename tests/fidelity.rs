@@ -151,9 +151,16 @@ fn expected_path(document: &Path) -> PathBuf {
     document.with_file_name(format!("{stem}.expected.json"))
 }
 
+/// The binary under test: this build's, or `FIDELITY_BIN` for `differential_report`.
+fn binary() -> std::ffi::OsString {
+    std::env::var_os("FIDELITY_BIN")
+        .filter(|bin| !bin.is_empty())
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_tributary").into())
+}
+
 /// `tributary inspect FILE --json`: its output and the JSON value, or what went wrong.
 fn inspect(document: &Path) -> Result<(String, Value), String> {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tributary"))
+    let output = std::process::Command::new(binary())
         .arg("inspect")
         .arg(document)
         .arg("--json")
@@ -294,7 +301,8 @@ fn fixtures_agree_with_feedparser() {
 
 /// `FIDELITY_DIR=DIR cargo test --test fidelity differential_report -- --ignored
 /// --nocapture`: the differential check on any folder of documents, as a report
-/// (also written to `FIDELITY_REPORT` when set). Fails when a document disagrees.
+/// (also written to `FIDELITY_REPORT` when set), with this build's binary or the one
+/// `FIDELITY_BIN` names.
 #[test]
 #[ignore = "a report on a folder named by FIDELITY_DIR; bench/differential.sh runs it"]
 fn differential_report() {
@@ -303,7 +311,10 @@ fn differential_report() {
     let report = differential(&documents);
     let text = report.render();
     println!("{text}");
-    if let Ok(out) = std::env::var("FIDELITY_REPORT") {
+    if let Some(out) = std::env::var("FIDELITY_REPORT")
+        .ok()
+        .filter(|o| !o.is_empty())
+    {
         std::fs::write(&out, &text).unwrap_or_else(|e| panic!("{out}: {e}"));
     }
 }
