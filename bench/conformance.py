@@ -838,13 +838,23 @@ def score_one(rel, suite, fp_mod, binary, port, timeout):
     return case
 
 
+def real_name(path, key):
+    """feedparser's own name for an alias (`tagline`, `description`, `guid`...)."""
+    suffix = " in" if key.endswith(" in") else ""
+    key = key[: -len(suffix)] if suffix else key
+    real = KEYMAP.get(key, key)
+    if isinstance(real, list):
+        real = "subtitle" if path == "feed" and key == "description" else real[0]
+    return real + suffix
+
+
 def fail_class(doc, fp, touched, error, reason):
     if error:
         return "error"
     if doc is not None and not doc.get("items") and fp and fp.get("entries"):
         return "no entries"
-    keys = [(re.sub(r"\[\d+\]", "[]", p) + "." + k).lstrip(".") for p, k, _ in touched
-            if p not in ("",)]
+    keys = [(re.sub(r"\[\d+\]", "[]", p) + "." + real_name(p, k)).lstrip(".")
+            for p, k, _ in touched if p not in ("",)]
     if not keys:
         return "other"
     last = keys[-1].replace(" in", "")
@@ -1003,6 +1013,14 @@ def render_failures(cases):
            "Grouped by folder and by the last field the expression read (`error`: "
            "tributary rejected a document feedparser reads; `no entries`: tributary "
            "found no entry where feedparser found some).", ""]
+    totals = {}
+    for c in fails:
+        totals[c.get("klass", "other")] = totals.get(c.get("klass", "other"), 0) + 1
+    out.append("| class (all folders) | cases |")
+    out.append("|---|---:|")
+    for klass, n in sorted(totals.items(), key=lambda kv: -kv[1]):
+        out.append(f"| {klass} | {n} |")
+    out.append("")
     out.append("| folder | class | cases |")
     out.append("|---|---|---:|")
     for (folder, klass), group in sorted(groups.items(), key=lambda kv: (kv[0][0], -len(kv[1]))):
