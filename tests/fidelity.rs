@@ -90,6 +90,13 @@ const DIFFERENCES: &[Difference] = &[
         documents: &[],
     },
     Difference {
+        id: "feedparser-zone-name",
+        field: "published/updated",
+        reason: "feedparser reads a zone name it does not know (`MSK`, `CEST`) as UTC; \
+                 tributary knows it",
+        documents: &[],
+    },
+    Difference {
         id: "ymd-slash-date",
         field: "published/updated",
         reason: "feedparser misreads `YYYY/M/D h:m:s` (2020/1/10 as 1 December); \
@@ -746,6 +753,13 @@ fn compare_dates(
             if raw.as_deref().and_then(slash_date) == ours {
                 return (ours, Some("ymd-slash-date"));
             }
+            if let (Some(a), Some(b), Some(raw)) = (ours, theirs, raw.as_deref())
+                && zone_name_unknown_to_feedparser(raw)
+                && (a - b).abs() <= 14 * 3600
+                && (a - b) % 900 == 0
+            {
+                return (ours, Some("feedparser-zone-name"));
+            }
         }
         (theirs, None)
     };
@@ -775,6 +789,19 @@ fn compare_dates(
         verdict(published, their_published, published_why, entry.published),
         verdict(updated, their_updated, updated_why, entry.updated),
     )
+}
+
+/// Whether a date ends in a zone name feedparser's RFC 822 reader does not know (it
+/// reads those as UTC): `MSK`, `CEST`, `IST`, …
+fn zone_name_unknown_to_feedparser(raw: &str) -> bool {
+    const KNOWN: &[&str] = &[
+        "ut", "gmt", "z", "adt", "ast", "at", "edt", "est", "et", "cdt", "cst", "ct", "mdt", "mst",
+        "mt", "pdt", "pst", "pt",
+    ];
+    let zone = raw.split_whitespace().last().unwrap_or_default();
+    zone.len() > 1
+        && zone.chars().all(|c| c.is_ascii_alphabetic())
+        && !KNOWN.contains(&zone.to_ascii_lowercase().as_str())
 }
 
 /// `YYYY/M/D h:m:s` (UTC), as written.
