@@ -287,22 +287,24 @@ fn compare_expected(name: &str, expected: &Path, value: &Value) -> Option<String
     ))
 }
 
-/// One line per leaf where `got` differs from `wanted`, named by its JSON path.
+/// One line per leaf where `got` differs from `wanted`, named by its JSON path; a key
+/// or element only one side has shows as `(absent)` on the other.
 fn json_diff(path: &str, wanted: &Value, got: &Value, out: &mut Vec<String>) {
+    let show = |value: Option<&Value>| value.map_or("(absent)".to_string(), Value::to_string);
+    let mut leaf = |path: String, a: Option<&Value>, b: Option<&Value>| match (a, b) {
+        (Some(a), Some(b)) => json_diff(&path, a, b, out),
+        (a, b) => out.push(format!("  {path}:\n    - {}\n    + {}", show(a), show(b))),
+    };
     match (wanted, got) {
         (Value::Object(a), Value::Object(b)) => {
             let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
             for key in keys {
-                let null = Value::Null;
-                let (x, y) = (a.get(key).unwrap_or(&null), b.get(key).unwrap_or(&null));
-                json_diff(&format!("{path}.{key}"), x, y, out);
+                leaf(format!("{path}.{key}"), a.get(key), b.get(key));
             }
         }
         (Value::Array(a), Value::Array(b)) => {
             for i in 0..a.len().max(b.len()) {
-                let null = Value::Null;
-                let (x, y) = (a.get(i).unwrap_or(&null), b.get(i).unwrap_or(&null));
-                json_diff(&format!("{path}[{i}]"), x, y, out);
+                leaf(format!("{path}[{i}]"), a.get(i), b.get(i));
             }
         }
         (a, b) if a != b => out.push(format!("  {path}:\n    - {a}\n    + {b}")),
