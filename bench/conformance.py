@@ -16,7 +16,12 @@ expression against it and classifies the case:
             UNMAPPED_NAMES below): *_detail dicts, geo, cloud, image, textinput,
             publisher, license, raw date strings, `version`, `encoding`, `namespaces`,
             HTTP headers, or only `bozo` (tributary reads leniently and reports no
-            well-formedness flag, so `not bozo and X` is scored on X alone)
+            well-formedness flag, so `not bozo and X` is scored on X alone). When a
+            mapped field is absent from our reading, the expression is evaluated on
+            feedparser's own result too: if it goes on to unmapped fields there, the
+            case is unmapped (`entries[0]['authors'][0]['url']` with no authors of
+            ours). A document where we find no entries and feedparser finds some
+            fails whatever the expression is about.
   skipped   the test's own `SkipUnless:` condition does not hold
 
 How each field is mapped, and the comparisons that are not plain equality:
@@ -44,13 +49,20 @@ How each field is mapped, and the comparisons that are not plain equality:
   feed.link, entries[i].link, feed.id, feed.language   as they are.
   *_parsed dates   time.gmtime of our UTC date (feedparser's are UTC struct_time too).
       The raw date strings (published, updated) are unmapped.
-  entries[i].author   our first author; authors[j] = {'name': ...}.
-  entries[i].tags[j].term, category   our categories (the label when a category has one).
+  entries[i].author   our first author; authors[j] = {'name': ...}. feedparser writes
+      a name with an email as `name (email)`; tributary keeps the name, which is
+      compared with the name part.
+  entries[i].tags[j].term, category   our categories. tributary keeps a category's label
+      when it has one: where feedparser's tag j has a label, ours is tags[j].label and
+      tags[j].term is unmapped.
   entries[i].enclosures[j]   {href, type, length} with length as a string (feedparser's
-      is). entries[i].links   the alternate link first ({rel: alternate, href, type:
-      text/html}), then enclosures ({rel: enclosure, href, type, length}), then the
-      comments link ({rel: replies, href}).
+      is). entries[i].links   the alternate link first ({rel: alternate, href}: its
+      type is not kept), then enclosures ({rel: enclosure, href, type, length}), then the
+      comments link ({rel: replies, href}). When feedparser's links of the entry include
+      other relations (self, related, via, license, edit...), which tributary does not
+      keep, `links` is unmapped for that entry: positions cannot line up.
   entries[i].comments   our comments link.
+  A whole dict compared with `==` must use mapped keys only.
 
 Documents whose path contains `http` are read by feedparser's own suite over HTTP, with
 the headers their `Header:` lines name; this script does the same on a loopback port
