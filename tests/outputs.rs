@@ -8,9 +8,7 @@
 
 mod common;
 
-use common::{Expected, RIVER, River};
-use std::path::Path;
-use std::process::Command;
+use common::{Expected, RIVER, River, python};
 
 /// What `feedparser_check.py` prints.
 #[derive(serde::Deserialize, Debug)]
@@ -64,55 +62,15 @@ async fn get(url: &str) -> (String, Vec<u8>) {
     (content_type, response.bytes().await.unwrap().to_vec())
 }
 
-/// A directory for PYTHONPATH where feedparser can be imported from. When the
-/// system's python3 lacks it, it is installed once with pip into the build's
-/// temporary directory, so `cargo test` works on a machine that has only python3.
-fn feedparser_path() -> &'static Path {
-    static PATH: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    PATH.get_or_init(|| {
-        let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("python");
-        let importable = Command::new("python3")
-            .args(["-c", "import feedparser"])
-            .env("PYTHONPATH", &target)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !importable {
-            let status = Command::new("python3")
-                .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
-                .args(["--target".as_ref(), target.as_os_str()])
-                .arg("feedparser")
-                .status();
-            assert!(
-                status.is_ok_and(|s| s.success()),
-                "feedparser is not installed and `python3 -m pip install --target {} feedparser` failed",
-                target.display()
-            );
-        }
-        target
-    })
-}
-
 fn feedparser(body: &[u8], content_type: &str) -> Parsed {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("doc");
     std::fs::write(&file, body).unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/feedparser_check.py");
-    let output = Command::new("python3")
-        .env("PYTHONPATH", feedparser_path())
-        .arg(&script)
-        .arg(&file)
-        .arg(content_type)
-        .output()
-        .unwrap_or_else(|err| {
-            panic!("python3 is needed to check the outputs with feedparser and could not be run ({err}); install python3, then `python3 -m pip install feedparser`")
-        });
-    assert!(
-        output.status.success(),
-        "feedparser check failed (exit {:?}): {}\nInstall it with `python3 -m pip install feedparser` (.ci/run does).",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stderr)
+    let stdout = python::run_script(
+        "feedparser_check.py",
+        [file.as_os_str(), content_type.as_ref()],
     );
-    serde_json::from_slice(&output.stdout).expect("feedparser_check.py prints JSON")
+    serde_json::from_slice(&stdout).expect("feedparser_check.py prints JSON")
 }
 
 /// Checks feedparser's reading against the ingested river.

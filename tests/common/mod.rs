@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod daemon;
+pub mod python;
 
 use axum::body::Body;
 use axum::extract::{Request, State};

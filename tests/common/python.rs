@@ -1,0 +1,62 @@
+//! Python's feedparser, the reference reader: a PYTHONPATH it imports from, and the
+//! scripts in `tests/` run with it. Used by `outputs` (through `common`) and by
+//! `fidelity` (alone, so that small test binary does not build the servers here).
+
+use std::ffi::OsStr;
+use std::path::Path;
+use std::process::Command;
+
+/// A directory for PYTHONPATH where feedparser can be imported from. When the
+/// system's python3 lacks it, it is installed once with pip into the build's
+/// temporary directory, so `cargo test` works on a machine that has only python3.
+pub fn feedparser_path() -> &'static Path {
+    static PATH: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("python");
+        let importable = Command::new("python3")
+            .args(["-c", "import feedparser"])
+            .env("PYTHONPATH", &target)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !importable {
+            let status = Command::new("python3")
+                .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+                .args(["--target".as_ref(), target.as_os_str()])
+                .arg("feedparser")
+                .status();
+            assert!(
+                status.is_ok_and(|s| s.success()),
+                "feedparser is not installed and `python3 -m pip install --target {} feedparser` failed",
+                target.display()
+            );
+        }
+        target
+    })
+}
+
+/// Runs `python3 tests/SCRIPT ARGS...` with feedparser importable; its stdout.
+/// Panics, with the script's stderr, when it cannot run or fails.
+pub fn run_script<I, S>(script: &str, args: I) -> Vec<u8>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join(script);
+    let output = Command::new("python3")
+        .env("PYTHONPATH", feedparser_path())
+        .arg(&path)
+        .args(args)
+        .output()
+        .unwrap_or_else(|err| {
+            panic!("python3 is needed to read documents with feedparser and could not be run ({err}); install python3, then `python3 -m pip install feedparser`")
+        });
+    assert!(
+        output.status.success(),
+        "{script} failed (exit {:?}): {}\nInstall feedparser with `python3 -m pip install feedparser` (.ci/run does).",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
