@@ -57,7 +57,7 @@ pub(super) fn add(
     // The file is written only once the result is known to load.
     config::parse(&config.path, &edited, None)
         .map_err(|err| anyhow::anyhow!("the new source would make the config invalid: {err}"))?;
-    std::fs::write(&config.path, edited)
+    config::replace_file(&config.path, &edited)
         .with_context(|| format!("writing {}", config.path.display()))?;
     if let Some((via, advertised)) = &resolved.discovery {
         let how = match via {
@@ -95,19 +95,17 @@ pub(super) fn import_opml(file: &Path, config_path: &Path) -> anyhow::Result<()>
     };
     // The config as it is must be valid: a problem is shown with its line and column
     // before anything is changed.
-    config::parse(config_path, &text, None)?;
-    let mut document: toml_edit::DocumentMut = text
-        .parse()
-        .with_context(|| format!("reading {}", config_path.display()))?;
-    let report = crate::config::import::append_sources(&mut document, &feeds);
+    let current = config::parse(config_path, &text, None)?;
+    let configured: Vec<Url> = current.sources.iter().map(|s| s.url.clone()).collect();
+    let (updated, report) = crate::config::import::append_sources(&text, &configured, &feeds)
+        .with_context(|| format!("adding to {}", config_path.display()))?;
     for (url, reason) in &report.invalid {
         eprintln!("skipped {url}: {reason}");
     }
-    if !report.added.is_empty() {
-        let updated = document.to_string();
+    if let Some(updated) = updated {
         config::parse(config_path, &updated, None)
             .context("the imported sources would make the config invalid; nothing was written")?;
-        write_replacing(config_path, &updated)
+        config::replace_file(config_path, &updated)
             .with_context(|| format!("writing {}", config_path.display()))?;
     }
     for feed in &report.added {
@@ -123,34 +121,6 @@ pub(super) fn import_opml(file: &Path, config_path: &Path) -> anyhow::Result<()>
         report.already.len(),
         report.invalid.len()
     );
-    Ok(())
-}
-
-/// Replaces `path` with `text` atomically (a temporary file renamed over it), so a
-/// crash leaves the old file or the new one, never half of one. The new file keeps
-/// the old one's permissions and, when allowed, its owner: a `0640 root:tributary`
-/// config holding feed credentials stays that way.
-fn write_replacing(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let old = std::fs::metadata(path).ok();
-    let mut temporary = tempfile::NamedTempFile::new_in(dir)?;
-    temporary.write_all(text.as_bytes())?;
-    temporary.as_file().sync_all()?;
-    if let Some(old) = &old {
-        temporary.as_file().set_permissions(old.permissions())?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::MetadataExt;
-            // Only root may give a file away; anyone else keeps their own ownership.
-            let _ =
-                std::os::unix::fs::fchown(temporary.as_file(), Some(old.uid()), Some(old.gid()));
-        }
-    }
-    temporary.persist(path).map_err(|err| err.error)?;
     Ok(())
 }
 

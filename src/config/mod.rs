@@ -19,6 +19,7 @@ mod raw;
 mod types;
 mod values;
 
+pub use edit::replace_file;
 pub use error::{ConfigError, Problem};
 pub use types::{
     Config, Interval, PollConfig, PublishConfig, Retention, SourceConfig, SourceKind, source_name,
