@@ -226,6 +226,7 @@ impl Checker<'_> {
         let mut request =
             self.request_options(raw.headers, raw.username, raw.password, raw.user_agent);
         request.addresses = AddressPolicy::for_source(&url, raw.allow_private.unwrap_or(false));
+        request.credentials_origin = Some(url.origin());
         let timezone = self.timezone(raw.timezone);
         let kind = self.kind(raw.kind, raw.selectors, &raw.url)?;
         let filter = Filter {

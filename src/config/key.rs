@@ -69,6 +69,7 @@ impl Key {
             basic_auth,
             user_agent,
             addresses,
+            credentials_origin: _,
         } = request;
         self.number(headers.len() as u64);
         for (name, value) in headers {
@@ -84,7 +85,7 @@ impl Key {
             }
         }
         self.maybe_text(user_agent.as_deref());
-        // The rest of the policy follows from the URL.
+        // The rest of the policy, and where credentials go, follow from the URL.
         self.number(u64::from(addresses.allows_private()));
     }
 

@@ -258,6 +258,7 @@ impl Checker<'_> {
             basic_auth: username.map(|user| (user, password)),
             user_agent,
             addresses: AddressPolicy::default(),
+            credentials_origin: None,
         }
     }
 

@@ -341,3 +341,65 @@ fn allow_private_reaches_an_unspecified_address() {
         .wait_for_body("/feed.xml", "unspecified healthy 3", FIRST_ROUND);
     case.bench.report("http allow_private", peak);
 }
+
+/// What a request head carries that only the configured host may see.
+const CREDENTIALS: [&str; 3] = ["authorization:", "x-api-key:", "cookie:"];
+
+const WITH_CREDENTIALS: &str = "username = \"reader\"\npassword = \"s3cret\"\nheaders = { \"X-Api-Key\" = \"k3y\", \"Cookie\" = \"session=c00kie\" }";
+
+fn assert_carries(heads: &[String], carried: bool, what: &str) {
+    assert!(!heads.is_empty(), "{what}: no request");
+    for head in heads {
+        for name in CREDENTIALS {
+            assert_eq!(head.contains(name), carried, "{what} {name}\n{head}");
+        }
+    }
+}
+
+/// A source's credentials (basic auth, its headers) reach its own host and port
+/// only: not the other server a redirect leads to.
+#[test]
+fn credentials_do_not_follow_a_redirect_to_another_host() {
+    let mut target = None;
+    let (case, peak) = case(|server, runtime| {
+        let other = other(runtime, "/feed", "elsewhere");
+        server.redirect("/private", &other.url("/feed"));
+        server.body("/private-feed", "application/rss+xml", healthy("own"));
+        server.redirect("/private-same", "/private-feed");
+        target = Some(other);
+        vec![
+            (server.url("/private"), WITH_CREDENTIALS),
+            (server.url("/private-same"), WITH_CREDENTIALS),
+        ]
+    });
+    let other = target.unwrap();
+    case.assert_ok("/private");
+    assert_carries(&case.server.heads("/private"), true, "the configured host");
+    assert_carries(&other.heads("/feed"), false, "another port");
+    // A redirect on the same host and port keeps them.
+    case.assert_ok("/private-same");
+    assert_carries(&case.server.heads("/private-feed"), true, "the same host");
+    case.bench.report("http credentials and redirects", peak);
+}
+
+/// The feed a page advertises on another host is fetched without the page's
+/// credentials.
+#[test]
+fn credentials_do_not_follow_discovery_to_another_host() {
+    let mut target = None;
+    let (case, peak) = case(|server, runtime| {
+        let other = other(runtime, "/feed", "advertised");
+        let page = format!(
+            "<html><head><link rel=\"alternate\" type=\"application/rss+xml\" href=\"{}\"></head><body>news</body></html>",
+            other.url("/feed")
+        );
+        server.body("/page-private", "text/html", page.into_bytes());
+        target = Some(other);
+        vec![(server.url("/page-private"), WITH_CREDENTIALS)]
+    });
+    let other = target.unwrap();
+    case.assert_ok("/page-private");
+    assert_carries(&case.server.heads("/page-private"), true, "the page");
+    assert_carries(&other.heads("/feed"), false, "the advertised feed");
+    case.bench.report("http credentials and discovery", peak);
+}
