@@ -655,3 +655,76 @@ async fn served_connections_have_nagle_off() {
     drop(client);
     river.app.stop().await;
 }
+
+/// Without `public_url`, documents name the Host a reader asked for only when it
+/// belongs to the server; any other Host (or X-Forwarded-Host, or Forwarded) gets
+/// the listen address's documents, byte for byte, so no client can make a shared
+/// cache keep self links of its choosing, nor fill the view cache with names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_servers_own_host_names_are_named_in_documents() {
+    let river =
+        River::start("[server]\nhostnames = [\"news.example\", \"feeds.example:8443\"]\n").await;
+    let client = raw_client();
+    let port = river.app.addr.port();
+    let get = |host: String, extra: Option<(&'static str, &'static str)>| {
+        let mut request = client.get(river.app.url("/atom.xml")).header("Host", host);
+        if let Some((name, value)) = extra {
+            request = request.header(name, value);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            let etag = response.headers()["etag"].to_str().unwrap().to_string();
+            (
+                etag,
+                String::from_utf8(response.bytes().await.unwrap().to_vec()).unwrap(),
+            )
+        }
+    };
+    let canonical = get(river.app.addr.to_string(), None).await;
+    assert!(
+        canonical
+            .1
+            .contains(&format!("http://{}/atom.xml", river.app.addr))
+    );
+    for host in [
+        "evil.example".to_string(),
+        format!("evil.example:{port}"),
+        "news.example:1234".to_string(),
+        "feeds.example".to_string(),
+        format!("localhost.evil.example:{port}"),
+    ] {
+        let answer = get(host.clone(), None).await;
+        assert_eq!(answer, canonical, "Host: {host}");
+    }
+    for (name, value) in [
+        ("X-Forwarded-Host", "evil.example"),
+        ("Forwarded", "host=evil.example;proto=https"),
+        ("X-Forwarded-Proto", "https"),
+    ] {
+        let answer = get(river.app.addr.to_string(), Some((name, value))).await;
+        assert_eq!(answer, canonical, "{name}: {value}");
+    }
+    for (host, named) in [
+        ("news.example".to_string(), "http://news.example/atom.xml"),
+        (
+            "NEWS.example:443".to_string(),
+            "http://news.example:443/atom.xml",
+        ),
+        (
+            "feeds.example:8443".to_string(),
+            "http://feeds.example:8443/atom.xml",
+        ),
+        (format!("localhost:{port}"), ""),
+        ("[::1]".to_string(), "http://[::1]/atom.xml"),
+    ] {
+        let (_, body) = get(host.clone(), None).await;
+        let named = if named.is_empty() {
+            format!("http://localhost:{port}/atom.xml")
+        } else {
+            named.to_string()
+        };
+        assert!(body.contains(&named), "Host: {host}\n{body}");
+    }
+    river.app.stop().await;
+}

@@ -47,7 +47,7 @@ impl Checker<'_> {
     /// The whole file, section by section; `state_dir` is the store's home when the
     /// file names none.
     pub(super) fn check(&mut self, raw: RawConfig, state_dir: Option<PathBuf>) -> Config {
-        let (listen, public_url, send_timeout) = self.server(raw.server);
+        let (listen, public_url, hostnames, send_timeout) = self.server(raw.server);
         let (store_path, store_cache_bytes, retention) = self.store(raw.store, state_dir);
         let poll = self.poll(raw.poll);
         let publish = self.publish(raw.publish);
@@ -56,6 +56,7 @@ impl Checker<'_> {
             path: self.path.to_owned(),
             listen,
             public_url,
+            hostnames,
             send_timeout,
             store_path,
             store_cache_bytes,
@@ -67,8 +68,8 @@ impl Checker<'_> {
         }
     }
 
-    /// `[server]`: the listen address, `public_url` and `send_timeout`.
-    fn server(&mut self, raw: RawServer) -> (SocketAddr, Option<Url>, Duration) {
+    /// `[server]`: the listen address, `public_url`, `hostnames` and `send_timeout`.
+    fn server(&mut self, raw: RawServer) -> (SocketAddr, Option<Url>, Vec<String>, Duration) {
         let listen = match raw.listen {
             Some(listen) => listen.as_ref().parse().unwrap_or_else(|_| {
                 self.report(
@@ -83,8 +84,13 @@ impl Checker<'_> {
             None => default_listen(),
         };
         let public_url = raw.public_url.and_then(|url| self.public_url(&url));
+        let hostnames = raw
+            .hostnames
+            .iter()
+            .filter_map(|name| self.hostname(name))
+            .collect();
         let send_timeout = self.send_timeout(raw.send_timeout.as_ref());
-        (listen, public_url, send_timeout)
+        (listen, public_url, hostnames, send_timeout)
     }
 
     /// `[store]`: where it lives, its page cache in bytes, and how long items stay.

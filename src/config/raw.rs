@@ -36,6 +36,8 @@ pub(super) struct RawConfigSection {
 pub(super) struct RawServer {
     pub(super) listen: Option<Spanned<String>>,
     pub(super) public_url: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) hostnames: Vec<Spanned<String>>,
     pub(super) send_timeout: Option<Spanned<String>>,
 }
 

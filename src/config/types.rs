@@ -24,6 +24,12 @@ pub struct Config {
     /// Where readers reach tributary (`[server] public_url`), ending in `/`. Self links
     /// are built on it; `None` means "from the request's Host header".
     pub public_url: Option<Url>,
+    /// `[server] hostnames`: more names readers reach tributary by (lowercase,
+    /// `name` or `name:port`). Without `public_url`, documents name the Host a reader
+    /// asked for only when it is one of these, `public_url`'s, the listen address,
+    /// `localhost`, `127.0.0.1` or `[::1]`; any other Host gets the documents of the
+    /// listen address.
+    pub hostnames: Vec<String>,
     /// `[server] send_timeout`: how long a response may wait for a reader that has
     /// stopped reading before the connection is closed.
     pub send_timeout: Duration,

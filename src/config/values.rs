@@ -41,6 +41,32 @@ impl Checker<'_> {
         }
     }
 
+    /// One of `[server] hostnames`: a host name or IP address, with a port or
+    /// without, as a reader's Host header names it; lowercased.
+    pub(super) fn hostname(&mut self, raw: &Spanned<String>) -> Option<String> {
+        let text = raw.as_ref().trim().to_ascii_lowercase();
+        let parsed = Url::parse(&format!("http://{text}/")).ok();
+        let plain = parsed.as_ref().is_some_and(|url| {
+            url.host_str().is_some()
+                && url.username().is_empty()
+                && url.password().is_none()
+                && url.path() == "/"
+                && url.query().is_none()
+                && url.fragment().is_none()
+        });
+        if !plain || text.contains(['/', '@', '?', '#']) {
+            self.report(
+                Some(raw.span()),
+                format!(
+                    "`{}` is not a host name; write a name readers use, like \"news.example.org\" or \"news.example.org:8443\"",
+                    raw.as_ref()
+                ),
+            );
+            return None;
+        }
+        Some(text)
+    }
+
     /// `[server] public_url`: an absolute http(s) URL without query or fragment; a
     /// missing final `/` is added, so `https://example.org/news` serves
     /// `https://example.org/news/feed.xml`.

@@ -40,6 +40,7 @@ impl Snapshot {
     /// listen address (or absent) or the format does not name itself. The fast path.
     pub fn main(&self, format: Format, authority: Option<&str>) -> Option<&Arc<Representation>> {
         let site = &self.generation.site;
+        let authority = authority.filter(|a| site.accepts(a));
         let fits = site.public_url.is_some()
             || !format.names_itself()
             || authority.is_none_or(|a| a == site.default_authority);
@@ -54,6 +55,7 @@ impl Snapshot {
         authority: Option<&str>,
     ) -> Result<Arc<Representation>, ViewError> {
         let generation = &self.generation;
+        let authority = authority.filter(|a| generation.site.accepts(a));
         let view = View {
             limit: view.limit.filter(|&l| l != generation.site.max_items),
             ..view.clone()
