@@ -213,7 +213,7 @@ fn assert_feed_rs_matches(body: &[u8], format: &str) -> feed_rs::model::Feed {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn feeds_read_back_in_feed_rs_and_feedparser() {
     let river = River::start(
-        "[server]\nhostnames = [\"news.example\"]\n[publish]\ntitle = \"Test river\"\nlanguage = \"en\"\n",
+        "[server]\nhostnames = [\"news.example:8080\"]\n[publish]\ntitle = \"Test river\"\nlanguage = \"en\"\n",
     )
     .await;
     let host = river.app.addr.to_string();
