@@ -728,3 +728,59 @@ async fn only_the_servers_own_host_names_are_named_in_documents() {
     }
     river.app.stop().await;
 }
+
+/// Every answer, documents, operator pages and errors alike, carries the safe
+/// headers; an error body that repeats the request's words is never sniffed as HTML.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_response_carries_the_safe_headers() {
+    let river = River::start("").await;
+    let client = raw_client();
+    let cases = [
+        (Method::GET, "/", 200),
+        (Method::GET, "/feed.xml", 200),
+        (Method::HEAD, "/atom.xml", 200),
+        (Method::GET, "/feed.json", 200),
+        (Method::GET, "/opml", 200),
+        (Method::GET, "/sources", 200),
+        (Method::GET, "/sources.json", 200),
+        (Method::GET, "/metrics", 200),
+        (Method::GET, "/healthz", 200),
+        (
+            Method::GET,
+            "/tags/%3Cscript%3Ealert(1)%3C%2Fscript%3E.xml",
+            404,
+        ),
+        (Method::GET, "/feed.xml?limit=%3Cscript%3E", 400),
+        (Method::POST, "/feed.xml", 405),
+    ];
+    for (method, path, status) in cases {
+        let response = client
+            .request(method.clone(), river.app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), status, "{method} {path}");
+        let headers = response.headers();
+        for (name, value) in tributary::http::SAFE_HEADERS {
+            assert_eq!(
+                headers.get(name).map(|v| v.to_str().unwrap()),
+                Some(value),
+                "{method} {path}: {name}"
+            );
+        }
+    }
+    // And a 304.
+    let first = client.get(river.app.url("/feed.xml")).send().await.unwrap();
+    let etag = first.headers()["etag"].clone();
+    let again = client
+        .get(river.app.url("/feed.xml"))
+        .header("If-None-Match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    assert_eq!(again.headers()["x-content-type-options"], "nosniff");
+    let csp = tributary::http::SAFE_HEADERS[3].1;
+    assert!(csp.contains("default-src 'none'") && !csp.contains("script-src"));
+    river.app.stop().await;
+}

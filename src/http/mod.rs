@@ -44,7 +44,7 @@ use crate::publish::Snapshot;
 use crate::store::Store;
 
 pub use conditional::{Encoding, negotiate};
-pub use routes::{handle, service};
+pub use routes::{SAFE_HEADERS, handle, service};
 pub use server::{connection_builder, serve};
 
 /// 8 KiB of request line and headers (hyper's floor): a feed reader sends a few
