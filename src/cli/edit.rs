@@ -23,6 +23,12 @@ pub(super) fn add(
         .with_context(|| {
             format!("`{target}` is not an http(s) URL; write it in full, like \"https://example.org/rss.xml\"")
         })?;
+    if !url.username().is_empty() || url.password().is_some() {
+        anyhow::bail!(
+            "`{}` has a user name or password in it, which would be published with the URL; add the source without them and write them as `username` and `password` in its [[source]] table (sent to its host only)",
+            config::shown_url(url.as_str(), &[])
+        );
+    }
     let already = |url: &Url| {
         config
             .sources
@@ -138,8 +144,8 @@ pub(super) fn export_opml(config: &Config) -> String {
             .map(|source| SourceEntry {
                 slug: source.id.slug(),
                 name: config::source_name(source.name.as_deref(), None)
-                    .unwrap_or_else(|| source.url.to_string()),
-                url: source.url.to_string(),
+                    .unwrap_or_else(|| source.shown_url()),
+                url: source.shown_url(),
                 tags: source.tags.clone(),
             })
             .collect(),

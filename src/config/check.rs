@@ -243,6 +243,7 @@ impl Checker<'_> {
         let max_items = raw
             .max_items
             .map(|max| self.at_least_one(Some(max), "max_items", usize::MAX));
+        let secret_query = self.secret_query(raw.secret_query);
         Some(SourceConfig {
             id: SourceId(raw.url.as_ref().trim().to_string()),
             url,
@@ -254,6 +255,7 @@ impl Checker<'_> {
             kind,
             filter,
             max_items,
+            secret_query,
         })
     }
 

@@ -153,6 +153,12 @@ pub fn append_sources(
     let mut new_tables = Vec::new();
     for feed in feeds {
         let url = match Url::parse(&feed.url) {
+            Ok(url) if !url.username().is_empty() || url.password().is_some() => {
+                let reason = "a user name or password in the URL would be published with it; add the feed by hand with `username` and `password`".to_string();
+                let shown = super::shown_url(&feed.url, &[]).into_owned();
+                report.invalid.push((shown, reason));
+                continue;
+            }
             Ok(url) if matches!(url.scheme(), "http" | "https") => url,
             Ok(url) => {
                 let reason = format!("a {} URL, not http(s)", url.scheme());
@@ -246,6 +252,11 @@ mod tests {
             name: None,
             tags: vec![],
         });
+        with_bad.push(OpmlFeed {
+            url: "https://me:pa55@private.example/feed".into(),
+            name: None,
+            tags: vec![],
+        });
         with_bad.push(feeds[1].clone());
         let (out, report) = append_sources(text, &configured, &with_bad).unwrap();
         assert_eq!(report.added, feeds[1..].to_vec());
@@ -253,7 +264,9 @@ mod tests {
             report.already,
             vec!["https://wire.example/rss", "https://plain.example/feed"]
         );
-        assert_eq!(report.invalid.len(), 1);
+        assert_eq!(report.invalid.len(), 2);
+        assert_eq!(report.invalid[1].0, "https://private.example/feed");
+        assert!(report.invalid[1].1.contains("`username` and `password`"));
         let out = out.unwrap();
         assert!(out.starts_with(text), "{out}");
         assert_eq!(

@@ -31,6 +31,9 @@ impl SourceConfig {
             kind,
             filter,
             max_items,
+            // What is shown of the URL, not what is polled: the outputs follow a
+            // change at once, and the key (persisted) stays what it was.
+            secret_query: _,
         } = self;
         let mut key = Key::default();
         key.text(&id.0);

@@ -16,11 +16,13 @@ mod error;
 pub mod import;
 mod key;
 mod raw;
+pub mod shown;
 mod types;
 mod values;
 
 pub use edit::replace_file;
 pub use error::{ConfigError, Problem};
+pub use shown::shown_url;
 pub use types::{
     Config, Interval, PollConfig, PublishConfig, Retention, SourceConfig, SourceKind, source_name,
 };
@@ -180,6 +182,25 @@ mod tests {
         assert!(
             messages.iter().any(|m| m.contains("add `date`")),
             "{messages:?}"
+        );
+    }
+
+    #[test]
+    fn credentials_in_urls_are_refused_and_secret_query_is_read() {
+        let problems = check(
+            "[server]\npublic_url = \"https://me:pw@news.example/\"\n[[source]]\nurl = \"https://me:hunter22@a.example/rss\"\n[[source]]\nurl = \"https://b.example/rss?t=1\"\nsecret_query = [\"T\", \"a=b\"]\n",
+        )
+        .unwrap_err();
+        assert_eq!(places(&problems), [(2, 14), (4, 7), (7, 22)]);
+        assert!(problems[1].message.contains("`username` and `password`"));
+        assert!(problems.iter().all(|p| !p.message.contains("hunter22")));
+        let config = check(
+            "[[source]]\nurl = \"https://b.example/rss?t=1&token=2\"\nsecret_query = [\"T\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.sources[0].shown_url(),
+            "https://b.example/rss?t=***&token=***"
         );
     }
 

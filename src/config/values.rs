@@ -14,8 +14,19 @@ use crate::ingest::filter::FilterOn;
 
 impl Checker<'_> {
     pub(super) fn http_url(&mut self, raw: &Spanned<String>, what: &str) -> Option<Url> {
-        let text = raw.as_ref().trim();
-        match Url::parse(text) {
+        let written = raw.as_ref().trim();
+        // Messages are logged on reload: they show the URL as any output would.
+        let text = super::shown::shown_url(written, &[]);
+        match Url::parse(written) {
+            Ok(url) if !url.username().is_empty() || url.password().is_some() => {
+                self.report(
+                    Some(raw.span()),
+                    format!(
+                        "{what} `{text}` has a user name or password in it, which would be published with the URL; write them as `username` and `password` in the [[source]], which are sent to this host only"
+                    ),
+                );
+                None
+            }
             Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
                 Some(url)
             }
@@ -286,6 +297,26 @@ impl Checker<'_> {
             addresses: AddressPolicy::default(),
             credentials_origin: None,
         }
+    }
+
+    /// A source's `secret_query`: query parameter names, lowercased.
+    pub(super) fn secret_query(&mut self, raw: Vec<Spanned<String>>) -> Vec<String> {
+        let mut names = Vec::with_capacity(raw.len());
+        for name in raw {
+            let text = name.as_ref().trim().to_ascii_lowercase();
+            if text.is_empty() || text.contains(['&', '=', '?', '#']) {
+                self.report(
+                    Some(name.span()),
+                    format!(
+                        "secret_query lists query parameter names, like \"token\"; `{}` is not one",
+                        name.as_ref()
+                    ),
+                );
+            } else {
+                names.push(text);
+            }
+        }
+        names
     }
 
     pub(super) fn at_least_one(

@@ -147,6 +147,9 @@ impl FetchError {
         if err.is_timeout() {
             return FetchError::Timeout { after: timeout };
         }
+        // Without the URL: it is the source's, and may carry a secret in its query;
+        // the caller knows which source failed and names it as it may be shown.
+        let err = err.without_url();
         // The whole chain: "error sending request" alone tells the sysadmin nothing.
         let mut message = err.to_string();
         let mut source = std::error::Error::source(&err);

@@ -1,6 +1,7 @@
 //! What the outputs say about the river, from the config: titles, links, the
 //! sources and their tags. Replaced on reload.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use url::Url;
 
@@ -39,8 +40,11 @@ pub struct SiteSource {
     pub slug: String,
     /// The `name` from `feeds.toml`; the feed's own title fills in when it is `None`.
     pub name: Option<String>,
+    /// Its URL as it may be shown ([`SourceConfig::shown_url`]).
     pub url: String,
     pub tags: Vec<String>,
+    /// Its `secret_query`, for the other URLs of it that items name.
+    pub secret_query: Vec<String>,
 }
 
 impl Site {
@@ -65,8 +69,9 @@ impl Site {
                     slug: s.id.slug(),
                     id: s.id.clone(),
                     name: s.name.clone(),
-                    url: s.url.to_string(),
+                    url: s.shown_url(),
                     tags: s.tags.clone(),
+                    secret_query: s.secret_query.clone(),
                 })
                 .collect(),
         }
@@ -81,6 +86,18 @@ impl Site {
             }
         }
         tags
+    }
+
+    /// The feed URL stored with an item of `source` (where the source moved, the
+    /// feed behind its page), as it may be shown: secrets of a URL stored before they
+    /// were hidden never reach a reader either.
+    pub fn shown_origin<'a>(&self, source: &SourceId, url: &'a str) -> Cow<'a, str> {
+        let secret_query = self
+            .sources
+            .iter()
+            .find(|s| s.id == *source)
+            .map_or(&[][..], |s| &s.secret_query[..]);
+        crate::config::shown_url(url, secret_query)
     }
 
     /// Whether documents may name `authority`, a reader's Host header (lowercase):

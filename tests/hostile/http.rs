@@ -403,3 +403,63 @@ fn credentials_do_not_follow_discovery_to_another_host() {
     assert_carries(&other.heads("/feed"), false, "the advertised feed");
     case.bench.report("http credentials and discovery", peak);
 }
+
+/// Secrets written into source URLs (`?token=`, a source's own `secret_query`)
+/// appear in no output, no metric label, no log line and no error message, even
+/// where an error quotes the URL (a failed connection) or a redirect target.
+#[test]
+fn secrets_in_source_urls_are_never_shown() {
+    const SECRETS: [&str; 4] = ["SECRETTOKEN1", "SECRETCODE2", "SECRETTOKEN3", "SECRETKEY4"];
+    let (mut case, _) = case(|server, _| {
+        server.body("/secret-feed", "application/rss+xml", healthy("secret"));
+        server.redirect("/moving", "ftp://files.example/feed?api_key=SECRETKEY4");
+        vec![
+            (
+                server.url("/secret-feed?token=SECRETTOKEN1&feed_code=SECRETCODE2&page=1"),
+                "secret_query = [\"Feed_Code\"]",
+            ),
+            (
+                "http://127.0.0.1:1/down?access_token=SECRETTOKEN3".to_string(),
+                "",
+            ),
+            (server.url("/moving?api_key=SECRETKEY4"), ""),
+        ]
+    });
+    case.bench.assert_sound("http", &SECRETS);
+    case.bench
+        .daemon
+        .wait_for_body("/feed.xml", "secret healthy 3", FIRST_ROUND);
+    let shown = case.url("/secret-feed?token=***&feed_code=***&page=1");
+    assert_eq!(case.bench.status(&shown).status, Status::Ok);
+    case.bench.assert_failed(
+        "http://127.0.0.1:1/down?access_token=***",
+        &["cannot reach the server"],
+    );
+    case.bench.assert_failed(
+        &case.url("/moving?api_key=***"),
+        &["ftp://files.example/feed?api_key=***"],
+    );
+    for path in [
+        "/feed.xml",
+        "/atom.xml",
+        "/feed.json",
+        "/opml",
+        "/sources.json",
+        "/metrics",
+    ] {
+        let body = case.bench.daemon.get(path);
+        for secret in SECRETS {
+            assert!(!body.contains(secret), "{path} leaks {secret}:\n{body}");
+        }
+    }
+    assert!(
+        case.bench
+            .daemon
+            .get("/feed.xml")
+            .contains(&shown.replace('&', "&amp;"))
+    );
+    let log = case.bench.daemon.log();
+    for secret in SECRETS {
+        assert!(!log.contains(secret), "the log leaks {secret}:\n{log}");
+    }
+}
