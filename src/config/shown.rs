@@ -49,7 +49,7 @@ fn is_secret(name: &str, secret_query: &[String]) -> bool {
         .to_ascii_lowercase();
     DEFAULT_SECRET_QUERY.contains(&name.as_str())
         || SECRET_ENDINGS.iter().any(|end| name.ends_with(end))
-        || secret_query.iter().any(|s| *s == name)
+        || secret_query.contains(&name)
 }
 
 /// `url` as it may be shown: without a user or password, and with the value of

@@ -25,6 +25,7 @@
 
 mod conditional;
 pub mod deadline;
+mod line_ends;
 mod operator;
 mod routes;
 mod server;
@@ -44,7 +45,7 @@ use crate::publish::Snapshot;
 use crate::store::Store;
 
 pub use conditional::{Encoding, negotiate};
-pub use routes::{SAFE_HEADERS, handle, service};
+pub use routes::{SAFE_HEADERS, content_security_policy, handle, service, style_hash};
 pub use server::{connection_builder, serve};
 
 /// 8 KiB of request line and headers (hyper's floor): a feed reader sends a few
