@@ -2,7 +2,9 @@
 //! trickling, silence, a reset mid-body, redirect loops and chains, a challenge page,
 //! an empty body, 429 with Retry-After in both forms, 500, redirects towards the
 //! metadata service, private, reserved and loopback addresses, a page advertising an
-//! internal feed, and an untrusted TLS certificate.
+//! internal feed, an untrusted TLS certificate; credentials that must not follow a
+//! redirect or a discovered feed to another host, and secrets in source URLs that
+//! must show nowhere.
 
 use crate::server::{Act, GzipBomb, Hostile, start_tls};
 use crate::{FIRST_ROUND, Scenario, healthy, scenario};
