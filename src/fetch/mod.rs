@@ -134,6 +134,10 @@ pub enum FetchError {
     TooManyRedirects,
     #[error("{0}")]
     Refused(Refused),
+    #[error(
+        "server answered {status} at {origin}, where the source's username, password and headers are not sent: they go to the scheme, host and port of its url only; if the feed has moved there, update its url"
+    )]
+    CredentialsWithheld { status: StatusCode, origin: String },
     #[error("the server's TLS certificate is not trusted: {0}")]
     Certificate(String),
     #[error("cannot reach the server: {0}")]
@@ -291,7 +295,23 @@ impl Fetcher {
             let status = response.status();
             if !status.is_redirection() || status == StatusCode::NOT_MODIFIED {
                 let moved = (all_permanent && current != *url).then(|| current.clone());
-                return self.finish(response, current, moved).await;
+                let withheld =
+                    !credentials && (options.basic_auth.is_some() || !options.headers.is_empty());
+                return match self.finish(response, current.clone(), moved).await {
+                    Err(FetchError::Status { status, .. })
+                        if withheld
+                            && matches!(
+                                status,
+                                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+                            ) =>
+                    {
+                        Err(FetchError::CredentialsWithheld {
+                            status,
+                            origin: current.origin().ascii_serialization(),
+                        })
+                    }
+                    outcome => outcome,
+                };
             }
             let location =
                 header(response.headers(), LOCATION).ok_or_else(|| FetchError::BadRedirect {

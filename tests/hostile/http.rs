@@ -365,16 +365,28 @@ fn credentials_do_not_follow_a_redirect_to_another_host() {
     let mut target = None;
     let (case, peak) = case(|server, runtime| {
         let other = other(runtime, "/feed", "elsewhere");
+        other.respond("/locked", 401, &[], b"who are you?".to_vec());
         server.redirect("/private", &other.url("/feed"));
+        server.redirect("/private-locked", &other.url("/locked"));
         server.body("/private-feed", "application/rss+xml", healthy("own"));
         server.redirect("/private-same", "/private-feed");
         target = Some(other);
         vec![
             (server.url("/private"), WITH_CREDENTIALS),
             (server.url("/private-same"), WITH_CREDENTIALS),
+            (server.url("/private-locked"), WITH_CREDENTIALS),
         ]
     });
     let other = target.unwrap();
+    // A 401 there says why.
+    case.bench.assert_failed(
+        &case.url("/private-locked"),
+        &[
+            "401",
+            &format!("at http://{}, where the source's username", other.addr),
+        ],
+    );
+    assert_carries(&other.heads("/locked"), false, "another port, 401");
     case.assert_ok("/private");
     assert_carries(&case.server.heads("/private"), true, "the configured host");
     assert_carries(&other.heads("/feed"), false, "another port");
