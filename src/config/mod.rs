@@ -5,9 +5,9 @@
 //! `daemon` and `cli` receive a `Config`.
 //!
 //! The types are in `types`, the serde shapes of the file in `raw`, the checker in
-//! `check` (sections) and `values` (single values), a source's fingerprint in `key`;
-//! `add`, `import` and `edit` write
-//! new `[[source]]` tables into the file.
+//! `check` (sections) and `values` (single values), a source's fingerprint in `key`,
+//! what of a source's URL may be shown in `shown`; `add`, `import` and `edit` write
+//! new sources into the file (`edit::replace_file` is the one way it is written).
 
 pub mod add;
 mod check;

@@ -20,8 +20,9 @@
 //!
 //! The files: `server` accepts and runs connections, `routes` turns a request
 //! into an answer, `conditional` picks the encoding and answers 304s, `operator`
-//! serves the operator's endpoints; the fast paths are [`zerocopy`] (sendfile) and
-//! [`deadline`] (the connection deadlines).
+//! serves the operator's endpoints, `line_ends` refuses bare-LF request heads; the
+//! fast paths are [`zerocopy`] (sendfile) and [`deadline`] (the connection deadlines).
+//! Every response carries [`SAFE_HEADERS`] and the [`content_security_policy`].
 
 mod conditional;
 pub mod deadline;

@@ -40,7 +40,7 @@ pub struct SiteSource {
     pub slug: String,
     /// The `name` from `feeds.toml`; the feed's own title fills in when it is `None`.
     pub name: Option<String>,
-    /// Its URL as it may be shown ([`SourceConfig::shown_url`]).
+    /// Its URL as it may be shown ([`crate::config::SourceConfig::shown_url`]).
     pub url: String,
     pub tags: Vec<String>,
     /// Its `secret_query`, for the other URLs of it that items name.
