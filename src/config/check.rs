@@ -202,7 +202,8 @@ impl Checker<'_> {
                 self.report(
                     Some(raw_source.url.span()),
                     format!(
-                        "duplicate source {url}: it is already listed on line {line}; remove one of the two [[source]] tables"
+                        "duplicate source {}: it is already listed on line {line}; remove one of the two [[source]] tables",
+                        super::shown_url(url.as_str(), &[])
                     ),
                 );
                 continue;

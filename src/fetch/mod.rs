@@ -126,9 +126,11 @@ pub enum FetchError {
     },
     #[error("body exceeds the cap of {limit} bytes")]
     TooLarge { limit: usize },
-    #[error("redirected to {location}, which cannot be followed")]
+    // URLs in messages are shown as every URL is (`config::shown_url`): a redirect
+    // target can carry a token too.
+    #[error("redirected to {}, which cannot be followed", shown(location))]
     BadRedirect { location: String },
-    #[error("redirect loop: {url} was already visited")]
+    #[error("redirect loop: {} was already visited", shown(url.as_str()))]
     RedirectLoop { url: Url },
     #[error("more than {MAX_REDIRECTS} redirects")]
     TooManyRedirects,
@@ -433,6 +435,11 @@ impl Fetcher {
     }
 }
 
+/// `url` as an error message may show it: secret query values hidden.
+fn shown(url: &str) -> std::borrow::Cow<'_, str> {
+    crate::config::shown_url(url, &[])
+}
+
 /// Whether a request to `url` may carry the credentials given for `trusted`: only
 /// when scheme, host and port are the same (the rule of browsers and curl).
 fn carries_credentials(trusted: &url::Origin, url: &Url) -> bool {
@@ -550,6 +557,21 @@ mod tests {
             &opaque,
             &Url::parse("data:text/plain,x").unwrap()
         ));
+    }
+
+    #[test]
+    fn urls_in_errors_hide_their_secrets() {
+        let bad = FetchError::BadRedirect {
+            location: "ftp://x.example/f?token=abc123".into(),
+        };
+        assert_eq!(
+            bad.to_string(),
+            "redirected to ftp://x.example/f?token=***, which cannot be followed"
+        );
+        let looped = FetchError::RedirectLoop {
+            url: Url::parse("https://x.example/f?sig=abc123").unwrap(),
+        };
+        assert!(!looped.to_string().contains("abc123"), "{looped}");
     }
 
     #[test]
