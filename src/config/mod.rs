@@ -194,6 +194,13 @@ mod tests {
         assert_eq!(places(&problems), [(2, 14), (4, 7), (7, 22)]);
         assert!(problems[1].message.contains("`username` and `password`"));
         assert!(problems.iter().all(|p| !p.message.contains("hunter22")));
+        let problems =
+            check("[[source]]\nurl = \"https://a.example/\"\nheaders = { proxy-authorization = \"Basic x\" }\n")
+                .unwrap_err();
+        assert!(
+            problems[0].message.contains("belongs to the proxy"),
+            "{problems:?}"
+        );
         let config = check(
             "[[source]]\nurl = \"https://b.example/rss?t=1&token=2\"\nsecret_query = [\"T\"]\n",
         )

@@ -270,6 +270,11 @@ impl Checker<'_> {
                     Some(value.span()),
                     format!("`{name}` is not a valid HTTP header name"),
                 );
+            } else if name.eq_ignore_ascii_case("proxy-authorization") {
+                self.report(
+                    Some(value.span()),
+                    "Proxy-Authorization belongs to the proxy, not to the feed's server, which a source's headers go to; give the proxy's credentials in its URL (HTTPS_PROXY=http://user:password@proxy:3128)".to_string(),
+                );
             } else if !is_header_value(value.as_ref()) {
                 self.report(
                     Some(value.span()),
