@@ -5,8 +5,8 @@
 //! `daemon` and `cli` receive a `Config`.
 //!
 //! The types are in `types`, the serde shapes of the file in `raw`, the checker in
-//! `check` (sections) and `values` (single values), a source's fingerprint in `key`,
-//! what of a source's URL may be shown in `shown`; `add`, `import` and `edit` write
+//! `check` (sections) and `values` (single values), a source's fingerprint in `key`
+//! (what of a source's URL may be shown is `fetch::shown`, re-exported); `add`, `import` and `edit` write
 //! new sources into the file (`edit::replace_file` is the one way it is written).
 
 pub mod add;
@@ -16,13 +16,12 @@ mod error;
 pub mod import;
 mod key;
 mod raw;
-pub mod shown;
 mod types;
 mod values;
 
+pub use crate::fetch::shown::{self, shown_url};
 pub use edit::replace_file;
 pub use error::{ConfigError, Problem};
-pub use shown::shown_url;
 pub use types::{
     Config, Interval, PollConfig, PublishConfig, Retention, SourceConfig, SourceKind, source_name,
 };

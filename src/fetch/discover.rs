@@ -168,7 +168,7 @@ pub async fn discover(
         if taken.contains(&candidate.url) {
             tried.push(format!(
                 "{}: already polled as a source of its own",
-                crate::config::shown_url(candidate.url.as_str(), &[])
+                super::shown::shown_url(candidate.url.as_str(), &[])
             ));
             continue;
         }
@@ -183,7 +183,7 @@ pub async fn discover(
             }
             Err(why) => tried.push(format!(
                 "{}: {why}",
-                crate::config::shown_url(candidate.url.as_str(), &[])
+                super::shown::shown_url(candidate.url.as_str(), &[])
             )),
         }
     }

@@ -7,6 +7,7 @@
 //! to an internal address it was not configured for.
 
 pub mod discover;
+pub mod shown;
 
 mod guard;
 
@@ -437,7 +438,7 @@ impl Fetcher {
 
 /// `url` as an error message may show it: secret query values hidden.
 fn shown(url: &str) -> std::borrow::Cow<'_, str> {
-    crate::config::shown_url(url, &[])
+    shown::shown_url(url, &[])
 }
 
 /// Whether a request to `url` may carry the credentials given for `trusted`: only

@@ -8,7 +8,8 @@
 //! them, and those a source lists in `secret_query` are shown as `***`. A user and
 //! password in the URL itself are refused by `check` (`username` and `password`
 //! are the keys for them) and never shown either. Works on the text as written, so
-//! a URL that does not parse is still redacted.
+//! a URL that does not parse is still redacted. It lives in `fetch`, whose error
+//! messages quote URLs, and `config` (and through it every other room) re-exports it.
 
 use std::borrow::Cow;
 
