@@ -655,3 +655,241 @@ async fn served_connections_have_nagle_off() {
     drop(client);
     river.app.stop().await;
 }
+
+/// Without `public_url`, documents name the Host a reader asked for only when it
+/// belongs to the server; any other Host (or X-Forwarded-Host, or Forwarded) gets
+/// the listen address's documents, byte for byte, so no client can make a shared
+/// cache keep self links of its choosing, nor fill the view cache with names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_servers_own_host_names_are_named_in_documents() {
+    let river =
+        River::start("[server]\nhostnames = [\"news.example\", \"feeds.example:8443\"]\n").await;
+    let client = raw_client();
+    let port = river.app.addr.port();
+    let get = |host: String, extra: Option<(&'static str, &'static str)>| {
+        let mut request = client.get(river.app.url("/atom.xml")).header("Host", host);
+        if let Some((name, value)) = extra {
+            request = request.header(name, value);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            let etag = response.headers()["etag"].to_str().unwrap().to_string();
+            (
+                etag,
+                String::from_utf8(response.bytes().await.unwrap().to_vec()).unwrap(),
+            )
+        }
+    };
+    let canonical = get(river.app.addr.to_string(), None).await;
+    assert!(
+        canonical
+            .1
+            .contains(&format!("http://{}/atom.xml", river.app.addr))
+    );
+    for host in [
+        "evil.example".to_string(),
+        format!("evil.example:{port}"),
+        "news.example:1234".to_string(),
+        "feeds.example".to_string(),
+        format!("localhost.evil.example:{port}"),
+    ] {
+        let answer = get(host.clone(), None).await;
+        assert_eq!(answer, canonical, "Host: {host}");
+    }
+    for (name, value) in [
+        ("X-Forwarded-Host", "evil.example"),
+        ("Forwarded", "host=evil.example;proto=https"),
+        ("X-Forwarded-Proto", "https"),
+    ] {
+        let answer = get(river.app.addr.to_string(), Some((name, value))).await;
+        assert_eq!(answer, canonical, "{name}: {value}");
+    }
+    for (host, named) in [
+        ("news.example".to_string(), "http://news.example/atom.xml"),
+        (
+            "NEWS.example:443".to_string(),
+            "http://news.example:443/atom.xml",
+        ),
+        (
+            "feeds.example:8443".to_string(),
+            "http://feeds.example:8443/atom.xml",
+        ),
+        (format!("localhost:{port}"), ""),
+        ("[::1]".to_string(), "http://[::1]/atom.xml"),
+    ] {
+        let (_, body) = get(host.clone(), None).await;
+        let named = if named.is_empty() {
+            format!("http://localhost:{port}/atom.xml")
+        } else {
+            named.to_string()
+        };
+        assert!(body.contains(&named), "Host: {host}\n{body}");
+    }
+    river.app.stop().await;
+}
+
+/// Every answer, documents, operator pages and errors alike, carries the safe
+/// headers; an error body that repeats the request's words is never sniffed as HTML.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_response_carries_the_safe_headers() {
+    let river = River::start("").await;
+    let client = raw_client();
+    let cases = [
+        (Method::GET, "/", 200),
+        (Method::GET, "/feed.xml", 200),
+        (Method::HEAD, "/atom.xml", 200),
+        (Method::GET, "/feed.json", 200),
+        (Method::GET, "/opml", 200),
+        (Method::GET, "/sources", 200),
+        (Method::GET, "/sources.json", 200),
+        (Method::GET, "/metrics", 200),
+        (Method::GET, "/healthz", 200),
+        (
+            Method::GET,
+            "/tags/%3Cscript%3Ealert(1)%3C%2Fscript%3E.xml",
+            404,
+        ),
+        (Method::GET, "/feed.xml?limit=%3Cscript%3E", 400),
+        (Method::POST, "/feed.xml", 405),
+    ];
+    for (method, path, status) in cases {
+        let response = client
+            .request(method.clone(), river.app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), status, "{method} {path}");
+        let headers = response.headers();
+        for (name, value) in tributary::http::SAFE_HEADERS {
+            assert_eq!(
+                headers.get(name).map(|v| v.to_str().unwrap()),
+                Some(value),
+                "{method} {path}: {name}"
+            );
+        }
+        assert_eq!(
+            headers.get("content-security-policy"),
+            Some(tributary::http::content_security_policy()),
+            "{method} {path}"
+        );
+    }
+    // And a 304.
+    let first = client.get(river.app.url("/feed.xml")).send().await.unwrap();
+    let etag = first.headers()["etag"].clone();
+    let again = client
+        .get(river.app.url("/feed.xml"))
+        .header("If-None-Match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    assert_eq!(again.headers()["x-content-type-options"], "nosniff");
+    // The policy lets in exactly the inline style of each HTML page.
+    let csp = tributary::http::content_security_policy().to_str().unwrap();
+    assert!(
+        csp.starts_with("default-src 'none'; style-src 'sha256-"),
+        "{csp}"
+    );
+    for path in ["/", "/sources"] {
+        let response = client.get(river.app.url(path)).send().await.unwrap();
+        assert_eq!(response.headers()["content-security-policy"], csp);
+        let page = response.text().await.unwrap();
+        let style = page
+            .split_once("<style>")
+            .and_then(|(_, rest)| rest.split_once("</style>"))
+            .map(|(style, _)| style)
+            .unwrap_or_else(|| panic!("{path} has no style"));
+        let hash = format!("'sha256-{}'", tributary::http::style_hash(style));
+        assert!(csp.contains(&hash), "{path}: {hash} not in {csp}");
+    }
+    river.app.stop().await;
+}
+
+/// What a raw request gets back, read until the server closes the connection (or
+/// 5 s pass, for a connection it keeps open).
+async fn raw_exchange(addr: std::net::SocketAddr, request: &[u8]) -> String {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut received = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while let Ok(Ok(n)) = tokio::time::timeout_at(
+        deadline,
+        tokio::io::AsyncReadExt::read(&mut stream, &mut chunk),
+    )
+    .await
+    {
+        if n == 0 {
+            break;
+        }
+        received.extend_from_slice(&chunk[..n]);
+    }
+    String::from_utf8_lossy(&received).into_owned()
+}
+
+/// Request-smuggling classics: bare-LF line endings are refused with 400 (as nginx
+/// and Apache do; a proxy in front may read such a head differently), as are
+/// differing Content-Lengths and obs-folded headers; a request with both
+/// Content-Length and Transfer-Encoding is read by Transfer-Encoding and its
+/// connection closed after the answer, so nothing after it is read as a request;
+/// an absolute-form target naming another host cannot choose the self links.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_smuggling_classics_are_refused() {
+    let river = River::start("").await;
+    let addr = river.app.addr;
+    for request in [
+        &b"GET /feed.xml HTTP/1.1\nHost: x\n\n"[..],
+        b"GET /feed.xml HTTP/1.1\r\nHost: x\n\r\n",
+        b"GET /feed.xml HTTP/1.1\r\nHost: x\r\nX-A: 1\n\r\n",
+        b"GET /feed.xml HTTP/1.1\r\nHost: x\r\n\n",
+        b"GET /feed.xml HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+        b"GET /feed.xml HTTP/1.1\r\nHost: x\r\nX-Folded: a\r\n b\r\n\r\n",
+    ] {
+        let answer = raw_exchange(addr, request).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 400"),
+            "{:?}: {answer:?}",
+            String::from_utf8_lossy(request)
+        );
+        assert_eq!(answer.matches("HTTP/1.1").count(), 1, "{answer:?}");
+    }
+    // A good request on the same connection after one with bare LF is never read.
+    let answer = raw_exchange(
+        addr,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\nHost: x\n\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    assert_eq!(answer.matches("HTTP/1.1 200").count(), 1, "{answer:?}");
+    assert!(answer.contains("HTTP/1.1 400"), "{answer:?}");
+    // Both lengths: one request, answered, and the connection closed.
+    let answer = raw_exchange(
+        addr,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await;
+    assert_eq!(answer.matches("HTTP/1.1 ").count(), 1, "{answer:?}");
+    // The target's host is held to the same names as Host.
+    let request = format!(
+        "GET http://evil.example/atom.xml HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    );
+    let answer = raw_exchange(addr, request.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    assert!(!answer.contains("evil.example"), "{answer}");
+    assert!(
+        answer.contains(&format!("http://{addr}/atom.xml")),
+        "{answer}"
+    );
+    let request = format!(
+        "GET http://localhost:{}/atom.xml HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n",
+        addr.port()
+    );
+    let answer = raw_exchange(addr, request.as_bytes()).await;
+    assert!(
+        answer.contains(&format!("http://localhost:{}/atom.xml", addr.port())),
+        "{answer}"
+    );
+    river.app.stop().await;
+}

@@ -170,7 +170,10 @@ fn assert_feed_rs_matches(body: &[u8], format: &str) -> feed_rs::model::Feed {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn feeds_read_back_in_feed_rs_and_feedparser() {
-    let river = River::start("[publish]\ntitle = \"Test river\"\nlanguage = \"en\"\n").await;
+    let river = River::start(
+        "[server]\nhostnames = [\"news.example:8080\"]\n[publish]\ntitle = \"Test river\"\nlanguage = \"en\"\n",
+    )
+    .await;
     let host = river.app.addr.to_string();
 
     // RSS 2.0, with the request's Host in the self link (no public_url is set).
@@ -214,7 +217,7 @@ async fn feeds_read_back_in_feed_rs_and_feedparser() {
     assert_feed_rs_matches(&json, "json");
     check_json_feed(&json, &river, &format!("http://{host}/feed.json"));
 
-    // The same river under another Host name links to itself under that name.
+    // The same river under one of its `hostnames` links to itself under that name.
     let other = reqwest::Client::new()
         .get(river.app.url("/feed.xml"))
         .header("Host", "news.example:8080")

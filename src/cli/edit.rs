@@ -23,6 +23,12 @@ pub(super) fn add(
         .with_context(|| {
             format!("`{target}` is not an http(s) URL; write it in full, like \"https://example.org/rss.xml\"")
         })?;
+    if !url.username().is_empty() || url.password().is_some() {
+        anyhow::bail!(
+            "`{}` has a user name or password in it, which would be published with the URL; add the source without them and write them as `username` and `password` in its [[source]] table (sent to its host only)",
+            config::shown_url(url.as_str(), &[])
+        );
+    }
     let already = |url: &Url| {
         config
             .sources
@@ -57,7 +63,7 @@ pub(super) fn add(
     // The file is written only once the result is known to load.
     config::parse(&config.path, &edited, None)
         .map_err(|err| anyhow::anyhow!("the new source would make the config invalid: {err}"))?;
-    std::fs::write(&config.path, edited)
+    config::replace_file(&config.path, &edited)
         .with_context(|| format!("writing {}", config.path.display()))?;
     if let Some((via, advertised)) = &resolved.discovery {
         let how = match via {
@@ -95,19 +101,17 @@ pub(super) fn import_opml(file: &Path, config_path: &Path) -> anyhow::Result<()>
     };
     // The config as it is must be valid: a problem is shown with its line and column
     // before anything is changed.
-    config::parse(config_path, &text, None)?;
-    let mut document: toml_edit::DocumentMut = text
-        .parse()
-        .with_context(|| format!("reading {}", config_path.display()))?;
-    let report = crate::config::import::append_sources(&mut document, &feeds);
+    let current = config::parse(config_path, &text, None)?;
+    let configured: Vec<Url> = current.sources.iter().map(|s| s.url.clone()).collect();
+    let (updated, report) = crate::config::import::append_sources(&text, &configured, &feeds)
+        .with_context(|| format!("adding to {}", config_path.display()))?;
     for (url, reason) in &report.invalid {
         eprintln!("skipped {url}: {reason}");
     }
-    if !report.added.is_empty() {
-        let updated = document.to_string();
+    if let Some(updated) = updated {
         config::parse(config_path, &updated, None)
             .context("the imported sources would make the config invalid; nothing was written")?;
-        write_replacing(config_path, &updated)
+        config::replace_file(config_path, &updated)
             .with_context(|| format!("writing {}", config_path.display()))?;
     }
     for feed in &report.added {
@@ -126,34 +130,6 @@ pub(super) fn import_opml(file: &Path, config_path: &Path) -> anyhow::Result<()>
     Ok(())
 }
 
-/// Replaces `path` with `text` atomically (a temporary file renamed over it), so a
-/// crash leaves the old file or the new one, never half of one. The new file keeps
-/// the old one's permissions and, when allowed, its owner: a `0640 root:tributary`
-/// config holding feed credentials stays that way.
-fn write_replacing(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let old = std::fs::metadata(path).ok();
-    let mut temporary = tempfile::NamedTempFile::new_in(dir)?;
-    temporary.write_all(text.as_bytes())?;
-    temporary.as_file().sync_all()?;
-    if let Some(old) = &old {
-        temporary.as_file().set_permissions(old.permissions())?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::MetadataExt;
-            // Only root may give a file away; anyone else keeps their own ownership.
-            let _ =
-                std::os::unix::fs::fchown(temporary.as_file(), Some(old.uid()), Some(old.gid()));
-        }
-    }
-    temporary.persist(path).map_err(|err| err.error)?;
-    Ok(())
-}
-
 /// The configured sources as OPML 2.0, named as in the config (else by URL).
 pub(super) fn export_opml(config: &Config) -> String {
     use crate::render::{PageInfo, SourceEntry};
@@ -168,8 +144,8 @@ pub(super) fn export_opml(config: &Config) -> String {
             .map(|source| SourceEntry {
                 slug: source.id.slug(),
                 name: config::source_name(source.name.as_deref(), None)
-                    .unwrap_or_else(|| source.url.to_string()),
-                url: source.url.to_string(),
+                    .unwrap_or_else(|| source.shown_url()),
+                url: source.shown_url(),
                 tags: source.tags.clone(),
             })
             .collect(),

@@ -5,8 +5,8 @@
 //! first, checks the new text with `config::parse` before writing it, and tells no
 //! daemon (a reload does).
 
-use super::edit::{source_table, sources_mut};
-use toml_edit::DocumentMut;
+pub use super::edit::EditError as AddError;
+use super::edit::{append_tables, source_table};
 use url::Url;
 
 /// What the new `[[source]]` holds.
@@ -17,34 +17,11 @@ pub struct NewSource {
     pub tags: Vec<String>,
 }
 
-/// Why the file could not take the new source.
-#[derive(Debug, thiserror::Error)]
-pub enum AddError {
-    #[error("cannot read it as TOML: {0}")]
-    Syntax(#[from] toml_edit::TomlError),
-    #[error("`source` is not a list of [[source]] tables")]
-    NotSources,
-    #[error("no URL to add")]
-    NoUrl,
-}
-
-/// `text` with `source` appended as the last `[[source]]` table.
+/// `text` with `source` appended as its last source.
 pub fn append_source(text: &str, source: &NewSource) -> Result<String, AddError> {
     let url = source.url.as_ref().ok_or(AddError::NoUrl)?;
-    let mut document: DocumentMut = text.parse()?;
-    let mut table = source_table(url.as_str(), source.name.as_deref(), &source.tags);
-    // A blank line before it, as between the tables a person writes.
-    if !text.is_empty() {
-        table.decor_mut().set_prefix("\n");
-    }
-    sources_mut(&mut document)
-        .ok_or(AddError::NotSources)?
-        .push(table);
-    let mut edited = document.to_string();
-    if !edited.ends_with('\n') {
-        edited.push('\n');
-    }
-    Ok(edited)
+    let table = source_table(url.as_str(), source.name.as_deref(), &source.tags);
+    append_tables(text, vec![table])
 }
 
 #[cfg(test)]

@@ -47,7 +47,7 @@ impl Checker<'_> {
     /// The whole file, section by section; `state_dir` is the store's home when the
     /// file names none.
     pub(super) fn check(&mut self, raw: RawConfig, state_dir: Option<PathBuf>) -> Config {
-        let (listen, public_url, send_timeout) = self.server(raw.server);
+        let (listen, public_url, hostnames, send_timeout) = self.server(raw.server);
         let (store_path, store_cache_bytes, retention) = self.store(raw.store, state_dir);
         let poll = self.poll(raw.poll);
         let publish = self.publish(raw.publish);
@@ -56,6 +56,7 @@ impl Checker<'_> {
             path: self.path.to_owned(),
             listen,
             public_url,
+            hostnames,
             send_timeout,
             store_path,
             store_cache_bytes,
@@ -67,8 +68,8 @@ impl Checker<'_> {
         }
     }
 
-    /// `[server]`: the listen address, `public_url` and `send_timeout`.
-    fn server(&mut self, raw: RawServer) -> (SocketAddr, Option<Url>, Duration) {
+    /// `[server]`: the listen address, `public_url`, `hostnames` and `send_timeout`.
+    fn server(&mut self, raw: RawServer) -> (SocketAddr, Option<Url>, Vec<String>, Duration) {
         let listen = match raw.listen {
             Some(listen) => listen.as_ref().parse().unwrap_or_else(|_| {
                 self.report(
@@ -83,8 +84,13 @@ impl Checker<'_> {
             None => default_listen(),
         };
         let public_url = raw.public_url.and_then(|url| self.public_url(&url));
+        let hostnames = raw
+            .hostnames
+            .iter()
+            .filter_map(|name| self.hostname(name))
+            .collect();
         let send_timeout = self.send_timeout(raw.send_timeout.as_ref());
-        (listen, public_url, send_timeout)
+        (listen, public_url, hostnames, send_timeout)
     }
 
     /// `[store]`: where it lives, its page cache in bytes, and how long items stay.
@@ -196,7 +202,8 @@ impl Checker<'_> {
                 self.report(
                     Some(raw_source.url.span()),
                     format!(
-                        "duplicate source {url}: it is already listed on line {line}; remove one of the two [[source]] tables"
+                        "duplicate source {}: it is already listed on line {line}; remove one of the two [[source]] tables",
+                        super::shown_url(url.as_str(), &[])
                     ),
                 );
                 continue;
@@ -226,6 +233,7 @@ impl Checker<'_> {
         let mut request =
             self.request_options(raw.headers, raw.username, raw.password, raw.user_agent);
         request.addresses = AddressPolicy::for_source(&url, raw.allow_private.unwrap_or(false));
+        request.credentials_origin = Some(url.origin());
         let timezone = self.timezone(raw.timezone);
         let kind = self.kind(raw.kind, raw.selectors, &raw.url)?;
         let filter = Filter {
@@ -236,6 +244,7 @@ impl Checker<'_> {
         let max_items = raw
             .max_items
             .map(|max| self.at_least_one(Some(max), "max_items", usize::MAX));
+        let secret_query = self.secret_query(raw.secret_query);
         Some(SourceConfig {
             id: SourceId(raw.url.as_ref().trim().to_string()),
             url,
@@ -247,6 +256,7 @@ impl Checker<'_> {
             kind,
             filter,
             max_items,
+            secret_query,
         })
     }
 

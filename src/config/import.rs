@@ -9,9 +9,8 @@
 //! [`read_opml`] and [`append_sources`], checks the result with `config::parse` and
 //! writes the file.
 
-use super::edit::{source_table, sources_mut};
+use super::edit::{EditError, append_tables, source_table};
 use std::collections::HashSet;
-use toml_edit::{DocumentMut, Item};
 use url::Url;
 
 /// A feed listed in an OPML file.
@@ -139,23 +138,27 @@ pub struct ImportReport {
     pub invalid: Vec<(String, String)>,
 }
 
-/// Appends `feeds` to the `[[source]]` tables of `document` (a `feeds.toml`), leaving
-/// everything else as it was written. URLs already configured are compared after
-/// parsing, so `HTTP://Example.org/rss` and `http://example.org/rss` are one feed.
-pub fn append_sources(document: &mut DocumentMut, feeds: &[OpmlFeed]) -> ImportReport {
-    let normalized = |url: &str| Url::parse(url).map(|u| u.to_string()).ok();
-    let mut known: HashSet<String> = HashSet::new();
-    if let Some(sources) = document.get("source").and_then(Item::as_array_of_tables) {
-        for source in sources {
-            if let Some(url) = source.get("url").and_then(Item::as_str) {
-                known.insert(normalized(url).unwrap_or_else(|| url.to_string()));
-            }
-        }
-    }
+/// `text` (a `feeds.toml`) with `feeds` appended to its sources, everything else left
+/// as it was written; `None` when there is nothing to add. `configured` are the URLs
+/// of the sources it already has (from `config::parse`, whatever shape the file gives
+/// them); URLs are compared after parsing, so `HTTP://Example.org/rss` and
+/// `http://example.org/rss` are one feed.
+pub fn append_sources(
+    text: &str,
+    configured: &[Url],
+    feeds: &[OpmlFeed],
+) -> Result<(Option<String>, ImportReport), EditError> {
+    let mut known: HashSet<String> = configured.iter().map(Url::to_string).collect();
     let mut report = ImportReport::default();
     let mut new_tables = Vec::new();
     for feed in feeds {
         let url = match Url::parse(&feed.url) {
+            Ok(url) if !url.username().is_empty() || url.password().is_some() => {
+                let reason = "a user name or password in the URL would be published with it; add the feed by hand with `username` and `password`".to_string();
+                let shown = super::shown_url(&feed.url, &[]).into_owned();
+                report.invalid.push((shown, reason));
+                continue;
+            }
             Ok(url) if matches!(url.scheme(), "http" | "https") => url,
             Ok(url) => {
                 let reason = format!("a {} URL, not http(s)", url.scheme());
@@ -171,21 +174,13 @@ pub fn append_sources(document: &mut DocumentMut, feeds: &[OpmlFeed]) -> ImportR
             report.already.push(feed.url.clone());
             continue;
         }
-        let mut table = source_table(&feed.url, feed.name.as_deref(), &feed.tags);
-        // A blank line before each table, as a person would write it.
-        table.decor_mut().set_prefix("\n");
-        new_tables.push(table);
+        new_tables.push(source_table(&feed.url, feed.name.as_deref(), &feed.tags));
         report.added.push(feed.clone());
     }
     if new_tables.is_empty() {
-        return report;
+        return Ok((None, report));
     }
-    let sources = sources_mut(document)
-        .expect("`source` is an array of tables: config::parse accepts no other");
-    for table in new_tables {
-        sources.push(table);
-    }
-    report
+    Ok((Some(append_tables(text, new_tables)?), report))
 }
 
 #[cfg(test)]
@@ -249,7 +244,7 @@ mod tests {
     #[test]
     fn appends_keeping_comments_and_skipping_known_urls() {
         let text = "# My feeds\n[server]\nlisten = \"127.0.0.1:8080\" # local only\n\n# Wire\n[[source]]\nurl = \"HTTPS://wire.example/rss\"\n";
-        let mut document: DocumentMut = text.parse().unwrap();
+        let configured = [Url::parse("https://wire.example/rss").unwrap()];
         let feeds = read_opml(OPML.as_bytes()).unwrap();
         let mut with_bad = feeds.clone();
         with_bad.push(OpmlFeed {
@@ -257,15 +252,22 @@ mod tests {
             name: None,
             tags: vec![],
         });
+        with_bad.push(OpmlFeed {
+            url: "https://me:pa55@private.example/feed".into(),
+            name: None,
+            tags: vec![],
+        });
         with_bad.push(feeds[1].clone());
-        let report = append_sources(&mut document, &with_bad);
+        let (out, report) = append_sources(text, &configured, &with_bad).unwrap();
         assert_eq!(report.added, feeds[1..].to_vec());
         assert_eq!(
             report.already,
             vec!["https://wire.example/rss", "https://plain.example/feed"]
         );
-        assert_eq!(report.invalid.len(), 1);
-        let out = document.to_string();
+        assert_eq!(report.invalid.len(), 2);
+        assert_eq!(report.invalid[1].0, "https://private.example/feed");
+        assert!(report.invalid[1].1.contains("`username` and `password`"));
+        let out = out.unwrap();
         assert!(out.starts_with(text), "{out}");
         assert_eq!(
             &out[text.len()..],
@@ -275,13 +277,11 @@ mod tests {
 
     #[test]
     fn appends_to_an_empty_file() {
-        let mut document = DocumentMut::new();
         let feeds = read_opml(OPML.as_bytes()).unwrap();
-        let report = append_sources(&mut document, &feeds);
+        let (out, report) = append_sources("", &[], &feeds).unwrap();
         assert_eq!(report.added.len(), 3);
         let config =
-            crate::config::parse(std::path::Path::new("t.toml"), &document.to_string(), None)
-                .unwrap();
+            crate::config::parse(std::path::Path::new("t.toml"), &out.unwrap(), None).unwrap();
         assert_eq!(config.sources.len(), 3);
         assert_eq!(config.sources[0].name.as_deref(), Some("Wire & Co"));
         assert_eq!(config.sources[0].tags, ["News", "World", "breaking"]);

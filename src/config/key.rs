@@ -31,6 +31,9 @@ impl SourceConfig {
             kind,
             filter,
             max_items,
+            // What is shown of the URL, not what is polled: the outputs follow a
+            // change at once, and the key (persisted) stays what it was.
+            secret_query: _,
         } = self;
         let mut key = Key::default();
         key.text(&id.0);
@@ -69,6 +72,7 @@ impl Key {
             basic_auth,
             user_agent,
             addresses,
+            credentials_origin: _,
         } = request;
         self.number(headers.len() as u64);
         for (name, value) in headers {
@@ -84,7 +88,7 @@ impl Key {
             }
         }
         self.maybe_text(user_agent.as_deref());
-        // The rest of the policy follows from the URL.
+        // The rest of the policy, and where credentials go, follow from the URL.
         self.number(u64::from(addresses.allows_private()));
     }
 

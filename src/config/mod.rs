@@ -5,9 +5,9 @@
 //! `daemon` and `cli` receive a `Config`.
 //!
 //! The types are in `types`, the serde shapes of the file in `raw`, the checker in
-//! `check` (sections) and `values` (single values), a source's fingerprint in `key`;
-//! `add`, `import` and `edit` write
-//! new `[[source]]` tables into the file.
+//! `check` (sections) and `values` (single values), a source's fingerprint in `key`
+//! (what of a source's URL may be shown is `fetch::shown`, re-exported); `add`, `import` and `edit` write
+//! new sources into the file (`edit::replace_file` is the one way it is written).
 
 pub mod add;
 mod check;
@@ -19,6 +19,8 @@ mod raw;
 mod types;
 mod values;
 
+pub use crate::fetch::shown::{self, shown_url};
+pub use edit::replace_file;
 pub use error::{ConfigError, Problem};
 pub use types::{
     Config, Interval, PollConfig, PublishConfig, Retention, SourceConfig, SourceKind, source_name,
@@ -179,6 +181,32 @@ mod tests {
         assert!(
             messages.iter().any(|m| m.contains("add `date`")),
             "{messages:?}"
+        );
+    }
+
+    #[test]
+    fn credentials_in_urls_are_refused_and_secret_query_is_read() {
+        let problems = check(
+            "[server]\npublic_url = \"https://me:pw@news.example/\"\n[[source]]\nurl = \"https://me:hunter22@a.example/rss\"\n[[source]]\nurl = \"https://b.example/rss?t=1\"\nsecret_query = [\"T\", \"a=b\"]\n",
+        )
+        .unwrap_err();
+        assert_eq!(places(&problems), [(2, 14), (4, 7), (7, 22)]);
+        assert!(problems[1].message.contains("`username` and `password`"));
+        assert!(problems.iter().all(|p| !p.message.contains("hunter22")));
+        let problems =
+            check("[[source]]\nurl = \"https://a.example/\"\nheaders = { proxy-authorization = \"Basic x\" }\n")
+                .unwrap_err();
+        assert!(
+            problems[0].message.contains("belongs to the proxy"),
+            "{problems:?}"
+        );
+        let config = check(
+            "[[source]]\nurl = \"https://b.example/rss?t=1&token=2\"\nsecret_query = [\"T\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.sources[0].shown_url(),
+            "https://b.example/rss?t=***&token=***"
         );
     }
 

@@ -36,6 +36,8 @@ pub(super) struct RawConfigSection {
 pub(super) struct RawServer {
     pub(super) listen: Option<Spanned<String>>,
     pub(super) public_url: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) hostnames: Vec<Spanned<String>>,
     pub(super) send_timeout: Option<Spanned<String>>,
 }
 
@@ -96,6 +98,8 @@ pub(super) struct RawSource {
     pub(super) filter_on: Option<Spanned<String>>,
     pub(super) max_items: Option<Spanned<usize>>,
     pub(super) allow_private: Option<bool>,
+    #[serde(default)]
+    pub(super) secret_query: Vec<Spanned<String>>,
 }
 
 /// `[source.selectors]` of a `kind = "html"` source.

@@ -24,6 +24,12 @@ pub struct Config {
     /// Where readers reach tributary (`[server] public_url`), ending in `/`. Self links
     /// are built on it; `None` means "from the request's Host header".
     pub public_url: Option<Url>,
+    /// `[server] hostnames`: more names readers reach tributary by (lowercase,
+    /// `name` or `name:port`). Without `public_url`, documents name the Host a reader
+    /// asked for only when it is one of these, `public_url`'s, the listen address,
+    /// `localhost`, `127.0.0.1` or `[::1]`; any other Host gets the documents of the
+    /// listen address.
+    pub hostnames: Vec<String>,
     /// `[server] send_timeout`: how long a response may wait for a reader that has
     /// stopped reading before the connection is closed.
     pub send_timeout: Duration,
@@ -125,6 +131,9 @@ pub struct SourceConfig {
     /// `max_items`: most items of this source the store keeps (retention trims the
     /// oldest beyond it); `None`: only the store-wide limits apply.
     pub max_items: Option<usize>,
+    /// `secret_query`: query parameters of its URL whose values are never shown, on
+    /// top of [`super::shown::DEFAULT_SECRET_QUERY`] (lowercase).
+    pub secret_query: Vec<String>,
 }
 
 /// What a source's URL serves (`kind` in `feeds.toml`).
@@ -152,6 +161,23 @@ impl Config {
 }
 
 impl SourceConfig {
+    /// The source's URL as every output, label, log line and message shows it
+    /// ([`super::shown_url`]): no user or password, secret query values as `***`.
+    pub fn shown_url(&self) -> String {
+        self.show(self.url.as_str())
+    }
+
+    /// Another URL of this source (where it moved, the feed behind its page), shown
+    /// by the same rule.
+    pub fn show(&self, url: &str) -> String {
+        super::shown_url(url, &self.secret_query).into_owned()
+    }
+
+    /// `text` (an error message) without the secrets the source's URL carries.
+    pub fn scrub(&self, text: &str) -> String {
+        super::shown::scrub(text, self.url.as_str(), &self.secret_query)
+    }
+
     /// The name the merged feed, the status page and the log show for the source:
     /// [`source_name`], else its host.
     pub fn display_name(&self, title: Option<&str>) -> String {

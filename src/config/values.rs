@@ -14,8 +14,19 @@ use crate::ingest::filter::FilterOn;
 
 impl Checker<'_> {
     pub(super) fn http_url(&mut self, raw: &Spanned<String>, what: &str) -> Option<Url> {
-        let text = raw.as_ref().trim();
-        match Url::parse(text) {
+        let written = raw.as_ref().trim();
+        // Messages are logged on reload: they show the URL as any output would.
+        let text = super::shown::shown_url(written, &[]);
+        match Url::parse(written) {
+            Ok(url) if !url.username().is_empty() || url.password().is_some() => {
+                self.report(
+                    Some(raw.span()),
+                    format!(
+                        "{what} `{text}` has a user name or password in it, which would be published with the URL; write them as `username` and `password` in the [[source]], which are sent to this host only"
+                    ),
+                );
+                None
+            }
             Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
                 Some(url)
             }
@@ -39,6 +50,32 @@ impl Checker<'_> {
                 None
             }
         }
+    }
+
+    /// One of `[server] hostnames`: a host name or IP address, with a port or
+    /// without, as a reader's Host header names it; lowercased.
+    pub(super) fn hostname(&mut self, raw: &Spanned<String>) -> Option<String> {
+        let text = raw.as_ref().trim().to_ascii_lowercase();
+        let parsed = Url::parse(&format!("http://{text}/")).ok();
+        let plain = parsed.as_ref().is_some_and(|url| {
+            url.host_str().is_some()
+                && url.username().is_empty()
+                && url.password().is_none()
+                && url.path() == "/"
+                && url.query().is_none()
+                && url.fragment().is_none()
+        });
+        if !plain || text.contains(['/', '@', '?', '#']) {
+            self.report(
+                Some(raw.span()),
+                format!(
+                    "`{}` is not a host name; write a name readers use, like \"news.example.org\" or \"news.example.org:8443\"",
+                    raw.as_ref()
+                ),
+            );
+            return None;
+        }
+        Some(text)
     }
 
     /// `[server] public_url`: an absolute http(s) URL without query or fragment; a
@@ -233,6 +270,11 @@ impl Checker<'_> {
                     Some(value.span()),
                     format!("`{name}` is not a valid HTTP header name"),
                 );
+            } else if name.eq_ignore_ascii_case("proxy-authorization") {
+                self.report(
+                    Some(value.span()),
+                    "Proxy-Authorization belongs to the proxy, not to the feed's server, which a source's headers go to; give the proxy's credentials in its URL (HTTPS_PROXY=http://user:password@proxy:3128)".to_string(),
+                );
             } else if !is_header_value(value.as_ref()) {
                 self.report(
                     Some(value.span()),
@@ -258,7 +300,28 @@ impl Checker<'_> {
             basic_auth: username.map(|user| (user, password)),
             user_agent,
             addresses: AddressPolicy::default(),
+            credentials_origin: None,
         }
+    }
+
+    /// A source's `secret_query`: query parameter names, lowercased.
+    pub(super) fn secret_query(&mut self, raw: Vec<Spanned<String>>) -> Vec<String> {
+        let mut names = Vec::with_capacity(raw.len());
+        for name in raw {
+            let text = name.as_ref().trim().to_ascii_lowercase();
+            if text.is_empty() || text.contains(['&', '=', '?', '#']) {
+                self.report(
+                    Some(name.span()),
+                    format!(
+                        "secret_query lists query parameter names, like \"token\"; `{}` is not one",
+                        name.as_ref()
+                    ),
+                );
+            } else {
+                names.push(text);
+            }
+        }
+        names
     }
 
     pub(super) fn at_least_one(

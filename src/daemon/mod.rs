@@ -55,6 +55,7 @@ pub async fn run(
     let health = Arc::new(Health::default());
     health.set_store_open();
     let metrics = Arc::new(Metrics::new());
+    metrics.name_sources(&config.sources);
     let fetcher = Fetcher::new(&config.poll).context("setting up the HTTP client")?;
     let local = listener.local_addr()?;
     let mut triggers = reload::Triggers::new(&config).context("listening for SIGHUP")?;

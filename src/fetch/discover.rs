@@ -168,7 +168,7 @@ pub async fn discover(
         if taken.contains(&candidate.url) {
             tried.push(format!(
                 "{}: already polled as a source of its own",
-                candidate.url
+                super::shown::shown_url(candidate.url.as_str(), &[])
             ));
             continue;
         }
@@ -181,7 +181,10 @@ pub async fn discover(
                     fetched,
                 });
             }
-            Err(why) => tried.push(format!("{}: {why}", candidate.url)),
+            Err(why) => tried.push(format!(
+                "{}: {why}",
+                super::shown::shown_url(candidate.url.as_str(), &[])
+            )),
         }
     }
     Err(DiscoverError::AdvertisedUnusable { tried })

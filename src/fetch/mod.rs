@@ -7,6 +7,7 @@
 //! to an internal address it was not configured for.
 
 pub mod discover;
+pub mod shown;
 
 mod guard;
 
@@ -44,6 +45,12 @@ pub struct Validators {
 
 /// What a source asks for in its requests (`feeds.toml`: `headers`, `username`,
 /// `password`, `user_agent`, `allow_private`).
+///
+/// `headers` and `basic_auth` are credentials (an API key, a cookie, a token): they
+/// are sent only to [`RequestOptions::credentials_origin`], as browsers and curl
+/// do. A redirect, a discovered feed or a permanent move to another scheme, host or
+/// port gets the request without them, so an `https` start never sends them over
+/// plain `http`, and a publisher's redirect never hands them to another server.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct RequestOptions {
     pub headers: BTreeMap<String, String>,
@@ -51,6 +58,9 @@ pub struct RequestOptions {
     pub user_agent: Option<String>,
     /// Which addresses the requests may reach; the default reaches public ones only.
     pub addresses: AddressPolicy,
+    /// The only scheme, host and port `headers` and `basic_auth` are sent to: the
+    /// configured URL's. `None`: the URL each fetch starts from.
+    pub credentials_origin: Option<url::Origin>,
 }
 
 impl RequestOptions {
@@ -117,14 +127,20 @@ pub enum FetchError {
     },
     #[error("body exceeds the cap of {limit} bytes")]
     TooLarge { limit: usize },
-    #[error("redirected to {location}, which cannot be followed")]
+    // URLs in messages are shown as every URL is (`config::shown_url`): a redirect
+    // target can carry a token too.
+    #[error("redirected to {}, which cannot be followed", shown(location))]
     BadRedirect { location: String },
-    #[error("redirect loop: {url} was already visited")]
+    #[error("redirect loop: {} was already visited", shown(url.as_str()))]
     RedirectLoop { url: Url },
     #[error("more than {MAX_REDIRECTS} redirects")]
     TooManyRedirects,
     #[error("{0}")]
     Refused(Refused),
+    #[error(
+        "server answered {status} at {origin}, where the source's username, password and headers are not sent: they go to the scheme, host and port of its url only; if the feed has moved there, update its url"
+    )]
+    CredentialsWithheld { status: StatusCode, origin: String },
     #[error("the server's TLS certificate is not trusted: {0}")]
     Certificate(String),
     #[error("cannot reach the server: {0}")]
@@ -138,6 +154,9 @@ impl FetchError {
         if err.is_timeout() {
             return FetchError::Timeout { after: timeout };
         }
+        // Without the URL: it is the source's, and may carry a secret in its query;
+        // the caller knows which source failed and names it as it may be shown.
+        let err = err.without_url();
         // The whole chain: "error sending request" alone tells the sysadmin nothing.
         let mut message = err.to_string();
         let mut source = std::error::Error::source(&err);
@@ -262,6 +281,10 @@ impl Fetcher {
         validators: &Validators,
         options: &RequestOptions,
     ) -> Result<FetchOutcome, FetchError> {
+        let trusted = options
+            .credentials_origin
+            .clone()
+            .unwrap_or_else(|| url.origin());
         let mut current = url.clone();
         let mut visited = vec![url.clone()];
         let mut all_permanent = true;
@@ -270,11 +293,28 @@ impl Fetcher {
                 .addresses
                 .check_url(&current, current != *url)
                 .map_err(FetchError::Refused)?;
-            let response = self.get(&current, validators, options).await?;
+            let credentials = carries_credentials(&trusted, &current);
+            let response = self.get(&current, validators, options, credentials).await?;
             let status = response.status();
             if !status.is_redirection() || status == StatusCode::NOT_MODIFIED {
                 let moved = (all_permanent && current != *url).then(|| current.clone());
-                return self.finish(response, current, moved).await;
+                let withheld =
+                    !credentials && (options.basic_auth.is_some() || !options.headers.is_empty());
+                return match self.finish(response, current.clone(), moved).await {
+                    Err(FetchError::Status { status, .. })
+                        if withheld
+                            && matches!(
+                                status,
+                                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+                            ) =>
+                    {
+                        Err(FetchError::CredentialsWithheld {
+                            status,
+                            origin: current.origin().ascii_serialization(),
+                        })
+                    }
+                    outcome => outcome,
+                };
             }
             let location =
                 header(response.headers(), LOCATION).ok_or_else(|| FetchError::BadRedirect {
@@ -303,12 +343,20 @@ impl Fetcher {
         url: &Url,
         validators: &Validators,
         options: &RequestOptions,
+        credentials: bool,
     ) -> Result<reqwest::Response, FetchError> {
         let client = self
             .client(options.addresses)
             .map_err(|e| FetchError::from_reqwest(e, self.timeout))?;
-        let mut request = client.get(url.clone()).header(ACCEPT, ACCEPT_FEEDS);
-        for (name, value) in &options.headers {
+        let mut url = url.clone();
+        if !credentials {
+            // reqwest turns a user and password in the URL into basic auth of its own.
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+        }
+        let mut request = client.get(url).header(ACCEPT, ACCEPT_FEEDS);
+        let headers = options.headers.iter().filter(|_| credentials);
+        for (name, value) in headers {
             // Checked in config; a header that still does not convert is skipped.
             if let (Ok(name), Ok(value)) = (
                 HeaderName::from_bytes(name.as_bytes()),
@@ -320,7 +368,7 @@ impl Fetcher {
         if let Some(agent) = &options.user_agent {
             request = request.header(USER_AGENT_HEADER, agent);
         }
-        if let Some((user, password)) = &options.basic_auth {
+        if let Some((user, password)) = options.basic_auth.as_ref().filter(|_| credentials) {
             request = request.basic_auth(user, password.as_ref());
         }
         if let Some(etag) = &validators.etag {
@@ -386,6 +434,17 @@ impl Fetcher {
             response: info,
         }))
     }
+}
+
+/// `url` as an error message may show it: secret query values hidden.
+fn shown(url: &str) -> std::borrow::Cow<'_, str> {
+    shown::shown_url(url, &[])
+}
+
+/// Whether a request to `url` may carry the credentials given for `trusted`: only
+/// when scheme, host and port are the same (the rule of browsers and curl).
+fn carries_credentials(trusted: &url::Origin, url: &Url) -> bool {
+    trusted.is_tuple() && url.origin() == *trusted
 }
 
 fn header(headers: &HeaderMap, name: HeaderName) -> Option<String> {
@@ -479,6 +538,41 @@ mod tests {
         ]);
         assert_eq!(fresh_for(&h), Some(Duration::from_secs(3600)));
         assert_eq!(fresh_for(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn credentials_go_to_their_own_scheme_host_and_port_only() {
+        let trusted = Url::parse("https://feeds.example/private")
+            .unwrap()
+            .origin();
+        let to = |text: &str| carries_credentials(&trusted, &Url::parse(text).unwrap());
+        assert!(to("https://feeds.example/other?page=2"));
+        assert!(to("https://FEEDS.example:443/private"));
+        assert!(to("https://u:p@feeds.example/private"));
+        assert!(!to("http://feeds.example/private"), "https to plain http");
+        assert!(!to("https://feeds.example:8443/private"), "another port");
+        assert!(!to("https://cdn.feeds.example/private"), "another host");
+        assert!(!to("https://feeds.example.evil.example/private"));
+        let opaque = Url::parse("data:text/plain,x").unwrap().origin();
+        assert!(!carries_credentials(
+            &opaque,
+            &Url::parse("data:text/plain,x").unwrap()
+        ));
+    }
+
+    #[test]
+    fn urls_in_errors_hide_their_secrets() {
+        let bad = FetchError::BadRedirect {
+            location: "ftp://x.example/f?token=abc123".into(),
+        };
+        assert_eq!(
+            bad.to_string(),
+            "redirected to ftp://x.example/f?token=***, which cannot be followed"
+        );
+        let looped = FetchError::RedirectLoop {
+            url: Url::parse("https://x.example/f?sig=abc123").unwrap(),
+        };
+        assert!(!looped.to_string().contains("abc123"), "{looped}");
     }
 
     #[test]

@@ -20,11 +20,13 @@
 //!
 //! The files: `server` accepts and runs connections, `routes` turns a request
 //! into an answer, `conditional` picks the encoding and answers 304s, `operator`
-//! serves the operator's endpoints; the fast paths are [`zerocopy`] (sendfile) and
-//! [`deadline`] (the connection deadlines).
+//! serves the operator's endpoints, `line_ends` refuses bare-LF request heads; the
+//! fast paths are [`zerocopy`] (sendfile) and [`deadline`] (the connection deadlines).
+//! Every response carries [`SAFE_HEADERS`] and the [`content_security_policy`].
 
 mod conditional;
 pub mod deadline;
+mod line_ends;
 mod operator;
 mod routes;
 mod server;
@@ -44,7 +46,7 @@ use crate::publish::Snapshot;
 use crate::store::Store;
 
 pub use conditional::{Encoding, negotiate};
-pub use routes::{handle, service};
+pub use routes::{SAFE_HEADERS, content_security_policy, handle, service, style_hash};
 pub use server::{connection_builder, serve};
 
 /// 8 KiB of request line and headers (hyper's floor): a feed reader sends a few

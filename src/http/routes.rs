@@ -37,10 +37,55 @@ pub fn service(
     })
 }
 
+/// What every response carries, whatever it is: no content-type sniffing (an error
+/// body that repeats a request's words stays text), no referrer beyond the origin,
+/// no framing. Static values, so the cost is a few inserts per response.
+pub const SAFE_HEADERS: [(&str, &str); 3] = [
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "strict-origin-when-cross-origin"),
+    ("x-frame-options", "DENY"),
+];
+
+/// The Content-Security-Policy of every response: nothing may load or run (no
+/// script, image, font, frame, form target or `<base>`), except the inline
+/// `<style>` of the two HTML pages, allowed by the SHA-256 of its exact text.
+pub fn content_security_policy() -> &'static HeaderValue {
+    static POLICY: std::sync::LazyLock<HeaderValue> = std::sync::LazyLock::new(|| {
+        let hashes: Vec<String> = [crate::render::html::STYLE, crate::ops::status::STYLE]
+            .iter()
+            .map(|style| format!("'sha256-{}'", style_hash(&format!("\n{style}"))))
+            .collect();
+        let policy = format!(
+            "default-src 'none'; style-src {}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+            hashes.join(" ")
+        );
+        HeaderValue::from_str(&policy).expect("a policy of ASCII words is a valid header value")
+    });
+    &POLICY
+}
+
+/// The CSP hash source of an inline style element's text: base64 of its SHA-256.
+pub fn style_hash(text: &str) -> String {
+    use base64::Engine;
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(digest.as_ref())
+}
+
 /// Answers one request and counts it.
 pub async fn handle(state: &HttpState, request: Request<Incoming>) -> Response<Body> {
     let route = route_pattern(request.uri().path());
-    let response = answer(state, request).await;
+    let mut response = answer(state, request).await;
+    let headers = response.headers_mut();
+    for (name, value) in SAFE_HEADERS {
+        headers.insert(
+            hyper::header::HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
+    }
+    headers.insert(
+        hyper::header::CONTENT_SECURITY_POLICY,
+        content_security_policy().clone(),
+    );
     state
         .metrics
         .record_request(route, response.status().as_u16());
@@ -94,7 +139,7 @@ async fn answer(state: &HttpState, request: Request<Incoming>) -> Response<Body>
         Ok(limit) => limit.filter(|_| format != Format::Opml),
         Err(reason) => return plain(StatusCode::BAD_REQUEST, &reason),
     };
-    let authority = match authority(&parts.headers) {
+    let authority = match authority(&parts.uri, &parts.headers) {
         Ok(authority) => authority,
         Err(reason) => return plain(StatusCode::BAD_REQUEST, reason),
     };
@@ -145,11 +190,21 @@ fn parse_limit(query: Option<&str>, max: usize) -> Result<Option<usize>, String>
     Ok(limit)
 }
 
-/// The Host the reader used, lowercased: `None` when absent (HTTP/1.0), an error
-/// when it is not a plain `host[:port]`. Borrowed unless it needs lowercasing.
-fn authority(headers: &HeaderMap) -> Result<Option<Cow<'_, str>>, &'static str> {
-    let Some(host) = headers.get(HOST) else {
-        return Ok(None);
+/// The Host the reader used, lowercased: the request target's own when it is in
+/// absolute form (`GET http://host/feed.xml`, which RFC 9112 §3.2.2 puts before the
+/// Host header), else the Host header; `None` when absent (HTTP/1.0), an error when
+/// it is not a plain `host[:port]`. Borrowed unless it needs lowercasing. Publishing
+/// names it only when it is one of the server's own (`Site::accepts`); forwarding
+/// headers (`X-Forwarded-Host`, `Forwarded`) are never read.
+fn authority<'a>(
+    uri: &'a hyper::Uri,
+    headers: &'a HeaderMap,
+) -> Result<Option<Cow<'a, str>>, &'static str> {
+    const NOT_A_HOST: &str = "the Host header is not a host name and port";
+    let host = match (uri.authority(), headers.get(HOST)) {
+        (Some(target), _) => target.as_str(),
+        (None, Some(host)) => host.to_str().map_err(|_| NOT_A_HOST)?,
+        (None, None) => return Ok(None),
     };
     let bytes = host.as_bytes();
     let valid = !bytes.is_empty()
@@ -157,9 +212,9 @@ fn authority(headers: &HeaderMap) -> Result<Option<Cow<'_, str>>, &'static str> 
         && bytes.iter().all(|&b| {
             b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']' | b'_')
         });
-    let Some(host) = host.to_str().ok().filter(|_| valid) else {
-        return Err("the Host header is not a host name and port");
-    };
+    if !valid {
+        return Err(NOT_A_HOST);
+    }
     if bytes.iter().any(u8::is_ascii_uppercase) {
         return Ok(Some(Cow::Owned(host.to_ascii_lowercase())));
     }
@@ -207,6 +262,14 @@ mod tests {
         assert_eq!(route_pattern("/sources/0123.xml"), "/sources/{id}.xml");
         assert_eq!(route_pattern("/wp-login.php"), "unknown");
         assert_eq!(route_pattern("/tags/x.html"), "unknown");
+    }
+
+    #[test]
+    fn style_hashes_are_base64_sha256() {
+        assert_eq!(
+            style_hash("abc"),
+            "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0="
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! are written from the mapping: slower, never wrong.
 
 use crate::http::deadline::Progress;
+use crate::http::line_ends::LineEnds;
 use crate::publish::body;
 use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper_util::rt::TokioIo;
@@ -52,11 +53,17 @@ fn file_of(buf: &[u8]) -> Option<(BorrowedFd<'_>, usize)> {
     body::file_of(buf)
 }
 
-/// An accepted connection as hyper sees it: reads as usual; writes file-backed
-/// bodies with sendfile, and reports each write to the connection's [`Progress`].
+/// Bytes read from the socket at a time: a request head fits (hyper's own first
+/// read is 8 KiB too).
+const READ_CHUNK: usize = 8 * 1024;
+
+/// An accepted connection as hyper sees it: reads refuse bare-LF line ends
+/// ([`LineEnds`]); writes file-backed bodies with sendfile, and report each write to
+/// the connection's [`Progress`].
 pub struct Connection {
     io: TokioIo<TcpStream>,
     progress: Arc<Progress>,
+    line_ends: LineEnds,
 }
 
 impl Connection {
@@ -64,6 +71,7 @@ impl Connection {
         Connection {
             io: TokioIo::new(stream),
             progress,
+            line_ends: LineEnds::default(),
         }
     }
 
@@ -94,12 +102,26 @@ impl Connection {
 }
 
 impl Read for Connection {
+    /// Reads into a buffer of its own, so the bytes can be checked (and a bare LF
+    /// refused) before hyper parses them; a head is copied once more, a few hundred
+    /// bytes.
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        buf: ReadBufCursor<'_>,
+        mut buf: ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
+        let mut chunk = [0u8; READ_CHUNK];
+        let want = buf.remaining().min(READ_CHUNK);
+        let mut read = tokio::io::ReadBuf::new(&mut chunk[..want]);
+        ready!(tokio::io::AsyncRead::poll_read(
+            Pin::new(self.io.inner_mut()),
+            cx,
+            &mut read
+        ))?;
+        let filled = read.filled_mut();
+        self.line_ends.refuse_bare_lf(filled);
+        buf.put_slice(filled);
+        Poll::Ready(Ok(()))
     }
 }
 

@@ -5,7 +5,8 @@
 //! source's item count and last success); `http` records every request by route
 //! pattern and status, so a scanner probing random paths adds one `unknown` series,
 //! not one per path. Per-source series are labelled with the source's URL as written
-//! in `feeds.toml` (its id, as in the logs), so their number is the number of sources.
+//! in `feeds.toml` and shown everywhere (`SourceConfig::shown_url`: no secrets, as in
+//! the logs), so their number is the number of sources.
 //!
 //! The per-source item counts are application state, kept in an [`ItemCounts`] that
 //! `/sources` and the status line read; each count set there is also set on the
@@ -18,9 +19,11 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 use std::collections::HashMap;
+use std::sync::RwLock;
 use std::time::Duration;
 
 use super::item_counts::ItemCounts;
+use crate::config::SourceConfig;
 use crate::item::SourceId;
 
 /// The `Content-Type` of the text `encode` writes.
@@ -80,6 +83,8 @@ pub struct Metrics {
     last_success: Family<SourceLabels, Gauge>,
     http_requests: Family<HttpLabels, Counter>,
     http_connections: Family<WorkerLabels, Gauge>,
+    /// The `source` label of each configured source: its shown URL.
+    labels: RwLock<HashMap<SourceId, String>>,
 }
 
 impl Default for Metrics {
@@ -157,6 +162,26 @@ impl Metrics {
             last_success,
             http_requests,
             http_connections,
+            labels: RwLock::default(),
+        }
+    }
+
+    /// The sources being polled, for the `source` label of their series: each is
+    /// labelled with its shown URL, which hides the secrets of its own
+    /// `secret_query` too.
+    pub fn name_sources(&self, sources: &[SourceConfig]) {
+        let mut labels = self.labels.write().expect("the labels are never poisoned");
+        for source in sources {
+            labels.insert(source.id.clone(), source.shown_url());
+        }
+    }
+
+    /// The `source` label of `source`: its shown URL.
+    fn label(&self, source: &SourceId) -> String {
+        let labels = self.labels.read().expect("the labels are never poisoned");
+        match labels.get(source) {
+            Some(label) => label.clone(),
+            None => crate::config::shown_url(&source.0, &[]).into_owned(),
         }
     }
 
@@ -165,14 +190,14 @@ impl Metrics {
     pub fn record_poll(&self, source: &SourceId, outcome: PollOutcome, success_at: Option<i64>) {
         self.polls
             .get_or_create(&PollLabels {
-                source: source.0.clone(),
+                source: self.label(source),
                 result: outcome,
             })
             .inc();
         if let Some(at) = success_at {
             self.last_success
                 .get_or_create(&SourceLabels {
-                    source: source.0.clone(),
+                    source: self.label(source),
                 })
                 .set(at);
         }
@@ -188,16 +213,20 @@ impl Metrics {
             PollOutcome::gone,
         ] {
             self.polls.remove(&PollLabels {
-                source: source.0.clone(),
+                source: self.label(source),
                 result,
             });
         }
         let labels = SourceLabels {
-            source: source.0.clone(),
+            source: self.label(source),
         };
         self.last_success.remove(&labels);
         self.source_items.remove(&labels);
         self.item_counts.forget(source);
+        self.labels
+            .write()
+            .expect("the labels are never poisoned")
+            .remove(source);
     }
 
     /// One fetch that received a response, and how many body bytes it brought.
@@ -237,7 +266,7 @@ impl Metrics {
     fn export_item_count(&self, source: &SourceId, count: u64) {
         self.source_items
             .get_or_create(&SourceLabels {
-                source: source.0.clone(),
+                source: self.label(source),
             })
             .set(i64::try_from(count).unwrap_or(i64::MAX));
     }

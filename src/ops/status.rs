@@ -84,13 +84,13 @@ pub fn source_status(
     SourceStatus {
         id: source.id.slug(),
         name: source.display_name(state.title.as_deref()),
-        url: source.url.to_string(),
-        moved_to: state.effective_url.clone(),
+        url: source.shown_url(),
+        moved_to: state.effective_url.as_deref().map(|url| source.show(url)),
         tags: source.tags.clone(),
         status,
         last_success: state.last_success,
         last_attempt: state.last_attempt,
-        last_error: state.last_error.clone(),
+        last_error: state.last_error.as_deref().map(|error| source.scrub(error)),
         consecutive_failures: state.consecutive_failures,
         next_poll: state.next_poll,
         items,
@@ -198,7 +198,8 @@ pub fn render_table(statuses: &[SourceStatus], now: DateTime<Utc>) -> String {
 
 /// The stylesheet, in the spirit of the `/` page: system fonts, a plain table, muted
 /// details, dark mode when the device asks for it.
-const STYLE: &str = "\
+/// The page's inline `<style>`; `http` allows exactly it in its Content-Security-Policy.
+pub const STYLE: &str = "\
 :root{color-scheme:light dark;--muted:#666;--rule:#ddd;--link:#0b57d0;--bad:#b3261e;--warn:#8a5a00;--good:#1e7d32}
 @media (prefers-color-scheme:dark){:root{--muted:#9a9a9a;--rule:#333;--link:#8ab4f8;--bad:#f2b8b5;--warn:#f0c674;--good:#81c995}}
 body{margin:0 auto;max-width:72rem;padding:1rem;font:15px/1.45 system-ui,-apple-system,\"Segoe UI\",Roboto,sans-serif}

@@ -1,7 +1,8 @@
 //! What the outputs say about the river, from the config: titles, links, the
 //! sources and their tags. Replaced on reload.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashSet};
 use url::Url;
 
 use crate::config::Config;
@@ -19,6 +20,9 @@ pub struct Site {
     /// The Host the eager feeds are built for when there is no `public_url`: the
     /// listen address, as a local client writes it.
     pub default_authority: String,
+    /// The Hosts documents may name when there is no `public_url`, lowercase (see
+    /// [`Site::accepts`]).
+    pub authorities: HashSet<String>,
     pub language: String,
     pub timezone: chrono_tz::Tz,
     pub ttl_minutes: u64,
@@ -36,8 +40,11 @@ pub struct SiteSource {
     pub slug: String,
     /// The `name` from `feeds.toml`; the feed's own title fills in when it is `None`.
     pub name: Option<String>,
+    /// Its URL as it may be shown ([`crate::config::SourceConfig::shown_url`]).
     pub url: String,
     pub tags: Vec<String>,
+    /// Its `secret_query`, for the other URLs of it that items name.
+    pub secret_query: Vec<String>,
 }
 
 impl Site {
@@ -48,6 +55,7 @@ impl Site {
             description: config.publish.description.clone(),
             link: config.publish.link.clone(),
             public_url: config.public_url.clone(),
+            authorities: authorities(config, &default_authority),
             default_authority,
             language: config.publish.language.clone(),
             timezone: config.publish.timezone,
@@ -61,8 +69,9 @@ impl Site {
                     slug: s.id.slug(),
                     id: s.id.clone(),
                     name: s.name.clone(),
-                    url: s.url.to_string(),
+                    url: s.shown_url(),
                     tags: s.tags.clone(),
+                    secret_query: s.secret_query.clone(),
                 })
                 .collect(),
         }
@@ -79,6 +88,27 @@ impl Site {
         tags
     }
 
+    /// The feed URL stored with an item of `source` (where the source moved, the
+    /// feed behind its page), as it may be shown: secrets of a URL stored before they
+    /// were hidden never reach a reader either.
+    pub fn shown_origin<'a>(&self, source: &SourceId, url: &'a str) -> Cow<'a, str> {
+        let secret_query = self
+            .sources
+            .iter()
+            .find(|s| s.id == *source)
+            .map_or(&[][..], |s| &s.secret_query[..]);
+        crate::config::shown_url(url, secret_query)
+    }
+
+    /// Whether documents may name `authority`, a reader's Host header (lowercase):
+    /// only the names that belong to this server. Another Host is answered with the
+    /// documents of [`Site::default_authority`], so a client cannot have self links
+    /// name a host of its choosing (which a shared cache would keep for everyone),
+    /// nor push the readers' documents out of the view cache with many names.
+    pub fn accepts(&self, authority: &str) -> bool {
+        self.authorities.contains(authority)
+    }
+
     /// The base URL documents are built on, ending in `/`.
     pub(super) fn base(&self, authority: Option<&str>) -> String {
         match &self.public_url {
@@ -89,4 +119,38 @@ impl Site {
             ),
         }
     }
+}
+
+/// The Hosts that belong to this server: `localhost`, `127.0.0.1`, `[::1]`, the
+/// listen address and `public_url`'s host, bare or with the listen port; each of
+/// `[server] hostnames` as written, and when written without a port also with the
+/// listen port, 80 and 443 (what a reverse proxy in front may pass on).
+fn authorities(config: &Config, listen: &str) -> HashSet<String> {
+    let (listen_host, port) = listen.rsplit_once(':').unwrap_or((listen, "80"));
+    let mut names: Vec<String> = ["localhost", "127.0.0.1", "[::1]", listen_host]
+        .into_iter()
+        .map(str::to_ascii_lowercase)
+        .collect();
+    names.extend(
+        config
+            .public_url
+            .as_ref()
+            .and_then(Url::host_str)
+            .map(str::to_string),
+    );
+    let mut accepted = HashSet::new();
+    for name in names {
+        accepted.insert(format!("{name}:{port}"));
+        accepted.insert(name);
+    }
+    for name in &config.hostnames {
+        let has_port = name.rsplit_once(':').is_some_and(|(_, p)| !p.contains(']'));
+        if !has_port {
+            for port in [port, "80", "443"] {
+                accepted.insert(format!("{name}:{port}"));
+            }
+        }
+        accepted.insert(name.clone());
+    }
+    accepted
 }

@@ -40,6 +40,7 @@ impl Snapshot {
     /// listen address (or absent) or the format does not name itself. The fast path.
     pub fn main(&self, format: Format, authority: Option<&str>) -> Option<&Arc<Representation>> {
         let site = &self.generation.site;
+        let authority = authority.filter(|a| site.accepts(a));
         let fits = site.public_url.is_some()
             || !format.names_itself()
             || authority.is_none_or(|a| a == site.default_authority);
@@ -54,6 +55,7 @@ impl Snapshot {
         authority: Option<&str>,
     ) -> Result<Arc<Representation>, ViewError> {
         let generation = &self.generation;
+        let authority = authority.filter(|a| generation.site.accepts(a));
         let view = View {
             limit: view.limit.filter(|&l| l != generation.site.max_items),
             ..view.clone()
@@ -333,11 +335,16 @@ mod tests {
             &first,
             &snapshot.get(&tag, None).await.unwrap()
         ));
-        // Another Host gets its own document, rendered once too.
-        let elsewhere = snapshot.get(&tag, Some("news.example")).await.unwrap();
+        // Another of the server's names gets its own document, rendered once too; a
+        // name that is not the server's gets the listen address's.
+        let elsewhere = snapshot.get(&tag, Some("localhost:1")).await.unwrap();
         assert!(!Arc::ptr_eq(&first, &elsewhere));
         assert!(Arc::ptr_eq(
             &elsewhere,
+            &snapshot.get(&tag, Some("localhost:1")).await.unwrap()
+        ));
+        assert!(Arc::ptr_eq(
+            &first,
             &snapshot.get(&tag, Some("news.example")).await.unwrap()
         ));
         // The listen address and no Host at all get the eager whole-river document.
@@ -348,7 +355,7 @@ mod tests {
         ));
         // A client cycling through many more views than the cache holds does not push
         // out the view readers keep asking for, and the cache stays bounded.
-        for (n, host) in (1..=3 * MAX_CACHED_VIEWS).zip(["a.example", "b.example"].iter().cycle()) {
+        for (n, host) in (1..=3 * MAX_CACHED_VIEWS).zip(["localhost", "127.0.0.1"].iter().cycle()) {
             let churn = View {
                 limit: Some(n),
                 ..main.clone()

@@ -97,6 +97,13 @@ impl Generation {
                 (items, format!("{} — {name}", site.title))
             }
         };
+        let mut items = items;
+        for item in &mut items {
+            let shown = site.shown_origin(&item.origin.source, &item.origin.url);
+            if let std::borrow::Cow::Owned(shown) = shown {
+                item.origin.url = shown;
+            }
+        }
         let base = site.base(authority);
         let bytes = match view.format {
             Format::Html => render::render_html(&items, &self.page, &urls::PAGE_LINKS),

@@ -14,7 +14,8 @@ use crate::item::StoredItem;
 
 /// The stylesheet: system fonts, one readable column, muted time stamps and sources,
 /// dark mode when the device asks for it.
-const STYLE: &str = "\
+/// The page's inline `<style>`; `http` allows exactly it in its Content-Security-Policy.
+pub const STYLE: &str = "\
 :root{color-scheme:light dark;--muted:#666;--rule:#ddd;--link:#0b57d0}
 @media (prefers-color-scheme:dark){:root{--muted:#9a9a9a;--rule:#333;--link:#8ab4f8}}
 *{box-sizing:border-box}

@@ -81,7 +81,7 @@ pub(super) fn follow_redirects(
         state.redirect_streak = 1;
     }
     if state.redirect_streak >= PERMANENT_REDIRECT_POLLS {
-        warn!(source = %source.id, moved_to = %target, "the source has moved permanently; now polling its new address; update its url in the config");
+        warn!(source = %source.shown_url(), moved_to = %source.show(target.as_str()), "the source has moved permanently; now polling its new address; update its url in the config");
         state.effective_url = Some(target.to_string());
         state.redirect_candidate = None;
         state.redirect_streak = 0;
@@ -111,7 +111,7 @@ pub(super) fn forget_discovered_feed(state: &mut SourceState) {
 /// 410 Gone: the source rests until its config changes (its fingerprint is kept).
 pub(super) fn mark_gone(source: &SourceConfig, state: &mut SourceState, error: String) {
     state.gone = Some(source.fingerprint());
-    state.last_error = Some(error);
+    state.last_error = Some(source.scrub(&error));
 }
 
 /// Records a failure and returns the wait before the next try, before jitter.
@@ -125,10 +125,10 @@ pub(super) fn after_failure(
     base: Duration,
     network_down: impl FnOnce(&str) -> bool,
 ) -> Duration {
-    let message = err.to_string();
+    let message = source.scrub(&err.to_string());
     let network = matches!(err, PollError::Fetch(e) if e.is_network());
     if network && network_down(&message) {
-        debug!(source = %source.id, error = %message, "poll failed during a network outage");
+        debug!(source = %source.shown_url(), error = %message, "poll failed during a network outage");
         state.last_error = Some(message);
         return base.min(plan::BACKOFF_START);
     }
@@ -137,7 +137,7 @@ pub(super) fn after_failure(
         // would delay it long after the store recovers: it is polled again at its
         // interval, and the store says (once) what is wrong.
         if state.last_error.as_deref() != Some(message.as_str()) {
-            warn!(source = %source.id, error = %message, "poll not stored");
+            warn!(source = %source.shown_url(), error = %message, "poll not stored");
         }
         state.last_error = Some(message);
         return base;
@@ -145,9 +145,9 @@ pub(super) fn after_failure(
     state.consecutive_failures = state.consecutive_failures.saturating_add(1);
     // One warning when a source breaks or breaks differently; repeats are detail.
     if state.last_error.as_deref() != Some(message.as_str()) {
-        warn!(source = %source.id, error = %message, failures = state.consecutive_failures, "poll failed");
+        warn!(source = %source.shown_url(), error = %message, failures = state.consecutive_failures, "poll failed");
     } else {
-        debug!(source = %source.id, error = %message, failures = state.consecutive_failures, "poll failed again");
+        debug!(source = %source.shown_url(), error = %message, failures = state.consecutive_failures, "poll failed again");
     }
     state.last_error = Some(message);
     let retry_after = match err {

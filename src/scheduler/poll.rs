@@ -97,7 +97,7 @@ impl Shared {
     ) -> Taken {
         match outcome {
             Ok(FetchOutcome::NotModified(response)) => {
-                debug!(source = %source.id, "not modified");
+                debug!(source = %source.shown_url(), "not modified");
                 decide::follow_redirects(source, state, &response);
                 decide::succeeded(state, now);
                 Ok((response.fresh_for, PollOutcome::not_modified))
@@ -116,7 +116,7 @@ impl Shared {
             }
             Err(err) if state.discovered_feed.is_some() && err.is_missing() => {
                 // The discovered feed went away: look at the page again next time.
-                info!(source = %source.id, feed = state.discovered_feed.as_deref().unwrap_or(""), error = %err, "the discovered feed is gone; the page will be searched again");
+                info!(source = %source.shown_url(), feed = %source.show(state.discovered_feed.as_deref().unwrap_or("")), error = %source.scrub(&err.to_string()), "the discovered feed is gone; the page will be searched again");
                 decide::forget_discovered_feed(state);
                 Err(PollError::DiscoveredGone(err))
             }
@@ -145,7 +145,7 @@ impl Shared {
                 (jittered(wait), PollResult::Ok)
             }
             Err(PollError::Fetch(err)) if err.is_gone() => {
-                warn!(source = %source.id, "the server answered 410 Gone: no longer polled; remove the source from the config, or change its entry to try again");
+                warn!(source = %source.shown_url(), "the server answered 410 Gone: no longer polled; remove the source from the config, or change its entry to try again");
                 decide::mark_gone(source, state, PollError::Fetch(err).to_string());
                 metrics.record_poll(&source.id, PollOutcome::gone, None);
                 (Duration::ZERO, PollResult::Gone)
@@ -172,7 +172,7 @@ impl Shared {
         let next = now + chrono::Duration::from_std(wait).unwrap_or_default();
         state.next_poll = Some(plan::skip(next, &state.skip_hours, &state.skip_days));
         if let Err(err) = self.store.put_source_state(&source.id, state) {
-            warn!(source = %source.id, error = %err, "cannot save source state");
+            warn!(source = %source.shown_url(), error = %err, "cannot save source state");
         }
         state
             .next_poll
@@ -203,7 +203,7 @@ impl Shared {
             .map_err(PollError::Discover)?;
         let feed = found.feed_url.to_string();
         if state.discovered_feed.as_deref() != Some(feed.as_str()) {
-            info!(source = %source.id, page = %page_url, feed = %feed, via = ?found.via, advertised = found.advertised.len(), "the source is a web page; polling the feed it leads to");
+            info!(source = %source.shown_url(), page = %source.show(page_url.as_str()), feed = %source.show(&feed), via = ?found.via, advertised = found.advertised.len(), "the source is a web page; polling the feed it leads to");
         }
         decide::adopt_discovered_feed(state, feed);
         Ok(found.fetched)

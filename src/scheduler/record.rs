@@ -36,7 +36,7 @@ impl Shared {
         // A server without validators costs no parsing when nothing changed.
         let body_hash = xxhash_rust::xxh3::xxh3_64(&body);
         if state.body_hash == Some(body_hash) {
-            debug!(source = %source.id, bytes, "body unchanged");
+            debug!(source = %source.shown_url(), bytes, "body unchanged");
             state.etag = validators.etag;
             state.last_modified = validators.last_modified;
             decide::succeeded(state, now);
@@ -50,15 +50,17 @@ impl Shared {
             source: source.id.clone(),
             name: source.display_name(next_state.title.as_deref()),
             // The feed readers can subscribe to: for a web page, the one it led to.
-            url: next_state
-                .effective_url
-                .clone()
-                .or_else(|| next_state.discovered_feed.clone())
-                .unwrap_or_else(|| source.url.to_string()),
+            url: source.show(
+                next_state
+                    .effective_url
+                    .as_deref()
+                    .or(next_state.discovered_feed.as_deref())
+                    .unwrap_or(source.url.as_str()),
+            ),
             tags: source.tags.clone(),
         };
         if document.left_out > 0 {
-            warn!(source = %source.id, left_out = document.left_out, kept = crate::ingest::normalize::MAX_ENTRIES, "the feed has more entries than are kept; only the newest are stored");
+            warn!(source = %source.shown_url(), left_out = document.left_out, kept = crate::ingest::normalize::MAX_ENTRIES, "the feed has more entries than are kept; only the newest are stored");
         }
         let (items, count) = kept_items(source, document.items, now);
         let (report, next_state, held) = self.write(origin, items, next_state, now).await?;
@@ -164,7 +166,7 @@ fn kept_items(
     let count = items.len();
     items.retain(|item| source.filter.keeps(item));
     if items.len() < count {
-        debug!(source = %source.id, filtered = count - items.len(), "items left out by the source's include/exclude rules");
+        debug!(source = %source.shown_url(), filtered = count - items.len(), "items left out by the source's include/exclude rules");
     }
     (items, count)
 }
@@ -174,14 +176,14 @@ fn log_report(source: &SourceConfig, report: &UpsertReport, count: usize, bytes:
     if report.reidentified > 0 {
         // Once per poll: the publisher changed how it names its items (http→https,
         // a new host, edited slugs); the stored items took the new ids.
-        warn!(source = %source.id, items = report.reidentified, "the source changed its item ids; matched them to stored items by link or by id without scheme and host");
+        warn!(source = %source.shown_url(), items = report.reidentified, "the source changed its item ids; matched them to stored items by link or by id without scheme and host");
     }
     if report.duplicates + report.taken_over > 0 {
-        debug!(source = %source.id, duplicates = report.duplicates, taken_over = report.taken_over, "stories also published by other sources");
+        debug!(source = %source.shown_url(), duplicates = report.duplicates, taken_over = report.taken_over, "stories also published by other sources");
     }
     if report.added + report.updated > 0 {
-        info!(source = %source.id, items = count, added = report.added, updated = report.updated, bytes, "fetched");
+        info!(source = %source.shown_url(), items = count, added = report.added, updated = report.updated, bytes, "fetched");
     } else {
-        debug!(source = %source.id, items = count, bytes, "fetched, nothing new");
+        debug!(source = %source.shown_url(), items = count, bytes, "fetched, nothing new");
     }
 }

@@ -113,6 +113,7 @@ impl Sources {
         restart_all: bool,
         token: &CancellationToken,
     ) -> (usize, usize, usize) {
+        shared.metrics.name_sources(&sources);
         let wanted: HashSet<SourceId> = sources.iter().map(|s| s.id.clone()).collect();
         let removed: Vec<SourceId> = self
             .tracked
@@ -124,7 +125,7 @@ impl Sources {
             if let Some(gone) = self.tracked.remove(id) {
                 gone.token.cancel();
                 shared.metrics.forget_source(id);
-                info!(source = %id, "source removed: no longer polled; its items age out by retention");
+                info!(source = %crate::config::shown_url(&id.0, &[]), "source removed: no longer polled; its items age out by retention");
             }
         }
         let (mut added, mut changed) = (0, 0);
@@ -134,12 +135,12 @@ impl Sources {
                 Change::Kept => {}
                 Change::Changed => {
                     changed += 1;
-                    info!(source = %source.id, "source changed: restarting it with its new settings");
+                    info!(source = %source.shown_url(), "source changed: restarting it with its new settings");
                     self.track(shared, source, token);
                 }
                 Change::Added => {
                     added += 1;
-                    info!(source = %source.id, "source added");
+                    info!(source = %source.shown_url(), "source added");
                     self.track(shared, source, token);
                 }
             }

@@ -45,7 +45,7 @@ impl Shared {
 
     pub(super) fn state(&self, source: &SourceConfig) -> SourceState {
         self.store.source_state(&source.id).unwrap_or_else(|err| {
-            warn!(source = %source.id, error = %err, "cannot read source state");
+            warn!(source = %source.shown_url(), error = %err, "cannot read source state");
             SourceState::default()
         })
     }
@@ -55,7 +55,7 @@ impl Shared {
     pub(super) fn first_poll(&self, source: &SourceConfig, now: DateTime<Utc>) -> Option<Instant> {
         let state = self.state(source);
         if decide::is_gone(source, &state) {
-            info!(source = %source.id, "not polled: the server answered 410 Gone; change its entry in the config to try again");
+            info!(source = %source.shown_url(), "not polled: the server answered 410 Gone; change its entry in the config to try again");
             return None;
         }
         Some(Instant::now() + decide::first_wait(source, &state, self.bounds(), now))

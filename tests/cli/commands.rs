@@ -338,3 +338,48 @@ fn generate_writes_man_pages_and_completions() {
     // The hidden command stays out of the help.
     assert!(!stdout(&tributary(&["--help"])).contains("generate"));
 }
+
+/// Every shape of config that `check` accepts can be imported into: sources as an
+/// inline array, dotted keys, CRLF line endings, a byte-order mark, an empty file.
+#[test]
+fn import_works_on_every_config_that_check_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let opml = dir.path().join("reader.opml");
+    std::fs::write(
+        &opml,
+        "<opml version=\"2.0\"><body><outline text=\"A\" xmlUrl=\"https://a.example/rss\"/><outline text=\"N\" xmlUrl=\"https://new.example/rss\"/></body></opml>",
+    )
+    .unwrap();
+    let shapes = [
+        "source = [ { url = \"https://a.example/rss\" } ]\n",
+        "source = [\r\n  { url = \"https://a.example/rss\" }, # the first\r\n  { url = \"https://b.example/rss\", tags = [\"x\"] },\r\n]\r\n",
+        "[[source]]\r\nurl = \"https://a.example/rss\"\r\nheaders.X-Key = \"k\"\r\n# the end\r\n",
+        "\u{feff}[[source]]\nurl = \"https://a.example/rss\"\n",
+        "",
+    ];
+    for text in shapes {
+        let config = dir.path().join("feeds.toml");
+        std::fs::write(&config, text).unwrap();
+        let config = config.to_str().unwrap();
+        let check = tributary(&["check", "--config", config]);
+        assert!(check.status.success(), "{text:?}: {check:?}");
+        let out = tributary(&["import-opml", opml.to_str().unwrap(), "--config", config]);
+        assert!(out.status.success(), "{text:?}: {out:?}");
+        let added = if text.is_empty() { 2 } else { 1 };
+        assert!(
+            stdout(&out).contains(&format!("{added} sources added")),
+            "{text:?}: {}",
+            stdout(&out)
+        );
+        let check = tributary(&["check", "--config", config]);
+        assert!(check.status.success(), "{text:?}: {check:?}");
+        let edited = std::fs::read_to_string(config).unwrap();
+        assert!(edited.contains("https://new.example/rss"), "{edited}");
+        assert_eq!(
+            edited.contains("# the "),
+            text.contains("# the "),
+            "{edited}"
+        );
+        assert_eq!(edited.starts_with('\u{feff}'), text.starts_with('\u{feff}'));
+    }
+}

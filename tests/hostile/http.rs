@@ -2,7 +2,9 @@
 //! trickling, silence, a reset mid-body, redirect loops and chains, a challenge page,
 //! an empty body, 429 with Retry-After in both forms, 500, redirects towards the
 //! metadata service, private, reserved and loopback addresses, a page advertising an
-//! internal feed, and an untrusted TLS certificate.
+//! internal feed, an untrusted TLS certificate; credentials that must not follow a
+//! redirect or a discovered feed to another host, and secrets in source URLs that
+//! must show nowhere.
 
 use crate::server::{Act, GzipBomb, Hostile, start_tls};
 use crate::{FIRST_ROUND, Scenario, healthy, scenario};
@@ -340,4 +342,138 @@ fn allow_private_reaches_an_unspecified_address() {
         .daemon
         .wait_for_body("/feed.xml", "unspecified healthy 3", FIRST_ROUND);
     case.bench.report("http allow_private", peak);
+}
+
+/// What a request head carries that only the configured host may see.
+const CREDENTIALS: [&str; 3] = ["authorization:", "x-api-key:", "cookie:"];
+
+const WITH_CREDENTIALS: &str = "username = \"reader\"\npassword = \"s3cret\"\nheaders = { \"X-Api-Key\" = \"k3y\", \"Cookie\" = \"session=c00kie\" }";
+
+fn assert_carries(heads: &[String], carried: bool, what: &str) {
+    assert!(!heads.is_empty(), "{what}: no request");
+    for head in heads {
+        for name in CREDENTIALS {
+            assert_eq!(head.contains(name), carried, "{what} {name}\n{head}");
+        }
+    }
+}
+
+/// A source's credentials (basic auth, its headers) reach its own host and port
+/// only: not the other server a redirect leads to.
+#[test]
+fn credentials_do_not_follow_a_redirect_to_another_host() {
+    let mut target = None;
+    let (case, peak) = case(|server, runtime| {
+        let other = other(runtime, "/feed", "elsewhere");
+        other.respond("/locked", 401, &[], b"who are you?".to_vec());
+        server.redirect("/private", &other.url("/feed"));
+        server.redirect("/private-locked", &other.url("/locked"));
+        server.body("/private-feed", "application/rss+xml", healthy("own"));
+        server.redirect("/private-same", "/private-feed");
+        target = Some(other);
+        vec![
+            (server.url("/private"), WITH_CREDENTIALS),
+            (server.url("/private-same"), WITH_CREDENTIALS),
+            (server.url("/private-locked"), WITH_CREDENTIALS),
+        ]
+    });
+    let other = target.unwrap();
+    // A 401 there says why.
+    case.bench.assert_failed(
+        &case.url("/private-locked"),
+        &[
+            "401",
+            &format!("at http://{}, where the source's username", other.addr),
+        ],
+    );
+    assert_carries(&other.heads("/locked"), false, "another port, 401");
+    case.assert_ok("/private");
+    assert_carries(&case.server.heads("/private"), true, "the configured host");
+    assert_carries(&other.heads("/feed"), false, "another port");
+    // A redirect on the same host and port keeps them.
+    case.assert_ok("/private-same");
+    assert_carries(&case.server.heads("/private-feed"), true, "the same host");
+    case.bench.report("http credentials and redirects", peak);
+}
+
+/// The feed a page advertises on another host is fetched without the page's
+/// credentials.
+#[test]
+fn credentials_do_not_follow_discovery_to_another_host() {
+    let mut target = None;
+    let (case, peak) = case(|server, runtime| {
+        let other = other(runtime, "/feed", "advertised");
+        let page = format!(
+            "<html><head><link rel=\"alternate\" type=\"application/rss+xml\" href=\"{}\"></head><body>news</body></html>",
+            other.url("/feed")
+        );
+        server.body("/page-private", "text/html", page.into_bytes());
+        target = Some(other);
+        vec![(server.url("/page-private"), WITH_CREDENTIALS)]
+    });
+    let other = target.unwrap();
+    case.assert_ok("/page-private");
+    assert_carries(&case.server.heads("/page-private"), true, "the page");
+    assert_carries(&other.heads("/feed"), false, "the advertised feed");
+    case.bench.report("http credentials and discovery", peak);
+}
+
+/// Secrets written into source URLs (`?token=`, a source's own `secret_query`)
+/// appear in no output, no metric label, no log line and no error message, even
+/// where an error quotes the URL (a failed connection) or a redirect target.
+#[test]
+fn secrets_in_source_urls_are_never_shown() {
+    const SECRETS: [&str; 4] = ["SECRETTOKEN1", "SECRETCODE2", "SECRETTOKEN3", "SECRETKEY4"];
+    let (mut case, _) = case(|server, _| {
+        server.body("/secret-feed", "application/rss+xml", healthy("secret"));
+        server.redirect("/moving", "ftp://files.example/feed?api_key=SECRETKEY4");
+        vec![
+            (
+                server.url("/secret-feed?token=SECRETTOKEN1&feed_code=SECRETCODE2&page=1"),
+                "secret_query = [\"Feed_Code\"]",
+            ),
+            (
+                "http://127.0.0.1:1/down?access_token=SECRETTOKEN3".to_string(),
+                "",
+            ),
+            (server.url("/moving?api_key=SECRETKEY4"), ""),
+        ]
+    });
+    case.bench.assert_sound("http", &SECRETS);
+    case.bench
+        .daemon
+        .wait_for_body("/feed.xml", "secret healthy 3", FIRST_ROUND);
+    let shown = case.url("/secret-feed?token=***&feed_code=***&page=1");
+    assert_eq!(case.bench.status(&shown).status, Status::Ok);
+    case.bench.assert_failed(
+        "http://127.0.0.1:1/down?access_token=***",
+        &["cannot reach the server"],
+    );
+    case.bench.assert_failed(
+        &case.url("/moving?api_key=***"),
+        &["ftp://files.example/feed?api_key=***"],
+    );
+    for path in [
+        "/feed.xml",
+        "/atom.xml",
+        "/feed.json",
+        "/opml",
+        "/sources.json",
+        "/metrics",
+    ] {
+        let body = case.bench.daemon.get(path);
+        for secret in SECRETS {
+            assert!(!body.contains(secret), "{path} leaks {secret}:\n{body}");
+        }
+    }
+    assert!(
+        case.bench
+            .daemon
+            .get("/feed.xml")
+            .contains(&shown.replace('&', "&amp;"))
+    );
+    let log = case.bench.daemon.log();
+    for secret in SECRETS {
+        assert!(!log.contains(secret), "the log leaks {secret}:\n{log}");
+    }
 }

@@ -33,6 +33,8 @@ pub enum Act {
 pub struct Hostile {
     pub addr: SocketAddr,
     routes: Arc<Mutex<HashMap<String, Act>>>,
+    /// The head of every request received, in order.
+    heads: Arc<Mutex<Vec<String>>>,
 }
 
 impl Hostile {
@@ -40,19 +42,36 @@ impl Hostile {
         let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
         let addr = listener.local_addr().unwrap();
         let routes: Arc<Mutex<HashMap<String, Act>>> = Arc::default();
-        let table = routes.clone();
+        let heads: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (table, seen) = (routes.clone(), heads.clone());
         runtime.spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                let table = table.clone();
+                let (table, seen) = (table.clone(), seen.clone());
                 tokio::spawn(async move {
-                    let _ = answer(stream, table).await;
+                    let _ = answer(stream, table, seen).await;
                 });
             }
         });
-        Hostile { addr, routes }
+        Hostile {
+            addr,
+            routes,
+            heads,
+        }
+    }
+
+    /// The heads of the requests received for `path`, lower-cased.
+    pub fn heads(&self, path: &str) -> Vec<String> {
+        let prefix = format!("get {} ", path.to_lowercase());
+        self.heads
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|head| head.to_lowercase())
+            .filter(|head| head.starts_with(&prefix))
+            .collect()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -102,8 +121,10 @@ async fn read_head(stream: &mut TcpStream) -> std::io::Result<String> {
 async fn answer(
     mut stream: TcpStream,
     routes: Arc<Mutex<HashMap<String, Act>>>,
+    heads: Arc<Mutex<Vec<String>>>,
 ) -> std::io::Result<()> {
     let head = read_head(&mut stream).await?;
+    heads.lock().unwrap().push(head.clone());
     let path = head
         .split_whitespace()
         .nth(1)
