@@ -5,9 +5,11 @@ use std::time::Duration;
 
 use mediatype::{MediaTypeBuf, names};
 
-use crate::model::{Entry, Image, MediaCommunity, MediaContent, MediaCredit, MediaObject, MediaObjectSource, MediaRating, MediaText, MediaThumbnail, Text};
+use crate::model::{
+    Category, Entry, Image, MediaCommunity, MediaContent, MediaCredit, MediaObject, MediaObjectSource, MediaRating, MediaText, MediaThumbnail, Text,
+};
 use crate::parser::util::{if_ok_then_some, if_some_then, parse_npt};
-use crate::parser::{ParseErrorKind, ParseFeedError, ParseFeedResult, util};
+use crate::parser::{ParseErrorKind, ParseFeedError, ParseFeedResult, common, util};
 use crate::xml::{Element, NS};
 
 pub(crate) struct MediaRssState {
@@ -34,16 +36,26 @@ struct Scope {
 impl MediaRssState {
     /// Initialise parsing for this entry
     pub(crate) fn entry_begin(&self) {
-        // We should not have a scope at this point, since all entries are parsed separately and no media RSS elements are processed at the feed level
-        assert!(self.root.borrow().is_none());
-
-        // Initialise the scope
+        // Initialise the scope (replacing any left by an entry whose parse failed, so the parser stays usable)
         self.root.borrow_mut().replace(Scope::default());
     }
 
     pub(crate) fn entry_end(&self, entry: &mut Entry) {
         // Emit media objects as required
-        let scope = self.root.replace(None).unwrap();
+        let Some(scope) = self.root.replace(None) else {
+            return;
+        };
+
+        // The title and description of the media (at the item level, else of its first group) stand for the entry's
+        // own when it has none
+        let first_group = scope.children.first();
+        if entry.title.is_none() {
+            entry.title = scope.title.clone().or_else(|| first_group.and_then(|group| group.title.clone()));
+        }
+        if entry.summary.is_none() {
+            entry.summary = scope.description.clone().or_else(|| first_group.and_then(|group| group.description.clone()));
+        }
+
         emit_media_objects(scope, entry);
     }
 
@@ -365,32 +377,35 @@ fn handle_media_thumbnail<R: BufRead>(element: Element<R>) -> Option<MediaThumbn
     }
 }
 
-// Handles a title or description element
+// Handles a title or description element: a type other than "plain" or "html", or no text, costs only the element
 fn handle_text<R: BufRead>(element: Element<R>) -> ParseFeedResult<Option<Text>> {
     // Find type, defaulting to "plain" if not present
     let type_attr = element.attributes.iter().find(|a| &a.name == "type").map_or("plain", |a| a.value.as_str());
 
-    let mime = match type_attr {
-        "plain" => Ok(MediaTypeBuf::new(names::TEXT, names::PLAIN)),
-        "html" => Ok(MediaTypeBuf::new(names::TEXT, names::HTML)),
+    let mime = match type_attr.trim() {
+        "plain" => MediaTypeBuf::new(names::TEXT, names::PLAIN),
+        "html" => MediaTypeBuf::new(names::TEXT, names::HTML),
 
         // Unknown content type
-        _ => Err(ParseFeedError::ParseError(ParseErrorKind::UnknownMimeType {
-            position: element.buffer_pos,
-            mime: type_attr.into(),
-        })),
-    }?;
+        _ => return Ok(None),
+    };
 
-    element
-        .child_as_text()
-        .map(|content| {
-            let mut text = Text::new(content);
-            text.content_type = mime;
-            Some(text)
-        })
-        // Need the text for a text element
-        .ok_or(ParseFeedError::ParseError(ParseErrorKind::MissingContent {
-            position: element.buffer_pos,
-            reference: "text",
-        }))
+    Ok(common::handle_markup(element)?.map(|content| {
+        let mut text = Text::new(content);
+        text.content_type = mime;
+        text
+    }))
+}
+
+// Handles <media:category>: a category, in the MediaRSS scheme unless it names another
+pub(crate) fn handle_media_category<R: BufRead>(element: Element<R>) -> Option<Category> {
+    let term = element.child_as_text().map(|text| text.trim().to_string()).filter(|text| !text.is_empty())?;
+    let mut category = Category::new(&term);
+    category.scheme = Some(
+        element
+            .attr_value("scheme")
+            .unwrap_or_else(|| "http://search.yahoo.com/mrss/category_schema".to_string()),
+    );
+    category.label = element.attr_value("label");
+    Some(category)
 }
