@@ -2,12 +2,12 @@ use mediatype::{MediaTypeBuf, names};
 use std::collections::HashSet;
 use std::io::BufRead;
 
-use crate::model::{Category, Content, Entry, Feed, FeedType, Generator, Image, Link, LinkTarget, MediaContent, MediaObject, MediaObjectSource, Person};
-use crate::parser::ParseFeedResult;
+use crate::model::{Category, Content, Entry, Feed, FeedType, Generator, Image, Link, LinkTarget, MediaContent, MediaObject, MediaObjectSource, Person, Text};
 use crate::parser::itunes::{handle_itunes_category, handle_itunes_channel_element, handle_itunes_item_element};
 use crate::parser::mediarss::handle_media_category;
 use crate::parser::podcast::{handle_podcast_channel_element, handle_podcast_item_element};
 use crate::parser::util::{if_ok_then_some, if_some_then};
+use crate::parser::{ParseFeedError, ParseFeedResult};
 use crate::parser::{Parser, atom};
 use crate::parser::{common, dublincore, util};
 use crate::xml::{Element, NS};
@@ -20,23 +20,32 @@ pub(crate) fn parse<R: BufRead>(parser: &Parser, root: Element<R>) -> ParseFeedR
     let mut feed = Feed::new(FeedType::RSS2);
 
     // Expecting a channel element; items outside it (a channel left out, or closed too early) are read as its items
+    let mut channel_read = false;
     for child in root.children() {
-        let child = child?;
-        match child.name.as_str() {
-            "channel" => {
-                for child in child.children() {
-                    handle_channel_element(parser, &mut feed, child?)?;
-                }
-            }
+        let read = child.map_err(ParseFeedError::from).and_then(|child| match child.name.as_str() {
+            "channel" => child
+                .children()
+                .try_for_each(|child| handle_channel_element(parser, &mut feed, child?))
+                .map(|()| channel_read = true),
 
-            "item" => if_some_then(handle_item(parser, child)?, |item| feed.entries.push(item)),
+            "item" => handle_item(parser, child).map(|item| if_some_then(item, |item| feed.entries.push(item))),
 
             // Nothing required for unknown elements
-            _ => {}
+            _ => Ok(()),
+        });
+        if let Err(error) = read {
+            return salvage(feed, channel_read, error);
         }
     }
 
     Ok(feed)
+}
+
+/// A fault in the document (ill-formed XML, say) ends it. What was read before it stands when it is a whole channel
+/// (the fault lies after it, in trailing garbage say) or has items (the fault costs the item it lies in and the rest);
+/// a channel cut short before its first item is an error.
+pub(crate) fn salvage(feed: Feed, channel_read: bool, error: ParseFeedError) -> ParseFeedResult<Feed> {
+    if channel_read || !feed.entries.is_empty() { Ok(feed) } else { Err(error) }
 }
 
 // Handles one child of the <channel> element (of RSS 0.9x, 1.0 and 2.0)
@@ -213,6 +222,21 @@ fn handle_guid<R: BufRead>(element: Element<R>, entry: &mut Entry, permalink: &m
     }
 }
 
+// Which element gave an item its summary
+enum Summary {
+    Description,
+    Element,
+}
+
+// A text that turned out to be the content
+fn text_as_content(text: Text) -> Content {
+    Content {
+        body: Some(text.content),
+        content_type: text.content_type,
+        ..Default::default()
+    }
+}
+
 // Handles <itunes:keywords>: comma-separated keywords, each a category
 fn handle_itunes_keywords<R: BufRead>(element: Element<R>, entry: &mut Entry) {
     if let Some(text) = element.child_as_text() {
@@ -252,6 +276,7 @@ pub(crate) fn handle_item<R: BufRead>(parser: &Parser, element: Element<R>) -> P
         .map(|attr| attr.value.trim().to_string());
     let mut permalink = None;
     let mut itunes_subtitle = None;
+    let mut summarized = None;
 
     // Instances for enclosure, iTunes + Podcasts
     let mut enclosure_media_obj = MediaObject::new(MediaObjectSource::RSS);
@@ -269,7 +294,25 @@ pub(crate) fn handle_item<R: BufRead>(parser: &Parser, element: Element<R>) -> P
 
             (NS::RSS, "link") => if_some_then(common::handle_link(None, child), |link| entry.links.push(link)),
 
-            (NS::RSS, "description") => if_some_then(common::handle_encoded(child)?, |summary| entry.summary = Some(summary)),
+            // Of <description> and a <summary> (not RSS, but written), the first is the summary and the second the content
+            (NS::RSS, "description") => if_some_then(common::handle_encoded(child)?, |summary| match summarized {
+                Some(Summary::Element) if entry.content.is_none() => entry.content = Some(text_as_content(summary)),
+                _ => {
+                    entry.summary = Some(summary);
+                    summarized = Some(Summary::Description);
+                }
+            }),
+            (NS::RSS, "summary") => if_some_then(common::handle_encoded(child)?, |summary| match summarized {
+                Some(Summary::Description) => {
+                    if entry.content.is_none() {
+                        entry.content = Some(text_as_content(summary))
+                    }
+                }
+                _ => {
+                    entry.summary = Some(summary);
+                    summarized = Some(Summary::Element);
+                }
+            }),
 
             (NS::RSS, "author") => if_some_then(handle_contact("author", child), |person| entry.authors.push(person)),
 

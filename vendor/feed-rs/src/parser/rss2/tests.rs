@@ -1253,3 +1253,57 @@ fn test_parser_reusable_after_failure() {
     let feed = parser.parse(good.as_bytes()).unwrap();
     assert_eq!(feed.entries[0].title.as_ref().unwrap().content, "ok");
 }
+
+// A fault in the XML ends the document: a whole channel before it, or the items before it, stand
+#[test]
+fn test_fault_ends_document() {
+    let parser = parser::Builder::new().sanitize_content(false).build();
+
+    // Garbage after the channel (a cut-off end tag)
+    let feed = parser.parse(r#"<rss><channel><title>T</title></channel></rss"#.as_bytes()).unwrap();
+    assert_eq!(feed.title.unwrap().content, "T");
+
+    // A fault in the second item costs it (and what follows), not the first
+    let xml = r#"<rss version="2.0"><channel><title>T</title><item><title>One</title></item><item><title>Two</ttle></item><item><title>Three</title></item></channel></rss>"#;
+    let feed = parser.parse(xml.as_bytes()).unwrap();
+    assert_eq!(feed.entries.len(), 1);
+    assert_eq!(feed.entries[0].title.as_ref().unwrap().content, "One");
+
+    // RSS 1.0: items after the channel, one of them broken
+    let xml = r#"<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/"><channel><title>T</title></channel><item rdf:about="1"><title>One</title></item><item rdf:about="2"><title>Two</ttle></item></rdf:RDF>"#;
+    let feed = parser.parse(xml.as_bytes()).unwrap();
+    assert_eq!(feed.entries.len(), 1);
+
+    // A channel cut short before its first item is no feed
+    assert!(
+        parser
+            .parse(r#"<rss version="2.0"><channel><title>T</title><description>cut"#.as_bytes())
+            .is_err()
+    );
+}
+
+// Of <description> and <summary> (not RSS, but written), the first is the summary and the second the content
+#[test]
+fn test_summary_element() {
+    let feed = parse_unsanitized(
+        r#"<rss version="2.0"><channel>
+            <item><summary>Summary only</summary></item>
+            <item><description>Description</description><summary>Summary</summary></item>
+            <item><summary>Summary</summary><description>Description</description></item>
+        </channel></rss>"#,
+    );
+    let read: Vec<(&str, Option<&str>)> = feed
+        .entries
+        .iter()
+        .map(|entry| {
+            (
+                entry.summary.as_ref().unwrap().content.as_str(),
+                entry.content.as_ref().and_then(|content| content.body.as_deref()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        read,
+        vec![("Summary only", None), ("Description", Some("Summary")), ("Summary", Some("Description"))]
+    );
+}
