@@ -64,9 +64,9 @@ pub(crate) fn handle_channel_element<R: BufRead>(parser: &Parser, feed: &mut Fee
 
         (NS::RSS, "copyright") => if_some_then(common::handle_text(child), |rights| feed.rights = Some(rights)),
 
-        (NS::RSS, "managingEditor") => if_some_then(handle_contact("managingEditor", child), |person| feed.contributors.push(person)),
+        (NS::RSS, "managingEditor") => if_some_then(handle_contact("managingEditor", child)?, |person| feed.contributors.push(person)),
 
-        (NS::RSS, "webMaster") => if_some_then(handle_contact("webMaster", child), |person| feed.contributors.push(person)),
+        (NS::RSS, "webMaster") => if_some_then(handle_contact("webMaster", child)?, |person| feed.contributors.push(person)),
 
         (NS::RSS, "pubDate") => if_some_then(common::handle_timestamp(parser, child), |date| feed.published = Some(date)),
 
@@ -107,8 +107,45 @@ fn handle_category<R: BufRead>(element: Element<R>) -> Option<Category> {
 }
 
 // Handles <author>, <managingEditor> and <webMaster>
-fn handle_contact<R: BufRead>(role: &str, element: Element<R>) -> Option<Person> {
-    element.child_as_text().map(|text| Person::parse(&text).role(role))
+//
+// The text names the person (with an email address, in whichever of the usual forms); a person written as Atom writes
+// one, with <name>, <email> and <uri> children, is read as well.
+fn handle_contact<R: BufRead>(role: &str, element: Element<R>) -> ParseFeedResult<Option<Person>> {
+    if let Some(text) = element.child_as_text().filter(|text| !text.trim().is_empty()) {
+        return Ok(Some(Person::parse(&text).role(role)));
+    }
+    let mut person = Person::empty().role(role);
+    for child in element.children() {
+        let child = child?;
+        let text = || child.child_as_text().map(|text| text.trim().to_string()).filter(|text| !text.is_empty());
+        match child.name.as_str() {
+            "name" => person.name = text(),
+            "email" => person.email = text(),
+            "uri" => person.uri = text(),
+            _ => {}
+        }
+    }
+    Ok((person.name.is_some() || person.email.is_some()).then_some(person))
+}
+
+// Authors named twice (<author> and dc:creator, say) are kept once, the first time
+fn dedup_people(people: &mut Vec<Person>) {
+    let mut seen = HashSet::new();
+    people.retain(|person| {
+        let key = person.name.as_deref().or(person.email.as_deref()).unwrap_or_default().to_lowercase();
+        seen.insert(key)
+    });
+}
+
+// Handles <categories> (not RSS, but written), a list of <category> elements
+fn handle_categories<R: BufRead>(element: Element<R>, categories: &mut Vec<Category>) -> ParseFeedResult<()> {
+    for child in element.children() {
+        let child = child?;
+        if child.name == "category" {
+            if_some_then(handle_category(child), |category| categories.push(category));
+        }
+    }
+    Ok(())
 }
 
 fn handle_generator<R: BufRead>(element: Element<R>) -> Option<Generator> {
@@ -314,9 +351,11 @@ pub(crate) fn handle_item<R: BufRead>(parser: &Parser, element: Element<R>) -> P
                 }
             }),
 
-            (NS::RSS, "author") => if_some_then(handle_contact("author", child), |person| entry.authors.push(person)),
+            (NS::RSS, "author") => if_some_then(handle_contact("author", child)?, |person| entry.authors.push(person)),
 
             (NS::RSS, "category") => if_some_then(handle_category(child), |category| entry.categories.push(category)),
+
+            (NS::RSS, "categories") => handle_categories(child, &mut entry.categories)?,
 
             (NS::RSS, "guid") => handle_guid(child, &mut entry, &mut permalink),
 
@@ -413,6 +452,8 @@ pub(crate) fn handle_item<R: BufRead>(parser: &Parser, element: Element<R>) -> P
 
     // Remove any comment links that simply target the entry
     clean_links(&mut entry.links);
+
+    dedup_people(&mut entry.authors);
 
     Ok(Some(entry))
 }

@@ -1307,3 +1307,21 @@ fn test_summary_element() {
         vec![("Summary only", None), ("Description", Some("Summary")), ("Summary", Some("Description"))]
     );
 }
+
+// An author written as Atom writes a person is read; an author named twice (<author>, dc:creator) is kept once;
+// categories wrapped in <categories> are read
+#[test]
+fn test_authors_and_wrapped_categories() {
+    let feed = parse_unsanitized(
+        r#"<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel>
+            <item><author><name>Diane</name><title>Product Manager</title></author></item>
+            <item><author>joe@example.com (Joe)</author><dc:creator>Joe</dc:creator><dc:creator>Ann</dc:creator>
+                <categories><category>One</category><category>Two</category></categories></item>
+        </channel></rss>"#,
+    );
+    let names = |entry: &Entry| entry.authors.iter().map(|person| person.name.clone().unwrap_or_default()).collect::<Vec<_>>();
+    assert_eq!(names(&feed.entries[0]), ["Diane"]);
+    assert_eq!(names(&feed.entries[1]), ["Joe", "Ann"]);
+    assert_eq!(feed.entries[1].authors[0].email.as_deref(), Some("joe@example.com"));
+    assert_eq!(category_terms(&feed.entries[1].categories), ["One", "Two"]);
+}
