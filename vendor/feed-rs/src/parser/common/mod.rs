@@ -31,9 +31,9 @@ pub fn handle_episode<R: BufRead>(element: Element<R>) -> Option<Episode> {
     })
 }
 
-// Handles <link>
+// Handles <link>; a blank one is no link
 pub(crate) fn handle_link<R: BufRead>(target: Option<LinkTarget>, element: Element<R>) -> Option<Link> {
-    element.child_as_text().map(|s| {
+    element.child_as_text().filter(|s| !s.trim().is_empty()).map(|s| {
         let mut link = Link::new(s, element.xml_base.as_ref());
         link.target = target;
         link

@@ -331,6 +331,8 @@ pub(crate) fn handle_item<R: BufRead>(parser: &Parser, element: Element<R>) -> P
 
             (NS::RSS, "link") => if_some_then(common::handle_link(None, child), |link| entry.links.push(link)),
 
+            (NS::Atom, "link") => if_some_then(atom::handle_link(child), |link| entry.links.push(link)),
+
             // Of <description> and a <summary> (not RSS, but written), the first is the summary and the second the content
             (NS::RSS, "description") => if_some_then(common::handle_encoded(child)?, |summary| match summarized {
                 Some(Summary::Element) if entry.content.is_none() => entry.content = Some(text_as_content(summary)),

@@ -1325,3 +1325,18 @@ fn test_authors_and_wrapped_categories() {
     assert_eq!(feed.entries[1].authors[0].email.as_deref(), Some("joe@example.com"));
     assert_eq!(category_terms(&feed.entries[1].categories), ["One", "Two"]);
 }
+
+// An item's atom:link is one of its links; a blank <link> is none, so a permalink guid stands in for it
+#[test]
+fn test_item_atom_link_and_blank_link() {
+    let feed = parse_unsanitized(
+        r#"<rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom"><channel>
+            <item><atom:link rel="alternate" type="text/html" href="http://example.com/a"/></item>
+            <item><link>  </link><guid>http://example.com/b</guid></item>
+        </channel></rss>"#,
+    );
+    assert_eq!(feed.entries[0].links[0].href, "http://example.com/a");
+    assert_eq!(feed.entries[0].links[0].rel.as_deref(), Some("alternate"));
+    let hrefs: Vec<&str> = feed.entries[1].links.iter().map(|link| link.href.as_str()).collect();
+    assert_eq!(hrefs, ["http://example.com/b"]);
+}
