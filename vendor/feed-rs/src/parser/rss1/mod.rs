@@ -2,7 +2,7 @@ use std::io::BufRead;
 
 use crate::model::{Feed, FeedType, Image, Link};
 use crate::parser::util::if_some_then;
-use crate::parser::{ParseFeedError, ParseFeedResult, Parser, rss2};
+use crate::parser::{ParseFeedResult, Parser, rss2};
 use crate::xml::{Element, NS};
 
 #[cfg(test)]
@@ -14,26 +14,22 @@ mod tests;
 pub(crate) fn parse<R: BufRead>(parser: &Parser, root: Element<R>) -> ParseFeedResult<Feed> {
     let mut feed = Feed::new(FeedType::RSS1);
 
-    let mut channel_read = false;
     for child in root.children() {
-        let read = child.map_err(ParseFeedError::from).and_then(|child| match child.ns_and_tag() {
-            (NS::RSS, "channel") => child
-                .children()
-                .try_for_each(|child| rss2::handle_channel_element(parser, &mut feed, child?))
-                .map(|()| channel_read = true),
+        let child = child?;
+        match child.ns_and_tag() {
+            (NS::RSS, "channel") => {
+                for child in child.children() {
+                    rss2::handle_channel_element(parser, &mut feed, child?)?;
+                }
+            }
 
-            (NS::RSS, "image") => handle_image(child).map(|image| if_some_then(image, |image| feed.logo = Some(image))),
+            (NS::RSS, "image") => if_some_then(handle_image(child)?, |image| feed.logo = Some(image)),
 
             // Items without a link are kept: rdf:about names them
-            (NS::RSS, "item") => rss2::handle_item(parser, child).map(|entry| if_some_then(entry, |entry| feed.entries.push(entry))),
+            (NS::RSS, "item") => if_some_then(rss2::handle_item(parser, child)?, |entry| feed.entries.push(entry)),
 
             // Nothing required for unknown elements
-            _ => Ok(()),
-        });
-        // A fault in the document ends it (see rss2::salvage)
-        if let Err(error) = read {
-            feed = rss2::salvage(feed, channel_read, error)?;
-            break;
+            _ => {}
         }
     }
 

@@ -3,11 +3,11 @@ use std::collections::HashSet;
 use std::io::BufRead;
 
 use crate::model::{Category, Content, Entry, Feed, FeedType, Generator, Image, Link, LinkTarget, MediaContent, MediaObject, MediaObjectSource, Person, Text};
+use crate::parser::ParseFeedResult;
 use crate::parser::itunes::{handle_itunes_category, handle_itunes_channel_element, handle_itunes_item_element};
 use crate::parser::mediarss::handle_media_category;
 use crate::parser::podcast::{handle_podcast_channel_element, handle_podcast_item_element};
 use crate::parser::util::{if_ok_then_some, if_some_then};
-use crate::parser::{ParseFeedError, ParseFeedResult};
 use crate::parser::{Parser, atom};
 use crate::parser::{common, dublincore, util};
 use crate::xml::{Element, NS};
@@ -22,30 +22,29 @@ pub(crate) fn parse<R: BufRead>(parser: &Parser, root: Element<R>) -> ParseFeedR
     // Expecting a channel element; items outside it (a channel left out, or closed too early) are read as its items
     let mut channel_read = false;
     for child in root.children() {
-        let read = child.map_err(ParseFeedError::from).and_then(|child| match child.name.as_str() {
-            "channel" => child
-                .children()
-                .try_for_each(|child| handle_channel_element(parser, &mut feed, child?))
-                .map(|()| channel_read = true),
+        let child = match child {
+            Ok(child) => child,
+            // Ill-formed XML after a whole channel (a cut-off "</rss", trailing garbage) does not undo the channel: all
+            // of it was read. A fault inside the channel or an item fails the document (it may have been cut short)
+            Err(_) if channel_read => break,
+            Err(error) => return Err(error.into()),
+        };
+        match child.name.as_str() {
+            "channel" => {
+                for child in child.children() {
+                    handle_channel_element(parser, &mut feed, child?)?;
+                }
+                channel_read = true;
+            }
 
-            "item" => handle_item(parser, child).map(|item| if_some_then(item, |item| feed.entries.push(item))),
+            "item" => if_some_then(handle_item(parser, child)?, |item| feed.entries.push(item)),
 
             // Nothing required for unknown elements
-            _ => Ok(()),
-        });
-        if let Err(error) = read {
-            return salvage(feed, channel_read, error);
+            _ => {}
         }
     }
 
     Ok(feed)
-}
-
-/// A fault in the document (ill-formed XML, say) ends it. What was read before it stands when it is a whole channel
-/// (the fault lies after it, in trailing garbage say) or has items (the fault costs the item it lies in and the rest);
-/// a channel cut short before its first item is an error.
-pub(crate) fn salvage(feed: Feed, channel_read: bool, error: ParseFeedError) -> ParseFeedResult<Feed> {
-    if channel_read || !feed.entries.is_empty() { Ok(feed) } else { Err(error) }
 }
 
 // Handles one child of the <channel> element (of RSS 0.9x, 1.0 and 2.0)
