@@ -163,14 +163,21 @@ fn handle_generator<R: BufRead>(element: Element<R>) -> Option<Generator> {
 }
 
 // Handles <enclosure>
-fn handle_enclosure<R: BufRead>(element: Element<R>, media_obj: &mut MediaObject) {
+//
+// A url that is relative, with no base to resolve it against, cannot be a media object's (a `Url`): the enclosure is then
+// kept as a link with rel "enclosure", for the reader to resolve against the document's address.
+fn handle_enclosure<R: BufRead>(element: Element<R>, media_obj: &mut MediaObject, links: &mut Vec<Link>) {
     let mut content = MediaContent::new();
+    let mut relative = None;
 
     for attr in &element.attributes {
         let tag_name = attr.name.as_str();
         match tag_name {
-            "url" => content.url = util::parse_uri(&attr.value, element.xml_base.as_ref()),
-            "length" => content.size = attr.value.parse::<u64>().ok(),
+            "url" => {
+                content.url = util::parse_uri(&attr.value, element.xml_base.as_ref());
+                relative = Some(attr.value.trim()).filter(|url| content.url.is_none() && !url.is_empty() && !url.contains(':'));
+            }
+            "length" => content.size = attr.value.trim().parse::<u64>().ok(),
             "type" => if_ok_then_some(attr.value.parse::<MediaTypeBuf>(), |mime| content.content_type = mime),
 
             // Nothing required for unknown elements
@@ -181,6 +188,12 @@ fn handle_enclosure<R: BufRead>(element: Element<R>, media_obj: &mut MediaObject
     // Wrap in a media object if we have a sufficient definition of a media object
     if content.url.is_some() {
         media_obj.content.push(content);
+    } else if let Some(href) = relative {
+        let mut link = Link::new(href, None);
+        link.rel = Some("enclosure".to_string());
+        link.media_type = content.content_type.map(|mime| mime.to_string());
+        link.length = content.size;
+        links.push(link);
     }
 }
 
@@ -360,7 +373,7 @@ pub(crate) fn handle_item<R: BufRead>(parser: &Parser, element: Element<R>) -> P
 
             (NS::RSS, "guid") => handle_guid(child, &mut entry, &mut permalink),
 
-            (NS::RSS, "enclosure") => handle_enclosure(child, &mut enclosure_media_obj),
+            (NS::RSS, "enclosure") => handle_enclosure(child, &mut enclosure_media_obj, &mut entry.links),
 
             (NS::RSS, "pubDate") => if_some_then(common::handle_timestamp(parser, child), |date| entry.published = Some(date)),
 

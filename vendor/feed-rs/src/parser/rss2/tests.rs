@@ -1335,3 +1335,16 @@ fn test_item_atom_link_and_blank_link() {
     let hrefs: Vec<&str> = feed.entries[1].links.iter().map(|link| link.href.as_str()).collect();
     assert_eq!(hrefs, ["http://example.com/b"]);
 }
+
+// An enclosure with a relative url and no base to resolve it is kept as a link for the reader to resolve
+#[test]
+fn test_relative_enclosure_without_base() {
+    let feed = parse_unsanitized(
+        r#"<rss version="2.0"><channel><item><link>/a</link><enclosure url="/ep1.mp3" type="audio/mpeg" length="12"/></item></channel></rss>"#,
+    );
+    let entry = &feed.entries[0];
+    assert!(entry.media.is_empty());
+    let mut expected = Link::new("/ep1.mp3", None).rel("enclosure").media_type("audio/mpeg");
+    expected.length = Some(12);
+    assert_eq!(entry.links, vec![Link::new("/a", None), expected]);
+}
