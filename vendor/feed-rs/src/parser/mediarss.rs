@@ -6,7 +6,7 @@ use std::time::Duration;
 use mediatype::{MediaTypeBuf, names};
 
 use crate::model::{
-    Category, Entry, Image, MediaCommunity, MediaContent, MediaCredit, MediaObject, MediaObjectSource, MediaRating, MediaText, MediaThumbnail, Text,
+    Category, Entry, Image, Link, MediaCommunity, MediaContent, MediaCredit, MediaObject, MediaObjectSource, MediaRating, MediaText, MediaThumbnail, Text,
 };
 use crate::parser::util::{if_ok_then_some, if_some_then, parse_npt};
 use crate::parser::{ParseErrorKind, ParseFeedError, ParseFeedResult, common, util};
@@ -28,6 +28,9 @@ struct Scope {
 
     // <media:content> elements we have discovered at this scope which we process later into media objects
     pending: Vec<MediaContent>,
+
+    // <media:content> elements whose url is relative, with no base to resolve it: links with rel "enclosure"
+    relative: Vec<Link>,
 
     // Children (i.e. <media:group> elements that nest MediaRSS content below them)
     children: Vec<Scope>,
@@ -56,6 +59,7 @@ impl MediaRssState {
             entry.summary = scope.description.clone().or_else(|| first_group.and_then(|group| group.description.clone()));
         }
 
+        collect_relative_links(&scope, &mut entry.links);
         emit_media_objects(scope, entry);
     }
 
@@ -77,6 +81,15 @@ impl MediaRssState {
 
     pub(crate) fn new() -> MediaRssState {
         MediaRssState { root: RefCell::new(None) }
+    }
+}
+
+// Media whose url could not be resolved are kept as enclosure links, for the reader to resolve against the document's
+// address
+fn collect_relative_links(scope: &Scope, links: &mut Vec<Link>) {
+    links.extend(scope.relative.iter().cloned());
+    for child in &scope.children {
+        collect_relative_links(child, links);
     }
 }
 
@@ -228,11 +241,15 @@ fn handle_media_community<R: BufRead>(element: Element<R>) -> ParseFeedResult<Op
 // Handle the core attributes and elements from "media:content"
 fn handle_media_content<R: BufRead>(element: Element<R>, media_obj: &mut Scope) -> ParseFeedResult<()> {
     let mut content = MediaContent::new();
+    let mut relative = None;
 
     // Extract attributes from the content element
     for attr in &element.attributes {
         match attr.name.as_str() {
-            "url" => content.url = util::parse_uri(&attr.value, element.xml_base.as_ref()),
+            "url" => {
+                content.url = util::parse_uri(&attr.value, element.xml_base.as_ref());
+                relative = Some(attr.value.trim().to_string()).filter(|url| content.url.is_none() && !url.is_empty() && !url.contains(':'));
+            }
 
             "type" => if_ok_then_some(attr.value.parse::<MediaTypeBuf>(), |v| content.content_type = v),
 
@@ -287,6 +304,12 @@ fn handle_media_content<R: BufRead>(element: Element<R>, media_obj: &mut Scope) 
     if content.url.is_some() {
         // Emit this parsed content
         media_obj.pending.push(content);
+    } else if let Some(href) = relative {
+        let mut link = Link::new(href, None);
+        link.rel = Some("enclosure".to_string());
+        link.media_type = content.content_type.map(|mime| mime.to_string());
+        link.length = content.size;
+        media_obj.relative.push(link);
     }
 
     Ok(())

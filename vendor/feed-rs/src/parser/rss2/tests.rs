@@ -1348,3 +1348,20 @@ fn test_relative_enclosure_without_base() {
     expected.length = Some(12);
     assert_eq!(entry.links, vec![Link::new("/a", None), expected]);
 }
+
+// So is a media:content with a relative url (in a group or not)
+#[test]
+fn test_relative_media_content_without_base() {
+    let feed = parse_unsanitized(
+        r#"<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel><item>
+            <media:content url="media/v.mp4" type="video/mp4" fileSize="7"/>
+            <media:group><media:content url="/w.webm" type="video/webm"/></media:group>
+        </item></channel></rss>"#,
+    );
+    let entry = &feed.entries[0];
+    assert!(entry.media.is_empty());
+    let mut first = Link::new("media/v.mp4", None).rel("enclosure").media_type("video/mp4");
+    first.length = Some(7);
+    let second = Link::new("/w.webm", None).rel("enclosure").media_type("video/webm");
+    assert_eq!(entry.links, vec![first, second]);
+}
