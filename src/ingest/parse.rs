@@ -14,6 +14,9 @@ use std::sync::LazyLock;
 
 use crate::ingest::dates::parse_date;
 
+mod rss_dialect;
+use rss_dialect::{ITUNES_SPELLINGS, RSS_SPELLINGS, SPELLING_FIXES, repair_rss_root};
+
 /// Why a document could not be read as a feed.
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {
@@ -233,66 +236,15 @@ fn repair(text: &str) -> Cow<'_, str> {
             text = Cow::Owned(text.replace(marker.text(), right));
         }
     }
-    if markers.has(Marker::ItunesNamespace) {
-        text = Cow::Owned(
-            ITUNES_NAMESPACE
-                .replace_all(&text, "\"http://www.itunes.com/dtds/podcast-1.0.dtd\"")
-                .into_owned(),
-        );
+    for (marker, spellings, right) in SPELLING_FIXES.iter() {
+        if markers.has(*marker) {
+            text = Cow::Owned(spellings.replace_all(&text, *right).into_owned());
+        }
     }
     if markers.has(Marker::YandexFullText) || markers.has(Marker::TurboContent) {
         text = Cow::Owned(full_text_as_content(&text));
     }
     text
-}
-
-/// RSS's own namespace as feed-rs knows it (RSS 1.0's).
-const RSS_NAMESPACE: &str = "http://purl.org/rss/1.0/";
-
-/// The `<rss>` root tag made readable: without a `version` it is read as RSS 2.0, and a
-/// default namespace it declares (UserLand's, Harvard's, or any other) is RSS's own, as
-/// readers take it: elements in an unknown namespace would be ignored. `None` when the
-/// root needs neither.
-fn repair_rss_root(text: &str) -> Option<String> {
-    let at = text.find("<rss")?;
-    if !text[at + 4..].starts_with(|c: char| c.is_whitespace() || c == '>') {
-        return None;
-    }
-    let tag_end = at + text[at..].find('>')?;
-    let tag = &text[at..tag_end];
-    let namespace = default_namespace(tag)
-        .filter(|(start, end)| &tag[*start..*end] != RSS_NAMESPACE)
-        .map(|(start, end)| (at + start, at + end));
-    let add_version = !tag.contains("version");
-    if namespace.is_none() && !add_version {
-        return None;
-    }
-    let mut fixed = String::with_capacity(text.len() + 32);
-    fixed.push_str(&text[..at + 4]);
-    if add_version {
-        fixed.push_str(" version=\"2.0\"");
-    }
-    match namespace {
-        Some((start, end)) => {
-            fixed.push_str(&text[at + 4..start]);
-            fixed.push_str(RSS_NAMESPACE);
-            fixed.push_str(&text[end..]);
-        }
-        None => fixed.push_str(&text[at + 4..]),
-    }
-    Some(fixed)
-}
-
-/// Where the value of a start tag's default namespace declaration (`xmlns="..."`) lies
-/// within it.
-fn default_namespace(tag: &str) -> Option<(usize, usize)> {
-    static DECLARATION: LazyLock<regex::Regex> = LazyLock::new(|| {
-        regex::Regex::new(r#"\sxmlns\s*=\s*(?:"([^"]*)"|'([^']*)')"#)
-            .expect("the declaration pattern is valid")
-    });
-    let caps = DECLARATION.captures(tag)?;
-    let value = caps.get(1).or_else(|| caps.get(2))?;
-    Some((value.start(), value.end()))
 }
 
 /// What [`repair`] looks for in a document, found in one pass over it instead of one
@@ -311,10 +263,8 @@ enum Marker {
     DublinCoreNamespace,
     /// The DCMI terms namespace (`dcterms:`), which refines Dublin Core's elements.
     DublinCoreTermsNamespace,
-    /// RSS 2.0 in a namespace of its own: UserLand's (0.9x and 2.0) and Harvard's.
-    UserlandRssNamespace,
-    UserlandRss2Namespace,
-    HarvardRssNamespace,
+    /// RSS 2.0 in a namespace of its own: UserLand's (0.9x and 2.0) or Harvard's.
+    RssNamespaceAlias,
     /// MediaRSS's namespace without its trailing slash.
     MediaRssNamespace,
     /// The iTunes namespace spelled otherwise than `http://www.itunes.com/dtds/podcast-1.0.dtd`
@@ -325,16 +275,14 @@ enum Marker {
 }
 
 impl Marker {
-    const ALL: [Marker; 13] = [
+    const ALL: [Marker; 11] = [
         Marker::NonCharacter,
         Marker::CharacterReference,
         Marker::Rss09Namespace,
         Marker::ContentNamespace,
         Marker::DublinCoreNamespace,
         Marker::DublinCoreTermsNamespace,
-        Marker::UserlandRssNamespace,
-        Marker::UserlandRss2Namespace,
-        Marker::HarvardRssNamespace,
+        Marker::RssNamespaceAlias,
         Marker::MediaRssNamespace,
         Marker::ItunesNamespace,
         Marker::YandexFullText,
@@ -350,9 +298,7 @@ impl Marker {
             Marker::ContentNamespace => "\"http://purl.org/rss/1.0/modules/content\"",
             Marker::DublinCoreNamespace => "\"http://purl.org/dc/elements/1.1\"",
             Marker::DublinCoreTermsNamespace => "\"http://purl.org/dc/terms/\"",
-            Marker::UserlandRssNamespace => "\"http://backend.userland.com/rss\"",
-            Marker::UserlandRss2Namespace => "\"http://backend.userland.com/rss2\"",
-            Marker::HarvardRssNamespace => "\"http://blogs.law.harvard.edu/tech/rss\"",
+            Marker::RssNamespaceAlias => "\"http://backend.userland.com/rss2\"",
             Marker::MediaRssNamespace => "\"http://search.yahoo.com/mrss\"",
             Marker::ItunesNamespace => "\"http://www.itunes.com/DTDs/PodCast-1.0.dtd\"",
             Marker::YandexFullText => "<yandex:full-text>",
@@ -364,7 +310,8 @@ impl Marker {
     fn pattern(self) -> String {
         match self {
             Marker::NonCharacter => "\u{fffe}|\u{ffff}".to_string(),
-            Marker::ItunesNamespace => ITUNES_NAMESPACE.as_str().to_string(),
+            Marker::RssNamespaceAlias => RSS_SPELLINGS.to_string(),
+            Marker::ItunesNamespace => ITUNES_SPELLINGS.to_string(),
             marker => regex::escape(marker.text()),
         }
     }
@@ -374,7 +321,7 @@ impl Marker {
 /// reads the DCMI terms that refine Dublin Core's elements (`issued`, `modified`,
 /// `created`) under Dublin Core's namespace; its other terms have the same names and
 /// meanings as the elements they refine.
-const NAMESPACE_FIXES: [(Marker, &str); 8] = [
+const NAMESPACE_FIXES: [(Marker, &str); 5] = [
     (Marker::Rss09Namespace, "\"http://purl.org/rss/1.0/\""),
     (
         Marker::ContentNamespace,
@@ -388,28 +335,11 @@ const NAMESPACE_FIXES: [(Marker, &str); 8] = [
         Marker::DublinCoreTermsNamespace,
         "\"http://purl.org/dc/elements/1.1/\"",
     ),
-    (Marker::UserlandRssNamespace, "\"http://purl.org/rss/1.0/\""),
-    (
-        Marker::UserlandRss2Namespace,
-        "\"http://purl.org/rss/1.0/\"",
-    ),
-    (Marker::HarvardRssNamespace, "\"http://purl.org/rss/1.0/\""),
     (
         Marker::MediaRssNamespace,
         "\"http://search.yahoo.com/mrss/\"",
     ),
 ];
-
-/// The iTunes namespace as publishers spell it, but for the spelling feed-rs knows:
-/// `https`, or `DTDs`/`PodCast` in some mix of cases.
-static ITUNES_NAMESPACE: LazyLock<regex::Regex> = LazyLock::new(|| {
-    regex::Regex::new(concat!(
-        r#""(?:https://www\.itunes\.com/(?i:dtds/podcast-1\.0\.dtd)"#,
-        r#"|http://www\.itunes\.com/(?:DTDs|DTDS|Dtds)/(?i:podcast-1\.0\.dtd)"#,
-        r#"|http://www\.itunes\.com/dtds/(?:PodCast|Podcast|PODCAST)-1\.0\.dtd)""#
-    ))
-    .expect("the iTunes namespace pattern is valid")
-});
 
 /// The [`Marker`]s present in a document.
 struct Markers(regex::SetMatches);
