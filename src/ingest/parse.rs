@@ -14,6 +14,9 @@ use std::sync::LazyLock;
 
 use crate::ingest::dates::parse_date;
 
+mod rss_dialect;
+use rss_dialect::{ITUNES_SPELLINGS, RSS_SPELLINGS, SPELLING_FIXES, repair_rss_root};
+
 /// Why a document could not be read as a feed.
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {
@@ -189,8 +192,9 @@ fn xml_declared_encoding(body: &[u8]) -> Option<&'static Encoding> {
 /// Repairs that let feed-rs read real feeds. XML: the declaration is dropped (the
 /// text is UTF-8 now, and keeping `encoding="windows-1251"` would decode it twice),
 /// raw control characters that XML forbids are removed, an `<rss>` root without its
-/// `version` attribute is read as RSS 2.0, RSS 0.9 is read as the RSS 1.0 it nearly
-/// is, and module namespaces missing their trailing slash are completed. JSON Feed:
+/// `version` attribute or in a namespace of its own is read as RSS 2.0 (see
+/// [`repair_rss_root`]), RSS 0.9 is read as the RSS 1.0 it nearly is, and module
+/// namespaces feed-rs knows under another name are renamed ([`NAMESPACE_FIXES`]). JSON Feed:
 /// see [`repair_json`].
 fn repair(text: &str) -> Cow<'_, str> {
     if text.trim_start().starts_with('{') {
@@ -224,23 +228,17 @@ fn repair(text: &str) -> Cow<'_, str> {
         text = Cow::Owned(fixed);
         markers = Markers::find(&text);
     }
-    if let Some(at) = text.find("<rss") {
-        let tag_end = text[at..].find('>').map(|i| at + i);
-        let is_root = text[at + 4..].starts_with(|c: char| c.is_whitespace() || c == '>');
-        if let Some(tag_end) = tag_end
-            && is_root
-            && !text[at..tag_end].contains("version")
-        {
-            let mut fixed = String::with_capacity(text.len() + 16);
-            fixed.push_str(&text[..at + 4]);
-            fixed.push_str(" version=\"2.0\"");
-            fixed.push_str(&text[at + 4..]);
-            text = Cow::Owned(fixed);
-        }
+    if let Some(fixed) = repair_rss_root(&text) {
+        text = Cow::Owned(fixed);
     }
     for (marker, right) in NAMESPACE_FIXES {
         if markers.has(marker) {
             text = Cow::Owned(text.replace(marker.text(), right));
+        }
+    }
+    for (marker, spellings, right) in SPELLING_FIXES.iter() {
+        if markers.has(*marker) {
+            text = Cow::Owned(spellings.replace_all(&text, *right).into_owned());
         }
     }
     if markers.has(Marker::YandexFullText) || markers.has(Marker::TurboContent) {
@@ -263,17 +261,30 @@ enum Marker {
     ContentNamespace,
     /// Dublin Core's namespace without its trailing slash.
     DublinCoreNamespace,
+    /// The DCMI terms namespace (`dcterms:`), which refines Dublin Core's elements.
+    DublinCoreTermsNamespace,
+    /// RSS 2.0 in a namespace of its own: UserLand's (0.9x and 2.0) or Harvard's.
+    RssNamespaceAlias,
+    /// MediaRSS's namespace without its trailing slash.
+    MediaRssNamespace,
+    /// The iTunes namespace spelled otherwise than `http://www.itunes.com/dtds/podcast-1.0.dtd`
+    /// (Apple's own documents wrote `DTDs/PodCast`; XML namespaces are case-sensitive).
+    ItunesNamespace,
     YandexFullText,
     TurboContent,
 }
 
 impl Marker {
-    const ALL: [Marker; 7] = [
+    const ALL: [Marker; 11] = [
         Marker::NonCharacter,
         Marker::CharacterReference,
         Marker::Rss09Namespace,
         Marker::ContentNamespace,
         Marker::DublinCoreNamespace,
+        Marker::DublinCoreTermsNamespace,
+        Marker::RssNamespaceAlias,
+        Marker::MediaRssNamespace,
+        Marker::ItunesNamespace,
         Marker::YandexFullText,
         Marker::TurboContent,
     ];
@@ -286,6 +297,10 @@ impl Marker {
             Marker::Rss09Namespace => "\"http://my.netscape.com/rdf/simple/0.9/\"",
             Marker::ContentNamespace => "\"http://purl.org/rss/1.0/modules/content\"",
             Marker::DublinCoreNamespace => "\"http://purl.org/dc/elements/1.1\"",
+            Marker::DublinCoreTermsNamespace => "\"http://purl.org/dc/terms/\"",
+            Marker::RssNamespaceAlias => "\"http://backend.userland.com/rss2\"",
+            Marker::MediaRssNamespace => "\"http://search.yahoo.com/mrss\"",
+            Marker::ItunesNamespace => "\"http://www.itunes.com/DTDs/PodCast-1.0.dtd\"",
             Marker::YandexFullText => "<yandex:full-text>",
             Marker::TurboContent => "<turbo:content>",
         }
@@ -295,13 +310,18 @@ impl Marker {
     fn pattern(self) -> String {
         match self {
             Marker::NonCharacter => "\u{fffe}|\u{ffff}".to_string(),
+            Marker::RssNamespaceAlias => RSS_SPELLINGS.to_string(),
+            Marker::ItunesNamespace => ITUNES_SPELLINGS.to_string(),
             marker => regex::escape(marker.text()),
         }
     }
 }
 
-/// Namespaces that feed-rs only knows under another name: the name it knows.
-const NAMESPACE_FIXES: [(Marker, &str); 3] = [
+/// Namespaces that feed-rs only knows under another name: the name it knows. feed-rs
+/// reads the DCMI terms that refine Dublin Core's elements (`issued`, `modified`,
+/// `created`) under Dublin Core's namespace; its other terms have the same names and
+/// meanings as the elements they refine.
+const NAMESPACE_FIXES: [(Marker, &str); 5] = [
     (Marker::Rss09Namespace, "\"http://purl.org/rss/1.0/\""),
     (
         Marker::ContentNamespace,
@@ -310,6 +330,14 @@ const NAMESPACE_FIXES: [(Marker, &str); 3] = [
     (
         Marker::DublinCoreNamespace,
         "\"http://purl.org/dc/elements/1.1/\"",
+    ),
+    (
+        Marker::DublinCoreTermsNamespace,
+        "\"http://purl.org/dc/elements/1.1/\"",
+    ),
+    (
+        Marker::MediaRssNamespace,
+        "\"http://search.yahoo.com/mrss/\"",
     ),
 ];
 
@@ -634,6 +662,67 @@ mod tests {
         assert_eq!(
             feed.entries[0].content.as_ref().unwrap().body.as_deref(),
             Some("full")
+        );
+    }
+
+    #[test]
+    fn rss_in_a_namespace_of_its_own_is_read() {
+        for root in [
+            r#"<rss xmlns="http://backend.userland.com/rss">"#,
+            r#"<rss version="2.0" xmlns="http://backend.userland.com/rss2">"#,
+            r#"<rss xmlns="http://backend.userland.com/rss2.1">"#,
+            r#"<rss version="2.0" xmlns='http://blogs.law.harvard.edu/tech/rss'>"#,
+            r#"<rss version="0.94" xmlns="http://example.com/made-up">"#,
+        ] {
+            let body = format!(
+                "{root}<channel><description>About</description><item><title>One</title></item></channel></rss>"
+            );
+            let feed = parse_feed(body.as_bytes(), None, Tz::UTC).unwrap().feed;
+            assert_eq!(feed.description.unwrap().content, "About", "{root}");
+            assert_eq!(
+                feed.entries[0].title.as_ref().unwrap().content,
+                "One",
+                "{root}"
+            );
+        }
+        // A prefix bound to UserLand's namespace, beside a local element of the same name.
+        let body = br#"<r:rss version="2.0" xmlns:r="http://backend.userland.com/rss2" xmlns:x="http://example.com/x"><r:channel><r:item><x:description>wrong</x:description><r:description>right</r:description></r:item></r:channel></r:rss>"#;
+        let feed = parse_feed(body, None, Tz::UTC).unwrap().feed;
+        let summary = feed.entries[0].summary.as_ref().unwrap();
+        assert_eq!(summary.content, "right");
+    }
+
+    #[test]
+    fn dcterms_and_module_namespace_spellings_are_read() {
+        let body = br#"<rss version="2.0" xmlns:dcterms="http://purl.org/dc/terms/" xmlns:itunes="http://www.itunes.com/DTDs/PodCast-1.0.dtd" xmlns:media="http://search.yahoo.com/mrss"><channel>
+            <dcterms:modified>2003-12-31T10:14:55Z</dcterms:modified>
+            <item><dcterms:issued>2003-12-31T10:14:55Z</dcterms:issued><dcterms:modified>2004-01-01T00:00:00Z</dcterms:modified><itunes:author>Host</itunes:author><media:description>Media</media:description></item>
+            </channel></rss>"#;
+        let feed = parse_feed(body, None, Tz::UTC).unwrap().feed;
+        let date = chrono::DateTime::parse_from_rfc3339("2003-12-31T10:14:55Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(feed.updated, Some(date));
+        let entry = &feed.entries[0];
+        assert_eq!(entry.published, Some(date));
+        assert_ne!(entry.updated, Some(date));
+        assert_eq!(entry.authors[0].name.as_deref(), Some("Host"));
+        assert_eq!(entry.summary.as_ref().unwrap().content, "Media");
+        for spelling in [
+            "https://www.itunes.com/dtds/podcast-1.0.dtd",
+            "http://www.itunes.com/DTDs/Podcast-1.0.dtd",
+            "http://www.itunes.com/dtds/Podcast-1.0.dtd",
+        ] {
+            let body = format!(
+                r#"<rss version="2.0" xmlns:itunes="{spelling}"><channel><item><itunes:author>Host</itunes:author></item></channel></rss>"#
+            );
+            let feed = parse_feed(body.as_bytes(), None, Tz::UTC).unwrap().feed;
+            assert_eq!(feed.entries[0].authors.len(), 1, "{spelling}");
+        }
+        // The canonical spelling is left as it is (and read).
+        assert!(
+            !Markers::find(r#"xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd""#)
+                .has(Marker::ItunesNamespace)
         );
     }
 

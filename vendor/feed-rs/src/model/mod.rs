@@ -382,6 +382,11 @@ impl Entry {
         self
     }
 
+    pub fn source(mut self, source: &str) -> Self {
+        self.source = Some(source.to_string());
+        self
+    }
+
     pub fn summary(mut self, summary: Text) -> Self {
         self.summary = Some(summary);
         self

@@ -2,7 +2,6 @@ use std::io::BufRead;
 use std::time::Duration;
 
 use crate::model::{Category, Feed, Image, MediaCredit, MediaObject, MediaRating, MediaThumbnail, Person};
-use crate::parser::atom;
 use crate::parser::util::{if_some_then, parse_npt};
 use crate::parser::{ParseFeedResult, common};
 use crate::xml::{Element, NS};
@@ -17,7 +16,10 @@ pub(crate) fn handle_itunes_channel_element<R: BufRead>(element: Element<R>, fee
             }
         }),
 
-        (NS::Itunes, "category") => if_some_then(handle_category(element)?, |category| feed.categories.push(category)),
+        (NS::Itunes, "category") => if_some_then(handle_itunes_category(element)?, |category| feed.categories.push(category)),
+
+        // The show's description when the channel has none (a <description> read later replaces it)
+        (NS::Itunes, "summary") | (NS::Itunes, "subtitle") if feed.description.is_none() => feed.description = common::handle_text_or_markup(element)?,
 
         (NS::Itunes, "explicit") => if_some_then(handle_explicit(element), |rating| {
             // Assign if not already set from media
@@ -39,7 +41,7 @@ pub(crate) fn handle_itunes_channel_element<R: BufRead>(element: Element<R>, fee
 // Process <itunes> elements at item level and turn them into something that looks like MediaRSS objects.
 pub(crate) fn handle_itunes_item_element<R: BufRead>(element: Element<R>, media_obj: &mut MediaObject) -> ParseFeedResult<()> {
     match element.ns_and_tag() {
-        (NS::Itunes, "title") => media_obj.title = atom::handle_text(element)?,
+        (NS::Itunes, "title") => media_obj.title = common::handle_text_or_markup(element)?,
 
         (NS::Itunes, "image") => if_some_then(handle_image(element), |thumbnail| media_obj.thumbnails.push(thumbnail)),
 
@@ -47,7 +49,7 @@ pub(crate) fn handle_itunes_item_element<R: BufRead>(element: Element<R>, media_
 
         (NS::Itunes, "author") => if_some_then(handle_author(element), |credit| media_obj.credits.push(credit)),
 
-        (NS::Itunes, "summary") => media_obj.description = atom::handle_text(element)?,
+        (NS::Itunes, "summary") => media_obj.description = common::handle_text_or_markup(element)?,
 
         (NS::Itunes, "episode") => if_some_then(common::handle_episode(element), |episode| media_obj.episode = Some(episode)),
 
@@ -66,7 +68,7 @@ fn handle_author<R: BufRead>(element: Element<R>) -> Option<MediaCredit> {
 }
 
 // Handles <itunes:category>
-fn handle_category<R: BufRead>(element: Element<R>) -> ParseFeedResult<Option<Category>> {
+pub(crate) fn handle_itunes_category<R: BufRead>(element: Element<R>) -> ParseFeedResult<Option<Category>> {
     Ok(if let Some(text) = element.attr_value("text") {
         // Create a new category for this level
         let mut category = Category::new(&text);
@@ -75,7 +77,7 @@ fn handle_category<R: BufRead>(element: Element<R>) -> ParseFeedResult<Option<Ca
         for child in element.children() {
             let child = child?;
             if child.ns_and_tag() == (NS::Itunes, "category") {
-                if let Some(subcat) = handle_category(child)? {
+                if let Some(subcat) = handle_itunes_category(child)? {
                     category.subcategories.push(subcat);
                 }
             }

@@ -5,9 +5,11 @@ use std::time::Duration;
 
 use mediatype::{MediaTypeBuf, names};
 
-use crate::model::{Entry, Image, MediaCommunity, MediaContent, MediaCredit, MediaObject, MediaObjectSource, MediaRating, MediaText, MediaThumbnail, Text};
+use crate::model::{
+    Category, Entry, Image, Link, MediaCommunity, MediaContent, MediaCredit, MediaObject, MediaObjectSource, MediaRating, MediaText, MediaThumbnail, Text,
+};
 use crate::parser::util::{if_ok_then_some, if_some_then, parse_npt};
-use crate::parser::{ParseErrorKind, ParseFeedError, ParseFeedResult, util};
+use crate::parser::{ParseErrorKind, ParseFeedError, ParseFeedResult, common, util};
 use crate::xml::{Element, NS};
 
 pub(crate) struct MediaRssState {
@@ -27,6 +29,9 @@ struct Scope {
     // <media:content> elements we have discovered at this scope which we process later into media objects
     pending: Vec<MediaContent>,
 
+    // <media:content> elements whose url is relative, with no base to resolve it: links with rel "enclosure"
+    relative: Vec<Link>,
+
     // Children (i.e. <media:group> elements that nest MediaRSS content below them)
     children: Vec<Scope>,
 }
@@ -34,16 +39,27 @@ struct Scope {
 impl MediaRssState {
     /// Initialise parsing for this entry
     pub(crate) fn entry_begin(&self) {
-        // We should not have a scope at this point, since all entries are parsed separately and no media RSS elements are processed at the feed level
-        assert!(self.root.borrow().is_none());
-
-        // Initialise the scope
+        // Initialise the scope (replacing any left by an entry whose parse failed, so the parser stays usable)
         self.root.borrow_mut().replace(Scope::default());
     }
 
     pub(crate) fn entry_end(&self, entry: &mut Entry) {
         // Emit media objects as required
-        let scope = self.root.replace(None).unwrap();
+        let Some(scope) = self.root.replace(None) else {
+            return;
+        };
+
+        // The title and description of the media (at the item level, else of its first group) stand for the entry's
+        // own when it has none
+        let first_group = scope.children.first();
+        if entry.title.is_none() {
+            entry.title = scope.title.clone().or_else(|| first_group.and_then(|group| group.title.clone()));
+        }
+        if entry.summary.is_none() {
+            entry.summary = scope.description.clone().or_else(|| first_group.and_then(|group| group.description.clone()));
+        }
+
+        collect_relative_links(&scope, &mut entry.links);
         emit_media_objects(scope, entry);
     }
 
@@ -65,6 +81,15 @@ impl MediaRssState {
 
     pub(crate) fn new() -> MediaRssState {
         MediaRssState { root: RefCell::new(None) }
+    }
+}
+
+// Media whose url could not be resolved are kept as enclosure links, for the reader to resolve against the document's
+// address
+fn collect_relative_links(scope: &Scope, links: &mut Vec<Link>) {
+    links.extend(scope.relative.iter().cloned());
+    for child in &scope.children {
+        collect_relative_links(child, links);
     }
 }
 
@@ -216,11 +241,15 @@ fn handle_media_community<R: BufRead>(element: Element<R>) -> ParseFeedResult<Op
 // Handle the core attributes and elements from "media:content"
 fn handle_media_content<R: BufRead>(element: Element<R>, media_obj: &mut Scope) -> ParseFeedResult<()> {
     let mut content = MediaContent::new();
+    let mut relative = None;
 
     // Extract attributes from the content element
     for attr in &element.attributes {
         match attr.name.as_str() {
-            "url" => content.url = util::parse_uri(&attr.value, element.xml_base.as_ref()),
+            "url" => {
+                content.url = util::parse_uri(&attr.value, element.xml_base.as_ref());
+                relative = Some(attr.value.trim().to_string()).filter(|url| content.url.is_none() && !url.is_empty() && !url.contains(':'));
+            }
 
             "type" => if_ok_then_some(attr.value.parse::<MediaTypeBuf>(), |v| content.content_type = v),
 
@@ -275,6 +304,12 @@ fn handle_media_content<R: BufRead>(element: Element<R>, media_obj: &mut Scope) 
     if content.url.is_some() {
         // Emit this parsed content
         media_obj.pending.push(content);
+    } else if let Some(href) = relative {
+        let mut link = Link::new(href, None);
+        link.rel = Some("enclosure".to_string());
+        link.media_type = content.content_type.map(|mime| mime.to_string());
+        link.length = content.size;
+        media_obj.relative.push(link);
     }
 
     Ok(())
@@ -365,32 +400,35 @@ fn handle_media_thumbnail<R: BufRead>(element: Element<R>) -> Option<MediaThumbn
     }
 }
 
-// Handles a title or description element
+// Handles a title or description element: a type other than "plain" or "html", or no text, costs only the element
 fn handle_text<R: BufRead>(element: Element<R>) -> ParseFeedResult<Option<Text>> {
     // Find type, defaulting to "plain" if not present
     let type_attr = element.attributes.iter().find(|a| &a.name == "type").map_or("plain", |a| a.value.as_str());
 
-    let mime = match type_attr {
-        "plain" => Ok(MediaTypeBuf::new(names::TEXT, names::PLAIN)),
-        "html" => Ok(MediaTypeBuf::new(names::TEXT, names::HTML)),
+    let mime = match type_attr.trim() {
+        "plain" => MediaTypeBuf::new(names::TEXT, names::PLAIN),
+        "html" => MediaTypeBuf::new(names::TEXT, names::HTML),
 
         // Unknown content type
-        _ => Err(ParseFeedError::ParseError(ParseErrorKind::UnknownMimeType {
-            position: element.buffer_pos,
-            mime: type_attr.into(),
-        })),
-    }?;
+        _ => return Ok(None),
+    };
 
-    element
-        .child_as_text()
-        .map(|content| {
-            let mut text = Text::new(content);
-            text.content_type = mime;
-            Some(text)
-        })
-        // Need the text for a text element
-        .ok_or(ParseFeedError::ParseError(ParseErrorKind::MissingContent {
-            position: element.buffer_pos,
-            reference: "text",
-        }))
+    Ok(common::handle_markup(element)?.map(|content| {
+        let mut text = Text::new(content);
+        text.content_type = mime;
+        text
+    }))
+}
+
+// Handles <media:category>: a category, in the MediaRSS scheme unless it names another
+pub(crate) fn handle_media_category<R: BufRead>(element: Element<R>) -> Option<Category> {
+    let term = element.child_as_text().map(|text| text.trim().to_string()).filter(|text| !text.is_empty())?;
+    let mut category = Category::new(&term);
+    category.scheme = Some(
+        element
+            .attr_value("scheme")
+            .unwrap_or_else(|| "http://search.yahoo.com/mrss/category_schema".to_string()),
+    );
+    category.label = element.attr_value("label");
+    Some(category)
 }

@@ -13,6 +13,7 @@ use siphasher::sip128::{Hasher128, SipHasher};
 
 mod atom;
 mod common;
+mod dublincore;
 mod itunes;
 mod json;
 mod mediarss;
@@ -204,13 +205,15 @@ impl Parser {
                     element_source.set_default_default_namespace(NS::Atom);
                     return atom::parse_entry(self, root);
                 }
-                ("rss", Some("2.0")) | ("rss", Some("")) => {
-                    element_source.set_default_default_namespace(NS::RSS);
-                    return rss2::parse(self, root);
-                }
-                ("rss", Some("0.91")) | ("rss", Some("0.92")) => {
+                // RSS 0.9x (0.9, 0.91, 0.92, 0.93, 0.94) is a subset of RSS 2.0
+                ("rss", Some(version)) if version.trim().starts_with("0.") => {
                     element_source.set_default_default_namespace(NS::RSS);
                     return rss0::parse(self, root);
+                }
+                // Any other version ("2.0", "2.01", "2", "3.0") or none at all is read as RSS 2.0, as readers do
+                ("rss", _) => {
+                    element_source.set_default_default_namespace(NS::RSS);
+                    return rss2::parse(self, root);
                 }
                 ("RDF", _) => {
                     element_source.set_default_default_namespace(NS::RSS);

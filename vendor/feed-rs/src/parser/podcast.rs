@@ -33,26 +33,30 @@ pub(crate) fn handle_podcast_item_element<R: BufRead>(element: Element<R>, media
     Ok(())
 }
 
-// Handles <podcast:person>
+// Handles <podcast:person>: the role defaults to "host" and the group to "cast" (as the namespace says); a
+// role or group outside the taxonomy costs only this element
 fn handle_person<R: BufRead>(element: Element<R>) -> ParseFeedResult<Option<PodcastPerson>> {
-    if let Some(role) = element.attr_value("role") {
-        let role = Role::parse(element.buffer_pos, &role)?;
-        if let Some(name) = element.child_as_text() {
-            return Ok(Some(PodcastPerson {
-                name,
-                role,
-                group: element
-                    .attr_value("group")
-                    .map(|g| Group::parse(element.buffer_pos, &g))
-                    .transpose()?
-                    .unwrap_or_default(),
-                img: element.attr_value("img").and_then(|img| Url::parse(&img).ok()),
-                href: element.attr_value("href").and_then(|href| Url::parse(&href).ok()),
-            }));
-        }
-    }
-
-    Ok(None)
+    let role = match element.attr_value("role") {
+        Some(role) => match Role::parse(element.buffer_pos, &role) {
+            Ok(role) => role,
+            Err(_) => return Ok(None),
+        },
+        None => Role::Host,
+    };
+    let group = match element.attr_value("group") {
+        Some(group) => match Group::parse(element.buffer_pos, &group) {
+            Ok(group) => group,
+            Err(_) => return Ok(None),
+        },
+        None => Group::default(),
+    };
+    Ok(element.child_as_text().map(|name| PodcastPerson {
+        name,
+        role,
+        group,
+        img: element.attr_value("img").and_then(|img| Url::parse(&img).ok()),
+        href: element.attr_value("href").and_then(|href| Url::parse(&href).ok()),
+    }))
 }
 
 // Handles <podcast:transcript>

@@ -105,7 +105,8 @@ fn test_0_92_spec_1() {
         .entry(Entry::default()
             .summary(Text::html("Kevin Drennan started a <a href=\"http://deadend.editthispage.com/\">Grateful\n                Dead Weblog</a>. Hey it's cool, he even has a <a href=\"http://deadend.editthispage.com/directory/61\">directory</a>.\n                <i>A Frontier 7 feature.</i>\n            ".into()))
             .id(entry0.id.as_ref())     // not in source data
-            .updated(entry0.updated))   // not in source data
+            .updated(entry0.updated)   // not in source data
+            .source("http://scriptingnews.userland.com/xml/scriptingNews2.xml"))
         .entry(Entry::default()
             .summary(Text::html("<a href=\"http://arts.ucsc.edu/GDead/AGDL/other1.html\">The Other One</a>,
                 live instrumental, One From The Vault. Very rhythmic very spacy, you can listen to it many times, and

@@ -1,6 +1,6 @@
 use mediatype::{MediaType, names};
 
-use crate::model::{Entry, Feed, FeedType, Image, Link, Person, Text};
+use crate::model::{Category, Entry, Feed, FeedType, Image, Link, Person, Text};
 use crate::parser;
 use crate::util::test;
 
@@ -24,21 +24,21 @@ fn test_example_1() {
         .language("ja")
         .entry(
             Entry::default()
-                .id("7d61c42a2d8ecf2289e789e1fb2035d1") // hash of the link
+                .id("記事1のURL") // rdf:about
                 .updated(entry0.updated) // not present in the test data
                 .title(Text::new("記事1のタイトル".into()))
                 .link(Link::new("記事1のURL", None))
-                .summary(Text::new("記事1の内容".into()))
+                .summary(Text::html("記事1の内容".into()))
                 .published("2017-06-13T09:00:00Z")
                 .author(Person::parse("記事1の作者名").role("creator")),
         )
         .entry(
             Entry::default()
-                .id("e342c1b080da9ffbfd10c0a6ba49395f") // hash of the link
+                .id("記事2のURL") // rdf:about
                 .updated(entry1.updated) // not present in the test data
                 .title(Text::new("記事2のタイトル".into()))
                 .link(Link::new("記事2のURL", None))
-                .summary(Text::new("記事2の内容".into()))
+                .summary(Text::html("記事2の内容".into()))
                 .author(Person::parse("記事2の作者名").role("creator")),
         );
 
@@ -88,17 +88,17 @@ fn test_spec_1() {
             .title("XML.com"))
         .updated(actual.updated)    // not present in the test data
         .entry(Entry::default()
-            .id("958983927af7075ad55f6d2c9b0c24b2")     // hash of the link
+            .id("http://xml.com/pub/2000/08/09/xslt/xslt.html")     // rdf:about
             .updated(entry0.updated)            // not present in the test data
             .title(Text::new("Processing Inclusions with XSLT".into()))
             .link(Link::new("http://xml.com/pub/2000/08/09/xslt/xslt.html", None))
-            .summary(Text::new("Processing document inclusions with general XML tools can be\n            problematic. This article proposes a way of preserving inclusion\n            information through SAX-based processing.".into())))
+            .summary(Text::html("Processing document inclusions with general XML tools can be\n            problematic. This article proposes a way of preserving inclusion\n            information through SAX-based processing.".into())))
         .entry(Entry::default()
-            .id("54f62e9fe8901546d7e25c0827e1b8e8")     // hash of the link
+            .id("http://xml.com/pub/2000/08/09/rdfdb/index.html")     // rdf:about
             .updated(entry1.updated)            // not present in the test data
             .title(Text::new("Putting RDF to Work".into()))
             .link(Link::new("http://xml.com/pub/2000/08/09/rdfdb/index.html", None))
-            .summary(Text::new("Tool and API support for the Resource Description Framework\n            is slowly coming of age. Edd Dumbill takes a look at RDFDB,\n            one of the most exciting new RDF toolkits.".into())));
+            .summary(Text::html("Tool and API support for the Resource Description Framework\n            is slowly coming of age. Edd Dumbill takes a look at RDFDB,\n            one of the most exciting new RDF toolkits.".into())));
 
     // Check
     assert_eq!(actual, expected);
@@ -124,17 +124,20 @@ fn test_spec_2() {
                 .title("Meerkat Powered!"),
         )
         .updated(actual.updated) // not present in the test data
+        .contributor(Person::parse("The O'Reilly Network").role("publisher"))
         .author(Person::parse("Rael Dornfest (mailto:rael@oreilly.com)").role("creator"))
         .rights(Text::new("Copyright © 2000 O'Reilly & Associates, Inc.".into()))
         .entry(
             Entry::default()
-                .id("acf7c86547d5d594af6d8f3327e84b06") // hash of the link
+                .id("http://c.moreover.com/click/here.pl?r123") // rdf:about
                 .updated(entry0.updated) // not present in the test data
                 .title(Text::new("XML: A Disruptive Technology".into()))
                 .link(Link::new("http://c.moreover.com/click/here.pl?r123", None))
-                .summary(Text::new(
+                .summary(Text::html(
                     "XML is placing increasingly heavy loads on the existing technical\n            infrastructure of the Internet.".into(),
                 ))
+                .contributor(Person::parse("The O'Reilly Network").role("publisher"))
+                .category(Category::new("XML"))
                 .author(Person::parse("Simon St.Laurent (mailto:simonstl@simonstl.com)").role("creator"))
                 .rights(Text::new("Copyright © 2000 O'Reilly & Associates, Inc.".into())),
         );
@@ -175,4 +178,22 @@ fn test_bio_rxiv() {
     for entry in actual.entries {
         assert!(!entry.title.unwrap().content.is_empty())
     }
+}
+
+// Items are kept without a link (rdf:about names them) and read like RSS 2.0 items: Dublin Core, unescaped markup
+#[test]
+fn test_items_without_link_and_modules() {
+    let xml = r#"<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/">
+        <channel rdf:about="http://example.com/index.rdf"><title>T</title><dc:date>2003-12-31T10:14:55Z</dc:date><image rdf:resource="http://example.com/i.png"/></channel>
+        <image rdf:about="http://example.com/i.png"><url>http://example.com/i.png</url></image>
+        <item rdf:about="http://example.com/1"><description><p>Naked</p></description><dc:subject>Subject</dc:subject></item>
+    </rdf:RDF>"#;
+    let feed = parser::Builder::new().sanitize_content(false).build().parse(xml.as_bytes()).unwrap();
+    assert_eq!(feed.updated, feed.published);
+    assert!(feed.updated.is_some());
+    assert_eq!(feed.logo.unwrap().uri, "http://example.com/i.png");
+    let entry = &feed.entries[0];
+    assert_eq!(entry.id, "http://example.com/1");
+    assert_eq!(entry.summary.as_ref().unwrap().content, "<p>Naked</p>");
+    assert_eq!(entry.categories[0].term, "Subject");
 }

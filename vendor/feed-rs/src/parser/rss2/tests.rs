@@ -68,6 +68,7 @@ fn test_example_2() {
             .id("http://www.nasa.gov/press-release/nasa-television-to-broadcast-space-station-departure-of-cygnus-cargo-ship")
             .published("Thu, 01 Aug 2019 16:15 EDT")
             .updated_parsed("Thu, 01 Aug 2019 16:15 EDT")
+            .source("http://www.nasa.gov/rss/dyn/breaking_news.rss")
             .media(MediaObject::new(MediaObjectSource::RSS)
                 .content(MediaContent::new()
                     .url("http://www.nasa.gov/sites/default/files/styles/1x1_cardfeed/public/thumbnails/image/47616261882_4bb534d293_k.jpg?itok=Djjjs81t")
@@ -102,6 +103,7 @@ fn test_example_3() {
             .link(Link::new("https://www.newyorker.com/news/q-and-a/how-a-historian-uncovered-ronald-reagans-racist-remarks-to-richard-nixon", None))
             .id("5d420f3abfe6c20008d5eaad")
             .author(Person::parse("Isaac Chotiner").role("creator"))
+            .contributor(Person::parse("Condé Nast").role("publisher"))
             .summary(Text::html("Isaac Chotiner talks with the historian Tim Naftali, who published the text and audio of a\n                taped call, from 1971, in which Reagan described the African delegates to the U.N. in luridly racist\n                terms.\n            ".into()))
             .category(Category::new("News / Q. & A."))
             .published("Fri, 02 Aug 2019 15:35:34 +0000")
@@ -291,7 +293,9 @@ fn test_spec_1() {
                 ))
                 .published("Sun, 29 Sep 2002 19:59:01 GMT")
                 .updated_parsed("Sun, 29 Sep 2002 19:59:01 GMT")
-                .id("http://scriptingnews.userland.com/backissues/2002/09/29#When:12:59:01PM"),
+                .id("http://scriptingnews.userland.com/backissues/2002/09/29#When:12:59:01PM")
+                // the guid is a permalink (isPermaLink defaults to true) and the item has no <link>
+                .link(Link::new("http://scriptingnews.userland.com/backissues/2002/09/29#When:12:59:01PM", None)),
         ) // copy from feed
         .entry(
             Entry::default()
@@ -304,7 +308,8 @@ fn test_spec_1() {
                 ))
                 .published("Mon, 30 Sep 2002 01:52:02 GMT")
                 .updated_parsed("Mon, 30 Sep 2002 01:52:02 GMT")
-                .id("http://scriptingnews.userland.com/backissues/2002/09/29#When:6:52:02PM"),
+                .id("http://scriptingnews.userland.com/backissues/2002/09/29#When:6:52:02PM")
+                .link(Link::new("http://scriptingnews.userland.com/backissues/2002/09/29#When:6:52:02PM", None)),
         ); // copy from feed
 
     // Check
@@ -391,6 +396,7 @@ fn test_spiegel() {
         .entry(
             Entry::default()
                 .title(Text::new("07.02. – die Wochenvorschau: Lockdown-Verlängerung, Kriegsverbrecher vor Gericht, Super Bowl, Karneval".into()))
+                .author(Person::parse("DER SPIEGEL").role("author")) // itunes:author, the item naming no other
                 .content(Content::default().body(r#"Die wichtigsten Nachrichten aus der SPIEGEL-Redaktion. <br><br><p>See <a href="https://omnystudio.com/listener">omnystudio.com/listener</a> for privacy information.</p>"#).content_type("text/html"))
                 .summary(Text::html("Die wichtigsten Nachrichten aus der SPIEGEL-Redaktion. \nSee omnystudio.com/listener for privacy information.".into()))
                 .link(Link::new("https://omny.fm/shows/spiegel-update-die-nachrichten/07-02-die-wochenvorschau-lockdown-verl-ngerung-kri", None))
@@ -462,6 +468,7 @@ fn test_bbc() {
         .entry(
             Entry::default()
                 .title(Text::new("Marcus Aurelius".into()))
+                .author(Person::parse("BBC Radio 4").role("author")) // itunes:author, the item naming no other
                 .summary(Text::html("Melvyn Bragg and guests discuss...".into()))
                 .published("Thu, 25 Feb 2021 10:15:00 +0000")
                 .updated_parsed("Thu, 25 Feb 2021 10:15:00 +0000")
@@ -1003,4 +1010,382 @@ fn test_atom_links_in_items() {
             Link::new("https://r.example/1.mp3", None).rel("enclosure").media_type("audio/mpeg").length(12),
         ]
     );
+}
+
+// Parses a document as tributary does: without sanitizing, so the tests see what the parser read
+fn parse_unsanitized(xml: &str) -> Feed {
+    parser::Builder::new().sanitize_content(false).build().parse(xml.as_bytes()).unwrap()
+}
+
+fn category_terms(categories: &[Category]) -> Vec<&str> {
+    categories.iter().map(|category| category.term.as_str()).collect()
+}
+
+// Every version string RSS has been published under is read, as is RSS without a channel or with items outside it
+#[test]
+fn test_rss_versions_and_channel_less_items() {
+    for (version, feed_type) in [
+        (r#"version="0.9""#, FeedType::RSS0),
+        (r#"version="0.91""#, FeedType::RSS0),
+        (r#"version="0.93""#, FeedType::RSS0),
+        (r#"version="0.94""#, FeedType::RSS0),
+        (r#"version="2.0""#, FeedType::RSS2),
+        (r#"version="2.01""#, FeedType::RSS2),
+        (r#"version="2""#, FeedType::RSS2),
+        (r#"version="3.0""#, FeedType::RSS2),
+        ("", FeedType::RSS2),
+    ] {
+        let xml = format!("<rss {version}><channel><title>T</title><item><title>One</title></item></channel></rss>");
+        let feed = parse_unsanitized(&xml);
+        assert_eq!(feed.feed_type, feed_type, "{version}");
+        assert_eq!(feed.entries.len(), 1, "{version}");
+    }
+
+    // No channel at all: the items are still the feed's; an empty <rss> is an empty feed
+    let feed = parse_unsanitized(r#"<rss version="2.0"><item><title>Loose</title></item></rss>"#);
+    assert_eq!(feed.entries[0].title.as_ref().unwrap().content, "Loose");
+    assert!(parse_unsanitized(r#"<rss version="0.93"></rss>"#).entries.is_empty());
+
+    // Items after the channel is closed
+    let feed =
+        parse_unsanitized(r#"<rss version="2.0"><channel><title>T</title><item><title>In</title></item></channel><item><title>After</title></item></rss>"#);
+    assert_eq!(feed.title.unwrap().content, "T");
+    assert_eq!(feed.entries.len(), 2);
+}
+
+// Dublin Core stands in for the core elements of channel and item; the core element wins when both are present
+#[test]
+fn test_dublin_core_in_place_of_core_elements() {
+    let feed = parse_unsanitized(
+        r#"<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/dc/elements/1.1/"><channel>
+            <dc:title>DC channel</dc:title><dc:description>About</dc:description><dc:language>en-GB</dc:language>
+            <dc:rights>CC-BY</dc:rights><dc:date>2003-12-31T10:14:55Z</dc:date><dc:subject>Topic</dc:subject>
+            <dc:creator>Editor (editor@example.com)</dc:creator><dc:publisher>Press</dc:publisher>
+            <item>
+                <dc:title>DC title</dc:title><dc:description>DC summary</dc:description>
+                <dc:subject>One</dc:subject><dc:subject>Two</dc:subject><category>Three</category>
+                <dc:author>Writer</dc:author><dc:contributor>Helper</dc:contributor>
+                <dc:date>2003-12-31T10:14:55Z</dc:date><dcterms:modified>2004-01-01T00:00:00Z</dcterms:modified>
+                <dc:rights>Mine</dc:rights>
+            </item>
+            <item>
+                <dc:title>Not this</dc:title><title>Core title</title><description>Core summary</description><dc:description>Not this</dc:description>
+                <dc:date>2001-01-01T00:00:00Z</dc:date><pubDate>Wed, 31 Dec 2003 10:14:55 GMT</pubDate><dcterms:issued>2002-01-01T00:00:00Z</dcterms:issued>
+            </item>
+            <item><dcterms:issued>2003-12-31T10:14:55Z</dcterms:issued></item>
+            <item><dcterms:created>2003-12-31T10:14:55Z</dcterms:created></item>
+        </channel></rss>"#,
+    );
+    let date = Some(Utc.with_ymd_and_hms(2003, 12, 31, 10, 14, 55).unwrap());
+    assert_eq!(feed.title.as_ref().unwrap().content, "DC channel");
+    assert_eq!(feed.description.as_ref().unwrap().content, "About");
+    assert_eq!(feed.language.as_deref(), Some("en-GB"));
+    assert_eq!(feed.rights.as_ref().unwrap().content, "CC-BY");
+    assert_eq!(feed.updated, date);
+    assert_eq!(category_terms(&feed.categories), ["Topic"]);
+    assert_eq!(feed.authors, vec![Person::parse("Editor (editor@example.com)").role("creator")]);
+    assert_eq!(feed.contributors, vec![Person::parse("Press").role("publisher")]);
+
+    let entry = &feed.entries[0];
+    assert_eq!(entry.title.as_ref().unwrap().content, "DC title");
+    assert_eq!(entry.summary.as_ref().unwrap().content, "DC summary");
+    assert_eq!(category_terms(&entry.categories), ["One", "Two", "Three"]);
+    assert_eq!(entry.authors, vec![Person::parse("Writer").role("creator")]);
+    assert_eq!(entry.contributors, vec![Person::parse("Helper").role("contributor")]);
+    assert_eq!(entry.published, date);
+    assert_eq!(entry.updated, Some(Utc.with_ymd_and_hms(2004, 1, 1, 0, 0, 0).unwrap()));
+    assert_eq!(entry.rights.as_ref().unwrap().content, "Mine");
+
+    // Core elements win, whichever comes first
+    let entry = &feed.entries[1];
+    assert_eq!(entry.title.as_ref().unwrap().content, "Core title");
+    assert_eq!(entry.summary.as_ref().unwrap().content, "Core summary");
+    assert_eq!(entry.published, date);
+
+    // The terms refining dc:date date an item by themselves
+    assert_eq!(feed.entries[2].published, date);
+    assert_eq!(feed.entries[3].published, date);
+}
+
+// Markup written unescaped, as child elements, is read as HTML rather than dropped
+#[test]
+fn test_unescaped_markup() {
+    let feed = parse_unsanitized(
+        r#"<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/" xmlns:xhtml="http://www.w3.org/1999/xhtml"><channel>
+            <title>T</title><description><p>Channel <b>bold</b></p></description>
+            <item>
+                <title>Hello <em>there</em></title>
+                <description>Lead &amp; <p class="x">Example <a href="http://example.com/?a=1&amp;b=2">link</a></p> tail</description>
+                <content:encoded><xhtml:div><xhtml:p>Full</xhtml:p></xhtml:div></content:encoded>
+            </item>
+            <item><description><![CDATA[<p>Escaped</p>]]></description><body xmlns="http://www.w3.org/1999/xhtml"><p>Body</p></body></item>
+            <item><xhtml:body><xhtml:p>Prefixed body</xhtml:p></xhtml:body></item>
+            <item><fullitem>&lt;p&gt;Full item&lt;/p&gt;</fullitem><description/></item>
+        </channel></rss>"#,
+    );
+    assert_eq!(feed.description.as_ref().unwrap().content, "<p>Channel <b>bold</b></p>");
+
+    let entry = &feed.entries[0];
+    assert_eq!(entry.title.as_ref().unwrap().content, "Hello <em>there</em>");
+    assert_eq!(
+        entry.summary.as_ref().unwrap().content,
+        r#"Lead &amp; <p class="x">Example <a href="http://example.com/?a=1&amp;b=2">link</a></p> tail"#
+    );
+    assert_eq!(entry.content.as_ref().unwrap().body.as_deref(), Some("<div><p>Full</p></div>"));
+
+    let entry = &feed.entries[1];
+    assert_eq!(entry.summary.as_ref().unwrap().content, "<p>Escaped</p>");
+    let content = entry.content.as_ref().unwrap();
+    assert_eq!(content.body.as_deref(), Some("<p>Body</p>"));
+    assert_eq!(content.content_type, MediaType::new(names::APPLICATION, names::XHTML));
+
+    assert_eq!(feed.entries[2].content.as_ref().unwrap().body.as_deref(), Some("<p>Prefixed body</p>"));
+    assert_eq!(feed.entries[3].content.as_ref().unwrap().body.as_deref(), Some("<p>Full item</p>"));
+    assert!(feed.entries[3].summary.is_none());
+}
+
+// With both, content:encoded is the content and the description the summary, in either order
+#[test]
+fn test_description_and_content_encoded() {
+    let feed = parse_unsanitized(
+        r#"<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel>
+            <item><description>Short</description><content:encoded>&lt;p&gt;Long&lt;/p&gt;</content:encoded></item>
+            <item><content:encoded>&lt;p&gt;Long&lt;/p&gt;</content:encoded><description>Short</description><body>Not this</body></item>
+        </channel></rss>"#,
+    );
+    for entry in &feed.entries {
+        assert_eq!(entry.summary.as_ref().unwrap().content, "Short");
+        assert_eq!(entry.content.as_ref().unwrap().body.as_deref(), Some("<p>Long</p>"));
+    }
+}
+
+// A permalink guid is the link of an item without one: isPermaLink="true", or no attribute and a web address
+#[test]
+fn test_guid_as_link() {
+    let feed = parse_unsanitized(
+        r#"<rss version="2.0"><channel>
+            <item><guid isPermaLink="true">http://example.com/1</guid></item>
+            <item><guid>https://example.com/2</guid></item>
+            <item><guid>tag:example.com,2024:3</guid></item>
+            <item><guid isPermaLink="false">http://example.com/4</guid></item>
+            <item><guid>http://example.com/5</guid><link>http://example.com/five</link></item>
+            <item><guid>http://example.com/6</guid><comments>http://example.com/6#comments</comments></item>
+        </channel></rss>"#,
+    );
+    let links: Vec<Vec<&str>> = feed
+        .entries
+        .iter()
+        .map(|entry| entry.links.iter().filter(|link| link.target.is_none()).map(|link| link.href.as_str()).collect())
+        .collect();
+    let expected: Vec<Vec<&str>> = vec![
+        vec!["http://example.com/1"],
+        vec!["https://example.com/2"],
+        vec![],
+        vec![],
+        vec!["http://example.com/five"],
+        vec!["http://example.com/6"],
+    ];
+    assert_eq!(links, expected);
+    assert_eq!(feed.entries[2].id, "tag:example.com,2024:3");
+}
+
+// iTunes elements fill in the author, summary and categories an item lacks; the channel's summary is its description
+#[test]
+fn test_itunes_in_place_of_core_elements() {
+    let feed = parse_unsanitized(
+        r#"<rss version="2.0" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd"><channel>
+            <itunes:summary>Show summary</itunes:summary>
+            <item><itunes:author>Host</itunes:author><itunes:summary>Episode summary</itunes:summary>
+                <itunes:category text="Technology"><itunes:category text="Gadgets"/></itunes:category><itunes:keywords>one, two,,</itunes:keywords></item>
+            <item><itunes:subtitle>Episode subtitle</itunes:subtitle><itunes:summary/><itunes:title/></item>
+            <item><author>Writer</author><itunes:author>Host</itunes:author><description>Own</description><itunes:summary>Not this</itunes:summary></item>
+        </channel></rss>"#,
+    );
+    assert_eq!(feed.description.as_ref().unwrap().content, "Show summary");
+
+    let entry = &feed.entries[0];
+    assert_eq!(entry.authors, vec![Person::parse("Host").role("author")]);
+    assert_eq!(entry.summary.as_ref().unwrap().content, "Episode summary");
+    assert_eq!(category_terms(&entry.categories), ["Technology", "one", "two"]);
+    assert_eq!(category_terms(&entry.categories[0].subcategories), ["Gadgets"]);
+
+    assert_eq!(feed.entries[1].summary.as_ref().unwrap().content, "Episode subtitle");
+
+    let entry = &feed.entries[2];
+    assert_eq!(entry.authors, vec![Person::parse("Writer").role("author")]);
+    assert_eq!(entry.summary.as_ref().unwrap().content, "Own");
+}
+
+// MediaRSS fills in the title and summary, and gives categories; a media element it cannot read costs only itself
+#[test]
+fn test_mediarss_in_place_of_core_elements() {
+    let feed = parse_unsanitized(
+        r#"<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel>
+            <item><media:title>Media title</media:title><media:description>Media <b>description</b></media:description>
+                <media:category>cat1</media:category><media:category scheme="http://example.com/" label="Label">cat2</media:category></item>
+            <item><media:group><media:title>Group title</media:title><media:description>Group description</media:description>
+                <media:content url="http://example.com/v.mp4"/></media:group></item>
+            <item><title>Own</title><media:title type="xhtml">Odd</media:title><media:description/><media:description type="html"></media:description></item>
+        </channel></rss>"#,
+    );
+    let entry = &feed.entries[0];
+    assert_eq!(entry.title.as_ref().unwrap().content, "Media title");
+    assert_eq!(entry.summary.as_ref().unwrap().content, "Media <b>description</b>");
+    assert_eq!(category_terms(&entry.categories), ["cat1", "cat2"]);
+    assert_eq!(entry.categories[0].scheme.as_deref(), Some("http://search.yahoo.com/mrss/category_schema"));
+    assert_eq!(entry.categories[1].scheme.as_deref(), Some("http://example.com/"));
+    assert_eq!(entry.categories[1].label.as_deref(), Some("Label"));
+
+    let entry = &feed.entries[1];
+    assert_eq!(entry.title.as_ref().unwrap().content, "Group title");
+    assert_eq!(entry.summary.as_ref().unwrap().content, "Group description");
+
+    let entry = &feed.entries[2];
+    assert_eq!(entry.title.as_ref().unwrap().content, "Own");
+    assert!(entry.summary.is_none());
+}
+
+// The rest of an item: author email forms, <source>, <comments>, category domain, an enclosure without a url
+#[test]
+fn test_item_details() {
+    let feed = parse_unsanitized(
+        r#"<rss version="2.0"><channel>
+            <item><author>joe@example.com (Joe Bloggs)</author><source url="http://example.com/feed.xml">Origin</source>
+                <comments>http://example.com/1#comments</comments><category domain="http://example.com/cats">News</category>
+                <enclosure type="audio/mpeg" length="10"/><enclosure url="http://example.com/1.mp3" type="audio/mpeg" length="10"/><title>Kept</title></item>
+        </channel></rss>"#,
+    );
+    let entry = &feed.entries[0];
+    assert_eq!(entry.title.as_ref().unwrap().content, "Kept");
+    assert_eq!(entry.authors[0].name.as_deref(), Some("Joe Bloggs"));
+    assert_eq!(entry.authors[0].email.as_deref(), Some("joe@example.com"));
+    assert_eq!(entry.source.as_deref(), Some("http://example.com/feed.xml"));
+    assert_eq!(entry.links, vec![Link::new("http://example.com/1#comments", None).target(LinkTarget::Comments)]);
+    assert_eq!(entry.categories[0].scheme.as_deref(), Some("http://example.com/cats"));
+    assert_eq!(entry.media.len(), 1);
+    assert_eq!(entry.media[0].content.len(), 1);
+    assert_eq!(entry.media[0].content[0].url.as_ref().map(Url::as_str), Some("http://example.com/1.mp3"));
+}
+
+// A parser that failed on one document (in the middle of an item) reads the next one
+#[test]
+fn test_parser_reusable_after_failure() {
+    let parser = parser::Builder::new().sanitize_content(false).build();
+    let broken = r#"<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel><item><media:title>x</media:title><title>unclosed"#;
+    assert!(parser.parse(broken.as_bytes()).is_err());
+    let good = r#"<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel><item><media:title>ok</media:title></item></channel></rss>"#;
+    let feed = parser.parse(good.as_bytes()).unwrap();
+    assert_eq!(feed.entries[0].title.as_ref().unwrap().content, "ok");
+}
+
+// Ill-formed XML after a whole channel does not undo it; a fault inside the channel fails the document, which may have
+// been cut short (a channel read in part is not the feed)
+#[test]
+fn test_fault_after_the_channel() {
+    let parser = parser::Builder::new().sanitize_content(false).build();
+
+    // Garbage after the channel (a cut-off end tag)
+    let feed = parser
+        .parse(r#"<rss><channel><title>T</title><item><title>One</title></item></channel></rss"#.as_bytes())
+        .unwrap();
+    assert_eq!(feed.title.unwrap().content, "T");
+    assert_eq!(feed.entries.len(), 1);
+
+    // A fault in an item, or a document cut short inside the channel
+    let xml = r#"<rss version="2.0"><channel><title>T</title><item><title>One</title></item><item><title>Two</ttle></item></channel></rss>"#;
+    assert!(parser.parse(xml.as_bytes()).is_err());
+    assert!(
+        parser
+            .parse(r#"<rss version="2.0"><channel><title>T</title><item><title>One</title></item><item><title>Tw"#.as_bytes())
+            .is_err()
+    );
+}
+
+// Of <description> and <summary> (not RSS, but written), the first is the summary and the second the content
+#[test]
+fn test_summary_element() {
+    let feed = parse_unsanitized(
+        r#"<rss version="2.0"><channel>
+            <item><summary>Summary only</summary></item>
+            <item><description>Description</description><summary>Summary</summary></item>
+            <item><summary>Summary</summary><description>Description</description></item>
+        </channel></rss>"#,
+    );
+    let read: Vec<(&str, Option<&str>)> = feed
+        .entries
+        .iter()
+        .map(|entry| {
+            (
+                entry.summary.as_ref().unwrap().content.as_str(),
+                entry.content.as_ref().and_then(|content| content.body.as_deref()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        read,
+        vec![("Summary only", None), ("Description", Some("Summary")), ("Summary", Some("Description"))]
+    );
+}
+
+// An author written as Atom writes a person is read; an author named twice (<author>, dc:creator) is kept once;
+// categories wrapped in <categories> are read
+#[test]
+fn test_authors_and_wrapped_categories() {
+    let feed = parse_unsanitized(
+        r#"<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel>
+            <item><author><name>Diane</name><title>Product Manager</title></author></item>
+            <item><author>joe@example.com (Joe)</author><dc:creator>Joe</dc:creator><dc:creator>Ann</dc:creator>
+                <categories><category>One</category><category>Two</category></categories></item>
+        </channel></rss>"#,
+    );
+    let names = |entry: &Entry| entry.authors.iter().map(|person| person.name.clone().unwrap_or_default()).collect::<Vec<_>>();
+    assert_eq!(names(&feed.entries[0]), ["Diane"]);
+    assert_eq!(names(&feed.entries[1]), ["Joe", "Ann"]);
+    assert_eq!(feed.entries[1].authors[0].email.as_deref(), Some("joe@example.com"));
+    assert_eq!(category_terms(&feed.entries[1].categories), ["One", "Two"]);
+}
+
+// An item's atom:link is one of its links; a blank <link> is none, so a permalink guid stands in for it
+#[test]
+fn test_item_atom_link_and_blank_link() {
+    let feed = parse_unsanitized(
+        r#"<rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom"><channel>
+            <item><atom:link rel="alternate" type="text/html" href="http://example.com/a"/></item>
+            <item><link>  </link><guid>http://example.com/b</guid></item>
+        </channel></rss>"#,
+    );
+    assert_eq!(feed.entries[0].links[0].href, "http://example.com/a");
+    assert_eq!(feed.entries[0].links[0].rel.as_deref(), Some("alternate"));
+    let hrefs: Vec<&str> = feed.entries[1].links.iter().map(|link| link.href.as_str()).collect();
+    assert_eq!(hrefs, ["http://example.com/b"]);
+}
+
+// An enclosure with a relative url and no base to resolve it is kept as a link for the reader to resolve
+#[test]
+fn test_relative_enclosure_without_base() {
+    let feed = parse_unsanitized(
+        r#"<rss version="2.0"><channel><item><link>/a</link><enclosure url="/ep1.mp3" type="audio/mpeg" length="12"/></item></channel></rss>"#,
+    );
+    let entry = &feed.entries[0];
+    assert!(entry.media.is_empty());
+    let mut expected = Link::new("/ep1.mp3", None).rel("enclosure").media_type("audio/mpeg");
+    expected.length = Some(12);
+    assert_eq!(entry.links, vec![Link::new("/a", None), expected]);
+}
+
+// So is a media:content with a relative url (in a group or not)
+#[test]
+fn test_relative_media_content_without_base() {
+    let feed = parse_unsanitized(
+        r#"<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel><item>
+            <media:content url="media/v.mp4" type="video/mp4" fileSize="7"/>
+            <media:group><media:content url="/w.webm" type="video/webm"/></media:group>
+        </item></channel></rss>"#,
+    );
+    let entry = &feed.entries[0];
+    assert!(entry.media.is_empty());
+    let mut first = Link::new("media/v.mp4", None).rel("enclosure").media_type("video/mp4");
+    first.length = Some(7);
+    let second = Link::new("/w.webm", None).rel("enclosure").media_type("video/webm");
+    assert_eq!(entry.links, vec![first, second]);
 }

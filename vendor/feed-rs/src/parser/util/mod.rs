@@ -159,7 +159,13 @@ pub(crate) fn parse_person_name_email(raw: &str) -> Person {
                     ""
                 };
 
+                // The name may be the one in brackets ("user@example.com (First Last)")
                 let name_str = name_str.trim();
+                let name_str = [('(', ')'), ('<', '>'), ('[', ']')]
+                    .iter()
+                    .find_map(|(open, close)| name_str.strip_prefix(*open).and_then(|name| name.strip_suffix(*close)))
+                    .unwrap_or(name_str)
+                    .trim();
                 if !name_str.is_empty() {
                     name = Some(name_str.to_string());
                 }
