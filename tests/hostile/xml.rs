@@ -82,7 +82,7 @@ fn huge_doctype(count: usize) -> Vec<u8> {
     doc.into_bytes()
 }
 
-// Entities are never expanded and nothing is read from disk; what parses is
+// Entity expansion is bounded and nothing is read from disk; what parses is
 // published, with bad bytes as U+FFFD and control characters removed.
 
 #[test]
