@@ -13,6 +13,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::LazyLock;
 
 use crate::ingest::dates::parse_date;
+use crate::ingest::markup::repair_markup;
 
 /// Why a document could not be read as a feed.
 #[derive(Debug, thiserror::Error)]
@@ -188,7 +189,7 @@ fn xml_declared_encoding(body: &[u8]) -> Option<&'static Encoding> {
 
 /// Repairs that let feed-rs read real feeds. XML: the declaration is dropped (the
 /// text is UTF-8 now, and keeping `encoding="windows-1251"` would decode it twice),
-/// raw control characters that XML forbids are removed, an `<rss>` root without its
+/// stray `<` and `&` are escaped ([`repair_markup`]), raw control characters that XML forbids are removed, an `<rss>` root without its
 /// `version` attribute is read as RSS 2.0, RSS 0.9 is read as the RSS 1.0 it nearly
 /// is, and module namespaces missing their trailing slash are completed. JSON Feed:
 /// see [`repair_json`].
@@ -202,6 +203,9 @@ fn repair(text: &str) -> Cow<'_, str> {
         Some(end) if trimmed.starts_with("<?xml") => Cow::Borrowed(&trimmed[end + 2..]),
         _ => Cow::Borrowed(text),
     };
+    if let Cow::Owned(repaired) = repair_markup(&text) {
+        text = Cow::Owned(repaired);
+    }
     let mut markers = Markers::find(&text);
     if markers.has(Marker::NonCharacter)
         || text
