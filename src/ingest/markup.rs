@@ -72,6 +72,11 @@ pub fn repair_markup(text: &str) -> Cow<'_, str> {
                 replace(&mut out, &mut copied, at, at + len, "");
                 at += len;
             }
+            Markup::Unterminated(len) => {
+                let tag = format!("{}>", &text[at..at + len]);
+                replace(&mut out, &mut copied, at, at + len, &tag);
+                at += len;
+            }
             Markup::Text => {
                 replace(&mut out, &mut copied, at, at + 1, "&lt;");
                 at += 1;
@@ -95,6 +100,8 @@ enum Markup {
     Tag(usize),
     /// Markup that is no XML and is dropped.
     Dropped(usize),
+    /// The document's last end tag, without its `>`: completed.
+    Unterminated(usize),
     /// No markup: the `<` is text.
     Text,
 }
@@ -118,13 +125,25 @@ fn markup_at(rest: &str, root_seen: bool) -> Markup {
         // Up to the next `>`, unless another `<` comes first: then this one is text.
         match after.find(['<', '>']) {
             Some(end) if after.as_bytes()[end] == b'>' => Markup::Dropped(end + 2),
-            _ => Markup::Text,
+            Some(_) => Markup::Text,
+            None => Markup::Kept(rest.len()),
         }
     } else if after.starts_with('?') {
         Markup::Kept(through("?>"))
     } else if let Some(name) = after.strip_prefix('/') {
         if name.starts_with(is_name_start) {
-            Markup::Kept(through(">"))
+            match rest.find('>') {
+                Some(end) => Markup::Kept(end + 1),
+                // The last end tag lost its `>` and nothing else is missing
+                None if name
+                    .trim_end()
+                    .chars()
+                    .all(|c| !c.is_whitespace() && c != '<') =>
+                {
+                    Markup::Unterminated(name.trim_end().len() + 2)
+                }
+                None => Markup::Kept(rest.len()),
+            }
         } else {
             Markup::Text
         }
@@ -232,7 +251,8 @@ mod tests {
                 "<t>a <!-- c --> <![CDATA[<!x>&]]></t>",
             ),
             ("<rss><!DOCTYPE html><p>x</p></rss>", "<rss><p>x</p></rss>"),
-            ("<t>tail <!", "<t>tail &lt;!"),
+            ("<t>a <! b <t>", "<t>a &lt;! b <t>"),
+            ("<rss><t>x</t>\n</rss  \n", "<rss><t>x</t>\n</rss>  \n"),
         ] {
             assert_eq!(repair_markup(text), repaired, "{text}");
         }
@@ -248,6 +268,11 @@ mod tests {
             repair_markup(text)
         );
         // A truncated document stays truncated: its last tag is not made text.
-        assert!(matches!(repair_markup("<rss><item><tit"), Cow::Borrowed(_)));
+        for truncated in ["<rss><item><tit", "<rss><item><![CD", "<rss><item></ti tle"] {
+            assert!(
+                matches!(repair_markup(truncated), Cow::Borrowed(_)),
+                "{truncated}"
+            );
+        }
     }
 }
