@@ -447,7 +447,14 @@ impl<R: BufRead> SourceState<R> {
                     }
                     let declared = self.namespaces.len() - before;
                     let namespace = resolve_namespace(&self.namespaces, &qname);
-                    self.open.push(OpenElement { name: qname, declared });
+                    if let Some(parent) = self.open.last_mut() {
+                        parent.has_children = true;
+                    }
+                    self.open.push(OpenElement {
+                        name: qname,
+                        declared,
+                        has_children: false,
+                    });
 
                     // The default namespace is applied when the event is consumed, since it may not be known yet
                     // (e.g. the root element is examined to determine the feed type, which in turn sets the default namespace)
@@ -462,7 +469,10 @@ impl<R: BufRead> SourceState<R> {
                     let qname = e.name().as_ref().to_string();
                     let at = find_open(&self.open, |open| open == qname)
                         // Tag soup may close `<Title>` with `</title>`
-                        .or_else(|| find_open(&self.open, |open| open.eq_ignore_ascii_case(&qname)));
+                        .or_else(|| find_open(&self.open, |open| open.eq_ignore_ascii_case(&qname)))
+                        // A misspelt end tag right after the text of an element holding only text ends that element
+                        // (`<title>x</titel>`), as libxml2's recovery reads it
+                        .or_else(|| self.open.last().filter(|open| !open.has_children).map(|_| self.open.len() - 1));
                     if let Some(at) = at {
                         close_from(&mut self.open, &mut self.namespaces, &mut self.pending, at);
                         return Ok(self.emit(text));
@@ -716,6 +726,8 @@ struct OpenElement {
     name: String,
     // How many namespace declarations it added to those in scope
     declared: usize,
+    // Whether an element has been opened inside it
+    has_children: bool,
 }
 
 // The most namespace declarations kept in scope at once; further ones are ignored

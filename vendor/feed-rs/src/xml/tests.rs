@@ -356,6 +356,11 @@ fn test_ill_formed_documents_are_recovered() {
         assert_eq!(item_titles(&xml), expected, "{xml}");
     }
 
+    // A misspelt end tag ends the element holding only text: what follows is not lost inside it
+    let xml = format!("{head}<item><title>two</titel><link>https://example.org/2</link></item>{tail}");
+    let feed = crate::parser::parse(xml.as_bytes()).unwrap();
+    assert_eq!(feed.entries[1].links[0].href, "https://example.org/2");
+
     // The root and channel never closed, and garbage after the root
     assert_eq!(item_titles(&format!("{head}<item><title>two</title></item>")), vec!["one", "two"]);
     assert_eq!(item_titles(&format!("{head}{tail}<garbage>&x</garbage> trailing </rss>")), vec!["one", "three"]);
