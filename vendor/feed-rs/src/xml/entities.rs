@@ -134,11 +134,7 @@ impl Entities {
             self.budget = 0;
             return false;
         }
-        if let Some(text) = quick_xml::escape::resolve_html5_entity(name) {
-            out.push_str(text);
-            return true;
-        }
-        false
+        html_entity(name, out)
     }
 
     // Expands a declared entity into `out`; false when a limit is reached
@@ -176,6 +172,19 @@ impl Entities {
     }
 }
 
+// Appends the characters of an HTML named entity (the table html5ever reads HTML with); false when there is none
+fn html_entity(name: &str, out: &mut String) -> bool {
+    // The table's keys end with the `;`, and it also holds every prefix of a name, mapped to zeros
+    let key = format!("{name};");
+    match web_atoms::NAMED_ENTITIES.get(key.as_str()) {
+        Some(&(first, second)) if first != 0 => {
+            out.extend([first, second].into_iter().filter(|c| *c != 0).filter_map(char::from_u32));
+            true
+        }
+        _ => false,
+    }
+}
+
 // The name of the reference `text` begins with (the text after an `&`), when it is one: `name;`, `#123;` or `#x1F;`
 fn reference_name(text: &str) -> Option<&str> {
     let end = text.bytes().take(MAX_NAME + 1).position(|b| b == b';')?;
@@ -190,12 +199,17 @@ fn reference_name(text: &str) -> Option<&str> {
     valid.then_some(name)
 }
 
-// The character a numeric reference names (the text after `&#`), if XML allows it
+// The character a numeric reference names (the text after `&#`), if XML allows it. References to the C1 controls
+// 0x80-0x9F name the windows-1252 characters at those bytes (`&#146;` is a right quote), as HTML reads them: feeds
+// written from windows-1252 text mean those
 fn char_reference(number: &str) -> Option<char> {
     let code = match number.strip_prefix(['x', 'X']) {
         Some(hex) => u32::from_str_radix(hex, 16).ok()?,
         None => number.parse::<u32>().ok()?,
     };
+    if let Some(Some(c)) = code.checked_sub(0x80).and_then(|i| web_atoms::C1_REPLACEMENTS.get(i as usize)) {
+        return Some(*c);
+    }
     let allowed = matches!(code, 0x9 | 0xA | 0xD | 0x20..=0xD7FF | 0xE000..=0xFFFD | 0x10000..=0x10FFFF);
     allowed.then(|| char::from_u32(code)).flatten()
 }

@@ -275,14 +275,16 @@ fn test_entities_declared_html_and_unknown() -> TestResult {
   <!-- <!ENTITY id "not this one"> -->
   <!ENTITY id "a later declaration does not bind">
 ]>
-<rss version="2.0"><channel><title>T&nbsp;&eacute;&mdash;&unknown;</title>
-<item><title>&nested;</title><guid>&id;1</guid><link>https://example.org/?a=1&amp;b=&id;</link></item>
+<rss version="2.0"><channel><title>T&nbsp;&eacute;&mdash;&alpha;&amacr;&NotEqualTilde;&unknown;&nbs;</title>
+<item><title>&nested;</title><description>don&#146;t &#x80;&#129;</description><guid>&id;1</guid><link>https://example.org/?a=1&amp;b=&id;</link></item>
 </channel></rss>"#;
     let feed = crate::parser::parse(xml.as_bytes())?;
-    assert_eq!(feed.title.unwrap().content, "T\u{a0}é—&unknown;");
+    assert_eq!(feed.title.unwrap().content, "T\u{a0}é—αā\u{2242}\u{338}&unknown;&nbs;");
     let entry = &feed.entries[0];
     assert_eq!(entry.id, "tag:example.org,2026:1");
     assert_eq!(entry.title.as_ref().unwrap().content, "tag:example.org,2026:7 & é");
+    // References to C1 controls name the windows-1252 characters (0x81 has none)
+    assert_eq!(entry.summary.as_ref().unwrap().content, "don\u{2019}t \u{20ac}\u{81}");
     assert_eq!(entry.links[0].href, "https://example.org/?a=1&b=tag:example.org,2026:");
 
     // Attributes too: declared, HTML and unknown entities, and an `&` that starts no reference
