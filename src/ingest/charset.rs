@@ -75,6 +75,24 @@ fn encoding_for_label(label: &str) -> Option<&'static Encoding> {
     let label = label.trim().trim_matches(|c| c == '"' || c == '\'');
     Encoding::for_label(label.as_bytes())
         .or_else(|| Encoding::for_label(label.replace('_', "-").as_bytes()))
+        .or_else(|| {
+            // Python's names for encodings the Encoding Standard has under others
+            // (feedparser reads documents that declare them).
+            let known = match label.to_ascii_lowercase().replace('_', "-").as_str() {
+                "macroman" | "mac-roman" => "macintosh",
+                "maccyrillic" | "mac-cyrillic" => "x-mac-cyrillic",
+                "ms-ansi" => "windows-1252",
+                "ms-ee" => "windows-1250",
+                "ms-cyrl" => "windows-1251",
+                "ms-greek" => "windows-1253",
+                "ms-turk" => "windows-1254",
+                "ms-hebr" => "windows-1255",
+                "ms-arab" => "windows-1256",
+                "winbaltrim" => "windows-1257",
+                _ => return None,
+            };
+            Encoding::for_label(known.as_bytes())
+        })
 }
 
 /// Decodes an HTML page to UTF-8 as browsers do: BOM, then the HTTP charset, then a
@@ -208,6 +226,9 @@ mod tests {
             "latin1",
             "cp1251",
             "koi8_r",
+            "macroman",
+            "mac-cyrillic",
+            "ms-cyrl",
         ] {
             assert!(encoding_for_label(label).is_some(), "{label}");
         }
