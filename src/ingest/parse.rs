@@ -123,17 +123,28 @@ fn entries_in_text(text: &str) -> Option<String> {
     (!said.is_empty()).then(|| said.join(" and "))
 }
 
-/// Repairs that let feed-rs read real feeds. XML: the declaration is dropped (the
+/// Repairs that let feed-rs read real feeds. XML: junk before the declaration and the
+/// declaration itself are dropped (the
 /// text is UTF-8 now, and keeping `encoding="windows-1251"` would decode it twice),
 /// stray `<` and `&` are escaped ([`repair_markup`]), raw control characters that XML forbids are removed, an `<rss>` root without its
 /// `version` attribute is read as RSS 2.0, RSS 0.9 is read as the RSS 1.0 it nearly
 /// is, and module namespaces missing their trailing slash are completed. JSON Feed:
 /// see [`repair_json`].
+/// How far into a document an XML declaration is looked for after junk.
+const JUNK_BEFORE_DECLARATION: usize = 64 * 1024;
+
 fn repair(text: &str) -> Cow<'_, str> {
     if text.trim_start().starts_with('{') {
         return repair_json(text).map_or(Cow::Borrowed(text), Cow::Owned);
     }
     let trimmed = text.trim_start();
+    // Junk before the XML declaration (a PHP warning printed ahead of the feed) is no
+    // part of the document: the declaration can only come first.
+    let head = &trimmed[..trimmed.floor_char_boundary(JUNK_BEFORE_DECLARATION)];
+    let trimmed = match head.find("<?xml") {
+        Some(at) if at > 0 => &trimmed[at..],
+        _ => trimmed,
+    };
     // A slice, not a copy: the document may be tens of megabytes.
     let mut text = match trimmed.find("?>") {
         Some(end) if trimmed.starts_with("<?xml") => Cow::Borrowed(&trimmed[end + 2..]),
@@ -621,6 +632,16 @@ mod tests {
             entries_in_text(r#"{"items": [{"title": "x"}, {"title": "y"}]}"#).as_deref(),
             Some("2 JSON Feed items")
         );
+    }
+
+    #[test]
+    fn junk_before_the_declaration_is_dropped() {
+        let body = "<br />\n<b>Warning</b>: Undefined variable in <b>/var/www/feed.php</b> on line <b>3</b><br />\n\
+            <?xml version=\"1.0\" encoding=\"utf-8\"?><rss version=\"2.0\"><channel><title>T</title>\
+            <item><title>One</title><guid>1</guid></item></channel></rss>";
+        let feed = parse_feed(body.as_bytes(), None, Tz::UTC).unwrap().feed;
+        assert_eq!(feed.title.unwrap().content, "T");
+        assert_eq!(feed.entries.len(), 1);
     }
 
     #[test]
