@@ -7,7 +7,7 @@
 //! day-first numeric dates, and dates with no zone, which are read in the source's
 //! `timezone` (UTC unless `feeds.toml` says otherwise).
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use std::sync::LazyLock;
 
@@ -284,6 +284,10 @@ fn parse_numeric(text: &str, zone: Tz) -> Option<DateTime<Utc>> {
                     .and_then(|d| d.and_hms_opt(0, 0, 0))
             })
         })?;
+    // `%Y` takes "03" for the year 3: a two-digit year is no year here.
+    if naive.year() < 1000 {
+        return None;
+    }
     in_zone(naive, zone)
 }
 
@@ -498,6 +502,8 @@ mod tests {
             "Sun, 99 Jun 2009 12:00:00 GMT",
             "2003-12-31T25:14:55Z",
             "2013-01-28T11:30:00-06:00Textra",
+            "03-12-31",
+            "31.12.03 10:00",
         ] {
             assert_eq!(parse_date(text, Tz::UTC), None, "{text}");
         }
