@@ -3,12 +3,16 @@
 //!
 //! - [`parse`]: charset and feed-rs, bounded (a document that is not a feed is an error);
 //! - [`normalize`]: ids, titles, links, dates and sanitized HTML for each entry;
+//! - [`charset`]: bytes to text, in the charset the bytes and headers say;
 //! - [`dates`]: the date spellings the web uses;
+//! - [`markup`]: stray `<` and `&` escaped before the XML is parsed;
 //! - [`scrape`]: items read from a web page with CSS selectors (`kind = "html"`);
 //! - [`filter`]: a source's include/exclude rules over the normalized items.
 
+pub mod charset;
 pub mod dates;
 pub mod filter;
+pub mod markup;
 pub mod normalize;
 pub mod parse;
 pub mod scrape;

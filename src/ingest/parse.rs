@@ -7,12 +7,13 @@
 //! under `catch_unwind`.
 
 use chrono_tz::Tz;
-use encoding_rs::{Encoding, UTF_8, WINDOWS_1252};
 use std::borrow::Cow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::LazyLock;
 
+pub use crate::ingest::charset::{decode, decode_html};
 use crate::ingest::dates::parse_date;
+use crate::ingest::markup::repair_markup;
 
 mod rss_dialect;
 use rss_dialect::{ITUNES_SPELLINGS, RSS_SPELLINGS, SPELLING_FIXES, repair_rss_root};
@@ -26,6 +27,10 @@ pub enum ParseError {
     Empty,
     #[error("the feed parser crashed on this document: {0}")]
     Panicked(String),
+    /// The document parsed, with no entries, but its text holds some: they were lost
+    /// (a namespace or a structure the parser does not read), not absent.
+    #[error("no entries could be read, yet the document holds {0}")]
+    EntriesLost(String),
 }
 
 /// A parsed feed and what it says about how often to poll it.
@@ -66,6 +71,10 @@ pub fn parse_feed(body: &[u8], content_type: Option<&str>, zone: Tz) -> Result<P
         .timestamp_parser(move |text| parse_date(text, zone))
         .build();
     match catch_unwind(AssertUnwindSafe(|| parser.parse(text.as_bytes()))) {
+        Ok(Ok(feed)) if feed.entries.is_empty() => match entries_in_text(&text) {
+            Some(held) => Err(ParseError::EntriesLost(held)),
+            None => Ok(Parsed { feed, hints }),
+        },
         Ok(Ok(feed)) => Ok(Parsed { feed, hints }),
         Ok(Err(err)) => Err(ParseError::Invalid(err.to_string())),
         Err(panic) => {
@@ -79,133 +88,75 @@ pub fn parse_feed(body: &[u8], content_type: Option<&str>, zone: Tz) -> Result<P
     }
 }
 
-/// Decodes a feed to UTF-8: BOM, then the HTTP charset, then the XML declaration,
-/// then UTF-8. Bytes that are invalid in the chosen encoding become U+FFFD rather
-/// than failing the whole feed.
-pub fn decode<'a>(body: &'a [u8], content_type: Option<&str>) -> Cow<'a, str> {
-    if let Some((encoding, bom_len)) = Encoding::for_bom(body) {
-        return encoding.decode_without_bom_handling(&body[bom_len..]).0;
-    }
-    let declared = xml_declared_encoding(body);
-    let from_http = content_type.and_then(http_charset);
-    let encoding = match (from_http, declared) {
-        // Servers often send a blanket `charset=utf-8` for files written in another
-        // charset; when the bytes prove it wrong, trust the document's own declaration.
-        (Some(http), Some(declared))
-            if http == UTF_8 && declared != UTF_8 && std::str::from_utf8(body).is_err() =>
-        {
-            declared
-        }
-        (Some(http), _) => http,
-        (None, Some(declared)) => declared,
-        // Nothing declared and not UTF-8: old Latin-1 feeds; windows-1252 reads them
-        // correctly and is what browsers assume.
-        (None, None) if std::str::from_utf8(body).is_err() => WINDOWS_1252,
-        (None, None) => UTF_8,
-    };
-    // UTF-16 declared in text that has no BOM cannot be told from bytes; the
-    // declaration is then read in an ASCII-compatible encoding and is wrong.
-    let encoding = encoding.output_encoding();
-    encoding.decode_without_bom_handling(body).0
-}
-
-/// Decodes an HTML page to UTF-8 as browsers do: BOM, then the HTTP charset, then a
-/// `<meta charset>` or `<meta http-equiv="Content-Type">` in the first 1024 bytes, then
-/// UTF-8. Bytes that are invalid in the chosen encoding become U+FFFD, so one bad byte
-/// never costs the whole page.
-pub fn decode_html<'a>(body: &'a [u8], content_type: Option<&str>) -> Cow<'a, str> {
-    if let Some((encoding, bom_len)) = Encoding::for_bom(body) {
-        return encoding.decode_without_bom_handling(&body[bom_len..]).0;
-    }
-    let encoding = content_type
-        .and_then(http_charset)
-        .or_else(|| meta_charset(body))
-        .unwrap_or(UTF_8)
-        // A page that says UTF-16 without a BOM was read as ASCII to find that out.
-        .output_encoding();
-    encoding.decode_without_bom_handling(body).0
-}
-
-/// The charset a page declares in a `<meta>` element within its first 1024 bytes (the
-/// window the HTML standard's prescan looks at): `<meta charset="…">`, or the
-/// `charset=` inside `<meta http-equiv="Content-Type" content="…">`.
-fn meta_charset(body: &[u8]) -> Option<&'static Encoding> {
-    let head = &body[..body.len().min(1024)];
-    let head = String::from_utf8_lossy(head).to_ascii_lowercase();
-    let mut rest = head.as_str();
-    while let Some(at) = rest.find("<meta") {
-        rest = &rest[at + 5..];
-        let tag = &rest[..rest.find('>').unwrap_or(rest.len())];
-        let Some(at) = tag.find("charset") else {
-            continue;
-        };
-        let value = tag[at + "charset".len()..].trim_start();
-        let Some(value) = value.strip_prefix('=') else {
-            continue;
-        };
-        let value = value.trim_start().trim_start_matches(['"', '\'']);
-        let end = value
-            .find(|c: char| c == '"' || c == '\'' || c == ';' || c == '/' || c.is_whitespace())
-            .unwrap_or(value.len());
-        if let Some(encoding) = Encoding::for_label(&value.as_bytes()[..end]) {
-            return Some(encoding);
-        }
-    }
-    None
-}
-
-/// The `charset` parameter of a Content-Type header, if it names a known encoding.
-fn http_charset(content_type: &str) -> Option<&'static Encoding> {
-    content_type.split(';').skip(1).find_map(|param| {
-        let (name, value) = param.split_once('=')?;
-        if !name.trim().eq_ignore_ascii_case("charset") {
-            return None;
-        }
-        Encoding::for_label(
-            value
-                .trim()
-                .trim_matches(|c| c == '"' || c == '\'')
-                .as_bytes(),
+/// What entries the text of a document clearly holds, said as the failure would say
+/// it (`3 <item> elements`, `2 JSON Feed items`), or `None` when it holds none: item
+/// and entry start tags outside comments and CDATA sections, or the objects of a
+/// JSON Feed's `items` array.
+fn entries_in_text(text: &str) -> Option<String> {
+    static ENTRY: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(
+            r"(?s)<!--.*?-->|<!\[CDATA\[.*?\]\]>|<(?:[A-Za-z_][\w.-]*:)?(item|entry)[\s>/]",
         )
-    })
-}
-
-/// The `encoding` of a leading `<?xml ...?>` declaration.
-fn xml_declared_encoding(body: &[u8]) -> Option<&'static Encoding> {
-    let start = body.iter().position(|b| !b.is_ascii_whitespace())?;
-    let head = &body[start..body.len().min(start + 512)];
-    if !head.starts_with(b"<?xml") {
-        return None;
+        .expect("the entry pattern is valid")
+    });
+    if text.trim_start().starts_with('{') {
+        let feed: serde_json::Value = serde_json::from_str(text).ok()?;
+        let items = feed.get("items")?.as_array()?;
+        let count = items.iter().filter(|item| item.is_object()).count();
+        return (count > 0).then(|| format!("{count} JSON Feed items"));
     }
-    let end = head.windows(2).position(|w| w == b"?>")?;
-    let decl = std::str::from_utf8(&head[..end]).ok()?;
-    let at = decl.find("encoding")?;
-    let rest = decl[at + "encoding".len()..]
-        .trim_start()
-        .strip_prefix('=')?;
-    let rest = rest.trim_start();
-    let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
-    let value = rest[1..].split(quote).next()?;
-    Encoding::for_label(value.trim().as_bytes())
+    let mut counts = [0usize; 2];
+    for caps in ENTRY.captures_iter(text) {
+        match caps.get(1).map(|name| name.as_str()) {
+            Some("item") => counts[0] += 1,
+            Some(_) => counts[1] += 1,
+            None => {}
+        }
+    }
+    let said: Vec<String> = [("item", counts[0]), ("entry", counts[1])]
+        .iter()
+        .filter(|(_, count)| *count > 0)
+        .map(|(name, count)| {
+            format!(
+                "{count} <{name}> element{}",
+                if *count == 1 { "" } else { "s" }
+            )
+        })
+        .collect();
+    (!said.is_empty()).then(|| said.join(" and "))
 }
 
-/// Repairs that let feed-rs read real feeds. XML: the declaration is dropped (the
-/// text is UTF-8 now, and keeping `encoding="windows-1251"` would decode it twice),
-/// raw control characters that XML forbids are removed, an `<rss>` root without its
-/// `version` attribute or in a namespace of its own is read as RSS 2.0 (see
-/// [`repair_rss_root`]), RSS 0.9 is read as the RSS 1.0 it nearly is, and module
-/// namespaces feed-rs knows under another name are renamed ([`NAMESPACE_FIXES`]). JSON Feed:
-/// see [`repair_json`].
+/// How far into a document an XML declaration is looked for after junk.
+const JUNK_BEFORE_DECLARATION: usize = 64 * 1024;
+
+/// Repairs that let feed-rs read real feeds. XML: junk before the declaration and the
+/// declaration itself are dropped (the text is UTF-8 now, and keeping
+/// `encoding="windows-1251"` would decode it twice), stray `<` and `&` are escaped
+/// ([`repair_markup`]), raw control characters that XML forbids are removed, an `<rss>`
+/// root without its `version` attribute or in a namespace of its own is read as RSS 2.0
+/// (see [`repair_rss_root`]), RSS 0.9 is read as the RSS 1.0 it nearly is, and module
+/// namespaces feed-rs knows under another name are renamed ([`NAMESPACE_FIXES`]). JSON
+/// Feed: see [`repair_json`].
 fn repair(text: &str) -> Cow<'_, str> {
     if text.trim_start().starts_with('{') {
         return repair_json(text).map_or(Cow::Borrowed(text), Cow::Owned);
     }
     let trimmed = text.trim_start();
+    // Junk before the XML declaration (a PHP warning printed ahead of the feed) is no
+    // part of the document: the declaration can only come first.
+    let head = &trimmed[..trimmed.floor_char_boundary(JUNK_BEFORE_DECLARATION)];
+    let trimmed = match head.find("<?xml") {
+        Some(at) if at > 0 => &trimmed[at..],
+        _ => trimmed,
+    };
     // A slice, not a copy: the document may be tens of megabytes.
     let mut text = match trimmed.find("?>") {
         Some(end) if trimmed.starts_with("<?xml") => Cow::Borrowed(&trimmed[end + 2..]),
         _ => Cow::Borrowed(text),
     };
+    if let Cow::Owned(repaired) = repair_markup(&text) {
+        text = Cow::Owned(repaired);
+    }
     let mut markers = Markers::find(&text);
     if markers.has(Marker::NonCharacter)
         || text
@@ -590,44 +541,6 @@ mod tests {
     }
 
     #[test]
-    fn charset_order_is_bom_http_declaration_utf8() {
-        let cp1251 =
-            b"<?xml version=\"1.0\" encoding=\"windows-1251\"?><a>\xcf\xf0\xe8\xe2\xe5\xf2</a>";
-        assert!(decode(cp1251, None).contains("Привет"));
-        assert!(decode(cp1251, Some("application/rss+xml")).contains("Привет"));
-        // A blanket utf-8 from the server loses to a declaration the bytes agree with.
-        assert!(decode(cp1251, Some("text/xml; charset=utf-8")).contains("Привет"));
-        let koi8 = b"<a>\xf0\xd2\xc9\xd7\xc5\xd4</a>";
-        assert!(decode(koi8, Some("text/xml; charset=\"KOI8-R\"")).contains("Привет"));
-        let bom = b"\xef\xbb\xbf<?xml version=\"1.0\" encoding=\"windows-1251\"?><a>\xd0\x96</a>";
-        assert!(decode(bom, None).contains("<a>Ж</a>"));
-        assert!(decode(b"<a>caf\xe9</a>", None).contains("café"));
-    }
-
-    #[test]
-    fn html_charset_order_is_bom_http_meta_utf8() {
-        // "Новости" in windows-1251.
-        let page = b"<html><head><meta charset=\"windows-1251\"><title>\xcd\xee\xe2\xee\xf1\xf2\xe8</title>";
-        assert!(decode_html(page, None).contains("<title>Новости</title>"));
-        assert!(decode_html(page, Some("text/html")).contains("Новости"));
-        let http_equiv = b"<HTML><HEAD><META HTTP-EQUIV=\"Content-Type\" CONTENT=\"text/html; charset=windows-1251\"></HEAD><p>\xcf\xf0\xe8\xe2\xe5\xf2</p>";
-        assert!(decode_html(http_equiv, None).contains("<p>Привет</p>"));
-        // The HTTP header wins over the page's own word.
-        let koi8 = b"<meta charset=\"utf-8\"><p>\xf0\xd2\xc9\xd7\xc5\xd4</p>";
-        assert!(decode_html(koi8, Some("text/html; charset=KOI8-R")).contains("Привет"));
-        // And a BOM wins over both.
-        let bom = b"\xef\xbb\xbf<meta charset=\"windows-1251\"><p>\xd0\x96</p>";
-        assert!(decode_html(bom, Some("text/html; charset=windows-1251")).contains("<p>Ж</p>"));
-        // Nothing declared: UTF-8, with a bad byte replaced rather than failing.
-        let plain = b"<p>\xd0\x96 \xff</p>";
-        assert_eq!(decode_html(plain, None), "<p>Ж \u{fffd}</p>");
-        // A charset declared after the first 1024 bytes is not looked for.
-        let mut late = vec![b' '; 1100];
-        late.extend_from_slice(b"<meta charset=\"windows-1251\"><p>\xd0\x96</p>");
-        assert!(decode_html(&late, None).contains("<p>Ж</p>"));
-    }
-
-    #[test]
     fn cyrillic_feed_parses_without_mojibake() {
         let body = b"<?xml version=\"1.0\" encoding=\"windows-1251\"?>\n<rss version=\"2.0\"><channel><title>\xcd\xee\xe2\xee\xf1\xf2\xe8</title><item><title>\xcf\xf0\xe8\xe2\xe5\xf2</title><guid>1</guid></item></channel></rss>";
         let feed = parse_feed(body, None, Tz::UTC).unwrap().feed;
@@ -770,6 +683,54 @@ mod tests {
             Tz::UTC,
         );
         assert_eq!(plain.unwrap().hints, PollHints::default());
+    }
+
+    #[test]
+    fn entries_the_parser_loses_are_a_failure_and_a_truly_empty_feed_is_not() {
+        let lost = [
+            // Items outside the channel of an RSS 2.0 document.
+            (
+                "<rss version=\"2.0\"><channel><title>T</title></channel><item><title>x</title></item><item><title>y</title></item></rss>",
+                "2 <item> elements",
+            ),
+            // Entries in a namespace that is not Atom's.
+            (
+                "<feed xmlns=\"http://www.w3.org/2005/Atom\"><title>A</title><a:entry xmlns:a=\"http://example.org/\"><a:title>x</a:title></a:entry></feed>",
+                "1 <entry> element",
+            ),
+        ];
+        for (body, held) in lost {
+            let err = parse_feed(body.as_bytes(), None, Tz::UTC).err();
+            assert!(
+                matches!(&err, Some(ParseError::EntriesLost(said)) if said == held),
+                "{body}: {err:?}"
+            );
+        }
+        let empty = [
+            "<rss version=\"2.0\"><channel><title>Nothing yet</title></channel></rss>",
+            "<rss version=\"2.0\"><channel><title>T</title><description><![CDATA[<item>]]></description><!-- <item> --></channel></rss>",
+            "<rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\" xmlns=\"http://purl.org/rss/1.0/\"><channel><title>R</title><items><rdf:Seq/></items></channel></rdf:RDF>",
+            "<feed xmlns=\"http://www.w3.org/2005/Atom\"><title>A</title></feed>",
+            r#"{"version": "https://jsonfeed.org/version/1.1", "title": "J", "items": []}"#,
+        ];
+        for body in empty {
+            let parsed = parse_feed(body.as_bytes(), None, Tz::UTC);
+            assert!(parsed.is_ok_and(|p| p.feed.entries.is_empty()), "{body}");
+        }
+        assert_eq!(
+            entries_in_text(r#"{"items": [{"title": "x"}, {"title": "y"}]}"#).as_deref(),
+            Some("2 JSON Feed items")
+        );
+    }
+
+    #[test]
+    fn junk_before_the_declaration_is_dropped() {
+        let body = "<br />\n<b>Warning</b>: Undefined variable in <b>/var/www/feed.php</b> on line <b>3</b><br />\n\
+            <?xml version=\"1.0\" encoding=\"utf-8\"?><rss version=\"2.0\"><channel><title>T</title>\
+            <item><title>One</title><guid>1</guid></item></channel></rss>";
+        let feed = parse_feed(body.as_bytes(), None, Tz::UTC).unwrap().feed;
+        assert_eq!(feed.title.unwrap().content, "T");
+        assert_eq!(feed.entries.len(), 1);
     }
 
     #[test]

@@ -82,7 +82,7 @@ fn huge_doctype(count: usize) -> Vec<u8> {
     doc.into_bytes()
 }
 
-// Entities are never expanded and nothing is read from disk; what parses is
+// Entity expansion is bounded and nothing is read from disk; what parses is
 // published, with bad bytes as U+FFFD and control characters removed.
 
 #[test]
@@ -204,4 +204,33 @@ fn a_50_mb_line_under_a_larger_cap_is_parsed() {
         .daemon
         .wait_for_body("/feed.xml", "one-line item", FIRST_ROUND);
     bench.report("50 MB single line, parsed", peak);
+}
+
+/// A document that parses but whose entries the parser cannot read (items outside
+/// the RSS 2.0 channel) fails its source with a reason on /sources and
+/// /sources.json, instead of a silent "ok" with nothing; a feed that truly has no
+/// entries stays ok.
+#[test]
+fn entries_that_cannot_be_read_fail_the_source() {
+    let lost = String::from_utf8(rss("Lost items", "")).unwrap().replace(
+        "</channel></rss>",
+        "</channel><item><title>lost one</title><guid>lost-1</guid></item><item><title>lost two</title><guid>lost-2</guid></item></rss>",
+    );
+    let mut case = scenario("lost", POLL, |server, _, _| {
+        server.body("/lost", "application/rss+xml", lost.into_bytes());
+        server.body("/empty", "application/rss+xml", rss("Nothing yet", ""));
+        vec![(server.url("/lost"), ""), (server.url("/empty"), "")]
+    });
+    let peak = case.bench.assert_sound("lost", &[]);
+    case.bench.assert_failed(
+        &case.url("/lost"),
+        &["no entries could be read", "2 <item> elements"],
+    );
+    case.assert_ok("/empty");
+    let page = case.bench.daemon.get("/sources");
+    assert!(
+        page.contains("no entries could be read, yet the document holds 2 &lt;item&gt; elements"),
+        "{page}"
+    );
+    finish(&case, "xml entries lost", peak);
 }

@@ -1,15 +1,18 @@
 use core::fmt;
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::error::Error;
 use std::fmt::Debug;
 use std::io::BufRead;
 use std::mem;
 
+use quick_xml::Reader;
 use quick_xml::encoding::DecodingReader;
-use quick_xml::events::{BytesEnd, BytesStart, Event};
-use quick_xml::name::ResolveResult;
-use quick_xml::{NsReader, Reader};
+use quick_xml::events::{BytesStart, Event};
 use url::Url;
+
+mod entities;
+use entities::Entities;
 
 /// Iteration over the XML elements may return an error (malformed content etc)
 pub(crate) type XmlResult<T> = Result<T, XmlError>;
@@ -29,11 +32,17 @@ impl<R: BufRead> ElementSource<R> {
     /// * `xml_base_uri` - the base URI if known (e.g. Content-Location, feed URI etc)
     pub(crate) fn new(xml_data: R, xml_base_uri: Option<&str>) -> XmlResult<ElementSource<R>> {
         // Create the XML parser
-        let mut reader = NsReader::from_reader(DecodingReader::new(xml_data));
+        // Feeds are often ill-formed, and a reader recovers what it can as browsers and feedparser do: end tags are
+        // matched against the open elements here (see `SourceState::end`), namespaces are resolved here (so a stray
+        // end tag cannot unbind them), and an `&` that starts no reference is text.
+        let mut reader = Reader::from_reader(DecodingReader::new(xml_data));
         let config = reader.config_mut();
         config.expand_empty_elements = true;
         config.trim_markup_names_in_closing_tags = true;
         config.trim_text(false);
+        config.check_end_names = false;
+        config.allow_unmatched_ends = true;
+        config.allow_dangling_amp = true;
 
         let state = RefCell::new(SourceState::new(reader, xml_base_uri)?);
         Ok(ElementSource { state })
@@ -250,14 +259,8 @@ impl<R: BufRead> ElementSource<R> {
             }
         }
 
-        // Hit the end of the document
-        if state.current_depth > 0 {
-            // let msg = format!("documented terminated at depth {}", state.current_depth);
-            let e = quick_xml::Error::Syntax(quick_xml::errors::SyntaxError::UnclosedTag);
-            Err(XmlError::Parser { e })
-        } else {
-            Ok(None)
-        }
+        // Hit the end of the document (elements left open were closed by the source)
+        Ok(None)
     }
 
     // Extracts a text element
@@ -332,11 +335,19 @@ impl<R: BufRead> ElementSource<R> {
 
 // Wraps the XML source and current depth of iteration
 struct SourceState<R: BufRead> {
-    reader: NsReader<DecodingReader<R>>,
+    reader: Reader<DecodingReader<R>>,
     buf_event: Vec<u8>,
     next: XmlResult<Option<XmlEvent>>,
-    // An event stashed while coalescing text (e.g. the start tag terminating a run of text and entity references)
-    pending_text: Option<XmlEvent>,
+    // Events stashed while coalescing text (e.g. the start tag terminating a run of text and entity references), and
+    // the end events of elements closed implicitly
+    pending: VecDeque<XmlEvent>,
+    // The elements open at this point of the document, outermost first
+    open: Vec<OpenElement>,
+    // The namespace declarations in scope, outermost first: prefix ("" for the default namespace) and URI ("" undeclares
+    // the default)
+    namespaces: Vec<(String, String)>,
+    // The entities declared by the document
+    entities: Entities,
     current_depth: u32,
     base_uris: Vec<(u32, Url)>,
     default_namespace: NS,
@@ -344,7 +355,7 @@ struct SourceState<R: BufRead> {
 
 impl<R: BufRead> SourceState<R> {
     // Wrap the reader in additional state (buffers, tree depth etc)
-    fn new(reader: NsReader<DecodingReader<R>>, xml_base_uri: Option<&str>) -> XmlResult<SourceState<R>> {
+    fn new(reader: Reader<DecodingReader<R>>, xml_base_uri: Option<&str>) -> XmlResult<SourceState<R>> {
         // If we have a base URI, parse it and init at the root
         let mut base_uris = Vec::new();
         if let Some(xml_base_uri) = xml_base_uri {
@@ -357,7 +368,10 @@ impl<R: BufRead> SourceState<R> {
             reader,
             buf_event,
             next: Ok(None),
-            pending_text: None,
+            pending: VecDeque::new(),
+            open: Vec::new(),
+            namespaces: Vec::new(),
+            entities: Entities::default(),
             current_depth: 0,
             base_uris,
             default_namespace: NS::Unknown,
@@ -369,57 +383,102 @@ impl<R: BufRead> SourceState<R> {
     // Returns the next event
     fn fetch_next(&mut self) -> XmlResult<Option<XmlEvent>> {
         // Emit an event stashed while coalescing text
-        if let Some(event) = self.pending_text.take() {
+        if let Some(event) = self.pending.pop_front() {
             return Ok(Some(event));
         }
 
-        let reader = &mut self.reader;
-
         // Text, CData and entity references are coalesced into a single text event
         let mut text: Option<String> = None;
+        let mut last_error_at = None;
 
         loop {
-            let (ns_resolution, event) = reader.read_resolved_event_into(&mut self.buf_event)?;
+            let event = match self.reader.read_event_into(&mut self.buf_event) {
+                Ok(event) => event,
+                // An ill-formed construct (e.g. `<!DOCTYPE>` without a name) has been read past: carry on after it
+                Err(quick_xml::Error::IllFormed(_)) if last_error_at != Some(self.reader.buffer_position()) => {
+                    last_error_at = Some(self.reader.buffer_position());
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
 
             match event {
                 // XML declaration for the encoding
                 Event::Decl(ref decl) => {
                     if let Some(encoding) = decl.encoder() {
-                        reader.get_mut().set_encoding(encoding);
+                        self.reader.get_mut().set_encoding(encoding);
+                    }
+                }
+
+                // The entities the internal subset declares (a DOCTYPE inside the root element is stray, and ignored)
+                Event::DocType(ref doctype) => {
+                    if self.open.is_empty() {
+                        self.entities.declare(doctype);
                     }
                 }
 
                 // Start of an element
                 Event::Start(ref e) => {
-                    // Parse the namespace
+                    let qname = e.name().as_ref().to_string();
+
+                    // A `<` that starts no name (`a < b`) is text
+                    if !qname.starts_with(|c: char| c.is_alphabetic() || c == '_' || c == ':') {
+                        let buffer = text.get_or_insert_with(String::new);
+                        buffer.push('<');
+                        buffer.push_str(e);
+                        buffer.push('>');
+                        continue;
+                    }
+
+                    // Items and entries never nest: an item left open is closed by the next one
+                    let local = XmlEvent::parse_name(&qname);
+                    if local == "item" || local == "entry" {
+                        if let Some(at) = find_open(&self.open, |open| open == qname) {
+                            close_from(&mut self.open, &mut self.namespaces, &mut self.pending, at);
+                        }
+                    }
+
+                    // As deep as quick-xml's namespace resolver goes
+                    if self.open.len() >= usize::from(u16::MAX) {
+                        let e = quick_xml::name::NamespaceError::TooDeeplyNested(usize::from(u16::MAX));
+                        return Err(quick_xml::Error::Namespace(e).into());
+                    }
+                    let before = self.namespaces.len();
+                    if self.namespaces.len() < MAX_NAMESPACES {
+                        self.namespaces.extend(namespace_declarations(e));
+                    }
+                    let declared = self.namespaces.len() - before;
+                    let namespace = resolve_namespace(&self.namespaces, &qname);
+                    if let Some(parent) = self.open.last_mut() {
+                        parent.has_children = true;
+                    }
+                    self.open.push(OpenElement {
+                        name: qname,
+                        declared,
+                        has_children: false,
+                    });
+
                     // The default namespace is applied when the event is consumed, since it may not be known yet
                     // (e.g. the root element is examined to determine the feed type, which in turn sets the default namespace)
-                    let namespace = match ns_resolution {
-                        ResolveResult::Bound(ns) => Some(NS::parse(ns.as_ref())),
-                        ResolveResult::Unknown(_) => None,
-                        ResolveResult::Unbound => None,
-                    };
-
-                    let start = XmlEvent::start(namespace, e, reader);
-                    return match text.take() {
-                        Some(text) => {
-                            self.pending_text = Some(start);
-                            Ok(Some(XmlEvent::Text(text)))
-                        }
-                        None => Ok(Some(start)),
-                    };
+                    let start = XmlEvent::start(namespace, e, &self.reader, &mut self.entities);
+                    self.pending.push_back(start);
+                    return Ok(self.emit(text));
                 }
 
-                // End of an element
+                // End of an element: closes the innermost open element of that name and any left open inside it; an
+                // end tag that matches no open element is ignored
                 Event::End(ref e) => {
-                    let end = XmlEvent::end(e);
-                    return match text.take() {
-                        Some(text) => {
-                            self.pending_text = Some(end);
-                            Ok(Some(XmlEvent::Text(text)))
-                        }
-                        None => Ok(Some(end)),
-                    };
+                    let qname = e.name().as_ref().to_string();
+                    let at = find_open(&self.open, |open| open == qname)
+                        // Tag soup may close `<Title>` with `</title>`
+                        .or_else(|| find_open(&self.open, |open| open.eq_ignore_ascii_case(&qname)))
+                        // A misspelt end tag right after the text of an element holding only text ends that element
+                        // (`<title>x</titel>`), as libxml2's recovery reads it
+                        .or_else(|| self.open.last().filter(|open| !open.has_children).map(|_| self.open.len() - 1));
+                    if let Some(at) = at {
+                        close_from(&mut self.open, &mut self.namespaces, &mut self.pending, at);
+                        return Ok(self.emit(text));
+                    }
                 }
 
                 // Text
@@ -439,30 +498,28 @@ impl<R: BufRead> SourceState<R> {
                 // Character and entity references (e.g. "&#38;" or "&amp;") are resolved into text
                 Event::GeneralRef(ref r) => {
                     let buffer = text.get_or_insert_with(String::new);
-                    if let Some(ch) = r.resolve_char_ref()? {
-                        buffer.push(ch);
-                    } else {
-                        let name = r.as_ref();
-                        match quick_xml::escape::resolve_predefined_entity(name) {
-                            Some(resolved) => buffer.push_str(resolved),
-                            // Unknown entities cannot be resolved, so retain them in their escaped form
-                            None => {
-                                buffer.push('&');
-                                buffer.push_str(name);
-                                buffer.push(';');
-                            }
-                        }
-                    }
+                    self.entities.push_reference(r, buffer);
                 }
 
-                // The end of the document
+                // The end of the document closes the elements left open
                 Event::Eof => {
-                    return Ok(text.take().map(XmlEvent::Text));
+                    if !self.open.is_empty() {
+                        close_from(&mut self.open, &mut self.namespaces, &mut self.pending, 0);
+                    }
+                    return Ok(self.emit(text));
                 }
 
                 // Ignore everything else
                 _ => {}
             }
+        }
+    }
+
+    // Returns the coalesced text if any (the stashed events follow it), else the first stashed event
+    fn emit(&mut self, text: Option<String>) -> Option<XmlEvent> {
+        match text {
+            Some(text) => Some(XmlEvent::Text(text)),
+            None => self.pending.pop_front(),
         }
     }
 
@@ -621,6 +678,82 @@ impl NS {
             _ => NS::Unknown,
         }
     }
+
+    // The namespace a prefix used without a declaration stands for, when it is one feeds commonly forget to declare
+    fn well_known_prefix(prefix: &str) -> Option<NS> {
+        match prefix {
+            "atom" => Some(NS::Atom),
+            "content" => Some(NS::Content),
+            "dc" => Some(NS::DublinCore),
+            "media" => Some(NS::MediaRSS),
+            "itunes" => Some(NS::Itunes),
+            "podcast" => Some(NS::Podcast),
+            "wfw" => Some(NS::WellFormedWebComments),
+            _ => None,
+        }
+    }
+}
+
+// The index of the innermost open element whose name matches, among the innermost few: an end tag or item that would
+// close elements further out is too far from where it belongs to be matched (and the search stays cheap)
+fn find_open(open: &[OpenElement], matches: impl Fn(&str) -> bool) -> Option<usize> {
+    const REACH: usize = 256;
+    let from = open.len().saturating_sub(REACH);
+    open[from..].iter().rposition(|element| matches(&element.name)).map(|at| from + at)
+}
+
+// Closes the open elements from the given index of the stack inwards, stashing their end events
+fn close_from(open: &mut Vec<OpenElement>, namespaces: &mut Vec<(String, String)>, pending: &mut VecDeque<XmlEvent>, at: usize) {
+    while open.len() > at {
+        let closed = open.pop().expect("the stack is longer than the index");
+        namespaces.truncate(namespaces.len() - closed.declared);
+        pending.push_back(XmlEvent::End {
+            name: XmlEvent::parse_name(&closed.name).to_string(),
+        });
+    }
+}
+
+// The namespace of an element: its prefix's (or the default) namespace declaration in scope, else for a prefix used
+// without a declaration the namespace that prefix is well known for
+fn resolve_namespace(namespaces: &[(String, String)], qname: &str) -> Option<NS> {
+    let prefix = qname.split_once(':').map_or("", |(prefix, _)| prefix);
+    let declared = namespaces.iter().rev().find(|(p, _)| p == prefix);
+    match declared {
+        Some((_, uri)) if uri.is_empty() => None,
+        Some((_, uri)) => Some(NS::parse(uri)),
+        None => NS::well_known_prefix(prefix),
+    }
+}
+
+// An element open at the current point of the document
+struct OpenElement {
+    // The qualified name, as written
+    name: String,
+    // How many namespace declarations it added to those in scope
+    declared: usize,
+    // Whether an element has been opened inside it
+    has_children: bool,
+}
+
+// The most namespace declarations kept in scope at once; further ones are ignored
+const MAX_NAMESPACES: usize = 1024;
+
+// The namespace declarations (`xmlns`, `xmlns:prefix`) among the attributes of a start tag
+fn namespace_declarations(event: &BytesStart) -> Vec<(String, String)> {
+    event
+        .html_attributes()
+        .flatten()
+        .filter_map(|a| {
+            let key = a.key.as_ref().to_string();
+            let prefix = if key == "xmlns" {
+                String::new()
+            } else {
+                key.strip_prefix("xmlns:")?.to_string()
+            };
+            let value = quick_xml::escape::unescape(&a.value).map(|v| v.into_owned()).ok()?;
+            Some((prefix, value.trim().to_string()))
+        })
+        .collect()
 }
 
 /// Combination of a name and value (e.g. attribute name + value)
@@ -694,36 +827,26 @@ enum XmlEvent {
 }
 
 impl XmlEvent {
-    // Creates a new event corresponding to an XML end-tag
-    fn end(event: &BytesEnd) -> XmlEvent {
-        // Parse the name
-        let name = XmlEvent::parse_name(event.name().as_ref());
-
-        XmlEvent::End { name }
-    }
-
     // Extracts the element name, dropping the namespace prefix if present
-    fn parse_name(name: &str) -> String {
-        name.split(':').next_back().map(|s| s.to_string()).unwrap_or_default()
+    fn parse_name(name: &str) -> &str {
+        name.split(':').next_back().unwrap_or_default()
     }
 
     // Creates a new event corresponding to an XML start-tag
-    fn start<R: BufRead>(namespace: Option<NS>, event: &BytesStart, reader: &Reader<R>) -> XmlEvent {
+    fn start<R: BufRead>(namespace: Option<NS>, event: &BytesStart, reader: &Reader<R>, entities: &mut Entities) -> XmlEvent {
         let buffer_pos = reader.buffer_position();
         // Parse the name
-        let name = XmlEvent::parse_name(event.name().as_ref());
+        let name = XmlEvent::parse_name(event.name().as_ref()).to_string();
 
         // Parse the attributes
+        // Unquoted and valueless attributes are read as HTML does; references are resolved as in text, and an `&`
+        // that begins no reference is kept as it is
         let attributes = event
-            .attributes()
+            .html_attributes()
             .filter_map(|a| {
                 if let Ok(a) = a {
                     let name = a.key.as_ref();
-
-                    // Unescape the XML attribute or use the original value if this fails (broken escape sequence etc)
-                    let decoded_value = &a.value;
-                    let value = quick_xml::escape::unescape(decoded_value).unwrap_or_else(|_| decoded_value.clone()).to_string();
-
+                    let value = entities.unescape(&a.value);
                     Some(NameValue { name: name.into(), value })
                 } else {
                     None

@@ -289,3 +289,123 @@ fn test_malformed_xml_base_is_ignored() -> TestResult {
 
     Ok(())
 }
+
+// The titles of the items of an RSS 2.0 document, as the parser reads them
+fn item_titles(xml: &str) -> Vec<String> {
+    let feed = crate::parser::parse(xml.as_bytes()).unwrap();
+    feed.entries.into_iter().map(|e| e.title.map(|t| t.content).unwrap_or_default()).collect()
+}
+
+// Verifies that entities declared in the internal subset are replaced by their text, in text and attributes, that
+// HTML named entities are read although XML does not declare them, and that unknown entities are kept as written
+#[test]
+fn test_entities_declared_html_and_unknown() -> TestResult {
+    let xml = r#"<?xml version="1.0"?>
+<!DOCTYPE rss [
+  <!ENTITY id "tag:example.org,2026:">
+  <!ENTITY nested "&id;7 &amp; &#233;">
+  <!-- <!ENTITY id "not this one"> -->
+  <!ENTITY id "a later declaration does not bind">
+]>
+<rss version="2.0"><channel><title>T&nbsp;&eacute;&mdash;&alpha;&amacr;&NotEqualTilde;&unknown;&nbs;</title>
+<item><title>&nested;</title><description>don&#146;t &#x80;&#129;</description><guid>&id;1</guid><link>https://example.org/?a=1&amp;b=&id;</link></item>
+</channel></rss>"#;
+    let feed = crate::parser::parse(xml.as_bytes())?;
+    assert_eq!(feed.title.unwrap().content, "T\u{a0}é—αā\u{2242}\u{338}&unknown;&nbs;");
+    let entry = &feed.entries[0];
+    assert_eq!(entry.id, "tag:example.org,2026:1");
+    assert_eq!(entry.title.as_ref().unwrap().content, "tag:example.org,2026:7 & é");
+    // References to C1 controls name the windows-1252 characters (0x81 has none)
+    assert_eq!(entry.summary.as_ref().unwrap().content, "don\u{2019}t \u{20ac}\u{81}");
+    assert_eq!(entry.links[0].href, "https://example.org/?a=1&b=tag:example.org,2026:");
+
+    // Attributes too: declared, HTML and unknown entities, and an `&` that starts no reference
+    let xml = r#"<!DOCTYPE feed [<!ENTITY base "https://example.org">]>
+<feed xmlns="http://www.w3.org/2005/Atom"><entry><id>1</id><link href="&base;/a?x=1&y=&eacute;&zz;"/></entry></feed>"#;
+    let feed = crate::parser::parse(xml.as_bytes())?;
+    assert_eq!(feed.entries[0].links[0].href, "https://example.org/a?x=1&y=%C3%A9&zz;");
+    Ok(())
+}
+
+// Verifies that entity expansion is bounded (billion laughs, entities referring to themselves, entities expanding to
+// nothing) and that external entities are never read: their references stay as written
+#[test]
+fn test_entities_hostile() -> TestResult {
+    let mut subset = String::from("<!ENTITY lol0 \"lol\"><!ENTITY e0 \"\">");
+    for level in 1..=12 {
+        subset.push_str(&format!("<!ENTITY lol{level} \"{}\">", format!("&lol{};", level - 1).repeat(10)));
+        subset.push_str(&format!("<!ENTITY e{level} \"{}\">", format!("&e{};", level - 1).repeat(10)));
+    }
+    subset.push_str("<!ENTITY self \"a&self;\"><!ENTITY ping \"&pong;\"><!ENTITY pong \"&ping;\">");
+    subset.push_str("<!ENTITY xxe SYSTEM \"file:///etc/passwd\"><!ENTITY pub PUBLIC \"-//X//\" \"http://x.invalid/\">");
+    subset.push_str("<!ENTITY % pe \"<!ENTITY injected 'x'>\"> %pe;");
+    let xml = format!(
+        "<!DOCTYPE rss [{subset}]><rss version=\"2.0\"><channel><title>&lol2;</title>\
+         <item><title>&lol12;</title></item><item><title>&e12;|&self;|&ping;</title></item>\
+         <item><title>&xxe;&pub;&injected;</title></item><item><title>&lol1;</title></item></channel></rss>"
+    );
+    let started = std::time::Instant::now();
+    let feed = crate::parser::parse(xml.as_bytes())?;
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(feed.title.unwrap().content, "lol".repeat(100));
+    let titles: Vec<_> = feed.entries.iter().map(|e| e.title.as_ref().unwrap().content.clone()).collect();
+    assert_eq!(titles[0], "&lol12;");
+    assert_eq!(titles[1], "&e12;|&self;|&ping;");
+    assert_eq!(titles[2], "&xxe;&pub;&injected;");
+    // Once a limit is reached the document expands no more entities
+    assert_eq!(titles[3], "&lol1;");
+    Ok(())
+}
+
+// Verifies that ill-formed documents are read as far as they go: a fault costs the element it is in at most
+#[test]
+fn test_ill_formed_documents_are_recovered() {
+    let head = r#"<rss version="2.0"><channel><title>T</title><item><title>one</title></item>"#;
+    let tail = r#"<item><title>three</title></item></channel></rss>"#;
+    for (fault, expected) in [
+        // A mismatched end tag inside an item
+        ("<item><title>two</titel></item>", vec!["one", "two", "three"]),
+        // An end tag that closes nothing open
+        ("<item><title>two</title></p></b></item>", vec!["one", "two", "three"]),
+        // An element left unclosed inside an item
+        ("<item><title>two</title><p>open</item>", vec!["one", "two", "three"]),
+        // An item left unclosed: the next one closes it
+        ("<item><title>two</title>", vec!["one", "two", "three"]),
+        // An undeclared prefix
+        (
+            "<item><title>two</title><itunes:subtitle>s</itunes:subtitle><x:y>z</x:y></item>",
+            vec!["one", "two", "three"],
+        ),
+        // A bare `&` in text, and HTML end tags with another case
+        (
+            "<item><title>AT&T</title><description><P>x</p></description></item>",
+            vec!["one", "AT&T", "three"],
+        ),
+        // `<` followed by no name
+        ("<item><title>two</title><description>a < b</description></item>", vec!["one", "two", "three"]),
+        // A stray DOCTYPE inside the root
+        ("<item><title>two</title><!DOCTYPE html></item>", vec!["one", "two", "three"]),
+    ] {
+        let xml = format!("{head}{fault}{tail}");
+        assert_eq!(item_titles(&xml), expected, "{xml}");
+    }
+
+    // A misspelt end tag ends the element holding only text: what follows is not lost inside it
+    let xml = format!("{head}<item><title>two</titel><link>https://example.org/2</link></item>{tail}");
+    let feed = crate::parser::parse(xml.as_bytes()).unwrap();
+    assert_eq!(feed.entries[1].links[0].href, "https://example.org/2");
+
+    // The root and channel never closed, and garbage after the root
+    assert_eq!(item_titles(&format!("{head}<item><title>two</title></item>")), vec!["one", "two"]);
+    assert_eq!(item_titles(&format!("{head}{tail}<garbage>&x</garbage> trailing </rss>")), vec!["one", "three"]);
+
+    // A stray end tag does not unbind the namespaces declared outside it
+    let xml = r#"<feed xmlns="http://www.w3.org/2005/Atom"><entry><id>1</id><title>a</title></div></entry>
+        <entry><id>2</id><title>b</title></entry></feed>"#;
+    let feed = crate::parser::parse(xml.as_bytes()).unwrap();
+    let titles: Vec<_> = feed.entries.iter().map(|e| e.title.as_ref().unwrap().content.clone()).collect();
+    assert_eq!(titles, ["a", "b"]);
+
+    // A document cut inside a tag is still an error
+    assert!(crate::parser::parse(&format!("{head}<item><tit").as_bytes()[..]).is_err());
+}
