@@ -145,6 +145,48 @@ const DIFFERENCES: &[Difference] = &[
         reason: "tributary keeps the newest 1000 entries of a document (MAX_ENTRIES)",
         documents: &[],
     },
+    Difference {
+        id: "core-wins-title",
+        field: "title",
+        reason: "where an RSS item has both a core element and its Dublin Core twin (`title` and `dc:title`), the core element wins in tributary whatever their order; feedparser takes whichever comes last",
+        documents: &["rss-dublin-core.xml"],
+    },
+    Difference {
+        id: "core-wins-date",
+        field: "published/updated",
+        reason: "where an RSS item has both `pubDate` and `dc:date` or `dcterms:modified`, the core element wins in tributary whatever their order; feedparser takes whichever comes last",
+        documents: &["rss-dublin-core.xml"],
+    },
+    Difference {
+        id: "itunes-subtitle",
+        field: "summary",
+        reason: "an episode with no description and an empty `itunes:summary` gets its `itunes:subtitle` as summary in tributary, so readers show some text; feedparser files the subtitle apart and has no summary",
+        documents: &["rss-itunes-fallbacks.xml"],
+    },
+    Difference {
+        id: "recovered-entries",
+        field: "entries",
+        reason: "in a document with mismatched and stray end tags tributary recovers every entry by the nesting the tags mean; feedparser's loose parser nests the entries after the fault into one another (one entry fewer)",
+        documents: &["xml-ill-formed-items-recovered.xml"],
+    },
+    Difference {
+        id: "recovered-feed-title",
+        field: "feed.title",
+        reason: "in the same document feedparser's loose parser takes text of the entries after the fault for the feed's title; tributary keeps the channel's title",
+        documents: &["xml-ill-formed-items-recovered.xml"],
+    },
+    Difference {
+        id: "recovered-feed-link",
+        field: "feed.link",
+        reason: "in the same document feedparser's loose parser takes an entry's link for the feed's link; tributary keeps the channel's link",
+        documents: &["xml-ill-formed-items-recovered.xml"],
+    },
+    Difference {
+        id: "recovered-titles",
+        field: "title",
+        reason: "in the same document feedparser's loose parser runs the titles of nested entries together; tributary reads each entry's own title",
+        documents: &["xml-ill-formed-items-recovered.xml"],
+    },
 ];
 
 fn fixture_dir() -> PathBuf {
