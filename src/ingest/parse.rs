@@ -688,9 +688,9 @@ mod tests {
     #[test]
     fn entries_the_parser_loses_are_a_failure_and_a_truly_empty_feed_is_not() {
         let lost = [
-            // Items outside the channel of an RSS 2.0 document.
+            // Items in a namespace that is not RSS's.
             (
-                "<rss version=\"2.0\"><channel><title>T</title></channel><item><title>x</title></item><item><title>y</title></item></rss>",
+                "<rss version=\"2.0\"><channel><title>T</title><x:item xmlns:x=\"http://example.org/\"><x:title>x</x:title></x:item><x:item xmlns:x=\"http://example.org/\"><x:title>y</x:title></x:item></channel></rss>",
                 "2 <item> elements",
             ),
             // Entries in a namespace that is not Atom's.
