@@ -96,6 +96,62 @@ impl Item {
         }
         (rest.len() > 1).then_some(rest)
     }
+
+    /// Drops, from every text of the item, the characters XML 1.0 cannot carry (see
+    /// [`retain_xml_chars`]). Every field is named, so a new one does not compile until
+    /// it is handled here.
+    pub fn retain_xml_chars(&mut self) {
+        let Item {
+            id,
+            title,
+            link,
+            published: _,
+            updated: _,
+            summary,
+            content,
+            authors,
+            categories,
+            enclosures,
+            comments,
+        } = self;
+        retain_xml_chars(&mut id.0);
+        for text in [title, link, summary, content, comments]
+            .into_iter()
+            .flatten()
+        {
+            retain_xml_chars(text);
+        }
+        for text in authors.iter_mut().chain(categories.iter_mut()) {
+            retain_xml_chars(text);
+        }
+        for Enclosure {
+            url,
+            mime_type,
+            length: _,
+        } in enclosures
+        {
+            retain_xml_chars(url);
+            if let Some(mime_type) = mime_type {
+                retain_xml_chars(mime_type);
+            }
+        }
+    }
+}
+
+/// Whether XML 1.0 allows `c` anywhere in a document (production [2] `Char`: tab, line
+/// feed, carriage return, U+0020-U+D7FF, U+E000-U+FFFD, U+10000-U+10FFFF). Surrogates
+/// cannot occur in a Rust string; U+FFFE and U+FFFF of the other planes are allowed.
+pub fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{fffd}' | '\u{10000}'..)
+}
+
+/// `text` without the characters XML 1.0 does not allow (controls other than tab and
+/// line breaks, U+FFFE, U+FFFF): one JSON Feed carrying them would otherwise make every
+/// merged XML document unreadable. Costs one scan when there are none.
+pub fn retain_xml_chars(text: &mut String) {
+    if !text.chars().all(is_xml_char) {
+        text.retain(is_xml_char);
+    }
 }
 
 /// Where an item came from, kept with every stored item so the merged feed can

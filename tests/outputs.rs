@@ -423,7 +423,7 @@ async fn html_page_lists_every_item_in_order_in_local_time() {
     let mut at = 0;
     for expected in &RIVER {
         let line = format!(
-            "{}</time><a href=\"{}\">{}</a><span class=\"src\">{}</span>",
+            "{}</time><a href=\"{}\"><bdi>{}</bdi></a><span class=\"src\"><bdi>{}</bdi></span>",
             expected.moscow, expected.link, expected.title, expected.source_name
         );
         let found = html[at..]

@@ -4,6 +4,7 @@
 //! - [`parse`]: charset and feed-rs, bounded (a document that is not a feed is an error);
 //! - [`normalize`]: ids, titles, links, dates and sanitized HTML for each entry;
 //! - [`dates`]: the date spellings the web uses;
+//! - [`text`]: titles as plain text, read as their format marks them;
 //! - [`scrape`]: items read from a web page with CSS selectors (`kind = "html"`);
 //! - [`filter`]: a source's include/exclude rules over the normalized items.
 
@@ -12,3 +13,4 @@ pub mod filter;
 pub mod normalize;
 pub mod parse;
 pub mod scrape;
+pub mod text;

@@ -17,6 +17,8 @@ use std::sync::LazyLock;
 use url::Url;
 
 use crate::ingest::parse::{ParseError, PollHints, parse_feed};
+pub use crate::ingest::text::plain_text;
+use crate::ingest::text::{Marking, line_text};
 use crate::item::{Enclosure, Item, ItemId, canonical_link};
 
 /// A feed as `tributary inspect --json` prints it.
@@ -36,6 +38,24 @@ pub struct Document {
 /// feed took gigabytes); the merged river shows only the newest anyway.
 pub const MAX_ENTRIES: usize = 1000;
 
+impl Document {
+    /// A document of `items`: the one way normalizing and scraping finish one, so
+    /// every string of the feed and its items holds only characters XML 1.0 allows,
+    /// whatever the input format (a JSON Feed can carry any character).
+    pub fn new(mut feed: FeedInfo, mut items: Vec<Item>, left_out: usize) -> Document {
+        feed.retain_xml_chars();
+        for item in &mut items {
+            item.retain_xml_chars();
+        }
+        Document {
+            feed,
+            items,
+            poll_hints: PollHints::default(),
+            left_out,
+        }
+    }
+}
+
 fn is_zero(n: &usize) -> bool {
     *n == 0
 }
@@ -49,6 +69,27 @@ pub struct FeedInfo {
     pub updated: Option<DateTime<Utc>>,
     pub description: Option<String>,
     pub language: Option<String>,
+}
+
+impl FeedInfo {
+    /// Drops the characters XML 1.0 cannot carry from every text (see
+    /// [`retain_xml_chars`](crate::item::retain_xml_chars)).
+    fn retain_xml_chars(&mut self) {
+        let FeedInfo {
+            title,
+            link,
+            id,
+            updated: _,
+            description,
+            language,
+        } = self;
+        for text in [title, link, id, description, language]
+            .into_iter()
+            .flatten()
+        {
+            crate::item::retain_xml_chars(text);
+        }
+    }
 }
 
 /// Parses and normalizes one fetched document. `url` is where it came from (the final
@@ -76,13 +117,14 @@ pub fn normalize(feed: Feed, document_url: Option<&Url>) -> Document {
     let trust_plain = matches!(feed.feed_type, FeedType::Atom);
     // JSON Feed attachments come from feed-rs as untyped links with a media type.
     let json = matches!(feed.feed_type, FeedType::JSON);
+    let format = Format {
+        trust_plain,
+        json,
+        rss: !(trust_plain || json),
+    };
 
     let info = FeedInfo {
-        title: feed
-            .title
-            .as_ref()
-            .and_then(|t| plain_text(head(&t.content, MAX_HTML_BYTES)))
-            .map(|t| clip(t, MAX_TITLE_CHARS)),
+        title: feed.title.as_ref().and_then(|t| title(t, format)),
         link: feed_link.as_ref().map(Url::to_string),
         id: Some(feed.id.trim().to_string()).filter(|id| !id.is_empty()),
         updated: feed.updated,
@@ -103,30 +145,50 @@ pub fn normalize(feed: Feed, document_url: Option<&Url>) -> Document {
     let mut seen = HashSet::new();
     let items = entries
         .into_iter()
-        .map(|entry| normalize_entry(entry, base.as_ref(), trust_plain, json))
+        .map(|entry| normalize_entry(entry, base.as_ref(), format))
         // A feed that repeats an id keeps its first occurrence (the one nearest the top).
         .filter(|item| seen.insert(item.id.clone()))
         .collect();
-    Document {
-        feed: info,
-        items,
-        poll_hints: PollHints::default(),
-        left_out,
-    }
+    Document::new(info, items, left_out)
 }
 
-fn normalize_entry(entry: Entry, feed_base: Option<&Url>, trust_plain: bool, json: bool) -> Item {
+/// What the document's format says about its texts.
+#[derive(Clone, Copy)]
+struct Format {
+    /// Atom: each text says exactly whether it is plain or HTML; elsewhere the declared
+    /// types are guesses by feed-rs, and real RSS descriptions are HTML.
+    trust_plain: bool,
+    /// JSON Feed: titles are plain text; attachments come from feed-rs as untyped
+    /// links with a media type.
+    json: bool,
+    /// RSS 0.9x, 1.0, 2.0: a title is text unless it looks like HTML.
+    rss: bool,
+}
+
+/// A title as plain text (see `ingest::text`), cut to [`MAX_TITLE_CHARS`].
+fn title(text: &feed_rs::model::Text, format: Format) -> Option<String> {
+    let marking = if format.rss {
+        Marking::Guess
+    } else if format.json || text.content_type.subty() == "plain" {
+        Marking::Text
+    } else {
+        Marking::Html
+    };
+    let source = head(&text.content, crate::ingest::text::MAX_TITLE_BYTES);
+    line_text(source, marking).map(|t| clip(t, MAX_TITLE_CHARS))
+}
+
+fn normalize_entry(entry: Entry, feed_base: Option<&Url>, format: Format) -> Item {
+    let Format {
+        trust_plain, json, ..
+    } = format;
     let entry_base = entry
         .base
         .as_deref()
         .and_then(|b| absolute(b, feed_base))
         .or_else(|| feed_base.cloned());
     let link = pick_link(&entry.links, json).and_then(|href| absolute(&href, entry_base.as_ref()));
-    let title = entry
-        .title
-        .as_ref()
-        .and_then(|t| plain_text(head(&t.content, MAX_HTML_BYTES)))
-        .map(|t| clip(t, MAX_TITLE_CHARS));
+    let title = entry.title.as_ref().and_then(|t| title(t, format));
     // Relative URLs in an item's HTML are meant relative to the item's page (the
     // feed's xml:base when it sets one).
     let html_base = match &entry.base {
@@ -336,48 +398,6 @@ fn enclosures(entry: &Entry, base: Option<&Url>, json: bool) -> Vec<Enclosure> {
         );
     }
     found
-}
-
-/// 4 rounds of decoding: publishers escape titles twice (`&amp;amp;`, `&amp;lt;b&amp;gt;`)
-/// and feeds pass through tools that add one more; deeper nesting is not seen in practice.
-const PLAIN_TEXT_ROUNDS: usize = 4;
-
-/// Markup-free text: tags stripped, entities decoded (also those a publisher escaped
-/// twice or three times), whitespace collapsed, control characters removed. `None`
-/// when nothing is left.
-pub fn plain_text(text: &str) -> Option<String> {
-    static STRIP: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
-        let mut builder = ammonia::Builder::empty();
-        builder.clean_content_tags(["script", "style"].into_iter().collect());
-        builder
-    });
-    let mut text = text.to_string();
-    // Each round decodes one level of escaping and drops the tags it reveals, until
-    // nothing changes: text that escaped markup twice must not come out as markup.
-    for _ in 0..PLAIN_TEXT_ROUNDS {
-        if !text.contains(['<', '&']) {
-            break;
-        }
-        // html5ever decodes every entity and drops every tag; its serializer then
-        // escapes just these four, which are undone here (`&amp;` last).
-        let decoded = STRIP
-            .clean(&text)
-            .to_string()
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&nbsp;", " ")
-            .replace("&amp;", "&");
-        if decoded == text {
-            break;
-        }
-        text = decoded;
-    }
-    let collapsed = text
-        .split(|c: char| c.is_whitespace() || c.is_control())
-        .filter(|word| !word.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
-    (!collapsed.is_empty()).then_some(collapsed)
 }
 
 /// The allow-list sanitizer for one item's HTML, with relative URLs made absolute
@@ -713,6 +733,121 @@ mod tests {
         let summary = item.summary.as_deref().unwrap();
         assert!(summary.len() <= MAX_HTML_BYTES + 16, "{}", summary.len());
         assert!(summary.starts_with("<p>bbb") && summary.ends_with("</p>"));
+    }
+
+    #[test]
+    fn titles_are_read_as_their_format_marks_them() {
+        let atom = r#"<feed xmlns="http://www.w3.org/2005/Atom"><title type="text">Feed &lt;tt&gt;</title><id>urn:a</id>
+            <entry><id>urn:1</id><title type="text">History of the &lt;blink&gt; tag</title><updated>2026-02-06T10:00:00Z</updated></entry>
+            <entry><id>urn:2</id><title type="html">&lt;b&gt;Bold&lt;/b&gt; &amp;amp; &amp;lt;i&amp;gt;x</title><updated>2026-02-06T10:00:00Z</updated></entry>
+            <entry><id>urn:3</id><title>AT&amp;amp;T &lt;3</title><updated>2026-02-06T10:00:00Z</updated></entry>
+            </feed>"#;
+        let document = doc(atom, "https://a.example/feed");
+        let titles: Vec<_> = document
+            .items
+            .iter()
+            .map(|i| i.title.clone().unwrap())
+            .collect();
+        assert_eq!(
+            titles,
+            ["History of the <blink> tag", "Bold & x", "AT&amp;T <3"]
+        );
+        assert_eq!(document.feed.title.as_deref(), Some("Feed <tt>"));
+        // RSS does not say: text unless it looks like HTML, as feedparser reads it.
+        let escaped = |depth: usize| format!("&{}lt;", "amp;".repeat(depth));
+        let rss = format!(
+            r#"<rss version="2.0"><channel><title>R</title>
+            <item><guid>1</guid><title>History of the &lt;blink&gt; tag</title></item>
+            <item><guid>2</guid><title>&lt;b&gt;Bold&lt;/b&gt; news</title></item>
+            <item><guid>3</guid><title>Tom &amp;amp; Jerry</title></item>
+            <item><guid>4</guid><title>a {e4}img src=x onerror=alert(1){g4} b</title></item>
+            <item><guid>5</guid><title>a {e1}b{g1}c{e1}/b{g1}</title></item>
+            </channel></rss>"#,
+            e4 = escaped(4),
+            g4 = escaped(4).replace("lt;", "gt;"),
+            e1 = escaped(1),
+            g1 = escaped(1).replace("lt;", "gt;"),
+        );
+        let titles: Vec<_> = doc(&rss, "https://r.example/rss")
+            .items
+            .into_iter()
+            .map(|i| i.title.unwrap())
+            .collect();
+        assert_eq!(
+            titles,
+            [
+                "History of the <blink> tag",
+                "Bold news",
+                "Tom & Jerry",
+                "a b",
+                "a c"
+            ]
+        );
+        let json = serde_json::json!({
+            "version": "https://jsonfeed.org/version/1.1",
+            "title": "J &amp; <J>",
+            "items": [{"id": "1", "title": "Use <br> &amp; <p>", "content_text": "t"}],
+        });
+        let document = doc(&json.to_string(), "https://j.example/feed.json");
+        assert_eq!(
+            document.items[0].title.as_deref(),
+            Some("Use <br> &amp; <p>")
+        );
+        assert_eq!(document.feed.title.as_deref(), Some("J &amp; <J>"));
+    }
+
+    #[test]
+    fn no_text_keeps_a_character_xml_cannot_carry() {
+        // Every character XML 1.0 forbids that JSON can carry, in every field.
+        let bad: String = (1..0x20u32)
+            .filter(|c| ![0x9, 0xa, 0xd].contains(c))
+            .filter_map(char::from_u32)
+            .chain(['\u{fffe}', '\u{ffff}'])
+            .collect();
+        let json = serde_json::json!({
+            "version": "https://jsonfeed.org/version/1.1",
+            "title": format!("Feed{bad}"),
+            "home_page_url": format!("https://j.example/{bad}"),
+            "description": format!("About{bad}"),
+            "language": format!("en{bad}"),
+            "items": [{
+                "id": format!("id{bad}"),
+                "url": format!("https://j.example/a{bad}"),
+                "title": format!("Title{bad}"),
+                "summary": format!("Sum{bad}mary"),
+                "content_html": format!("<p>Con{bad}tent</p>"),
+                "authors": [{"name": format!("Anna{bad}")}],
+                "tags": [format!("tag{bad}")],
+                "attachments": [{
+                    "url": format!("https://j.example/a.mp3{bad}"),
+                    "mime_type": format!("audio/mpeg{bad}"),
+                }],
+            }],
+        });
+        let document = doc(&json.to_string(), "https://j.example/feed.json");
+        let item = &document.items[0];
+        assert_eq!(item.id.0, "id");
+        assert_eq!(item.title.as_deref(), Some("Title"));
+        assert_eq!(item.authors, ["Anna"]);
+        assert_eq!(item.categories, ["tag"]);
+        assert_eq!(item.enclosures[0].mime_type.as_deref(), Some("audio/mpeg"));
+        assert_eq!(document.feed.title.as_deref(), Some("Feed"));
+        let text = serde_json::to_string(&document).unwrap();
+        let decoded: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let mut strings = vec![];
+        fn walk<'a>(v: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+            match v {
+                serde_json::Value::String(s) => out.push(s),
+                serde_json::Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
+                serde_json::Value::Object(o) => o.values().for_each(|v| walk(v, out)),
+                _ => {}
+            }
+        }
+        walk(&decoded, &mut strings);
+        assert!(strings.len() > 10);
+        for text in strings {
+            assert!(text.chars().all(crate::item::is_xml_char), "{text:?}");
+        }
     }
 
     #[test]

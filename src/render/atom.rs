@@ -55,8 +55,10 @@ pub fn render_atom(items: &[StoredItem], info: &FeedInfo) -> Vec<u8> {
         lang: Some(info.language.clone()),
         ..Feed::default()
     };
-    feed.write_to(Vec::new())
-        .expect("writing XML to memory cannot fail")
+    super::xml_chars_only(
+        feed.write_to(Vec::new())
+            .expect("writing XML to memory cannot fail"),
+    )
 }
 
 fn entry(stored: &StoredItem) -> Entry {

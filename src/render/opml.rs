@@ -6,7 +6,7 @@
 //! (`tributaryId`, the `{id}` of `/sources/{id}.xml`). Called by `publish` through
 //! [`render_opml`].
 
-use super::{PageInfo, escape_markup};
+use super::{PageInfo, escape_markup, html_title};
 
 /// Renders `page.sources` as an OPML 2.0 subscription list.
 pub fn render_opml(page: &PageInfo) -> Vec<u8> {
@@ -17,10 +17,12 @@ pub fn render_opml(page: &PageInfo) -> Vec<u8> {
     escape_markup(&page.title, &mut out);
     out.push_str("</title>\n<docs>http://opml.org/spec2.opml</docs>\n</head>\n<body>\n");
     for source in &page.sources {
+        // OPML allows HTML in `text`: a name is written so that it shows as itself.
+        let name = html_title(&source.name);
         out.push_str("<outline type=\"rss\" text=\"");
-        escape_markup(&source.name, &mut out);
+        escape_markup(&name, &mut out);
         out.push_str("\" title=\"");
-        escape_markup(&source.name, &mut out);
+        escape_markup(&name, &mut out);
         out.push_str("\" xmlUrl=\"");
         escape_markup(&source.url, &mut out);
         out.push('"');
@@ -39,7 +41,7 @@ pub fn render_opml(page: &PageInfo) -> Vec<u8> {
         out.push_str("\"/>\n");
     }
     out.push_str("</body>\n</opml>\n");
-    out.into_bytes()
+    super::xml_chars_only(out.into_bytes())
 }
 
 #[cfg(test)]
