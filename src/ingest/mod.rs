@@ -5,6 +5,7 @@
 //! - [`normalize`]: ids, titles, links, dates and sanitized HTML for each entry;
 //! - [`dates`]: the date spellings the web uses;
 //! - [`text`]: titles as plain text, read as their format marks them;
+//! - [`sanitize`]: the allow-list item HTML passes before it is stored;
 //! - [`scrape`]: items read from a web page with CSS selectors (`kind = "html"`);
 //! - [`filter`]: a source's include/exclude rules over the normalized items.
 
@@ -12,5 +13,6 @@ pub mod dates;
 pub mod filter;
 pub mod normalize;
 pub mod parse;
+pub mod sanitize;
 pub mod scrape;
 pub mod text;

@@ -7,16 +7,15 @@
 //! What normalizing means: a stable id for every item, titles as plain text, links
 //! absolute, summary and content sanitized HTML (nothing that runs in a reader).
 
-use ammonia::UrlRelative;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use feed_rs::model::{Entry, Feed, FeedType, Link, LinkTarget};
 use serde::Serialize;
 use std::collections::HashSet;
-use std::sync::LazyLock;
 use url::Url;
 
 use crate::ingest::parse::{ParseError, PollHints, parse_feed};
+pub(crate) use crate::ingest::sanitize::Sanitizer;
 pub use crate::ingest::text::plain_text;
 use crate::ingest::text::{Marking, line_text};
 use crate::item::{Enclosure, Item, ItemId, canonical_link};
@@ -398,110 +397,6 @@ fn enclosures(entry: &Entry, base: Option<&Url>, json: bool) -> Vec<Enclosure> {
         );
     }
     found
-}
-
-/// The allow-list sanitizer for one item's HTML, with relative URLs made absolute
-/// against the item's base.
-pub(crate) struct Sanitizer {
-    base: Option<Url>,
-}
-
-thread_local! {
-    /// The base of the item being sanitized on this thread, read by [`ITEM_HTML`]'s
-    /// URL rewriter: one shared ammonia set-up serves every item, since building its
-    /// allow-list tables costs about as much as cleaning a short summary.
-    static ITEM_BASE: std::cell::RefCell<Option<Url>> = const { std::cell::RefCell::new(None) };
-}
-
-/// ammonia's default allow-list; relative URLs resolve against [`ITEM_BASE`], and
-/// are dropped when the item has no base.
-static ITEM_HTML: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
-    let mut builder = ammonia::Builder::default();
-    builder.url_relative(UrlRelative::Custom(Box::new(AgainstItemBase)));
-    builder
-});
-
-/// Resolves a relative URL against [`ITEM_BASE`].
-struct AgainstItemBase;
-
-impl ammonia::UrlRelativeEvaluate<'static> for AgainstItemBase {
-    fn evaluate<'url>(&self, url: &'url str) -> Option<std::borrow::Cow<'url, str>> {
-        ITEM_BASE.with(|base| {
-            let joined = base.borrow().as_ref()?.join(url).ok()?;
-            Some(std::borrow::Cow::Owned(String::from(joined)))
-        })
-    }
-}
-
-impl Sanitizer {
-    pub(crate) fn new(base: Option<&Url>) -> Self {
-        Sanitizer {
-            base: base.cloned(),
-        }
-    }
-
-    /// Sanitized HTML, or `None` when nothing is left. `plain` text is escaped, not parsed.
-    pub(crate) fn clean(&self, text: &str, plain: bool) -> Option<String> {
-        let html = if plain {
-            escape_text(text)
-        } else {
-            ITEM_BASE.with(|base| base.replace(self.base.clone()));
-            let document = ITEM_HTML.clean(text);
-            ITEM_BASE.with(|base| base.replace(None));
-            // Serialized straight into one buffer: `to_string` would serialize into
-            // another and copy it over.
-            let mut cleaned = Vec::with_capacity(text.len() + text.len() / 8);
-            document
-                .write_to(&mut cleaned)
-                .expect("writing to memory cannot fail");
-            let cleaned = String::from_utf8(cleaned).expect("html5ever writes UTF-8");
-            drop_tracking_pixels(cleaned)
-        };
-        let trimmed = html.trim();
-        if trimmed.is_empty() {
-            None
-        } else if trimmed.len() == html.len() {
-            Some(html)
-        } else {
-            Some(trimmed.to_string())
-        }
-    }
-}
-
-/// Removes 1×1 (and 0×0) images: they carry no content, only tell the publisher who
-/// read the item. Runs on ammonia's output, whose attributes are always quoted.
-fn drop_tracking_pixels(html: String) -> String {
-    // Most items have no image of either size: keep the string as it is.
-    if !html.contains("<img") || !["=\"0\"", "=\"1\""].iter().any(|size| html.contains(size)) {
-        return html;
-    }
-    let tiny = |tag: &str, attribute: &str| {
-        ["0", "1"]
-            .iter()
-            .any(|size| tag.contains(&format!("{attribute}=\"{size}\"")))
-    };
-    let mut kept = String::with_capacity(html.len());
-    let mut rest = html.as_str();
-    while let Some(start) = rest.find("<img") {
-        let Some(len) = rest[start..].find('>') else {
-            break;
-        };
-        let tag = &rest[start..start + len + 1];
-        kept.push_str(&rest[..start]);
-        if !(tiny(tag, "width") && tiny(tag, "height")) {
-            kept.push_str(tag);
-        }
-        rest = &rest[start + len + 1..];
-    }
-    kept.push_str(rest);
-    kept
-}
-
-/// Plain text as HTML: the five characters HTML gives meaning to, escaped.
-fn escape_text(text: &str) -> String {
-    let mut html = String::with_capacity(text.len());
-    crate::render::escape_markup(text, &mut html);
-    html
 }
 
 #[cfg(test)]
