@@ -16,6 +16,7 @@ use regex::Regex;
 use scraper::{Html, Node};
 use std::sync::LazyLock;
 use tributary::ingest::normalize::{normalize_document, plain_text};
+use tributary::ingest::sanitize;
 use tributary::ingest::text::{looks_like_html, one_line};
 use tributary::item::{Item, ItemId, Origin, SourceId, StoredItem};
 use tributary::render::{self, FeedInfo};
@@ -48,6 +49,8 @@ fn fragment() -> impl Strategy<Value = String> {
         1 => Just("<a href=\" JaVaScRiPt:alert(1)\">x</a>".to_string()),
         1 => Just("<a href=\"data:text/html;base64,PHNjcmlwdD4=\">x</a>".to_string()),
         1 => Just("<a href=\"/relative\" onclick=\"x()\" style=\"color:red\">r</a>".to_string()),
+        1 => Just("<td colspan=\"2\" style=\"background: url(javascript:x); position: fixed; width: 10px\">".to_string()),
+        1 => Just("<p style=\"color: red; width: expression(alert(1))\" align=\"center\">".to_string()),
         1 => Just("<iframe src=\"http://evil.example/\"></iframe>".to_string()),
         1 => Just("<svg><script>alert(1)</script></svg>".to_string()),
         1 => Just("<math><mi xlink:href=\"javascript:alert(1)\">x</mi></math>".to_string()),
@@ -262,9 +265,11 @@ fn title_problems(title: &str) -> Option<String> {
 }
 
 static ALLOWED_TAGS: LazyLock<Vec<String>> = LazyLock::new(|| {
-    // ammonia's default allow-list, which the normalizer uses unchanged.
+    // ammonia's default allow-list, and `<font>`.
     let builder = ammonia::Builder::default();
-    builder.clone_tags().iter().map(|t| t.to_string()).collect()
+    let mut tags: Vec<String> = builder.clone_tags().iter().map(|t| t.to_string()).collect();
+    tags.push("font".into());
+    tags
 });
 
 /// The problems `html` has as sanitized HTML, read back with a real HTML parser.
@@ -287,6 +292,10 @@ fn html_problems(html: &str) -> Option<String> {
         }
         for (attribute, value) in element.attrs() {
             let allowed = generic.contains(attribute)
+                || sanitize::GENERIC.contains(&attribute)
+                || sanitize::PRESENTATION
+                    .iter()
+                    .any(|(tag, attributes)| *tag == name && attributes.contains(&attribute))
                 || tag_attributes
                     .get(name)
                     .is_some_and(|set| set.contains(attribute))
@@ -302,6 +311,21 @@ fn html_problems(html: &str) -> Option<String> {
                 .to_ascii_lowercase();
             if lowered.starts_with("javascript:") || lowered.starts_with("data:") {
                 return Some(format!("URL {value:?} in {html:?}"));
+            }
+            if attribute == "style"
+                && [
+                    "url(",
+                    "expression",
+                    "\\",
+                    "position",
+                    "@",
+                    "behavior",
+                    "binding",
+                ]
+                .iter()
+                .any(|bad| lowered.contains(bad))
+            {
+                return Some(format!("style {value:?} in {html:?}"));
             }
         }
     }
@@ -454,7 +478,7 @@ proptest! {
                 // for HTML; JSON Feed puts a joiner after it.
                 let expected = match format {
                     "JSON Feed" => stored.item.title.as_deref().map(|t| render::inert_title(t).into_owned()),
-                    "RSS" => Some(render::html_title(&render::display_title(stored)).into_owned()),
+                    "RSS" | "Atom" => Some(render::html_title(&render::display_title(stored)).into_owned()),
                     _ => Some(render::display_title(stored)),
                 };
                 prop_assert_eq!(title, expected.as_deref(), "{} title", format);

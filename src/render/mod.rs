@@ -357,9 +357,19 @@ mod tests {
         );
         let source = rss.items[0].source.as_ref().unwrap();
         assert_eq!(source.title.as_deref(), Some("&lt;i&gt;Wire&lt;/i&gt;"));
-        // Atom: a text construct of type text is the text itself.
+        // Atom: HTML whose text is the title, marked as HTML.
         let atom = atom_syndication::Feed::read_from(&render_atom(&items, &info())[..]).unwrap();
-        assert_eq!(atom.entries[0].title.value, TEXT_TITLE);
+        assert_eq!(
+            atom.entries[0].title.value,
+            rss.items[0].title.as_deref().unwrap()
+        );
+        assert_eq!(
+            atom.entries[0].title.r#type,
+            atom_syndication::TextType::Html
+        );
+        let plain = [stored("2", None, 10)];
+        let atom = atom_syndication::Feed::read_from(&render_atom(&plain, &info())[..]).unwrap();
+        assert_eq!(atom.entries[0].title.value, "Title <2>");
         assert_eq!(
             atom.entries[0].title.r#type,
             atom_syndication::TextType::Text
