@@ -84,8 +84,9 @@ impl Item {
     }
 
     /// The item's id without scheme and host when it is a URL (`http://a.example/p?id=1`
-    /// → `/p?id=1`): a publisher moving to https or to another host keeps it. `None`
-    /// for ids that are not URLs, or whose path says nothing (`/`).
+    /// → `/p?id=1`): a publisher moving to https or to another host keeps it. The
+    /// fragment stays: `/diary.html#p01` and `#p02` are two entries. `None` for ids
+    /// that are not URLs, or whose path says nothing (`/`).
     pub fn id_without_host(&self) -> Option<String> {
         let url = url::Url::parse(&self.id.0).ok()?;
         url.host()?;
@@ -93,6 +94,10 @@ impl Item {
         if let Some(query) = url.query() {
             rest.push('?');
             rest.push_str(query);
+        }
+        if let Some(fragment) = url.fragment() {
+            rest.push('#');
+            rest.push_str(fragment);
         }
         (rest.len() > 1).then_some(rest)
     }
@@ -242,6 +247,17 @@ const TRACKING_PARAMETERS: &[&str] = &[
     "_openstat",
     "from_rss",
 ];
+
+/// A link as an entry's id when the entry has none of its own: its [`canonical_link`]
+/// with its fragment kept, since diaries and podcasts give each entry of one page its
+/// own anchor (`/2006/01/01.html#p01`, `#p02`).
+pub fn identity_link(link: &Url) -> String {
+    let canonical = canonical_link(link);
+    match link.fragment() {
+        Some(fragment) => format!("{canonical}#{fragment}"),
+        None => canonical,
+    }
+}
 
 /// A link in the form that identifies a story: scheme and host in lower case and
 /// the default port dropped (the url crate does both), no fragment, and no tracking

@@ -11,14 +11,14 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use feed_rs::model::{Entry, Feed, FeedType, Link, LinkTarget};
 use serde::Serialize;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use url::Url;
 
 use crate::ingest::parse::{ParseError, PollHints, parse_feed};
 pub(crate) use crate::ingest::sanitize::Sanitizer;
 pub use crate::ingest::text::plain_text;
 use crate::ingest::text::{Marking, line_text};
-use crate::item::{Enclosure, Item, ItemId, canonical_link};
+use crate::item::{Enclosure, Item, ItemId, identity_link};
 
 /// A feed as `tributary inspect --json` prints it.
 #[derive(Clone, Debug, Serialize)]
@@ -141,14 +141,56 @@ pub fn normalize(feed: Feed, document_url: Option<&Url>) -> Document {
         entries.sort_by_key(|e| std::cmp::Reverse(e.published.or(e.updated)));
         entries.truncate(MAX_ENTRIES);
     }
-    let mut seen = HashSet::new();
     let items = entries
         .into_iter()
-        .map(|entry| normalize_entry(entry, base.as_ref(), format))
-        // A feed that repeats an id keeps its first occurrence (the one nearest the top).
-        .filter(|item| seen.insert(item.id.clone()))
+        .map(|entry| {
+            let own_id = !entry.id.trim().is_empty();
+            (normalize_entry(entry, base.as_ref(), format), own_id)
+        })
         .collect();
+    let items = distinct(items);
     Document::new(info, items, left_out)
+}
+
+/// The document's items, each entry once. A feed that repeats an id keeps its first
+/// occurrence (the one nearest the top): the publisher says it is one entry. Entries
+/// without an id of their own (`false` beside them) that share a link are told apart
+/// by their title and date instead (a diary or a podcast whose every entry links to
+/// one page), and only the ones alike in all three are one entry.
+fn distinct(items: Vec<(Item, bool)>) -> Vec<Item> {
+    let mut per_link: HashMap<ItemId, usize> = HashMap::new();
+    for (item, own_id) in &items {
+        if !own_id {
+            *per_link.entry(item.id.clone()).or_default() += 1;
+        }
+    }
+    let mut seen = HashSet::new();
+    items
+        .into_iter()
+        .map(|(mut item, own_id)| {
+            if !own_id && item.link.is_some() && per_link[&item.id] > 1 {
+                item.id = shared_link_id(&item);
+            }
+            item
+        })
+        .filter(|item| seen.insert(item.id.clone()))
+        .collect()
+}
+
+/// The id of an entry that has none and shares its link with other entries: a hash
+/// of the link, its title and its date, the same on every poll.
+fn shared_link_id(item: &Item) -> ItemId {
+    let date = item.claimed_date().map(|d| d.to_rfc3339());
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    for part in [
+        Some(item.id.0.as_str()),
+        item.title.as_deref(),
+        date.as_deref(),
+    ] {
+        hasher.update(part.unwrap_or("").as_bytes());
+        hasher.update(&[0]);
+    }
+    ItemId(format!("hash:{:032x}", hasher.digest128()))
 }
 
 /// What the document's format says about its texts.
@@ -246,7 +288,7 @@ fn normalize_entry(entry: Entry, feed_base: Option<&Url>, format: Format) -> Ite
     }
 }
 
-/// The item's identity: its guid/id, else its canonical link, else a hash of its
+/// The item's identity: its guid/id, else its link (canonical, fragment kept), else a hash of its
 /// title, date and summary. Never random (feed-rs would make one up on every parse).
 fn item_id(
     feed_id: &str,
@@ -260,7 +302,7 @@ fn item_id(
         return ItemId(feed_id.to_string());
     }
     if let Some(link) = link {
-        return ItemId(canonical_link(link));
+        return ItemId(identity_link(link));
     }
     let date = entry.published.or(entry.updated).map(|d| d.to_rfc3339());
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
@@ -402,6 +444,7 @@ fn enclosures(entry: &Entry, base: Option<&Url>, json: bool) -> Vec<Enclosure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::item::canonical_link;
 
     fn doc(body: &str, url: &str) -> Document {
         normalize_document(
@@ -742,6 +785,48 @@ mod tests {
         assert!(strings.len() > 10);
         for text in strings {
             assert!(text.chars().all(crate::item::is_xml_char), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn entries_without_ids_are_not_merged_by_their_link() {
+        // A diary: one page a day, an anchor per entry, no guids.
+        let diary: String = (1..=15)
+            .map(|n| {
+                format!("<item><title>Entry {n}</title><link>https://d.example/2006/01/01.html#p{n:02}</link></item>")
+            })
+            .collect();
+        // A podcast whose every episode links to its page; the last one repeated.
+        let podcast: String = (1..=15)
+            .chain([15])
+            .map(|n| {
+                format!("<item><title>Episode {n}</title><link>https://pod.example/show?utm_source=rss</link><pubDate>Mon, {n:02} Jun 2026 10:00:00 GMT</pubDate></item>")
+            })
+            .collect();
+        for (entries, first_id) in [
+            (diary, "https://d.example/2006/01/01.html#p01"),
+            (podcast, "hash:"),
+        ] {
+            let body =
+                format!("<rss version=\"2.0\"><channel><title>D</title>{entries}</channel></rss>");
+            let first = doc(&body, "https://d.example/rss");
+            assert_eq!(first.items.len(), 15);
+            assert!(
+                first.items[0].id.0.starts_with(first_id),
+                "{}",
+                first.items[0].id
+            );
+            let ids: HashSet<_> = first.items.iter().map(|i| i.id.clone()).collect();
+            assert_eq!(ids.len(), 15);
+            // The same ids on the next poll.
+            let again = doc(&body, "https://d.example/rss");
+            assert!(
+                again
+                    .items
+                    .iter()
+                    .zip(&first.items)
+                    .all(|(a, b)| a.id == b.id)
+            );
         }
     }
 

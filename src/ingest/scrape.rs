@@ -16,7 +16,7 @@ use url::Url;
 use crate::ingest::dates::parse_date;
 use crate::ingest::normalize::{Document, FeedInfo, Sanitizer, absolute, plain_text};
 use crate::ingest::parse::decode_html;
-use crate::item::{Item, ItemId, canonical_link};
+use crate::item::{Item, ItemId, identity_link};
 
 /// `href`: where a link's target is on an `<a>`.
 pub const DEFAULT_LINK_ATTRIBUTE: &str = "href";
@@ -177,7 +177,7 @@ pub fn scrape(
         let Some(headline) = reader.headline(*element, &mut tally) else {
             continue;
         };
-        let id = ItemId(canonical_link(&headline.link));
+        let id = ItemId(identity_link(&headline.link));
         if !seen.insert(id.clone()) {
             continue;
         }
