@@ -89,8 +89,9 @@ pub const PRESENTATION: &[(&str, &[&str])] = &[
 ];
 
 /// The CSS properties kept whatever their value passes the gauntlet: they paint, set
-/// type or size and align (feedparser's `acceptable_css_properties`, without the aural
-/// ones). Positioning (`position`, `z-index`, `top`, `left`...) is not among them.
+/// type or size and align, or show a pointer (feedparser's `acceptable_css_properties`,
+/// without the aural ones). Positioning (`position`, `z-index`, `top`, `left`...) is
+/// not among them.
 const CSS_PROPERTIES: &[&str] = &[
     "background-color",
     "border-bottom-color",
@@ -101,6 +102,7 @@ const CSS_PROPERTIES: &[&str] = &[
     "border-top-color",
     "clear",
     "color",
+    "cursor",
     "direction",
     "display",
     "float",

@@ -128,8 +128,9 @@ fn entry(stored: &StoredItem) -> Entry {
 /// it as something else (see `render::html_title`); then `type="html"`, escaped for
 /// HTML, so that readers which render every title as HTML show it as text too.
 fn title_text(title: &str) -> Text {
-    if super::reads_as_markup(title) {
-        Text::html(super::html_title(title).into_owned())
+    let html = super::html_title(title);
+    if super::reads_as_markup(title) || html != title {
+        Text::html(html.into_owned())
     } else {
         Text::plain(title.to_string())
     }

@@ -179,12 +179,27 @@ pub fn reads_as_markup(text: &str) -> bool {
 /// shows as `<blink>`, never as a tag. feedparser then reads it as HTML (`text/html`)
 /// whose text is the title.
 pub fn html_title(text: &str) -> std::borrow::Cow<'_, str> {
-    if !reads_as_markup(text) {
-        return text.into();
+    let text = xml_text(text);
+    if !reads_as_markup(&text) {
+        return text;
     }
     let mut html = String::with_capacity(text.len() + 16);
-    escape_markup(text, &mut html);
+    escape_markup(&text, &mut html);
     html.into()
+}
+
+/// `text` without the characters XML 1.0 forbids, which [`xml_chars_only`] would drop
+/// from the output later: a title is judged as it will be read, so `<\u{0}b` is
+/// written as the `<b` it becomes.
+fn xml_text(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.chars().all(crate::item::is_xml_char) {
+        text.into()
+    } else {
+        text.chars()
+            .filter(|c| crate::item::is_xml_char(*c))
+            .collect::<String>()
+            .into()
+    }
 }
 
 /// A plain-text title for JSON Feed, whose titles are plain text: written as it is,
@@ -192,8 +207,9 @@ pub fn html_title(text: &str) -> std::borrow::Cow<'_, str> {
 /// that shows the title as text shows the same characters (the joiner has no width);
 /// one that wrongly renders it as HTML shows a `<` too, and never a tag.
 pub fn inert_title(text: &str) -> std::borrow::Cow<'_, str> {
-    if !reads_as_markup(text) || !text.contains('<') {
-        return text.into();
+    let text = xml_text(text);
+    if !reads_as_markup(&text) || !text.contains('<') {
+        return text;
     }
     let mut inert = String::with_capacity(text.len() + 16);
     let mut chars = text.chars().peekable();
