@@ -2,11 +2,15 @@
 //! few hundred cases each, so the run is fast and always the same):
 //!
 //! - normalizing never panics, whatever the document holds;
-//! - normalized titles are plain text: no markup, no entity left undecoded;
-//! - summaries and content hold only allow-listed tags and attributes, and no
-//!   `javascript:`/`data:` URL;
+//! - normalized titles are plain text: a title marked as text is the source's text on
+//!   one line; an HTML one holds no markup and no entity left undecoded;
+//! - summaries and content hold only allow-listed tags and attributes, no
+//!   `javascript:`/`data:` URL and no style that loads, runs or positions;
 //! - the merged feed, rendered as RSS, Atom and JSON Feed and read back with feed-rs,
-//!   keeps every item with its title and link.
+//!   keeps every item with its title and link;
+//! - whatever text any field of an RSS, Atom or JSON Feed document holds, every output
+//!   (RSS, Atom, JSON Feed, the page, OPML) is well-formed, strict XML 1.0 where it is
+//!   XML, and no title or source name in it holds markup.
 
 use chrono::DateTime;
 use chrono_tz::Tz;
