@@ -35,11 +35,13 @@ pub fn line_text(text: &str, marking: Marking) -> Option<String> {
     }
 }
 
-/// Whether feedparser takes an undeclared text for HTML (its `looks_like_html`, which
-/// errs on the side of text): it holds a closing tag or an entity reference, every
-/// tag it holds is one of [`FEEDPARSER_ELEMENTS`], and every named entity is one HTML
-/// defines. So `History of the <blink> tag` and `a < b` are text, `<b>x</b>` and
-/// `Tom &amp; Jerry` are HTML.
+/// Whether an undeclared text is HTML, by feedparser's `looks_like_html` (which errs
+/// on the side of text): it holds a closing tag or an entity reference, every tag it
+/// holds is one of [`FEEDPARSER_ELEMENTS`] or of the [`REMOVED_ELEMENTS`], and every
+/// named entity is one HTML defines. So `History of the <blink> tag` and `a < b` are
+/// text, `<b>x</b>` and `Tom &amp; Jerry` are HTML. feedparser leaves out the elements
+/// its sanitizer removes, which makes `<script>x()</script>News` text to it; here that
+/// is HTML, and stripped.
 pub fn looks_like_html(text: &str) -> bool {
     static CLOSING_TAG_OR_ENTITY: LazyLock<regex::Regex> =
         LazyLock::new(|| regex::Regex::new(r"</\w+>|&#?\w+;").expect("a fixed pattern"));
@@ -53,6 +55,7 @@ pub fn looks_like_html(text: &str) -> bool {
     let known_tags = TAG.captures_iter(text).all(|tag| {
         let name = tag[1].to_ascii_lowercase();
         FEEDPARSER_ELEMENTS.binary_search(&name.as_str()).is_ok()
+            || REMOVED_ELEMENTS.contains(&name.as_str())
     });
     known_tags
         && NAMED_ENTITY
@@ -162,6 +165,12 @@ const FEEDPARSER_ELEMENTS: &[&str] = &[
     "ul",
     "var",
     "video",
+];
+
+/// HTML elements feedparser's sanitizer removes, which are HTML all the same.
+const REMOVED_ELEMENTS: &[&str] = &[
+    "applet", "base", "body", "embed", "frame", "frameset", "head", "html", "iframe", "link",
+    "math", "meta", "object", "param", "script", "style", "svg", "title",
 ];
 
 /// 16 KiB of a title's source: a title longer than `normalize::MAX_TITLE_CHARS` is
@@ -279,6 +288,7 @@ mod tests {
             "a &lt;b&gt; c",
             "&#169; 2026",
             "<p>One<br>two</p>",
+            "<script>alert(1)</script>News",
         ] {
             assert!(looks_like_html(html), "{html}");
         }
@@ -287,7 +297,6 @@ mod tests {
             "a < b && c > d",
             "Tom & Jerry",
             "<blink>x</blink>",
-            "<script>alert(1)</script>",
             "&bogus; entity",
             "<img src=x onerror=alert(1)>",
         ] {

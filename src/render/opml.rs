@@ -6,7 +6,7 @@
 //! (`tributaryId`, the `{id}` of `/sources/{id}.xml`). Called by `publish` through
 //! [`render_opml`].
 
-use super::{PageInfo, escape_markup, html_title};
+use super::{PageInfo, escape_markup};
 
 /// Renders `page.sources` as an OPML 2.0 subscription list.
 pub fn render_opml(page: &PageInfo) -> Vec<u8> {
@@ -17,12 +17,11 @@ pub fn render_opml(page: &PageInfo) -> Vec<u8> {
     escape_markup(&page.title, &mut out);
     out.push_str("</title>\n<docs>http://opml.org/spec2.opml</docs>\n</head>\n<body>\n");
     for source in &page.sources {
-        // OPML allows HTML in `text`: a name is written so that it shows as itself.
-        let name = html_title(&source.name);
+        // A name is text, as readers (and `import-opml`) read `text` back.
         out.push_str("<outline type=\"rss\" text=\"");
-        escape_markup(&name, &mut out);
+        escape_markup(&source.name, &mut out);
         out.push_str("\" title=\"");
-        escape_markup(&name, &mut out);
+        escape_markup(&source.name, &mut out);
         out.push_str("\" xmlUrl=\"");
         escape_markup(&source.url, &mut out);
         out.push('"');
