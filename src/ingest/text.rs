@@ -49,7 +49,7 @@ pub fn looks_like_html(text: &str) -> bool {
         LazyLock::new(|| regex::Regex::new(r"</?(\w+)").expect("a fixed pattern"));
     static NAMED_ENTITY: LazyLock<regex::Regex> =
         LazyLock::new(|| regex::Regex::new(r"&(\w+);").expect("a fixed pattern"));
-    if !CLOSING_TAG_OR_ENTITY.is_match(text) {
+    if !text.contains(['<', '&']) || !CLOSING_TAG_OR_ENTITY.is_match(text) {
         return false;
     }
     let known_tags = TAG.captures_iter(text).all(|tag| {
