@@ -84,8 +84,9 @@ impl Item {
     }
 
     /// The item's id without scheme and host when it is a URL (`http://a.example/p?id=1`
-    /// → `/p?id=1`): a publisher moving to https or to another host keeps it. `None`
-    /// for ids that are not URLs, or whose path says nothing (`/`).
+    /// → `/p?id=1`): a publisher moving to https or to another host keeps it. The
+    /// fragment stays: `/diary.html#p01` and `#p02` are two entries. `None` for ids
+    /// that are not URLs, or whose path says nothing (`/`).
     pub fn id_without_host(&self) -> Option<String> {
         let url = url::Url::parse(&self.id.0).ok()?;
         url.host()?;
@@ -94,7 +95,67 @@ impl Item {
             rest.push('?');
             rest.push_str(query);
         }
+        if let Some(fragment) = url.fragment() {
+            rest.push('#');
+            rest.push_str(fragment);
+        }
         (rest.len() > 1).then_some(rest)
+    }
+
+    /// Drops, from every text of the item, the characters XML 1.0 cannot carry (see
+    /// [`retain_xml_chars`]). Every field is named, so a new one does not compile until
+    /// it is handled here.
+    pub fn retain_xml_chars(&mut self) {
+        let Item {
+            id,
+            title,
+            link,
+            published: _,
+            updated: _,
+            summary,
+            content,
+            authors,
+            categories,
+            enclosures,
+            comments,
+        } = self;
+        retain_xml_chars(&mut id.0);
+        for text in [title, link, summary, content, comments]
+            .into_iter()
+            .flatten()
+        {
+            retain_xml_chars(text);
+        }
+        for text in authors.iter_mut().chain(categories.iter_mut()) {
+            retain_xml_chars(text);
+        }
+        for Enclosure {
+            url,
+            mime_type,
+            length: _,
+        } in enclosures
+        {
+            retain_xml_chars(url);
+            if let Some(mime_type) = mime_type {
+                retain_xml_chars(mime_type);
+            }
+        }
+    }
+}
+
+/// Whether XML 1.0 allows `c` anywhere in a document (production [2] `Char`: tab, line
+/// feed, carriage return, U+0020-U+D7FF, U+E000-U+FFFD, U+10000-U+10FFFF). Surrogates
+/// cannot occur in a Rust string; U+FFFE and U+FFFF of the other planes are allowed.
+pub fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{fffd}' | '\u{10000}'..)
+}
+
+/// `text` without the characters XML 1.0 does not allow (controls other than tab and
+/// line breaks, U+FFFE, U+FFFF): one JSON Feed carrying them would otherwise make every
+/// merged XML document unreadable. Costs one scan when there are none.
+pub fn retain_xml_chars(text: &mut String) {
+    if !text.chars().all(is_xml_char) {
+        text.retain(is_xml_char);
     }
 }
 
@@ -186,6 +247,17 @@ const TRACKING_PARAMETERS: &[&str] = &[
     "_openstat",
     "from_rss",
 ];
+
+/// A link as an entry's id when the entry has none of its own: its [`canonical_link`]
+/// with its fragment kept, since diaries and podcasts give each entry of one page its
+/// own anchor (`/2006/01/01.html#p01`, `#p02`).
+pub fn identity_link(link: &Url) -> String {
+    let canonical = canonical_link(link);
+    match link.fragment() {
+        Some(fragment) => format!("{canonical}#{fragment}"),
+        None => canonical,
+    }
+}
 
 /// A link in the form that identifies a story: scheme and host in lower case and
 /// the default port dropped (the url crate does both), no fragment, and no tracking

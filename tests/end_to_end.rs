@@ -257,3 +257,43 @@ async fn retention_removes_old_items_on_start() {
     .await;
     app.stop().await;
 }
+
+/// A diary (one page a day, an anchor per entry, no guids) and a podcast (every
+/// episode links to the show's page): every entry is published, each once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_sharing_a_page_are_each_published() {
+    let server = FeedServer::start().await;
+    let rss = |items: String| {
+        format!("<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>F</title><link>https://f.example/</link>{items}</channel></rss>").into_bytes()
+    };
+    let diary = (1..=15)
+        .map(|n| format!("<item><title>Diary {n}</title><link>https://diary.example/2006/01/01.html#p{n:02}</link><pubDate>Sun, 01 Jan 2006 {n:02}:00:00 GMT</pubDate></item>"))
+        .collect();
+    let podcast = (1..=15)
+        .map(|n| format!("<item><title>Episode {n}</title><guid isPermaLink=\"false\">ep-{n}</guid><link>https://pod.example/show</link><pubDate>Mon, 02 Jan 2006 {n:02}:00:00 GMT</pubDate></item>"))
+        .collect();
+    server.route("/diary.xml", rss(diary), "application/rss+xml");
+    server.route("/podcast.xml", rss(podcast), "application/rss+xml");
+    let store = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[store]\npath = \"{}\"\nmax_age = \"36500d\"\n[publish]\nmax_items = 100\n\
+         [[source]]\nurl = \"{}\"\n[[source]]\nurl = \"{}\"\n",
+        store.path().display(),
+        server.url("/diary.xml"),
+        server.url("/podcast.xml"),
+    );
+    let app = RunningApp::start(config_with_interval(&text, Duration::from_millis(300))).await;
+    let channel = eventually(Duration::from_secs(15), || async {
+        let (_, channel) = get_feed(&app).await;
+        (channel.items.len() >= 30).then_some(channel)
+    })
+    .await;
+    let titles: HashSet<String> = titles(&channel).into_iter().collect();
+    assert_eq!(titles.len(), 30, "{titles:?}");
+    assert!(titles.contains("Diary 7") && titles.contains("Episode 15"));
+    // Later polls keep them all, once.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let (_, channel) = get_feed(&app).await;
+    assert_eq!(channel.items.len(), 30);
+    app.stop().await;
+}

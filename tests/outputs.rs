@@ -384,7 +384,7 @@ async fn html_page_lists_every_item_in_order_in_local_time() {
     let mut at = 0;
     for expected in &RIVER {
         let line = format!(
-            "{}</time><a href=\"{}\">{}</a><span class=\"src\">{}</span>",
+            "{}</time><a href=\"{}\"><bdi>{}</bdi></a><span class=\"src\"><bdi>{}</bdi></span>",
             expected.moscow, expected.link, expected.title, expected.source_name
         );
         let found = html[at..]
@@ -402,4 +402,76 @@ async fn html_page_lists_every_item_in_order_in_local_time() {
     }
     assert!(html.contains("Times are Europe/Moscow."));
     river.app.stop().await;
+}
+
+/// A title that is text about markup, read back by feedparser: in RSS and Atom it is
+/// HTML (`text/html`) whose text is the title, never a tag; a title HTML reads as
+/// itself stays plain.
+#[test]
+fn feedparser_reads_a_title_about_markup_as_text() {
+    use tributary::item::{Item, ItemId, Origin, SourceId, StoredItem};
+    let time = chrono::DateTime::from_timestamp(1_780_000_000, 0).unwrap();
+    let stored = |n: u32, title: &str| StoredItem {
+        origin: Origin {
+            source: SourceId("https://a.example/feed".into()),
+            name: "<i>Wire</i>".into(),
+            url: "https://a.example/feed".into(),
+            tags: Vec::new(),
+        },
+        item: Item {
+            id: ItemId(format!("https://a.example/{n}")),
+            title: Some(title.into()),
+            link: Some(format!("https://a.example/{n}")),
+            published: Some(time),
+            updated: None,
+            summary: Some("<p>s</p>".into()),
+            content: None,
+            authors: Vec::new(),
+            categories: Vec::new(),
+            enclosures: Vec::new(),
+            comments: None,
+        },
+        first_seen: time,
+        timestamp: time,
+    };
+    let items = [
+        stored(1, "History of the <blink> tag <img src=x onerror=alert(1)>"),
+        stored(2, "Tom & Jerry <3"),
+    ];
+    let info = tributary::render::FeedInfo {
+        title: "River".into(),
+        description: "d".into(),
+        link: "https://river.example/".into(),
+        self_url: "https://river.example/feed.xml".into(),
+        language: "en".into(),
+        ttl_minutes: 15,
+    };
+    for (format, content_type, bytes) in [
+        (
+            "RSS",
+            "application/rss+xml",
+            tributary::render::render_rss(&items, &info),
+        ),
+        (
+            "Atom",
+            "application/atom+xml",
+            tributary::render::render_atom(&items, &info),
+        ),
+    ] {
+        let parsed = feedparser(&bytes, content_type);
+        assert!(!parsed.bozo, "{format}: {}", parsed.bozo_exception);
+        assert_eq!(
+            parsed.titles(),
+            [
+                "History of the &lt;blink&gt; tag &lt;img src=x onerror=alert(1)&gt;",
+                "Tom & Jerry <3"
+            ],
+            "{format}"
+        );
+        assert_eq!(
+            parsed.entries[0].source_title.as_deref(),
+            Some("&lt;i&gt;Wire&lt;/i&gt;"),
+            "{format}"
+        );
+    }
 }

@@ -6,6 +6,8 @@
 //! - [`charset`]: bytes to text, in the charset the bytes and headers say;
 //! - [`dates`]: the date spellings the web uses;
 //! - [`markup`]: stray `<` and `&` escaped before the XML is parsed;
+//! - [`text`]: titles as plain text, read as their format marks them;
+//! - [`sanitize`]: the allow-list item HTML passes before it is stored;
 //! - [`scrape`]: items read from a web page with CSS selectors (`kind = "html"`);
 //! - [`filter`]: a source's include/exclude rules over the normalized items.
 
@@ -15,4 +17,6 @@ pub mod filter;
 pub mod markup;
 pub mod normalize;
 pub mod parse;
+pub mod sanitize;
 pub mod scrape;
+pub mod text;

@@ -7,17 +7,18 @@
 //! What normalizing means: a stable id for every item, titles as plain text, links
 //! absolute, summary and content sanitized HTML (nothing that runs in a reader).
 
-use ammonia::UrlRelative;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use feed_rs::model::{Entry, Feed, FeedType, Link, LinkTarget};
 use serde::Serialize;
-use std::collections::HashSet;
-use std::sync::LazyLock;
+use std::collections::{HashMap, HashSet};
 use url::Url;
 
 use crate::ingest::parse::{ParseError, PollHints, parse_feed};
-use crate::item::{Enclosure, Item, ItemId, canonical_link};
+pub(crate) use crate::ingest::sanitize::Sanitizer;
+pub use crate::ingest::text::plain_text;
+use crate::ingest::text::{Marking, line_text};
+use crate::item::{Enclosure, Item, ItemId, identity_link};
 
 /// A feed as `tributary inspect --json` prints it.
 #[derive(Clone, Debug, Serialize)]
@@ -36,6 +37,24 @@ pub struct Document {
 /// feed took gigabytes); the merged river shows only the newest anyway.
 pub const MAX_ENTRIES: usize = 1000;
 
+impl Document {
+    /// A document of `items`: the one way normalizing and scraping finish one, so
+    /// every string of the feed and its items holds only characters XML 1.0 allows,
+    /// whatever the input format (a JSON Feed can carry any character).
+    pub fn new(mut feed: FeedInfo, mut items: Vec<Item>, left_out: usize) -> Document {
+        feed.retain_xml_chars();
+        for item in &mut items {
+            item.retain_xml_chars();
+        }
+        Document {
+            feed,
+            items,
+            poll_hints: PollHints::default(),
+            left_out,
+        }
+    }
+}
+
 fn is_zero(n: &usize) -> bool {
     *n == 0
 }
@@ -49,6 +68,27 @@ pub struct FeedInfo {
     pub updated: Option<DateTime<Utc>>,
     pub description: Option<String>,
     pub language: Option<String>,
+}
+
+impl FeedInfo {
+    /// Drops the characters XML 1.0 cannot carry from every text (see
+    /// [`retain_xml_chars`](crate::item::retain_xml_chars)).
+    fn retain_xml_chars(&mut self) {
+        let FeedInfo {
+            title,
+            link,
+            id,
+            updated: _,
+            description,
+            language,
+        } = self;
+        for text in [title, link, id, description, language]
+            .into_iter()
+            .flatten()
+        {
+            crate::item::retain_xml_chars(text);
+        }
+    }
 }
 
 /// Parses and normalizes one fetched document. `url` is where it came from (the final
@@ -76,13 +116,14 @@ pub fn normalize(feed: Feed, document_url: Option<&Url>) -> Document {
     let trust_plain = matches!(feed.feed_type, FeedType::Atom);
     // JSON Feed attachments come from feed-rs as untyped links with a media type.
     let json = matches!(feed.feed_type, FeedType::JSON);
+    let format = Format {
+        trust_plain,
+        json,
+        rss: !(trust_plain || json),
+    };
 
     let info = FeedInfo {
-        title: feed
-            .title
-            .as_ref()
-            .and_then(|t| plain_text(head(&t.content, MAX_HTML_BYTES)))
-            .map(|t| clip(t, MAX_TITLE_CHARS)),
+        title: feed.title.as_ref().and_then(|t| title(t, format)),
         link: feed_link.as_ref().map(Url::to_string),
         id: Some(feed.id.trim().to_string()).filter(|id| !id.is_empty()),
         updated: feed.updated,
@@ -100,33 +141,95 @@ pub fn normalize(feed: Feed, document_url: Option<&Url>) -> Document {
         entries.sort_by_key(|e| std::cmp::Reverse(e.published.or(e.updated)));
         entries.truncate(MAX_ENTRIES);
     }
-    let mut seen = HashSet::new();
     let items = entries
         .into_iter()
-        .map(|entry| normalize_entry(entry, base.as_ref(), trust_plain, json))
-        // A feed that repeats an id keeps its first occurrence (the one nearest the top).
-        .filter(|item| seen.insert(item.id.clone()))
+        .map(|entry| {
+            let own_id = !entry.id.trim().is_empty();
+            (normalize_entry(entry, base.as_ref(), format), own_id)
+        })
         .collect();
-    Document {
-        feed: info,
-        items,
-        poll_hints: PollHints::default(),
-        left_out,
-    }
+    let items = distinct(items);
+    Document::new(info, items, left_out)
 }
 
-fn normalize_entry(entry: Entry, feed_base: Option<&Url>, trust_plain: bool, json: bool) -> Item {
+/// The document's items, each entry once. A feed that repeats an id keeps its first
+/// occurrence (the one nearest the top): the publisher says it is one entry. Entries
+/// without an id of their own (`false` beside them) that share a link are told apart
+/// by their title and date instead (a diary or a podcast whose every entry links to
+/// one page), and only the ones alike in all three are one entry.
+fn distinct(items: Vec<(Item, bool)>) -> Vec<Item> {
+    let mut per_link: HashMap<ItemId, usize> = HashMap::new();
+    for (item, own_id) in &items {
+        if !own_id {
+            *per_link.entry(item.id.clone()).or_default() += 1;
+        }
+    }
+    let mut seen = HashSet::new();
+    items
+        .into_iter()
+        .map(|(mut item, own_id)| {
+            if !own_id && item.link.is_some() && per_link[&item.id] > 1 {
+                item.id = shared_link_id(&item);
+            }
+            item
+        })
+        .filter(|item| seen.insert(item.id.clone()))
+        .collect()
+}
+
+/// The id of an entry that has none and shares its link with other entries: a hash
+/// of the link, its title and its date, the same on every poll.
+fn shared_link_id(item: &Item) -> ItemId {
+    let date = item.claimed_date().map(|d| d.to_rfc3339());
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    for part in [
+        Some(item.id.0.as_str()),
+        item.title.as_deref(),
+        date.as_deref(),
+    ] {
+        hasher.update(part.unwrap_or("").as_bytes());
+        hasher.update(&[0]);
+    }
+    ItemId(format!("hash:{:032x}", hasher.digest128()))
+}
+
+/// What the document's format says about its texts.
+#[derive(Clone, Copy)]
+struct Format {
+    /// Atom: each text says exactly whether it is plain or HTML; elsewhere the declared
+    /// types are guesses by feed-rs, and real RSS descriptions are HTML.
+    trust_plain: bool,
+    /// JSON Feed: titles are plain text; attachments come from feed-rs as untyped
+    /// links with a media type.
+    json: bool,
+    /// RSS 0.9x, 1.0, 2.0: a title is text unless it looks like HTML.
+    rss: bool,
+}
+
+/// A title as plain text (see `ingest::text`), cut to [`MAX_TITLE_CHARS`].
+fn title(text: &feed_rs::model::Text, format: Format) -> Option<String> {
+    let marking = if format.rss {
+        Marking::Guess
+    } else if format.json || text.content_type.subty() == "plain" {
+        Marking::Text
+    } else {
+        Marking::Html
+    };
+    let source = head(&text.content, crate::ingest::text::MAX_TITLE_BYTES);
+    line_text(source, marking).map(|t| clip(t, MAX_TITLE_CHARS))
+}
+
+fn normalize_entry(entry: Entry, feed_base: Option<&Url>, format: Format) -> Item {
+    let Format {
+        trust_plain, json, ..
+    } = format;
     let entry_base = entry
         .base
         .as_deref()
         .and_then(|b| absolute(b, feed_base))
         .or_else(|| feed_base.cloned());
     let link = pick_link(&entry.links, json).and_then(|href| absolute(&href, entry_base.as_ref()));
-    let title = entry
-        .title
-        .as_ref()
-        .and_then(|t| plain_text(head(&t.content, MAX_HTML_BYTES)))
-        .map(|t| clip(t, MAX_TITLE_CHARS));
+    let title = entry.title.as_ref().and_then(|t| title(t, format));
     // Relative URLs in an item's HTML are meant relative to the item's page (the
     // feed's xml:base when it sets one).
     let html_base = match &entry.base {
@@ -185,7 +288,7 @@ fn normalize_entry(entry: Entry, feed_base: Option<&Url>, trust_plain: bool, jso
     }
 }
 
-/// The item's identity: its guid/id, else its canonical link, else a hash of its
+/// The item's identity: its guid/id, else its link (canonical, fragment kept), else a hash of its
 /// title, date and summary. Never random (feed-rs would make one up on every parse).
 fn item_id(
     feed_id: &str,
@@ -199,7 +302,7 @@ fn item_id(
         return ItemId(feed_id.to_string());
     }
     if let Some(link) = link {
-        return ItemId(canonical_link(link));
+        return ItemId(identity_link(link));
     }
     let date = entry.published.or(entry.updated).map(|d| d.to_rfc3339());
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
@@ -338,155 +441,10 @@ fn enclosures(entry: &Entry, base: Option<&Url>, json: bool) -> Vec<Enclosure> {
     found
 }
 
-/// 4 rounds of decoding: publishers escape titles twice (`&amp;amp;`, `&amp;lt;b&amp;gt;`)
-/// and feeds pass through tools that add one more; deeper nesting is not seen in practice.
-const PLAIN_TEXT_ROUNDS: usize = 4;
-
-/// Markup-free text: tags stripped, entities decoded (also those a publisher escaped
-/// twice or three times), whitespace collapsed, control characters removed. `None`
-/// when nothing is left.
-pub fn plain_text(text: &str) -> Option<String> {
-    static STRIP: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
-        let mut builder = ammonia::Builder::empty();
-        builder.clean_content_tags(["script", "style"].into_iter().collect());
-        builder
-    });
-    let mut text = text.to_string();
-    // Each round decodes one level of escaping and drops the tags it reveals, until
-    // nothing changes: text that escaped markup twice must not come out as markup.
-    for _ in 0..PLAIN_TEXT_ROUNDS {
-        if !text.contains(['<', '&']) {
-            break;
-        }
-        // html5ever decodes every entity and drops every tag; its serializer then
-        // escapes just these four, which are undone here (`&amp;` last).
-        let decoded = STRIP
-            .clean(&text)
-            .to_string()
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&nbsp;", " ")
-            .replace("&amp;", "&");
-        if decoded == text {
-            break;
-        }
-        text = decoded;
-    }
-    let collapsed = text
-        .split(|c: char| c.is_whitespace() || c.is_control())
-        .filter(|word| !word.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
-    (!collapsed.is_empty()).then_some(collapsed)
-}
-
-/// The allow-list sanitizer for one item's HTML, with relative URLs made absolute
-/// against the item's base.
-pub(crate) struct Sanitizer {
-    base: Option<Url>,
-}
-
-thread_local! {
-    /// The base of the item being sanitized on this thread, read by [`ITEM_HTML`]'s
-    /// URL rewriter: one shared ammonia set-up serves every item, since building its
-    /// allow-list tables costs about as much as cleaning a short summary.
-    static ITEM_BASE: std::cell::RefCell<Option<Url>> = const { std::cell::RefCell::new(None) };
-}
-
-/// ammonia's default allow-list; relative URLs resolve against [`ITEM_BASE`], and
-/// are dropped when the item has no base.
-static ITEM_HTML: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
-    let mut builder = ammonia::Builder::default();
-    builder.url_relative(UrlRelative::Custom(Box::new(AgainstItemBase)));
-    builder
-});
-
-/// Resolves a relative URL against [`ITEM_BASE`].
-struct AgainstItemBase;
-
-impl ammonia::UrlRelativeEvaluate<'static> for AgainstItemBase {
-    fn evaluate<'url>(&self, url: &'url str) -> Option<std::borrow::Cow<'url, str>> {
-        ITEM_BASE.with(|base| {
-            let joined = base.borrow().as_ref()?.join(url).ok()?;
-            Some(std::borrow::Cow::Owned(String::from(joined)))
-        })
-    }
-}
-
-impl Sanitizer {
-    pub(crate) fn new(base: Option<&Url>) -> Self {
-        Sanitizer {
-            base: base.cloned(),
-        }
-    }
-
-    /// Sanitized HTML, or `None` when nothing is left. `plain` text is escaped, not parsed.
-    pub(crate) fn clean(&self, text: &str, plain: bool) -> Option<String> {
-        let html = if plain {
-            escape_text(text)
-        } else {
-            ITEM_BASE.with(|base| base.replace(self.base.clone()));
-            let document = ITEM_HTML.clean(text);
-            ITEM_BASE.with(|base| base.replace(None));
-            // Serialized straight into one buffer: `to_string` would serialize into
-            // another and copy it over.
-            let mut cleaned = Vec::with_capacity(text.len() + text.len() / 8);
-            document
-                .write_to(&mut cleaned)
-                .expect("writing to memory cannot fail");
-            let cleaned = String::from_utf8(cleaned).expect("html5ever writes UTF-8");
-            drop_tracking_pixels(cleaned)
-        };
-        let trimmed = html.trim();
-        if trimmed.is_empty() {
-            None
-        } else if trimmed.len() == html.len() {
-            Some(html)
-        } else {
-            Some(trimmed.to_string())
-        }
-    }
-}
-
-/// Removes 1×1 (and 0×0) images: they carry no content, only tell the publisher who
-/// read the item. Runs on ammonia's output, whose attributes are always quoted.
-fn drop_tracking_pixels(html: String) -> String {
-    // Most items have no image of either size: keep the string as it is.
-    if !html.contains("<img") || !["=\"0\"", "=\"1\""].iter().any(|size| html.contains(size)) {
-        return html;
-    }
-    let tiny = |tag: &str, attribute: &str| {
-        ["0", "1"]
-            .iter()
-            .any(|size| tag.contains(&format!("{attribute}=\"{size}\"")))
-    };
-    let mut kept = String::with_capacity(html.len());
-    let mut rest = html.as_str();
-    while let Some(start) = rest.find("<img") {
-        let Some(len) = rest[start..].find('>') else {
-            break;
-        };
-        let tag = &rest[start..start + len + 1];
-        kept.push_str(&rest[..start]);
-        if !(tiny(tag, "width") && tiny(tag, "height")) {
-            kept.push_str(tag);
-        }
-        rest = &rest[start + len + 1..];
-    }
-    kept.push_str(rest);
-    kept
-}
-
-/// Plain text as HTML: the five characters HTML gives meaning to, escaped.
-fn escape_text(text: &str) -> String {
-    let mut html = String::with_capacity(text.len());
-    crate::render::escape_markup(text, &mut html);
-    html
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::item::canonical_link;
 
     fn doc(body: &str, url: &str) -> Document {
         normalize_document(
@@ -713,6 +671,163 @@ mod tests {
         let summary = item.summary.as_deref().unwrap();
         assert!(summary.len() <= MAX_HTML_BYTES + 16, "{}", summary.len());
         assert!(summary.starts_with("<p>bbb") && summary.ends_with("</p>"));
+    }
+
+    #[test]
+    fn titles_are_read_as_their_format_marks_them() {
+        let atom = r#"<feed xmlns="http://www.w3.org/2005/Atom"><title type="text">Feed &lt;tt&gt;</title><id>urn:a</id>
+            <entry><id>urn:1</id><title type="text">History of the &lt;blink&gt; tag</title><updated>2026-02-06T10:00:00Z</updated></entry>
+            <entry><id>urn:2</id><title type="html">&lt;b&gt;Bold&lt;/b&gt; &amp;amp; &amp;lt;i&amp;gt;x</title><updated>2026-02-06T10:00:00Z</updated></entry>
+            <entry><id>urn:3</id><title>AT&amp;amp;T &lt;3</title><updated>2026-02-06T10:00:00Z</updated></entry>
+            </feed>"#;
+        let document = doc(atom, "https://a.example/feed");
+        let titles: Vec<_> = document
+            .items
+            .iter()
+            .map(|i| i.title.clone().unwrap())
+            .collect();
+        assert_eq!(
+            titles,
+            ["History of the <blink> tag", "Bold & x", "AT&amp;T <3"]
+        );
+        assert_eq!(document.feed.title.as_deref(), Some("Feed <tt>"));
+        // RSS does not say: text unless it looks like HTML, as feedparser reads it.
+        let escaped = |depth: usize| format!("&{}lt;", "amp;".repeat(depth));
+        let rss = format!(
+            r#"<rss version="2.0"><channel><title>R</title>
+            <item><guid>1</guid><title>History of the &lt;blink&gt; tag</title></item>
+            <item><guid>2</guid><title>&lt;b&gt;Bold&lt;/b&gt; news</title></item>
+            <item><guid>3</guid><title>Tom &amp;amp; Jerry</title></item>
+            <item><guid>4</guid><title>a {e4}img src=x onerror=alert(1){g4} b</title></item>
+            <item><guid>5</guid><title>a {e1}b{g1}c{e1}/b{g1}</title></item>
+            </channel></rss>"#,
+            e4 = escaped(4),
+            g4 = escaped(4).replace("lt;", "gt;"),
+            e1 = escaped(1),
+            g1 = escaped(1).replace("lt;", "gt;"),
+        );
+        let titles: Vec<_> = doc(&rss, "https://r.example/rss")
+            .items
+            .into_iter()
+            .map(|i| i.title.unwrap())
+            .collect();
+        assert_eq!(
+            titles,
+            [
+                "History of the <blink> tag",
+                "Bold news",
+                "Tom & Jerry",
+                "a b",
+                "a c"
+            ]
+        );
+        let json = serde_json::json!({
+            "version": "https://jsonfeed.org/version/1.1",
+            "title": "J &amp; <J>",
+            "items": [{"id": "1", "title": "Use <br> &amp; <p>", "content_text": "t"}],
+        });
+        let document = doc(&json.to_string(), "https://j.example/feed.json");
+        assert_eq!(
+            document.items[0].title.as_deref(),
+            Some("Use <br> &amp; <p>")
+        );
+        assert_eq!(document.feed.title.as_deref(), Some("J &amp; <J>"));
+    }
+
+    #[test]
+    fn no_text_keeps_a_character_xml_cannot_carry() {
+        // Every character XML 1.0 forbids that JSON can carry, in every field.
+        let bad: String = (1..0x20u32)
+            .filter(|c| ![0x9, 0xa, 0xd].contains(c))
+            .filter_map(char::from_u32)
+            .chain(['\u{fffe}', '\u{ffff}'])
+            .collect();
+        let json = serde_json::json!({
+            "version": "https://jsonfeed.org/version/1.1",
+            "title": format!("Feed{bad}"),
+            "home_page_url": format!("https://j.example/{bad}"),
+            "description": format!("About{bad}"),
+            "language": format!("en{bad}"),
+            "items": [{
+                "id": format!("id{bad}"),
+                "url": format!("https://j.example/a{bad}"),
+                "title": format!("Title{bad}"),
+                "summary": format!("Sum{bad}mary"),
+                "content_html": format!("<p>Con{bad}tent</p>"),
+                "authors": [{"name": format!("Anna{bad}")}],
+                "tags": [format!("tag{bad}")],
+                "attachments": [{
+                    "url": format!("https://j.example/a.mp3{bad}"),
+                    "mime_type": format!("audio/mpeg{bad}"),
+                }],
+            }],
+        });
+        let document = doc(&json.to_string(), "https://j.example/feed.json");
+        let item = &document.items[0];
+        assert_eq!(item.id.0, "id");
+        assert_eq!(item.title.as_deref(), Some("Title"));
+        assert_eq!(item.authors, ["Anna"]);
+        assert_eq!(item.categories, ["tag"]);
+        assert_eq!(item.enclosures[0].mime_type.as_deref(), Some("audio/mpeg"));
+        assert_eq!(document.feed.title.as_deref(), Some("Feed"));
+        let text = serde_json::to_string(&document).unwrap();
+        let decoded: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let mut strings = vec![];
+        fn walk<'a>(v: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+            match v {
+                serde_json::Value::String(s) => out.push(s),
+                serde_json::Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
+                serde_json::Value::Object(o) => o.values().for_each(|v| walk(v, out)),
+                _ => {}
+            }
+        }
+        walk(&decoded, &mut strings);
+        assert!(strings.len() > 10);
+        for text in strings {
+            assert!(text.chars().all(crate::item::is_xml_char), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn entries_without_ids_are_not_merged_by_their_link() {
+        // A diary: one page a day, an anchor per entry, no guids.
+        let diary: String = (1..=15)
+            .map(|n| {
+                format!("<item><title>Entry {n}</title><link>https://d.example/2006/01/01.html#p{n:02}</link></item>")
+            })
+            .collect();
+        // A podcast whose every episode links to its page; the last one repeated.
+        let podcast: String = (1..=15)
+            .chain([15])
+            .map(|n| {
+                format!("<item><title>Episode {n}</title><link>https://pod.example/show?utm_source=rss</link><pubDate>Mon, {n:02} Jun 2026 10:00:00 GMT</pubDate></item>")
+            })
+            .collect();
+        for (entries, first_id) in [
+            (diary, "https://d.example/2006/01/01.html#p01"),
+            (podcast, "hash:"),
+        ] {
+            let body =
+                format!("<rss version=\"2.0\"><channel><title>D</title>{entries}</channel></rss>");
+            let first = doc(&body, "https://d.example/rss");
+            assert_eq!(first.items.len(), 15);
+            assert!(
+                first.items[0].id.0.starts_with(first_id),
+                "{}",
+                first.items[0].id
+            );
+            let ids: HashSet<_> = first.items.iter().map(|i| i.id.clone()).collect();
+            assert_eq!(ids.len(), 15);
+            // The same ids on the next poll.
+            let again = doc(&body, "https://d.example/rss");
+            assert!(
+                again
+                    .items
+                    .iter()
+                    .zip(&first.items)
+                    .all(|(a, b)| a.id == b.id)
+            );
+        }
     }
 
     #[test]

@@ -15,8 +15,8 @@ use url::Url;
 
 use crate::ingest::dates::parse_date;
 use crate::ingest::normalize::{Document, FeedInfo, Sanitizer, absolute, plain_text};
-use crate::ingest::parse::{PollHints, decode_html};
-use crate::item::{Item, ItemId, canonical_link};
+use crate::ingest::parse::decode_html;
+use crate::item::{Item, ItemId, identity_link};
 
 /// `href`: where a link's target is on an `<a>`.
 pub const DEFAULT_LINK_ATTRIBUTE: &str = "href";
@@ -177,25 +177,22 @@ pub fn scrape(
         let Some(headline) = reader.headline(*element, &mut tally) else {
             continue;
         };
-        let id = ItemId(canonical_link(&headline.link));
+        let id = ItemId(identity_link(&headline.link));
         if !seen.insert(id.clone()) {
             continue;
         }
         items.push(reader.item(*element, id, headline));
     }
     tally.check(elements.len(), rules)?;
-    Ok(Document {
-        feed: FeedInfo {
-            title,
-            link: Some(page_url.to_string()),
-            ..FeedInfo::default()
-        },
-        items,
-        poll_hints: PollHints::default(),
-        left_out: elements
-            .len()
-            .saturating_sub(crate::ingest::normalize::MAX_ENTRIES),
-    })
+    let feed = FeedInfo {
+        title,
+        link: Some(page_url.to_string()),
+        ..FeedInfo::default()
+    };
+    let left_out = elements
+        .len()
+        .saturating_sub(crate::ingest::normalize::MAX_ENTRIES);
+    Ok(Document::new(feed, items, left_out))
 }
 
 /// Reads the listed elements of one page with one source's rules.

@@ -2,7 +2,8 @@
 //! `.atom` views.
 //!
 //! Every entry carries a `<source>` naming its origin feed (title, id and self link),
-//! as RFC 4287 §4.2.11 intends for aggregated entries. Called by `publish` through
+//! as RFC 4287 §4.2.11 intends for aggregated entries. Titles are plain text, written
+//! as `type="html"` when HTML would read them otherwise. Called by `publish` through
 //! [`render_atom`].
 
 use atom_syndication::{
@@ -22,7 +23,7 @@ pub fn render_atom(items: &[StoredItem], info: &FeedInfo) -> Vec<u8> {
         .first()
         .map_or(DateTime::<Utc>::UNIX_EPOCH, |i| i.timestamp);
     let feed = Feed {
-        title: Text::plain(info.title.clone()),
+        title: title_text(&info.title),
         id: info.self_url.clone(),
         updated: fixed(updated),
         // A feed needs an author unless every entry has one; the river speaks for itself.
@@ -55,8 +56,10 @@ pub fn render_atom(items: &[StoredItem], info: &FeedInfo) -> Vec<u8> {
         lang: Some(info.language.clone()),
         ..Feed::default()
     };
-    feed.write_to(Vec::new())
-        .expect("writing XML to memory cannot fail")
+    super::xml_chars_only(
+        feed.write_to(Vec::new())
+            .expect("writing XML to memory cannot fail"),
+    )
 }
 
 fn entry(stored: &StoredItem) -> Entry {
@@ -79,7 +82,7 @@ fn entry(stored: &StoredItem) -> Entry {
         ..Link::default()
     }));
     Entry {
-        title: Text::plain(display_title(stored)),
+        title: title_text(&display_title(stored)),
         id: item_guid(stored).0,
         updated: fixed(item.updated.unwrap_or(stored.timestamp)),
         published: Some(fixed(stored.timestamp)),
@@ -106,7 +109,7 @@ fn entry(stored: &StoredItem) -> Entry {
             ..Content::default()
         }),
         source: Some(Source {
-            title: Text::plain(origin.name.clone()),
+            title: title_text(&origin.name),
             id: origin.url.clone(),
             // What we know of the origin feed's age: it held this item then.
             updated: fixed(stored.timestamp),
@@ -118,6 +121,18 @@ fn entry(stored: &StoredItem) -> Entry {
             ..Source::default()
         }),
         ..Entry::default()
+    }
+}
+
+/// A plain-text title as an Atom text construct: `type="text"`, unless HTML would read
+/// it as something else (see `render::html_title`); then `type="html"`, escaped for
+/// HTML, so that readers which render every title as HTML show it as text too.
+fn title_text(title: &str) -> Text {
+    let html = super::html_title(title);
+    if super::reads_as_markup(title) || html != title {
+        Text::html(html.into_owned())
+    } else {
+        Text::plain(title.to_string())
     }
 }
 
@@ -143,7 +158,9 @@ mod tests {
         assert_eq!(feed.entries.len(), 2);
         let first = &feed.entries[0];
         assert_eq!(first.id, "http://a.example/2");
-        assert_eq!(first.title.value, "Title <http://a.example/2>");
+        // HTML would read the `<` as a tag: the title is HTML whose text it is.
+        assert_eq!(first.title.value, "Title &lt;http://a.example/2&gt;");
+        assert_eq!(first.title.r#type, atom_syndication::TextType::Html);
         assert_eq!(first.links[0].href, "http://a.example/2");
         assert_eq!(first.links[1].rel, "enclosure");
         let source = first.source.as_ref().unwrap();

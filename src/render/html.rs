@@ -3,7 +3,8 @@
 //! and the source's name.
 //!
 //! Plain HTML and a small inline stylesheet: readable on a phone, no JavaScript, every
-//! piece of text escaped. Links to the feeds are relative, so the page works behind a
+//! piece of text escaped. Each headline and source name is isolated in `<bdi>`, so a
+//! right-to-left override in one (U+202E) cannot reverse the text after it. Links to the feeds are relative, so the page works behind a
 //! reverse proxy under any path. Called by `publish` through [`render_html`].
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
@@ -100,7 +101,7 @@ pub fn render_html(items: &[StoredItem], page: &PageInfo, links: &PageLinks) -> 
     out.push_str("</main>\n");
     footer(page, links, &mut out);
     out.push_str("</body>\n</html>\n");
-    out.into_bytes()
+    super::xml_chars_only(out.into_bytes())
 }
 
 fn item_line(stored: &StoredItem, page: &PageInfo, out: &mut String) {
@@ -116,15 +117,19 @@ fn item_line(stored: &StoredItem, page: &PageInfo, out: &mut String) {
         Some(link) => {
             out.push_str("<a href=\"");
             escape_markup(link, out);
-            out.push_str("\">");
+            out.push_str("\"><bdi>");
             escape_markup(&title, out);
-            out.push_str("</a>");
+            out.push_str("</bdi></a>");
         }
-        None => escape_markup(&title, out),
+        None => {
+            out.push_str("<bdi>");
+            escape_markup(&title, out);
+            out.push_str("</bdi>");
+        }
     }
-    out.push_str("<span class=\"src\">");
+    out.push_str("<span class=\"src\"><bdi>");
     escape_markup(&stored.origin.name, out);
-    out.push_str("</span></li>\n");
+    out.push_str("</bdi></span></li>\n");
 }
 
 fn footer(page: &PageInfo, links: &PageLinks, out: &mut String) {
@@ -134,9 +139,9 @@ fn footer(page: &PageInfo, links: &PageLinks, out: &mut String) {
         for source in &page.sources {
             out.push_str("<li><a href=\"");
             escape_markup(&(links.source_rss)(&source.slug), out);
-            out.push_str("\">");
+            out.push_str("\"><bdi>");
             escape_markup(&source.name, out);
-            out.push_str("</a> · <a href=\"");
+            out.push_str("</bdi></a> · <a href=\"");
             escape_markup(&source.url, out);
             out.push_str("\">original feed</a></li>\n");
         }
@@ -204,10 +209,12 @@ mod tests {
         assert!(b < a, "newest first");
         assert!(html.contains("<h2>Saturday, 7 February 2026</h2>"));
         assert!(html.contains("<h2>Friday, 6 February 2026</h2>"));
-        assert!(html.contains("href=\"http://a.example/b?x=1&amp;y=2\">Title &lt;b&gt;</a>"));
+        assert!(
+            html.contains("href=\"http://a.example/b?x=1&amp;y=2\"><bdi>Title &lt;b&gt;</bdi></a>")
+        );
         assert!(!html.contains("javascript:"), "only web links are links");
         assert!(html.contains("<title>Latest &lt;news&gt;</title>"));
-        assert!(html.contains("<span class=\"src\">A &amp; B</span>"));
+        assert!(html.contains("<span class=\"src\"><bdi>A &amp; B</bdi></span>"));
         assert!(html.contains("rel=\"alternate\" type=\"application/atom+xml\""));
         assert!(html.contains("href=\"tags/world.xml\""));
         assert!(!html.contains("<script"));

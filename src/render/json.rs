@@ -5,11 +5,17 @@
 //! `_source` extension (`{"name", "url"}`; extensions start with an underscore and
 //! readers that do not know them ignore them). Called by `publish` through
 //! [`render_json`].
+//!
+//! Titles are plain text, as JSON Feed says; since some readers render them as HTML
+//! anyway, a `<` that would open a tag is followed by an invisible U+2060 WORD JOINER
+//! (`render::inert_title`): the same text to a reader that follows the spec, no tag
+//! to one that does not.
 
 use chrono::SecondsFormat;
 use serde::Serialize;
+use std::borrow::Cow;
 
-use super::{FeedInfo, categories, item_guid};
+use super::{FeedInfo, categories, inert_title, item_guid};
 use crate::item::StoredItem;
 
 /// The version URL every JSON Feed 1.1 document starts with.
@@ -18,7 +24,7 @@ pub const VERSION: &str = "https://jsonfeed.org/version/1.1";
 #[derive(Serialize)]
 struct JsonFeed<'a> {
     version: &'static str,
-    title: &'a str,
+    title: Cow<'a, str>,
     home_page_url: &'a str,
     feed_url: &'a str,
     description: &'a str,
@@ -32,7 +38,7 @@ struct JsonItem<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     url: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    title: Option<&'a str>,
+    title: Option<Cow<'a, str>>,
     /// Required in one of its two forms; the body, else the summary, else nothing to
     /// show but the title.
     content_html: &'a str,
@@ -65,7 +71,7 @@ struct Attachment<'a> {
 
 #[derive(Serialize)]
 struct SourceExt<'a> {
-    name: &'a str,
+    name: Cow<'a, str>,
     url: &'a str,
 }
 
@@ -73,7 +79,7 @@ struct SourceExt<'a> {
 pub fn render_json(items: &[StoredItem], info: &FeedInfo) -> Vec<u8> {
     let feed = JsonFeed {
         version: VERSION,
-        title: &info.title,
+        title: inert_title(&info.title),
         home_page_url: &info.link,
         feed_url: &info.self_url,
         description: &info.description,
@@ -89,7 +95,7 @@ fn json_item(stored: &StoredItem) -> JsonItem<'_> {
     JsonItem {
         id: item_guid(stored).0,
         url: item.link.as_deref(),
-        title: item.title.as_deref(),
+        title: item.title.as_deref().map(inert_title),
         content_html: item
             .content
             .as_deref()
@@ -116,7 +122,7 @@ fn json_item(stored: &StoredItem) -> JsonItem<'_> {
             })
             .collect(),
         _source: SourceExt {
-            name: &stored.origin.name,
+            name: inert_title(&stored.origin.name),
             url: &stored.origin.url,
         },
     }

@@ -128,6 +128,103 @@ pub fn categories(stored: &StoredItem) -> Vec<String> {
     all
 }
 
+/// The entities HTML decodes in text even without their `;` (`&copy 2026` reads as
+/// `© 2026`), from the HTML standard's table.
+const LEGACY_ENTITIES: &[&str] = &[
+    "AElig", "AMP", "Aacute", "Acirc", "Agrave", "Aring", "Atilde", "Auml", "COPY", "Ccedil",
+    "ETH", "Eacute", "Ecirc", "Egrave", "Euml", "GT", "Iacute", "Icirc", "Igrave", "Iuml", "LT",
+    "Ntilde", "Oacute", "Ocirc", "Ograve", "Oslash", "Otilde", "Ouml", "QUOT", "REG", "THORN",
+    "Uacute", "Ucirc", "Ugrave", "Uuml", "Yacute", "aacute", "acirc", "acute", "aelig", "agrave",
+    "amp", "aring", "atilde", "auml", "brvbar", "ccedil", "cedil", "cent", "copy", "curren", "deg",
+    "divide", "eacute", "ecirc", "egrave", "eth", "euml", "frac12", "frac14", "frac34", "gt",
+    "iacute", "icirc", "iexcl", "igrave", "iquest", "iuml", "laquo", "lt", "macr", "micro",
+    "middot", "nbsp", "not", "ntilde", "oacute", "ocirc", "ograve", "ordf", "ordm", "oslash",
+    "otilde", "ouml", "para", "plusmn", "pound", "quot", "raquo", "reg", "sect", "shy", "sup1",
+    "sup2", "sup3", "szlig", "thorn", "times", "uacute", "ucirc", "ugrave", "uml", "uuml",
+    "yacute", "yen", "yuml",
+];
+
+/// Whether an HTML reader would read plain `text` as something else: a `<` that opens
+/// a tag, comment or declaration (`<b`, `</`, `<!`, `<?`), or a `&` that opens a
+/// character reference (`&#…`, `&name;`, or one of [`LEGACY_ENTITIES`]). `AT&T`,
+/// `Q&A` and `a < b` read as themselves.
+pub fn reads_as_markup(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.iter().enumerate().any(|(at, &byte)| {
+        let rest = &bytes[at + 1..];
+        match byte {
+            b'<' => rest.first().is_some_and(|&next| {
+                next.is_ascii_alphabetic() || matches!(next, b'/' | b'!' | b'?')
+            }),
+            b'&' => {
+                let name = rest
+                    .iter()
+                    .take_while(|b| b.is_ascii_alphanumeric())
+                    .count();
+                rest.first() == Some(&b'#')
+                    || (name > 0 && rest.get(name) == Some(&b';'))
+                    || LEGACY_ENTITIES
+                        .iter()
+                        .any(|e| rest.starts_with(e.as_bytes()))
+            }
+            _ => false,
+        }
+    })
+}
+
+/// A plain-text title for an element that readers may render as HTML: RSS `<title>`
+/// (feedparser takes it for HTML when it looks like HTML, many readers always do). Unchanged when HTML reads it as itself; else escaped for HTML, so once
+/// the XML writer escapes it again it is still `&lt;blink&gt;` after XML decoding and
+/// shows as `<blink>`, never as a tag. feedparser then reads it as HTML (`text/html`)
+/// whose text is the title.
+pub fn html_title(text: &str) -> std::borrow::Cow<'_, str> {
+    let text = xml_text(text);
+    if !reads_as_markup(&text) {
+        return text;
+    }
+    let mut html = String::with_capacity(text.len() + 16);
+    escape_markup(&text, &mut html);
+    html.into()
+}
+
+/// `text` without the characters XML 1.0 forbids, which [`xml_chars_only`] would drop
+/// from the output later: a title is judged as it will be read, so `<\u{0}b` is
+/// written as the `<b` it becomes.
+fn xml_text(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.chars().all(crate::item::is_xml_char) {
+        text.into()
+    } else {
+        text.chars()
+            .filter(|c| crate::item::is_xml_char(*c))
+            .collect::<String>()
+            .into()
+    }
+}
+
+/// A plain-text title for JSON Feed, whose titles are plain text: written as it is,
+/// except that a `<` that would open markup is followed by U+2060 WORD JOINER. A reader
+/// that shows the title as text shows the same characters (the joiner has no width);
+/// one that wrongly renders it as HTML shows a `<` too, and never a tag.
+pub fn inert_title(text: &str) -> std::borrow::Cow<'_, str> {
+    let text = xml_text(text);
+    if !reads_as_markup(&text) || !text.contains('<') {
+        return text;
+    }
+    let mut inert = String::with_capacity(text.len() + 16);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        inert.push(c);
+        if c == '<'
+            && chars
+                .peek()
+                .is_some_and(|n| n.is_ascii_alphabetic() || matches!(n, '/' | '!' | '?'))
+        {
+            inert.push('\u{2060}');
+        }
+    }
+    inert.into()
+}
+
 /// Escapes text for XML and HTML element content and quoted attribute values.
 pub fn escape_markup(text: &str, out: &mut String) {
     for c in text.chars() {
@@ -140,6 +237,39 @@ pub fn escape_markup(text: &str, out: &mut String) {
             c => out.push(c),
         }
     }
+}
+
+/// `document` without the characters XML 1.0 does not allow. Normalizing already drops
+/// them from every item; this guards the bytes of every XML and HTML output against
+/// items stored before it did. One scan of the bytes, a copy only when one is found:
+/// the forbidden characters are the C0 controls but tab and line breaks (single bytes
+/// in UTF-8, never inside another character) and U+FFFE, U+FFFF (`EF BF BE`/`BF`).
+pub fn xml_chars_only(document: Vec<u8>) -> Vec<u8> {
+    let forbidden = |bytes: &[u8], at: usize| match bytes[at] {
+        b'\t' | b'\n' | b'\r' => 0,
+        0..0x20 => 1,
+        0xef if bytes[at + 1..].starts_with(&[0xbf])
+            && matches!(bytes.get(at + 2), Some(0xbe | 0xbf)) =>
+        {
+            3
+        }
+        _ => 0,
+    };
+    if !(0..document.len()).any(|at| forbidden(&document, at) > 0) {
+        return document;
+    }
+    let mut kept = Vec::with_capacity(document.len());
+    let mut at = 0;
+    while at < document.len() {
+        match forbidden(&document, at) {
+            0 => {
+                kept.push(document[at]);
+                at += 1;
+            }
+            skip => at += skip,
+        }
+    }
+    kept
 }
 
 /// Test data shared by the format modules' tests.
@@ -216,5 +346,141 @@ pub(crate) mod fixtures {
             }],
             tags: vec!["world".into()],
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::{info, links, page, stored};
+    use super::*;
+
+    /// A title that is text, of the kind a page about HTML has.
+    const TEXT_TITLE: &str = "History of the <blink> tag & <img src=x onerror=alert(1)> &amp;";
+
+    #[test]
+    fn a_title_holding_angle_brackets_reads_as_text_in_every_output() {
+        let mut item = stored("1", Some("http://a.example/1"), 10);
+        item.item.title = Some(TEXT_TITLE.into());
+        item.origin.name = "<i>Wire</i>".into();
+        let items = [item];
+        // RSS: after XML decoding it is HTML whose text is the title.
+        let rss = ::rss::Channel::read_from(&render_rss(&items, &info())[..]).unwrap();
+        let title = rss.items[0].title.as_deref().unwrap();
+        assert_eq!(
+            title,
+            "History of the &lt;blink&gt; tag &amp; &lt;img src=x onerror=alert(1)&gt; &amp;amp;"
+        );
+        let source = rss.items[0].source.as_ref().unwrap();
+        assert_eq!(source.title.as_deref(), Some("&lt;i&gt;Wire&lt;/i&gt;"));
+        // Atom: HTML whose text is the title, marked as HTML.
+        let atom = atom_syndication::Feed::read_from(&render_atom(&items, &info())[..]).unwrap();
+        assert_eq!(
+            atom.entries[0].title.value,
+            rss.items[0].title.as_deref().unwrap()
+        );
+        assert_eq!(
+            atom.entries[0].title.r#type,
+            atom_syndication::TextType::Html
+        );
+        let plain = [stored("2", None, 10)];
+        let atom = atom_syndication::Feed::read_from(&render_atom(&plain, &info())[..]).unwrap();
+        assert_eq!(atom.entries[0].title.value, "Title <2>");
+        assert_eq!(
+            atom.entries[0].title.r#type,
+            atom_syndication::TextType::Text
+        );
+        // JSON Feed: the same characters, with an invisible joiner after each `<`.
+        let json: serde_json::Value =
+            serde_json::from_slice(&render_json(&items, &info())).unwrap();
+        let title = json["items"][0]["title"].as_str().unwrap();
+        assert_eq!(title.replace('\u{2060}', ""), TEXT_TITLE);
+        assert!(!title.contains("<b") && !title.contains("<i"), "{title}");
+        assert_eq!(
+            json["items"][0]["_source"]["name"],
+            "<\u{2060}i>Wire<\u{2060}/i>"
+        );
+        // The page and the OPML list escape it.
+        let html = String::from_utf8(render_html(&items, &page(chrono_tz::UTC), &links())).unwrap();
+        assert!(html.contains(
+            "<bdi>History of the &lt;blink&gt; tag &amp; &lt;img src=x onerror=alert(1)&gt; &amp;amp;</bdi>"
+        ));
+        assert!(!html.contains("<img"), "{html}");
+        let mut listed = page(chrono_tz::UTC);
+        listed.sources[0].name = "<b>Wire</b>".into();
+        let opml = String::from_utf8(render_opml(&listed)).unwrap();
+        // OPML names are text, as `import-opml` reads them back.
+        assert!(opml.contains("text=\"&lt;b&gt;Wire&lt;/b&gt;\""), "{opml}");
+    }
+
+    #[test]
+    fn text_that_reads_as_itself_is_written_as_it_is() {
+        for text in [
+            "Tom & Jerry",
+            "a < b && c > d",
+            "I <3 feeds",
+            "AT&T",
+            "Q&A",
+            "&",
+        ] {
+            assert!(!reads_as_markup(text), "{text}");
+            assert_eq!(html_title(text), text);
+            assert_eq!(inert_title(text), text);
+        }
+        for text in [
+            "<b",
+            "</",
+            "<!--",
+            "<?x",
+            "&amp;",
+            "&#60;",
+            "&copy 2026",
+            "&x;",
+        ] {
+            assert!(reads_as_markup(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn no_output_carries_a_character_xml_forbids() {
+        let mut item = stored("1\u{1}", Some("http://a.example/1"), 10);
+        item.item.title = Some("Ti\u{0}t\u{1f}le\u{fffe}\u{ffff}".into());
+        item.item.summary = Some("<p>a\u{b}b\u{c}</p>".into());
+        item.origin.name = "N\u{8}ame".into();
+        let items = [item];
+        let mut listed = page(chrono_tz::UTC);
+        listed.sources[0].name = "N\u{8}ame\u{ffff}".into();
+        for (format, bytes) in [
+            ("RSS", render_rss(&items, &info())),
+            ("Atom", render_atom(&items, &info())),
+            ("HTML", render_html(&items, &listed, &links())),
+            ("OPML", render_opml(&listed)),
+        ] {
+            let text = String::from_utf8(bytes).unwrap();
+            assert!(
+                text.chars().all(crate::item::is_xml_char),
+                "{format}: {text:?}"
+            );
+            assert!(text.contains("Name"), "{format}: {text}");
+        }
+        let rss = ::rss::Channel::read_from(&render_rss(&items, &info())[..]).unwrap();
+        assert_eq!(rss.items[0].title.as_deref(), Some("Title"));
+        assert_eq!(
+            xml_chars_only(b"a\x01b\xef\xbf\xbec\xef\xbf\xbd".to_vec()),
+            b"abc\xef\xbf\xbd"
+        );
+    }
+
+    #[test]
+    fn headlines_and_source_names_are_isolated_on_the_page() {
+        let mut item = stored("1", Some("http://a.example/1"), 10);
+        item.item.title = Some("\u{202e}evil".into());
+        item.origin.name = "\u{2067}Wire".into();
+        let html =
+            String::from_utf8(render_html(&[item], &page(chrono_tz::UTC), &links())).unwrap();
+        assert!(html.contains("<bdi>\u{202e}evil</bdi></a>"), "{html}");
+        assert!(
+            html.contains("<span class=\"src\"><bdi>\u{2067}Wire</bdi></span>"),
+            "{html}"
+        );
     }
 }

@@ -17,6 +17,7 @@ pub fn render_opml(page: &PageInfo) -> Vec<u8> {
     escape_markup(&page.title, &mut out);
     out.push_str("</title>\n<docs>http://opml.org/spec2.opml</docs>\n</head>\n<body>\n");
     for source in &page.sources {
+        // A name is text, as readers (and `import-opml`) read `text` back.
         out.push_str("<outline type=\"rss\" text=\"");
         escape_markup(&source.name, &mut out);
         out.push_str("\" title=\"");
@@ -39,7 +40,7 @@ pub fn render_opml(page: &PageInfo) -> Vec<u8> {
         out.push_str("\"/>\n");
     }
     out.push_str("</body>\n</opml>\n");
-    out.into_bytes()
+    super::xml_chars_only(out.into_bytes())
 }
 
 #[cfg(test)]

@@ -2,19 +2,21 @@
 //!
 //! Every item keeps its origin: `<source url="...">name</source>`, and the source's
 //! tags as categories. The channel links to itself with `atom:link rel="self"`.
+//! Titles (the channel's, the items', the sources' names) are plain text, and written
+//! so that a reader that renders them as HTML shows that text (`render::html_title`).
 //! Called by `publish` through [`render_rss`].
 
 use rss::extension::atom::{AtomExtension, Link};
 use rss::extension::dublincore::DublinCoreExtension;
 use rss::{Category, Channel, Guid, Source};
 
-use super::{FeedInfo, categories, item_guid};
+use super::{FeedInfo, categories, html_title, item_guid};
 use crate::item::StoredItem;
 
 /// Renders `items` (newest first) as an RSS 2.0 document.
 pub fn render_rss(items: &[StoredItem], info: &FeedInfo) -> Vec<u8> {
     let channel = Channel {
-        title: info.title.clone(),
+        title: html_title(&info.title).into_owned(),
         link: info.link.clone(),
         description: info.description.clone(),
         language: Some(info.language.clone()),
@@ -32,9 +34,11 @@ pub fn render_rss(items: &[StoredItem], info: &FeedInfo) -> Vec<u8> {
         items: items.iter().map(rss_item).collect(),
         ..Channel::default()
     };
-    channel
-        .write_to(Vec::new())
-        .expect("writing XML to memory cannot fail")
+    super::xml_chars_only(
+        channel
+            .write_to(Vec::new())
+            .expect("writing XML to memory cannot fail"),
+    )
 }
 
 fn rss_item(stored: &StoredItem) -> rss::Item {
@@ -45,6 +49,8 @@ fn rss_item(stored: &StoredItem) -> rss::Item {
     let title = item.title.clone().or_else(|| {
         (item.summary.is_none() && item.content.is_none()).then(|| super::display_title(stored))
     });
+    // Titles are plain text; readers take an RSS title for HTML.
+    let title = title.map(|t| html_title(&t).into_owned());
     rss::Item {
         title,
         link: item.link.clone(),
@@ -72,7 +78,7 @@ fn rss_item(stored: &StoredItem) -> rss::Item {
         }),
         source: Some(Source {
             url: origin.url.clone(),
-            title: Some(origin.name.clone()),
+            title: Some(html_title(&origin.name).into_owned()),
         }),
         dublin_core_ext: (!item.authors.is_empty()).then(|| DublinCoreExtension {
             creators: item.authors.clone(),
@@ -108,7 +114,11 @@ mod tests {
         assert_eq!(self_link.rel, "self");
         assert_eq!(self_link.href, "http://127.0.0.1:8080/feed.xml");
         let first = &parsed.items[0];
-        assert_eq!(first.title.as_deref(), Some("Title <http://a.example/2>"));
+        // Read as HTML by many readers: the title's `<` is escaped for HTML too.
+        assert_eq!(
+            first.title.as_deref(),
+            Some("Title &lt;http://a.example/2&gt;")
+        );
         assert_eq!(first.guid.as_ref().unwrap().value, "http://a.example/2");
         assert!(first.guid.as_ref().unwrap().permalink);
         let second = &parsed.items[1];

@@ -413,7 +413,7 @@ mod tests {
         let state = SourceState::default();
         let items = vec![
             linked("x-1", "https://a.example/s", 100),
-            linked("x-2", "https://a.example/s#comments", 90),
+            linked("x-1", "https://a.example/s", 100),
             linked("http://a.example/g/5", "https://a.example/five", 80),
             linked("https://a.example/g/5", "https://a.example/five-b", 80),
         ];
@@ -425,6 +425,45 @@ mod tests {
             ids(&store.latest(10).unwrap()),
             ["x-1", "http://a.example/g/5"]
         );
+    }
+
+    #[test]
+    fn entries_that_share_a_link_or_differ_by_a_fragment_stay_distinct() {
+        let store = Store::temporary().unwrap();
+        let state = SourceState::default();
+        let (a, b) = (origin("a"), origin("b"));
+        // A podcast: every episode links to the show's page. A diary: one page a day,
+        // one anchor per entry, the anchored link as guid.
+        let show = "https://pod.example/show";
+        let episodes: Vec<Item> = (1..=15)
+            .map(|n| linked(&format!("ep-{n}"), show, n * 10))
+            .collect();
+        let diary: Vec<Item> = (1..=15)
+            .map(|n| {
+                let entry = format!("https://diary.example/2006/01/01.html#p{n:02}");
+                linked(&entry, &entry, 1000 + n)
+            })
+            .collect();
+        let report = store.record_fetch(&a, &episodes, &state, at(5000)).unwrap();
+        assert_eq!((report.added, report.duplicates), (15, 0), "{report:?}");
+        let report = store.record_fetch(&b, &diary, &state, at(5000)).unwrap();
+        assert_eq!((report.added, report.duplicates), (15, 0), "{report:?}");
+        assert_eq!(store.latest(100).unwrap().len(), 30);
+        // The next polls: nothing new, then one new episode, alone in the document,
+        // on the same page: a story of its own, not the last one under a new id.
+        let report = store.record_fetch(&a, &episodes, &state, at(6000)).unwrap();
+        assert_eq!(report.unchanged, 15, "{report:?}");
+        let next = linked("ep-16", show, 500);
+        let report = store.record_fetch(&a, &[next], &state, at(7000)).unwrap();
+        assert_eq!((report.added, report.reidentified), (1, 0), "{report:?}");
+        assert_eq!(store.latest(100).unwrap().len(), 31);
+        // The same story republished under a new guid still replaces its old copy.
+        let renamed = linked("ep-16-renamed", show, 500);
+        let report = store
+            .record_fetch(&a, &[renamed], &state, at(8000))
+            .unwrap();
+        assert_eq!((report.added, report.reidentified), (0, 1), "{report:?}");
+        assert_eq!(store.latest(100).unwrap().len(), 31);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::codec::{abort, decode_item, encode_item};
 use super::keys::{identity_key, is_tombstone, item_key, key_micros};
@@ -106,7 +106,19 @@ impl Store {
 
 /// The items of one document with their keys, less those naming a story the
 /// document named before; and how many those were.
+///
+/// A link that several entries of the document share (under ids of their own: the
+/// episodes of a podcast that all link to its page, the posts of a diary day) names
+/// none of them: those entries are kept apart, and their link is no key of theirs,
+/// neither to find them again under a new id nor to merge them with another source's
+/// story.
 fn keyed_items<'a>(source: &SourceId, items: &'a [Item]) -> (Vec<Keyed<'a>>, usize) {
+    let mut ids_per_link: HashMap<String, HashSet<&str>> = HashMap::new();
+    for item in items {
+        if let Some(link) = item.canonical_link() {
+            ids_per_link.entry(link).or_default().insert(&item.id.0);
+        }
+    }
     let mut seen = HashSet::new();
     let mut in_document = 0;
     let items = items
@@ -114,14 +126,16 @@ fn keyed_items<'a>(source: &SourceId, items: &'a [Item]) -> (Vec<Keyed<'a>>, usi
         .filter_map(|item| {
             let keyed = Keyed {
                 identity: identity_key(source, &item.id.0),
-                link: item.canonical_link(),
+                link: item
+                    .canonical_link()
+                    .filter(|link| ids_per_link[link].len() == 1),
                 alias: item
                     .id_without_host()
                     .map(|alias| identity_key(source, &alias)),
                 item,
             };
-            // One document naming a story twice (two ids for one link, an http
-            // and an https id) keeps its first occurrence.
+            // One document naming a story twice (one id twice, an http and an
+            // https id) keeps its first occurrence.
             let keys = [
                 Some(Key::Id(keyed.identity.clone())),
                 keyed.link.clone().map(Key::Link),
@@ -226,7 +240,11 @@ impl Upsert<'_> {
             && let Some(owner_key) = self.ids.get(&owner)?
         {
             if owner.starts_with(self.source_prefix) {
-                return Ok(ByLink::Reidentified(owner));
+                if is_tombstone(&owner_key) || self.same_story(&owner_key, keyed.item)? {
+                    return Ok(ByLink::Reidentified(owner));
+                }
+                // Another entry of the source that links to the same page.
+                return Ok(ByLink::Free);
             } else if is_tombstone(&owner_key)
                 || key_micros(&owner_key) <= timestamp_for(keyed.item, self.now).timestamp_micros()
             {
@@ -240,6 +258,21 @@ impl Upsert<'_> {
             report.taken_over += 1;
         }
         Ok(ByLink::Free)
+    }
+
+    /// Whether the live item at `key` is `item`'s story under another id: a story whose
+    /// publisher changed its id keeps its date (and, undated, its title); a new entry
+    /// that links to the page of an earlier one (the next episode, on the show's page)
+    /// does not.
+    fn same_story(&self, key: &[u8], item: &Item) -> TxResult<bool> {
+        let Some(bytes) = self.items.get(key)? else {
+            return Ok(false);
+        };
+        let stored = decode_item(&bytes).map_err(abort)?.item;
+        Ok(match (stored.claimed_date(), item.claimed_date()) {
+            (None, None) => stored.title == item.title,
+            (stored, new) => stored == new,
+        })
     }
 
     /// An item trimmed by retention stays away, under whichever id: a new id takes

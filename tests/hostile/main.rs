@@ -98,6 +98,29 @@ const DANGEROUS: &[&str] = &[
     "<form",
 ];
 
+/// Where `needle` first occurs as markup a reader acts on: a tag it opens, or inside
+/// a tag (an attribute). Text between tags, such as a title that reads
+/// `&lt;img src=x onerror=…&gt;` (text about a tag, shown as such), is not markup.
+fn in_markup(seen: &str, needle: &str) -> Option<usize> {
+    let opens_tag = |at: usize| {
+        seen[at + 1..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || matches!(c, '/' | '!' | '?'))
+    };
+    seen.match_indices(needle).map(|(at, _)| at).find(|&at| {
+        if needle.starts_with('<') {
+            return opens_tag(at);
+        }
+        let before = &seen[..at];
+        let tag = before
+            .rmatch_indices('<')
+            .map(|(i, _)| i)
+            .find(|&i| opens_tag(i));
+        tag.is_some_and(|tag| !before[tag..].contains('>'))
+    })
+}
+
 fn xml_unescape(text: &str) -> String {
     text.replace("&lt;", "<")
         .replace("&gt;", ">")
@@ -182,7 +205,7 @@ impl Bench {
         for (path, seen) in self.outputs() {
             let lower = seen.to_lowercase();
             for needle in DANGEROUS {
-                if let Some(at) = lower.find(needle) {
+                if let Some(at) = in_markup(&lower, needle) {
                     let from = lower.floor_char_boundary(at.saturating_sub(200));
                     let to = lower.ceil_char_boundary((at + 200).min(lower.len()));
                     panic!("{path} carries {needle:?}: …{}…", &seen[from..to]);
