@@ -9,6 +9,7 @@
 pub mod discover;
 
 mod guard;
+mod tls;
 
 use chrono::{DateTime, Utc};
 use reqwest::header::{
@@ -23,6 +24,7 @@ use std::time::Duration;
 use url::Url;
 
 pub use guard::{AddressClass, AddressPolicy, GuardedResolver, Refused, classify};
+pub use tls::install_crypto_provider;
 
 /// Sent with every request, so publishers can see who polls them.
 pub const USER_AGENT: &str = concat!(
@@ -226,6 +228,7 @@ impl Fetcher {
         if let Some(client) = clients.get(&policy) {
             return Ok(client.clone());
         }
+        install_crypto_provider();
         let client = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .connect_timeout(self.connect_timeout)
