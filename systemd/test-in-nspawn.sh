@@ -212,6 +212,12 @@ for file in /usr/lib/systemd/system/tributary.service /usr/share/man/man1/tribut
   /usr/share/zsh/vendor-completions/_tributary /usr/share/fish/vendor_completions.d/tributary.fish; do
   in_ct test -s "$file" || fail "the package lacks $file"
 done
+# The process_* metrics are read from /proc/self, which the sandbox keeps.
+metrics=$(in_ct curl -fsS http://127.0.0.1:8080/metrics)
+for metric in process_cpu_seconds_total process_resident_memory_bytes process_open_fds \
+  process_max_fds process_start_time_seconds 'tributary_build_info{'; do
+  grep -q "^$metric" <<<"$metrics" || fail "no $metric in the packaged service's /metrics"
+done
 ok "apt install ./$(basename "$deb1"): enabled, running, answering on 8080"
 
 # The sysadmin's edit: a source; then the upgrade keeps it and restarts the service.

@@ -83,9 +83,12 @@ fn the_package_config_template_is_valid_and_its_examples_too() {
         })
         .collect();
     let dir = tempfile::tempdir().unwrap();
-    let path = write_config(dir.path(), &format!("{head}\n{}\n", uncommented.join("\n")))
-        .display()
-        .to_string();
+    let path = write_config(
+        dir.path(),
+        &format!("{head}\n# EXAMPLES:{}\n", uncommented.join("\n")),
+    )
+    .display()
+    .to_string();
     let out = tributary(&["check", "--config", &path]);
     assert!(out.status.success(), "{out:?}");
     let stdout = String::from_utf8(out.stdout).unwrap();
