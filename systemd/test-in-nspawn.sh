@@ -7,14 +7,19 @@
 #   - the watchdog is not tripped by a slow reload;
 #   - journald records the daemon's priorities;
 #   - the sandbox leaves the store writable and /etc read-only;
-#   - `systemctl stop` is clean within TimeoutStopSec.
-# Needs root, systemd-nspawn (Debian: systemd-container), curl and python3 (the feed
-# server inside). Every step has a timeout.
+#   - `systemctl stop` is clean within TimeoutStopSec;
+# then the Debian package, as a sysadmin uses it (`apt-get install ./tributary_*.deb`
+# is `apt install`'s scriptable twin): enabled, started and answering on install; an
+# upgrade to a higher revision keeps the edited config and restarts the service;
+# `remove` stops it and keeps the config and the store; `purge` removes both.
+# Needs root, systemd-nspawn (Debian: systemd-container), curl, python3 (the feed
+# server inside) and dpkg-deb, on a Debian-like host (apt and systemd in the
+# container are the host's). Every step has a timeout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 [ "$(id -u)" = 0 ] || { echo "test-in-nspawn.sh: needs root" >&2; exit 1; }
-for tool in systemd-nspawn nsenter curl /usr/bin/python3; do
+for tool in systemd-nspawn nsenter curl /usr/bin/python3 dpkg-deb apt-get; do
   command -v "$tool" >/dev/null || { echo "test-in-nspawn.sh: needs $tool" >&2; exit 1; }
 done
 
@@ -25,6 +30,13 @@ stage=$work/stage
 mkdir -p "$root" "$stage/feeds"
 cp target/debug/tributary systemd/tributary.service systemd/tributary.sysusers "$stage/"
 cp tests/fixtures/feeds/rss2.xml tests/fixtures/feeds/atom.xml "$stage/feeds/"
+# The package, revisions 1 and 2 (for the upgrade), from the debug build: the
+# contents are what Cargo.toml's [package.metadata.deb] lists, as for a release, so
+# CI needs neither a release build nor cargo-deb.
+deb1=$(timeout 300 debian/build-deb.py --binary target/debug/tributary --out "$stage/deb" --revision 1)
+deb2=$(timeout 300 debian/build-deb.py --binary target/debug/tributary --out "$stage/deb" --revision 2)
+deb1=/srv/tributary-test/deb/$(basename "$deb1")
+deb2=/srv/tributary-test/deb/$(basename "$deb2")
 
 nspawn_pid=
 cleanup() {
@@ -175,4 +187,65 @@ took=$(( $(date +%s) - started ))
 [ "$(in_ct systemctl show -p ExecMainStatus --value tributary)" = 0 ] || fail "the exit status was not 0"
 in_ct journalctl --no-pager -u tributary -o cat | grep -q "tributary::daemon: stopped$" || fail "the daemon did not log its clean stop"
 ok "systemctl stop was clean in ${took}s (TimeoutStopSec=$limit)"
+
+# The Debian package. First the hand installation above goes.
+in_ct rm -rf /usr/bin/tributary /etc/systemd/system/tributary.service \
+  /etc/systemd/system/tributary.service.d /etc/sysusers.d/tributary.conf /etc/tributary \
+  /var/lib/tributary
+in_ct systemctl daemon-reload
+# Docker-built hosts forbid package scripts to start services (policy-rc.d exits
+# 101); a real host has no such file.
+in_ct rm -f /usr/sbin/policy-rc.d
+apt_get() {
+  timeout 300 nsenter --target "$leader" --all -- env DEBIAN_FRONTEND=noninteractive \
+    apt-get -y -q -o Dpkg::Options::=--force-confold "$@" >"$work/apt.log" 2>&1 \
+    || { cat "$work/apt.log" >&2; fail "apt-get $*"; }
+}
+apt_get install "$deb1"
+[ "$(in_ct systemctl is-enabled tributary)" = enabled ] || fail "the package did not enable the service"
+in_ct systemctl is-active --quiet tributary || fail "the package did not start the service"
+wait_for_body /healthz "" || fail "the packaged service does not answer"
+in_ct curl -fsS http://127.0.0.1:8080/feed.xml | grep -qF "<rss" || fail "the packaged service serves no feed"
+[ "$(in_ct stat -c '%U:%G %a' /etc/tributary/feeds.toml)" = "root:tributary 640" ] || fail "the config's owner or mode"
+for file in /usr/lib/systemd/system/tributary.service /usr/share/man/man1/tributary.1.gz \
+  /usr/share/man/man1/tributary-check.1.gz /usr/share/bash-completion/completions/tributary \
+  /usr/share/zsh/vendor-completions/_tributary /usr/share/fish/vendor_completions.d/tributary.fish; do
+  in_ct test -s "$file" || fail "the package lacks $file"
+done
+# The process_* metrics are read from /proc/self, which the sandbox keeps.
+metrics=$(in_ct curl -fsS http://127.0.0.1:8080/metrics)
+for metric in process_cpu_seconds_total process_resident_memory_bytes process_open_fds \
+  process_max_fds process_start_time_seconds 'tributary_build_info{'; do
+  grep -q "^$metric" <<<"$metrics" || fail "no $metric in the packaged service's /metrics"
+done
+ok "apt install ./$(basename "$deb1"): enabled, running, answering on 8080"
+
+# The sysadmin's edit: a source; then the upgrade keeps it and restarts the service.
+printf '%s%s' "$head" "$rss" | config
+in_ct timeout 30 systemctl reload tributary || fail "reload of the packaged service"
+wait_for_body /feed.xml "Talks resume in Geneva" || fail "the packaged service does not serve the source"
+pid=$(in_ct systemctl show -p MainPID --value tributary)
+apt_get install "$deb2"
+[ "$(in_ct dpkg-query -W -f '${Version}' tributary)" = "$(basename "$deb2" | cut -d_ -f2)" ] || fail "not upgraded"
+in_ct grep -qF "127.0.0.1:8001/rss2.xml" /etc/tributary/feeds.toml || fail "the upgrade replaced the edited config"
+in_ct systemctl is-active --quiet tributary || fail "the service is not running after the upgrade"
+new_pid=$(in_ct systemctl show -p MainPID --value tributary)
+[ "$new_pid" != 0 ] && [ "$new_pid" != "$pid" ] || fail "the upgrade did not restart the service ($pid, $new_pid)"
+wait_for_body /feed.xml "Talks resume in Geneva" || fail "the store or the source was lost in the upgrade"
+ok "upgrade to $(basename "$deb2"): config kept, service restarted (MainPID $pid -> $new_pid)"
+
+apt_get remove tributary
+if in_ct systemctl is-active --quiet tributary; then fail "remove left the service running"; fi
+in_ct test -f /etc/tributary/feeds.toml || fail "remove deleted the config"
+in_ct test -d /var/lib/tributary || fail "remove deleted the store"
+in_ct test ! -e /usr/bin/tributary || fail "remove left the binary"
+[ "$(in_ct dpkg-query -W -f '${Status}' tributary)" = "deinstall ok config-files" ] || fail "the package state after remove"
+ok "apt remove: service stopped, config and store kept"
+
+apt_get purge tributary
+in_ct test ! -e /etc/tributary/feeds.toml || fail "purge left the config"
+in_ct test ! -e /var/lib/tributary || fail "purge left the store"
+in_ct test ! -e /etc/systemd/system/multi-user.target.wants/tributary.service || fail "purge left the unit enabled"
+if in_ct dpkg-query -W tributary >/dev/null 2>&1; then fail "dpkg still knows the package after purge"; fi
+ok "apt purge: config, store and enablement gone (the tributary user stays, as Debian policy has it)"
 echo "all nspawn checks passed"

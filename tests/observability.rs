@@ -358,6 +358,57 @@ async fn metrics_parse_and_move_after_a_poll() {
 }
 
 #[tokio::test]
+async fn process_and_build_metrics_describe_this_process() {
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let daemon = Daemon::start(Duration::from_secs(3600), 0).await;
+    daemon.wait_ready().await;
+    let (_, _, text) = daemon.get("/metrics").await;
+    let samples = strict_parse(&text);
+    let value =
+        |name: &str| sample(&samples, name, &[]).unwrap_or_else(|| panic!("no {name} in:\n{text}"));
+
+    // The daemon runs in this test's process: the values are this process's.
+    let cpu = value("process_cpu_seconds_total");
+    assert!(cpu > 0.0 && cpu < 3600.0, "{cpu}");
+    let resident = value("process_resident_memory_bytes");
+    let virt = value("process_virtual_memory_bytes");
+    assert!(resident > 1e6 && resident <= virt, "{resident} {virt}");
+    let open = value("process_open_fds");
+    let max = value("process_max_fds");
+    // At least stdio, the listener and the store's files.
+    assert!(open >= 5.0 && open <= max, "{open} {max}");
+    let limit = std::fs::read_to_string("/proc/self/limits").unwrap();
+    assert!(limit.contains(&format!(" {max} ")), "{max} in {limit}");
+    // Started before this test began, and not an hour before.
+    let started = value("process_start_time_seconds");
+    assert!(
+        started <= before + 1.0 && started > before - 3600.0,
+        "{started} {before}"
+    );
+    assert!(
+        text.contains("# TYPE process_cpu_seconds counter\n"),
+        "{text}"
+    );
+
+    let build = sample(
+        &samples,
+        "tributary_build_info",
+        &[("version", env!("CARGO_PKG_VERSION"))],
+    );
+    assert_eq!(build, Some(1.0), "{text}");
+    let (_, labels, _) = samples
+        .iter()
+        .find(|(n, _, _)| n == "tributary_build_info")
+        .unwrap();
+    assert_eq!(labels["arch"], std::env::consts::ARCH);
+    assert!(["debug", "release"].contains(&labels["profile"].as_str()));
+    daemon.app.stop().await;
+}
+
+#[tokio::test]
 async fn sources_json_and_html_show_each_source() {
     let daemon = Daemon::start(Duration::from_secs(3600), 0).await;
     daemon.wait_ready().await;

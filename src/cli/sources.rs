@@ -71,6 +71,7 @@ fn from_daemon(url: &str) -> anyhow::Result<Vec<crate::ops::status::SourceStatus
         .enable_all()
         .build()?;
     runtime.block_on(async {
+        crate::fetch::install_crypto_provider();
         let client = reqwest::Client::builder()
             .timeout(DAEMON_ANSWER_TIMEOUT)
             .build()?;

@@ -10,6 +10,7 @@ pub mod discover;
 pub mod shown;
 
 mod guard;
+mod tls;
 
 use chrono::{DateTime, Utc};
 use reqwest::header::{
@@ -24,6 +25,7 @@ use std::time::Duration;
 use url::Url;
 
 pub use guard::{AddressClass, AddressPolicy, GuardedResolver, Refused, classify};
+pub use tls::install_crypto_provider;
 
 /// Sent with every request, so publishers can see who polls them.
 pub const USER_AGENT: &str = concat!(
@@ -245,6 +247,7 @@ impl Fetcher {
         if let Some(client) = clients.get(&policy) {
             return Ok(client.clone());
         }
+        install_crypto_provider();
         let client = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .connect_timeout(self.connect_timeout)

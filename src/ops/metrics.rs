@@ -17,12 +17,14 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::Duration;
 
 use super::item_counts::ItemCounts;
+use super::process_metrics::ProcessCollector;
 use crate::config::SourceConfig;
 use crate::item::SourceId;
 
@@ -62,6 +64,30 @@ struct HttpLabels {
     status: u16,
 }
 
+/// The labels of `tributary_build_info`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+    /// The CPU architecture built for (`x86_64`, `aarch64`, ...).
+    arch: &'static str,
+    /// `release`, or `debug` for a build with debug assertions.
+    profile: &'static str,
+}
+
+impl Default for BuildLabels {
+    fn default() -> Self {
+        BuildLabels {
+            version: env!("CARGO_PKG_VERSION"),
+            arch: std::env::consts::ARCH,
+            profile: if cfg!(debug_assertions) {
+                "debug"
+            } else {
+                "release"
+            },
+        }
+    }
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct WorkerLabels {
     worker: u16,
@@ -96,7 +122,15 @@ impl Default for Metrics {
 impl Metrics {
     /// A registry with every metric at zero.
     pub fn new() -> Metrics {
-        let mut registry = Registry::with_prefix("tributary");
+        // The standard `process_*` metrics have no prefix; tributary's own have one.
+        let mut root = Registry::default();
+        root.register_collector(Box::new(ProcessCollector));
+        let registry = root.sub_registry_with_prefix("tributary");
+        registry.register(
+            "build",
+            "The running build: its version, target and profile",
+            Info::new(BuildLabels::default()),
+        );
         let polls = Family::<PollLabels, Counter>::default();
         registry.register("polls", "Polls by source and result", polls.clone());
         let fetch_duration = Histogram::new(FETCH_BUCKETS);
@@ -151,7 +185,7 @@ impl Metrics {
             http_connections.clone(),
         );
         Metrics {
-            registry,
+            registry: root,
             polls,
             fetch_duration,
             fetched_bytes,

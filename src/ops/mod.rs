@@ -8,6 +8,7 @@ pub mod health;
 pub mod item_counts;
 pub mod logging;
 pub mod metrics;
+mod process_metrics;
 pub mod status;
 pub mod systemd;
 pub mod watchdog;

@@ -46,14 +46,20 @@ pub(super) fn decode_item(bytes: &[u8]) -> Result<StoredItem, StoreError> {
     Ok(rmp_serde::from_slice(&packed)?)
 }
 
-/// An item as stores written before `LZ4_TAG` hold it: one zstd frame.
+/// An item as stores written before `LZ4_TAG` hold it: one zstd frame, read by a
+/// pure-Rust decoder (no C library to build for a format no longer written).
 fn decode_zstd(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
-    match zstd::zstd_safe::get_frame_content_size(bytes) {
-        Ok(Some(size)) if size <= MAX_DECODED_ITEM_BYTES => {
-            zstd::bulk::decompress(bytes, size as usize)
-        }
-        _ => zstd::stream::decode_all(bytes),
+    use std::io::Read;
+    let invalid = |err| std::io::Error::new(std::io::ErrorKind::InvalidData, err);
+    let decoder = ruzstd::decoding::StreamingDecoder::new(bytes).map_err(invalid)?;
+    let mut packed = Vec::new();
+    decoder
+        .take(MAX_DECODED_ITEM_BYTES + 1)
+        .read_to_end(&mut packed)?;
+    if packed.len() as u64 > MAX_DECODED_ITEM_BYTES {
+        return Err(std::io::Error::other("item larger than any stored"));
     }
+    Ok(packed)
 }
 
 /// A failure inside a transaction, which aborts it.

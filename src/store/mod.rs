@@ -220,9 +220,11 @@ mod tests {
             first_seen: at(1_700_000_000),
             timestamp: at(1_700_000_000),
         };
-        let packed = rmp_serde::to_vec_named(&record).unwrap();
-        let zstd_value = zstd::bulk::compress(&packed, 1).unwrap();
-        assert_eq!(decode_item(&zstd_value).unwrap(), record);
+        // This record as an earlier version stored it: MessagePack in one zstd frame,
+        // written by libzstd (level 1).
+        let zstd_value = include_bytes!("../../tests/fixtures/store/item-zstd-level1.bin");
+        assert_eq!(decode_item(zstd_value).unwrap(), record);
+        assert!(decode_item(&zstd_value[..zstd_value.len() - 1]).is_err());
         let current = encode_item(&record).unwrap();
         assert_eq!(current[0], LZ4_TAG);
         assert_eq!(decode_item(&current).unwrap(), record);

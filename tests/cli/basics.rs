@@ -61,6 +61,40 @@ fn the_example_config_is_valid() {
     assert!(out.status.success(), "{out:?}");
 }
 
+/// The Debian package's conffile is a template: valid as installed, with no source,
+/// and its commented examples valid once uncommented.
+#[test]
+fn the_package_config_template_is_valid_and_its_examples_too() {
+    let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("debian/feeds.toml");
+    let out = tributary(&["check", "--config", template.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("sources: 0"), "{stdout}");
+
+    let text = std::fs::read_to_string(&template).unwrap();
+    let (head, examples) = text
+        .split_once("\n# EXAMPLES:")
+        .expect("an EXAMPLES section");
+    let uncommented: Vec<&str> = examples
+        .lines()
+        .map(|line| match line.strip_prefix("# ") {
+            Some(toml) if toml.starts_with('[') || toml.contains(" = ") => toml,
+            _ => line,
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        &format!("{head}\n# EXAMPLES:{}\n", uncommented.join("\n")),
+    )
+    .display()
+    .to_string();
+    let out = tributary(&["check", "--config", &path]);
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("sources: 4"), "{stdout}");
+}
+
 fn inspect_json(name: &str) -> Value {
     let path = fixture_path(name);
     let out = tributary(&["inspect", path.to_str().unwrap(), "--json"]);

@@ -113,6 +113,8 @@ pub struct FeedServer {
 
 impl FeedServer {
     pub async fn start() -> FeedServer {
+        // The tests' own reqwest clients need the process's rustls provider too.
+        tributary::fetch::install_crypto_provider();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(FeedServerState::default());
@@ -290,6 +292,7 @@ pub struct RunningApp {
 
 impl RunningApp {
     pub async fn start(config: Config) -> RunningApp {
+        tributary::fetch::install_crypto_provider();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel();
