@@ -126,13 +126,10 @@ fn handle_item(parser: &Parser, ji: JsonItem) -> Entry {
     entry.content = handle_content(ji.content_html, MediaTypeBuf::new(names::TEXT, names::HTML));
     entry.summary = ji.summary.map(Text::new);
     if let Some(content_text) = handle_content(ji.content_text, MediaTypeBuf::new(names::TEXT, names::PLAIN)) {
-        // If we don't have HTML content, use the text content as the entry content
-        // otherwise, if the summary was not provided, we push the text there
-
+        // If we don't have HTML content, use the text content as the entry content. Beside HTML content it is the same
+        // content as plain text (JSON Feed 1.1), not a summary ("a plain text sentence or two describing the item")
         if entry.content.is_none() {
             entry.content = Some(content_text);
-        } else if entry.summary.is_none() {
-            entry.summary = content_text.body.map(Text::new);
         }
     }
 

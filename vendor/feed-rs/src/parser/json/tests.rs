@@ -145,3 +145,20 @@ fn test_elastic_v1_1() {
         vec!(Person::parse("Fake Author 3").role("author"), Person::parse("Fake Author 4").role("author"))
     );
 }
+
+// content_text beside content_html is the same content as plain text, not a summary; alone, it is the content
+#[test]
+fn test_content_text_is_content_not_summary() {
+    let json = r#"{"version": "https://jsonfeed.org/version/1.1", "title": "T", "items": [
+        {"id": "1", "content_html": "<p>Body</p>", "content_text": "Body"},
+        {"id": "2", "content_text": "Only text"},
+        {"id": "3", "content_html": "<p>Body</p>", "content_text": "Body", "summary": "About it"}
+    ]}"#;
+    let feed = parser::parse(json.as_bytes()).unwrap();
+
+    assert!(feed.entries[0].summary.is_none());
+    assert_eq!(feed.entries[0].content.as_ref().unwrap().body.as_deref(), Some("<p>Body</p>"));
+    assert!(feed.entries[1].summary.is_none());
+    assert_eq!(feed.entries[1].content.as_ref().unwrap().body.as_deref(), Some("Only text"));
+    assert_eq!(feed.entries[2].summary.as_ref().unwrap().content, "About it");
+}
