@@ -45,9 +45,123 @@ static ITEM_HTML: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
     builder
 });
 
-/// Attributes every element may keep: they set direction, alignment and size, or
-/// paint (`style`, filtered). None of them loads or runs anything.
-pub const GENERIC: &[&str] = &["align", "dir", "style", "valign"];
+/// Attributes every element may keep, as feedparser keeps them
+/// (`acceptable_attributes`): they set direction, alignment, size, colour or the
+/// state of a control, describe (`abbr`, `summary`, `title`), or paint (`style`,
+/// filtered). None of them loads or runs anything. Left out of feedparser's list:
+/// every attribute that names a URL (`action`, `background`, `data`, `dynsrc`,
+/// `lowsrc`, `longdesc`, `ping`, `poster`, `usemap`, `icon`, `urn`, `vrml`; ammonia
+/// vets `href` and `src` where they belong), IE's data binding (`datafld`, `datasrc`,
+/// `datapagesize`), what names or targets parts of the reader's own page (`id`,
+/// `name`, `class`, `for`, `form`, `list`, `target`, `rel`), and what takes the
+/// reader's focus or keys (`accesskey`, `autofocus`, `tabindex`, `contenteditable`,
+/// `draggable`, `hidefocus`).
+pub const GENERIC: &[&str] = &[
+    "abbr",
+    "accept",
+    "accept-charset",
+    "align",
+    "axis",
+    "balance",
+    "bgcolor",
+    "bgproperties",
+    "border",
+    "bordercolor",
+    "bordercolordark",
+    "bordercolorlight",
+    "bottompadding",
+    "cellpadding",
+    "cellspacing",
+    "ch",
+    "char",
+    "charoff",
+    "charset",
+    "checked",
+    "choff",
+    "clear",
+    "color",
+    "cols",
+    "colspan",
+    "compact",
+    "controls",
+    "coords",
+    "datetime",
+    "default",
+    "delay",
+    "dir",
+    "disabled",
+    "end",
+    "face",
+    "frame",
+    "galleryimg",
+    "gutter",
+    "headers",
+    "height",
+    "hidden",
+    "high",
+    "hreflang",
+    "hspace",
+    "inputmode",
+    "ismap",
+    "keytype",
+    "label",
+    "lang",
+    "leftspacing",
+    "loop",
+    "loopcount",
+    "loopend",
+    "loopstart",
+    "low",
+    "max",
+    "maxlength",
+    "media",
+    "method",
+    "min",
+    "multiple",
+    "nohref",
+    "noshade",
+    "nowrap",
+    "open",
+    "optimum",
+    "pattern",
+    "point-size",
+    "pqg",
+    "preload",
+    "prompt",
+    "radiogroup",
+    "readonly",
+    "repeat-max",
+    "repeat-min",
+    "replace",
+    "required",
+    "rev",
+    "rightspacing",
+    "rows",
+    "rowspan",
+    "rules",
+    "scope",
+    "selected",
+    "shape",
+    "size",
+    "span",
+    "start",
+    "step",
+    "style",
+    "summary",
+    "suppress",
+    "template",
+    "title",
+    "toppadding",
+    "type",
+    "unselectable",
+    "valign",
+    "value",
+    "variable",
+    "volume",
+    "vspace",
+    "width",
+    "wrap",
+];
 
 /// Attributes that shape particular elements, as feedparser keeps them.
 pub const PRESENTATION: &[(&str, &[&str])] = &[
@@ -394,5 +508,32 @@ mod tests {
             cleaned.contains(r#"<div align="center">ok</div>"#),
             "{cleaned}"
         );
+    }
+
+    #[test]
+    fn describing_attributes_stay_on_any_element_and_naming_ones_go() {
+        let cleaned = clean(
+            r#"<span abbr="a" title="t" lang="fr" width="3">x</span><td background="javascript:x()" id="main" name="n" class="c" accesskey="k" tabindex="1" datasrc="d">y</td><p lowsrc="javascript:x()" dynsrc="x" longdesc="javascript:x()" usemap="m">z</p>"#,
+        );
+        assert!(
+            cleaned.contains(r#"<span abbr="a" title="t" lang="fr" width="3">x</span>"#),
+            "{cleaned}"
+        );
+        for gone in [
+            "background",
+            "javascript",
+            "id=",
+            "name=",
+            "class=",
+            "accesskey",
+            "tabindex",
+            "datasrc",
+            "lowsrc",
+            "dynsrc",
+            "longdesc",
+            "usemap",
+        ] {
+            assert!(!cleaned.contains(gone), "{gone} in {cleaned}");
+        }
     }
 }
