@@ -2,6 +2,8 @@
 //! header and the document itself say (see [`decode`] and [`decode_html`]).
 
 use encoding_rs::{Encoding, UTF_8, WINDOWS_1252};
+use oem_cp::code_table::DECODING_TABLE_CP_MAP;
+use oem_cp::code_table_type::TableType;
 use std::borrow::Cow;
 
 /// Decodes a feed to UTF-8: BOM, then UTF-16 told by its first characters, then the
@@ -26,6 +28,9 @@ pub fn decode<'a>(body: &'a [u8], content_type: Option<&str>) -> Cow<'a, str> {
     if is_utf8_beyond_ascii(body) {
         return UTF_8.decode_without_bom_handling(body).0;
     }
+    if let Some(table) = dos_code_page(body, content_type) {
+        return Cow::Owned(table.decode_string_lossy(body));
+    }
     let declared = xml_declared_encoding(body);
     let from_http = content_type.and_then(http_charset);
     let encoding = match (from_http, declared) {
@@ -47,6 +52,52 @@ pub fn decode<'a>(body: &'a [u8], content_type: Option<&str>) -> Cow<'a, str> {
     // declaration is then read in an ASCII-compatible encoding and is wrong.
     let encoding = encoding.output_encoding();
     encoding.decode_without_bom_handling(body).0
+}
+
+/// The DOS (OEM) code page a document is in, when the charset it names is one (`cp437`,
+/// `IBM850`, `866`, `csPC8CodePage437`...): the Encoding Standard leaves these out
+/// (except 866), and old feeds from DOS-era tools declare them. The same order as
+/// [`decode`]: the HTTP charset, unless it is a blanket UTF-8 the bytes disprove, then
+/// the XML declaration.
+fn dos_code_page(body: &[u8], content_type: Option<&str>) -> Option<&'static TableType> {
+    let from_http = content_type.and_then(http_charset_label);
+    let label = match from_http {
+        Some(http)
+            if encoding_for_label(http) == Some(UTF_8) && std::str::from_utf8(body).is_err() =>
+        {
+            xml_declared_label(body)?
+        }
+        Some(http) => http,
+        None => xml_declared_label(body)?,
+    };
+    let name = label
+        .trim()
+        .trim_matches(|c| c == '"' || c == '\'')
+        .to_ascii_lowercase();
+    let digits = [
+        "cspc8codepage",
+        "cspcp",
+        "cspc",
+        "csibm",
+        "ibm",
+        "cp",
+        "dos-",
+        "",
+    ]
+    .iter()
+    .find_map(|prefix| {
+        let rest = name.strip_prefix(prefix)?;
+        let end = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        (end > 0).then(|| &rest[..end])
+    })?;
+    let page: u16 = digits.parse().ok()?;
+    // 866 is in the Encoding Standard (IBM866), which reads it already.
+    if page == 866 {
+        return None;
+    }
+    DECODING_TABLE_CP_MAP.get(&page)
 }
 
 /// UTF-16 without a byte order mark, told by a document's first two characters being
@@ -142,17 +193,24 @@ fn meta_charset(body: &[u8]) -> Option<&'static Encoding> {
 
 /// The `charset` parameter of a Content-Type header, if it names a known encoding.
 fn http_charset(content_type: &str) -> Option<&'static Encoding> {
+    http_charset_label(content_type).and_then(encoding_for_label)
+}
+
+/// The `charset` parameter of a Content-Type header, as written.
+fn http_charset_label(content_type: &str) -> Option<&str> {
     content_type.split(';').skip(1).find_map(|param| {
         let (name, value) = param.split_once('=')?;
-        if !name.trim().eq_ignore_ascii_case("charset") {
-            return None;
-        }
-        encoding_for_label(value)
+        name.trim().eq_ignore_ascii_case("charset").then_some(value)
     })
 }
 
-/// The `encoding` of a leading `<?xml ...?>` declaration.
+/// The `encoding` of a leading `<?xml ...?>` declaration, if it names a known encoding.
 fn xml_declared_encoding(body: &[u8]) -> Option<&'static Encoding> {
+    xml_declared_label(body).and_then(encoding_for_label)
+}
+
+/// The `encoding` of a leading `<?xml ...?>` declaration, as written.
+fn xml_declared_label(body: &[u8]) -> Option<&str> {
     let start = body.iter().position(|b| !b.is_ascii_whitespace())?;
     let head = &body[start..body.len().min(start + 512)];
     if !head.starts_with(b"<?xml") {
@@ -166,8 +224,7 @@ fn xml_declared_encoding(body: &[u8]) -> Option<&'static Encoding> {
         .strip_prefix('=')?;
     let rest = rest.trim_start();
     let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
-    let value = rest[1..].split(quote).next()?;
-    encoding_for_label(value)
+    rest[1..].split(quote).next()
 }
 
 #[cfg(test)]
@@ -254,6 +311,36 @@ mod tests {
         // HTTP wins over the declaration when the bytes do not decide.
         let latin1 = b"<?xml version=\"1.0\" encoding=\"iso-8859-1\"?><a>\xcf\xf0\xe8</a>";
         assert!(decode(latin1, Some("text/xml; charset=windows-1251")).contains("При"));
+    }
+
+    #[test]
+    fn dos_code_pages_are_read_by_their_tables() {
+        // A title of one byte, 0x80, under a declared DOS code page.
+        let doc = |label: &str| {
+            let head = format!("<?xml version=\"1.0\" encoding=\"{label}\"?><rss><channel><title>");
+            [head.as_bytes(), &[0x80], b"</title></channel></rss>"].concat()
+        };
+        for (label, expected) in [
+            ("cp437", 'Ç'),
+            ("IBM850", 'Ç'),
+            ("csPC8CodePage437", 'Ç'),
+            ("cspc850multilingual", 'Ç'),
+            ("852", 'Ç'),
+            ("cp737", 'Α'),
+            ("ibm855", 'ђ'),
+        ] {
+            let text = decode(&doc(label), None).into_owned();
+            assert!(
+                text.contains(&format!("<title>{expected}</title>")),
+                "{label}: {text}"
+            );
+        }
+        // The HTTP charset comes first; 866 stays with the Encoding Standard's IBM866.
+        let text = decode(&doc("cp437"), Some("text/xml; charset=cp737")).into_owned();
+        assert!(text.contains("<title>Α</title>"), "{text}");
+        assert!(decode(&doc("cp866"), None).contains("<title>А</title>"));
+        // An unknown number is no code page.
+        assert!(decode(&doc("cp9999"), None).contains("<title>€</title>"));
     }
 
     #[test]
