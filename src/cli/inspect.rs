@@ -128,7 +128,7 @@ pub(super) fn fetch_feed(
     let document = document::read(
         &fetched.body,
         fetched.content_type.as_deref(),
-        &fetched.response.final_url,
+        fetched.response.base(),
         &SourceKind::Feed,
         zone,
     )
@@ -167,7 +167,7 @@ pub(super) fn inspect_page(
         (
             fetched.body,
             fetched.content_type,
-            fetched.response.final_url,
+            fetched.response.base().clone(),
         )
     } else {
         let body = std::fs::read(target).with_context(|| format!("reading {target}"))?;

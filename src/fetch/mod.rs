@@ -115,6 +115,18 @@ pub struct Response {
     /// How long the server says the content stays fresh (`Cache-Control: max-age`,
     /// else `Expires` minus `Date`).
     pub fresh_for: Option<Duration>,
+    /// Where the server says this representation lives (`Content-Location`, resolved
+    /// against `final_url`; http and https only).
+    pub content_location: Option<Url>,
+}
+
+impl Response {
+    /// The base for the document's relative links: its `Content-Location` when the
+    /// server names one (RFC 7231 §3.1.4.2, as feedparser reads it), else where it was
+    /// fetched from.
+    pub fn base(&self) -> &Url {
+        self.content_location.as_ref().unwrap_or(&self.final_url)
+    }
 }
 
 /// Why a fetch produced no body. The scheduler picks retry or backoff from the variant.
@@ -394,10 +406,16 @@ impl Fetcher {
     ) -> Result<FetchOutcome, FetchError> {
         let status = response.status();
         let headers = response.headers();
+        let content_location = headers
+            .get(reqwest::header::CONTENT_LOCATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| final_url.join(value.trim()).ok())
+            .filter(|url| matches!(url.scheme(), "http" | "https"));
         let info = Response {
             final_url,
             moved_permanently,
             fresh_for: fresh_for(headers),
+            content_location,
         };
         if status == StatusCode::NOT_MODIFIED {
             return Ok(FetchOutcome::NotModified(info));

@@ -226,6 +226,7 @@ mod tests {
             final_url: Url::parse("https://a.example/rss").unwrap(),
             moved_permanently: moved_permanently.map(|u| Url::parse(u).unwrap()),
             fresh_for: None,
+            content_location: None,
         }
     }
 

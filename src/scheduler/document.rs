@@ -115,6 +115,7 @@ mod tests {
                 final_url: url(),
                 moved_permanently: None,
                 fresh_for: None,
+                content_location: None,
             },
         }
     }

@@ -42,7 +42,7 @@ impl Shared {
             decide::succeeded(state, now);
             return Ok((response.fresh_for, PollOutcome::not_modified));
         }
-        let document = read(source, body, content_type, response.final_url.clone()).await?;
+        let document = read(source, body, content_type, response.base().clone()).await?;
         // The new validators are kept only once the items are stored: saved without
         // them, the next poll would be a 304 and the items lost for good.
         let next_state = self.state_after(state, &document, validators, body_hash, now);

@@ -322,6 +322,47 @@ fn inspect_fetches_a_url_and_uses_the_http_charset() {
 }
 
 #[test]
+fn inspect_resolves_relative_links_against_content_location() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut request = [0u8; 4096];
+        let _ = stream.read(&mut request).unwrap();
+        let body = r#"<rss version="2.0"><channel><title>T</title><item><title>One</title><guid>1</guid><link>relative/1</link></item><item><title>Two</title><guid isPermaLink="false">2</guid><description>&lt;a href="relative/page"&gt;more&lt;/a&gt;</description></item></channel></rss>"#;
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nContent-Location: /moved/feed.xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(body.as_bytes()).unwrap();
+    });
+    let out = tributary(&[
+        "inspect",
+        &format!("http://127.0.0.1:{port}/feeds/rss.xml"),
+        "--json",
+    ]);
+    server.join().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let item = &doc["items"][0];
+    assert_eq!(
+        item["link"],
+        format!("http://127.0.0.1:{port}/moved/relative/1")
+    );
+    // An item without a link of its own: its HTML resolves against the document's base.
+    let item = &doc["items"][1];
+    assert!(
+        item["summary"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("http://127.0.0.1:{port}/moved/relative/page")),
+        "{item}"
+    );
+}
+
+#[test]
 fn a_store_in_use_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let store_path = dir.path().join("data");
