@@ -297,9 +297,6 @@ fn html_problems(html: &str) -> Option<String> {
         for (attribute, value) in element.attrs() {
             let allowed = generic.contains(attribute)
                 || sanitize::GENERIC.contains(&attribute)
-                || sanitize::PRESENTATION
-                    .iter()
-                    .any(|(tag, attributes)| *tag == name && attributes.contains(&attribute))
                 || tag_attributes
                     .get(name)
                     .is_some_and(|set| set.contains(attribute))

@@ -27,17 +27,14 @@ thread_local! {
     static ITEM_BASE: std::cell::RefCell<Option<Url>> = const { std::cell::RefCell::new(None) };
 }
 
-/// ammonia's default allow-list, plus `<font>` and the attributes of
-/// [`PRESENTATION`] and [`GENERIC`] (`style` through [`clean_style`]); relative URLs
+/// ammonia's default allow-list, plus `<font>` and the attributes of [`GENERIC`]
+/// (`style` through [`clean_style`]); relative URLs
 /// resolve against [`ITEM_BASE`], and are dropped when the item has no base.
 static ITEM_HTML: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
     let mut builder = ammonia::Builder::default();
     builder.url_relative(UrlRelative::Custom(Box::new(AgainstItemBase)));
     builder.add_tags(["font"]);
     builder.add_generic_attributes(GENERIC);
-    for (tag, attributes) in PRESENTATION {
-        builder.add_tag_attributes(*tag, attributes.iter());
-    }
     builder.attribute_filter(|_element, attribute, value| match attribute {
         "style" => clean_style(value).map(std::borrow::Cow::Owned),
         _ => Some(value.into()),
@@ -134,6 +131,7 @@ pub const GENERIC: &[&str] = &[
     "repeat-min",
     "replace",
     "required",
+    "reversed",
     "rev",
     "rightspacing",
     "rows",
@@ -161,45 +159,6 @@ pub const GENERIC: &[&str] = &[
     "vspace",
     "width",
     "wrap",
-];
-
-/// Attributes that shape particular elements, as feedparser keeps them.
-pub const PRESENTATION: &[(&str, &[&str])] = &[
-    ("abbr", &["title"]),
-    ("col", &["width"]),
-    ("colgroup", &["width"]),
-    ("font", &["color", "face", "size"]),
-    ("img", &["border", "hspace", "vspace"]),
-    ("li", &["type", "value"]),
-    ("ol", &["reversed", "type"]),
-    (
-        "table",
-        &[
-            "bgcolor",
-            "border",
-            "cellpadding",
-            "cellspacing",
-            "frame",
-            "rules",
-            "width",
-        ],
-    ),
-    ("tbody", &["bgcolor"]),
-    (
-        "td",
-        &[
-            "abbr", "axis", "bgcolor", "height", "nowrap", "scope", "width",
-        ],
-    ),
-    ("tfoot", &["bgcolor"]),
-    (
-        "th",
-        &["abbr", "axis", "bgcolor", "height", "nowrap", "width"],
-    ),
-    ("thead", &["bgcolor"]),
-    ("time", &["datetime"]),
-    ("tr", &["bgcolor", "height"]),
-    ("ul", &["type"]),
 ];
 
 /// The CSS properties kept whatever their value passes the gauntlet: they paint, set
