@@ -572,18 +572,6 @@ impl<'a, R: BufRead> Element<'a, R> {
         self.source.text_node()
     }
 
-    /// Return the text of a node, or if it contains children the serialized content of the node.
-    ///
-    /// This function is a hack to deal with invalid feeds. In all cases we **should** know if we should take the text or serialize the children.
-    #[allow(dead_code)]
-    pub(crate) fn child_as_text_sloppy(&self) -> XmlResult<Option<String>> {
-        if let Some(s) = self.source.text_node() {
-            return Ok(Some(s));
-        }
-
-        self.children_as_string()
-    }
-
     /// Returns an iterator over children of this element (i.e. descends a level in the hierarchy)
     pub(crate) fn children(&self) -> ElementIter<'_, R> {
         ElementIter {
