@@ -94,6 +94,7 @@ static STATE: LazyLock<Arc<HttpState>> = LazyLock::new(|| {
     let (sources_tx, sources) = watch::channel(Arc::new(SourcesPage {
         title: config.publish.title.clone(),
         sources: config.sources.clone(),
+        disabled: config.disabled.clone(),
     }));
     // The receivers keep the last value once the senders are gone.
     drop((snapshot_tx, sources_tx));

@@ -10,6 +10,7 @@
 //! new sources into the file (`edit::replace_file` is the one way it is written).
 
 pub mod add;
+pub mod change;
 mod check;
 mod edit;
 mod error;

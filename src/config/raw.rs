@@ -39,6 +39,8 @@ pub(super) struct RawServer {
     #[serde(default)]
     pub(super) hostnames: Vec<Spanned<String>>,
     pub(super) send_timeout: Option<Spanned<String>>,
+    pub(super) admin_listen: Option<Spanned<String>>,
+    pub(super) metrics: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -79,6 +81,8 @@ pub(super) struct RawPublish {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawSource {
     pub(super) url: Spanned<String>,
+    /// `false`: kept in the file, not polled.
+    pub(super) enabled: Option<bool>,
     pub(super) name: Option<String>,
     #[serde(default)]
     pub(super) tags: Vec<String>,

@@ -376,6 +376,7 @@ fn sources_page(config: &Config) -> Arc<SourcesPage> {
     Arc::new(SourcesPage {
         title: config.publish.title.clone(),
         sources: config.sources.clone(),
+        disabled: config.disabled.clone(),
     })
 }
 

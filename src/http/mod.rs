@@ -85,6 +85,8 @@ pub struct HttpState {
 pub struct SourcesPage {
     pub title: String,
     pub sources: Vec<SourceConfig>,
+    /// Those with `enabled = false`, listed after the others as disabled.
+    pub disabled: Vec<SourceConfig>,
 }
 
 /// The body of every response: whole bytes, rendered or compressed beforehand.

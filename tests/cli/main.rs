@@ -7,4 +7,5 @@ mod common;
 
 mod basics;
 mod commands;
+mod config_file;
 mod pages;
