@@ -107,6 +107,7 @@ static STATE: LazyLock<Arc<HttpState>> = LazyLock::new(|| {
         metrics: Arc::new(Metrics::new()),
         sources,
         send_timeout: config::DEFAULT_SEND_TIMEOUT,
+        admin: Default::default(),
     })
 });
 

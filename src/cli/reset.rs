@@ -47,23 +47,11 @@ pub(super) fn reset(config: &Config, target: &str) -> anyhow::Result<()> {
                 "reset {} in the store at {} (no daemon answers at {url}): {}; it is polled when the daemon next starts",
                 source.shown_url(),
                 config.store_path.display(),
-                forgotten(&before)
+                crate::ops::status::forgotten(&before)
             );
         }
     }
     Ok(())
-}
-
-/// What a reset forgot, in words.
-pub fn forgotten(before: &crate::item::SourceState) -> String {
-    let mut parts = vec![format!("{} failures", before.consecutive_failures)];
-    if before.gone.is_some() {
-        parts.push("410 Gone".to_string());
-    }
-    if let Some(at) = before.next_poll {
-        parts.push(format!("next poll {}", at.format("%Y-%m-%d %H:%M:%S UTC")));
-    }
-    format!("forgot {}", parts.join(", "))
 }
 
 fn open_and_reset(

@@ -11,7 +11,10 @@ const DAEMON_ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_sec
 
 pub(super) fn sources(config: &Config, json: bool) -> anyhow::Result<()> {
     use crate::ops::status;
-    let url = daemon_url(config.listen, "/sources.json");
+    let url = daemon_url(
+        config.admin_listen.unwrap_or(config.listen),
+        "/sources.json",
+    );
     let (statuses, from) = match from_daemon(&url) {
         Ok(statuses) => (statuses, format!("from the daemon at {url}")),
         Err(unanswered) => {

@@ -131,6 +131,18 @@ pub fn collect_disabled(
     Ok(statuses)
 }
 
+/// What `tributary reset` forgot of a source's state, in words.
+pub fn forgotten(before: &SourceState) -> String {
+    let mut parts = vec![format!("{} failures", before.consecutive_failures)];
+    if before.gone.is_some() {
+        parts.push("410 Gone".to_string());
+    }
+    if let Some(at) = before.next_poll {
+        parts.push(format!("next poll {}", at.format("%Y-%m-%d %H:%M:%S UTC")));
+    }
+    format!("forgot {}", parts.join(", "))
+}
+
 /// `/sources.json`: `{"sources": [...]}`.
 pub fn render_json(statuses: &[SourceStatus]) -> Vec<u8> {
     serde_json::to_vec_pretty(&serde_json::json!({ "sources": statuses }))
