@@ -137,6 +137,10 @@ fn server(config: &Config) -> Table {
         value(config.hostnames.iter().collect::<Array>()),
     );
     server.insert("send_timeout", value(duration(config.send_timeout)));
+    if let Some(admin) = config.admin_listen {
+        server.insert("admin_listen", value(admin.to_string()));
+    }
+    server.insert("metrics", value(config.metrics));
     server
 }
 

@@ -85,6 +85,9 @@ pub(super) fn check(found: &super::discover::Found) -> ExitCode {
     }
     println!("  store:   {}", config.store_path.display());
     println!("  listen:  {}", config.listen);
+    if let Some(admin) = config.admin_listen {
+        println!("  admin:   {admin}");
+    }
     println!(
         "  publish: \"{}\", {} items, language {}, times in {}",
         config.publish.title,

@@ -47,9 +47,16 @@ impl Checker<'_> {
     /// The whole file, section by section; `state_dir` is the store's home when the
     /// file names none.
     pub(super) fn check(&mut self, raw: RawConfig, state_dir: Option<PathBuf>) -> Config {
+        let admin_span = raw.server.admin_listen.as_ref().map(Spanned::span);
         let admin_listen = self.admin_listen(raw.server.admin_listen.as_ref());
         let metrics = raw.server.metrics.unwrap_or(true);
         let (listen, public_url, hostnames, send_timeout) = self.server(raw.server);
+        if admin_listen == Some(listen) {
+            self.report(
+                admin_span,
+                "admin_listen is the listen address; give it another port (or leave it out to serve both on listen)".to_string(),
+            );
+        }
         let (store_path, store_cache_bytes, retention) = self.store(raw.store, state_dir);
         let poll = self.poll(raw.poll);
         let publish = self.publish(raw.publish);
@@ -262,8 +269,9 @@ impl Checker<'_> {
             .name
             .map(|name| name.trim().to_string())
             .filter(|name| !name.is_empty());
-        let mut request =
-            self.request_options(raw.headers, raw.username, raw.password, raw.user_agent);
+        let password = self.password(raw.password, raw.password_file, &url);
+        let headers = self.header_values(raw.headers, &url);
+        let mut request = self.request_options(headers, raw.username, password, raw.user_agent);
         request.addresses = AddressPolicy::for_source(&url, raw.allow_private.unwrap_or(false));
         request.credentials_origin = Some(url.origin());
         let timezone = self.timezone(raw.timezone);

@@ -88,9 +88,10 @@ pub(super) struct RawSource {
     pub(super) tags: Vec<String>,
     pub(super) interval: Option<Spanned<String>>,
     #[serde(default)]
-    pub(super) headers: BTreeMap<String, Spanned<String>>,
+    pub(super) headers: BTreeMap<String, Spanned<RawSecret>>,
     pub(super) username: Option<String>,
     pub(super) password: Option<String>,
+    pub(super) password_file: Option<Spanned<String>>,
     pub(super) user_agent: Option<Spanned<String>>,
     pub(super) timezone: Option<Spanned<String>>,
     pub(super) kind: Option<Spanned<String>>,
@@ -104,6 +105,23 @@ pub(super) struct RawSource {
     pub(super) allow_private: Option<bool>,
     #[serde(default)]
     pub(super) secret_query: Vec<Spanned<String>>,
+}
+
+/// A header's value: the text, or `{ file = "name" }`, a file holding it (`secrets`).
+#[derive(Debug, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "a string, or { file = \"path\" } naming a file that holds it"
+)]
+pub(super) enum RawSecret {
+    Text(String),
+    File(RawSecretFile),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSecretFile {
+    pub(super) file: String,
 }
 
 /// `[source.selectors]` of a `kind = "html"` source.

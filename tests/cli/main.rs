@@ -10,3 +10,4 @@ mod basics;
 mod commands;
 mod config_file;
 mod pages;
+mod secrets;
