@@ -311,3 +311,55 @@ async fn add_dry_run_fetches_and_writes_nothing() {
     assert_eq!(std::fs::read_to_string(&config).unwrap(), FEEDS);
     assert_eq!(server.requests_for("/wire.xml"), 1);
 }
+
+#[test]
+fn a_reload_stops_a_disabled_source_and_starts_it_again_when_enabled() {
+    use crate::common::daemon::{Daemon, body, config_text};
+    let wait = std::time::Duration::from_secs(15);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = runtime.block_on(FeedServer::start());
+    server.route("/rss2.xml", fixture("rss2.xml"), "application/rss+xml");
+    server.route("/atom.xml", fixture("atom.xml"), "application/atom+xml");
+    let dir = tempfile::tempdir().unwrap();
+    let atom = server.url("/atom.xml");
+    let sources = format!(
+        "[[source]]\nurl = \"{}\"\n\n[[source]]\nurl = \"{atom}\"\n",
+        server.url("/rss2.xml")
+    );
+    let config = write_config(dir.path(), &config_text(dir.path(), &sources));
+    let path = config.to_str().unwrap();
+    let daemon = Daemon::start(&config);
+    daemon.wait_for_body("/feed.xml", "New compiler release", wait);
+    let status = |daemon: &Daemon| {
+        let listing: serde_json::Value =
+            serde_json::from_str(body(&daemon.get("/sources.json"))).unwrap();
+        listing["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["url"] == atom.as_str())
+            .unwrap()["status"]
+            .clone()
+    };
+    assert_eq!(status(&daemon), "ok");
+
+    for (command, log, expected) in [
+        ("disable", "source removed", "disabled"),
+        ("enable", "source added", "ok"),
+    ] {
+        let out = tributary(&[command, &atom, "--config", path]);
+        assert!(out.status.success(), "{out:?}");
+        let mark = daemon.log().len();
+        daemon.signal(libc::SIGHUP);
+        daemon.wait_for_log_after(mark, "sources reloaded", wait);
+        let line = daemon.wait_for_log_after(mark, log, wait);
+        assert!(line.contains("/atom.xml"), "{line}");
+        assert_eq!(status(&daemon), expected, "after {command}");
+        if expected == "disabled" {
+            // Its series are gone with it (they come back with its next poll).
+            let metrics = daemon.get("/metrics");
+            assert!(!metrics.contains("/atom.xml"), "{metrics}");
+        }
+    }
+    assert!(daemon.stop(wait).success());
+}
