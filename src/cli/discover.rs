@@ -53,7 +53,7 @@ impl fmt::Display for NotFound {
             f,
             "no config file: looked for --config PATH (not given), ${CONFIG_ENV} (not set), \
              ./{CWD_CONFIG} (not there) and {SYSTEM_CONFIG} (not there); \
-             write one (`tributary add URL` starts ./{CWD_CONFIG}) or pass --config PATH"
+             write one (`tributary add URL` or `import-opml FILE` starts ./{CWD_CONFIG}) or pass --config PATH"
         )
     }
 }
@@ -68,7 +68,7 @@ pub fn find(flag: Option<&Path>) -> Result<Found, NotFound> {
     )
 }
 
-/// The config file a command that creates it writes (`add`, `import-opml`): the one
+/// The config file a command that may create it writes (`add`, `import-opml`): the one
 /// [`find`] picks, else `./feeds.toml`, which is then created.
 pub fn find_or_new(flag: Option<&Path>) -> Found {
     find(flag).unwrap_or_else(|NotFound| Found {

@@ -53,8 +53,11 @@ pub(super) fn add(
             config.path.display()
         );
     }
-    let text = std::fs::read_to_string(&config.path)
-        .with_context(|| format!("reading {}", config.path.display()))?;
+    let text = match std::fs::read_to_string(&config.path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(err) => return Err(err).with_context(|| format!("reading {}", config.path.display())),
+    };
     let new = crate::config::add::NewSource {
         url: Some(resolved.feed_url.clone()),
         name: name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty()),

@@ -32,6 +32,7 @@ config is $TRIBUTARY_CONFIG, else ./feeds.toml, else /etc/tributary/feeds.toml \
 (`tributary check` says which it read).\n\nExamples:\n  tributary check --config /etc/tributary/feeds.toml\n  \
 tributary run --config /etc/tributary/feeds.toml\n  tributary add https://example.org/ --tag news\n  \
 tributary sources\n  \
+tributary disable https://example.org/rss.xml --dry-run\n  tributary reset https://example.org/rss.xml\n  \
 tributary import-opml subscriptions.opml\n  tributary export-opml > feeds.opml";
 
 const EXIT_CODES: &str = "\
@@ -121,8 +122,8 @@ pub enum Command {
     /// Print each source's status: ok, failing, backing off or gone, its last success
     /// and error, next poll and items stored.
     ///
-    /// Asks the running daemon (at the config's [server] listen address); when none
-    /// answers, reads the store directly.
+    /// Asks the running daemon (at the config's [server] admin_listen address, else
+    /// listen); when none answers, reads the store directly.
     Sources {
         #[command(flatten)]
         config: ConfigArg,
@@ -326,9 +327,20 @@ pub fn dispatch(command: Command) -> ExitCode {
             tags,
             config,
             dry_run,
-        } => with(&config, |loaded| {
-            edit::add(&loaded, &url, name, tags, dry_run.dry_run)
-        }),
+        } => {
+            // With no config anywhere, `add` starts ./feeds.toml.
+            let found = discover::find_or_new(config.path.as_deref());
+            let loaded = match found.path.exists() {
+                true => load_config(&found.path),
+                false => {
+                    Ok(config::parse(&found.path, "", None).expect("an empty config is valid"))
+                }
+            };
+            match loaded {
+                Ok(loaded) => report(edit::add(&loaded, &url, name, tags, dry_run.dry_run)),
+                Err(code) => code,
+            }
+        }
         Command::Sources { config, json } => {
             with(&config, |config| sources::sources(&config, json))
         }

@@ -310,6 +310,20 @@ async fn add_dry_run_fetches_and_writes_nothing() {
     assert!(stdout(&out).contains("would add"), "{}", stdout(&out));
     assert_eq!(std::fs::read_to_string(&config).unwrap(), FEEDS);
     assert_eq!(server.requests_for("/wire.xml"), 1);
+
+    // With no config anywhere, `add` starts ./feeds.toml.
+    if Path::new("/etc/tributary/feeds.toml").exists() {
+        return;
+    }
+    let empty = tempfile::tempdir().unwrap();
+    let url = server.url("/wire.xml");
+    let cwd = empty.path().to_owned();
+    let out = tokio::task::spawn_blocking(move || run_in(&cwd, None, &["add", &url]))
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let started = tributary::config::load(&empty.path().join("feeds.toml")).unwrap();
+    assert_eq!(started.sources[0].url.as_str(), server.url("/wire.xml"));
 }
 
 #[test]
