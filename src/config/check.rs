@@ -51,7 +51,8 @@ impl Checker<'_> {
         let admin_listen = self.admin_listen(raw.server.admin_listen.as_ref());
         let metrics = raw.server.metrics.unwrap_or(true);
         let (listen, public_url, hostnames, send_timeout) = self.server(raw.server);
-        if admin_listen == Some(listen) {
+        // Port 0 (any free port) is two different ports.
+        if admin_listen == Some(listen) && listen.port() != 0 {
             self.report(
                 admin_span,
                 "admin_listen is the listen address; give it another port (or leave it out to serve both on listen)".to_string(),
