@@ -53,11 +53,7 @@ pub(super) fn add(
             config.path.display()
         );
     }
-    let text = match std::fs::read_to_string(&config.path) {
-        Ok(text) => text,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(err) => return Err(err).with_context(|| format!("reading {}", config.path.display())),
-    };
+    let text = read_or_empty(&config.path)?;
     let new = crate::config::add::NewSource {
         url: Some(resolved.feed_url.clone()),
         name: name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty()),
@@ -97,13 +93,7 @@ pub(super) fn import_opml(file: &Path, config_path: &Path, dry_run: bool) -> any
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let feeds = crate::config::import::read_opml(&bytes)
         .with_context(|| format!("reading {}", file.display()))?;
-    let text = match std::fs::read_to_string(config_path) {
-        Ok(text) => text,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(err) => {
-            return Err(err).with_context(|| format!("reading {}", config_path.display()));
-        }
-    };
+    let text = read_or_empty(config_path)?;
     // The config as it is must be valid: a problem is shown with its line and column
     // before anything is changed.
     let current = config::parse(config_path, &text, None)?;
@@ -137,6 +127,16 @@ pub(super) fn import_opml(file: &Path, config_path: &Path, dry_run: bool) -> any
         report.invalid.len()
     );
     Ok(())
+}
+
+/// The text of the config file at `path`; empty when there is none yet (`add` and
+/// `import-opml` then create it).
+fn read_or_empty(path: &Path) -> anyhow::Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(text),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(err) => Err(err).with_context(|| format!("reading {}", path.display())),
+    }
 }
 
 /// The configured sources as OPML 2.0, named as in the config (else by URL).

@@ -289,6 +289,17 @@ impl ConfigArg {
     fn load(&self) -> Result<Config, ExitCode> {
         load_config(&self.find()?.path)
     }
+
+    /// The checked config of a command that may create the file: with none anywhere,
+    /// an empty `./feeds.toml` ([`discover::find_or_new`]).
+    fn load_or_new(&self) -> Result<Config, ExitCode> {
+        let found = discover::find_or_new(self.path.as_deref());
+        if found.path.exists() {
+            load_config(&found.path)
+        } else {
+            Ok(config::parse(&found.path, "", None).expect("an empty config is valid"))
+        }
+    }
 }
 
 /// `--dry-run` of the commands that edit the config.
@@ -327,20 +338,10 @@ pub fn dispatch(command: Command) -> ExitCode {
             tags,
             config,
             dry_run,
-        } => {
-            // With no config anywhere, `add` starts ./feeds.toml.
-            let found = discover::find_or_new(config.path.as_deref());
-            let loaded = match found.path.exists() {
-                true => load_config(&found.path),
-                false => {
-                    Ok(config::parse(&found.path, "", None).expect("an empty config is valid"))
-                }
-            };
-            match loaded {
-                Ok(loaded) => report(edit::add(&loaded, &url, name, tags, dry_run.dry_run)),
-                Err(code) => code,
-            }
-        }
+        } => match config.load_or_new() {
+            Ok(loaded) => report(edit::add(&loaded, &url, name, tags, dry_run.dry_run)),
+            Err(code) => code,
+        },
         Command::Sources { config, json } => {
             with(&config, |config| sources::sources(&config, json))
         }

@@ -314,9 +314,10 @@ impl Loop {
 
 impl Scheduler {
     /// Polls every source until `token` is cancelled, taking each new [`Plan`] sent on
-    /// `plans` (a reload) and polling at once each source sent on `resets`. Polls in progress are spawned on `tracker`; a cancelled poll
-    /// stops fetching but finishes any store write it began. `heartbeat` is touched
-    /// every [`HEARTBEAT_EVERY`] while the loop turns, for the watchdog.
+    /// `plans` (a reload) and polling at once each source sent on `resets`. Polls in
+    /// progress are spawned on `tracker`; a cancelled poll stops fetching but finishes
+    /// any store write it began. `heartbeat` is touched every [`HEARTBEAT_EVERY`]
+    /// while the loop turns, for the watchdog.
     pub async fn run(
         self,
         mut plans: watch::Receiver<Plan>,
