@@ -226,7 +226,7 @@ async fn feeds_read_back_in_feed_rs_and_feedparser() {
         .unwrap();
     let other = rss::Channel::read_from(&other.bytes().await.unwrap()[..]).unwrap();
     assert_eq!(
-        other.atom_ext.unwrap().links[0].href,
+        other.extensions["atom"]["link"][0].attrs["href"],
         "http://news.example:8080/feed.xml"
     );
     assert_eq!(other.items.len(), RIVER.len());
@@ -272,7 +272,7 @@ async fn public_url_names_every_self_link_and_views_parse() {
     let (_, rss) = get(&river.app.url("/feed.xml")).await;
     let channel = rss::Channel::read_from(&rss[..]).unwrap();
     assert_eq!(
-        channel.atom_ext.unwrap().links[0].href,
+        channel.extensions["atom"]["link"][0].attrs["href"],
         "https://news.example.org/river/feed.xml"
     );
     assert_eq!(channel.link, "https://news.example.org/river/");
@@ -296,7 +296,7 @@ async fn public_url_names_every_self_link_and_views_parse() {
     let (_, body) = get(&river.app.url("/tags/news.xml")).await;
     let channel = rss::Channel::read_from(&body[..]).unwrap();
     assert_eq!(
-        channel.atom_ext.unwrap().links[0].href,
+        channel.extensions["atom"]["link"][0].attrs["href"],
         "https://news.example.org/river/tags/news.xml"
     );
     assert_eq!(channel.title, "Test river — news");

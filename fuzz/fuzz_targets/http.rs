@@ -94,6 +94,7 @@ static STATE: LazyLock<Arc<HttpState>> = LazyLock::new(|| {
     let (sources_tx, sources) = watch::channel(Arc::new(SourcesPage {
         title: config.publish.title.clone(),
         sources: config.sources.clone(),
+        disabled: config.disabled.clone(),
     }));
     // The receivers keep the last value once the senders are gone.
     drop((snapshot_tx, sources_tx));
@@ -106,6 +107,7 @@ static STATE: LazyLock<Arc<HttpState>> = LazyLock::new(|| {
         metrics: Arc::new(Metrics::new()),
         sources,
         send_timeout: config::DEFAULT_SEND_TIMEOUT,
+        admin: Default::default(),
     })
 });
 

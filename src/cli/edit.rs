@@ -16,6 +16,7 @@ pub(super) fn add(
     target: &str,
     name: Option<String>,
     tags: Vec<String>,
+    dry_run: bool,
 ) -> anyhow::Result<()> {
     let url = Url::parse(target.trim())
         .ok()
@@ -33,6 +34,7 @@ pub(super) fn add(
         config
             .sources
             .iter()
+            .chain(&config.disabled)
             .find(|s| s.url == *url)
             .map(|s| s.id.clone())
     };
@@ -51,8 +53,7 @@ pub(super) fn add(
             config.path.display()
         );
     }
-    let text = std::fs::read_to_string(&config.path)
-        .with_context(|| format!("reading {}", config.path.display()))?;
+    let text = read_or_empty(&config.path)?;
     let new = crate::config::add::NewSource {
         url: Some(resolved.feed_url.clone()),
         name: name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty()),
@@ -61,10 +62,7 @@ pub(super) fn add(
     let edited = crate::config::add::append_source(&text, &new)
         .with_context(|| format!("adding to {}", config.path.display()))?;
     // The file is written only once the result is known to load.
-    config::parse(&config.path, &edited, None)
-        .map_err(|err| anyhow::anyhow!("the new source would make the config invalid: {err}"))?;
-    config::replace_file(&config.path, &edited)
-        .with_context(|| format!("writing {}", config.path.display()))?;
+    let written = super::manage::write_or_diff(&config.path, &text, &edited, dry_run)?;
     if let Some((via, advertised)) = &resolved.discovery {
         let how = match via {
             discover::Via::Link => format!("it advertises {} feed(s)", advertised.len()),
@@ -75,7 +73,8 @@ pub(super) fn add(
         println!("{url} is a web page; {how}; adding {}", resolved.feed_url);
     }
     println!(
-        "added {} to {}: \"{}\", {} items",
+        "{} {} to {}: \"{}\", {} items",
+        if written { "added" } else { "would add" },
         resolved.feed_url,
         config.path.display(),
         new.name
@@ -84,50 +83,60 @@ pub(super) fn add(
             .unwrap_or("(untitled feed)"),
         document.items.len()
     );
-    println!("the daemon starts polling it when it next reads the config (reload or restart)");
+    if written {
+        println!("the daemon starts polling it when it next reads the config (reload or restart)");
+    }
     Ok(())
 }
 
-pub(super) fn import_opml(file: &Path, config_path: &Path) -> anyhow::Result<()> {
+pub(super) fn import_opml(file: &Path, config_path: &Path, dry_run: bool) -> anyhow::Result<()> {
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let feeds = crate::config::import::read_opml(&bytes)
         .with_context(|| format!("reading {}", file.display()))?;
-    let text = match std::fs::read_to_string(config_path) {
-        Ok(text) => text,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(err) => {
-            return Err(err).with_context(|| format!("reading {}", config_path.display()));
-        }
-    };
+    let text = read_or_empty(config_path)?;
     // The config as it is must be valid: a problem is shown with its line and column
     // before anything is changed.
     let current = config::parse(config_path, &text, None)?;
-    let configured: Vec<Url> = current.sources.iter().map(|s| s.url.clone()).collect();
+    let configured: Vec<Url> = current
+        .sources
+        .iter()
+        .chain(&current.disabled)
+        .map(|s| s.url.clone())
+        .collect();
     let (updated, report) = crate::config::import::append_sources(&text, &configured, &feeds)
         .with_context(|| format!("adding to {}", config_path.display()))?;
     for (url, reason) in &report.invalid {
         eprintln!("skipped {url}: {reason}");
     }
     if let Some(updated) = updated {
-        config::parse(config_path, &updated, None)
-            .context("the imported sources would make the config invalid; nothing was written")?;
-        config::replace_file(config_path, &updated)
-            .with_context(|| format!("writing {}", config_path.display()))?;
+        super::manage::write_or_diff(config_path, &text, &updated, dry_run)?;
     }
+    let added = if dry_run { "would add" } else { "added" };
     for feed in &report.added {
         match &feed.name {
-            Some(name) => println!("added {} ({name})", feed.url),
-            None => println!("added {}", feed.url),
+            Some(name) => println!("{added} {} ({name})", feed.url),
+            None => println!("{added} {}", feed.url),
         }
     }
     println!(
-        "{}: {} sources added, {} already there, {} skipped",
+        "{}: {} sources {}, {} already there, {} skipped",
         config_path.display(),
         report.added.len(),
+        if dry_run { "to add" } else { "added" },
         report.already.len(),
         report.invalid.len()
     );
     Ok(())
+}
+
+/// The text of the config file at `path`; empty when there is none yet (`add` and
+/// `import-opml` then create it).
+fn read_or_empty(path: &Path) -> anyhow::Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(text),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(err) => Err(err).with_context(|| format!("reading {}", path.display())),
+    }
 }
 
 /// The configured sources as OPML 2.0, named as in the config (else by URL).

@@ -3,9 +3,12 @@
 //! their status, `import-opml` and `export-opml`; a hidden `generate` writes the man
 //! pages and shell completions.
 
+mod discover;
 mod edit;
 mod generate;
 mod inspect;
+mod manage;
+mod reset;
 mod run;
 mod sources;
 
@@ -24,10 +27,12 @@ const EXIT_STORE_IO: u8 = 74;
 const EXIT_STORE_BUSY: u8 = 69;
 
 /// The examples of `--help`.
-const EXAMPLES: &str = "Every command that reads a config takes --config PATH (default: feeds.toml, \
-or $TRIBUTARY_CONFIG).\n\nExamples:\n  tributary check --config /etc/tributary/feeds.toml\n  \
+const EXAMPLES: &str = "Every command that reads a config takes --config PATH; without it the \
+config is $TRIBUTARY_CONFIG, else ./feeds.toml, else /etc/tributary/feeds.toml \
+(`tributary check` says which it read).\n\nExamples:\n  tributary check --config /etc/tributary/feeds.toml\n  \
 tributary run --config /etc/tributary/feeds.toml\n  tributary add https://example.org/ --tag news\n  \
 tributary sources\n  \
+tributary disable https://example.org/rss.xml --dry-run\n  tributary reset https://example.org/rss.xml\n  \
 tributary import-opml subscriptions.opml\n  tributary export-opml > feeds.opml";
 
 const EXIT_CODES: &str = "\
@@ -111,12 +116,14 @@ pub enum Command {
         tags: Vec<String>,
         #[command(flatten)]
         config: ConfigArg,
+        #[command(flatten)]
+        dry_run: DryRun,
     },
     /// Print each source's status: ok, failing, backing off or gone, its last success
     /// and error, next poll and items stored.
     ///
-    /// Asks the running daemon (at the config's [server] listen address); when none
-    /// answers, reads the store directly.
+    /// Asks the running daemon (at the config's [server] admin_listen address, else
+    /// listen); when none answers, reads the store directly.
     Sources {
         #[command(flatten)]
         config: ConfigArg,
@@ -134,9 +141,56 @@ pub enum Command {
         file: PathBuf,
         #[command(flatten)]
         config: ConfigArg,
+        #[command(flatten)]
+        dry_run: DryRun,
     },
     /// Print the configured sources as an OPML 2.0 subscription list.
     ExportOpml {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Remove a source's [[source]] table from the config, keeping every other line
+    /// and comment. Its stored items age out by retention.
+    Remove {
+        /// The source's URL as written in the config, or its id (as `tributary
+        /// sources` and /opml show it).
+        source: String,
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        dry_run: DryRun,
+    },
+    /// Set `enabled = false` on a source: it stays in the config but is not polled.
+    Disable {
+        /// The source's URL as written in the config, or its id.
+        source: String,
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        dry_run: DryRun,
+    },
+    /// Poll a disabled source again (drops its `enabled = false`).
+    Enable {
+        /// The source's URL as written in the config, or its id.
+        source: String,
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        dry_run: DryRun,
+    },
+    /// Print the effective config as TOML, every default filled in and secrets
+    /// shown as "<redacted>".
+    Config {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Forget a source's failures, backoff and 410 Gone, so it is polled at once.
+    ///
+    /// Asks the running daemon ([server] admin_listen, else listen when that is a
+    /// loopback address); when none answers, writes the store directly.
+    Reset {
+        /// The source's URL as written in the config, or its id.
+        source: String,
         #[command(flatten)]
         config: ConfigArg,
     },
@@ -215,13 +269,45 @@ impl SelectorArgs {
 
 #[derive(clap::Args)]
 pub struct ConfigArg {
-    /// The config file.
-    #[arg(
-        long = "config",
-        env = "TRIBUTARY_CONFIG",
-        default_value = "feeds.toml"
-    )]
-    path: PathBuf,
+    /// The config file [default: $TRIBUTARY_CONFIG, else ./feeds.toml, else
+    /// /etc/tributary/feeds.toml].
+    #[arg(long = "config", value_name = "PATH")]
+    path: Option<PathBuf>,
+}
+
+impl ConfigArg {
+    /// The config file the command reads ([`discover::find`]); the error, when there
+    /// is none, is printed and becomes the config exit code.
+    fn find(&self) -> Result<discover::Found, ExitCode> {
+        discover::find(self.path.as_deref()).map_err(|err| {
+            eprintln!("tributary: {err}");
+            ExitCode::from(EXIT_CONFIG)
+        })
+    }
+
+    /// The checked config the command reads.
+    fn load(&self) -> Result<Config, ExitCode> {
+        load_config(&self.find()?.path)
+    }
+
+    /// The checked config of a command that may create the file: with none anywhere,
+    /// an empty `./feeds.toml` ([`discover::find_or_new`]).
+    fn load_or_new(&self) -> Result<Config, ExitCode> {
+        let found = discover::find_or_new(self.path.as_deref());
+        if found.path.exists() {
+            load_config(&found.path)
+        } else {
+            Ok(config::parse(&found.path, "", None).expect("an empty config is valid"))
+        }
+    }
+}
+
+/// `--dry-run` of the commands that edit the config.
+#[derive(clap::Args, Clone, Copy)]
+pub struct DryRun {
+    /// Print the change as a unified diff of the config file and write nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 /// Runs one command to its end; the exit code says how it went.
@@ -230,12 +316,12 @@ pub fn dispatch(command: Command) -> ExitCode {
         crate::sys::stop_quietly_on_closed_pipe();
     }
     match command {
-        Command::Run { config } => run::run(&config.path),
-        Command::Check { config } => run::check(&config.path),
-        Command::Poll { config } => match load_config(&config.path) {
-            Ok(config) => report(run::poll_once(config)),
+        Command::Run { config } => with_path(&config, run::run),
+        Command::Check { config } => match config.find() {
+            Ok(found) => run::check(&found),
             Err(code) => code,
         },
+        Command::Poll { config } => with(&config, run::poll_once),
         Command::Inspect {
             file_or_url,
             json,
@@ -251,23 +337,69 @@ pub fn dispatch(command: Command) -> ExitCode {
             name,
             tags,
             config,
-        } => match load_config(&config.path) {
-            Ok(loaded) => report(edit::add(&loaded, &url, name, tags)),
+            dry_run,
+        } => match config.load_or_new() {
+            Ok(loaded) => report(edit::add(&loaded, &url, name, tags, dry_run.dry_run)),
             Err(code) => code,
         },
-        Command::Sources { config, json } => match load_config(&config.path) {
-            Ok(config) => report(sources::sources(&config, json)),
-            Err(code) => code,
-        },
-        Command::ImportOpml { file, config } => report(edit::import_opml(&file, &config.path)),
-        Command::ExportOpml { config } => match load_config(&config.path) {
-            Ok(config) => {
-                print!("{}", edit::export_opml(&config));
-                ExitCode::SUCCESS
-            }
-            Err(code) => code,
-        },
+        Command::Sources { config, json } => {
+            with(&config, |config| sources::sources(&config, json))
+        }
+        Command::ImportOpml {
+            file,
+            config,
+            dry_run,
+        } => {
+            let found = discover::find_or_new(config.path.as_deref());
+            report(edit::import_opml(&file, &found.path, dry_run.dry_run))
+        }
+        Command::ExportOpml { config } => with(&config, |config| {
+            print!("{}", edit::export_opml(&config));
+            Ok(())
+        }),
+        Command::Remove {
+            source,
+            config,
+            dry_run,
+        } => with_path(&config, |path| {
+            report(manage::remove(path, &source, dry_run.dry_run))
+        }),
+        Command::Disable {
+            source,
+            config,
+            dry_run,
+        } => with_path(&config, |path| {
+            report(manage::set_enabled(path, &source, false, dry_run.dry_run))
+        }),
+        Command::Enable {
+            source,
+            config,
+            dry_run,
+        } => with_path(&config, |path| {
+            report(manage::set_enabled(path, &source, true, dry_run.dry_run))
+        }),
+        Command::Config { config } => with(&config, |config| {
+            print!("{}", manage::effective(&config));
+            Ok(())
+        }),
+        Command::Reset { source, config } => with(&config, |config| reset::reset(&config, &source)),
         Command::Generate { what } => report(generate::generate(what)),
+    }
+}
+
+/// Runs `command` on the path of the config [`ConfigArg::find`] picks.
+fn with_path(config: &ConfigArg, command: impl FnOnce(&Path) -> ExitCode) -> ExitCode {
+    match config.find() {
+        Ok(found) => command(&found.path),
+        Err(code) => code,
+    }
+}
+
+/// Runs `command` on the checked config [`ConfigArg::load`] reads, and reports.
+fn with(config: &ConfigArg, command: impl FnOnce(Config) -> anyhow::Result<()>) -> ExitCode {
+    match config.load() {
+        Ok(config) => report(command(config)),
+        Err(code) => code,
     }
 }
 

@@ -72,15 +72,22 @@ fn daemon_runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-pub(super) fn check(path: &Path) -> ExitCode {
-    let config = match load_config(path) {
+pub(super) fn check(found: &super::discover::Found) -> ExitCode {
+    println!("reading {} ({})", found.path.display(), found.why);
+    let config = match load_config(&found.path) {
         Ok(config) => config,
         Err(code) => return code,
     };
     println!("{}: ok", config.path.display());
     println!("  sources: {}", config.sources.len());
+    if !config.disabled.is_empty() {
+        println!("  disabled: {}", config.disabled.len());
+    }
     println!("  store:   {}", config.store_path.display());
     println!("  listen:  {}", config.listen);
+    if let Some(admin) = config.admin_listen {
+        println!("  admin:   {admin}");
+    }
     println!(
         "  publish: \"{}\", {} items, language {}, times in {}",
         config.publish.title,

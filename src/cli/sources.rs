@@ -11,7 +11,10 @@ const DAEMON_ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_sec
 
 pub(super) fn sources(config: &Config, json: bool) -> anyhow::Result<()> {
     use crate::ops::status;
-    let url = daemon_url(config.listen, "/sources.json");
+    let url = daemon_url(
+        config.admin_listen.unwrap_or(config.listen),
+        "/sources.json",
+    );
     let (statuses, from) = match from_daemon(&url) {
         Ok(statuses) => (statuses, format!("from the daemon at {url}")),
         Err(unanswered) => {
@@ -55,7 +58,7 @@ pub(super) fn sources(config: &Config, json: bool) -> anyhow::Result<()> {
 }
 
 /// `http://{listen}{path}`, with a wildcard listen address replaced by loopback.
-fn daemon_url(listen: std::net::SocketAddr, path: &str) -> String {
+pub(super) fn daemon_url(listen: std::net::SocketAddr, path: &str) -> String {
     let mut addr = listen;
     if addr.ip().is_unspecified() {
         addr.set_ip(match addr.ip() {
@@ -89,15 +92,17 @@ fn from_store(
     use crate::ops::status;
     if !config.store_path.exists() {
         let never = crate::item::SourceState::default();
-        return Ok(config
-            .sources
-            .iter()
-            .map(|source| status::source_status(source, &never, Some(0)))
-            .collect());
+        let status = |source| status::source_status(source, &never, Some(0));
+        let disabled = config.disabled.iter().map(status).map(|mut s| {
+            s.status = status::Status::Disabled;
+            s
+        });
+        return Ok(config.sources.iter().map(status).chain(disabled).collect());
     }
     let store = crate::store::Store::open(&config.store_path)?;
     let counts = store.item_counts()?;
-    status::collect(&config.sources, &store, |id| {
-        Some(counts.get(id).copied().unwrap_or(0))
-    })
+    let count = |id: &crate::item::SourceId| Some(counts.get(id).copied().unwrap_or(0));
+    let mut statuses = status::collect(&config.sources, &store, count)?;
+    statuses.extend(status::collect_disabled(&config.disabled, &store, count)?);
+    Ok(statuses)
 }

@@ -47,23 +47,36 @@ impl Checker<'_> {
     /// The whole file, section by section; `state_dir` is the store's home when the
     /// file names none.
     pub(super) fn check(&mut self, raw: RawConfig, state_dir: Option<PathBuf>) -> Config {
+        let admin_span = raw.server.admin_listen.as_ref().map(Spanned::span);
+        let admin_listen = self.admin_listen(raw.server.admin_listen.as_ref());
+        let metrics = raw.server.metrics.unwrap_or(true);
         let (listen, public_url, hostnames, send_timeout) = self.server(raw.server);
+        // Port 0 (any free port) is two different ports.
+        if admin_listen == Some(listen) && listen.port() != 0 {
+            self.report(
+                admin_span,
+                "admin_listen is the listen address; give it another port (or leave it out to serve both on listen)".to_string(),
+            );
+        }
         let (store_path, store_cache_bytes, retention) = self.store(raw.store, state_dir);
         let poll = self.poll(raw.poll);
         let publish = self.publish(raw.publish);
-        let sources = self.sources(raw.source, poll.interval);
+        let (sources, disabled) = self.sources(raw.source, poll.interval);
         Config {
             path: self.path.to_owned(),
             listen,
             public_url,
             hostnames,
             send_timeout,
+            admin_listen,
+            metrics,
             store_path,
             store_cache_bytes,
             retention,
             poll,
             publish,
             sources,
+            disabled,
             watch: raw.config.watch.unwrap_or(false),
         }
     }
@@ -91,6 +104,22 @@ impl Checker<'_> {
             .collect();
         let send_timeout = self.send_timeout(raw.send_timeout.as_ref());
         (listen, public_url, hostnames, send_timeout)
+    }
+
+    /// `[server] admin_listen`: an address to listen on.
+    fn admin_listen(&mut self, raw: Option<&Spanned<String>>) -> Option<SocketAddr> {
+        let raw = raw?;
+        let parsed = raw.as_ref().trim().parse();
+        if parsed.is_err() {
+            self.report(
+                Some(raw.span()),
+                format!(
+                    "admin_listen `{}` is not an address to listen on; write an IP and a port, like \"127.0.0.1:9091\"",
+                    raw.as_ref()
+                ),
+            );
+        }
+        parsed.ok()
     }
 
     /// `[store]`: where it lives, its page cache in bytes, and how long items stay.
@@ -187,10 +216,16 @@ impl Checker<'_> {
         }
     }
 
-    /// Every `[[source]]`, in file order; a source with a problem is left out (and
-    /// reported), as is the second of two with the same URL.
-    fn sources(&mut self, raw: Vec<RawSource>, default_interval: Interval) -> Vec<SourceConfig> {
+    /// Every `[[source]]`, in file order: the enabled ones, then those with
+    /// `enabled = false`; a source with a problem is left out (and reported), as is
+    /// the second of two with the same URL.
+    fn sources(
+        &mut self,
+        raw: Vec<RawSource>,
+        default_interval: Interval,
+    ) -> (Vec<SourceConfig>, Vec<SourceConfig>) {
         let mut sources = Vec::with_capacity(raw.len());
+        let mut disabled = Vec::new();
         let mut seen: HashMap<String, usize> = HashMap::new();
         for raw_source in raw {
             let Some(url) = self.http_url(&raw_source.url, "source url") else {
@@ -209,11 +244,16 @@ impl Checker<'_> {
                 continue;
             }
             seen.insert(url.to_string(), start);
+            let enabled = raw_source.enabled.unwrap_or(true);
             if let Some(source) = self.source(raw_source, url, default_interval) {
-                sources.push(source);
+                if enabled {
+                    sources.push(source);
+                } else {
+                    disabled.push(source);
+                }
             }
         }
-        sources
+        (sources, disabled)
     }
 
     /// One `[[source]]` whose URL is already checked.
@@ -230,8 +270,9 @@ impl Checker<'_> {
             .name
             .map(|name| name.trim().to_string())
             .filter(|name| !name.is_empty());
-        let mut request =
-            self.request_options(raw.headers, raw.username, raw.password, raw.user_agent);
+        let password = self.password(raw.password, raw.password_file, &url);
+        let headers = self.header_values(raw.headers, &url);
+        let mut request = self.request_options(headers, raw.username, password, raw.user_agent);
         request.addresses = AddressPolicy::for_source(&url, raw.allow_private.unwrap_or(false));
         request.credentials_origin = Some(url.origin());
         let timezone = self.timezone(raw.timezone);

@@ -13,7 +13,7 @@ use std::path::Path;
 use toml_edit::{Array, ArrayOfTables, DocumentMut, Item, Table, Value, value};
 
 /// The UTF-8 byte-order mark some Windows editors put at the start of a file.
-const BOM: char = '\u{feff}';
+pub(super) const BOM: char = '\u{feff}';
 
 /// Why the file could not take the new sources.
 #[derive(Debug, thiserror::Error)]
@@ -119,7 +119,7 @@ fn push_inline(array: &mut Array, table: Table) {
 
 /// `edited` with the byte-order mark and the line endings of `original`, and a final
 /// newline.
-fn written_like(original: &str, edited: String) -> String {
+pub(super) fn written_like(original: &str, edited: String) -> String {
     let mut edited = edited;
     if !edited.ends_with('\n') {
         edited.push('\n');

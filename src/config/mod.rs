@@ -10,12 +10,14 @@
 //! new sources into the file (`edit::replace_file` is the one way it is written).
 
 pub mod add;
+pub mod change;
 mod check;
 mod edit;
 mod error;
 pub mod import;
 mod key;
 mod raw;
+mod secrets;
 mod types;
 mod values;
 
@@ -425,6 +427,23 @@ mod tests {
             assert_eq!(places(&problems), vec![(2, 16)], "{text}");
             assert!(problems[0].message.contains(message), "{problems:#?}");
         }
+    }
+
+    #[test]
+    fn admin_listen_and_metrics_are_read_and_checked() {
+        let config = check("").unwrap();
+        assert_eq!((config.admin_listen, config.metrics), (None, true));
+        let config =
+            check("[server]\nadmin_listen = \"127.0.0.1:9091\"\nmetrics = false\n").unwrap();
+        assert_eq!(config.admin_listen, Some("127.0.0.1:9091".parse().unwrap()));
+        assert!(!config.metrics);
+        let problems = check("[server]\nadmin_listen = \"localhost\"\n").unwrap_err();
+        assert_eq!(places(&problems), vec![(2, 16)]);
+        let problems =
+            check("[server]\nlisten = \"127.0.0.1:80\"\nadmin_listen = \"127.0.0.1:80\"\n")
+                .unwrap_err();
+        assert_eq!(places(&problems), vec![(3, 16)]);
+        assert!(problems[0].message.contains("another port"), "{problems:?}");
     }
 
     #[test]

@@ -39,6 +39,8 @@ pub(super) struct RawServer {
     #[serde(default)]
     pub(super) hostnames: Vec<Spanned<String>>,
     pub(super) send_timeout: Option<Spanned<String>>,
+    pub(super) admin_listen: Option<Spanned<String>>,
+    pub(super) metrics: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -79,14 +81,17 @@ pub(super) struct RawPublish {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawSource {
     pub(super) url: Spanned<String>,
+    /// `false`: kept in the file, not polled.
+    pub(super) enabled: Option<bool>,
     pub(super) name: Option<String>,
     #[serde(default)]
     pub(super) tags: Vec<String>,
     pub(super) interval: Option<Spanned<String>>,
     #[serde(default)]
-    pub(super) headers: BTreeMap<String, Spanned<String>>,
+    pub(super) headers: BTreeMap<String, Spanned<RawSecret>>,
     pub(super) username: Option<String>,
     pub(super) password: Option<String>,
+    pub(super) password_file: Option<Spanned<String>>,
     pub(super) user_agent: Option<Spanned<String>>,
     pub(super) timezone: Option<Spanned<String>>,
     pub(super) kind: Option<Spanned<String>>,
@@ -100,6 +105,23 @@ pub(super) struct RawSource {
     pub(super) allow_private: Option<bool>,
     #[serde(default)]
     pub(super) secret_query: Vec<Spanned<String>>,
+}
+
+/// A header's value: the text, or `{ file = "name" }`, a file holding it (`secrets`).
+#[derive(Debug, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "a string, or { file = \"path\" } naming a file that holds it"
+)]
+pub(super) enum RawSecret {
+    Text(String),
+    File(RawSecretFile),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSecretFile {
+    pub(super) file: String,
 }
 
 /// `[source.selectors]` of a `kind = "html"` source.

@@ -33,13 +33,23 @@ pub struct Config {
     /// `[server] send_timeout`: how long a response may wait for a reader that has
     /// stopped reading before the connection is closed.
     pub send_timeout: Duration,
+    /// `[server] admin_listen`: where `/metrics`, `/sources`, `/healthz`, `/readyz`
+    /// and the admin POSTs are served instead of `listen`, which then serves only
+    /// what readers need.
+    pub admin_listen: Option<SocketAddr>,
+    /// `[server] metrics`: `false` serves no `/metrics`.
+    pub metrics: bool,
     pub store_path: PathBuf,
     /// `[store] cache_mb` in bytes: sled's page cache.
     pub store_cache_bytes: u64,
     pub retention: Retention,
     pub poll: PollConfig,
     pub publish: PublishConfig,
+    /// The sources polled: every `[[source]]` but those with `enabled = false`.
     pub sources: Vec<SourceConfig>,
+    /// The sources with `enabled = false`: kept in the file, listed by `/sources`
+    /// as disabled, never polled.
+    pub disabled: Vec<SourceConfig>,
     /// `[config] watch`: reload when the file itself changes, not only on SIGHUP.
     pub watch: bool,
 }

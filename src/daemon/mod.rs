@@ -58,6 +58,7 @@ pub async fn run(
     metrics.name_sources(&config.sources);
     let fetcher = Fetcher::new(&config.poll).context("setting up the HTTP client")?;
     let local = listener.local_addr()?;
+    let admin = bind_admin(&config).await?;
     let mut triggers = reload::Triggers::new(&config).context("listening for SIGHUP")?;
     // What the store already holds is served at once, before the first poll ends.
     let (publisher, first) = publish_stored(&store, &config, local).await?;
@@ -68,7 +69,13 @@ pub async fn run(
         metrics,
     };
     let mut tasks = Tasks::start(
-        &config, &parts, publisher, first, fetcher, receivers, listener,
+        &config,
+        &parts,
+        publisher,
+        first,
+        fetcher,
+        receivers,
+        (listener, admin),
     );
     info!(listen = %local, sources = config.sources.len(), store = %config.store_path.display(), "tributary is up");
     systemd::ready();
@@ -82,6 +89,21 @@ pub async fn run(
     )
     .await?;
     tasks.stop(stopped_server, &parts).await
+}
+
+/// The `[server] admin_listen` listener, when the config names one.
+async fn bind_admin(config: &Config) -> anyhow::Result<Option<TcpListener>> {
+    let Some(addr) = config.admin_listen else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(addr).await.with_context(|| {
+        format!(
+            "listening on {addr} (change [server] admin_listen in {})",
+            config.path.display()
+        )
+    })?;
+    info!(admin_listen = %listener.local_addr()?, "serving /metrics, /sources, /healthz and /readyz here only");
+    Ok(Some(listener))
 }
 
 /// Opens the store named in `config`, off the async threads.
@@ -197,7 +219,7 @@ impl Tasks {
         first: Snapshot,
         fetcher: Fetcher,
         receivers: Receivers,
-        listener: TcpListener,
+        (listener, admin): (TcpListener, Option<TcpListener>),
     ) -> Tasks {
         let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(first));
         let token = CancellationToken::new();
@@ -213,8 +235,10 @@ impl Tasks {
             metrics: parts.metrics.clone(),
             health: parts.health.clone(),
         };
+        let (resets, resets_rx) = tokio::sync::mpsc::unbounded_channel();
         tracker.spawn(scheduler.run(
             receivers.plan,
+            resets_rx,
             poll_heartbeat.clone(),
             token.child_token(),
             tracker.clone(),
@@ -238,9 +262,15 @@ impl Tasks {
             metrics: parts.metrics.clone(),
             sources: receivers.sources,
             send_timeout: config.send_timeout,
+            admin: http::admin::Admin {
+                metrics_off: !config.metrics,
+                resets: Some(resets),
+                ..Default::default()
+            },
         };
-        let server = tokio::spawn(http::serve(
+        let server = tokio::spawn(http::serve_all(
             listener,
+            admin,
             http_state,
             http_heartbeat.clone(),
             token.child_token(),
@@ -376,6 +406,7 @@ fn sources_page(config: &Config) -> Arc<SourcesPage> {
     Arc::new(SourcesPage {
         title: config.publish.title.clone(),
         sources: config.sources.clone(),
+        disabled: config.disabled.clone(),
     })
 }
 

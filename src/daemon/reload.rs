@@ -215,6 +215,9 @@ pub fn needs_restart(running: &Config, new: &Config) -> Vec<String> {
     if running.publish.max_items != new.publish.max_items {
         changes.push("the largest ?limit= of HTTP requests ([publish] max_items)".into());
     }
+    if (running.admin_listen, running.metrics) != (new.admin_listen, new.metrics) {
+        changes.push("[server] admin_listen or metrics".into());
+    }
     changes
 }
 

@@ -24,6 +24,7 @@
 //! fast paths are [`zerocopy`] (sendfile) and [`deadline`] (the connection deadlines).
 //! Every response carries [`SAFE_HEADERS`] and the [`content_security_policy`].
 
+pub mod admin;
 mod conditional;
 pub mod deadline;
 mod line_ends;
@@ -45,6 +46,7 @@ use crate::ops::metrics::Metrics;
 use crate::publish::Snapshot;
 use crate::store::Store;
 
+pub use admin::serve_all;
 pub use conditional::{Encoding, negotiate};
 pub use routes::{SAFE_HEADERS, content_security_policy, handle, service, style_hash};
 pub use server::{connection_builder, serve};
@@ -64,6 +66,7 @@ pub const MAX_HEADERS: usize = 100;
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the handlers share.
+#[derive(Clone)]
 pub struct HttpState {
     pub snapshot: watch::Receiver<Arc<Snapshot>>,
     pub store: Store,
@@ -79,12 +82,16 @@ pub struct HttpState {
     pub sources: watch::Receiver<Arc<SourcesPage>>,
     /// `[server] send_timeout`: how long a response may wait for room in the socket.
     pub send_timeout: Duration,
+    /// What of the operator this listener serves (`[server] admin_listen`).
+    pub admin: admin::Admin,
 }
 
 /// What `/sources` lists: the configured sources, under the site's title.
 pub struct SourcesPage {
     pub title: String,
     pub sources: Vec<SourceConfig>,
+    /// Those with `enabled = false`, listed after the others as disabled.
+    pub disabled: Vec<SourceConfig>,
 }
 
 /// The body of every response: whole bytes, rendered or compressed beforehand.

@@ -67,7 +67,11 @@ pub(super) async fn sources(state: &HttpState, json: bool) -> Response<Body> {
     let metrics = state.metrics.clone();
     let listed = page.clone();
     let statuses = tokio::task::spawn_blocking(move || {
-        status::collect(&listed.sources, &store, |id| metrics.source_items(id))
+        let mut statuses = status::collect(&listed.sources, &store, |id| metrics.source_items(id))?;
+        statuses.extend(status::collect_disabled(&listed.disabled, &store, |_| {
+            None
+        })?);
+        Ok::<_, crate::store::StoreError>(statuses)
     })
     .await;
     let statuses = match statuses {

@@ -14,7 +14,6 @@ use tracing::warn;
 
 use super::conditional::respond;
 use super::deadline::Progress;
-use super::operator::{healthz, metrics, readyz, sources};
 use super::{Body, HttpState, MAX_URI_BYTES};
 use crate::publish::urls::{self, route};
 use crate::publish::{Format, Scope, View, ViewError};
@@ -101,6 +100,7 @@ fn route_pattern(path: &str) -> &'static str {
         "/metrics" => "/metrics",
         "/sources" => "/sources",
         "/sources.json" => "/sources.json",
+        _ if path.starts_with("/sources/") && path.ends_with("/reset") => "/sources/{id}/reset",
         _ => route(path).map_or("unknown", |(format, scope)| urls::pattern(format, &scope)),
     }
 }
@@ -114,6 +114,11 @@ async fn answer(state: &HttpState, request: Request<Incoming>) -> Response<Body>
     {
         return plain(StatusCode::URI_TOO_LONG, "the URI is too long");
     }
+    if parts.method == Method::POST
+        && let Some(response) = super::admin::post(state, parts.uri.path()).await
+    {
+        return response;
+    }
     if parts.method != Method::GET && parts.method != Method::HEAD {
         let mut response = plain(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -125,12 +130,8 @@ async fn answer(state: &HttpState, request: Request<Incoming>) -> Response<Body>
         return response;
     }
     let path = parts.uri.path();
-    match path {
-        "/healthz" => return healthz(state).await,
-        "/readyz" => return readyz(state).await,
-        "/metrics" => return metrics(state).await,
-        "/sources" | "/sources.json" => return sources(state, path == "/sources.json").await,
-        _ => {}
+    if let Some(response) = super::admin::operator(state, path).await {
+        return response;
     }
     let Some((format, scope)) = route(path) else {
         return plain(StatusCode::NOT_FOUND, "no such page");

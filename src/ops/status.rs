@@ -29,6 +29,8 @@ pub enum Status {
     BackingOff,
     /// The server answered 410 Gone: not polled until its entry in the config changes.
     Gone,
+    /// `enabled = false` in the config: kept there, not polled.
+    Disabled,
 }
 
 impl fmt::Display for Status {
@@ -39,6 +41,7 @@ impl fmt::Display for Status {
             Status::Failing => "failing",
             Status::BackingOff => "backing off",
             Status::Gone => "gone",
+            Status::Disabled => "disabled",
         })
     }
 }
@@ -113,6 +116,33 @@ pub fn collect(
         .collect()
 }
 
+/// The status of every source with `enabled = false`: what it last did, marked
+/// disabled, with no next poll.
+pub fn collect_disabled(
+    sources: &[SourceConfig],
+    store: &Store,
+    items: impl FnMut(&SourceId) -> Option<u64>,
+) -> Result<Vec<SourceStatus>, StoreError> {
+    let mut statuses = collect(sources, store, items)?;
+    for status in &mut statuses {
+        status.status = Status::Disabled;
+        status.next_poll = None;
+    }
+    Ok(statuses)
+}
+
+/// What `tributary reset` forgot of a source's state, in words.
+pub fn forgotten(before: &SourceState) -> String {
+    let mut parts = vec![format!("{} failures", before.consecutive_failures)];
+    if before.gone.is_some() {
+        parts.push("410 Gone".to_string());
+    }
+    if let Some(at) = before.next_poll {
+        parts.push(format!("next poll {}", at.format("%Y-%m-%d %H:%M:%S UTC")));
+    }
+    format!("forgot {}", parts.join(", "))
+}
+
 /// `/sources.json`: `{"sources": [...]}`.
 pub fn render_json(statuses: &[SourceStatus]) -> Vec<u8> {
     serde_json::to_vec_pretty(&serde_json::json!({ "sources": statuses }))
@@ -168,7 +198,7 @@ pub fn render_table(statuses: &[SourceStatus], now: DateTime<Utc>) -> String {
         let name: String = s.name.chars().take(name_width).collect();
         let items = s.items.map_or_else(|| "-".to_string(), |n| n.to_string());
         let next = match s.status {
-            Status::Gone => "never".to_string(),
+            Status::Gone | Status::Disabled => "never".to_string(),
             _ => when(s.next_poll, now),
         };
         let _ = writeln!(
@@ -215,7 +245,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}
 time{font-variant-numeric:tabular-nums;white-space:nowrap}
 .url,.err{display:block;color:var(--muted);font-size:.8rem;overflow-wrap:anywhere}
 .err{color:var(--bad)}
-.ok{color:var(--good)}.failing,.backing_off,.gone{color:var(--bad)}.pending{color:var(--warn)}
+.ok{color:var(--good)}.failing,.backing_off,.gone{color:var(--bad)}.pending{color:var(--warn)}.disabled{color:var(--muted)}
 ";
 
 /// `/sources`: the table as a page. Times are UTC, with the relative time beside them.
@@ -263,7 +293,7 @@ pub fn render_html(statuses: &[SourceStatus], title: &str, now: DateTime<Utc>) -
         );
         time_cell(s.last_success, now, &mut out);
         out.push_str("</td><td>");
-        if s.status == Status::Gone {
+        if matches!(s.status, Status::Gone | Status::Disabled) {
             out.push_str("never");
         } else {
             time_cell(s.next_poll, now, &mut out);

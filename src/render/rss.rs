@@ -6,7 +6,7 @@
 //! so that a reader that renders them as HTML shows that text (`render::html_title`).
 //! Called by `publish` through [`render_rss`].
 
-use rss::extension::atom::{AtomExtension, Link};
+use rss::extension::Extension;
 use rss::extension::dublincore::DublinCoreExtension;
 use rss::{Category, Channel, Guid, Source};
 
@@ -23,14 +23,8 @@ pub fn render_rss(items: &[StoredItem], info: &FeedInfo) -> Vec<u8> {
         last_build_date: items.first().map(|i| i.timestamp.to_rfc2822()),
         generator: Some(super::GENERATOR.to_string()),
         ttl: Some(info.ttl_minutes.to_string()),
-        atom_ext: Some(AtomExtension {
-            links: vec![Link {
-                href: info.self_url.clone(),
-                rel: "self".to_string(),
-                mime_type: Some("application/rss+xml".to_string()),
-                ..Link::default()
-            }],
-        }),
+        namespaces: [("atom".to_string(), ATOM_NAMESPACE.to_string())].into(),
+        extensions: [("atom".to_string(), self_link(&info.self_url))].into(),
         items: items.iter().map(rss_item).collect(),
         ..Channel::default()
     };
@@ -39,6 +33,30 @@ pub fn render_rss(items: &[StoredItem], info: &FeedInfo) -> Vec<u8> {
             .write_to(Vec::new())
             .expect("writing XML to memory cannot fail"),
     )
+}
+
+/// The Atom namespace, of the channel's `atom:link`.
+const ATOM_NAMESPACE: &str = "http://www.w3.org/2005/Atom";
+
+/// `<atom:link href="…" rel="self" type="application/rss+xml"/>`, as the rss crate's
+/// extensions hold it. Written as a plain extension element rather than through the
+/// crate's `atom` feature, which would build atom_syndication with its builders
+/// (derive_builder and its proc macros) for this one element.
+fn self_link(href: &str) -> std::collections::BTreeMap<String, Vec<Extension>> {
+    let attrs = [
+        ("href", href),
+        ("rel", "self"),
+        ("type", "application/rss+xml"),
+    ];
+    let link = Extension {
+        name: "atom:link".to_string(),
+        attrs: attrs
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect(),
+        ..Extension::default()
+    };
+    [("link".to_string(), vec![link])].into()
 }
 
 fn rss_item(stored: &StoredItem) -> rss::Item {
@@ -110,9 +128,14 @@ mod tests {
             Some("http://a.example/1#comments")
         );
         assert_eq!(parsed.language.as_deref(), Some("en"));
-        let self_link = &parsed.atom_ext.as_ref().unwrap().links[0];
-        assert_eq!(self_link.rel, "self");
-        assert_eq!(self_link.href, "http://127.0.0.1:8080/feed.xml");
+        assert_eq!(
+            parsed.namespaces.get("atom").map(String::as_str),
+            Some(ATOM_NAMESPACE)
+        );
+        let self_link = &parsed.extensions["atom"]["link"][0].attrs;
+        assert_eq!(self_link["rel"], "self");
+        assert_eq!(self_link["href"], "http://127.0.0.1:8080/feed.xml");
+        assert_eq!(self_link["type"], "application/rss+xml");
         let first = &parsed.items[0];
         // Read as HTML by many readers: the title's `<` is escaped for HTML too.
         assert_eq!(

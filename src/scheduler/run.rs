@@ -245,6 +245,16 @@ impl Loop {
         );
     }
 
+    /// `tributary reset` forgot the source's failures in the store: it restarts, and
+    /// so is due at once (a poll in progress is cancelled first).
+    fn reset(&mut self, id: SourceId) {
+        if let Some(tracked) = self.sources.tracked.get(&id) {
+            let source = (*tracked.source).clone();
+            info!(source = %source.shown_url(), "polling the reset source now");
+            self.sources.track(&self.shared, source, &self.token);
+        }
+    }
+
     /// A poll ended: the source is due again, restarts, or rests; the first round's
     /// summary counts it.
     fn finished(&mut self, (id, generation, at, result): Done) {
@@ -304,12 +314,14 @@ impl Loop {
 
 impl Scheduler {
     /// Polls every source until `token` is cancelled, taking each new [`Plan`] sent on
-    /// `plans` (a reload). Polls in progress are spawned on `tracker`; a cancelled poll
-    /// stops fetching but finishes any store write it began. `heartbeat` is touched
-    /// every [`HEARTBEAT_EVERY`] while the loop turns, for the watchdog.
+    /// `plans` (a reload) and polling at once each source sent on `resets`. Polls in
+    /// progress are spawned on `tracker`; a cancelled poll stops fetching but finishes
+    /// any store write it began. `heartbeat` is touched every [`HEARTBEAT_EVERY`]
+    /// while the loop turns, for the watchdog.
     pub async fn run(
         self,
         mut plans: watch::Receiver<Plan>,
+        mut resets: mpsc::UnboundedReceiver<SourceId>,
         heartbeat: Heartbeat,
         token: CancellationToken,
         tracker: TaskTracker,
@@ -334,6 +346,7 @@ impl Scheduler {
                     state.reload(plan);
                 }
                 Some(done) = done_rx.recv() => state.finished(done),
+                Some(id) = resets.recv() => state.reset(id),
                 _ = sleep_until(next) => state.start_due(&tracker, &done_tx),
             }
         }

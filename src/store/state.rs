@@ -13,6 +13,23 @@ impl Store {
         }
     }
 
+    /// Forgets a source's failures (`tributary reset`): its failure streak and last
+    /// error, its backoff or Retry-After (the next-poll time) and a 410 Gone mark, so
+    /// it is due at once. Validators, title and learned interval stay. Returns the
+    /// state it had.
+    pub fn reset_source(&self, source: &SourceId) -> Result<SourceState, StoreError> {
+        let before = self.source_state(source)?;
+        let after = SourceState {
+            consecutive_failures: 0,
+            last_error: None,
+            gone: None,
+            next_poll: None,
+            ..before.clone()
+        };
+        self.put_source_state(source, &after)?;
+        Ok(before)
+    }
+
     /// Saves a source's state after a poll that stored no items (304, error).
     pub fn put_source_state(
         &self,

@@ -5,6 +5,9 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod admin;
 mod basics;
 mod commands;
+mod config_file;
 mod pages;
+mod secrets;
