@@ -46,7 +46,8 @@ impl Checker<'_> {
 
     /// The whole file, section by section; `state_dir` is the store's home when the
     /// file names none.
-    pub(super) fn check(&mut self, raw: RawConfig, state_dir: Option<PathBuf>) -> Config {
+    pub(super) fn check(&mut self, mut raw: RawConfig, state_dir: Option<PathBuf>) -> Config {
+        let per_source_metrics = self.per_source_metrics(raw.server.per_source_metrics.take());
         let (listen, public_url, hostnames, send_timeout) = self.server(raw.server);
         let (store_path, store_cache_bytes, retention) = self.store(raw.store, state_dir);
         let poll = self.poll(raw.poll);
@@ -65,6 +66,7 @@ impl Checker<'_> {
             publish,
             sources,
             watch: raw.config.watch.unwrap_or(false),
+            per_source_metrics,
         }
     }
 

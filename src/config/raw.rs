@@ -39,6 +39,7 @@ pub(super) struct RawServer {
     #[serde(default)]
     pub(super) hostnames: Vec<Spanned<String>>,
     pub(super) send_timeout: Option<Spanned<String>>,
+    pub(super) per_source_metrics: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

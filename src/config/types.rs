@@ -42,6 +42,34 @@ pub struct Config {
     pub sources: Vec<SourceConfig>,
     /// `[config] watch`: reload when the file itself changes, not only on SIGHUP.
     pub watch: bool,
+    /// `[server] per_source_metrics`: whether `/metrics` has series for each source.
+    pub per_source_metrics: PerSourceMetrics,
+}
+
+/// Whether `/metrics` carries series for each source (`[server] per_source_metrics`),
+/// or only their sums: with 100 000 sources the per-source series make a scrape of
+/// tens of megabytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PerSourceMetrics {
+    /// Per source up to [`PER_SOURCE_METRICS_AUTO_LIMIT`] sources, sums beyond.
+    #[default]
+    Auto,
+    On,
+    Off,
+}
+
+/// Most sources that get series of their own under `per_source_metrics = "auto"`.
+pub const PER_SOURCE_METRICS_AUTO_LIMIT: usize = 1000;
+
+impl PerSourceMetrics {
+    /// Whether `sources` sources get series of their own.
+    pub fn applies_to(self, sources: usize) -> bool {
+        match self {
+            PerSourceMetrics::Auto => sources <= PER_SOURCE_METRICS_AUTO_LIMIT,
+            PerSourceMetrics::On => true,
+            PerSourceMetrics::Off => false,
+        }
+    }
 }
 
 /// How long items are kept (`[store] max_age`, `max_items`).

@@ -55,6 +55,7 @@ pub async fn run(
     let health = Arc::new(Health::default());
     health.set_store_open();
     let metrics = Arc::new(Metrics::new());
+    metrics.set_per_source(config.per_source_metrics);
     metrics.name_sources(&config.sources);
     let fetcher = Fetcher::new(&config.poll).context("setting up the HTTP client")?;
     let local = listener.local_addr()?;
@@ -344,6 +345,7 @@ async fn until_shutdown(
             result = &mut *server => return Ok(Some(result)),
             trigger = triggers.next() => {
                 running = reload::apply(trigger, &started, running, triggers, settings).await?;
+                parts.metrics.set_per_source(running.per_source_metrics);
             }
             _ = status_every.tick() => update_status(parts, &running).await,
         }
@@ -375,7 +377,7 @@ pub fn max_age(config: &Config) -> Duration {
 fn sources_page(config: &Config) -> Arc<SourcesPage> {
     Arc::new(SourcesPage {
         title: config.publish.title.clone(),
-        sources: config.sources.clone(),
+        sources: crate::ops::listing::SourceList::new(config.sources.clone()),
     })
 }
 

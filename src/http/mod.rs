@@ -39,8 +39,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-use crate::config::SourceConfig;
 use crate::ops::health::Health;
+use crate::ops::listing::SourceList;
 use crate::ops::metrics::Metrics;
 use crate::publish::Snapshot;
 use crate::store::Store;
@@ -84,7 +84,7 @@ pub struct HttpState {
 /// What `/sources` lists: the configured sources, under the site's title.
 pub struct SourcesPage {
     pub title: String,
-    pub sources: Vec<SourceConfig>,
+    pub sources: SourceList,
 }
 
 /// The body of every response: whole bytes, rendered or compressed beforehand.

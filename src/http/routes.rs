@@ -129,7 +129,9 @@ async fn answer(state: &HttpState, request: Request<Incoming>) -> Response<Body>
         "/healthz" => return healthz(state).await,
         "/readyz" => return readyz(state).await,
         "/metrics" => return metrics(state).await,
-        "/sources" | "/sources.json" => return sources(state, path == "/sources.json").await,
+        "/sources" | "/sources.json" => {
+            return sources(state, path == "/sources.json", parts.uri.query()).await;
+        }
         _ => {}
     }
     let Some((format, scope)) = route(path) else {

@@ -20,6 +20,10 @@ use crate::fetch::Fetcher;
 use crate::item::SourceId;
 use crate::ops::watchdog::{HEARTBEAT_EVERY, Heartbeat};
 
+/// Sources added, removed or changed by one reload that get a log line each; the
+/// rest are only counted (a reload of 100 000 sources is not 100 000 lines).
+const LOGGED_CHANGES: usize = 20;
+
 /// A source the scheduler polls. Its `generation` changes whenever its settings do,
 /// so a timer or a poll result of its former settings is recognised and dropped.
 struct Tracked {
@@ -77,10 +81,12 @@ struct Sources {
 }
 
 impl Sources {
-    fn track(&mut self, shared: &Shared, source: SourceConfig, token: &CancellationToken) {
+    /// Tracks `source` (again, with new settings); whether the store knew it and it
+    /// is due (it holds up readiness otherwise, see [`Loop::start`]).
+    fn track(&mut self, shared: &Shared, source: SourceConfig, token: &CancellationToken) -> bool {
         let generation = self.next_generation;
         self.next_generation += 1;
-        let at = shared.first_poll(&source, Utc::now());
+        let (at, known) = shared.first_poll_and_known(&source, Utc::now());
         let id = source.id.clone();
         let previous = self.tracked.remove(&id);
         let polling = previous.as_ref().and_then(|p| p.polling);
@@ -101,6 +107,7 @@ impl Sources {
                 waiting,
             },
         );
+        known || at.is_none()
     }
 
     /// Applies a new plan: starts added sources, stops removed ones, restarts changed
@@ -121,11 +128,13 @@ impl Sources {
             .filter(|id| !wanted.contains(*id))
             .cloned()
             .collect();
-        for id in &removed {
+        for (n, id) in removed.iter().enumerate() {
             if let Some(gone) = self.tracked.remove(id) {
                 gone.token.cancel();
                 shared.metrics.forget_source(id);
-                info!(source = %crate::config::shown_url(&id.0, &[]), "source removed: no longer polled; its items age out by retention");
+                if n < LOGGED_CHANGES {
+                    info!(source = %crate::config::shown_url(&id.0, &[]), "source removed: no longer polled; its items age out by retention");
+                }
             }
         }
         let (mut added, mut changed) = (0, 0);
@@ -135,12 +144,16 @@ impl Sources {
                 Change::Kept => {}
                 Change::Changed => {
                     changed += 1;
-                    info!(source = %source.shown_url(), "source changed: restarting it with its new settings");
+                    if changed <= LOGGED_CHANGES {
+                        info!(source = %source.shown_url(), "source changed: restarting it with its new settings");
+                    }
                     self.track(shared, source, token);
                 }
                 Change::Added => {
                     added += 1;
-                    info!(source = %source.shown_url(), "source added");
+                    if added <= LOGGED_CHANGES {
+                        info!(source = %source.shown_url(), "source added");
+                    }
                     self.track(shared, source, token);
                 }
             }
@@ -153,7 +166,8 @@ impl Sources {
 struct Loop {
     shared: Arc<Shared>,
     sources: Sources,
-    /// The sources not yet polled once since start-up (readiness waits for them).
+    /// The sources new to the store at start-up not polled yet (readiness waits for
+    /// them).
     first_pending: HashSet<SourceId>,
     /// What the first polls came to.
     summary: RoundSummary,
@@ -169,16 +183,19 @@ impl Loop {
         let shared = scheduler.into_shared();
         let mut sources = Sources::default();
         let count = initial.len();
-        let mut first_pending: HashSet<SourceId> = initial.iter().map(|s| s.id.clone()).collect();
+        // Readiness waits for the sources the store knows nothing about: the others'
+        // stored items are served, and they are polled when they fall due. Sources
+        // marked gone are not due and do not hold it up either.
+        let mut first_pending: HashSet<SourceId> = HashSet::new();
         for source in initial {
-            sources.track(&shared, source, &token);
+            let id = source.id.clone();
+            if !sources.track(&shared, source, &token) {
+                first_pending.insert(id);
+            }
         }
-        // Sources marked gone are not due and do not hold up readiness.
-        let due_ids: HashSet<&SourceId> =
-            sources.due.iter().map(|Reverse((_, _, id))| id).collect();
-        first_pending.retain(|id| due_ids.contains(id));
+        shared.health.set_polling();
         if first_pending.is_empty() {
-            shared.health.set_polled_once();
+            shared.health.set_new_sources_polled();
         }
         info!(
             sources = count,
@@ -234,7 +251,7 @@ impl Loop {
         self.first_pending
             .retain(|id| self.sources.tracked.contains_key(id));
         if self.first_pending.is_empty() {
-            self.shared.health.set_polled_once();
+            self.shared.health.set_new_sources_polled();
         }
         info!(
             added,
@@ -265,7 +282,7 @@ impl Loop {
         if self.first_pending.remove(&id) {
             self.summary.record(result);
             if self.first_pending.is_empty() {
-                self.shared.health.set_polled_once();
+                self.shared.health.set_new_sources_polled();
                 let summary = self.summary;
                 info!(
                     sources = self.count,
