@@ -39,6 +39,7 @@ now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 rss_mb() { awk '/^VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
+peak_mb() { awk '/^VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
 cpu_seconds() { # user + system time of pid $1
   awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$1/stat"
 }
@@ -116,8 +117,17 @@ echo "check: ${wall} s, peak RSS $((peak / 1024)) MB"
 
 start() {
   STARTED=$(now)
+  : >"$WORK/tributary.log"
   RUST_LOG=info timeout "$MAX_SECONDS" "$BIN" run --config "$WORK/feeds.toml" >"$WORK/tributary.log" 2>&1 &
   TRIBUTARY_PID=$!
+  # The daemon itself (timeout's child), for its RSS, CPU time and signals.
+  DAEMON_PID=
+  for _ in $(seq 100); do
+    DAEMON_PID=$(pgrep -P "$TRIBUTARY_PID" || true)
+    [ -n "$DAEMON_PID" ] && break
+    sleep 0.01
+  done
+  [ -n "$DAEMON_PID" ] || die "tributary did not start"
   TRIBUTARY_ADDR=
   for _ in $(seq 1200); do
     TRIBUTARY_ADDR=$(grep -o 'listen=[0-9.:]*' "$WORK/tributary.log" | head -1 | cut -d= -f2 || true)
@@ -129,7 +139,7 @@ start() {
   LISTENING=$(since "$STARTED")
 }
 stop() {
-  kill -TERM "$TRIBUTARY_PID"
+  kill -TERM "$DAEMON_PID"
   for _ in $(seq 300); do kill -0 "$TRIBUTARY_PID" 2>/dev/null || break; sleep 0.1; done
   wait "$TRIBUTARY_PID" 2>/dev/null || true
   TRIBUTARY_PID=
@@ -141,11 +151,11 @@ start
 echo "cold: listening after ${LISTENING} s"
 wait_200 "http://$TRIBUTARY_ADDR/readyz" "$CYCLE_SECONDS" || die "not ready within $CYCLE_SECONDS s: $(curl -s "http://$TRIBUTARY_ADDR/readyz")"
 COLD=$(since "$STARTED")
-CPU=$(cpu_seconds "$TRIBUTARY_PID")
+CPU=$(cpu_seconds "$DAEMON_PID")
 POLLS=$(polls)
 echo "cold: ready (first cycle) after ${COLD} s; $POLLS polls, $(awk -v c="$CPU" -v p="$POLLS" 'BEGIN { printf "%.0f", c / p * 1e6 }') µs CPU per poll (${CPU} s in all, start-up included), $(awk -v p="$POLLS" -v t="$COLD" 'BEGIN { printf "%.0f", p / t }') polls/s"
 sleep 3
-echo "cold: RSS after the first cycle $(rss_mb "$TRIBUTARY_PID") MB; $(curl -s "http://$TRIBUTARY_ADDR/metrics" | grep -E '^tributary_(items|sources_failing) ' | tr '\n' ' ')"
+echo "cold: RSS after the first cycle $(rss_mb "$DAEMON_PID") MB (peak $(peak_mb "$DAEMON_PID") MB); $(curl -s "http://$TRIBUTARY_ADDR/metrics" | grep -E '^tributary_(items|sources_failing) ' | tr '\n' ' ')"
 
 # --- outputs -------------------------------------------------------------------
 BASE="http://$TRIBUTARY_ADDR"
@@ -167,7 +177,7 @@ for r in $(seq 1 "$RELOADS"); do
   sed -i "s/^listen = .*/listen = \"$TRIBUTARY_ADDR\"/" "$WORK/feeds.toml"
   MARK=$(grep -c 'sources reloaded' "$WORK/tributary.log" || true)
   T=$(now)
-  kill -HUP "$TRIBUTARY_PID"
+  kill -HUP "$DAEMON_PID"
   for _ in $(seq 600); do
     [ "$(grep -c 'sources reloaded' "$WORK/tributary.log" || true)" -gt "$MARK" ] && break
     sleep 0.02
@@ -176,11 +186,11 @@ for r in $(seq 1 "$RELOADS"); do
   echo "reload $r: ${TIMES[-1]} s: $(grep 'sources reloaded' "$WORK/tributary.log" | tail -1 | grep -o 'added=.*')"
   sleep 2
 done
-echo "reload: median $(printf '%s\n' "${TIMES[@]}" | median) s; RSS after $(rss_mb "$TRIBUTARY_PID") MB"
+echo "reload: median $(printf '%s\n' "${TIMES[@]}" | median) s; RSS after $(rss_mb "$DAEMON_PID") MB"
 # Back to the first file, and every source polled once under it, so the warm start
 # below knows them all.
 write_config 0
-kill -HUP "$TRIBUTARY_PID"
+kill -HUP "$DAEMON_PID"
 wait_200 "$BASE/readyz" 60
 sleep 2
 for _ in $(seq 600); do
@@ -195,5 +205,5 @@ echo "warm: listening after ${LISTENING} s"
 wait_200 "http://$TRIBUTARY_ADDR/readyz" 300 || die "warm: not ready within 300 s: $(curl -s "http://$TRIBUTARY_ADDR/readyz")"
 echo "warm: ready after $(since "$STARTED") s (polls so far: $(polls))"
 wait_200 "http://$TRIBUTARY_ADDR/feed.xml" 60
-echo "warm: /feed.xml after $(since "$STARTED") s; RSS $(rss_mb "$TRIBUTARY_PID") MB"
+echo "warm: /feed.xml after $(since "$STARTED") s; RSS $(rss_mb "$DAEMON_PID") MB"
 stop

@@ -177,14 +177,26 @@ impl Config {
     /// The shortest interval any source can be polled at: how long readers of the
     /// merged feed may cache it.
     pub fn shortest_interval(&self) -> Duration {
-        self.sources
+        self.shortest_interval_of(&self.sources)
+            .map_or(self.poll.min_interval, |source| self.interval_floor(source))
+    }
+
+    /// The source of `sources` polled most often under this config's `[poll]`.
+    pub fn shortest_interval_of<'a>(
+        &self,
+        sources: &'a [SourceConfig],
+    ) -> Option<&'a SourceConfig> {
+        sources
             .iter()
-            .map(|source| match source.interval {
-                Interval::Fixed(every) => every,
-                Interval::Auto => self.poll.min_interval,
-            })
-            .min()
-            .unwrap_or(self.poll.min_interval)
+            .min_by_key(|source| self.interval_floor(source))
+    }
+
+    /// The shortest wait between two polls of `source`.
+    fn interval_floor(&self, source: &SourceConfig) -> Duration {
+        match source.interval {
+            Interval::Fixed(every) => every,
+            Interval::Auto => self.poll.min_interval,
+        }
     }
 }
 

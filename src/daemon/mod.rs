@@ -334,8 +334,7 @@ async fn until_shutdown(
     parts: &Parts,
 ) -> anyhow::Result<Option<ServerResult>> {
     // What only a restart changes is compared with the config the process started with.
-    let started = config.clone();
-    let mut running = config;
+    let (started, mut running) = reload::restart_view(config);
     let mut status_every = tokio::time::interval(STATUS_EVERY);
     tokio::pin!(shutdown);
     loop {

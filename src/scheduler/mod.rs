@@ -19,6 +19,7 @@
 pub mod document;
 pub mod plan;
 
+mod admission;
 mod decide;
 mod outage;
 mod poll;
@@ -108,12 +109,15 @@ impl Scheduler {
         let token = CancellationToken::new();
         let tracker = TaskTracker::new();
         let (done_tx, mut done_rx) = mpsc::unbounded_channel();
+        let admission = Arc::new(admission::Admission::new(&shared.poll));
         for source in sources {
             let shared = shared.clone();
+            let admission = admission.clone();
             let done_tx = done_tx.clone();
             let token = token.clone();
             tracker.spawn(async move {
-                let (_, result) = shared.poll(&source, &token).await;
+                let _admitted = admission.enter(&source).await;
+                let (_, result) = Box::pin(shared.poll(&source, &token)).await;
                 let _ = done_tx.send(result);
             });
         }

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
+use super::admission::Admission;
 use super::decide::{self, Change};
 use super::shared::Shared;
 use super::{Plan, PollResult, RoundSummary, Scheduler, source_urls};
@@ -165,6 +166,8 @@ impl Sources {
 /// Everything the loop keeps between turns.
 struct Loop {
     shared: Arc<Shared>,
+    /// How many polls exist at once (see `admission`); replaced with `[poll]`.
+    admission: Arc<Admission>,
     sources: Sources,
     /// The sources new to the store at start-up not polled yet (readiness waits for
     /// them).
@@ -203,6 +206,7 @@ impl Loop {
             "scheduler started"
         );
         Loop {
+            admission: Arc::new(Admission::new(&shared.poll)),
             shared,
             sources,
             first_pending,
@@ -225,6 +229,7 @@ impl Loop {
             match Fetcher::new(&plan.poll) {
                 Ok(fetcher) => {
                     info!("[poll] settings changed: every source restarts with them");
+                    self.admission = Arc::new(Admission::new(&plan.poll));
                     self.shared = Scheduler {
                         store: self.shared.store.clone(),
                         fetcher,
@@ -311,9 +316,18 @@ impl Loop {
         let source = tracked.source.clone();
         let poll_token = tracked.token.clone();
         let shared = self.shared.clone();
+        let admission = self.admission.clone();
         let done_tx = done_tx.clone();
         tracker.spawn(async move {
-            let (wait, result) = shared.poll(&source, &poll_token).await;
+            let admitted = tokio::select! {
+                _ = poll_token.cancelled() => None,
+                admitted = admission.enter(&source) => Some(admitted),
+            };
+            let (wait, result) = match admitted {
+                // Boxed: this task stays small while it waits for admission.
+                Some(_admitted) => Box::pin(shared.poll(&source, &poll_token)).await,
+                None => (std::time::Duration::ZERO, PollResult::Cancelled),
+            };
             let _ = done_tx.send((id, generation, Instant::now() + wait, result));
         });
     }
