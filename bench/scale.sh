@@ -171,22 +171,24 @@ T=$(now)
 echo "tributary sources --json: $(since "$T") s, $(wc -c <"$WORK/sources.json") bytes, $(grep -c '"id"' "$WORK/sources.json") sources"
 
 # --- reload --------------------------------------------------------------------
-TIMES=()
+TIMES=() CPUS=()
 for r in $(seq 1 "$RELOADS"); do
   write_config $((r % 2))
   sed -i "s/^listen = .*/listen = \"$TRIBUTARY_ADDR\"/" "$WORK/feeds.toml"
   MARK=$(grep -c 'sources reloaded' "$WORK/tributary.log" || true)
   T=$(now)
+  C=$(cpu_seconds "$DAEMON_PID")
   kill -HUP "$DAEMON_PID"
   for _ in $(seq 600); do
     [ "$(grep -c 'sources reloaded' "$WORK/tributary.log" || true)" -gt "$MARK" ] && break
     sleep 0.02
   done
   TIMES+=("$(since "$T")")
-  echo "reload $r: ${TIMES[-1]} s: $(grep 'sources reloaded' "$WORK/tributary.log" | tail -1 | grep -o 'added=.*')"
+  CPUS+=("$(awk -v a="$C" -v b="$(cpu_seconds "$DAEMON_PID")" 'BEGIN { printf "%.2f", b - a }')")
+  echo "reload $r: ${TIMES[-1]} s (daemon CPU meanwhile ${CPUS[-1]} s): $(grep 'sources reloaded' "$WORK/tributary.log" | tail -1 | grep -o 'added=.*')"
   sleep 2
 done
-echo "reload: median $(printf '%s\n' "${TIMES[@]}" | median) s; RSS after $(rss_mb "$DAEMON_PID") MB"
+echo "reload: median $(printf '%s\n' "${TIMES[@]}" | median) s, daemon CPU $(printf '%s\n' "${CPUS[@]}" | median) s; RSS after $(rss_mb "$DAEMON_PID") MB"
 # Back to the first file, and every source polled once under it, so the warm start
 # below knows them all.
 write_config 0

@@ -140,6 +140,13 @@ impl Scheduler {
             .max()
             .and_then(|at| (now - at).to_std().ok())
             .and_then(|ago| std::time::Instant::now().checked_sub(ago));
+        self.into_shared_with(last_success)
+    }
+
+    /// [`Scheduler::into_shared`] without reading every source's state for the last
+    /// success: the poll loop reads each state as it tracks the source, and takes
+    /// the last success from there (`Shared::first_poll_and_known`).
+    fn into_shared_with(self, last_success: Option<std::time::Instant>) -> Arc<Shared> {
         Arc::new(Shared {
             source_urls: Mutex::new(source_urls(&self.sources)),
             global: Arc::new(Semaphore::new(self.poll.concurrency)),

@@ -117,11 +117,11 @@ impl Sources {
     fn apply(
         &mut self,
         shared: &Shared,
-        sources: Vec<SourceConfig>,
+        sources: &[SourceConfig],
         restart_all: bool,
         token: &CancellationToken,
     ) -> (usize, usize, usize) {
-        shared.metrics.name_sources(&sources);
+        shared.metrics.name_sources(sources);
         let wanted: HashSet<SourceId> = sources.iter().map(|s| s.id.clone()).collect();
         let removed: Vec<SourceId> = self
             .tracked
@@ -141,21 +141,21 @@ impl Sources {
         let (mut added, mut changed) = (0, 0);
         for source in sources {
             let current = self.tracked.get(&source.id).map(|t| &*t.source);
-            match decide::change(current, &source, restart_all) {
+            match decide::change(current, source, restart_all) {
                 Change::Kept => {}
                 Change::Changed => {
                     changed += 1;
                     if changed <= LOGGED_CHANGES {
                         info!(source = %source.shown_url(), "source changed: restarting it with its new settings");
                     }
-                    self.track(shared, source, token);
+                    self.track(shared, source.clone(), token);
                 }
                 Change::Added => {
                     added += 1;
                     if added <= LOGGED_CHANGES {
                         info!(source = %source.shown_url(), "source added");
                     }
-                    self.track(shared, source, token);
+                    self.track(shared, source.clone(), token);
                 }
             }
         }
@@ -183,7 +183,7 @@ impl Loop {
     /// Tracks the initial sources; ready at once when none is due.
     fn start(scheduler: Scheduler, token: CancellationToken) -> Loop {
         let initial = scheduler.sources.clone();
-        let shared = scheduler.into_shared();
+        let shared = scheduler.into_shared_with(None);
         let mut sources = Sources::default();
         let count = initial.len();
         // Readiness waits for the sources the store knows nothing about: the others'
@@ -223,7 +223,7 @@ impl Loop {
 
     /// A reload: new poll settings restart every source with a new client; the
     /// sources are then compared by id.
-    fn reload(&mut self, plan: Plan) {
+    fn reload(&mut self, plan: &Plan) {
         let restart_all = decide::poll_settings_changed(&self.shared.poll, &plan.poll);
         if restart_all {
             match Fetcher::new(&plan.poll) {
@@ -252,7 +252,7 @@ impl Loop {
             .expect("the source list is never poisoned") = source_urls(&plan.sources);
         let (added, removed, changed) =
             self.sources
-                .apply(&self.shared, plan.sources, restart_all, &self.token);
+                .apply(&self.shared, &plan.sources, restart_all, &self.token);
         self.first_pending
             .retain(|id| self.sources.tracked.contains_key(id));
         if self.first_pending.is_empty() {
@@ -361,8 +361,10 @@ impl Scheduler {
                         plans_open = false;
                         continue;
                     }
-                    let plan = plans.borrow_and_update().clone();
-                    state.reload(plan);
+                    // Applied as it is in the channel: a copy of 100 000 sources
+                    // costs more than the whole comparison.
+                    let plan = plans.borrow_and_update();
+                    state.reload(&plan);
                 }
                 Some(done) = done_rx.recv() => state.finished(done),
                 _ = sleep_until(next) => state.start_due(&tracker, &done_tx),

@@ -68,12 +68,32 @@ impl Shared {
         if state.consecutive_failures > 0 {
             self.metrics.mark_failing(&source.id);
         }
+        if let Some(at) = state.last_success {
+            self.remember_success(at, now);
+        }
         if decide::is_gone(source, &state) {
             info!(source = %source.shown_url(), "not polled: the server answered 410 Gone; change its entry in the config to try again");
             return (None, known);
         }
         let at = Instant::now() + decide::first_wait(source, &state, self.bounds(), now);
         (Some(at), known)
+    }
+
+    /// A source's remembered last success at `at`: the outage detector takes the
+    /// latest of them (the start-up read of every state does this, so it needs no
+    /// pass of its own).
+    fn remember_success(&self, at: DateTime<Utc>, now: DateTime<Utc>) {
+        let Some(at) = (now - at)
+            .to_std()
+            .ok()
+            .and_then(|ago| std::time::Instant::now().checked_sub(ago))
+        else {
+            return;
+        };
+        let mut connectivity = self.connectivity();
+        if connectivity.last_success.is_none_or(|known| known < at) {
+            connectivity.last_success = Some(at);
+        }
     }
 
     /// The permits for one fetch: the host's first, then a global one, so sources
