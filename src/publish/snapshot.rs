@@ -110,8 +110,11 @@ pub struct Publisher {
     /// The last `/opml`, by a hash of what it lists: it changes with the sources, not
     /// with the items, and with 100 000 sources it is megabytes to render and
     /// compress, so a new snapshot takes it over unless the list changed.
-    opml: Arc<Mutex<Option<(u128, Arc<Representation>)>>>,
+    opml: Arc<Mutex<Option<KeptOpml>>>,
 }
+
+/// The last `/opml` and the hash of what it lists.
+type KeptOpml = (u128, Arc<Representation>);
 
 impl Publisher {
     /// A publisher of `site` from `store`.
