@@ -22,7 +22,23 @@ impl Daemon {
     /// The daemon polling `/wire.xml` (ok), `/broken.xml` (500) and `/retired.xml`
     /// (410) every `interval`.
     async fn start(interval: Duration, latency_ms: usize) -> Daemon {
-        let server = FeedServer::start().await;
+        Daemon::start_on(
+            FeedServer::start().await,
+            tempfile::tempdir().unwrap(),
+            interval,
+            latency_ms,
+        )
+        .await
+    }
+
+    /// As [`Daemon::start`], with `server` and the store in `store` (a warm one after
+    /// a former run).
+    async fn start_on(
+        server: FeedServer,
+        store: tempfile::TempDir,
+        interval: Duration,
+        latency_ms: usize,
+    ) -> Daemon {
         server.route("/wire.xml", fixture("rss2.xml"), "application/rss+xml");
         server.reply(
             "/broken.xml",
@@ -39,7 +55,6 @@ impl Daemon {
             },
         );
         server.state.latency_ms.store(latency_ms, Ordering::SeqCst);
-        let store = tempfile::tempdir().unwrap();
         let text = format!(
             r#"[publish]
 title = "Ops <test>"
@@ -103,7 +118,7 @@ async fn readyz_waits_for_the_first_poll_cycle() {
     let daemon = Daemon::start(Duration::from_secs(3600), 1500).await;
     let (status, _, body) = daemon.get("/readyz").await;
     assert_eq!(status, 503);
-    assert_eq!(body, "the first poll cycle has not finished\n");
+    assert_eq!(body, "sources new to the store have not been polled yet\n");
     // Alive all the same.
     assert_eq!(daemon.get("/healthz").await.0, 200);
     daemon.wait_ready().await;
@@ -111,6 +126,37 @@ async fn readyz_waits_for_the_first_poll_cycle() {
     assert_eq!((status, body.as_str()), (200, "ready\n"));
     // Every source had its first poll.
     assert_eq!(daemon.server.requests(), 3);
+    daemon.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_restart_on_a_warm_store_is_ready_before_any_source_falls_due() {
+    let daemon = Daemon::start(Duration::from_secs(3600), 0).await;
+    daemon.wait_ready().await;
+    let polled = daemon.server.requests();
+    assert_eq!(polled, 3);
+    let Daemon {
+        server,
+        app,
+        _store,
+    } = daemon;
+    app.stop().await;
+    // Again on the same store: every source was polled a moment ago and is due in an
+    // hour (the failing one later still, the gone one never); every answer would
+    // now take 5 s.
+    let started = std::time::Instant::now();
+    let daemon = Daemon::start_on(server, _store, Duration::from_secs(3600), 5000).await;
+    daemon.wait_ready().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // Ready with no source polled, and serving what the store holds.
+    assert_eq!(daemon.server.requests(), polled);
+    let (status, _, feed) = daemon.get("/feed.xml").await;
+    assert_eq!(status, 200);
+    assert_eq!(feed.matches("<item>").count() as u64, WIRE_ITEMS);
     daemon.app.stop().await;
 }
 

@@ -1,8 +1,12 @@
 //! `sources`: each source's status, asked of the running daemon, else read from the
 //! store.
 
-use crate::config::Config;
 use anyhow::Context;
+use std::io::Write;
+
+use crate::config::Config;
+use crate::ops::listing::Listing;
+use crate::ops::status::{self, SourceStatus, Table};
 
 /// 3 seconds for the daemon to answer `tributary sources`: it serves from memory, so
 /// a slower answer means it is not the daemon (or it is wedged), and the store is the
@@ -10,51 +14,131 @@ use anyhow::Context;
 const DAEMON_ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 pub(super) fn sources(config: &Config, json: bool) -> anyhow::Result<()> {
-    use crate::ops::status;
     let url = daemon_url(
         config.admin_listen.unwrap_or(config.listen),
         "/sources.json",
     );
-    let (statuses, from) = match from_daemon(&url) {
-        Ok(statuses) => (statuses, format!("from the daemon at {url}")),
-        Err(unanswered) => {
-            let statuses = from_store(config).map_err(|err| match err {
-                // Kept in the chain, so the exit status is the store-busy one (69).
-                locked @ crate::store::StoreError::Locked { .. } => {
-                    anyhow::Error::new(locked).context(format!(
-                        "no daemon answers at {url} ({unanswered:#}), and another process holds the store: \
-                         is a daemon with another [server] listen running on it?"
-                    ))
-                }
-                other => anyhow::Error::new(other).context(format!(
-                    "reading the store at {}",
-                    config.store_path.display()
-                )),
-            })?;
-            let from = if config.store_path.exists() {
-                format!(
-                    "from the store at {} (no daemon answers at {url})",
-                    config.store_path.display()
-                )
-            } else {
-                format!(
-                    "no store at {} yet, and no daemon answers at {url}",
-                    config.store_path.display()
-                )
-            };
-            (statuses, from)
+    let mut out = Output::new(json);
+    out.from = Some(format!("from the daemon at {url}"));
+    let unanswered = match from_daemon(&url, &mut out) {
+        Ok(()) => return out.finish(),
+        Err(err) if out.started() => {
+            return Err(err.context(format!(
+                "the daemon at {url} stopped answering in the middle of the list"
+            )));
         }
+        Err(unanswered) => unanswered,
     };
-    if json {
-        println!(
-            "{}",
-            String::from_utf8(status::render_json(&statuses)).expect("JSON is UTF-8")
-        );
+    out.from = Some(if config.store_path.exists() {
+        format!(
+            "from the store at {} (no daemon answers at {url})",
+            config.store_path.display()
+        )
     } else {
-        eprintln!("{from}");
-        print!("{}", status::render_table(&statuses, chrono::Utc::now()));
+        format!(
+            "no store at {} yet, and no daemon answers at {url}",
+            config.store_path.display()
+        )
+    });
+    from_store(config, &mut out).map_err(|err| {
+        let locked = matches!(
+            err.downcast_ref::<crate::store::StoreError>(),
+            Some(crate::store::StoreError::Locked { .. })
+        );
+        // Kept in the chain, so the exit status is the store-busy one (69).
+        if locked {
+            err.context(format!(
+                "no daemon answers at {url} ({unanswered:#}), and another process holds the store: \
+                 is a daemon with another [server] listen running on it?"
+            ))
+        } else {
+            err.context(format!(
+                "reading the store at {}",
+                config.store_path.display()
+            ))
+        }
+    })?;
+    out.finish()
+}
+
+/// Sources asked of the daemon, or read from the store, at once.
+const PAGE: usize = crate::ops::listing::MAX_PAGE;
+
+/// The list, written out a page at a time as it comes: the table (after a line on
+/// stderr saying where it comes from), or with `--json` the document `/sources.json`
+/// serves, every source in one `sources` array.
+struct Output {
+    json: bool,
+    from: Option<String>,
+    table: Option<Table>,
+    rows: usize,
+    stdout: std::io::StdoutLock<'static>,
+}
+
+impl Output {
+    fn new(json: bool) -> Output {
+        Output {
+            json,
+            from: None,
+            table: None,
+            rows: 0,
+            stdout: std::io::stdout().lock(),
+        }
     }
-    Ok(())
+
+    /// Whether anything was written yet (a daemon that stops answering then cannot
+    /// be stood in for by the store).
+    fn started(&self) -> bool {
+        self.table.is_some() || self.rows > 0
+    }
+
+    fn page(&mut self, statuses: &[SourceStatus]) -> anyhow::Result<()> {
+        if self.json {
+            for status in statuses {
+                let lead = if self.rows == 0 {
+                    "{\"sources\": [\n"
+                } else {
+                    ",\n"
+                };
+                write!(self.stdout, "{lead}{}", serde_json::to_string(status)?)?;
+                self.rows += 1;
+            }
+            return Ok(());
+        }
+        let table = match &mut self.table {
+            Some(table) => table,
+            None => {
+                if let Some(from) = &self.from {
+                    eprintln!("{from}");
+                }
+                let table = Table::new(statuses, chrono::Utc::now());
+                self.stdout.write_all(table.header().as_bytes())?;
+                self.table.insert(table)
+            }
+        };
+        let rows = table.rows(statuses);
+        self.stdout.write_all(rows.as_bytes())?;
+        Ok(())
+    }
+
+    fn finish(mut self) -> anyhow::Result<()> {
+        if self.json {
+            let open = if self.rows == 0 {
+                "{\"sources\": ["
+            } else {
+                ""
+            };
+            writeln!(self.stdout, "{open}\n]}}")?;
+        } else {
+            if self.table.is_none() {
+                self.page(&[])?;
+            }
+            let footer = self.table.as_ref().map(Table::footer).unwrap_or_default();
+            self.stdout.write_all(footer.as_bytes())?;
+        }
+        self.stdout.flush()?;
+        Ok(())
+    }
 }
 
 /// `http://{listen}{path}`, with a wildcard listen address replaced by loopback.
@@ -69,7 +153,8 @@ pub(super) fn daemon_url(listen: std::net::SocketAddr, path: &str) -> String {
     format!("http://{addr}{path}")
 }
 
-fn from_daemon(url: &str) -> anyhow::Result<Vec<crate::ops::status::SourceStatus>> {
+/// Writes every page the daemon serves at `url`, following each page's `next`.
+fn from_daemon(url: &str, out: &mut Output) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -78,31 +163,61 @@ fn from_daemon(url: &str) -> anyhow::Result<Vec<crate::ops::status::SourceStatus
         let client = reqwest::Client::builder()
             .timeout(DAEMON_ANSWER_TIMEOUT)
             .build()?;
-        let response = client.get(url).send().await?.error_for_status()?;
-        let body = response.bytes().await?;
-        crate::ops::status::parse_json(&body).context("the answer is not tributary's source list")
+        let mut page = reqwest::Url::parse(url)?;
+        page.set_query(Some(&format!("limit={PAGE}")));
+        // Every page holds at least one source, so this bounds the walk.
+        let mut pages_left: Option<usize> = None;
+        loop {
+            let response = client.get(page.clone()).send().await?.error_for_status()?;
+            let body = response.bytes().await?;
+            let listing =
+                Listing::from_json(&body).context("the answer is not tributary's source list")?;
+            out.page(&listing.sources)?;
+            let left = pages_left.get_or_insert(listing.total.unwrap_or(0).div_ceil(PAGE) + 1);
+            match listing.next {
+                Some(next) if *left > 0 && !listing.sources.is_empty() => {
+                    *left -= 1;
+                    page = page.join(&next)?;
+                }
+                Some(_) => anyhow::bail!("the daemon's pages do not end"),
+                None => return Ok(()),
+            }
+        }
     })
 }
 
-/// The statuses as the store remembers them; every source pending when there is no
-/// store yet (opening one would create it).
-fn from_store(
-    config: &Config,
-) -> Result<Vec<crate::ops::status::SourceStatus>, crate::store::StoreError> {
-    use crate::ops::status;
+/// Writes the statuses as the store remembers them, a page at a time; every source
+/// pending when there is no store yet (opening one would create it).
+fn from_store(config: &Config, out: &mut Output) -> anyhow::Result<()> {
     if !config.store_path.exists() {
         let never = crate::item::SourceState::default();
-        let status = |source| status::source_status(source, &never, Some(0));
-        let disabled = config.disabled.iter().map(status).map(|mut s| {
-            s.status = status::Status::Disabled;
-            s
-        });
-        return Ok(config.sources.iter().map(status).chain(disabled).collect());
+        let all = config.sources.iter().map(|s| (s, false));
+        let all: Vec<_> = all
+            .chain(config.disabled.iter().map(|s| (s, true)))
+            .collect();
+        for chunk in all.chunks(PAGE) {
+            let statuses: Vec<_> = chunk
+                .iter()
+                .map(|&(source, disabled)| {
+                    let mut status = status::source_status(source, &never, Some(0));
+                    if disabled {
+                        status.status = status::Status::Disabled;
+                    }
+                    status
+                })
+                .collect();
+            out.page(&statuses)?;
+        }
+        return Ok(());
     }
     let store = crate::store::Store::open(&config.store_path)?;
     let counts = store.item_counts()?;
+    let list =
+        crate::ops::listing::SourceList::new(config.sources.clone(), config.disabled.clone());
     let count = |id: &crate::item::SourceId| Some(counts.get(id).copied().unwrap_or(0));
-    let mut statuses = status::collect(&config.sources, &store, count)?;
-    statuses.extend(status::collect_disabled(&config.disabled, &store, count)?);
-    Ok(statuses)
+    for start in (0..list.sources.len()).step_by(PAGE) {
+        let rows = start..(start + PAGE).min(list.sources.len());
+        out.page(&list.statuses(rows, &store, count)?)?;
+    }
+    Ok(())
 }

@@ -46,10 +46,11 @@ impl Checker<'_> {
 
     /// The whole file, section by section; `state_dir` is the store's home when the
     /// file names none.
-    pub(super) fn check(&mut self, raw: RawConfig, state_dir: Option<PathBuf>) -> Config {
+    pub(super) fn check(&mut self, mut raw: RawConfig, state_dir: Option<PathBuf>) -> Config {
         let admin_span = raw.server.admin_listen.as_ref().map(Spanned::span);
         let admin_listen = self.admin_listen(raw.server.admin_listen.as_ref());
         let metrics = raw.server.metrics.unwrap_or(true);
+        let per_source_metrics = self.per_source_metrics(raw.server.per_source_metrics.take());
         let (listen, public_url, hostnames, send_timeout) = self.server(raw.server);
         // Port 0 (any free port) is two different ports.
         if admin_listen == Some(listen) && listen.port() != 0 {
@@ -78,6 +79,7 @@ impl Checker<'_> {
             sources,
             disabled,
             watch: raw.config.watch.unwrap_or(false),
+            per_source_metrics,
         }
     }
 

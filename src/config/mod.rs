@@ -25,7 +25,8 @@ pub use crate::fetch::shown::{self, shown_url};
 pub use edit::replace_file;
 pub use error::{ConfigError, Problem};
 pub use types::{
-    Config, Interval, PollConfig, PublishConfig, Retention, SourceConfig, SourceKind, source_name,
+    Config, Interval, PER_SOURCE_METRICS_AUTO_LIMIT, PerSourceMetrics, PollConfig, PublishConfig,
+    Retention, SourceConfig, SourceKind, source_name,
 };
 
 use std::path::{Path, PathBuf};
@@ -184,6 +185,27 @@ mod tests {
             messages.iter().any(|m| m.contains("add `date`")),
             "{messages:?}"
         );
+    }
+
+    #[test]
+    fn per_source_metrics_is_auto_true_or_false() {
+        let mode = |value: &str| {
+            check(&format!("[server]\nper_source_metrics = {value}\n"))
+                .map(|config| config.per_source_metrics)
+        };
+        assert_eq!(
+            check("").unwrap().per_source_metrics,
+            PerSourceMetrics::Auto
+        );
+        assert_eq!(mode("\"auto\""), Ok(PerSourceMetrics::Auto));
+        assert_eq!(mode("true"), Ok(PerSourceMetrics::On));
+        assert_eq!(mode("false"), Ok(PerSourceMetrics::Off));
+        let problems = mode("\"sometimes\"").unwrap_err();
+        assert_eq!(places(&problems), [(2, 22)]);
+        assert!(problems[0].message.contains("\"auto\""), "{problems:?}");
+        assert!(mode("1").is_err());
+        assert!(PerSourceMetrics::Auto.applies_to(PER_SOURCE_METRICS_AUTO_LIMIT));
+        assert!(!PerSourceMetrics::Auto.applies_to(PER_SOURCE_METRICS_AUTO_LIMIT + 1));
     }
 
     #[test]

@@ -41,6 +41,7 @@ pub(super) struct RawServer {
     pub(super) send_timeout: Option<Spanned<String>>,
     pub(super) admin_listen: Option<Spanned<String>>,
     pub(super) metrics: Option<bool>,
+    pub(super) per_source_metrics: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -52,6 +52,34 @@ pub struct Config {
     pub disabled: Vec<SourceConfig>,
     /// `[config] watch`: reload when the file itself changes, not only on SIGHUP.
     pub watch: bool,
+    /// `[server] per_source_metrics`: whether `/metrics` has series for each source.
+    pub per_source_metrics: PerSourceMetrics,
+}
+
+/// Whether `/metrics` carries series for each source (`[server] per_source_metrics`),
+/// or only their sums: with 100 000 sources the per-source series make a scrape of
+/// tens of megabytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PerSourceMetrics {
+    /// Per source up to [`PER_SOURCE_METRICS_AUTO_LIMIT`] sources, sums beyond.
+    #[default]
+    Auto,
+    On,
+    Off,
+}
+
+/// Most sources that get series of their own under `per_source_metrics = "auto"`.
+pub const PER_SOURCE_METRICS_AUTO_LIMIT: usize = 1000;
+
+impl PerSourceMetrics {
+    /// Whether `sources` sources get series of their own.
+    pub fn applies_to(self, sources: usize) -> bool {
+        match self {
+            PerSourceMetrics::Auto => sources <= PER_SOURCE_METRICS_AUTO_LIMIT,
+            PerSourceMetrics::On => true,
+            PerSourceMetrics::Off => false,
+        }
+    }
 }
 
 /// How long items are kept (`[store] max_age`, `max_items`).
@@ -159,14 +187,26 @@ impl Config {
     /// The shortest interval any source can be polled at: how long readers of the
     /// merged feed may cache it.
     pub fn shortest_interval(&self) -> Duration {
-        self.sources
+        self.shortest_interval_of(&self.sources)
+            .map_or(self.poll.min_interval, |source| self.interval_floor(source))
+    }
+
+    /// The source of `sources` polled most often under this config's `[poll]`.
+    pub fn shortest_interval_of<'a>(
+        &self,
+        sources: &'a [SourceConfig],
+    ) -> Option<&'a SourceConfig> {
+        sources
             .iter()
-            .map(|source| match source.interval {
-                Interval::Fixed(every) => every,
-                Interval::Auto => self.poll.min_interval,
-            })
-            .min()
-            .unwrap_or(self.poll.min_interval)
+            .min_by_key(|source| self.interval_floor(source))
+    }
+
+    /// The shortest wait between two polls of `source`.
+    fn interval_floor(&self, source: &SourceConfig) -> Duration {
+        match source.interval {
+            Interval::Fixed(every) => every,
+            Interval::Auto => self.poll.min_interval,
+        }
     }
 }
 

@@ -232,6 +232,32 @@ impl Checker<'_> {
         timeout
     }
 
+    /// `[server] per_source_metrics`: `"auto"` (the default), `true` or `false`.
+    pub(super) fn per_source_metrics(
+        &mut self,
+        raw: Option<Spanned<toml::Value>>,
+    ) -> PerSourceMetrics {
+        let Some(raw) = raw else {
+            return PerSourceMetrics::Auto;
+        };
+        match raw.as_ref() {
+            toml::Value::Boolean(true) => PerSourceMetrics::On,
+            toml::Value::Boolean(false) => PerSourceMetrics::Off,
+            toml::Value::String(text) if text.trim().eq_ignore_ascii_case("auto") => {
+                PerSourceMetrics::Auto
+            }
+            _ => {
+                self.report(
+                    Some(raw.span()),
+                    format!(
+                        "[server] per_source_metrics must be \"auto\" (per source up to {PER_SOURCE_METRICS_AUTO_LIMIT} sources), true or false"
+                    ),
+                );
+                PerSourceMetrics::Auto
+            }
+        }
+    }
+
     /// `"auto"`, or a duration of at least [`MIN_INTERVAL`].
     pub(super) fn interval(
         &mut self,

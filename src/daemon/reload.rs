@@ -177,6 +177,20 @@ pub(super) async fn apply(
     }
 }
 
+/// `config` as [`needs_restart`] needs it kept, and `config` itself: the first
+/// without the sources but the one polled most often (which sets the `Cache-Control`
+/// lifetime), so a daemon of 100 000 sources does not hold a second copy of them all.
+pub(super) fn restart_view(mut config: Config) -> (Config, Config) {
+    let sources = std::mem::take(&mut config.sources);
+    let shortest = config.shortest_interval_of(&sources);
+    let started = Config {
+        sources: shortest.cloned().into_iter().collect(),
+        ..config.clone()
+    };
+    config.sources = sources;
+    (started, config)
+}
+
 /// What a new config changes that only a restart applies, in words for the log.
 pub fn needs_restart(running: &Config, new: &Config) -> Vec<String> {
     let mut changes = Vec::new();
@@ -227,6 +241,22 @@ mod tests {
 
     fn config(text: &str) -> Config {
         crate::config::parse(Path::new("feeds.toml"), text, None).unwrap()
+    }
+
+    #[test]
+    fn the_kept_view_of_a_config_has_the_same_lifetime_and_one_source() {
+        let text = "[poll]\ninterval = \"2h\"\n[[source]]\nurl = \"https://a.example/rss\"\n[[source]]\nurl = \"https://b.example/rss\"\ninterval = \"3m\"\n[[source]]\nurl = \"https://c.example/rss\"\n";
+        let (started, running) = restart_view(config(text));
+        assert_eq!(running.sources.len(), 3);
+        assert_eq!(started.sources.len(), 1);
+        assert_eq!(started.sources[0].url.as_str(), "https://b.example/rss");
+        assert_eq!(
+            crate::daemon::max_age(&started),
+            crate::daemon::max_age(&running)
+        );
+        assert!(needs_restart(&started, &running).is_empty());
+        let (started, _) = restart_view(config(""));
+        assert!(started.sources.is_empty());
     }
 
     #[test]

@@ -75,8 +75,12 @@ pub async fn serve_all(
 }
 
 /// The answer to an operator's GET path (404 where this listener does not serve
-/// it); `None` when `path` is not one.
-pub(super) async fn operator(state: &HttpState, path: &str) -> Option<Response<Body>> {
+/// it); `None` when `path` is not one. `query` pages `/sources`.
+pub(super) async fn operator(
+    state: &HttpState,
+    path: &str,
+    query: Option<&str>,
+) -> Option<Response<Body>> {
     let here = state.admin.role != Role::Public;
     let response = match path {
         "/healthz" | "/readyz" | "/metrics" | "/sources" | "/sources.json" if !here => {
@@ -86,7 +90,7 @@ pub(super) async fn operator(state: &HttpState, path: &str) -> Option<Response<B
         "/healthz" => healthz(state).await,
         "/readyz" => readyz(state).await,
         "/metrics" => metrics(state).await,
-        "/sources" | "/sources.json" => sources(state, path == "/sources.json").await,
+        "/sources" | "/sources.json" => sources(state, path == "/sources.json", query).await,
         _ => return None,
     };
     Some(response)
@@ -105,9 +109,7 @@ pub(super) async fn post(state: &HttpState, path: &str) -> Option<Response<Body>
 /// `POST /sources/{id}/reset`.
 async fn reset(state: &HttpState, slug: &str) -> Response<Body> {
     let page = state.sources.borrow().clone();
-    let enabled = page.sources.iter().find(|s| s.id.slug() == slug);
-    let Some(source) = enabled.or_else(|| page.disabled.iter().find(|s| s.id.slug() == slug))
-    else {
+    let Some((source, enabled)) = page.sources.find(slug) else {
         return plain(StatusCode::NOT_FOUND, "no such source");
     };
     let (store, id) = (state.store.clone(), source.id.clone());
@@ -131,9 +133,9 @@ async fn reset(state: &HttpState, slug: &str) -> Response<Body> {
     let forgot = crate::ops::status::forgotten(&before);
     info!(source = %source.shown_url(), "source reset: {forgot}");
     let then = match (enabled, &state.admin.resets) {
-        (Some(_), Some(resets)) if resets.send(source.id.clone()).is_ok() => "polling it now",
-        (Some(_), _) => "it is polled when next due",
-        (None, _) => "it is disabled: not polled until enabled",
+        (true, Some(resets)) if resets.send(source.id.clone()).is_ok() => "polling it now",
+        (true, _) => "it is polled when next due",
+        (false, _) => "it is disabled: not polled until enabled",
     };
     plain(
         StatusCode::OK,

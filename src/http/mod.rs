@@ -40,8 +40,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-use crate::config::SourceConfig;
 use crate::ops::health::Health;
+use crate::ops::listing::SourceList;
 use crate::ops::metrics::Metrics;
 use crate::publish::Snapshot;
 use crate::store::Store;
@@ -89,9 +89,8 @@ pub struct HttpState {
 /// What `/sources` lists: the configured sources, under the site's title.
 pub struct SourcesPage {
     pub title: String,
-    pub sources: Vec<SourceConfig>,
-    /// Those with `enabled = false`, listed after the others as disabled.
-    pub disabled: Vec<SourceConfig>,
+    /// The enabled sources, then those with `enabled = false`.
+    pub sources: SourceList,
 }
 
 /// The body of every response: whole bytes, rendered or compressed beforehand.

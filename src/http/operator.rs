@@ -3,12 +3,13 @@
 
 use bytes::Bytes;
 use chrono::Utc;
-use hyper::header::{CACHE_CONTROL, CONTENT_TYPE};
+use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, LINK};
 use hyper::{Response, StatusCode, header::HeaderValue};
 use tracing::warn;
 
 use super::routes::plain;
 use super::{Body, HttpState};
+use crate::ops::listing::{Listing, PageQuery};
 use crate::ops::metrics;
 use crate::ops::status;
 
@@ -28,8 +29,9 @@ pub(super) async fn healthz(state: &HttpState) -> Response<Body> {
     }
 }
 
-/// 200 when the daemon should get traffic, else 503 with the reason (before the
-/// first poll cycle, while draining, when the store stops answering).
+/// 200 when the daemon should get traffic, else 503 with the reason (before polling
+/// starts or the sources new to the store are polled, while draining, when the store
+/// stops answering; see [`crate::ops::health`]).
 pub(super) async fn readyz(state: &HttpState) -> Response<Body> {
     if let Err(reason) = state.health.readiness() {
         return plain(StatusCode::SERVICE_UNAVAILABLE, reason);
@@ -59,19 +61,27 @@ pub(super) async fn metrics(state: &HttpState) -> Response<Body> {
     response
 }
 
-/// `/sources` or `/sources.json`: each source's status, read from the store's source
-/// states (one small read per source) and the cached item counts.
-pub(super) async fn sources(state: &HttpState, json: bool) -> Response<Body> {
-    let store = state.store.clone();
+/// `/sources` or `/sources.json`: a page of the sources' statuses (`?limit=&after=`,
+/// see [`listing`]), read from the store's source states (one small read per source
+/// of the page) and the cached item counts; a `Link` header names the next page.
+pub(super) async fn sources(state: &HttpState, json: bool, query: Option<&str>) -> Response<Body> {
+    let query = match PageQuery::parse(query) {
+        Ok(query) => query,
+        Err(reason) => return plain(StatusCode::BAD_REQUEST, &reason),
+    };
     let page = state.sources.borrow().clone();
+    let rows = match page.sources.page(&query) {
+        Ok(rows) => rows,
+        Err(reason) => return plain(StatusCode::BAD_REQUEST, &reason),
+    };
+    let store = state.store.clone();
     let metrics = state.metrics.clone();
     let listed = page.clone();
+    let range = rows.clone();
     let statuses = tokio::task::spawn_blocking(move || {
-        let mut statuses = status::collect(&listed.sources, &store, |id| metrics.source_items(id))?;
-        statuses.extend(status::collect_disabled(&listed.disabled, &store, |_| {
-            None
-        })?);
-        Ok::<_, crate::store::StoreError>(statuses)
+        listed
+            .sources
+            .statuses(range, &store, |id| metrics.source_items(id))
     })
     .await;
     let statuses = match statuses {
@@ -85,18 +95,38 @@ pub(super) async fn sources(state: &HttpState, json: bool) -> Response<Body> {
             return plain(StatusCode::SERVICE_UNAVAILABLE, "cannot read the store now");
         }
     };
-    let (body, content_type) = if json {
-        (status::render_json(&statuses), "application/json")
+    let next = page.sources.next(&query, &rows);
+    let (total, failing) = (page.sources.sources.len(), state.metrics.failing_sources());
+    let (body, content_type, link) = if json {
+        let link = next.as_ref().map(|next| format!("sources.json?{next}"));
+        let listing = Listing {
+            sources: statuses,
+            total: Some(total),
+            failing: Some(failing),
+            next: link.clone(),
+        };
+        (listing.to_json(), "application/json", link)
     } else {
-        (
-            status::render_html(&statuses, &page.title, Utc::now()),
-            "text/html; charset=utf-8",
-        )
+        let header = status::PageHeader {
+            title: &page.title,
+            total,
+            failing,
+            first: rows.start,
+            next: next.clone(),
+        };
+        let body = status::render_html(&statuses, &header, Utc::now());
+        let link = next.map(|next| format!("sources?{next}"));
+        (body, "text/html; charset=utf-8", link)
     };
     let mut response = Response::new(Body::new(Bytes::from(body)));
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     // A status is true for a moment: caches must not keep it.
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(link) = link
+        && let Ok(value) = HeaderValue::from_str(&format!("<{link}>; rel=\"next\""))
+    {
+        headers.insert(LINK, value);
+    }
     response
 }

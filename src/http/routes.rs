@@ -130,7 +130,7 @@ async fn answer(state: &HttpState, request: Request<Incoming>) -> Response<Body>
         return response;
     }
     let path = parts.uri.path();
-    if let Some(response) = super::admin::operator(state, path).await {
+    if let Some(response) = super::admin::operator(state, path, parts.uri.query()).await {
         return response;
     }
     let Some((format, scope)) = route(path) else {

@@ -1,11 +1,18 @@
 //! Whether the daemon should get traffic: `/readyz`.
 //!
-//! `/healthz` says the process and its store answer; readiness says more: the store is
-//! open, every source has been polled once since start (so the river is as fresh as
-//! the sources allow, not just what the store kept), and shutdown has not begun (a
-//! load balancer stops sending readers while connections drain). `daemon` owns one
-//! [`Health`] and flips its flags; the scheduler reports the first cycle; `http`
-//! reads it.
+//! `/healthz` says the process and its store answer; readiness says the node is worth
+//! sending readers to: the store is open and its river is served (the daemon renders
+//! what the store holds before it serves anything), polling has started, every source
+//! the store knows nothing about (never polled, here or in a former run) has had its
+//! first poll, and shutdown has not begun (a load balancer stops sending readers while
+//! connections drain).
+//!
+//! A source the store already knows is represented by its stored items: it is polled
+//! when it falls due, and a restarted node does not wait for that (up to a whole poll
+//! interval) to serve again. A cold store holds nothing, so a new node is ready after
+//! its first cycle, and a warm one as soon as polling starts. `daemon` owns one
+//! [`Health`] and flips its flags; the scheduler reports polling and the first polls;
+//! `http` reads it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -13,7 +20,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 #[derive(Debug, Default)]
 pub struct Health {
     store_open: AtomicBool,
-    polled_once: AtomicBool,
+    polling: AtomicBool,
+    new_sources_polled: AtomicBool,
     draining: AtomicBool,
 }
 
@@ -23,9 +31,15 @@ impl Health {
         self.store_open.store(true, Ordering::Release);
     }
 
-    /// Every source has been polled at least once (or there are none).
-    pub fn set_polled_once(&self) {
-        self.polled_once.store(true, Ordering::Release);
+    /// The poll loop runs: every source is tracked and has its first due time.
+    pub fn set_polling(&self) {
+        self.polling.store(true, Ordering::Release);
+    }
+
+    /// Every source that was new to the store at start-up has been polled once (or
+    /// there was none).
+    pub fn set_new_sources_polled(&self) {
+        self.new_sources_polled.store(true, Ordering::Release);
     }
 
     /// Shutdown has begun: readers should go elsewhere while connections drain.
@@ -39,8 +53,10 @@ impl Health {
             Err("shutting down")
         } else if !self.store_open.load(Ordering::Acquire) {
             Err("the store is not open")
-        } else if !self.polled_once.load(Ordering::Acquire) {
-            Err("the first poll cycle has not finished")
+        } else if !self.polling.load(Ordering::Acquire) {
+            Err("polling has not started")
+        } else if !self.new_sources_polled.load(Ordering::Acquire) {
+            Err("sources new to the store have not been polled yet")
         } else {
             Ok(())
         }
@@ -52,17 +68,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ready_only_between_the_first_cycle_and_shutdown() {
+    fn ready_from_the_first_polls_of_new_sources_until_shutdown() {
         let health = Health::default();
         assert_eq!(health.readiness(), Err("the store is not open"));
         health.set_store_open();
-        assert_eq!(
-            health.readiness(),
-            Err("the first poll cycle has not finished")
-        );
-        health.set_polled_once();
+        assert_eq!(health.readiness(), Err("polling has not started"));
+        // A warm store: nothing new to poll first.
+        health.set_new_sources_polled();
+        assert_eq!(health.readiness(), Err("polling has not started"));
+        health.set_polling();
         assert_eq!(health.readiness(), Ok(()));
         health.set_draining();
         assert_eq!(health.readiness(), Err("shutting down"));
+
+        let cold = Health::default();
+        cold.set_store_open();
+        cold.set_polling();
+        assert_eq!(
+            cold.readiness(),
+            Err("sources new to the store have not been polled yet")
+        );
+        cold.set_new_sources_polled();
+        assert_eq!(cold.readiness(), Ok(()));
     }
 }

@@ -40,6 +40,11 @@ impl ItemCounts {
         self.read().get(source).copied()
     }
 
+    /// The sum of every source's count.
+    pub fn total(&self) -> u64 {
+        self.read().values().sum()
+    }
+
     /// `source` left the config: its count goes.
     pub fn forget(&self, source: &SourceId) {
         self.write().remove(source);

@@ -8,6 +8,13 @@
 //! in `feeds.toml` and shown everywhere (`SourceConfig::shown_url`: no secrets, as in
 //! the logs), so their number is the number of sources.
 //!
+//! Per-source series are kept only while `[server] per_source_metrics` says so (by
+//! default up to 1000 sources): beyond that a scrape would run to tens of megabytes,
+//! and the sums stand in for them. The sums are always exported: polls by result
+//! (`tributary_poll_results_total`), the sources (`tributary_sources`), those whose
+//! last poll failed (`tributary_sources_failing`) and the items they hold
+//! (`tributary_items`).
+//!
 //! The per-source item counts are application state, kept in an [`ItemCounts`] that
 //! `/sources` and the status line read; each count set there is also set on the
 //! `tributary_source_items` gauge, which is only exported, never read back.
@@ -19,13 +26,14 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::Duration;
 
 use super::item_counts::ItemCounts;
 use super::process_metrics::ProcessCollector;
-use crate::config::SourceConfig;
+use crate::config::{PerSourceMetrics, SourceConfig};
 use crate::item::SourceId;
 
 /// The `Content-Type` of the text `encode` writes.
@@ -50,6 +58,11 @@ pub enum PollOutcome {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PollLabels {
     source: String,
+    result: PollOutcome,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
     result: PollOutcome,
 }
 
@@ -111,6 +124,62 @@ pub struct Metrics {
     http_connections: Family<WorkerLabels, Gauge>,
     /// The `source` label of each configured source: its shown URL.
     labels: RwLock<HashMap<SourceId, String>>,
+    sums: Sums,
+    /// The sources whose last poll failed (or, before their first poll of this run,
+    /// whose remembered state says so).
+    failing: RwLock<HashSet<SourceId>>,
+    /// `[server] per_source_metrics`, as [`PerSourceMetrics`] `as u8`.
+    mode: AtomicU8,
+    /// Whether per-source series are kept now (the mode applied to the count).
+    per_source: AtomicBool,
+}
+
+/// The sums over every source, exported whether or not sources have series of
+/// their own.
+#[derive(Debug)]
+struct Sums {
+    /// Polls of every source by result.
+    poll_results: Family<ResultLabels, Counter>,
+    sources: Gauge,
+    sources_failing: Gauge,
+    items: Gauge,
+}
+
+impl Sums {
+    /// Registers the sums, and the build's info beside them.
+    fn register(registry: &mut Registry) -> Sums {
+        registry.register(
+            "build",
+            "The running build: its version, target and profile",
+            Info::new(BuildLabels::default()),
+        );
+        let poll_results = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "poll_results",
+            "Polls of every source, by result",
+            poll_results.clone(),
+        );
+        let sources = Gauge::default();
+        registry.register("sources", "Sources being polled", sources.clone());
+        let sources_failing = Gauge::default();
+        registry.register(
+            "sources_failing",
+            "Sources whose last poll failed",
+            sources_failing.clone(),
+        );
+        let items = Gauge::default();
+        registry.register(
+            "items",
+            "Items in the store, over every source (as last counted)",
+            items.clone(),
+        );
+        Sums {
+            poll_results,
+            sources,
+            sources_failing,
+            items,
+        }
+    }
 }
 
 impl Default for Metrics {
@@ -126,11 +195,7 @@ impl Metrics {
         let mut root = Registry::default();
         root.register_collector(Box::new(ProcessCollector));
         let registry = root.sub_registry_with_prefix("tributary");
-        registry.register(
-            "build",
-            "The running build: its version, target and profile",
-            Info::new(BuildLabels::default()),
-        );
+        let sums = Sums::register(registry);
         let polls = Family::<PollLabels, Counter>::default();
         registry.register("polls", "Polls by source and result", polls.clone());
         let fetch_duration = Histogram::new(FETCH_BUCKETS);
@@ -197,6 +262,45 @@ impl Metrics {
             http_requests,
             http_connections,
             labels: RwLock::default(),
+            sums,
+            failing: RwLock::default(),
+            mode: AtomicU8::new(PerSourceMetrics::Auto as u8),
+            per_source: AtomicBool::new(true),
+        }
+    }
+
+    /// `[server] per_source_metrics`: whether sources get series of their own.
+    pub fn set_per_source(&self, mode: PerSourceMetrics) {
+        self.mode.store(mode as u8, Ordering::Release);
+        self.settle(
+            self.labels
+                .read()
+                .expect("the labels are never poisoned")
+                .len(),
+        );
+    }
+
+    /// Whether sources have series of their own now.
+    pub fn per_source(&self) -> bool {
+        self.per_source.load(Ordering::Acquire)
+    }
+
+    /// Applies the mode to `sources` sources; when per-source series stop, the
+    /// ones kept so far go.
+    fn settle(&self, sources: usize) {
+        let mode = match self.mode.load(Ordering::Acquire) {
+            m if m == PerSourceMetrics::On as u8 => PerSourceMetrics::On,
+            m if m == PerSourceMetrics::Off as u8 => PerSourceMetrics::Off,
+            _ => PerSourceMetrics::Auto,
+        };
+        let on = mode.applies_to(sources);
+        self.sums
+            .sources
+            .set(i64::try_from(sources).unwrap_or(i64::MAX));
+        if self.per_source.swap(on, Ordering::AcqRel) && !on {
+            self.polls.clear();
+            self.last_success.clear();
+            self.source_items.clear();
         }
     }
 
@@ -208,6 +312,26 @@ impl Metrics {
         for source in sources {
             labels.insert(source.id.clone(), source.shown_url());
         }
+        let count = labels.len();
+        drop(labels);
+        self.settle(count);
+    }
+
+    /// How many sources' last poll failed.
+    pub fn failing_sources(&self) -> usize {
+        self.failing
+            .read()
+            .expect("the failing set is never poisoned")
+            .len()
+    }
+
+    /// `source`'s remembered state says its last poll failed (at start-up, before
+    /// its first poll of this run).
+    pub fn mark_failing(&self, source: &SourceId) {
+        self.failing
+            .write()
+            .expect("the failing set is never poisoned")
+            .insert(source.clone());
     }
 
     /// The `source` label of `source`: its shown URL.
@@ -222,6 +346,24 @@ impl Metrics {
     /// One poll of `source` ended with `outcome`; `success_at` (Unix seconds) when it
     /// succeeded.
     pub fn record_poll(&self, source: &SourceId, outcome: PollOutcome, success_at: Option<i64>) {
+        self.sums
+            .poll_results
+            .get_or_create(&ResultLabels { result: outcome })
+            .inc();
+        {
+            let mut failing = self
+                .failing
+                .write()
+                .expect("the failing set is never poisoned");
+            if outcome == PollOutcome::failed {
+                failing.insert(source.clone());
+            } else {
+                failing.remove(source);
+            }
+        }
+        if !self.per_source() {
+            return;
+        }
         self.polls
             .get_or_create(&PollLabels {
                 source: self.label(source),
@@ -257,10 +399,15 @@ impl Metrics {
         self.last_success.remove(&labels);
         self.source_items.remove(&labels);
         self.item_counts.forget(source);
-        self.labels
+        self.failing
             .write()
-            .expect("the labels are never poisoned")
+            .expect("the failing set is never poisoned")
             .remove(source);
+        let mut names = self.labels.write().expect("the labels are never poisoned");
+        names.remove(source);
+        let count = names.len();
+        drop(names);
+        self.settle(count);
     }
 
     /// One fetch that received a response, and how many body bytes it brought.
@@ -289,6 +436,9 @@ impl Metrics {
         replace: bool,
     ) {
         self.item_counts.set_all(sources, counts, replace);
+        if !self.per_source() {
+            return;
+        }
         for source in sources {
             if let Some(count) = self.item_counts.get(source) {
                 self.export_item_count(source, count);
@@ -298,6 +448,9 @@ impl Metrics {
 
     /// Sets `source`'s `tributary_source_items` series to `count`.
     fn export_item_count(&self, source: &SourceId, count: u64) {
+        if !self.per_source() {
+            return;
+        }
         self.source_items
             .get_or_create(&SourceLabels {
                 source: self.label(source),
@@ -337,6 +490,12 @@ impl Metrics {
     pub fn encode(&self, store_size: u64) -> String {
         self.store_size
             .set(i64::try_from(store_size).unwrap_or(i64::MAX));
+        self.sums
+            .sources_failing
+            .set(i64::try_from(self.failing_sources()).unwrap_or(i64::MAX));
+        self.sums
+            .items
+            .set(i64::try_from(self.item_counts.total()).unwrap_or(i64::MAX));
         let mut out = String::with_capacity(4096);
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
@@ -362,6 +521,82 @@ mod tests {
         let text = metrics.encode(0);
         assert!(text.contains("a.example"), "{text}");
         assert!(!text.contains("b.example"), "{text}");
+    }
+
+    /// `n` sources on one host, as the config would give them.
+    fn sources(n: usize) -> Vec<SourceConfig> {
+        let text: String = (0..n)
+            .map(|i| format!("[[source]]\nurl = \"http://a.example/{i}.xml\"\n"))
+            .collect();
+        crate::config::parse(std::path::Path::new("feeds.toml"), &text, None)
+            .unwrap()
+            .sources
+    }
+
+    /// Polls every source once (the first one fails) and counts 3 items for each;
+    /// the exposition.
+    fn scrape(metrics: &Metrics, sources: &[SourceConfig]) -> String {
+        for (i, source) in sources.iter().enumerate() {
+            let outcome = if i == 0 {
+                PollOutcome::failed
+            } else {
+                PollOutcome::ok
+            };
+            metrics.record_poll(&source.id, outcome, Some(1_770_000_000));
+            metrics.set_source_items(&source.id, 3);
+        }
+        metrics.encode(0)
+    }
+
+    #[test]
+    fn past_the_threshold_sources_are_summed_not_listed() {
+        let metrics = Metrics::new();
+        let at_limit = sources(crate::config::PER_SOURCE_METRICS_AUTO_LIMIT);
+        metrics.name_sources(&at_limit);
+        let text = scrape(&metrics, &at_limit);
+        assert!(metrics.per_source());
+        assert!(text.contains(
+            "tributary_polls_total{source=\"http://a.example/999.xml\",result=\"ok\"} 1"
+        ));
+        assert!(
+            text.contains("tributary_poll_results_total{result=\"ok\"} 999"),
+            "{text}"
+        );
+
+        // One more source: the per-source series go, the sums stay and keep counting.
+        let past = sources(crate::config::PER_SOURCE_METRICS_AUTO_LIMIT + 1);
+        metrics.name_sources(&past);
+        assert!(!metrics.per_source());
+        let text = scrape(&metrics, &past);
+        assert!(
+            !text.contains("source=\""),
+            "per-source series left in the text"
+        );
+        for line in [
+            "tributary_poll_results_total{result=\"ok\"} 1999",
+            "tributary_poll_results_total{result=\"failed\"} 2",
+            "tributary_sources 1001",
+            "tributary_sources_failing 1",
+            "tributary_items 3003",
+        ] {
+            assert!(text.contains(line), "missing `{line}` in\n{text}");
+        }
+        assert!(text.len() < 8 * 1024, "{} bytes", text.len());
+
+        // Forced on, every source is listed again once polled; forced off, none.
+        metrics.set_per_source(PerSourceMetrics::On);
+        let text = scrape(&metrics, &past);
+        assert!(text.contains("tributary_source_items{source=\"http://a.example/1000.xml\"} 3"));
+        metrics.set_per_source(PerSourceMetrics::Off);
+        let few = sources(2);
+        for source in &past[2..] {
+            metrics.forget_source(&source.id);
+        }
+        let text = scrape(&metrics, &few);
+        assert!(!metrics.per_source());
+        assert!(!text.contains("source=\""), "{text}");
+        assert!(text.contains("tributary_sources 2\n"), "{text}");
+        assert!(text.contains("tributary_items 6\n"), "{text}");
     }
 
     #[test]

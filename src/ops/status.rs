@@ -181,49 +181,86 @@ fn when(at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
 
 /// The table `tributary sources` prints: one line per source, then its error.
 pub fn render_table(statuses: &[SourceStatus], now: DateTime<Utc>) -> String {
-    let name_width = statuses
-        .iter()
-        .map(|s| s.name.chars().count())
-        .chain([4])
-        .max()
-        .unwrap_or(4)
-        .min(40);
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:<16}  {:<name_width$}  {:<11}  {:>7}  {:<13}  {:<13}  URL",
-        "ID", "NAME", "STATUS", "ITEMS", "LAST SUCCESS", "NEXT POLL"
-    );
-    for s in statuses {
-        let name: String = s.name.chars().take(name_width).collect();
-        let items = s.items.map_or_else(|| "-".to_string(), |n| n.to_string());
-        let next = match s.status {
-            Status::Gone | Status::Disabled => "never".to_string(),
-            _ => when(s.next_poll, now),
-        };
-        let _ = writeln!(
-            out,
-            "{:<16}  {name:<name_width$}  {:<11}  {items:>7}  {:<13}  {next:<13}  {}",
-            s.id,
-            s.status.to_string(),
-            when(s.last_success, now),
-            s.url
-        );
-        if let Some(error) = &s.last_error {
-            let _ = writeln!(out, "{:<16}  error: {error}", "");
+    let mut table = Table::new(statuses, now);
+    let mut out = table.header();
+    out.push_str(&table.rows(statuses));
+    out.push_str(&table.footer());
+    out
+}
+
+/// The table of [`render_table`] written a page at a time, for lists too long to
+/// hold at once: the name column is as wide as the first page needs, and the footer
+/// sums every page.
+pub struct Table {
+    name_width: usize,
+    now: DateTime<Utc>,
+    sources: usize,
+    failing: usize,
+    items: u64,
+}
+
+impl Table {
+    /// A table sized for `first`, its first page.
+    pub fn new(first: &[SourceStatus], now: DateTime<Utc>) -> Table {
+        let name_width = first
+            .iter()
+            .map(|s| s.name.chars().count())
+            .chain([4])
+            .max()
+            .unwrap_or(4)
+            .min(40);
+        Table {
+            name_width,
+            now,
+            sources: 0,
+            failing: 0,
+            items: 0,
         }
     }
-    let failing = statuses
-        .iter()
-        .filter(|s| matches!(s.status, Status::Failing | Status::BackingOff))
-        .count();
-    let _ = writeln!(
-        out,
-        "{} sources, {failing} failing, {} items",
-        statuses.len(),
-        statuses.iter().filter_map(|s| s.items).sum::<u64>()
-    );
-    out
+
+    pub fn header(&self) -> String {
+        let name_width = self.name_width;
+        format!(
+            "{:<16}  {:<name_width$}  {:<11}  {:>7}  {:<13}  {:<13}  URL\n",
+            "ID", "NAME", "STATUS", "ITEMS", "LAST SUCCESS", "NEXT POLL"
+        )
+    }
+
+    /// The lines of `statuses`, counted for the footer.
+    pub fn rows(&mut self, statuses: &[SourceStatus]) -> String {
+        let (name_width, now) = (self.name_width, self.now);
+        let mut out = String::new();
+        for s in statuses {
+            let name: String = s.name.chars().take(name_width).collect();
+            let items = s.items.map_or_else(|| "-".to_string(), |n| n.to_string());
+            let next = match s.status {
+                Status::Gone | Status::Disabled => "never".to_string(),
+                _ => when(s.next_poll, now),
+            };
+            let _ = writeln!(
+                out,
+                "{:<16}  {name:<name_width$}  {:<11}  {items:>7}  {:<13}  {next:<13}  {}",
+                s.id,
+                s.status.to_string(),
+                when(s.last_success, now),
+                s.url
+            );
+            if let Some(error) = &s.last_error {
+                let _ = writeln!(out, "{:<16}  error: {error}", "");
+            }
+            self.sources += 1;
+            self.failing += usize::from(matches!(s.status, Status::Failing | Status::BackingOff));
+            self.items += s.items.unwrap_or(0);
+        }
+        out
+    }
+
+    pub fn footer(&self) -> String {
+        format!(
+            "{} sources, {} failing, {} items\n",
+            self.sources, self.failing, self.items
+        )
+    }
 }
 
 /// The stylesheet, in the spirit of the `/` page: system fonts, a plain table, muted
@@ -235,7 +272,8 @@ pub const STYLE: &str = "\
 body{margin:0 auto;max-width:72rem;padding:1rem;font:15px/1.45 system-ui,-apple-system,\"Segoe UI\",Roboto,sans-serif}
 h1{margin:.2rem 0;font-size:1.5rem}
 header p{margin:.2rem 0 .6rem;color:var(--muted)}
-nav a{margin-right:.8rem}
+nav a,nav span{margin-right:.8rem}
+footer{margin-top:.6rem}
 a{color:var(--link);text-decoration:none}
 a:hover{text-decoration:underline}
 table{border-collapse:collapse;width:100%}
@@ -248,8 +286,23 @@ time{font-variant-numeric:tabular-nums;white-space:nowrap}
 .ok{color:var(--good)}.failing,.backing_off,.gone{color:var(--bad)}.pending{color:var(--warn)}.disabled{color:var(--muted)}
 ";
 
-/// `/sources`: the table as a page. Times are UTC, with the relative time beside them.
-pub fn render_html(statuses: &[SourceStatus], title: &str, now: DateTime<Utc>) -> Vec<u8> {
+/// Where a page of `/sources` stands in the whole list.
+#[derive(Clone, Debug, Default)]
+pub struct PageHeader<'a> {
+    /// The site's title.
+    pub title: &'a str,
+    /// Sources in all, and those whose last poll failed.
+    pub total: usize,
+    pub failing: usize,
+    /// The place (from 0) of the page's first source.
+    pub first: usize,
+    /// The query of the next page, when there is one.
+    pub next: Option<String>,
+}
+
+/// `/sources`: a page of the table. Times are UTC, with the relative time beside them.
+pub fn render_html(statuses: &[SourceStatus], page: &PageHeader, now: DateTime<Utc>) -> Vec<u8> {
+    let title = page.title;
     let mut out = String::with_capacity(2048 + statuses.len() * 600);
     out.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
@@ -257,13 +310,12 @@ pub fn render_html(statuses: &[SourceStatus], title: &str, now: DateTime<Utc>) -
     escape_markup(title, &mut out);
     let _ = writeln!(out, "</title>\n<style>\n{STYLE}</style>\n</head>\n<body>");
     out.push_str("<header>\n<h1>Sources</h1>\n<p>");
-    let failing = statuses
-        .iter()
-        .filter(|s| matches!(s.status, Status::Failing | Status::BackingOff))
-        .count();
-    let _ = write!(out, "{} sources, {failing} failing · ", statuses.len());
+    let _ = write!(out, "{} sources, {} failing · ", page.total, page.failing);
     escape_markup(title, &mut out);
-    out.push_str("</p>\n<nav><a href=\"./\">Latest news</a><a href=\"sources.json\">JSON</a><a href=\"opml\">OPML</a></nav>\n</header>\n<main>\n");
+    out.push_str("</p>\n");
+    let nav = page_nav(statuses.len(), page);
+    out.push_str(&nav);
+    out.push_str("</header>\n<main>\n");
     out.push_str("<table>\n<thead><tr><th>Source</th><th>Status</th><th>Items</th><th>Last success</th><th>Next poll</th></tr></thead>\n<tbody>\n");
     for s in statuses {
         out.push_str("<tr><td><a href=\"sources/");
@@ -300,8 +352,37 @@ pub fn render_html(statuses: &[SourceStatus], title: &str, now: DateTime<Utc>) -
         }
         out.push_str("</td></tr>\n");
     }
-    out.push_str("</tbody>\n</table>\n</main>\n</body>\n</html>\n");
+    out.push_str("</tbody>\n</table>\n</main>\n<footer>\n");
+    out.push_str(&nav);
+    out.push_str("</footer>\n</body>\n</html>\n");
     out.into_bytes()
+}
+
+/// The links of a page of `/sources`: the other outputs, which sources it shows, the
+/// first and the next page.
+fn page_nav(rows: usize, page: &PageHeader) -> String {
+    let mut nav = String::from(
+        "<nav><a href=\"./\">Latest news</a><a href=\"sources.json\">JSON</a><a href=\"opml\">OPML</a>",
+    );
+    if rows < page.total {
+        let _ = write!(
+            nav,
+            "<span>{}–{} of {}</span>",
+            page.first + usize::from(rows > 0),
+            page.first + rows,
+            page.total
+        );
+    }
+    if page.first > 0 {
+        nav.push_str("<a href=\"sources\">First page</a>");
+    }
+    if let Some(next) = &page.next {
+        nav.push_str("<a rel=\"next\" href=\"sources?");
+        escape_markup(next, &mut nav);
+        nav.push_str("\">Next page</a>");
+    }
+    nav.push_str("</nav>\n");
+    nav
 }
 
 fn time_cell(at: Option<DateTime<Utc>>, now: DateTime<Utc>, out: &mut String) {
@@ -371,7 +452,31 @@ mod tests {
         let value: serde_json::Value = serde_json::from_slice(&json).unwrap();
         assert_eq!(value["sources"][0]["status"], "failing");
         assert_eq!(value["sources"][0]["items"], 7);
-        let html = String::from_utf8(render_html(&statuses, "News", at(160))).unwrap();
+        let page = PageHeader {
+            title: "News",
+            total: 1,
+            failing: 1,
+            ..PageHeader::default()
+        };
+        let html = String::from_utf8(render_html(&statuses, &page, at(160))).unwrap();
+        assert!(html.contains("1 sources, 1 failing"));
+        assert!(!html.contains("Next page"));
+        let page = PageHeader {
+            total: 300,
+            first: 100,
+            next: Some("limit=1&after=a&b".into()),
+            ..page
+        };
+        let html = String::from_utf8(render_html(&statuses, &page, at(160))).unwrap();
+        assert!(html.contains("101–101 of 300"), "{html}");
+        assert!(
+            html.contains("<a rel=\"next\" href=\"sources?limit=1&amp;after=a&amp;b\">"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<a href=\"sources\">First page</a>"),
+            "{html}"
+        );
         assert!(html.contains("A &lt;&amp;&gt; B"));
         assert!(html.contains("parse: &lt;bad&gt;"));
         assert!(!html.contains("<bad>"));

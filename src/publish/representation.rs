@@ -6,7 +6,10 @@ use chrono::{DateTime, Utc};
 use hyper::header::HeaderValue;
 use std::io::Write;
 
-use super::{BROTLI_QUALITY, Format, GZIP_LEVEL, body};
+use super::{
+    BROTLI_QUALITY, Format, GZIP_LEVEL, LARGE_BROTLI_QUALITY, LARGE_DOCUMENT, LARGE_GZIP_LEVEL,
+    body,
+};
 
 /// Brotli window of 4 MiB (2^22): larger than any document we render.
 const BROTLI_WINDOW: u32 = 22;
@@ -76,7 +79,11 @@ fn gzip(body: &[u8]) -> Vec<u8> {
     // GzEncoder writes mtime 0, so the same input always gives the same bytes.
     let mut encoder = flate2::write::GzEncoder::new(
         Vec::with_capacity(body.len() / 4),
-        flate2::Compression::new(GZIP_LEVEL),
+        flate2::Compression::new(if body.len() > LARGE_DOCUMENT {
+            LARGE_GZIP_LEVEL
+        } else {
+            GZIP_LEVEL
+        }),
     );
     encoder
         .write_all(body)
@@ -89,8 +96,12 @@ fn gzip(body: &[u8]) -> Vec<u8> {
 fn brotli(body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() / 4);
     {
-        let mut writer =
-            brotli::CompressorWriter::new(&mut out, 64 * 1024, BROTLI_QUALITY, BROTLI_WINDOW);
+        let quality = if body.len() > LARGE_DOCUMENT {
+            LARGE_BROTLI_QUALITY
+        } else {
+            BROTLI_QUALITY
+        };
+        let mut writer = brotli::CompressorWriter::new(&mut out, 64 * 1024, quality, BROTLI_WINDOW);
         writer
             .write_all(body)
             .expect("compressing into memory cannot fail");
@@ -101,6 +112,34 @@ fn brotli(body: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn large_documents_compress_quickly_to_the_same_bytes() {
+        let body: Vec<u8> = (0..60_000)
+            .flat_map(|i| {
+                format!("<outline text=\"Feed {i}\" xmlUrl=\"http://a.example/{i}.xml\"/>\n")
+                    .into_bytes()
+            })
+            .collect();
+        assert!(body.len() > LARGE_DOCUMENT);
+        let large = Representation::new(Format::Opml, body.clone(), None, 0);
+        let mut gunzipped = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(&large.gzip.body[..]),
+            &mut gunzipped,
+        )
+        .unwrap();
+        assert_eq!(gunzipped, body);
+        let mut unbrotlied = Vec::new();
+        std::io::Read::read_to_end(
+            &mut brotli::Decompressor::new(&large.brotli.body[..], 4096),
+            &mut unbrotlied,
+        )
+        .unwrap();
+        assert_eq!(unbrotlied, body);
+        assert!(large.gzip.body.len() < body.len() / 4);
+        assert!(large.brotli.body.len() < body.len() / 4);
+    }
 
     #[test]
     fn compressed_variants_decompress_to_the_same_bytes_and_are_stable() {

@@ -2,7 +2,7 @@
 //! its views on first request; and the [`Publisher`] that renders a new one after
 //! every change of the store.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
@@ -107,7 +107,14 @@ pub struct Publisher {
     pub store: Store,
     pub site: Arc<Site>,
     renders: Arc<Semaphore>,
+    /// The last `/opml`, by a hash of what it lists: it changes with the sources, not
+    /// with the items, and with 100 000 sources it is megabytes to render and
+    /// compress, so a new snapshot takes it over unless the list changed.
+    opml: Arc<Mutex<Option<KeptOpml>>>,
 }
+
+/// The last `/opml` and the hash of what it lists.
+type KeptOpml = (u128, Arc<Representation>);
 
 impl Publisher {
     /// A publisher of `site` from `store`.
@@ -116,7 +123,35 @@ impl Publisher {
             store,
             site: Arc::new(site),
             renders: Arc::new(Semaphore::new(MAX_CONCURRENT_RENDERS)),
+            opml: Arc::default(),
         }
+    }
+
+    /// `/opml` of `generation`: the last one when it lists the same.
+    fn opml(&self, generation: &Generation) -> Result<Arc<Representation>, StoreError> {
+        let page = &generation.page;
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        hasher.update(page.title.as_bytes());
+        for source in &page.sources {
+            for text in [&source.slug, &source.name, &source.url]
+                .into_iter()
+                .chain(&source.tags)
+            {
+                hasher.update(&(text.len() as u64).to_le_bytes());
+                hasher.update(text.as_bytes());
+            }
+            hasher.update(&(source.tags.len() as u64).to_le_bytes());
+        }
+        let key = hasher.digest128();
+        let mut kept = self.opml.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((kept_key, opml)) = &*kept
+            && *kept_key == key
+        {
+            return Ok(opml.clone());
+        }
+        let opml = Arc::new(generation.render(&View::main(Format::Opml), None)?);
+        *kept = Some((key, opml.clone()));
+        Ok(opml)
     }
 
     /// Renders the current river: reads the store and renders every main output.
@@ -164,7 +199,10 @@ impl Publisher {
         });
         let main = Format::ALL
             .iter()
-            .map(|&format| generation.render(&View::main(format), None).map(Arc::new))
+            .map(|&format| match format {
+                Format::Opml => self.opml(&generation),
+                _ => generation.render(&View::main(format), None).map(Arc::new),
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Snapshot {
             items: generation.items.len(),
@@ -201,6 +239,7 @@ impl Publisher {
                     store: publisher.store.clone(),
                     site: Arc::new(site),
                     renders: publisher.renders.clone(),
+                    opml: publisher.opml.clone(),
                 });
             } else if sites_open && sites.has_changed().is_err() {
                 sites_open = false;
@@ -317,6 +356,27 @@ mod tests {
         assert_eq!(wire.items, 5);
         let rendered = String::from_utf8(snapshot.main[0].identity.body.to_vec()).unwrap();
         assert_eq!(rendered.matches("<item>").count(), 4);
+    }
+
+    #[test]
+    fn the_opml_list_is_rendered_again_only_when_the_sources_change() {
+        let store = Store::temporary().unwrap();
+        let one = config("[[source]]\nurl = \"http://wire.example/\"\nname = \"Wire\"\n");
+        let publisher = publisher(&one, store.clone());
+        let opml = |snapshot: &Snapshot| snapshot.main[Format::Opml.index()].clone();
+        let first = opml(&publisher.render().unwrap());
+        assert!(Arc::ptr_eq(&first, &opml(&publisher.render().unwrap())));
+        // Renamed: a new list.
+        let renamed = config("[[source]]\nurl = \"http://wire.example/\"\nname = \"Wire 2\"\n");
+        let publisher = Publisher {
+            site: Arc::new(Site::from_config(&renamed, "127.0.0.1:1".into(), 1)),
+            ..publisher
+        };
+        let second = opml(&publisher.render().unwrap());
+        assert!(!Arc::ptr_eq(&first, &second));
+        let text = String::from_utf8(second.identity.body.to_vec()).unwrap();
+        assert!(text.contains("text=\"Wire 2\""), "{text}");
+        assert!(Arc::ptr_eq(&second, &opml(&publisher.render().unwrap())));
     }
 
     #[tokio::test]

@@ -132,11 +132,15 @@ fn item_line(stored: &StoredItem, page: &PageInfo, out: &mut String) {
     out.push_str("</bdi></span></li>\n");
 }
 
+/// Sources the page's footer lists by name; the rest are counted, with a link to the
+/// OPML list of all (100 000 names would make the page tens of megabytes).
+pub const MAX_LISTED_SOURCES: usize = 1000;
+
 fn footer(page: &PageInfo, links: &PageLinks, out: &mut String) {
     out.push_str("<footer>\n");
     if !page.sources.is_empty() {
         out.push_str("<h2>Sources</h2>\n<ul>\n");
-        for source in &page.sources {
+        for source in page.sources.iter().take(MAX_LISTED_SOURCES) {
             out.push_str("<li><a href=\"");
             escape_markup(&(links.source_rss)(&source.slug), out);
             out.push_str("\"><bdi>");
@@ -146,6 +150,15 @@ fn footer(page: &PageInfo, links: &PageLinks, out: &mut String) {
             out.push_str("\">original feed</a></li>\n");
         }
         out.push_str("</ul>\n");
+        if let Some(more) = page.sources.len().checked_sub(MAX_LISTED_SOURCES)
+            && more > 0
+        {
+            out.push_str("<p>and ");
+            out.push_str(&more.to_string());
+            out.push_str(" more: every source is in the <a href=\"");
+            escape_markup(links.opml, out);
+            out.push_str("\">OPML list</a>.</p>\n");
+        }
     }
     if !page.tags.is_empty() {
         out.push_str("<h2>Tags</h2>\n<p>");
@@ -218,5 +231,28 @@ mod tests {
         assert!(html.contains("rel=\"alternate\" type=\"application/atom+xml\""));
         assert!(html.contains("href=\"tags/world.xml\""));
         assert!(!html.contains("<script"));
+    }
+
+    #[test]
+    fn past_a_thousand_sources_the_footer_counts_the_rest() {
+        let mut page = page(chrono_tz::UTC);
+        let one = page.sources[0].clone();
+        let listed = |page: &PageInfo| {
+            let html = String::from_utf8(render_html(&[], page, &links())).unwrap();
+            (html.matches("original feed").count(), html)
+        };
+        page.sources = vec![one.clone(); MAX_LISTED_SOURCES];
+        let (count, html) = listed(&page);
+        assert_eq!(count, MAX_LISTED_SOURCES);
+        assert!(!html.contains(" more: "));
+        page.sources = vec![one; MAX_LISTED_SOURCES + 5];
+        let (count, html) = listed(&page);
+        assert_eq!(count, MAX_LISTED_SOURCES);
+        assert!(
+            html.contains(
+                "<p>and 5 more: every source is in the <a href=\"opml\">OPML list</a>.</p>"
+            ),
+            "{html}"
+        );
     }
 }

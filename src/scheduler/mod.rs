@@ -19,6 +19,7 @@
 pub mod document;
 pub mod plan;
 
+mod admission;
 mod decide;
 mod outage;
 mod poll;
@@ -108,12 +109,15 @@ impl Scheduler {
         let token = CancellationToken::new();
         let tracker = TaskTracker::new();
         let (done_tx, mut done_rx) = mpsc::unbounded_channel();
+        let admission = Arc::new(admission::Admission::new(&shared.poll));
         for source in sources {
             let shared = shared.clone();
+            let admission = admission.clone();
             let done_tx = done_tx.clone();
             let token = token.clone();
             tracker.spawn(async move {
-                let (_, result) = shared.poll(&source, &token).await;
+                let _admitted = admission.enter(&source).await;
+                let (_, result) = Box::pin(shared.poll(&source, &token)).await;
                 let _ = done_tx.send(result);
             });
         }
@@ -136,6 +140,13 @@ impl Scheduler {
             .max()
             .and_then(|at| (now - at).to_std().ok())
             .and_then(|ago| std::time::Instant::now().checked_sub(ago));
+        self.into_shared_with(last_success)
+    }
+
+    /// [`Scheduler::into_shared`] without reading every source's state for the last
+    /// success: the poll loop reads each state as it tracks the source, and takes
+    /// the last success from there (`Shared::first_poll_and_known`).
+    fn into_shared_with(self, last_success: Option<std::time::Instant>) -> Arc<Shared> {
         Arc::new(Shared {
             source_urls: Mutex::new(source_urls(&self.sources)),
             global: Arc::new(Semaphore::new(self.poll.concurrency)),

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
+use super::admission::Admission;
 use super::decide::{self, Change};
 use super::shared::Shared;
 use super::{Plan, PollResult, RoundSummary, Scheduler, source_urls};
@@ -19,6 +20,10 @@ use crate::config::SourceConfig;
 use crate::fetch::Fetcher;
 use crate::item::SourceId;
 use crate::ops::watchdog::{HEARTBEAT_EVERY, Heartbeat};
+
+/// Sources added, removed or changed by one reload that get a log line each; the
+/// rest are only counted (a reload of 100 000 sources is not 100 000 lines).
+const LOGGED_CHANGES: usize = 20;
 
 /// A source the scheduler polls. Its `generation` changes whenever its settings do,
 /// so a timer or a poll result of its former settings is recognised and dropped.
@@ -77,10 +82,12 @@ struct Sources {
 }
 
 impl Sources {
-    fn track(&mut self, shared: &Shared, source: SourceConfig, token: &CancellationToken) {
+    /// Tracks `source` (again, with new settings); whether the store knew it and it
+    /// is due (it holds up readiness otherwise, see [`Loop::start`]).
+    fn track(&mut self, shared: &Shared, source: SourceConfig, token: &CancellationToken) -> bool {
         let generation = self.next_generation;
         self.next_generation += 1;
-        let at = shared.first_poll(&source, Utc::now());
+        let (at, known) = shared.first_poll_and_known(&source, Utc::now());
         let id = source.id.clone();
         let previous = self.tracked.remove(&id);
         let polling = previous.as_ref().and_then(|p| p.polling);
@@ -101,6 +108,7 @@ impl Sources {
                 waiting,
             },
         );
+        known || at.is_none()
     }
 
     /// Applies a new plan: starts added sources, stops removed ones, restarts changed
@@ -109,11 +117,11 @@ impl Sources {
     fn apply(
         &mut self,
         shared: &Shared,
-        sources: Vec<SourceConfig>,
+        sources: &[SourceConfig],
         restart_all: bool,
         token: &CancellationToken,
     ) -> (usize, usize, usize) {
-        shared.metrics.name_sources(&sources);
+        shared.metrics.name_sources(sources);
         let wanted: HashSet<SourceId> = sources.iter().map(|s| s.id.clone()).collect();
         let removed: Vec<SourceId> = self
             .tracked
@@ -121,27 +129,33 @@ impl Sources {
             .filter(|id| !wanted.contains(*id))
             .cloned()
             .collect();
-        for id in &removed {
+        for (n, id) in removed.iter().enumerate() {
             if let Some(gone) = self.tracked.remove(id) {
                 gone.token.cancel();
                 shared.metrics.forget_source(id);
-                info!(source = %crate::config::shown_url(&id.0, &[]), "source removed: no longer polled; its items age out by retention");
+                if n < LOGGED_CHANGES {
+                    info!(source = %crate::config::shown_url(&id.0, &[]), "source removed: no longer polled; its items age out by retention");
+                }
             }
         }
         let (mut added, mut changed) = (0, 0);
         for source in sources {
             let current = self.tracked.get(&source.id).map(|t| &*t.source);
-            match decide::change(current, &source, restart_all) {
+            match decide::change(current, source, restart_all) {
                 Change::Kept => {}
                 Change::Changed => {
                     changed += 1;
-                    info!(source = %source.shown_url(), "source changed: restarting it with its new settings");
-                    self.track(shared, source, token);
+                    if changed <= LOGGED_CHANGES {
+                        info!(source = %source.shown_url(), "source changed: restarting it with its new settings");
+                    }
+                    self.track(shared, source.clone(), token);
                 }
                 Change::Added => {
                     added += 1;
-                    info!(source = %source.shown_url(), "source added");
-                    self.track(shared, source, token);
+                    if added <= LOGGED_CHANGES {
+                        info!(source = %source.shown_url(), "source added");
+                    }
+                    self.track(shared, source.clone(), token);
                 }
             }
         }
@@ -152,8 +166,11 @@ impl Sources {
 /// Everything the loop keeps between turns.
 struct Loop {
     shared: Arc<Shared>,
+    /// How many polls exist at once (see `admission`); replaced with `[poll]`.
+    admission: Arc<Admission>,
     sources: Sources,
-    /// The sources not yet polled once since start-up (readiness waits for them).
+    /// The sources new to the store at start-up not polled yet (readiness waits for
+    /// them).
     first_pending: HashSet<SourceId>,
     /// What the first polls came to.
     summary: RoundSummary,
@@ -166,19 +183,22 @@ impl Loop {
     /// Tracks the initial sources; ready at once when none is due.
     fn start(scheduler: Scheduler, token: CancellationToken) -> Loop {
         let initial = scheduler.sources.clone();
-        let shared = scheduler.into_shared();
+        let shared = scheduler.into_shared_with(None);
         let mut sources = Sources::default();
         let count = initial.len();
-        let mut first_pending: HashSet<SourceId> = initial.iter().map(|s| s.id.clone()).collect();
+        // Readiness waits for the sources the store knows nothing about: the others'
+        // stored items are served, and they are polled when they fall due. Sources
+        // marked gone are not due and do not hold it up either.
+        let mut first_pending: HashSet<SourceId> = HashSet::new();
         for source in initial {
-            sources.track(&shared, source, &token);
+            let id = source.id.clone();
+            if !sources.track(&shared, source, &token) {
+                first_pending.insert(id);
+            }
         }
-        // Sources marked gone are not due and do not hold up readiness.
-        let due_ids: HashSet<&SourceId> =
-            sources.due.iter().map(|Reverse((_, _, id))| id).collect();
-        first_pending.retain(|id| due_ids.contains(id));
+        shared.health.set_polling();
         if first_pending.is_empty() {
-            shared.health.set_polled_once();
+            shared.health.set_new_sources_polled();
         }
         info!(
             sources = count,
@@ -186,6 +206,7 @@ impl Loop {
             "scheduler started"
         );
         Loop {
+            admission: Arc::new(Admission::new(&shared.poll)),
             shared,
             sources,
             first_pending,
@@ -202,12 +223,13 @@ impl Loop {
 
     /// A reload: new poll settings restart every source with a new client; the
     /// sources are then compared by id.
-    fn reload(&mut self, plan: Plan) {
+    fn reload(&mut self, plan: &Plan) {
         let restart_all = decide::poll_settings_changed(&self.shared.poll, &plan.poll);
         if restart_all {
             match Fetcher::new(&plan.poll) {
                 Ok(fetcher) => {
                     info!("[poll] settings changed: every source restarts with them");
+                    self.admission = Arc::new(Admission::new(&plan.poll));
                     self.shared = Scheduler {
                         store: self.shared.store.clone(),
                         fetcher,
@@ -230,11 +252,11 @@ impl Loop {
             .expect("the source list is never poisoned") = source_urls(&plan.sources);
         let (added, removed, changed) =
             self.sources
-                .apply(&self.shared, plan.sources, restart_all, &self.token);
+                .apply(&self.shared, &plan.sources, restart_all, &self.token);
         self.first_pending
             .retain(|id| self.sources.tracked.contains_key(id));
         if self.first_pending.is_empty() {
-            self.shared.health.set_polled_once();
+            self.shared.health.set_new_sources_polled();
         }
         info!(
             added,
@@ -275,7 +297,7 @@ impl Loop {
         if self.first_pending.remove(&id) {
             self.summary.record(result);
             if self.first_pending.is_empty() {
-                self.shared.health.set_polled_once();
+                self.shared.health.set_new_sources_polled();
                 let summary = self.summary;
                 info!(
                     sources = self.count,
@@ -304,9 +326,18 @@ impl Loop {
         let source = tracked.source.clone();
         let poll_token = tracked.token.clone();
         let shared = self.shared.clone();
+        let admission = self.admission.clone();
         let done_tx = done_tx.clone();
         tracker.spawn(async move {
-            let (wait, result) = shared.poll(&source, &poll_token).await;
+            let admitted = tokio::select! {
+                _ = poll_token.cancelled() => None,
+                admitted = admission.enter(&source) => Some(admitted),
+            };
+            let (wait, result) = match admitted {
+                // Boxed: this task stays small while it waits for admission.
+                Some(_admitted) => Box::pin(shared.poll(&source, &poll_token)).await,
+                None => (std::time::Duration::ZERO, PollResult::Cancelled),
+            };
             let _ = done_tx.send((id, generation, Instant::now() + wait, result));
         });
     }
@@ -342,8 +373,10 @@ impl Scheduler {
                         plans_open = false;
                         continue;
                     }
-                    let plan = plans.borrow_and_update().clone();
-                    state.reload(plan);
+                    // Applied as it is in the channel: a copy of 100 000 sources
+                    // costs more than the whole comparison.
+                    let plan = plans.borrow_and_update();
+                    state.reload(&plan);
                 }
                 Some(done) = done_rx.recv() => state.finished(done),
                 Some(id) = resets.recv() => state.reset(id),

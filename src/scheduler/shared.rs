@@ -53,12 +53,47 @@ impl Shared {
     /// When a source is first due after start-up ([`decide::first_wait`]); `None` for
     /// a source that is gone under its current config.
     pub(super) fn first_poll(&self, source: &SourceConfig, now: DateTime<Utc>) -> Option<Instant> {
+        self.first_poll_and_known(source, now).0
+    }
+
+    /// [`Shared::first_poll`], and whether the store knows the source: it was polled
+    /// before (in this run or a former one), so its items are already served.
+    pub(super) fn first_poll_and_known(
+        &self,
+        source: &SourceConfig,
+        now: DateTime<Utc>,
+    ) -> (Option<Instant>, bool) {
         let state = self.state(source);
+        let known = state.last_attempt.is_some() || state.last_success.is_some();
+        if state.consecutive_failures > 0 {
+            self.metrics.mark_failing(&source.id);
+        }
+        if let Some(at) = state.last_success {
+            self.remember_success(at, now);
+        }
         if decide::is_gone(source, &state) {
             info!(source = %source.shown_url(), "not polled: the server answered 410 Gone; change its entry in the config to try again");
-            return None;
+            return (None, known);
         }
-        Some(Instant::now() + decide::first_wait(source, &state, self.bounds(), now))
+        let at = Instant::now() + decide::first_wait(source, &state, self.bounds(), now);
+        (Some(at), known)
+    }
+
+    /// A source's remembered last success at `at`: the outage detector takes the
+    /// latest of them (the start-up read of every state does this, so it needs no
+    /// pass of its own).
+    fn remember_success(&self, at: DateTime<Utc>, now: DateTime<Utc>) {
+        let Some(at) = (now - at)
+            .to_std()
+            .ok()
+            .and_then(|ago| std::time::Instant::now().checked_sub(ago))
+        else {
+            return;
+        };
+        let mut connectivity = self.connectivity();
+        if connectivity.last_success.is_none_or(|known| known < at) {
+            connectivity.last_success = Some(at);
+        }
     }
 
     /// The permits for one fetch: the host's first, then a global one, so sources
