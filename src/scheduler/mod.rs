@@ -20,6 +20,7 @@ pub mod document;
 pub mod plan;
 
 mod decide;
+mod known;
 mod outage;
 mod poll;
 mod record;
@@ -149,6 +150,7 @@ impl Scheduler {
             poll: self.poll,
             metrics: self.metrics,
             health: self.health,
+            known: known::KnownEntries::default(),
         })
     }
 }

@@ -122,6 +122,7 @@ impl Sources {
             .cloned()
             .collect();
         for id in &removed {
+            shared.known.forget(id);
             if let Some(gone) = self.tracked.remove(id) {
                 gone.token.cancel();
                 shared.metrics.forget_source(id);
@@ -135,6 +136,7 @@ impl Sources {
                 Change::Kept => {}
                 Change::Changed => {
                     changed += 1;
+                    shared.known.forget(&source.id);
                     info!(source = %source.shown_url(), "source changed: restarting it with its new settings");
                     self.track(shared, source, token);
                 }

@@ -100,6 +100,9 @@ impl Store {
         if report.added + report.updated + report.taken_over > 0 {
             self.signal_change();
         }
+        if report.taken_over + report.reidentified > 0 {
+            self.note_forgotten();
+        }
         Ok(report)
     }
 }
