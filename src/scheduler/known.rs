@@ -406,6 +406,39 @@ mod tests {
     }
 
     #[test]
+    fn a_story_kept_from_another_source_is_not_the_sources_own() {
+        let store = Store::temporary().unwrap();
+        let now = DateTime::from_timestamp(1_780_000_000, 0).unwrap();
+        let origin = |name: &str| Origin {
+            source: SourceId(name.into()),
+            name: name.into(),
+            url: format!("https://{name}.example/rss"),
+            tags: vec![],
+        };
+        let first = read(&feed("A", &[entry("1", "a")])).unwrap().items;
+        let state = SourceState::default();
+        store
+            .record_fetch(&origin("a"), &first, &state, now)
+            .unwrap();
+        // The same story (the same link) from a later source, beside one of its own.
+        let mut copy = first[0].clone();
+        copy.id.0 = "b-1".into();
+        let mut own = copy.clone();
+        own.id.0 = "b-2".into();
+        own.link = Some("https://n.example/b-2".into());
+        let items = [copy, own];
+        let report = store
+            .record_fetch(&origin("b"), &items, &state, now)
+            .unwrap();
+        assert_eq!(report.duplicates, 1);
+        let ids = items.iter().map(|item| item.id.0.as_str());
+        assert_eq!(
+            store.holds(&SourceId("b".into()), ids).unwrap(),
+            [false, true]
+        );
+    }
+
+    #[test]
     fn entries_sharing_a_key_are_not_remembered() {
         let twins = [
             entry("2", "b"),

@@ -79,11 +79,16 @@ impl Shared {
         }
         let passed_over = passed.len();
         let (items, count) = kept_items(source, document.items, fingerprints, now);
-        let mut remembered = passed;
-        remembered.extend(items.iter().filter_map(|(_, entry)| *entry));
-        let items: Vec<Item> = items.into_iter().map(|(item, _)| item).collect();
-        let (report, next_state, held) = self.write(origin, items, next_state, now).await?;
+        let (items, entries): (Vec<Item>, Vec<_>) = items.into_iter().unzip();
+        let (report, next_state, held, holds) = self.write(origin, items, next_state, now).await?;
         let report = report.map_err(PollError::Store)?;
+        let mut remembered = passed;
+        remembered.extend(
+            entries
+                .into_iter()
+                .zip(holds)
+                .filter_map(|(entry, held)| entry.filter(|_| held)),
+        );
         self.known
             .remember(&source.id, body_hash, forgotten, context, remembered);
         if passed_over > 0 {
@@ -137,7 +142,7 @@ impl Shared {
         items: Vec<Item>,
         next_state: SourceState,
         now: DateTime<Utc>,
-    ) -> Result<(Result<UpsertReport, StoreError>, SourceState, Option<u64>), PollError> {
+    ) -> Result<Written, PollError> {
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || {
             let report = store.record_fetch(&origin, &items, &next_state, now);
@@ -146,7 +151,15 @@ impl Shared {
                 Ok(report) if report.added > 0 => store.count_items(&origin.source).ok(),
                 _ => None,
             };
-            (report, next_state, held)
+            // Which items the source holds now: a story kept from another source is
+            // not the source's, and is read again on the next poll.
+            let holds = match &report {
+                Ok(report) if report.duplicates > 0 => store
+                    .holds(&origin.source, items.iter().map(|item| item.id.0.as_str()))
+                    .unwrap_or_else(|_| vec![false; items.len()]),
+                _ => vec![true; items.len()],
+            };
+            (report, next_state, held, holds)
         })
         .await
         .map_err(|err| PollError::Parse(format!("store write crashed: {err}")))
@@ -214,6 +227,15 @@ fn read_seed(
 
 /// The items to store: dates in the far future dropped, then the source's
 /// include/exclude rules applied. Also returns how many there were before the rules.
+/// What a store write came to: the report, the state written, the source's item
+/// count when it was recounted, and of each item whether the source holds it.
+type Written = (
+    Result<UpsertReport, StoreError>,
+    SourceState,
+    Option<u64>,
+    Vec<bool>,
+);
+
 /// An entry's fingerprint and what to remember of it.
 type Fingerprinted = (u64, Remembered);
 

@@ -107,6 +107,21 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Of each id, whether `source` holds its item now (live or trimmed by retention):
+    /// not when the story was stored from another source instead.
+    pub fn holds<'a>(
+        &self,
+        source: &SourceId,
+        ids: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Vec<bool>, StoreError> {
+        let h = self.handles()?;
+        ids.into_iter()
+            .map(|id| Ok(h.ids.contains_key(identity_key(source, id))?))
+            .collect()
+    }
+}
+
 /// The items of one document with their keys, less those naming a story the
 /// document named before; and how many those were.
 ///
