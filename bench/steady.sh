@@ -66,9 +66,12 @@ run() (
   printf '[server]\nlisten = "127.0.0.1:0"\n[store]\npath = "%s/store"\n[poll]\ninterval = "1m"\nmin_interval = "1m"\nconcurrency = 16\nper_host = 16\n\n' \
     "$dir" >"$dir/feeds.toml"
   grep -v '^#' "$dir/farm.toml" >>"$dir/feeds.toml"
-  RUST_LOG=warn timeout "$max" "$bin" run --config "$dir/feeds.toml" >"$dir/daemon.log" 2>&1 &
-  local pid=$!
-  RUN_PIDS+=("$pid")
+  RUST_LOG=info timeout "$max" "$bin" run --config "$dir/feeds.toml" >"$dir/daemon.log" 2>&1 &
+  local guard=$! pid=""
+  RUN_PIDS+=("$guard")
+  # The daemon itself, not `timeout`: its CPU and RSS are what is measured.
+  for _ in $(seq 50); do pid=$(pgrep -P "$guard" | head -1 || true); [ -n "$pid" ] && break; sleep 0.1; done
+  [ -n "$pid" ] || { echo "$name: no daemon process" >&2; return 1; }
   local addr="" started
   started=$(date +%s.%N)
   for _ in $(seq 300); do

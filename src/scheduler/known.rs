@@ -64,8 +64,15 @@ impl Remembered {
         self.date
     }
 
+    /// Its keys, each once (an id that is its canonical link is one key).
     fn keys(&self) -> impl Iterator<Item = u32> + '_ {
-        self.keys.iter().copied().filter(|k| *k != 0)
+        let [id, link, alias] = self.keys;
+        let link = (link != id).then_some(link);
+        let alias = (alias != id && Some(alias) != link).then_some(alias);
+        [Some(id), link, alias]
+            .into_iter()
+            .flatten()
+            .filter(|k| *k != 0)
     }
 }
 
@@ -436,6 +443,22 @@ mod tests {
             store.holds(&SourceId("b".into()), ids).unwrap(),
             [false, true]
         );
+    }
+
+    #[test]
+    fn entries_without_a_guid_are_passed_over_too() {
+        // Their id is their link: one key, not two alike.
+        let entries = [entry("2", "b"), entry("1", "a")]
+            .map(|e| e.replace("<guid>", "<x>").replace("</guid>", "</x>"));
+        let known = known_after(&feed("N", &entries));
+        assert_eq!(known.entries.len(), 2);
+        let v2 = feed(
+            "N",
+            &[entry("3", "c"), entries[0].clone(), entries[1].clone()],
+        );
+        let reading = read_known(&v2, SEED, Some(&known), read).unwrap();
+        assert_eq!(ids(&reading.document.items), ["3"]);
+        assert_eq!(reading.passed.len(), 2);
     }
 
     #[test]
