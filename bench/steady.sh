@@ -18,9 +18,11 @@
 # Also the peak RSS (VmHWM) of each daemon. CPU is utime+stime of the daemon process
 # from /proc (10 ms ticks). All traffic stays on 127.0.0.1; every wait is bounded.
 #
-# Figures (2 shared cores, both builds side by side in one run; BASELINE = main at
-# 0d5e0a1, this = the steady branch), see docs/PERFORMANCE.md "Steady state":
-#   (filled in below by the run quoted there)
+# Figures, FEEDS=500 WARM=45 STEADY=120 on 2 shared cores, both builds side by side
+# in one run, BASELINE = main at 0d5e0a1 (more in docs/PERFORMANCE.md "Steady state"):
+#   build      cold us/item  steady us/new item  ratio  304 cycle / cold  peak RSS
+#   main                200                9981  49.8x  0.27 / 6.03 s 4.5%  59.5 MB
+#   36659b9             195                3460  17.8x  0.32 / 5.36 s 6.0%  54.1 MB
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
