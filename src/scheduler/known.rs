@@ -19,7 +19,8 @@
 //! - the feed's title or link, or the origin the items are stored with, changed,
 //! - a new entry shares a key with a passed-over one (de-duplication within a
 //!   document depends on the order of entries that share keys),
-//! - the shortened document does not read, or reads another number of entries.
+//! - the shortened document does not read, or reads another number of entries,
+//! - the document holds more entries than are kept (the newest are picked among all).
 //!
 //! Only entries that reached the store are remembered, and not those that share a key
 //! with another entry of their document, nor those whose date was too far in the
@@ -31,7 +32,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::ingest::known::{scan, without};
-use crate::ingest::normalize::Document;
+use crate::ingest::normalize::{Document, MAX_ENTRIES};
 use crate::item::{Item, SourceId};
 
 /// What one entry left for the next poll.
@@ -196,6 +197,8 @@ pub(super) fn read_known<E>(
     let fingerprints: Vec<u64> = (0..scanned.entries.len())
         .map(|i| scanned.fingerprint(body, i, seed))
         .collect();
+    // Past MAX_ENTRIES the newest are picked among all entries: none may be left out.
+    let known = known.filter(|_| fingerprints.len() <= MAX_ENTRIES);
     if let Some(known) = known {
         let (cut, kept): (Vec<usize>, Vec<usize>) =
             (0..fingerprints.len()).partition(|&i| known.find(fingerprints[i]).is_some());
@@ -459,6 +462,19 @@ mod tests {
         let reading = read_known(&v2, SEED, Some(&known), read).unwrap();
         assert_eq!(ids(&reading.document.items), ["3"]);
         assert_eq!(reading.passed.len(), 2);
+    }
+
+    #[test]
+    fn a_document_past_the_kept_entries_is_read_whole() {
+        let entries: Vec<String> = (0..MAX_ENTRIES)
+            .map(|i| entry(&i.to_string(), "x"))
+            .collect();
+        let known = known_after(&feed("N", &entries));
+        assert_eq!(known.entries.len(), MAX_ENTRIES);
+        let one_more = [vec![entry("new", "y")], entries].concat();
+        let reading = read_known(&feed("N", &one_more), SEED, Some(&known), read).unwrap();
+        assert!(reading.passed.is_empty());
+        assert_eq!(reading.document.left_out, 1);
     }
 
     #[test]
