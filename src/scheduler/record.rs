@@ -46,13 +46,7 @@ impl Shared {
         // Before the read: a store that forgets an identity meanwhile is seen next time.
         let forgotten = self.store.forgotten();
         let known = self.known.take(&source.id, state.body_hash, forgotten);
-        let origin_url = source.show(
-            state
-                .effective_url
-                .as_deref()
-                .or(state.discovered_feed.as_deref())
-                .unwrap_or(source.url.as_str()),
-        );
+        let origin_url = origin_url(source, state);
         let base = response.base().clone();
         let seed = read_seed(source, &origin_url, &base, content_type.as_deref());
         let reading = read(source, body, content_type, base, seed, known).await?;
@@ -70,7 +64,6 @@ impl Shared {
         let origin = Origin {
             source: source.id.clone(),
             name: source.display_name(next_state.title.as_deref()),
-            // The feed readers can subscribe to: for a web page, the one it led to.
             url: origin_url,
             tags: source.tags.clone(),
         };
@@ -196,6 +189,17 @@ async fn read(
     })
     .await
     .map_err(|err| PollError::Parse(format!("parser crashed: {err}")))?
+}
+
+/// The feed readers can subscribe to: for a web page, the one it led to.
+fn origin_url(source: &SourceConfig, state: &SourceState) -> String {
+    source.show(
+        state
+            .effective_url
+            .as_deref()
+            .or(state.discovered_feed.as_deref())
+            .unwrap_or(source.url.as_str()),
+    )
 }
 
 /// What, besides an entry's own bytes, its item is read and stored with: the origin
