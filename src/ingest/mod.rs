@@ -9,11 +9,14 @@
 //! - [`text`]: titles as plain text, read as their format marks them;
 //! - [`sanitize`]: the allow-list item HTML passes before it is stored;
 //! - [`scrape`]: items read from a web page with CSS selectors (`kind = "html"`);
-//! - [`filter`]: a source's include/exclude rules over the normalized items.
+//! - [`filter`]: a source's include/exclude rules over the normalized items;
+//! - [`known`]: where each entry lies in a document's bytes, to pass over the
+//!   entries a source sent before without parsing them.
 
 pub mod charset;
 pub mod dates;
 pub mod filter;
+pub mod known;
 pub mod markup;
 pub mod normalize;
 pub mod parse;

@@ -30,6 +30,12 @@ pub struct Document {
     /// Entries left out beyond [`MAX_ENTRIES`], the oldest first.
     #[serde(skip_serializing_if = "is_zero")]
     pub left_out: usize,
+    /// How many entries the parser read from the document.
+    #[serde(skip)]
+    pub entries: usize,
+    /// Of each item, the index of the entry it was read from.
+    #[serde(skip)]
+    pub entry_of: Vec<usize>,
 }
 
 /// 1 000 entries: more than any real feed carries, and what one store transaction can
@@ -48,6 +54,8 @@ impl Document {
         }
         Document {
             feed,
+            entries: items.len() + left_out,
+            entry_of: (0..items.len()).collect(),
             items,
             poll_hints: PollHints::default(),
             left_out,
@@ -134,22 +142,26 @@ pub fn normalize(feed: Feed, document_url: Option<&Url>) -> Document {
         language: feed.language.clone().filter(|l| !l.trim().is_empty()),
     };
 
-    let mut entries = feed.entries;
-    let left_out = entries.len().saturating_sub(MAX_ENTRIES);
+    let count = feed.entries.len();
+    let mut entries: Vec<(usize, Entry)> = feed.entries.into_iter().enumerate().collect();
+    let left_out = count.saturating_sub(MAX_ENTRIES);
     if left_out > 0 {
         // The newest are kept; undated entries after dated ones, in document order.
-        entries.sort_by_key(|e| std::cmp::Reverse(e.published.or(e.updated)));
+        entries.sort_by_key(|(_, e)| std::cmp::Reverse(e.published.or(e.updated)));
         entries.truncate(MAX_ENTRIES);
     }
     let items = entries
         .into_iter()
-        .map(|entry| {
+        .map(|(index, entry)| {
             let own_id = !entry.id.trim().is_empty();
-            (normalize_entry(entry, base.as_ref(), format), own_id)
+            (normalize_entry(entry, base.as_ref(), format), own_id, index)
         })
         .collect();
-    let items = distinct(items);
-    Document::new(info, items, left_out)
+    let (items, entry_of) = distinct(items);
+    let mut document = Document::new(info, items, left_out);
+    document.entries = count;
+    document.entry_of = entry_of;
+    document
 }
 
 /// The document's items, each entry once. A feed that repeats an id keeps its first
@@ -157,9 +169,10 @@ pub fn normalize(feed: Feed, document_url: Option<&Url>) -> Document {
 /// without an id of their own (`false` beside them) that share a link are told apart
 /// by their title and date instead (a diary or a podcast whose every entry links to
 /// one page), and only the ones alike in all three are one entry.
-fn distinct(items: Vec<(Item, bool)>) -> Vec<Item> {
+/// Returns the items with the entry index each came with (the third of each triple).
+fn distinct(items: Vec<(Item, bool, usize)>) -> (Vec<Item>, Vec<usize>) {
     let mut per_link: HashMap<ItemId, usize> = HashMap::new();
-    for (item, own_id) in &items {
+    for (item, own_id, _) in &items {
         if !own_id {
             *per_link.entry(item.id.clone()).or_default() += 1;
         }
@@ -167,14 +180,14 @@ fn distinct(items: Vec<(Item, bool)>) -> Vec<Item> {
     let mut seen = HashSet::new();
     items
         .into_iter()
-        .map(|(mut item, own_id)| {
+        .map(|(mut item, own_id, index)| {
             if !own_id && item.link.is_some() && per_link[&item.id] > 1 {
                 item.id = shared_link_id(&item);
             }
-            item
+            (item, index)
         })
-        .filter(|item| seen.insert(item.id.clone()))
-        .collect()
+        .filter(|(item, _)| seen.insert(item.id.clone()))
+        .unzip()
 }
 
 /// The id of an entry that has none and shares its link with other entries: a hash

@@ -213,8 +213,8 @@ impl Publisher {
         })
     }
 
-    /// Re-renders after every change of the store (at most once per
-    /// [`RENDER_DEBOUNCE`]) and at once for every new [`Site`] sent on `sites` (a
+    /// Re-renders after every change of the store (after a pause of
+    /// [`render_pause`](super::render_pause)) and at once for every new [`Site`] sent on `sites` (a
     /// reload: titles, sources, tags), until `token` is cancelled. Every change gives a
     /// new snapshot, so views rendered from older items are dropped with the old one.
     pub async fn run(
@@ -227,6 +227,7 @@ impl Publisher {
         sites.mark_unchanged();
         let mut sites_open = true;
         let mut publisher = Arc::new(self);
+        let mut pause = RENDER_DEBOUNCE;
         loop {
             let reloaded = tokio::select! {
                 _ = token.cancelled() => break,
@@ -247,7 +248,7 @@ impl Publisher {
             } else {
                 tokio::select! {
                     _ = token.cancelled() => break,
-                    _ = tokio::time::sleep(RENDER_DEBOUNCE) => {}
+                    _ = tokio::time::sleep(pause) => {}
                 }
             }
             changes.mark_unchanged();
@@ -259,7 +260,9 @@ impl Publisher {
             }
             let renderer = publisher.clone();
             let started = std::time::Instant::now();
-            match tokio::task::spawn_blocking(move || renderer.render()).await {
+            let rendered = tokio::task::spawn_blocking(move || renderer.render()).await;
+            pause = super::render_pause(started.elapsed());
+            match rendered {
                 Ok(Ok(next)) => {
                     debug!(
                         items = next.items,

@@ -21,6 +21,7 @@ pub mod plan;
 
 mod admission;
 mod decide;
+mod known;
 mod outage;
 mod poll;
 mod record;
@@ -160,6 +161,7 @@ impl Scheduler {
             poll: self.poll,
             metrics: self.metrics,
             health: self.health,
+            known: known::KnownEntries::default(),
         })
     }
 }

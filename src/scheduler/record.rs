@@ -6,10 +6,11 @@ use chrono::{DateTime, Utc};
 use tracing::{debug, info, warn};
 use url::Url;
 
+use super::known::{Known, Reading, Remembered, read_known};
 use super::poll::{PollError, Taken};
 use super::shared::Shared;
 use super::{decide, document, plan};
-use crate::config::SourceConfig;
+use crate::config::{SourceConfig, SourceKind};
 use crate::fetch::{Fetched, Validators};
 use crate::ingest::normalize::Document;
 use crate::item::{Item, Origin, SourceState};
@@ -42,40 +43,62 @@ impl Shared {
             decide::succeeded(state, now);
             return Ok((response.fresh_for, PollOutcome::not_modified));
         }
-        let document = read(source, body, content_type, response.base().clone()).await?;
+        // Before the read: a store that forgets an identity meanwhile is seen next time.
+        let forgotten = self.store.forgotten();
+        let known = self.known.take(&source.id, state.body_hash, forgotten);
+        let origin_url = origin_url(source, state);
+        let base = response.base().clone();
+        let seed = read_seed(source, &origin_url, &base, content_type.as_deref());
+        let reading = read(source, body, content_type, base, seed, known).await?;
+        let Reading {
+            document,
+            fingerprints,
+            passed,
+            context,
+        } = reading;
         // The new validators are kept only once the items are stored: saved without
         // them, the next poll would be a 304 and the items lost for good.
-        let next_state = self.state_after(state, &document, validators, body_hash, now);
+        let passed_dates: Vec<_> = passed.iter().filter_map(|(_, e)| e.date()).collect();
+        let next_state =
+            self.state_after(state, &document, validators, body_hash, now, &passed_dates);
         let origin = Origin {
             source: source.id.clone(),
             name: source.display_name(next_state.title.as_deref()),
-            // The feed readers can subscribe to: for a web page, the one it led to.
-            url: source.show(
-                next_state
-                    .effective_url
-                    .as_deref()
-                    .or(next_state.discovered_feed.as_deref())
-                    .unwrap_or(source.url.as_str()),
-            ),
+            url: origin_url,
             tags: source.tags.clone(),
         };
         if document.left_out > 0 {
             warn!(source = %source.shown_url(), left_out = document.left_out, kept = crate::ingest::normalize::MAX_ENTRIES, "the feed has more entries than are kept; only the newest are stored");
         }
-        let (items, count) = kept_items(source, document.items, now);
-        let (report, next_state, held) = self.write(origin, items, next_state, now).await?;
+        let passed_over = passed.len();
+        let (items, count) = kept_items(source, document.items, fingerprints, now);
+        let (items, entries): (Vec<Item>, Vec<_>) = items.into_iter().unzip();
+        let (report, next_state, held, holds) = self.write(origin, items, next_state, now).await?;
         let report = report.map_err(PollError::Store)?;
+        let mut remembered = passed;
+        remembered.extend(
+            entries
+                .into_iter()
+                .zip(holds)
+                .filter_map(|(entry, held)| entry.filter(|_| held)),
+        );
+        self.known
+            .remember(&source.id, body_hash, forgotten, context, remembered);
+        if passed_over > 0 {
+            debug!(source = %source.shown_url(), passed_over, "entries unchanged since the last poll, not read again");
+        }
         *state = next_state;
         self.metrics.record_stored(report.added);
         if let Some(held) = held {
             self.metrics.set_source_items(&source.id, held);
         }
-        log_report(source, &report, count, bytes);
+        log_report(source, &report, count + passed_over, bytes);
         Ok((response.fresh_for, PollOutcome::ok))
     }
 
     /// The state a read document leaves the source in once its items are stored: its
-    /// title, validators, body hash, publishing hints and learned interval.
+    /// title, validators, body hash, publishing hints and learned interval (from the
+    /// dates of its items and of the entries passed over).
     fn state_after(
         &self,
         state: &SourceState,
@@ -83,6 +106,7 @@ impl Shared {
         validators: Validators,
         body_hash: u64,
         now: DateTime<Utc>,
+        passed_dates: &[DateTime<Utc>],
     ) -> SourceState {
         let mut next_state = state.clone();
         next_state.title = document.feed.title.clone();
@@ -96,6 +120,7 @@ impl Shared {
             .items
             .iter()
             .filter_map(|i| i.claimed_date())
+            .chain(passed_dates.iter().copied())
             .collect();
         next_state.learned_interval = Some(plan::learn_interval(&dates, now, self.bounds()));
         decide::succeeded(&mut next_state, now);
@@ -110,7 +135,7 @@ impl Shared {
         items: Vec<Item>,
         next_state: SourceState,
         now: DateTime<Utc>,
-    ) -> Result<(Result<UpsertReport, StoreError>, SourceState, Option<u64>), PollError> {
+    ) -> Result<Written, PollError> {
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || {
             let report = store.record_fetch(&origin, &items, &next_state, now);
@@ -119,52 +144,130 @@ impl Shared {
                 Ok(report) if report.added > 0 => store.count_items(&origin.source).ok(),
                 _ => None,
             };
-            (report, next_state, held)
+            // Which items the source holds now: a story kept from another source is
+            // not the source's, and is read again on the next poll.
+            let holds = match &report {
+                Ok(report) if report.duplicates > 0 => store
+                    .holds(&origin.source, items.iter().map(|item| item.id.0.as_str()))
+                    .unwrap_or_else(|_| vec![false; items.len()]),
+                _ => vec![true; items.len()],
+            };
+            (report, next_state, held, holds)
         })
         .await
         .map_err(|err| PollError::Parse(format!("store write crashed: {err}")))
     }
 }
 
-/// Reads the body as the source's kind says. Parsing is CPU work, kept off the async
-/// workers; a panic in the parser comes back as a JoinError and costs this one poll.
+/// Reads the body as the source's kind says, a feed without the entries `known`
+/// holds (see `known`). Parsing is CPU work, kept off the async workers; a panic in
+/// the parser comes back as a JoinError and costs this one poll.
 async fn read(
     source: &SourceConfig,
     body: Vec<u8>,
     content_type: Option<String>,
     final_url: Url,
-) -> Result<Document, PollError> {
+    seed: u64,
+    known: Option<Known>,
+) -> Result<Reading, PollError> {
     let zone = source.timezone;
     let kind = source.kind.clone();
     tokio::task::spawn_blocking(move || {
-        document::read(&body, content_type.as_deref(), &final_url, &kind, zone).map_err(|err| {
-            match err {
-                document::ReadError::Parse(err) => PollError::Parse(err.to_string()),
-                document::ReadError::Scrape(err) => PollError::Scrape(err.to_string()),
-            }
-        })
+        let read = |body: &[u8]| {
+            document::read(body, content_type.as_deref(), &final_url, &kind, zone).map_err(|err| {
+                match err {
+                    document::ReadError::Parse(err) => PollError::Parse(err.to_string()),
+                    document::ReadError::Scrape(err) => PollError::Scrape(err.to_string()),
+                }
+            })
+        };
+        match kind {
+            SourceKind::Feed => read_known(&body, seed, known.as_ref(), read),
+            // A page's items come from selectors, not from entries in its bytes.
+            SourceKind::Html(_) => read_known(&body, seed, None, read),
+        }
     })
     .await
     .map_err(|err| PollError::Parse(format!("parser crashed: {err}")))?
 }
 
+/// The feed readers can subscribe to: for a web page, the one it led to.
+fn origin_url(source: &SourceConfig, state: &SourceState) -> String {
+    source.show(
+        state
+            .effective_url
+            .as_deref()
+            .or(state.discovered_feed.as_deref())
+            .unwrap_or(source.url.as_str()),
+    )
+}
+
+/// What, besides an entry's own bytes, its item is read and stored with: the origin
+/// (name, shown URL, tags), the document's URL and type, the time zone of its dates.
+fn read_seed(
+    source: &SourceConfig,
+    origin_url: &str,
+    base: &Url,
+    content_type: Option<&str>,
+) -> u64 {
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    let zone = source.timezone.name();
+    let name = source.name.as_deref().unwrap_or("\0");
+    for part in [
+        name,
+        origin_url,
+        base.as_str(),
+        content_type.unwrap_or("\0"),
+        zone,
+    ]
+    .into_iter()
+    .chain(source.tags.iter().map(String::as_str))
+    {
+        hasher.update(part.as_bytes());
+        hasher.update(&[0xff]);
+    }
+    hasher.digest()
+}
+
 /// The items to store: dates in the far future dropped, then the source's
 /// include/exclude rules applied. Also returns how many there were before the rules.
+/// What a store write came to: the report, the state written, the source's item
+/// count when it was recounted, and of each item whether the source holds it.
+type Written = (
+    Result<UpsertReport, StoreError>,
+    SourceState,
+    Option<u64>,
+    Vec<bool>,
+);
+
+/// An entry's fingerprint and what to remember of it.
+type Fingerprinted = (u64, Remembered);
+
+/// Each item comes with its entry's fingerprint, and goes with what to remember of it
+/// (`None` for an item whose date the clock decides again on the next poll).
 fn kept_items(
     source: &SourceConfig,
-    mut items: Vec<Item>,
+    items: Vec<Item>,
+    fingerprints: Vec<Option<u64>>,
     now: DateTime<Utc>,
-) -> (Vec<Item>, usize) {
+) -> (Vec<(Item, Option<Fingerprinted>)>, usize) {
     // An update "in 2099" is no date: the outputs would carry it as the entry's
     // `updated`, and readers that sort by it would pin the item at the top.
     let horizon = now + crate::store::FUTURE_SKEW;
-    for item in &mut items {
-        if item.updated.is_some_and(|updated| updated > horizon) {
-            item.updated = None;
-        }
-    }
+    let mut items: Vec<_> = items
+        .into_iter()
+        .zip(fingerprints)
+        .map(|(mut item, fingerprint)| {
+            let remembered = fingerprint.map(|f| (f, Remembered::of(&item)));
+            if item.updated.is_some_and(|updated| updated > horizon) {
+                item.updated = None;
+                return (item, None);
+            }
+            (item, remembered)
+        })
+        .collect();
     let count = items.len();
-    items.retain(|item| source.filter.keeps(item));
+    items.retain(|(item, _)| source.filter.keeps(item));
     if items.len() < count {
         debug!(source = %source.shown_url(), filtered = count - items.len(), "items left out by the source's include/exclude rules");
     }

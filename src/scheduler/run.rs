@@ -130,6 +130,7 @@ impl Sources {
             .cloned()
             .collect();
         for (n, id) in removed.iter().enumerate() {
+            shared.known.forget(id);
             if let Some(gone) = self.tracked.remove(id) {
                 gone.token.cancel();
                 shared.metrics.forget_source(id);
@@ -145,6 +146,7 @@ impl Sources {
                 Change::Kept => {}
                 Change::Changed => {
                     changed += 1;
+                    shared.known.forget(&source.id);
                     if changed <= LOGGED_CHANGES {
                         info!(source = %source.shown_url(), "source changed: restarting it with its new settings");
                     }

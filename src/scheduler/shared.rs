@@ -33,6 +33,8 @@ pub(super) struct Shared {
     pub(super) source_urls: Mutex<Vec<(SourceId, Url)>>,
     pub(super) metrics: Arc<Metrics>,
     pub(super) health: Arc<Health>,
+    /// The entries each source sent before, passed over unread on its next poll.
+    pub(super) known: super::known::KnownEntries,
 }
 
 impl Shared {

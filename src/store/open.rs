@@ -37,6 +37,9 @@ pub(super) struct Shared {
     /// The items renders read again and again, decoded.
     pub(super) decoded: DecodedItems,
     changes: watch::Sender<u64>,
+    /// Counts the writes that made `ids` forget an identity (a take-over, a new id,
+    /// an expired tombstone); see [`Store::forgotten`].
+    forgotten: std::sync::atomic::AtomicU64,
 }
 
 /// One open sled database and its trees.
@@ -106,6 +109,7 @@ impl Store {
                 last_reopen: Mutex::new(None),
                 decoded: DecodedItems::default(),
                 changes: watch::Sender::new(0),
+                forgotten: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }
@@ -201,6 +205,22 @@ impl Store {
         self.shared
             .changes
             .send_modify(|generation| *generation += 1);
+    }
+
+    /// A count that changes whenever `ids` forgot an identity: another source took a
+    /// story over, a publisher's new id took a stored story, or a tombstone expired.
+    /// The scheduler passes over the entries a source sent before, unread, only
+    /// while it has not changed: their items then are where the last poll left them.
+    pub fn forgotten(&self) -> u64 {
+        self.shared
+            .forgotten
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub(super) fn note_forgotten(&self) {
+        self.shared
+            .forgotten
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     /// A receiver whose value changes whenever stored items change, for re-rendering.

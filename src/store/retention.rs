@@ -39,7 +39,10 @@ impl Store {
     /// after the pass (counted on the way, so /metrics needs no scan of its own).
     /// Runs in batches, so readers and writers are never held for long.
     pub fn trim(&self, keep_after: DateTime<Utc>, max_items: usize) -> Result<Trimmed, StoreError> {
-        let trimmed = self.write(|h| Self::trim_in(h, keep_after, max_items))?;
+        let (trimmed, expired) = self.write(|h| Self::trim_in(h, keep_after, max_items))?;
+        if expired {
+            self.note_forgotten();
+        }
         if trimmed.removed > 0 {
             self.signal_change();
         }
@@ -50,12 +53,13 @@ impl Store {
         h: &Handles,
         keep_after: DateTime<Utc>,
         max_items: usize,
-    ) -> Result<Trimmed, StoreError> {
+    ) -> Result<(Trimmed, bool), StoreError> {
         // One pass over the small `ids` values counts the live items of each source
         // and drops expired tombstones; counting `items` itself would read every
         // stored item.
         let cutoff_micros = keep_after.timestamp_micros();
         let mut counting = SourceCounts::default();
+        let mut expired = false;
         for entry in h.ids.iter() {
             let (identity, value) = entry?;
             if !is_tombstone(&value) {
@@ -66,6 +70,7 @@ impl Store {
                 .is_ok_and(|trimmed| trimmed < cutoff_micros)
             {
                 h.ids.remove(identity)?;
+                expired = true;
             }
         }
         let mut counts = counting.finish();
@@ -89,11 +94,12 @@ impl Store {
         }
         Self::bury(h, &doomed)?;
         counts.retain(|_, count| *count > 0);
-        Ok(Trimmed {
+        let trimmed = Trimmed {
             removed: doomed.len(),
             touched,
             counts,
-        })
+        };
+        Ok((trimmed, expired))
     }
 
     /// Drops the `links` and `aliases` entries whose owner `ids` no longer knows (its

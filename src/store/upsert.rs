@@ -100,7 +100,25 @@ impl Store {
         if report.added + report.updated + report.taken_over > 0 {
             self.signal_change();
         }
+        if report.taken_over + report.reidentified > 0 {
+            self.note_forgotten();
+        }
         Ok(report)
+    }
+}
+
+impl Store {
+    /// Of each id, whether `source` holds its item now (live or trimmed by retention):
+    /// not when the story was stored from another source instead.
+    pub fn holds<'a>(
+        &self,
+        source: &SourceId,
+        ids: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Vec<bool>, StoreError> {
+        let h = self.handles()?;
+        ids.into_iter()
+            .map(|id| Ok(h.ids.contains_key(identity_key(source, id))?))
+            .collect()
     }
 }
 

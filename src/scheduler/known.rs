@@ -1,0 +1,490 @@
+//! The entries a source sent before, passed over unread.
+//!
+//! A feed that changed usually changed by one entry: reading the whole document again
+//! would parse, normalize and sanitize every other entry for nothing, and the store
+//! would decode each stored item only to find it unchanged. So the scheduler remembers,
+//! per source, the fingerprint of every entry it stored from the last document (its
+//! bytes in their context, see `ingest::known`) with the little the next poll needs of
+//! it: its date (for the learned interval) and hashes of its keys (id, canonical link,
+//! id without host). The entries of a new document whose fingerprints are known are
+//! cut out before parsing; the store sees only the new and changed ones.
+//!
+//! Skipping must not change what is stored. An entry is passed over only when what the
+//! store would do with it is nothing: the same bytes in the same context normalize to
+//! the same item, stored with the same origin, and its identity is still where the
+//! last poll left it. So everything is read whole when:
+//! - the source's state is not the one the entries were remembered with (a reset),
+//! - the store forgot an identity since ([`Store::forgotten`](crate::store::Store::forgotten):
+//!   a take-over, a new id, an expired tombstone),
+//! - the feed's title or link, or the origin the items are stored with, changed,
+//! - a new entry shares a key with a passed-over one (de-duplication within a
+//!   document depends on the order of entries that share keys),
+//! - the shortened document does not read, or reads another number of entries,
+//! - the document holds more entries than are kept (the newest are picked among all).
+//!
+//! Only entries that reached the store are remembered, and not those that share a key
+//! with another entry of their document, nor those whose date was too far in the
+//! future to keep (the clock decides those again on every poll). The memory is the
+//! daemon's, lost on restart: the first poll after it reads everything.
+
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use crate::ingest::known::{scan, without};
+use crate::ingest::normalize::{Document, MAX_ENTRIES};
+use crate::item::{Item, SourceId};
+
+/// What one entry left for the next poll.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Remembered {
+    /// Its claimed date (published, else updated).
+    date: Option<DateTime<Utc>>,
+    /// Hashes of its id, canonical link and id without host (0: none).
+    keys: [u32; 3],
+}
+
+impl Remembered {
+    pub(super) fn of(item: &Item) -> Remembered {
+        let hash = |key: Option<&str>| {
+            key.map_or(0, |key| {
+                xxhash_rust::xxh3::xxh3_64(key.as_bytes()) as u32 | 1
+            })
+        };
+        Remembered {
+            date: item.claimed_date(),
+            keys: [
+                hash(Some(&item.id.0)),
+                hash(item.canonical_link().as_deref()),
+                hash(item.id_without_host().as_deref()),
+            ],
+        }
+    }
+
+    pub(super) fn date(&self) -> Option<DateTime<Utc>> {
+        self.date
+    }
+
+    /// Its keys, each once (an id that is its canonical link is one key).
+    fn keys(&self) -> impl Iterator<Item = u32> + '_ {
+        let [id, link, alias] = self.keys;
+        let link = (link != id).then_some(link);
+        let alias = (alias != id && Some(alias) != link).then_some(alias);
+        [Some(id), link, alias]
+            .into_iter()
+            .flatten()
+            .filter(|k| *k != 0)
+    }
+}
+
+/// The entries remembered of one source's last stored document.
+pub(super) struct Known {
+    /// The body hash of the state they were stored with.
+    body_hash: u64,
+    /// The store's [`forgotten`](crate::store::Store::forgotten) count then.
+    forgotten: u64,
+    /// The feed's title and link and the origin they were stored with.
+    context: u64,
+    /// By fingerprint, sorted.
+    entries: Vec<(u64, Remembered)>,
+}
+
+impl Known {
+    fn find(&self, fingerprint: u64) -> Option<Remembered> {
+        let at = self
+            .entries
+            .binary_search_by_key(&fingerprint, |(f, _)| *f)
+            .ok()?;
+        Some(self.entries[at].1)
+    }
+}
+
+/// The remembered entries of every source.
+#[derive(Default)]
+pub(super) struct KnownEntries {
+    sources: Mutex<HashMap<SourceId, Known>>,
+}
+
+impl KnownEntries {
+    /// Takes what is remembered of `source`, if it is still true of the source's
+    /// state (`body_hash`) and of the store (`forgotten`).
+    pub(super) fn take(
+        &self,
+        source: &SourceId,
+        body_hash: Option<u64>,
+        forgotten: u64,
+    ) -> Option<Known> {
+        let known = self.lock().remove(source)?;
+        (Some(known.body_hash) == body_hash && known.forgotten == forgotten).then_some(known)
+    }
+
+    /// Remembers the entries of the document just stored: those passed over and the
+    /// stored items' (`None` for an item not to remember), less any that shares a key
+    /// with another.
+    pub(super) fn remember(
+        &self,
+        source: &SourceId,
+        body_hash: u64,
+        forgotten: u64,
+        context: u64,
+        entries: Vec<(u64, Remembered)>,
+    ) {
+        let mut uses: HashMap<u32, usize> = HashMap::new();
+        for (_, entry) in &entries {
+            for key in entry.keys() {
+                *uses.entry(key).or_default() += 1;
+            }
+        }
+        let mut entries: Vec<_> = entries
+            .into_iter()
+            .filter(|(_, entry)| entry.keys().all(|key| uses[&key] == 1))
+            .collect();
+        entries.sort_unstable_by_key(|(f, _)| *f);
+        entries.dedup_by_key(|(f, _)| *f);
+        entries.shrink_to_fit();
+        let known = Known {
+            body_hash,
+            forgotten,
+            context,
+            entries,
+        };
+        self.lock().insert(source.clone(), known);
+    }
+
+    /// Forgets a source removed or changed by a reload.
+    pub(super) fn forget(&self, source: &SourceId) {
+        self.lock().remove(source);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SourceId, Known>> {
+        self.sources
+            .lock()
+            .expect("the known entries are never poisoned")
+    }
+}
+
+/// A document read with its known entries passed over.
+pub(super) struct Reading {
+    pub(super) document: Document,
+    /// Of each item of the document: its fingerprint and what to remember of it;
+    /// `None` when it cannot be told which entry it came from.
+    pub(super) fingerprints: Vec<Option<u64>>,
+    /// The entries passed over.
+    pub(super) passed: Vec<(u64, Remembered)>,
+    /// The feed's title and link under `seed` (see [`Known::context`]).
+    pub(super) context: u64,
+}
+
+/// Reads `body` with `read`, passing over the entries `known` holds when that is
+/// safe (see the module's comment), else whole. `seed` hashes what the caller reads
+/// the entries with besides their bytes (the origin, the URL, the time zone); a
+/// document that does not scan (JSON Feed, not well-formed) is read whole.
+pub(super) fn read_known<E>(
+    body: &[u8],
+    seed: u64,
+    known: Option<&Known>,
+    read: impl Fn(&[u8]) -> Result<Document, E>,
+) -> Result<Reading, E> {
+    let Some(scanned) = scan(body) else {
+        let document = read(body)?;
+        return Ok(Reading {
+            fingerprints: vec![None; document.items.len()],
+            passed: Vec::new(),
+            context: context(seed, &document),
+            document,
+        });
+    };
+    let fingerprints: Vec<u64> = (0..scanned.entries.len())
+        .map(|i| scanned.fingerprint(body, i, seed))
+        .collect();
+    // Past MAX_ENTRIES the newest are picked among all entries: none may be left out.
+    let known = known.filter(|_| fingerprints.len() <= MAX_ENTRIES);
+    if let Some(known) = known {
+        let (cut, kept): (Vec<usize>, Vec<usize>) =
+            (0..fingerprints.len()).partition(|&i| known.find(fingerprints[i]).is_some());
+        if !cut.is_empty() {
+            let ranges: Vec<_> = cut.iter().map(|&i| scanned.entries[i].clone()).collect();
+            if let Ok(document) = read(&without(body, &ranges)) {
+                let passed: Vec<(u64, Remembered)> = cut
+                    .iter()
+                    .filter_map(|&i| Some((fingerprints[i], known.find(fingerprints[i])?)))
+                    .collect();
+                let context = context(seed, &document);
+                if document.entries == kept.len()
+                    && document.left_out == 0
+                    && context == known.context
+                    && !collides(&document.items, &passed)
+                {
+                    let fingerprints = document
+                        .entry_of
+                        .iter()
+                        .map(|&j| Some(fingerprints[kept[j]]))
+                        .collect();
+                    return Ok(Reading {
+                        document,
+                        fingerprints,
+                        passed,
+                        context,
+                    });
+                }
+            }
+        }
+    }
+    let document = read(body)?;
+    let whole = document.entries == fingerprints.len() && document.left_out == 0;
+    Ok(Reading {
+        fingerprints: document
+            .entry_of
+            .iter()
+            .map(|&j| whole.then(|| fingerprints[j]))
+            .collect(),
+        passed: Vec::new(),
+        context: context(seed, &document),
+        document,
+    })
+}
+
+/// The feed's title and link under `seed`: what, besides an entry's bytes, its item
+/// is read and stored with.
+fn context(seed: u64, document: &Document) -> u64 {
+    let mut hasher = xxhash_rust::xxh3::Xxh3::with_seed(seed);
+    for part in [&document.feed.title, &document.feed.link] {
+        hasher.update(part.as_deref().unwrap_or("\0").as_bytes());
+        hasher.update(&[0xff]);
+    }
+    hasher.digest()
+}
+
+/// Whether a new item shares a key with a passed-over entry.
+fn collides(items: &[Item], passed: &[(u64, Remembered)]) -> bool {
+    let keys: std::collections::HashSet<u32> =
+        passed.iter().flat_map(|(_, entry)| entry.keys()).collect();
+    items
+        .iter()
+        .any(|item| Remembered::of(item).keys().any(|key| keys.contains(&key)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SourceKind;
+    use crate::item::{Origin, SourceState};
+    use crate::scheduler::document;
+    use crate::store::Store;
+    use url::Url;
+
+    const SEED: u64 = 7;
+
+    fn entry(guid: &str, text: &str) -> String {
+        format!(
+            "<item><guid>{guid}</guid><title>Story {guid}</title><link>/{guid}</link>\
+             <pubDate>Mon, 01 Jun 2026 1{guid}:00:00 GMT</pubDate>\
+             <description>&lt;p&gt;{text} &amp;amp; more&lt;/p&gt;</description></item>\n"
+        )
+    }
+
+    fn feed(title: &str, entries: &[String]) -> Vec<u8> {
+        format!(
+            "<?xml version=\"1.0\"?>\n<rss version=\"2.0\"><channel><title>{title}</title>\
+             <link>https://n.example/</link><lastBuildDate>{}</lastBuildDate>\n{}</channel></rss>",
+            entries.len(),
+            entries.concat()
+        )
+        .into_bytes()
+    }
+
+    fn read(body: &[u8]) -> Result<Document, document::ReadError> {
+        let url = Url::parse("https://n.example/rss").unwrap();
+        document::read(body, None, &url, &SourceKind::Feed, chrono_tz::UTC)
+    }
+
+    fn ids(items: &[Item]) -> Vec<&str> {
+        items.iter().map(|item| item.id.0.as_str()).collect()
+    }
+
+    /// Stores a reading as a poll does and remembers its entries; returns them.
+    fn store(store: &Store, known: &KnownEntries, reading: Reading, at: i64) {
+        let origin = Origin {
+            source: SourceId("s".into()),
+            name: "N".into(),
+            url: "https://n.example/rss".into(),
+            tags: vec![],
+        };
+        let now = DateTime::from_timestamp(1_780_000_000 + at, 0).unwrap();
+        let mut remembered = reading.passed;
+        for (item, fingerprint) in reading.document.items.iter().zip(&reading.fingerprints) {
+            remembered.extend(fingerprint.map(|f| (f, Remembered::of(item))));
+        }
+        let state = SourceState::default();
+        store
+            .record_fetch(&origin, &reading.document.items, &state, now)
+            .unwrap();
+        known.remember(
+            &origin.source,
+            1,
+            store.forgotten(),
+            reading.context,
+            remembered,
+        );
+    }
+
+    #[test]
+    fn unchanged_entries_are_passed_over_and_stored_as_a_whole_read_stores_them() {
+        let v1 = feed("N", &[entry("3", "c"), entry("2", "b"), entry("1", "a")]);
+        // A new entry on top, one changed, one gone off the end.
+        let v2 = feed("N", &[entry("4", "d"), entry("3", "c"), entry("2", "B!")]);
+        let (whole, skipping) = (Store::temporary().unwrap(), Store::temporary().unwrap());
+        let known = KnownEntries::default();
+        let source = SourceId("s".into());
+        for (at, body) in [(0, &v1), (60, &v2)] {
+            let reading = read_known(body, SEED, None, read).unwrap();
+            assert!(reading.passed.is_empty());
+            store(&whole, &KnownEntries::default(), reading, at);
+        }
+        let first = read_known(&v1, SEED, None, read).unwrap();
+        assert_eq!(ids(&first.document.items), ["3", "2", "1"]);
+        store(&skipping, &known, first, 0);
+
+        let prior = known.take(&source, Some(1), skipping.forgotten());
+        let second = read_known(&v2, SEED, prior.as_ref(), read).unwrap();
+        // Only the new and the changed entry were read.
+        assert_eq!(ids(&second.document.items), ["4", "2"]);
+        assert_eq!(second.passed.len(), 1);
+        assert!(second.fingerprints.iter().all(Option::is_some));
+        store(&skipping, &known, second, 60);
+
+        let stored = |store: &Store| {
+            let items = store.latest(10).unwrap();
+            serde_json::to_string(&items).unwrap()
+        };
+        assert_eq!(stored(&skipping), stored(&whole));
+        assert!(stored(&skipping).contains("B!"));
+        // All three entries of v2 are remembered now: nothing is read again.
+        let prior = known.take(&source, Some(1), skipping.forgotten());
+        let third = read_known(&v2, SEED, prior.as_ref(), read).unwrap();
+        assert!(third.document.items.is_empty());
+        assert_eq!(third.passed.len(), 3);
+    }
+
+    /// The remembered entries of `v1` after one poll.
+    fn known_after(v1: &[u8]) -> Known {
+        let known = KnownEntries::default();
+        store(
+            &Store::temporary().unwrap(),
+            &known,
+            read_known(v1, SEED, None, read).unwrap(),
+            0,
+        );
+        known.take(&SourceId("s".into()), Some(1), 0).unwrap()
+    }
+
+    #[test]
+    fn anything_that_could_change_what_is_stored_reads_the_whole_document() {
+        let entries = [entry("2", "b"), entry("1", "a")];
+        let v1 = feed("N", &entries);
+        let known = known_after(&v1);
+        let whole = |body: &[u8], seed: u64| {
+            let reading = read_known(body, seed, Some(&known), read).unwrap();
+            reading.passed.is_empty()
+        };
+        let same = feed(
+            "N",
+            &[entry("3", "c"), entries[0].clone(), entries[1].clone()],
+        );
+        assert!(!whole(&same, SEED));
+        // Another seed (origin, URL, zone), another feed title.
+        assert!(whole(&same, SEED + 1));
+        assert!(whole(&feed("M", &entries), SEED));
+        // A new entry repeating a known entry's id, or its link.
+        let twice = feed(
+            "N",
+            &[entry("2", "again"), entries[0].clone(), entries[1].clone()],
+        );
+        assert!(whole(&twice, SEED));
+        let shared_link = entry("3", "c").replace("<link>/3", "<link>/2");
+        assert!(whole(&feed("N", &[shared_link, entries[0].clone()]), SEED));
+        // A state or a store that changed since.
+        let entries_of = KnownEntries::default();
+        entries_of
+            .lock()
+            .insert(SourceId("s".into()), known_after(&v1));
+        assert!(entries_of.take(&SourceId("s".into()), Some(2), 0).is_none());
+        entries_of
+            .lock()
+            .insert(SourceId("s".into()), known_after(&v1));
+        assert!(entries_of.take(&SourceId("s".into()), Some(1), 1).is_none());
+    }
+
+    #[test]
+    fn a_story_kept_from_another_source_is_not_the_sources_own() {
+        let store = Store::temporary().unwrap();
+        let now = DateTime::from_timestamp(1_780_000_000, 0).unwrap();
+        let origin = |name: &str| Origin {
+            source: SourceId(name.into()),
+            name: name.into(),
+            url: format!("https://{name}.example/rss"),
+            tags: vec![],
+        };
+        let first = read(&feed("A", &[entry("1", "a")])).unwrap().items;
+        let state = SourceState::default();
+        store
+            .record_fetch(&origin("a"), &first, &state, now)
+            .unwrap();
+        // The same story (the same link) from a later source, beside one of its own.
+        let mut copy = first[0].clone();
+        copy.id.0 = "b-1".into();
+        let mut own = copy.clone();
+        own.id.0 = "b-2".into();
+        own.link = Some("https://n.example/b-2".into());
+        let items = [copy, own];
+        let report = store
+            .record_fetch(&origin("b"), &items, &state, now)
+            .unwrap();
+        assert_eq!(report.duplicates, 1);
+        let ids = items.iter().map(|item| item.id.0.as_str());
+        assert_eq!(
+            store.holds(&SourceId("b".into()), ids).unwrap(),
+            [false, true]
+        );
+    }
+
+    #[test]
+    fn entries_without_a_guid_are_passed_over_too() {
+        // Their id is their link: one key, not two alike.
+        let entries = [entry("2", "b"), entry("1", "a")]
+            .map(|e| e.replace("<guid>", "<x>").replace("</guid>", "</x>"));
+        let known = known_after(&feed("N", &entries));
+        assert_eq!(known.entries.len(), 2);
+        let v2 = feed(
+            "N",
+            &[entry("3", "c"), entries[0].clone(), entries[1].clone()],
+        );
+        let reading = read_known(&v2, SEED, Some(&known), read).unwrap();
+        assert_eq!(ids(&reading.document.items), ["3"]);
+        assert_eq!(reading.passed.len(), 2);
+    }
+
+    #[test]
+    fn a_document_past_the_kept_entries_is_read_whole() {
+        let entries: Vec<String> = (0..MAX_ENTRIES)
+            .map(|i| entry(&i.to_string(), "x"))
+            .collect();
+        let known = known_after(&feed("N", &entries));
+        assert_eq!(known.entries.len(), MAX_ENTRIES);
+        let one_more = [vec![entry("new", "y")], entries].concat();
+        let reading = read_known(&feed("N", &one_more), SEED, Some(&known), read).unwrap();
+        assert!(reading.passed.is_empty());
+        assert_eq!(reading.document.left_out, 1);
+    }
+
+    #[test]
+    fn entries_sharing_a_key_are_not_remembered() {
+        let twins = [
+            entry("2", "b"),
+            entry("1", "a").replace("<link>/1", "<link>/2"),
+            entry("0", "z"),
+        ];
+        let known = known_after(&feed("N", &twins));
+        assert_eq!(known.entries.len(), 1);
+    }
+}
