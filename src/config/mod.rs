@@ -15,6 +15,7 @@ mod edit;
 mod error;
 pub mod import;
 mod key;
+pub mod push;
 mod raw;
 mod types;
 mod values;

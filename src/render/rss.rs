@@ -24,12 +24,18 @@ pub fn render_rss(items: &[StoredItem], info: &FeedInfo) -> Vec<u8> {
         generator: Some(super::GENERATOR.to_string()),
         ttl: Some(info.ttl_minutes.to_string()),
         atom_ext: Some(AtomExtension {
-            links: vec![Link {
+            links: std::iter::once(Link {
                 href: info.self_url.clone(),
                 rel: "self".to_string(),
                 mime_type: Some("application/rss+xml".to_string()),
                 ..Link::default()
-            }],
+            })
+            .chain(info.hubs.iter().map(|hub| Link {
+                href: hub.clone(),
+                rel: "hub".to_string(),
+                ..Link::default()
+            }))
+            .collect(),
         }),
         items: items.iter().map(rss_item).collect(),
         ..Channel::default()
