@@ -29,6 +29,7 @@ pub mod config;
 pub mod daemon;
 pub mod fetch;
 pub mod http;
+pub mod hub;
 pub mod ingest;
 pub mod item;
 pub mod ops;

@@ -35,6 +35,11 @@ impl std::fmt::Debug for Snapshot {
 }
 
 impl Snapshot {
+    /// The site this snapshot was rendered for (titles, sources, hubs).
+    pub fn site(&self) -> &Arc<Site> {
+        &self.generation.site
+    }
+
     /// The eagerly rendered whole-river document in `format`, when it is the one this
     /// request wants: always with a `public_url`, else when the request's Host is the
     /// listen address (or absent) or the format does not name itself. The fast path.
