@@ -513,3 +513,152 @@ fn now() -> f64 {
         .unwrap()
         .as_secs_f64()
 }
+
+/// A callback that confirms every verification (echoing `hub.challenge`) and
+/// counts them; served on loopback by the test itself.
+async fn echo_callback() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let verified = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = verified.clone();
+    let app = axum::Router::new().fallback(move |query: axum::extract::RawQuery| {
+        let counter = counter.clone();
+        async move {
+            let query = query.0.unwrap_or_default();
+            let challenge = url::form_urlencoded::parse(query.as_bytes())
+                .find(|(k, _)| k == "hub.challenge")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+            counter.fetch_add(1, Ordering::SeqCst);
+            challenge
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/cb"), verified)
+}
+
+/// POSTs `pairs` as a form to `url`: the status and the body.
+async fn post_form(url: &str, pairs: &[(&str, &str)]) -> (u16, String) {
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    let response = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hub_endpoint_refuses_what_it_must_and_holds_its_limit() {
+    let store = tempfile::tempdir().unwrap();
+    let publish = "hub = \"builtin\"\nhub_max_subscriptions = 1";
+    let (server, app) = start(store.path(), "", publish).await;
+    let (hub, topic) = (app.url("/hub"), app.url("/feed.xml"));
+    let get = reqwest::get(&hub).await.unwrap();
+    assert_eq!(get.status(), 405);
+    assert_eq!(get.headers()["allow"], "POST");
+    let secret = "s".repeat(200);
+    for (pairs, why) in [
+        (
+            vec![
+                ("hub.callback", "http://127.0.0.1:1/cb"),
+                ("hub.topic", topic.as_str()),
+            ],
+            "hub.mode",
+        ),
+        (
+            vec![
+                ("hub.mode", "subscribe"),
+                ("hub.topic", topic.as_str()),
+                ("hub.callback", "ftp://127.0.0.1/cb"),
+            ],
+            "http",
+        ),
+        (
+            vec![
+                ("hub.mode", "subscribe"),
+                ("hub.topic", topic.as_str()),
+                ("hub.callback", "http://127.0.0.1:1/cb"),
+                ("hub.secret", &secret),
+            ],
+            "hub.secret",
+        ),
+        (
+            vec![
+                ("hub.mode", "subscribe"),
+                ("hub.topic", "http://127.0.0.1:1/feed.xml"),
+                ("hub.callback", "http://127.0.0.1:1/cb"),
+            ],
+            "not one of this server's feeds",
+        ),
+        // Without hub_allow_private, a callback on an internal address is refused.
+        (
+            vec![
+                ("hub.mode", "subscribe"),
+                ("hub.topic", topic.as_str()),
+                ("hub.callback", "http://10.0.0.1/cb"),
+            ],
+            "private address",
+        ),
+        (
+            vec![
+                ("hub.mode", "subscribe"),
+                ("hub.topic", topic.as_str()),
+                ("hub.callback", "http://127.0.0.1:1/cb"),
+            ],
+            "loopback address",
+        ),
+    ] {
+        let (status, text) = post_form(&hub, &pairs).await;
+        assert_eq!(status, 400, "{pairs:?}: {text}");
+        assert!(text.contains(why), "{pairs:?}: {text}");
+    }
+    app.stop().await;
+
+    // With internal callbacks allowed: one subscription is the limit; renewing it is
+    // not a new one.
+    let publish = "hub = \"builtin\"\nhub_max_subscriptions = 1\nhub_allow_private = true";
+    let app = start_app(&server, store.path(), "", publish).await;
+    let (hub, topic) = (app.url("/hub"), app.url("/feed.xml"));
+    let (first, verified) = echo_callback().await;
+    let (second, _) = echo_callback().await;
+    let request = |callback: &str| {
+        vec![
+            ("hub.mode", "subscribe".to_string()),
+            ("hub.topic", topic.clone()),
+            ("hub.callback", callback.to_string()),
+        ]
+    };
+    let send = |pairs: Vec<(&'static str, String)>| {
+        let hub = hub.clone();
+        async move {
+            let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            post_form(&hub, &pairs).await
+        }
+    };
+    assert_eq!(send(request(&first)).await.0, 202);
+    eventually(Duration::from_secs(10), || async {
+        (verified.load(std::sync::atomic::Ordering::SeqCst) == 1).then_some(())
+    })
+    .await;
+    // Stored once verified; the store write follows the callback's answer closely.
+    let limited = eventually(Duration::from_secs(10), || async {
+        let (status, text) = send(request(&second)).await;
+        (status == 503).then_some(text)
+    })
+    .await;
+    assert!(limited.contains("most subscriptions"), "{limited}");
+    assert_eq!(send(request(&first)).await.0, 202);
+    app.stop().await;
+
+    // The hub off: /hub is a path like any other.
+    let app = start_app(&server, store.path(), "", "").await;
+    assert_eq!(reqwest::get(app.url("/hub")).await.unwrap().status(), 404);
+    assert_eq!(post_form(&app.url("/hub"), &[]).await.0, 405);
+    app.stop().await;
+}

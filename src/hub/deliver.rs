@@ -11,6 +11,7 @@ use reqwest::Method;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, LINK};
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use super::{DELIVERY_ATTEMPTS, EXPIRY_SWEEP, Hub, Live, RETRY_BASE, topics};
@@ -19,11 +20,13 @@ use crate::publish::{Representation, Snapshot};
 use crate::store::HubSubscription;
 
 impl Hub {
-    /// Loads the stored subscriptions, then distributes every new snapshot and
-    /// sweeps expired leases until the token is cancelled.
-    pub(super) async fn distribute(self: Arc<Self>) {
-        let mut snapshots = self.snapshot.clone();
-        let first = snapshots.borrow_and_update().clone();
+    /// Loads the stored subscriptions, then distributes every snapshot after
+    /// `first` and sweeps expired leases until the token is cancelled.
+    pub(super) async fn distribute(
+        self: Arc<Self>,
+        mut snapshots: watch::Receiver<Arc<Snapshot>>,
+        first: Arc<Snapshot>,
+    ) {
         self.load(&first).await;
         let mut sweep = tokio::time::interval(EXPIRY_SWEEP);
         loop {

@@ -130,8 +130,14 @@ impl Hub {
             tracker: tracker.clone(),
             token: token.clone(),
         });
-        tracker.spawn(notify::run(fetcher, snapshot, token));
-        tracker.spawn(hub.clone().distribute());
+        // The snapshot being served now is the first one both tasks know; every
+        // later one is a change, however soon they first run.
+        let mut notified = snapshot.clone();
+        let first = notified.borrow_and_update().clone();
+        tracker.spawn(notify::run(fetcher, notified, first.clone(), token));
+        let mut distributed = snapshot;
+        distributed.mark_unchanged();
+        tracker.spawn(hub.clone().distribute(distributed, first));
         hub
     }
 

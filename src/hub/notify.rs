@@ -26,15 +26,15 @@ const PING_ATTEMPTS: u32 = 3;
 /// The feeds announced to external hubs.
 const FEEDS: [Format; 3] = [Format::Rss, Format::Atom, Format::Json];
 
-/// Announces every change of the river's feeds to the configured hubs until
-/// `token` is cancelled.
+/// Announces every change of the river's feeds after `first` to the configured
+/// hubs until `token` is cancelled.
 pub(super) async fn run(
     fetcher: Fetcher,
     mut snapshots: watch::Receiver<Arc<Snapshot>>,
+    first: Arc<Snapshot>,
     token: CancellationToken,
 ) {
     let mut announced: HashMap<Format, String> = HashMap::new();
-    let first = snapshots.borrow_and_update().clone();
     for format in FEEDS {
         if let Some(document) = first.main(format, None) {
             announced.insert(format, document.hash.clone());

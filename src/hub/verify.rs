@@ -89,10 +89,9 @@ impl Hub {
             body: bytes::Bytes::new(),
             policy: self.policy(&request.callback_url),
         };
-        let verified = tokio::select! {
-            _ = self.token.cancelled() => return,
-            answer = self.fetcher.push(push) => answer,
-        };
+        // Not cut short at shutdown (the daemon waits for its tasks): a subscriber
+        // that confirmed must find itself subscribed after a restart.
+        let verified = self.fetcher.push(push).await;
         let confirmed = match &verified {
             Ok(answer) => answer.status.is_success() && answer.body == challenge.as_bytes(),
             Err(_) => false,
