@@ -34,6 +34,11 @@ pub(super) async fn run(
     first: Arc<Snapshot>,
     token: CancellationToken,
 ) {
+    if !first.site().hubs.is_empty() && first.site().public_url.is_none() {
+        warn!(
+            "websub: [publish] hubs are told of feeds on the listen address; set [server] public_url to the address hubs and readers reach"
+        );
+    }
     let mut announced: HashMap<Format, String> = HashMap::new();
     for format in FEEDS {
         if let Some(document) = first.main(format, None) {

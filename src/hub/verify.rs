@@ -155,10 +155,24 @@ impl Hub {
         Ok(())
     }
 
-    /// Removes a subscription from memory and from the store.
+    /// Removes a subscription from memory and from the store. The last one of a
+    /// topic takes its distributed version along: a new subscriber starts from
+    /// the version current when it subscribes.
     pub(super) async fn remove(&self, topic: &str, callback: &str) -> Result<(), String> {
-        self.lock()
-            .remove(&(topic.to_string(), callback.to_string()));
+        {
+            let mut live = self.lock();
+            live.remove(&(topic.to_string(), callback.to_string()));
+            let others = live
+                .range((topic.to_string(), String::new())..)
+                .next()
+                .is_some_and(|((t, _), _)| t == topic);
+            if !others {
+                self.distributed
+                    .lock()
+                    .expect("the distributed map is never poisoned")
+                    .remove(topic);
+            }
+        }
         let store = self.store.clone();
         let (topic, callback) = (topic.to_string(), callback.to_string());
         tokio::task::spawn_blocking(move || store.remove_hub_subscription(&topic, &callback))
