@@ -292,6 +292,7 @@ mod tests {
     fn route_patterns_are_bounded() {
         assert_eq!(route_pattern("/"), "/");
         assert_eq!(route_pattern("/metrics"), "/metrics");
+        assert_eq!(route_pattern("/hub"), "/hub");
         assert_eq!(route_pattern("/sources.json"), "/sources.json");
         assert_eq!(route_pattern("/tags/a%20b.atom"), "/tags/{tag}.atom");
         assert_eq!(route_pattern("/sources/0123.json"), "/sources/{id}.json");
