@@ -25,7 +25,8 @@ GAP=${GAP:-1}
 # Seconds a change may take to reach every subscriber before it counts as missing.
 DELIVERY_LIMIT=${DELIVERY_LIMIT:-10}
 
-(cd "$REPO" && cargo build --release --quiet)
+# TRIBUTARY_BIN=path runs another build (lib.sh), without building the release one.
+[ -n "${TRIBUTARY_BIN:-}" ] || (cd "$REPO" && cargo build --release --quiet)
 start_farm $'hub = "builtin"\nhub_allow_private = true\ntitle = "Bench river 0"'
 start_tributary 100
 base="http://$TRIBUTARY_ADDR"
@@ -43,11 +44,16 @@ done
 grep -q '^ready' "$WORK/deliveries.log" || die "the subscribers were not verified in time"
 sleep 1 # the hub stores each subscription once its callback has answered
 
+# lib.sh runs tributary under timeout(1), which would pass a SIGHUP on to its whole
+# process group (two reloads) once, then die of the next: signal tributary itself.
+daemon_pid=$(pgrep -P "$TRIBUTARY_PID" | head -1)
+[ -n "$daemon_pid" ] || die "cannot find tributary's process under timeout ($TRIBUTARY_PID)"
+
 : >"$WORK/changes.log"
 for n in $(seq "$CHANGES"); do
   sed -i "s/^title = \"Bench river [0-9]*\"/title = \"Bench river $n\"/" "$WORK/feeds.toml"
   echo "$n $(date +%s.%N)" >>"$WORK/changes.log"
-  kill -HUP "$TRIBUTARY_PID"
+  kill -HUP "$daemon_pid"
   for _ in $(seq $((DELIVERY_LIMIT * 20))); do
     [ "$(grep -c "^delivery [0-9]* $n " "$WORK/deliveries.log" || true)" -ge "$SUBSCRIBERS" ] && break
     sleep 0.05
@@ -81,3 +87,7 @@ if latencies:
     print(f"per change (ms): first subscriber median {statistics.median(first):.1f}, last subscriber median {statistics.median(last):.1f} (p99 {pct(last, 99):.1f})")
     print(f"fan-out: the last subscriber's median is {statistics.median(last) / statistics.median(first):.2f}x the first's")
 PY
+# KEEP_LOGS=dir keeps tributary's log, the changes and the deliveries there.
+if [ -n "${KEEP_LOGS:-}" ]; then
+  mkdir -p "$KEEP_LOGS" && cp "$WORK"/*.log "$KEEP_LOGS"/
+fi
