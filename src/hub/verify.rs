@@ -113,7 +113,10 @@ impl Hub {
                 info!(topic = %request.topic, callback = %request.callback, mode = request.mode.as_str(), lease_s = request.lease.as_secs(), "websub: verified")
             }
             Err(err) => {
-                warn!(topic = %request.topic, error = %err, "websub: cannot store the subscription")
+                warn!(topic = %request.topic, error = %err, "websub: cannot store the subscription");
+                if request.mode == Mode::Subscribe {
+                    self.deny(&request, &err).await;
+                }
             }
         }
     }
@@ -153,6 +156,25 @@ impl Hub {
             },
         );
         Ok(())
+    }
+
+    /// Tells the subscriber that its verified subscription could not be kept
+    /// (WebSub §5.2: `hub.mode=denied` with `hub.topic` and `hub.reason`); the
+    /// answer does not matter.
+    async fn deny(&self, request: &SubscriptionRequest, reason: &str) {
+        let mut url = request.callback_url.clone();
+        url.query_pairs_mut()
+            .append_pair("hub.mode", "denied")
+            .append_pair("hub.topic", &request.topic)
+            .append_pair("hub.reason", reason);
+        let push = Push {
+            method: Method::GET,
+            url: &url,
+            headers: HeaderMap::new(),
+            body: bytes::Bytes::new(),
+            policy: self.policy(&request.callback_url),
+        };
+        let _ = self.fetcher.push(push).await;
     }
 
     /// Removes a subscription from memory and from the store. The last one of a
