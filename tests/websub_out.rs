@@ -662,3 +662,105 @@ async fn the_hub_endpoint_refuses_what_it_must_and_holds_its_limit() {
     assert_eq!(post_form(&app.url("/hub"), &[]).await.0, 405);
     app.stop().await;
 }
+
+/// What a scripted callback saw: each delivery's arrival, and how many
+/// verifications it confirmed.
+type Seen = (
+    std::sync::Arc<std::sync::Mutex<Vec<Instant>>>,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+);
+
+/// A callback that confirms every verification and answers the deliveries with
+/// the statuses in `answers`, in turn (the last one from then on).
+async fn scripted_callback(answers: Vec<u16>) -> (String, Seen) {
+    use axum::http::{Method, StatusCode};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let deliveries = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let verifications = std::sync::Arc::new(AtomicUsize::new(0));
+    let (seen, verified) = (deliveries.clone(), verifications.clone());
+    let app =
+        axum::Router::new().fallback(move |method: Method, query: axum::extract::RawQuery| {
+            let (seen, verified, answers) = (seen.clone(), verified.clone(), answers.clone());
+            async move {
+                if method == Method::GET {
+                    verified.fetch_add(1, Ordering::SeqCst);
+                    let query = query.0.unwrap_or_default();
+                    let challenge = url::form_urlencoded::parse(query.as_bytes())
+                        .find(|(k, _)| k == "hub.challenge")
+                        .map(|(_, v)| v.into_owned())
+                        .unwrap_or_default();
+                    return (StatusCode::OK, challenge);
+                }
+                let mut seen = seen.lock().unwrap();
+                seen.push(Instant::now());
+                let status = answers[(seen.len() - 1).min(answers.len() - 1)];
+                (StatusCode::from_u16(status).unwrap(), String::new())
+            }
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/cb"), (deliveries, verifications))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_deliveries_are_retried_and_a_gone_callback_unsubscribed() {
+    let store = tempfile::tempdir().unwrap();
+    let (server, app) = start(store.path(), "", BUILTIN).await;
+    let (hub, topic) = (app.url("/hub"), app.url("/feed.xml"));
+    // A 500, then a 503: retried after about 1 s, then 2 s; then a 200. The
+    // next version gets a 410, which ends the subscription.
+    let (callback, (deliveries, verified)) = scripted_callback(vec![500, 503, 200, 410]).await;
+    let form = [
+        ("hub.mode", "subscribe"),
+        ("hub.topic", topic.as_str()),
+        ("hub.callback", callback.as_str()),
+    ];
+    assert_eq!(post_form(&hub, &form).await.0, 202);
+    // Verified; stored at once after, well before the change below is rendered
+    // (a poll and the 1 s render debounce away).
+    eventually(Duration::from_secs(10), || async {
+        (verified.load(std::sync::atomic::Ordering::SeqCst) == 1).then_some(())
+    })
+    .await;
+    let count = || deliveries.lock().unwrap().len();
+
+    server.route(
+        "/wire.xml",
+        feed(&["First story", "Second story"]),
+        "application/rss+xml",
+    );
+    eventually(Duration::from_secs(20), || async {
+        (count() == 3).then_some(())
+    })
+    .await;
+    let times = deliveries.lock().unwrap().clone();
+    let gaps: Vec<Duration> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps[0] >= Duration::from_millis(400), "{gaps:?}");
+    assert!(gaps[1] >= Duration::from_millis(900), "{gaps:?}");
+
+    server.route(
+        "/wire.xml",
+        feed(&["First story", "Second story", "Third story"]),
+        "application/rss+xml",
+    );
+    eventually(Duration::from_secs(15), || async {
+        (count() == 4).then_some(())
+    })
+    .await;
+    // Gone: the next change is delivered to nobody.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.route(
+        "/wire.xml",
+        feed(&["First story", "Second story", "Third story", "Fourth story"]),
+        "application/rss+xml",
+    );
+    eventually(Duration::from_secs(15), || async {
+        let body = reqwest::get(&topic).await.ok()?.text().await.ok()?;
+        body.contains("Fourth story").then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(count(), 4);
+    app.stop().await;
+}
