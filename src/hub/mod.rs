@@ -141,11 +141,6 @@ impl Hub {
         hub
     }
 
-    /// How many subscriptions are live.
-    pub fn subscription_count(&self) -> usize {
-        self.lock().len()
-    }
-
     /// The addresses a request to `callback` may reach: public ones only, unless
     /// `hub_allow_private`. A subscriber's callback on 127.0.0.1 gains nothing from
     /// being an IP literal, unlike a source the operator configured.
