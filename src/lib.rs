@@ -18,6 +18,8 @@
 //! - [`store`]: the only room that knows sled;
 //! - [`publish`]: the URL space and the rendered outputs, once per change;
 //! - [`render`]: pure: items to RSS, Atom, JSON Feed, HTML, OPML bytes;
+//! - [`hub`]: WebSub: telling hubs of each change, and the built-in hub that
+//!   delivers new versions of the feeds to their subscribers;
 //! - [`http`]: serving those bytes;
 //! - [`ops`]: metrics, health, source status, systemd, logging.
 //!
@@ -29,6 +31,7 @@ pub mod config;
 pub mod daemon;
 pub mod fetch;
 pub mod http;
+pub mod hub;
 pub mod ingest;
 pub mod item;
 pub mod ops;

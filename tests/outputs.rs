@@ -445,6 +445,7 @@ fn feedparser_reads_a_title_about_markup_as_text() {
         self_url: "https://river.example/feed.xml".into(),
         language: "en".into(),
         ttl_minutes: 15,
+        hubs: Vec::new(),
     };
     for (format, content_type, bytes) in [
         (

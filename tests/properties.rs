@@ -462,6 +462,7 @@ proptest! {
             self_url: "http://127.0.0.1:8080/feed.xml".into(),
             language: "en".into(),
             ttl_minutes: 15,
+            hubs: Vec::new(),
         };
         for (format, bytes) in [
             ("RSS", render::render_rss(&stored, &info)),
@@ -721,6 +722,7 @@ proptest! {
             self_url: "http://127.0.0.1:8080/feed.xml".into(),
             language: "en".into(),
             ttl_minutes: 15,
+            hubs: Vec::new(),
         };
         let page = render::PageInfo {
             title: f.title.clone(),

@@ -203,6 +203,12 @@ impl Checker<'_> {
         let link = raw
             .link
             .and_then(|link| self.http_url(&link, "[publish] link"));
+        let push = self.push(
+            raw.hubs,
+            raw.hub,
+            raw.hub_max_subscriptions,
+            raw.hub_allow_private,
+        );
         PublishConfig {
             title: raw.title.unwrap_or_else(|| DEFAULT_TITLE.to_string()),
             description: raw
@@ -215,6 +221,7 @@ impl Checker<'_> {
                 .map(|cap| self.at_least_one(Some(cap), "max_per_source", max_items)),
             language: self.language(raw.language),
             timezone: self.timezone(raw.timezone),
+            push,
         }
     }
 

@@ -16,6 +16,7 @@ mod edit;
 mod error;
 pub mod import;
 mod key;
+pub mod push;
 mod raw;
 mod secrets;
 mod types;

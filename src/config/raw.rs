@@ -76,6 +76,12 @@ pub(super) struct RawPublish {
     pub(super) max_per_source: Option<Spanned<usize>>,
     pub(super) language: Option<Spanned<String>>,
     pub(super) timezone: Option<Spanned<String>>,
+    /// WebSub: hubs to advertise and notify, and the built-in hub (`push.rs`).
+    #[serde(default)]
+    pub(super) hubs: Vec<Spanned<String>>,
+    pub(super) hub: Option<Spanned<String>>,
+    pub(super) hub_max_subscriptions: Option<Spanned<usize>>,
+    pub(super) hub_allow_private: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

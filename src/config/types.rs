@@ -146,6 +146,8 @@ pub struct PublishConfig {
     pub language: String,
     /// The zone of the HTML page's time stamps and day headings.
     pub timezone: chrono_tz::Tz,
+    /// WebSub: the hubs the feeds advertise and notify, and the built-in hub.
+    pub push: super::push::PushConfig,
 }
 
 /// One `[[source]]`.

@@ -229,7 +229,7 @@ impl Tasks {
         tracker.spawn(publisher.run(snapshot_tx, receivers.site, token.child_token()));
         let scheduler = Scheduler {
             store: parts.store.clone(),
-            fetcher,
+            fetcher: fetcher.clone(),
             sources: config.sources.clone(),
             poll: config.poll.clone(),
             metrics: parts.metrics.clone(),
@@ -249,7 +249,16 @@ impl Tasks {
             parts.metrics.clone(),
             token.child_token(),
         ));
+        let hub = crate::hub::Hub::start(
+            &config.publish.push,
+            parts.store.clone(),
+            fetcher.clone(),
+            snapshot_rx.clone(),
+            tracker.clone(),
+            token.child_token(),
+        );
         let http_state = HttpState {
+            hub,
             snapshot: snapshot_rx,
             store: parts.store.clone(),
             cache_control: HeaderValue::from_str(&format!(

@@ -7,6 +7,7 @@
 //! to an internal address it was not configured for.
 
 pub mod discover;
+pub mod push;
 pub mod shown;
 
 mod guard;

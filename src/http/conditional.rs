@@ -145,6 +145,9 @@ pub(super) fn respond(
             headers.insert(LAST_MODIFIED, modified.clone());
         }
         headers.insert(CONTENT_TYPE, representation.content_type.clone());
+        if let Some(links) = &representation.links {
+            headers.insert(hyper::header::LINK, links.clone());
+        }
         if std::ptr::eq(variant, &representation.gzip) {
             headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         } else if std::ptr::eq(variant, &representation.brotli) {

@@ -4,7 +4,7 @@
 //! `/` (HTML), `/feed.xml` (RSS 2.0), `/atom.xml`, `/feed.json`, `/opml`,
 //! `/tags/{tag}.xml|.atom|.json`, `/sources/{id}.xml|.atom|.json`, each taking
 //! `?limit=N`; `/healthz`, `/readyz`, `/metrics`, `/sources` and `/sources.json` for
-//! the operator. Unknown paths, tags and sources are 404, a bad `limit` or Host is
+//! the operator; `/hub` (POST) for the built-in WebSub hub when it is on. Unknown paths, tags and sources are 404, a bad `limit` or Host is
 //! 400, each with a one-line reason. Every answer is counted in `metrics` under its
 //! route pattern.
 //!
@@ -84,6 +84,8 @@ pub struct HttpState {
     pub send_timeout: Duration,
     /// What of the operator this listener serves (`[server] admin_listen`).
     pub admin: admin::Admin,
+    /// The built-in WebSub hub, which answers `/hub` when it is on.
+    pub hub: Arc<crate::hub::Hub>,
 }
 
 /// What `/sources` lists: the configured sources, under the site's title.

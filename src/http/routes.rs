@@ -101,12 +101,13 @@ fn route_pattern(path: &str) -> &'static str {
         "/sources" => "/sources",
         "/sources.json" => "/sources.json",
         _ if path.starts_with("/sources/") && path.ends_with("/reset") => "/sources/{id}/reset",
+        crate::hub::PATH => crate::hub::PATH,
         _ => route(path).map_or("unknown", |(format, scope)| urls::pattern(format, &scope)),
     }
 }
 
 async fn answer(state: &HttpState, request: Request<Incoming>) -> Response<Body> {
-    let (parts, _body) = request.into_parts();
+    let (parts, body) = request.into_parts();
     if parts
         .uri
         .path_and_query()
@@ -118,6 +119,9 @@ async fn answer(state: &HttpState, request: Request<Incoming>) -> Response<Body>
         && let Some(response) = super::admin::post(state, parts.uri.path()).await
     {
         return response;
+    }
+    if parts.uri.path() == crate::hub::PATH && state.hub.is_on() {
+        return hub(state, &parts, body).await;
     }
     if parts.method != Method::GET && parts.method != Method::HEAD {
         let mut response = plain(
@@ -163,6 +167,38 @@ async fn answer(state: &HttpState, request: Request<Incoming>) -> Response<Body>
         }
     };
     respond(state, &representation, &parts.headers)
+}
+
+/// A request to the built-in WebSub hub, its form body read up to
+/// [`crate::hub::MAX_REQUEST_BYTES`] within [`super::HEADER_READ_TIMEOUT`].
+async fn hub(
+    state: &HttpState,
+    parts: &hyper::http::request::Parts,
+    body: Incoming,
+) -> Response<Body> {
+    use http_body_util::BodyExt;
+    let limited = http_body_util::Limited::new(body, crate::hub::MAX_REQUEST_BYTES).collect();
+    let body = match tokio::time::timeout(super::HEADER_READ_TIMEOUT, limited).await {
+        Ok(Ok(body)) => body.to_bytes(),
+        Ok(Err(_)) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "the request is too large"),
+        Err(_) => return plain(StatusCode::REQUEST_TIMEOUT, "the request body is too slow"),
+    };
+    let content_type = parts
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let answer = state
+        .hub
+        .answer(parts.method.as_str(), content_type, &body)
+        .await;
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut response = plain(status, &answer.text);
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("POST"));
+    }
+    response
 }
 
 /// `?limit=N` with 1 <= N <= `max`; other parameters are ignored (cache-busting
@@ -257,6 +293,7 @@ mod tests {
     fn route_patterns_are_bounded() {
         assert_eq!(route_pattern("/"), "/");
         assert_eq!(route_pattern("/metrics"), "/metrics");
+        assert_eq!(route_pattern("/hub"), "/hub");
         assert_eq!(route_pattern("/sources.json"), "/sources.json");
         assert_eq!(route_pattern("/tags/a%20b.atom"), "/tags/{tag}.atom");
         assert_eq!(route_pattern("/sources/0123.json"), "/sources/{id}.json");

@@ -39,6 +39,9 @@ pub struct Representation {
     pub brotli: Variant,
     /// How many items the document holds.
     pub items: usize,
+    /// The `Link` header (WebSub hubs and the document's own URL), for feeds
+    /// published with hubs.
+    pub links: Option<HeaderValue>,
 }
 
 impl Representation {
@@ -71,6 +74,7 @@ impl Representation {
             brotli: variant(brotli, "-br"),
             hash,
             items,
+            links: None,
         }
     }
 }

@@ -31,6 +31,10 @@ pub struct Site {
     /// source may hold.
     pub max_per_source: Option<usize>,
     pub sources: Vec<SiteSource>,
+    /// `[publish] hubs`: external WebSub hubs every feed advertises.
+    pub hubs: Vec<Url>,
+    /// `[publish] hub = "builtin"`: the feeds advertise tributary's own `/hub`.
+    pub builtin_hub: bool,
 }
 
 /// A configured source as publishing needs it.
@@ -74,6 +78,8 @@ impl Site {
                     secret_query: s.secret_query.clone(),
                 })
                 .collect(),
+            hubs: config.publish.push.hubs.clone(),
+            builtin_hub: config.publish.push.builtin,
         }
     }
 
@@ -109,8 +115,18 @@ impl Site {
         self.authorities.contains(authority)
     }
 
+    /// The WebSub hubs a document built on `base` advertises: the external ones,
+    /// then the built-in one (`{base}hub`).
+    pub fn hub_urls(&self, base: &str) -> Vec<String> {
+        let mut hubs: Vec<String> = self.hubs.iter().map(Url::to_string).collect();
+        if self.builtin_hub {
+            hubs.push(format!("{base}{}", super::urls::HUB));
+        }
+        hubs
+    }
+
     /// The base URL documents are built on, ending in `/`.
-    pub(super) fn base(&self, authority: Option<&str>) -> String {
+    pub fn base(&self, authority: Option<&str>) -> String {
         match &self.public_url {
             Some(url) => url.to_string(),
             None => format!(

@@ -35,6 +35,11 @@ impl std::fmt::Debug for Snapshot {
 }
 
 impl Snapshot {
+    /// The site this snapshot was rendered for (titles, sources, hubs).
+    pub fn site(&self) -> &Arc<Site> {
+        &self.generation.site
+    }
+
     /// The eagerly rendered whole-river document in `format`, when it is the one this
     /// request wants: always with a `public_url`, else when the request's Host is the
     /// listen address (or absent) or the format does not name itself. The fast path.
@@ -380,6 +385,54 @@ mod tests {
         let text = String::from_utf8(second.identity.body.to_vec()).unwrap();
         assert!(text.contains("text=\"Wire 2\""), "{text}");
         assert!(Arc::ptr_eq(&second, &opml(&publisher.render().unwrap())));
+    }
+
+    #[tokio::test]
+    async fn feeds_advertise_their_hubs_and_themselves() {
+        let config = config(
+            "[server]\npublic_url = \"https://news.example/\"\n[publish]\nhubs = [\"https://hub.example/\"]\nhub = \"builtin\"\n[[source]]\nurl = \"http://wire.example/\"\ntags = [\"t\"]\n",
+        );
+        let snapshot = publisher(&config, Store::temporary().unwrap())
+            .render()
+            .unwrap();
+        let text = |r: &Representation| String::from_utf8(r.identity.body.to_vec()).unwrap();
+        let rss = text(&snapshot.main[Format::Rss.index()]);
+        assert!(
+            rss.contains(r#"<atom:link href="https://hub.example/" rel="hub"/>"#),
+            "{rss}"
+        );
+        assert!(rss.contains(r#"<atom:link href="https://news.example/hub" rel="hub"/>"#));
+        let atom = text(&snapshot.main[Format::Atom.index()]);
+        assert!(
+            atom.contains(r#"<link href="https://news.example/hub" rel="hub"/>"#),
+            "{atom}"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&text(&snapshot.main[Format::Json.index()])).unwrap();
+        assert_eq!(json["hubs"][0]["type"], "WebSub");
+        assert_eq!(json["hubs"][1]["url"], "https://news.example/hub");
+        let tag = View {
+            format: Format::Atom,
+            scope: Scope::Tag("t".into()),
+            limit: None,
+        };
+        let tag = snapshot.get(&tag, None).await.unwrap();
+        assert_eq!(
+            tag.links.as_ref().unwrap(),
+            r#"<https://hub.example/>; rel="hub", <https://news.example/hub>; rel="hub", <https://news.example/tags/t.atom>; rel="self""#
+        );
+        // The page names no hub; a config without hubs advertises none.
+        assert!(snapshot.main[Format::Html.index()].links.is_none());
+        let plain = config_plain();
+        let snapshot = publisher(&plain, Store::temporary().unwrap())
+            .render()
+            .unwrap();
+        assert!(snapshot.main[Format::Rss.index()].links.is_none());
+        assert!(!text(&snapshot.main[Format::Rss.index()]).contains("rel=\"hub\""));
+    }
+
+    fn config_plain() -> Config {
+        config("[[source]]\nurl = \"http://wire.example/\"\n")
     }
 
     #[tokio::test]

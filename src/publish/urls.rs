@@ -11,6 +11,9 @@
 use super::{Format, Scope};
 use crate::render::PageLinks;
 
+/// The built-in WebSub hub's endpoint, relative to the base URL (`[publish] hub =
+/// "builtin"`); served by the `hub` room, not rendered here.
+pub const HUB: &str = "hub";
 /// The first segment of a tag's feeds.
 const TAGS: &str = "tags";
 /// The first segment of a source's feeds.

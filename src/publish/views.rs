@@ -110,6 +110,7 @@ impl Generation {
             Format::Opml => render::render_opml(&self.page),
             format => {
                 let info = FeedInfo {
+                    hubs: site.hub_urls(&base),
                     title,
                     description: site.description.clone(),
                     link: site
@@ -131,13 +132,26 @@ impl Generation {
             Format::Opml => None,
             _ => items.first().map(|i| i.timestamp),
         };
-        Ok(Representation::new(
-            view.format,
-            bytes,
-            last_modified,
-            items.len(),
-        ))
+        let mut representation =
+            Representation::new(view.format, bytes, last_modified, items.len());
+        if view.format.names_itself() {
+            let self_url = format!("{base}{}", view.path());
+            representation.links = links_header(&site.hub_urls(&base), &self_url);
+        }
+        Ok(representation)
     }
+}
+
+/// The HTTP `Link` header of a feed with WebSub hubs (WebSub §4): each hub, then
+/// the feed's own URL as `rel="self"`; `None` without hubs.
+fn links_header(hubs: &[String], self_url: &str) -> Option<hyper::header::HeaderValue> {
+    if hubs.is_empty() {
+        return None;
+    }
+    let mut value: Vec<String> = hubs.iter().map(|h| format!("<{h}>; rel=\"hub\"")).collect();
+    value.push(format!("<{self_url}>; rel=\"self\""));
+    // URLs as `url` writes them hold no control characters or spaces.
+    hyper::header::HeaderValue::from_str(&value.join(", ")).ok()
 }
 
 /// Counts the slots each source holds while the newest items are picked, so a

@@ -37,7 +37,7 @@ pub fn render_atom(items: &[StoredItem], info: &FeedInfo) -> Vec<u8> {
             uri: None,
             version: Some(env!("CARGO_PKG_VERSION").to_string()),
         }),
-        links: vec![
+        links: [
             Link {
                 href: info.self_url.clone(),
                 rel: "self".to_string(),
@@ -50,7 +50,14 @@ pub fn render_atom(items: &[StoredItem], info: &FeedInfo) -> Vec<u8> {
                 mime_type: Some("text/html".to_string()),
                 ..Link::default()
             },
-        ],
+        ]
+        .into_iter()
+        .chain(info.hubs.iter().map(|hub| Link {
+            href: hub.clone(),
+            rel: "hub".to_string(),
+            ..Link::default()
+        }))
+        .collect(),
         subtitle: Some(Text::plain(info.description.clone())),
         entries: items.iter().map(entry).collect(),
         lang: Some(info.language.clone()),

@@ -29,7 +29,17 @@ struct JsonFeed<'a> {
     feed_url: &'a str,
     description: &'a str,
     language: &'a str,
+    /// WebSub hubs (JSON Feed 1.1 `hubs`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    hubs: Vec<Hub<'a>>,
     items: Vec<JsonItem<'a>>,
+}
+
+#[derive(Serialize)]
+struct Hub<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    url: &'a str,
 }
 
 #[derive(Serialize)]
@@ -84,6 +94,14 @@ pub fn render_json(items: &[StoredItem], info: &FeedInfo) -> Vec<u8> {
         feed_url: &info.self_url,
         description: &info.description,
         language: &info.language,
+        hubs: info
+            .hubs
+            .iter()
+            .map(|url| Hub {
+                kind: "WebSub",
+                url,
+            })
+            .collect(),
         items: items.iter().map(json_item).collect(),
     };
     serde_json::to_vec_pretty(&feed).expect("serializing plain structs cannot fail")

@@ -45,6 +45,8 @@ pub struct FeedInfo {
     pub language: String,
     /// How long readers may cache the feed, in minutes (`<ttl>`).
     pub ttl_minutes: u64,
+    /// WebSub hubs to advertise (`atom:link rel="hub"`, JSON Feed `hubs`).
+    pub hubs: Vec<String>,
 }
 
 /// A configured source as the page and the OPML list show it.
@@ -317,6 +319,7 @@ pub(crate) mod fixtures {
             description: "d".into(),
             language: "en".into(),
             ttl_minutes: 15,
+            hubs: Vec::new(),
         }
     }
 

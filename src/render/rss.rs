@@ -24,7 +24,7 @@ pub fn render_rss(items: &[StoredItem], info: &FeedInfo) -> Vec<u8> {
         generator: Some(super::GENERATOR.to_string()),
         ttl: Some(info.ttl_minutes.to_string()),
         namespaces: [("atom".to_string(), ATOM_NAMESPACE.to_string())].into(),
-        extensions: [("atom".to_string(), self_link(&info.self_url))].into(),
+        extensions: [("atom".to_string(), links(&info.self_url, &info.hubs))].into(),
         items: items.iter().map(rss_item).collect(),
         ..Channel::default()
     };
@@ -42,13 +42,10 @@ const ATOM_NAMESPACE: &str = "http://www.w3.org/2005/Atom";
 /// extensions hold it. Written as a plain extension element rather than through the
 /// crate's `atom` feature, which would build atom_syndication with its builders
 /// (derive_builder and its proc macros) for this one element.
-fn self_link(href: &str) -> std::collections::BTreeMap<String, Vec<Extension>> {
-    let attrs = [
-        ("href", href),
-        ("rel", "self"),
-        ("type", "application/rss+xml"),
-    ];
-    let link = Extension {
+/// `atom:link rel="self"` (RSS 2.0 has no element for a feed's own URL) and one
+/// `atom:link rel="hub"` per WebSub hub, as rss extensions.
+fn links(self_url: &str, hubs: &[String]) -> std::collections::BTreeMap<String, Vec<Extension>> {
+    let link = |attrs: &[(&str, &str)]| Extension {
         name: "atom:link".to_string(),
         attrs: attrs
             .iter()
@@ -56,7 +53,19 @@ fn self_link(href: &str) -> std::collections::BTreeMap<String, Vec<Extension>> {
             .collect(),
         ..Extension::default()
     };
-    [("link".to_string(), vec![link])].into()
+    let own = link(&[
+        ("href", self_url),
+        ("rel", "self"),
+        ("type", "application/rss+xml"),
+    ]);
+    let hubs = hubs
+        .iter()
+        .map(|hub| link(&[("href", hub), ("rel", "hub")]));
+    [(
+        "link".to_string(),
+        std::iter::once(own).chain(hubs).collect(),
+    )]
+    .into()
 }
 
 fn rss_item(stored: &StoredItem) -> rss::Item {

@@ -15,6 +15,7 @@
 //! - `aliases`: source ++ 0 ++ item id without scheme and host -> the `ids` key, so a
 //!   publisher moving its ids to https or another host does not repeat its stories.
 //! - `sources`: source id -> [`SourceState`](crate::item::SourceState).
+//! - `hub_subscriptions`: the built-in WebSub hub's subscriptions (`hub.rs`).
 //!
 //! An insert or a move changes `items`, `ids`, `links` and `aliases` in one
 //! transaction. `links` and `aliases` entries may outlive their item (a move, a
@@ -41,6 +42,7 @@ use crate::item::{Item, StoredItem};
 mod codec;
 mod counts;
 mod decoded;
+mod hub;
 mod keys;
 mod open;
 mod retention;
@@ -48,6 +50,7 @@ mod state;
 mod upsert;
 
 use codec::decode_item;
+pub use hub::HubSubscription;
 pub use keys::item_key;
 pub use open::REOPEN_EVERY;
 use open::Shared;
