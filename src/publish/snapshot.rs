@@ -398,10 +398,10 @@ mod tests {
         let text = |r: &Representation| String::from_utf8(r.identity.body.to_vec()).unwrap();
         let rss = text(&snapshot.main[Format::Rss.index()]);
         assert!(
-            rss.contains(r#"<atom:link href="https://hub.example/" rel="hub"/>"#),
+            rss.contains(r#"<atom:link href="https://hub.example/" rel="hub">"#),
             "{rss}"
         );
-        assert!(rss.contains(r#"<atom:link href="https://news.example/hub" rel="hub"/>"#));
+        assert!(rss.contains(r#"<atom:link href="https://news.example/hub" rel="hub">"#));
         let atom = text(&snapshot.main[Format::Atom.index()]);
         assert!(
             atom.contains(r#"<link href="https://news.example/hub" rel="hub"/>"#),
