@@ -24,7 +24,12 @@ use tributary::http::deadline::Deadlines;
 use tributary::ops::health::Health;
 use tributary::http::{self, HttpState, SourcesPage};
 use tributary::item::{Item, ItemId, Origin, SourceState};
+use tributary::fetch::Fetcher;
+use tributary::hub::Hub;
+use tributary::ops::listing::SourceList;
 use tributary::ops::metrics::Metrics;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tributary::publish::{Publisher, Site};
 use tributary::store::Store;
 
@@ -93,9 +98,21 @@ static STATE: LazyLock<Arc<HttpState>> = LazyLock::new(|| {
     let (snapshot_tx, snapshot) = watch::channel(Arc::new(snapshot));
     let (sources_tx, sources) = watch::channel(Arc::new(SourcesPage {
         title: config.publish.title.clone(),
-        sources: config.sources.clone(),
-        disabled: config.disabled.clone(),
+        sources: SourceList::new(config.sources.clone(), config.disabled.clone()),
     }));
+    // The hub is off in this config: its tasks only watch the snapshot.
+    let fetcher = Fetcher::new(&config.poll).expect("an HTTP client");
+    let hub = {
+        let _runtime = RUNTIME.enter();
+        Hub::start(
+            &config.publish.push,
+            store.clone(),
+            fetcher,
+            snapshot.clone(),
+            TaskTracker::new(),
+            CancellationToken::new(),
+        )
+    };
     // The receivers keep the last value once the senders are gone.
     drop((snapshot_tx, sources_tx));
     Arc::new(HttpState {
@@ -108,6 +125,7 @@ static STATE: LazyLock<Arc<HttpState>> = LazyLock::new(|| {
         sources,
         send_timeout: config::DEFAULT_SEND_TIMEOUT,
         admin: Default::default(),
+        hub,
     })
 });
 
