@@ -19,7 +19,8 @@
 //! - [`publish`]: the URL space and the rendered outputs, once per change;
 //! - [`render`]: pure: items to RSS, Atom, JSON Feed, HTML, OPML bytes;
 //! - [`http`]: serving those bytes;
-//! - [`ops`]: metrics, health, source status, systemd, logging.
+//! - [`ops`]: metrics, health, source status, systemd, logging;
+//! - [`websub`]: subscribing to the sources' hubs, and their pushes.
 //!
 //! [`item`] is the vocabulary they share; [`sys`] holds the few system calls that
 //! need `unsafe`, behind safe functions.
@@ -37,3 +38,4 @@ pub mod render;
 pub mod scheduler;
 pub mod store;
 pub mod sys;
+pub mod websub;

@@ -4,11 +4,13 @@
 //! `tributary run` (`cli::run`) calls [`run`] with a checked config, a bound
 //! listener and a shutdown future; integration tests call it the same way with a
 //! oneshot receiver. Retention, the
-//! periodic trim of the store, is in `retention.rs`; applying a reload in `reload.rs`.
+//! periodic trim of the store, is in `retention.rs`; applying a reload in `reload.rs`;
+//! the WebSub subscriber's wiring in `websub.rs`.
 
 pub mod reload;
 mod retention;
 pub mod shutdown;
+mod websub;
 
 use anyhow::Context;
 use hyper::header::HeaderValue;
@@ -61,14 +63,15 @@ pub async fn run(
     let mut triggers = reload::Triggers::new(&config).context("listening for SIGHUP")?;
     // What the store already holds is served at once, before the first poll ends.
     let (publisher, first) = publish_stored(&store, &config, local).await?;
-    let (settings, receivers) = Settings::channels(&config, local);
+    let (mut settings, receivers) = Settings::channels(&config, local);
+    let websub = websub::wire(&config, &store, &mut settings)?;
     let parts = Parts {
         store,
         health,
         metrics,
     };
     let mut tasks = Tasks::start(
-        &config, &parts, publisher, first, fetcher, receivers, listener,
+        &config, &parts, publisher, first, fetcher, receivers, listener, websub,
     );
     info!(listen = %local, sources = config.sources.len(), store = %config.store_path.display(), "tributary is up");
     systemd::ready();
@@ -130,6 +133,8 @@ struct Settings {
     plan: watch::Sender<Plan>,
     retention: watch::Sender<RetentionPlan>,
     sources: watch::Sender<Arc<SourcesPage>>,
+    /// The sources, for the WebSub subscriber when it runs.
+    websub: Option<watch::Sender<Vec<SourceConfig>>>,
 }
 
 /// The receiving ends of the [`Settings`] channels, one for each part.
@@ -156,6 +161,7 @@ impl Settings {
             plan: plan_tx,
             retention: retention_tx,
             sources: sources_tx,
+            websub: None,
         };
         let receivers = Receivers {
             site: site_rx,
@@ -175,6 +181,9 @@ impl Settings {
         });
         self.retention.send_replace(RetentionPlan::of(config));
         self.sources.send_replace(sources_page(config));
+        if let Some(websub) = &self.websub {
+            websub.send_replace(config.sources.clone());
+        }
     }
 }
 
@@ -189,7 +198,9 @@ struct Tasks {
 }
 
 impl Tasks {
-    /// Starts publishing, polling, retention, serving and the watchdog.
+    /// Starts publishing, polling, retention, serving, the WebSub subscriber (when
+    /// wired) and the watchdog.
+    #[allow(clippy::too_many_arguments)]
     fn start(
         config: &Config,
         parts: &Parts,
@@ -198,6 +209,7 @@ impl Tasks {
         fetcher: Fetcher,
         receivers: Receivers,
         listener: TcpListener,
+        websub: Option<websub::Wired>,
     ) -> Tasks {
         let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(first));
         let token = CancellationToken::new();
@@ -205,6 +217,15 @@ impl Tasks {
         let poll_heartbeat = Heartbeat::default();
         let http_heartbeat = Heartbeat::default();
         tracker.spawn(publisher.run(snapshot_tx, receivers.site, token.child_token()));
+        let (link, registry) = match websub {
+            Some(wired) => {
+                let (link, subscriber) = wired.start(fetcher.clone(), token.child_token());
+                tracker.spawn(subscriber);
+                let registry = link.adverts.registry.clone();
+                (Some(link), Some(registry))
+            }
+            None => (None, None),
+        };
         let scheduler = Scheduler {
             store: parts.store.clone(),
             fetcher,
@@ -213,11 +234,12 @@ impl Tasks {
             metrics: parts.metrics.clone(),
             health: parts.health.clone(),
         };
-        tracker.spawn(scheduler.run(
+        tracker.spawn(scheduler.run_with_websub(
             receivers.plan,
             poll_heartbeat.clone(),
             token.child_token(),
             tracker.clone(),
+            link,
         ));
         tracker.spawn(retention::retain(
             parts.store.clone(),
@@ -238,6 +260,7 @@ impl Tasks {
             metrics: parts.metrics.clone(),
             sources: receivers.sources,
             send_timeout: config.send_timeout,
+            websub: registry,
         };
         let server = tokio::spawn(http::serve(
             listener,

@@ -79,6 +79,9 @@ pub struct HttpState {
     pub sources: watch::Receiver<Arc<SourcesPage>>,
     /// `[server] send_timeout`: how long a response may wait for room in the socket.
     pub send_timeout: Duration,
+    /// The WebSub subscriptions, whose hubs call `/websub/<token>`; `None` when the
+    /// daemon does not subscribe (no `[server] public_url`).
+    pub websub: Option<Arc<crate::websub::Registry>>,
 }
 
 /// What `/sources` lists: the configured sources, under the site's title.

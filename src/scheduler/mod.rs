@@ -22,6 +22,7 @@ pub mod plan;
 mod decide;
 mod outage;
 mod poll;
+mod push;
 mod record;
 mod run;
 mod shared;
@@ -41,6 +42,7 @@ use crate::item::SourceId;
 use crate::ops::health::Health;
 use crate::ops::metrics::Metrics;
 use crate::store::Store;
+use crate::websub::Adverts;
 use outage::Connectivity;
 use shared::Shared;
 
@@ -104,7 +106,7 @@ impl Scheduler {
     /// marked gone excepted), within the same concurrency limits; for `tributary poll`.
     pub async fn poll_once(self) -> RoundSummary {
         let sources = self.sources.clone();
-        let shared = self.into_shared();
+        let shared = self.into_shared(None);
         let token = CancellationToken::new();
         let tracker = TaskTracker::new();
         let (done_tx, mut done_rx) = mpsc::unbounded_channel();
@@ -125,7 +127,7 @@ impl Scheduler {
         summary
     }
 
-    fn into_shared(self) -> Arc<Shared> {
+    fn into_shared(self, websub: Option<Adverts>) -> Arc<Shared> {
         // The last success of any source, remembered across restarts, so a restart
         // does not mistake one dead server for an outage.
         let now = Utc::now();
@@ -149,6 +151,7 @@ impl Scheduler {
             poll: self.poll,
             metrics: self.metrics,
             health: self.health,
+            websub,
         })
     }
 }

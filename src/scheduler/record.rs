@@ -9,12 +9,14 @@ use url::Url;
 use super::poll::{PollError, Taken};
 use super::shared::Shared;
 use super::{decide, document, plan};
-use crate::config::SourceConfig;
-use crate::fetch::{Fetched, Validators};
+use crate::config::{SourceConfig, SourceKind};
+use crate::fetch::{Fetched, Response, Validators};
 use crate::ingest::normalize::Document;
 use crate::item::{Item, Origin, SourceState};
 use crate::ops::metrics::PollOutcome;
 use crate::store::{StoreError, UpsertReport};
+use crate::websub::discover::discover;
+use crate::websub::{Advert, Hubs};
 
 impl Shared {
     /// Parses a fetched body and stores its items together with the new validators.
@@ -42,6 +44,7 @@ impl Shared {
             decide::succeeded(state, now);
             return Ok((response.fresh_for, PollOutcome::not_modified));
         }
+        let hubs = self.hubs_of(source, &body, &response);
         let document = read(source, body, content_type, response.base().clone()).await?;
         // The new validators are kept only once the items are stored: saved without
         // them, the next poll would be a 304 and the items lost for good.
@@ -71,7 +74,21 @@ impl Shared {
             self.metrics.set_source_items(&source.id, held);
         }
         log_report(source, &report, count, bytes);
+        if let (Some(hubs), Some(websub)) = (hubs, &self.websub) {
+            // Dropped when the subscriber is behind: the next new body says it again.
+            let _ = websub.sender.try_send(Advert {
+                source: source.id.clone(),
+                hubs,
+                fetched_from: response.final_url.clone(),
+            });
+        }
         Ok((response.fresh_for, PollOutcome::ok))
+    }
+
+    /// The hubs a new body names, when the source may subscribe to one.
+    fn hubs_of(&self, source: &SourceConfig, body: &[u8], response: &Response) -> Option<Hubs> {
+        (self.websub.is_some() && source.websub && matches!(source.kind, SourceKind::Feed))
+            .then(|| discover(body, response.links.as_deref(), response.base()))
     }
 
     /// The state a read document leaves the source in once its items are stored: its

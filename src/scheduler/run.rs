@@ -19,6 +19,7 @@ use crate::config::SourceConfig;
 use crate::fetch::Fetcher;
 use crate::item::SourceId;
 use crate::ops::watchdog::{HEARTBEAT_EVERY, Heartbeat};
+use crate::websub::{Adverts, Link, Pushed};
 
 /// A source the scheduler polls. Its `generation` changes whenever its settings do,
 /// so a timer or a poll result of its former settings is recognised and dropped.
@@ -164,9 +165,9 @@ struct Loop {
 
 impl Loop {
     /// Tracks the initial sources; ready at once when none is due.
-    fn start(scheduler: Scheduler, token: CancellationToken) -> Loop {
+    fn start(scheduler: Scheduler, token: CancellationToken, websub: Option<Adverts>) -> Loop {
         let initial = scheduler.sources.clone();
-        let shared = scheduler.into_shared();
+        let shared = scheduler.into_shared(websub);
         let mut sources = Sources::default();
         let count = initial.len();
         let mut first_pending: HashSet<SourceId> = initial.iter().map(|s| s.id.clone()).collect();
@@ -216,7 +217,7 @@ impl Loop {
                         metrics: self.shared.metrics.clone(),
                         health: self.shared.health.clone(),
                     }
-                    .into_shared();
+                    .into_shared(self.shared.websub.clone());
                 }
                 Err(err) => {
                     warn!(error = %err, "cannot apply the new [poll] settings; keeping the former ones")
@@ -279,6 +280,33 @@ impl Loop {
         }
     }
 
+    /// A pushed document: read and stored (see `push`) unless its source is gone.
+    fn pushed(&self, tracker: &TaskTracker, pushed: Pushed) {
+        let Some(tracked) = self.sources.tracked.get(&pushed.source) else {
+            return;
+        };
+        let source = tracked.source.clone();
+        let shared = self.shared.clone();
+        tracker.spawn(async move { shared.ingest_pushed(&source, pushed).await });
+    }
+
+    /// A source whose subscription failed or lapsed is polled now, unless a poll of
+    /// it runs (its result sets the usual interval again); its former timer is dropped.
+    fn poll_now(&mut self, id: SourceId) {
+        let Some(tracked) = self.sources.tracked.get_mut(&id) else {
+            return;
+        };
+        if tracked.polling.is_some() || tracked.waiting {
+            return;
+        }
+        let generation = self.sources.next_generation;
+        self.sources.next_generation += 1;
+        tracked.generation = generation;
+        self.sources
+            .due
+            .push(Reverse((Instant::now(), generation, id)));
+    }
+
     /// Starts the poll of the source due first, unless its settings changed since.
     fn start_due(&mut self, tracker: &TaskTracker, done_tx: &mpsc::UnboundedSender<Done>) {
         let Some(Reverse((_, generation, id))) = self.sources.due.pop() else {
@@ -309,14 +337,32 @@ impl Scheduler {
     /// every [`HEARTBEAT_EVERY`] while the loop turns, for the watchdog.
     pub async fn run(
         self,
-        mut plans: watch::Receiver<Plan>,
+        plans: watch::Receiver<Plan>,
         heartbeat: Heartbeat,
         token: CancellationToken,
         tracker: TaskTracker,
     ) {
+        self.run_with_websub(plans, heartbeat, token, tracker, None)
+            .await;
+    }
+
+    /// [`Scheduler::run`], subscribed to the sources' hubs through `websub`: adverts
+    /// go out, pushed documents are stored, lapsed sources polled at once.
+    pub async fn run_with_websub(
+        self,
+        mut plans: watch::Receiver<Plan>,
+        heartbeat: Heartbeat,
+        token: CancellationToken,
+        tracker: TaskTracker,
+        websub: Option<Link>,
+    ) {
         plans.mark_unchanged();
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
-        let mut state = Loop::start(self, token.clone());
+        let (adverts, mut pushes, mut poll_now) = match websub {
+            Some(link) => (Some(link.adverts), Some(link.pushes), Some(link.poll_now)),
+            None => (None, None, None),
+        };
+        let mut state = Loop::start(self, token.clone(), adverts);
         let mut beat = tokio::time::interval(HEARTBEAT_EVERY);
         let mut plans_open = true;
         loop {
@@ -334,10 +380,42 @@ impl Scheduler {
                     state.reload(plan);
                 }
                 Some(done) = done_rx.recv() => state.finished(done),
+                pushed = next_message(&mut pushes) => state.pushed(&tracker, pushed),
+                id = next_unbounded(&mut poll_now) => state.poll_now(id),
                 _ = sleep_until(next) => state.start_due(&tracker, &done_tx),
             }
         }
         debug!("scheduler stopped");
+    }
+}
+
+/// The next message of an optional channel; never, once it is closed or absent.
+async fn next_message<T>(receiver: &mut Option<mpsc::Receiver<T>>) -> T {
+    let value = match receiver.as_mut() {
+        Some(receiver) => receiver.recv().await,
+        None => None,
+    };
+    match value {
+        Some(value) => value,
+        None => {
+            *receiver = None;
+            std::future::pending().await
+        }
+    }
+}
+
+/// [`next_message`] of an unbounded channel.
+async fn next_unbounded<T>(receiver: &mut Option<mpsc::UnboundedReceiver<T>>) -> T {
+    let value = match receiver.as_mut() {
+        Some(receiver) => receiver.recv().await,
+        None => None,
+    };
+    match value {
+        Some(value) => value,
+        None => {
+            *receiver = None;
+            std::future::pending().await
+        }
     }
 }
 

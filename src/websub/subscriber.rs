@@ -1,0 +1,303 @@
+//! The subscriber task: acts on the scheduler's adverts (a new hub or topic: the old
+//! subscription is given up, a new one asked for), on reloads (a source removed, or
+//! opted out with `websub = false`: unsubscribed), and on the clock (renew before
+//! the lease ends, retry a failure, give up a verification that never came). Every
+//! request to a hub is spawned, so one slow hub holds up nothing else, and goes
+//! through `fetch` under the source's address policy.
+
+use chrono::Utc;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info};
+use url::Url;
+
+use super::signature::encode_hex;
+use super::{Advert, CALLBACK_PREFIX, Registry};
+use crate::config::SourceConfig;
+use crate::fetch::{Fetcher, RequestOptions};
+use crate::item::SourceId;
+use crate::store::{Subscription, SubscriptionStatus};
+
+/// The lease asked for: 10 days, the Recommendation's example of a default. The hub
+/// decides; the one it grants is recorded at verification.
+pub const LEASE_SECONDS: u64 = 10 * 86_400;
+/// How often the clock is looked at: renewals, retries and lapses are due to the second.
+const TICK: Duration = Duration::from_secs(1);
+/// 2 minutes for a hub to verify a request before it counts as failed.
+const VERIFY_WAIT: i64 = 120;
+
+/// What the subscriber works with.
+pub struct Subscriber {
+    pub registry: Arc<Registry>,
+    pub fetcher: Fetcher,
+    /// `[server] public_url`, ending in `/`: where hubs reach the callbacks.
+    pub public_url: Url,
+}
+
+/// When a subscription granted `lease` seconds up to `expires_at` is renewed: a
+/// tenth of the lease before it ends, but at least a minute, and at most half of it.
+pub fn renew_at(expires_at: i64, lease: u64) -> i64 {
+    let margin = (lease / 10).max(60).min(lease / 2);
+    expires_at.saturating_sub_unsigned(margin)
+}
+
+impl Subscriber {
+    /// Runs until `token` is cancelled: adverts from the scheduler, the sources of
+    /// each reload, and the clock.
+    pub async fn run(
+        self,
+        mut adverts: mpsc::Receiver<Advert>,
+        mut sources: watch::Receiver<Vec<SourceConfig>>,
+        token: CancellationToken,
+    ) {
+        let requests = TaskTracker::new();
+        let this = Arc::new(self);
+        let mut wanted = wanted(&sources.borrow_and_update());
+        let mut known: HashMap<SourceId, RequestOptions> = HashMap::new();
+        remember(&mut known, &sources.borrow());
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = token.cancelled() => break,
+                Some(advert) = adverts.recv() => {
+                    if let Some(request) = wanted.get(&advert.source) {
+                        this.advert(advert, request, &requests);
+                    }
+                }
+                changed = sources.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    let list = sources.borrow_and_update().clone();
+                    remember(&mut known, &list);
+                    wanted = self::wanted(&list);
+                }
+                _ = tick.tick() => this.clock(&wanted, &known, &requests),
+            }
+        }
+        requests.close();
+        debug!("WebSub subscriber stopped");
+    }
+
+    /// A new body's hubs: subscribes when the source has none yet, or a different
+    /// hub or topic (giving the former one up); a feed that dropped its hub is
+    /// unsubscribed.
+    fn advert(self: &Arc<Self>, advert: Advert, request: &RequestOptions, requests: &TaskTracker) {
+        let current = self.registry.current(&advert.source);
+        let Some(hub) = advert.hubs.hubs.first() else {
+            if let Some(current) = current {
+                info!(topic = %current.topic, "the feed names no hub any more: unsubscribing");
+                self.unsubscribe(current, request.clone(), requests);
+            }
+            return;
+        };
+        let topic = advert.hubs.topic.unwrap_or(advert.fetched_from);
+        if let Some(current) = current {
+            if current.hub == hub.as_str() && current.topic == topic.as_str() {
+                return;
+            }
+            info!(topic = %current.topic, hub = %current.hub, new_topic = %topic, new_hub = %hub, "the feed names another hub or topic: subscribing anew");
+            self.unsubscribe(current, request.clone(), requests);
+        }
+        let subscription = Subscription {
+            source: advert.source,
+            topic: topic.to_string(),
+            hub: hub.to_string(),
+            token: random_hex(16),
+            secret: random_hex(32),
+            status: SubscriptionStatus::Pending,
+            requested_at: Utc::now().timestamp(),
+            expires_at: None,
+            lease_seconds: None,
+            failures: 0,
+            retry_at: None,
+            last_error: None,
+        };
+        info!(topic = %subscription.topic, hub = %subscription.hub, "subscribing to the feed's hub");
+        self.subscribe(subscription, request.clone(), requests);
+    }
+
+    /// What the clock says of each subscription.
+    fn clock(
+        self: &Arc<Self>,
+        wanted: &HashMap<SourceId, RequestOptions>,
+        known: &HashMap<SourceId, RequestOptions>,
+        requests: &TaskTracker,
+    ) {
+        let now = Utc::now().timestamp();
+        let retry_due = |s: &Subscription| s.retry_at.is_none_or(|at| at <= now);
+        for subscription in self.registry.all() {
+            let request = wanted.get(&subscription.source);
+            let status = subscription.status;
+            match (status, request) {
+                (SubscriptionStatus::Unsubscribing, _) => {
+                    if now - subscription.requested_at > VERIFY_WAIT {
+                        self.registry.remove(&subscription.token);
+                    }
+                }
+                (_, None) => {
+                    let request = known.get(&subscription.source).cloned().unwrap_or_default();
+                    info!(topic = %subscription.topic, "the source is gone or opted out: unsubscribing");
+                    self.unsubscribe(subscription, request, requests);
+                }
+                (SubscriptionStatus::Pending, Some(_)) => {
+                    if now - subscription.requested_at > VERIFY_WAIT {
+                        self.registry.fail(
+                            &subscription.token,
+                            "the hub did not verify the subscription",
+                        );
+                    }
+                }
+                (SubscriptionStatus::Active, Some(request)) => {
+                    let expires_at = subscription.expires_at.unwrap_or(now);
+                    let lease = subscription.lease_seconds.unwrap_or(LEASE_SECONDS);
+                    if expires_at <= now {
+                        self.registry
+                            .fail(&subscription.token, "the lease ended before it was renewed");
+                    } else if now >= renew_at(expires_at, lease)
+                        && subscription.requested_at < renew_at(expires_at, lease)
+                        && retry_due(&subscription)
+                    {
+                        info!(topic = %subscription.topic, "renewing the WebSub subscription");
+                        self.subscribe(subscription, request.clone(), requests);
+                    }
+                }
+                (SubscriptionStatus::Failed, Some(request)) => {
+                    if retry_due(&subscription) {
+                        let mut retried = subscription;
+                        retried.status = SubscriptionStatus::Pending;
+                        self.subscribe(retried, request.clone(), requests);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records the request and sends `hub.mode=subscribe` (also a renewal).
+    fn subscribe(
+        self: &Arc<Self>,
+        mut subscription: Subscription,
+        request: RequestOptions,
+        requests: &TaskTracker,
+    ) {
+        subscription.requested_at = Utc::now().timestamp();
+        // Saved first: an eager hub verifies before it answers the request.
+        self.registry.save(subscription.clone());
+        let this = self.clone();
+        requests.spawn(async move {
+            let lease = LEASE_SECONDS.to_string();
+            let callback = this.callback(&subscription.token);
+            let form = [
+                ("hub.mode", "subscribe"),
+                ("hub.topic", subscription.topic.as_str()),
+                ("hub.callback", callback.as_str()),
+                ("hub.lease_seconds", lease.as_str()),
+                ("hub.secret", subscription.secret.as_str()),
+            ];
+            if let Err(error) = this.send(&subscription.hub, &form, &request).await {
+                this.registry.fail(&subscription.token, &error);
+            }
+        });
+    }
+
+    /// Marks the subscription as being given up and sends `hub.mode=unsubscribe`;
+    /// a hub that cannot be told lets the lease run out, and the record goes.
+    fn unsubscribe(
+        self: &Arc<Self>,
+        mut subscription: Subscription,
+        request: RequestOptions,
+        requests: &TaskTracker,
+    ) {
+        subscription.status = SubscriptionStatus::Unsubscribing;
+        subscription.requested_at = Utc::now().timestamp();
+        self.registry.save(subscription.clone());
+        let this = self.clone();
+        requests.spawn(async move {
+            let callback = this.callback(&subscription.token);
+            let form = [
+                ("hub.mode", "unsubscribe"),
+                ("hub.topic", subscription.topic.as_str()),
+                ("hub.callback", callback.as_str()),
+            ];
+            if let Err(error) = this.send(&subscription.hub, &form, &request).await {
+                info!(topic = %subscription.topic, error, "the hub was not told of the unsubscription; its lease will run out");
+                this.registry.remove(&subscription.token);
+            }
+        });
+    }
+
+    /// One request to a hub; `Err` with the reason unless it answered 2xx.
+    async fn send(
+        &self,
+        hub: &str,
+        form: &[(&str, &str)],
+        request: &RequestOptions,
+    ) -> Result<(), String> {
+        let hub = Url::parse(hub).map_err(|err| format!("the hub's URL is invalid: {err}"))?;
+        match self.fetcher.post_form(&hub, form, request).await {
+            Ok((status, _)) if status.is_success() => Ok(()),
+            Ok((status, answer)) => Err(format!("the hub answered {status}: {answer}")),
+            Err(err) => Err(format!("the hub cannot be reached: {err}")),
+        }
+    }
+
+    fn callback(&self, token: &str) -> String {
+        let path = format!("{}{token}", CALLBACK_PREFIX.trim_start_matches('/'));
+        self.public_url
+            .join(&path)
+            .map(String::from)
+            .unwrap_or_else(|_| format!("{}{path}", self.public_url))
+    }
+}
+
+/// The sources that may subscribe, with their request options.
+fn wanted(sources: &[SourceConfig]) -> HashMap<SourceId, RequestOptions> {
+    sources
+        .iter()
+        .filter(|s| s.websub)
+        .map(|s| (s.id.clone(), s.request.clone()))
+        .collect()
+}
+
+/// Keeps the request options of every source seen, for unsubscribing removed ones.
+fn remember(known: &mut HashMap<SourceId, RequestOptions>, sources: &[SourceConfig]) {
+    for source in sources {
+        known.insert(source.id.clone(), source.request.clone());
+    }
+}
+
+/// `bytes` random bytes as hex, from the system's generator.
+fn random_hex(bytes: usize) -> String {
+    use ring::rand::SecureRandom;
+    let mut buffer = vec![0u8; bytes];
+    ring::rand::SystemRandom::new()
+        .fill(&mut buffer)
+        .expect("the system's random generator works");
+    encode_hex(&buffer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renewal_comes_a_tenth_of_the_lease_early_within_bounds() {
+        assert_eq!(renew_at(1_000_000, 10 * 86_400), 1_000_000 - 86_400);
+        assert_eq!(renew_at(1000, 300), 1000 - 60);
+        assert_eq!(renew_at(1000, 4), 998);
+    }
+
+    #[test]
+    fn tokens_and_secrets_are_random_hex() {
+        let (a, b) = (random_hex(16), random_hex(16));
+        assert_eq!(a.len(), 32);
+        assert!(super::super::callback::is_token(&a));
+        assert_ne!(a, b);
+        assert_eq!(random_hex(32).len(), 64);
+    }
+}
