@@ -59,16 +59,21 @@ impl Subscriber {
         let mut wanted = wanted(&sources.borrow_and_update());
         let mut known: HashMap<SourceId, RequestOptions> = HashMap::new();
         remember(&mut known, &sources.borrow());
+        let mut adverts_open = true;
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = token.cancelled() => break,
-                Some(advert) = adverts.recv() => {
-                    if let Some(request) = wanted.get(&advert.source) {
-                        this.advert(advert, request, &requests);
+                advert = adverts.recv(), if adverts_open => match advert {
+                    Some(advert) => {
+                        if let Some(request) = wanted.get(&advert.source) {
+                            this.advert(advert, request, &requests);
+                        }
                     }
-                }
+                    // The scheduler has stopped: no more adverts.
+                    None => adverts_open = false,
+                },
                 changed = sources.changed() => {
                     if changed.is_err() {
                         break;
