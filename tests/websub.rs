@@ -353,7 +353,7 @@ async fn a_push_reaches_the_river_without_a_poll_and_forgeries_are_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn leases_are_renewed_and_a_removed_source_is_unsubscribed() {
+async fn leases_are_renewed_a_removed_source_unsubscribed_and_a_lapse_polled() {
     if !hub_available() {
         return;
     }
@@ -398,6 +398,23 @@ async fn leases_are_renewed_and_a_removed_source_is_unsubscribed() {
     std::fs::write(&path, without_b).unwrap();
     let left = hub.wait_for_subscriptions(1, Duration::from_secs(10)).await;
     assert_eq!(left[0]["topic"], hub.topic("a"));
+
+    // The hub goes down: the renewal fails, the lease lapses, and the source (its
+    // interval an hour) is polled again at once.
+    let fetches = hub.fetches("a").await;
+    hub.client
+        .post(format!("{}/admin/down", hub.base))
+        .send()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while hub.fetches("a").await == fetches {
+        assert!(
+            Instant::now() < deadline,
+            "not polled after the lease lapsed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     app.stop().await;
 }
 
@@ -417,6 +434,12 @@ async fn subscriptions_survive_a_restart() {
     app.wait_for("First-story", Duration::from_secs(10)).await;
     app.stop().await;
 
+    // The stopped daemon's threads let go of the store a moment after it returns.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while let Err(err) = tributary::store::Store::open(&dir.path().join("data")) {
+        assert!(Instant::now() < deadline, "the store stays locked: {err}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // Back on the same address (the callback the hub knows), with the same store.
     let listener = TcpListener::bind(addr).await.unwrap();
     let app = App::start(config, listener);

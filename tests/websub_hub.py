@@ -22,6 +22,7 @@ Routes:
 - `GET /admin/subscriptions`: the hub's storage, as JSON: topic, callback, expires
   (Unix seconds), secret.
 - `GET /admin/stats`: how many times each feed was fetched.
+- `POST /admin/down`: the hub answers 503 from now on (the topics are still served).
 """
 
 import argparse
@@ -119,6 +120,19 @@ def main():
         return Response(json.dumps([
             {"topic": t, "callback": c, "expires": e, "secret": s} for t, c, e, s in rows]),
             content_type="application/json")
+
+    down = threading.Event()
+
+    @app.before_request
+    def refuse_when_down():
+        if down.is_set() and request.path.startswith("/hub"):
+            return "the hub is down\n", 503
+        return None
+
+    @app.route("/admin/down", methods=["POST"])
+    def take_down():
+        down.set()
+        return "ok\n"
 
     @app.route("/admin/stats")
     def stats():
