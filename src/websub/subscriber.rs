@@ -127,7 +127,7 @@ impl Subscriber {
         self.subscribe(subscription, request.clone(), requests);
     }
 
-    /// What the clock says of each subscription.
+    /// What the clock says of each subscription ([`due`]).
     fn clock(
         self: &Arc<Self>,
         wanted: &HashMap<SourceId, RequestOptions>,
@@ -135,49 +135,32 @@ impl Subscriber {
         requests: &TaskTracker,
     ) {
         let now = Utc::now().timestamp();
-        let retry_due = |s: &Subscription| s.retry_at.is_none_or(|at| at <= now);
         for subscription in self.registry.all() {
             let request = wanted.get(&subscription.source);
-            let status = subscription.status;
-            match (status, request) {
-                (SubscriptionStatus::Unsubscribing, _) => {
-                    if now - subscription.requested_at > VERIFY_WAIT {
-                        self.registry.remove(&subscription.token);
-                    }
-                }
-                (_, None) => {
+            match due(&subscription, request.is_some(), now) {
+                Due::Nothing => {}
+                Due::Forget => self.registry.remove(&subscription.token),
+                Due::Unsubscribe => {
                     let request = known.get(&subscription.source).cloned().unwrap_or_default();
                     info!(topic = %subscription.topic, "the source is gone or opted out: unsubscribing");
                     self.unsubscribe(subscription, request, requests);
                 }
-                (SubscriptionStatus::Pending, Some(_)) => {
-                    if now - subscription.requested_at > VERIFY_WAIT {
-                        self.registry.fail(
-                            &subscription.token,
-                            "the hub did not verify the subscription",
-                        );
+                Due::Unverified => self.registry.fail(
+                    &subscription.token,
+                    "the hub did not verify the subscription",
+                ),
+                Due::Lapsed => self
+                    .registry
+                    .fail(&subscription.token, "the lease ended before it was renewed"),
+                Due::Subscribe => {
+                    let request = request.cloned().unwrap_or_default();
+                    let mut asked = subscription;
+                    if asked.status == SubscriptionStatus::Active {
+                        info!(topic = %asked.topic, "renewing the WebSub subscription");
+                    } else {
+                        asked.status = SubscriptionStatus::Pending;
                     }
-                }
-                (SubscriptionStatus::Active, Some(request)) => {
-                    let expires_at = subscription.expires_at.unwrap_or(now);
-                    let lease = subscription.lease_seconds.unwrap_or(LEASE_SECONDS);
-                    if expires_at <= now {
-                        self.registry
-                            .fail(&subscription.token, "the lease ended before it was renewed");
-                    } else if now >= renew_at(expires_at, lease)
-                        && subscription.requested_at < renew_at(expires_at, lease)
-                        && retry_due(&subscription)
-                    {
-                        info!(topic = %subscription.topic, "renewing the WebSub subscription");
-                        self.subscribe(subscription, request.clone(), requests);
-                    }
-                }
-                (SubscriptionStatus::Failed, Some(request)) => {
-                    if retry_due(&subscription) {
-                        let mut retried = subscription;
-                        retried.status = SubscriptionStatus::Pending;
-                        self.subscribe(retried, request.clone(), requests);
-                    }
+                    self.subscribe(asked, request, requests);
                 }
             }
         }
@@ -191,6 +174,7 @@ impl Subscriber {
         requests: &TaskTracker,
     ) {
         subscription.requested_at = Utc::now().timestamp();
+        subscription.retry_at = None;
         // Saved first: an eager hub verifies before it answers the request.
         self.registry.save(subscription.clone());
         let this = self.clone();
@@ -260,6 +244,53 @@ impl Subscriber {
     }
 }
 
+/// What is due for a subscription at `now`, its source `wanted` or not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Due {
+    Nothing,
+    /// Given up and never confirmed by the hub: dropped.
+    Forget,
+    /// Its source is gone or opted out.
+    Unsubscribe,
+    /// Asked for too long ago without a verification.
+    Unverified,
+    /// The lease ended.
+    Lapsed,
+    /// Renew (once per lease, again after a failed renewal's backoff), or retry
+    /// after a failure's backoff.
+    Subscribe,
+}
+
+/// Pure: what the clock does with `subscription` at `now`.
+fn due(subscription: &Subscription, wanted: bool, now: i64) -> Due {
+    let waited_too_long = now - subscription.requested_at > VERIFY_WAIT;
+    let retry_due = subscription.retry_at.is_some_and(|at| at <= now);
+    match subscription.status {
+        SubscriptionStatus::Unsubscribing if waited_too_long => Due::Forget,
+        SubscriptionStatus::Unsubscribing => Due::Nothing,
+        _ if !wanted => Due::Unsubscribe,
+        SubscriptionStatus::Pending if waited_too_long => Due::Unverified,
+        SubscriptionStatus::Pending => Due::Nothing,
+        SubscriptionStatus::Active => {
+            let expires_at = subscription.expires_at.unwrap_or(now);
+            let lease = subscription.lease_seconds.unwrap_or(LEASE_SECONDS);
+            let renew_point = renew_at(expires_at, lease);
+            let unasked = subscription.requested_at < renew_point;
+            if expires_at <= now {
+                Due::Lapsed
+            } else if now >= renew_point && (unasked || retry_due) {
+                Due::Subscribe
+            } else {
+                Due::Nothing
+            }
+        }
+        SubscriptionStatus::Failed if subscription.retry_at.is_none() || retry_due => {
+            Due::Subscribe
+        }
+        SubscriptionStatus::Failed => Due::Nothing,
+    }
+}
+
 /// The sources that may subscribe, with their request options.
 fn wanted(sources: &[SourceConfig]) -> HashMap<SourceId, RequestOptions> {
     sources
@@ -295,6 +326,57 @@ mod tests {
         assert_eq!(renew_at(1_000_000, 10 * 86_400), 1_000_000 - 86_400);
         assert_eq!(renew_at(1000, 300), 1000 - 60);
         assert_eq!(renew_at(1000, 4), 998);
+    }
+
+    fn at(status: SubscriptionStatus, requested_at: i64) -> Subscription {
+        Subscription {
+            source: SourceId("https://a.example/feed".into()),
+            topic: "https://a.example/feed".into(),
+            hub: "https://hub.example/".into(),
+            token: random_hex(16),
+            secret: random_hex(32),
+            status,
+            requested_at,
+            expires_at: None,
+            lease_seconds: None,
+            failures: 0,
+            retry_at: None,
+            last_error: None,
+        }
+    }
+
+    #[test]
+    fn an_active_subscription_is_renewed_once_per_lease_and_after_a_failed_renewal() {
+        let mut active = at(SubscriptionStatus::Active, 1000);
+        active.expires_at = Some(1000 + 600);
+        active.lease_seconds = Some(600);
+        // Renewed from 60 s before the end.
+        assert_eq!(due(&active, true, 1539), Due::Nothing);
+        assert_eq!(due(&active, true, 1540), Due::Subscribe);
+        // Asked at 1540: not again...
+        active.requested_at = 1540;
+        assert_eq!(due(&active, true, 1560), Due::Nothing);
+        // ...unless that renewal failed and its backoff is over.
+        active.retry_at = Some(1570);
+        assert_eq!(due(&active, true, 1569), Due::Nothing);
+        assert_eq!(due(&active, true, 1570), Due::Subscribe);
+        assert_eq!(due(&active, true, 1600), Due::Lapsed);
+        assert_eq!(due(&active, false, 1540), Due::Unsubscribe);
+    }
+
+    #[test]
+    fn pending_failed_and_leaving_subscriptions_wait_their_turn() {
+        let pending = at(SubscriptionStatus::Pending, 1000);
+        assert_eq!(due(&pending, true, 1000 + VERIFY_WAIT), Due::Nothing);
+        assert_eq!(due(&pending, true, 1001 + VERIFY_WAIT), Due::Unverified);
+        let mut failed = at(SubscriptionStatus::Failed, 1000);
+        failed.retry_at = Some(1060);
+        assert_eq!(due(&failed, true, 1059), Due::Nothing);
+        assert_eq!(due(&failed, true, 1060), Due::Subscribe);
+        assert_eq!(due(&failed, false, 1059), Due::Unsubscribe);
+        let leaving = at(SubscriptionStatus::Unsubscribing, 1000);
+        assert_eq!(due(&leaving, false, 1001), Due::Nothing);
+        assert_eq!(due(&leaving, true, 1001 + VERIFY_WAIT), Due::Forget);
     }
 
     #[test]
