@@ -32,9 +32,9 @@ port_is_free "$TRIBUTARY_PORT" || die "port $TRIBUTARY_PORT is taken; set TRIBUT
 if [ -z "${TRIBUTARY_BIN:-}" ]; then (cd "$REPO" && cargo build --release --quiet); fi
 BIN=${TRIBUTARY_BIN:-${CARGO_TARGET_DIR:-$REPO/target}/release/tributary}
 
-# The hub: its port is the first line it prints; stdin held open by a sleep.
-sleep "$MAX_SECONDS" | python3 "$REPO/tests/websub_hub.py" --storage "$WORK/hub.db" \
-  >"$WORK/hub.out" 2>"$WORK/hub.log" &
+# The hub: its port is the first line it prints.
+python3 "$REPO/tests/websub_hub.py" --storage "$WORK/hub.db" --max-seconds "$MAX_SECONDS" \
+  </dev/null >"$WORK/hub.out" 2>"$WORK/hub.log" &
 EXTRA_PIDS="$!"
 for _ in $(seq 100); do [ -s "$WORK/hub.out" ] && break; sleep 0.1; done
 HUB_PORT=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["port"])' "$WORK/hub.out") ||
@@ -60,7 +60,11 @@ start_daemon() {
   RUST_LOG=info timeout "$MAX_SECONDS" "$BIN" run --config "$WORK/feeds.toml" >"$WORK/tributary.log" 2>&1 &
   TRIBUTARY_PID=$!
   for _ in $(seq 300); do
-    curl -fsS "http://127.0.0.1:$TRIBUTARY_PORT/healthz" >/dev/null 2>&1 && return 0
+    if curl -fsS "http://127.0.0.1:$TRIBUTARY_PORT/healthz" >/dev/null 2>&1; then
+      # The daemon itself, not the `timeout` that runs it: its CPU and memory.
+      DAEMON_PID=$(pgrep -P "$TRIBUTARY_PID" -n)
+      return 0
+    fi
     sleep 0.1
   done
   die "tributary did not start: $(tail -5 "$WORK/tributary.log")"
@@ -86,7 +90,7 @@ while time.time() < deadline:
 sys.exit(1)
 PY
 
-python3 - "$HUB" "$TRIBUTARY_PORT" "$TRIBUTARY_PID" "$SOURCES" "$QUIET" "$PUSHES" "$RATE" \
+python3 - "$HUB" "$TRIBUTARY_PORT" "$DAEMON_PID" "$SOURCES" "$QUIET" "$PUSHES" "$RATE" \
   >"$WORK/push.txt" <<'PY'
 import concurrent.futures, json, os, re, statistics, sys, threading, time, urllib.parse, urllib.request
 hub, port, pid, sources, quiet, pushes, rate = sys.argv[1], sys.argv[2], sys.argv[3], *map(int, sys.argv[4:])
@@ -164,13 +168,13 @@ print(json.dumps({"quiet": [len(quiet_latencies), qm, qp], "stream": [len(stream
                   "missing": missing, "cpu_per_push": cpu_stream / max(1, len(seen)),
                   "seconds": time.monotonic() - begin}))
 PY
-PUSH_RSS=$(awk '/VmHWM/ {print $2}' "/proc/$TRIBUTARY_PID/status")
+PUSH_RSS=$(awk '/VmHWM/ {print $2}' "/proc/$DAEMON_PID/status")
 stop_daemon
 
 # 3. Polled: the same sources without WebSub, every minute.
 write_config "$WORK/poll-store" $'interval = "1m"\nwebsub = false'
 start_daemon
-python3 - "$HUB" "$TRIBUTARY_PORT" "$TRIBUTARY_PID" "$SOURCES" >"$WORK/poll.txt" <<'PY'
+python3 - "$HUB" "$TRIBUTARY_PORT" "$DAEMON_PID" "$SOURCES" >"$WORK/poll.txt" <<'PY'
 import json, os, re, sys, time, urllib.parse, urllib.request
 hub, port, pid, sources = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 river = f"http://127.0.0.1:{port}/feed.xml?limit=100"

@@ -6,10 +6,11 @@ runs at once in the request that queues it; no broker), and topics served with i
 publisher decorator, which adds the `Link: <topic>; rel="self", <hub>; rel="hub"`
 header the hub requires of a topic.
 
-    python3 tests/websub_hub.py [--storage FILE] [--max-lease SECONDS]
+    python3 tests/websub_hub.py [--storage FILE] [--max-lease SECONDS] [--max-seconds S]
 
 Prints one line of JSON with the port it listens on (127.0.0.1, an ephemeral port),
-then serves until killed or until its standard input closes. Exit status 3 (and a
+then serves until killed, or until its standard input closes (until S seconds have
+passed with --max-seconds). Exit status 3 (and a
 line on stderr) when flask-websub or Celery cannot be imported.
 
 Routes:
@@ -51,6 +52,8 @@ def main():
     parser.add_argument("--storage", help="the hub's SQLite file (default: a temporary one)")
     parser.add_argument("--max-lease", type=int, default=31 * 86400,
                         help="the longest lease the hub grants, in seconds")
+    parser.add_argument("--max-seconds", type=float,
+                        help="exit after this long, and not when standard input closes")
     args = parser.parse_args()
     storage_path = args.storage or os.path.join(tempfile.mkdtemp(prefix="websub-hub-"), "hub.db")
 
@@ -142,8 +145,11 @@ def main():
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     print(json.dumps({"port": server.server_port}), flush=True)
-    # Stop with the test that started it, even when it dies without killing us.
-    threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
+    if args.max_seconds:
+        threading.Timer(args.max_seconds, os._exit, [0]).start()
+    else:
+        # Stop with the test that started it, even when it dies without killing us.
+        threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
     server.serve_forever()
 
 
