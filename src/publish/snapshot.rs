@@ -189,7 +189,6 @@ impl Publisher {
         sites.mark_unchanged();
         let mut sites_open = true;
         let mut publisher = Arc::new(self);
-        let mut last_render = None;
         loop {
             let reloaded = tokio::select! {
                 _ = token.cancelled() => break,
@@ -207,19 +206,11 @@ impl Publisher {
                 sites_open = false;
                 continue;
             } else {
-                // The first change after a quiet second is published at once (a pushed
-                // story is in the river in milliseconds); a burst at most once per
-                // debounce.
-                let wait = last_render
-                    .map_or(std::time::Duration::ZERO, |at: tokio::time::Instant| {
-                        RENDER_DEBOUNCE.saturating_sub(at.elapsed())
-                    });
                 tokio::select! {
                     _ = token.cancelled() => break,
-                    _ = tokio::time::sleep(wait) => {}
+                    _ = tokio::time::sleep(RENDER_DEBOUNCE) => {}
                 }
             }
-            last_render = Some(tokio::time::Instant::now());
             changes.mark_unchanged();
             // What readers are about to be shown must survive a crash or a power cut:
             // flush (fsync) before it is served, at most once per debounce.
