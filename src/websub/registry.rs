@@ -347,7 +347,7 @@ mod tests {
         assert_eq!(stored.status, SubscriptionStatus::Active);
         assert_eq!(stored.lease_seconds, Some(300));
         let left = stored.expires_at.unwrap() - Utc::now().timestamp();
-        assert!((298..=300).contains(&left), "{left}");
+        assert!((290..=300).contains(&left), "{left}");
         // A restart reads it back.
         let (reopened, _) = Registry::open(store, 1024).unwrap();
         assert!(reopened.is_active(&pending.source));
@@ -433,8 +433,14 @@ mod tests {
     #[test]
     fn the_rate_is_bounded_per_subscription() {
         let (registry, _rx, _store) = registry();
+        let started = Instant::now();
         let allowed = (0..100).filter(|_| registry.allow("a")).count();
-        assert_eq!(allowed, BURST as usize);
+        // The burst, and what refilled while the loop ran (on a loaded machine).
+        let refilled = (started.elapsed().as_secs_f64() * PER_SECOND).ceil() as usize;
+        assert!(
+            (BURST as usize..=BURST as usize + refilled).contains(&allowed),
+            "{allowed}"
+        );
         assert!(registry.allow("b"));
     }
 
