@@ -21,7 +21,8 @@
 //! - [`hub`]: WebSub: telling hubs of each change, and the built-in hub that
 //!   delivers new versions of the feeds to their subscribers;
 //! - [`http`]: serving those bytes;
-//! - [`ops`]: metrics, health, source status, systemd, logging.
+//! - [`ops`]: metrics, health, source status, systemd, logging;
+//! - [`websub`]: subscribing to the sources' hubs, and their pushes.
 //!
 //! [`item`] is the vocabulary they share; [`sys`] holds the few system calls that
 //! need `unsafe`, behind safe functions.
@@ -40,3 +41,4 @@ pub mod render;
 pub mod scheduler;
 pub mod store;
 pub mod sys;
+pub mod websub;

@@ -307,6 +307,7 @@ impl Checker<'_> {
             filter,
             max_items,
             secret_query,
+            websub: raw.websub.unwrap_or(true),
         })
     }
 

@@ -34,6 +34,9 @@ impl SourceConfig {
             // What is shown of the URL, not what is polled: the outputs follow a
             // change at once, and the key (persisted) stays what it was.
             secret_query: _,
+            // Whether pushes are taken, not what is polled: the subscriber follows a
+            // change on reload, and the key (persisted) stays what it was.
+            websub: _,
         } = self;
         let mut key = Key::default();
         key.text(&id.0);

@@ -110,6 +110,7 @@ pub(super) struct RawSource {
     pub(super) filter_on: Option<Spanned<String>>,
     pub(super) max_items: Option<Spanned<usize>>,
     pub(super) allow_private: Option<bool>,
+    pub(super) websub: Option<bool>,
     #[serde(default)]
     pub(super) secret_query: Vec<Spanned<String>>,
 }

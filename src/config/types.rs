@@ -174,6 +174,9 @@ pub struct SourceConfig {
     /// `secret_query`: query parameters of its URL whose values are never shown, on
     /// top of [`super::shown::DEFAULT_SECRET_QUERY`] (lowercase).
     pub secret_query: Vec<String>,
+    /// `websub` (default true): subscribe to the hub the feed names, when
+    /// `[server] public_url` gives the hub a callback to reach; `false` polls only.
+    pub websub: bool,
 }
 
 /// What a source's URL serves (`kind` in `feeds.toml`).

@@ -4,11 +4,13 @@
 //! `tributary run` (`cli::run`) calls [`run`] with a checked config, a bound
 //! listener and a shutdown future; integration tests call it the same way with a
 //! oneshot receiver. Retention, the
-//! periodic trim of the store, is in `retention.rs`; applying a reload in `reload.rs`.
+//! periodic trim of the store, is in `retention.rs`; applying a reload in `reload.rs`;
+//! the WebSub subscriber's wiring in `websub.rs`.
 
 pub mod reload;
 mod retention;
 pub mod shutdown;
+mod websub;
 
 use anyhow::Context;
 use hyper::header::HeaderValue;
@@ -23,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-use crate::config::Config;
+use crate::config::{Config, SourceConfig};
 use crate::fetch::Fetcher;
 use crate::http::{self, HttpState, SourcesPage};
 use crate::ops::health::Health;
@@ -62,7 +64,8 @@ pub async fn run(
     let mut triggers = reload::Triggers::new(&config).context("listening for SIGHUP")?;
     // What the store already holds is served at once, before the first poll ends.
     let (publisher, first) = publish_stored(&store, &config, local).await?;
-    let (settings, receivers) = Settings::channels(&config, local);
+    let (mut settings, receivers) = Settings::channels(&config, local);
+    let websub = websub::wire(&config, &store, &mut settings)?;
     let parts = Parts {
         store,
         health,
@@ -76,6 +79,7 @@ pub async fn run(
         fetcher,
         receivers,
         (listener, admin),
+        websub,
     );
     info!(listen = %local, sources = config.sources.len(), store = %config.store_path.display(), "tributary is up");
     systemd::ready();
@@ -152,6 +156,8 @@ struct Settings {
     plan: watch::Sender<Plan>,
     retention: watch::Sender<RetentionPlan>,
     sources: watch::Sender<Arc<SourcesPage>>,
+    /// The sources, for the WebSub subscriber when it runs.
+    websub: Option<watch::Sender<Vec<SourceConfig>>>,
 }
 
 /// The receiving ends of the [`Settings`] channels, one for each part.
@@ -178,6 +184,7 @@ impl Settings {
             plan: plan_tx,
             retention: retention_tx,
             sources: sources_tx,
+            websub: None,
         };
         let receivers = Receivers {
             site: site_rx,
@@ -197,6 +204,9 @@ impl Settings {
         });
         self.retention.send_replace(RetentionPlan::of(config));
         self.sources.send_replace(sources_page(config));
+        if let Some(websub) = &self.websub {
+            websub.send_replace(config.sources.clone());
+        }
     }
 }
 
@@ -211,7 +221,9 @@ struct Tasks {
 }
 
 impl Tasks {
-    /// Starts publishing, polling, retention, serving and the watchdog.
+    /// Starts publishing, polling, retention, serving, the WebSub subscriber (when
+    /// wired) and the watchdog.
+    #[allow(clippy::too_many_arguments)]
     fn start(
         config: &Config,
         parts: &Parts,
@@ -220,6 +232,7 @@ impl Tasks {
         fetcher: Fetcher,
         receivers: Receivers,
         (listener, admin): (TcpListener, Option<TcpListener>),
+        websub: Option<websub::Wired>,
     ) -> Tasks {
         let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(first));
         let token = CancellationToken::new();
@@ -227,6 +240,15 @@ impl Tasks {
         let poll_heartbeat = Heartbeat::default();
         let http_heartbeat = Heartbeat::default();
         tracker.spawn(publisher.run(snapshot_tx, receivers.site, token.child_token()));
+        let (link, registry) = match websub {
+            Some(wired) => {
+                let (link, subscriber) = wired.start(fetcher.clone(), token.child_token());
+                tracker.spawn(subscriber);
+                let registry = link.adverts.registry.clone();
+                (Some(link), Some(registry))
+            }
+            None => (None, None),
+        };
         let scheduler = Scheduler {
             store: parts.store.clone(),
             fetcher: fetcher.clone(),
@@ -242,6 +264,7 @@ impl Tasks {
             poll_heartbeat.clone(),
             token.child_token(),
             tracker.clone(),
+            link,
         ));
         tracker.spawn(retention::retain(
             parts.store.clone(),
@@ -276,6 +299,7 @@ impl Tasks {
                 resets: Some(resets),
                 ..Default::default()
             },
+            websub: registry,
         };
         let server = tokio::spawn(http::serve_all(
             listener,

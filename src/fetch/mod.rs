@@ -11,6 +11,7 @@ pub mod push;
 pub mod shown;
 
 mod guard;
+mod post;
 mod tls;
 
 use chrono::{DateTime, Utc};
@@ -119,6 +120,9 @@ pub struct Response {
     /// Where the server says this representation lives (`Content-Location`, resolved
     /// against `final_url`; http and https only).
     pub content_location: Option<Url>,
+    /// The `Link` header fields, joined with `, ` (WebSub discovery reads their
+    /// `rel="hub"` and `rel="self"`); `None` without any.
+    pub links: Option<String>,
 }
 
 impl Response {
@@ -417,6 +421,7 @@ impl Fetcher {
             moved_permanently,
             fresh_for: fresh_for(headers),
             content_location,
+            links: links(headers),
         };
         if status == StatusCode::NOT_MODIFIED {
             return Ok(FetchOutcome::NotModified(info));
@@ -467,6 +472,16 @@ fn shown(url: &str) -> std::borrow::Cow<'_, str> {
 /// when scheme, host and port are the same (the rule of browsers and curl).
 fn carries_credentials(trusted: &url::Origin, url: &Url) -> bool {
     trusted.is_tuple() && url.origin() == *trusted
+}
+
+/// Every `Link` header field, joined as one list.
+fn links(headers: &HeaderMap) -> Option<String> {
+    let fields: Vec<&str> = headers
+        .get_all(reqwest::header::LINK)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .collect();
+    (!fields.is_empty()).then(|| fields.join(", "))
 }
 
 fn header(headers: &HeaderMap, name: HeaderName) -> Option<String> {

@@ -6,7 +6,8 @@
 //! `?limit=N`; `/healthz`, `/readyz`, `/metrics`, `/sources` and `/sources.json` for
 //! the operator; `/hub` (POST) for the built-in WebSub hub when it is on. Unknown paths, tags and sources are 404, a bad `limit` or Host is
 //! 400, each with a one-line reason. Every answer is counted in `metrics` under its
-//! route pattern.
+//! route pattern. `/websub/<token>` is the WebSub callback (GET and POST), answered
+//! by [`crate::websub::Registry::answer`] when the daemon subscribes to hubs.
 //!
 //! Serving is a lookup: the representation (already compressed, with its ETag and
 //! Last-Modified as header values) is picked by Accept-Encoding, compared with the
@@ -86,6 +87,9 @@ pub struct HttpState {
     pub admin: admin::Admin,
     /// The built-in WebSub hub, which answers `/hub` when it is on.
     pub hub: Arc<crate::hub::Hub>,
+    /// The WebSub subscriptions, whose hubs call `/websub/<token>`; `None` when the
+    /// daemon does not subscribe (no `[server] public_url`).
+    pub websub: Option<Arc<crate::websub::Registry>>,
 }
 
 /// What `/sources` lists: the configured sources, under the site's title.

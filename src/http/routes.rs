@@ -17,6 +17,7 @@ use super::deadline::Progress;
 use super::{Body, HttpState, MAX_URI_BYTES};
 use crate::publish::urls::{self, route};
 use crate::publish::{Format, Scope, View, ViewError};
+use crate::websub::CALLBACK_PREFIX;
 
 /// 255 bytes of Host: the longest DNS name plus a port fits.
 const MAX_HOST_BYTES: usize = 255;
@@ -102,19 +103,27 @@ fn route_pattern(path: &str) -> &'static str {
         "/sources.json" => "/sources.json",
         _ if path.starts_with("/sources/") && path.ends_with("/reset") => "/sources/{id}/reset",
         crate::hub::PATH => crate::hub::PATH,
+        _ if path.starts_with(CALLBACK_PREFIX) => "/websub/{token}",
         _ => route(path).map_or("unknown", |(format, scope)| urls::pattern(format, &scope)),
     }
 }
 
 async fn answer(state: &HttpState, request: Request<Incoming>) -> Response<Body> {
-    let (parts, body) = request.into_parts();
-    if parts
-        .uri
+    if request
+        .uri()
         .path_and_query()
         .is_some_and(|pq| pq.as_str().len() > MAX_URI_BYTES)
     {
         return plain(StatusCode::URI_TOO_LONG, "the URI is too long");
     }
+    // WebSub callbacks: hubs GET (verify) and POST (push) here.
+    if request.uri().path().starts_with(CALLBACK_PREFIX) {
+        return match &state.websub {
+            Some(registry) => registry.answer(request).await,
+            None => plain(StatusCode::NOT_FOUND, "no such page"),
+        };
+    }
+    let (parts, body) = request.into_parts();
     if parts.method == Method::POST
         && let Some(response) = super::admin::post(state, parts.uri.path()).await
     {
@@ -299,6 +308,7 @@ mod tests {
         assert_eq!(route_pattern("/sources/0123.json"), "/sources/{id}.json");
         assert_eq!(route_pattern("/sources/0123.xml"), "/sources/{id}.xml");
         assert_eq!(route_pattern("/wp-login.php"), "unknown");
+        assert_eq!(route_pattern("/websub/0123"), "/websub/{token}");
         assert_eq!(route_pattern("/tags/x.html"), "unknown");
     }
 

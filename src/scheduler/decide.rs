@@ -227,6 +227,7 @@ mod tests {
             moved_permanently: moved_permanently.map(|u| Url::parse(u).unwrap()),
             fresh_for: None,
             content_location: None,
+            links: None,
         }
     }
 

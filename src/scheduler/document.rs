@@ -116,6 +116,7 @@ mod tests {
                 moved_permanently: None,
                 fresh_for: None,
                 content_location: None,
+                links: None,
             },
         }
     }

@@ -24,6 +24,7 @@ mod decide;
 mod known;
 mod outage;
 mod poll;
+mod push;
 mod record;
 mod run;
 mod shared;
@@ -43,6 +44,7 @@ use crate::item::SourceId;
 use crate::ops::health::Health;
 use crate::ops::metrics::Metrics;
 use crate::store::Store;
+use crate::websub::Adverts;
 use outage::Connectivity;
 use shared::Shared;
 
@@ -106,7 +108,7 @@ impl Scheduler {
     /// marked gone excepted), within the same concurrency limits; for `tributary poll`.
     pub async fn poll_once(self) -> RoundSummary {
         let sources = self.sources.clone();
-        let shared = self.into_shared();
+        let shared = self.into_shared(None);
         let token = CancellationToken::new();
         let tracker = TaskTracker::new();
         let (done_tx, mut done_rx) = mpsc::unbounded_channel();
@@ -130,7 +132,7 @@ impl Scheduler {
         summary
     }
 
-    fn into_shared(self) -> Arc<Shared> {
+    fn into_shared(self, websub: Option<Adverts>) -> Arc<Shared> {
         // The last success of any source, remembered across restarts, so a restart
         // does not mistake one dead server for an outage.
         let now = Utc::now();
@@ -141,13 +143,17 @@ impl Scheduler {
             .max()
             .and_then(|at| (now - at).to_std().ok())
             .and_then(|ago| std::time::Instant::now().checked_sub(ago));
-        self.into_shared_with(last_success)
+        self.into_shared_with(last_success, websub)
     }
 
     /// [`Scheduler::into_shared`] without reading every source's state for the last
     /// success: the poll loop reads each state as it tracks the source, and takes
     /// the last success from there (`Shared::first_poll_and_known`).
-    fn into_shared_with(self, last_success: Option<std::time::Instant>) -> Arc<Shared> {
+    fn into_shared_with(
+        self,
+        last_success: Option<std::time::Instant>,
+        websub: Option<Adverts>,
+    ) -> Arc<Shared> {
         Arc::new(Shared {
             source_urls: Mutex::new(source_urls(&self.sources)),
             global: Arc::new(Semaphore::new(self.poll.concurrency)),
@@ -162,6 +168,7 @@ impl Scheduler {
             metrics: self.metrics,
             health: self.health,
             known: known::KnownEntries::default(),
+            websub,
         })
     }
 }

@@ -142,7 +142,7 @@ impl Shared {
                 metrics.record_poll(&source.id, outcome, Some(now.timestamp()));
                 self.connectivity().succeeded();
                 let wait = plan::after_success(base, &[fresh_for, state.feed_hint], self.bounds());
-                (jittered(wait), PollResult::Ok)
+                (jittered(self.stretched(source, wait)), PollResult::Ok)
             }
             Err(PollError::Fetch(err)) if err.is_gone() => {
                 warn!(source = %source.shown_url(), "the server answered 410 Gone: no longer polled; remove the source from the config, or change its entry to try again");

@@ -11,11 +11,13 @@ use super::poll::{PollError, Taken};
 use super::shared::Shared;
 use super::{decide, document, plan};
 use crate::config::{SourceConfig, SourceKind};
-use crate::fetch::{Fetched, Validators};
+use crate::fetch::{Fetched, Response, Validators};
 use crate::ingest::normalize::Document;
 use crate::item::{Item, Origin, SourceState};
 use crate::ops::metrics::PollOutcome;
 use crate::store::{StoreError, UpsertReport};
+use crate::websub::discover::discover;
+use crate::websub::{Advert, Hubs};
 
 impl Shared {
     /// Parses a fetched body and stores its items together with the new validators.
@@ -49,6 +51,7 @@ impl Shared {
         let origin_url = origin_url(source, state);
         let base = response.base().clone();
         let seed = read_seed(source, &origin_url, &base, content_type.as_deref());
+        let hubs = self.hubs_of(source, &body, &response);
         let reading = read(source, body, content_type, base, seed, known).await?;
         let Reading {
             document,
@@ -93,7 +96,21 @@ impl Shared {
             self.metrics.set_source_items(&source.id, held);
         }
         log_report(source, &report, count + passed_over, bytes);
+        if let (Some(hubs), Some(websub)) = (hubs, &self.websub) {
+            // Dropped when the subscriber is behind: the next new body says it again.
+            let _ = websub.sender.try_send(Advert {
+                source: source.id.clone(),
+                hubs,
+                fetched_from: response.final_url.clone(),
+            });
+        }
         Ok((response.fresh_for, PollOutcome::ok))
+    }
+
+    /// The hubs a new body names, when the source may subscribe to one.
+    fn hubs_of(&self, source: &SourceConfig, body: &[u8], response: &Response) -> Option<Hubs> {
+        (self.websub.is_some() && source.websub && matches!(source.kind, SourceKind::Feed))
+            .then(|| discover(body, response.links.as_deref(), response.base()))
     }
 
     /// The state a read document leaves the source in once its items are stored: its

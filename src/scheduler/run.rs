@@ -20,6 +20,7 @@ use crate::config::SourceConfig;
 use crate::fetch::Fetcher;
 use crate::item::SourceId;
 use crate::ops::watchdog::{HEARTBEAT_EVERY, Heartbeat};
+use crate::websub::{Adverts, Link, Pushed};
 
 /// Sources added, removed or changed by one reload that get a log line each; the
 /// rest are only counted (a reload of 100 000 sources is not 100 000 lines).
@@ -183,9 +184,9 @@ struct Loop {
 
 impl Loop {
     /// Tracks the initial sources; ready at once when none is due.
-    fn start(scheduler: Scheduler, token: CancellationToken) -> Loop {
+    fn start(scheduler: Scheduler, token: CancellationToken, websub: Option<Adverts>) -> Loop {
         let initial = scheduler.sources.clone();
-        let shared = scheduler.into_shared_with(None);
+        let shared = scheduler.into_shared_with(None, websub);
         let mut sources = Sources::default();
         let count = initial.len();
         // Readiness waits for the sources the store knows nothing about: the others'
@@ -240,7 +241,7 @@ impl Loop {
                         metrics: self.shared.metrics.clone(),
                         health: self.shared.health.clone(),
                     }
-                    .into_shared();
+                    .into_shared(self.shared.websub.clone());
                 }
                 Err(err) => {
                     warn!(error = %err, "cannot apply the new [poll] settings; keeping the former ones")
@@ -313,6 +314,33 @@ impl Loop {
         }
     }
 
+    /// A pushed document: read and stored (see `push`) unless its source is gone.
+    fn pushed(&self, tracker: &TaskTracker, pushed: Pushed) {
+        let Some(tracked) = self.sources.tracked.get(&pushed.source) else {
+            return;
+        };
+        let source = tracked.source.clone();
+        let shared = self.shared.clone();
+        tracker.spawn(async move { shared.ingest_pushed(&source, pushed).await });
+    }
+
+    /// A source whose subscription failed or lapsed is polled now, unless a poll of
+    /// it runs (its result sets the usual interval again); its former timer is dropped.
+    fn poll_now(&mut self, id: SourceId) {
+        let Some(tracked) = self.sources.tracked.get_mut(&id) else {
+            return;
+        };
+        if tracked.polling.is_some() || tracked.waiting {
+            return;
+        }
+        let generation = self.sources.next_generation;
+        self.sources.next_generation += 1;
+        tracked.generation = generation;
+        self.sources
+            .due
+            .push(Reverse((Instant::now(), generation, id)));
+    }
+
     /// Starts the poll of the source due first, unless its settings changed since.
     fn start_due(&mut self, tracker: &TaskTracker, done_tx: &mpsc::UnboundedSender<Done>) {
         let Some(Reverse((_, generation, id))) = self.sources.due.pop() else {
@@ -350,7 +378,9 @@ impl Scheduler {
     /// `plans` (a reload) and polling at once each source sent on `resets`. Polls in
     /// progress are spawned on `tracker`; a cancelled poll stops fetching but finishes
     /// any store write it began. `heartbeat` is touched every [`HEARTBEAT_EVERY`]
-    /// while the loop turns, for the watchdog.
+    /// while the loop turns, for the watchdog. With `websub`, the sources' hubs are
+    /// subscribed to: adverts go out, pushed documents are stored, lapsed sources are
+    /// polled at once.
     pub async fn run(
         self,
         mut plans: watch::Receiver<Plan>,
@@ -358,10 +388,15 @@ impl Scheduler {
         heartbeat: Heartbeat,
         token: CancellationToken,
         tracker: TaskTracker,
+        websub: Option<Link>,
     ) {
         plans.mark_unchanged();
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
-        let mut state = Loop::start(self, token.clone());
+        let (adverts, mut pushes, mut poll_now) = match websub {
+            Some(link) => (Some(link.adverts), Some(link.pushes), Some(link.poll_now)),
+            None => (None, None, None),
+        };
+        let mut state = Loop::start(self, token.clone(), adverts);
         let mut beat = tokio::time::interval(HEARTBEAT_EVERY);
         let mut plans_open = true;
         loop {
@@ -382,10 +417,42 @@ impl Scheduler {
                 }
                 Some(done) = done_rx.recv() => state.finished(done),
                 Some(id) = resets.recv() => state.reset(id),
+                pushed = next_message(&mut pushes) => state.pushed(&tracker, pushed),
+                id = next_unbounded(&mut poll_now) => state.poll_now(id),
                 _ = sleep_until(next) => state.start_due(&tracker, &done_tx),
             }
         }
         debug!("scheduler stopped");
+    }
+}
+
+/// The next message of an optional channel; never, once it is closed or absent.
+async fn next_message<T>(receiver: &mut Option<mpsc::Receiver<T>>) -> T {
+    let value = match receiver.as_mut() {
+        Some(receiver) => receiver.recv().await,
+        None => None,
+    };
+    match value {
+        Some(value) => value,
+        None => {
+            *receiver = None;
+            std::future::pending().await
+        }
+    }
+}
+
+/// [`next_message`] of an unbounded channel.
+async fn next_unbounded<T>(receiver: &mut Option<mpsc::UnboundedReceiver<T>>) -> T {
+    let value = match receiver.as_mut() {
+        Some(receiver) => receiver.recv().await,
+        None => None,
+    };
+    match value {
+        Some(value) => value,
+        None => {
+            *receiver = None;
+            std::future::pending().await
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tracing::{info, warn};
@@ -18,6 +19,7 @@ use crate::item::{SourceId, SourceState};
 use crate::ops::health::Health;
 use crate::ops::metrics::Metrics;
 use crate::store::Store;
+use crate::websub::Adverts;
 
 /// Shared by every poll: the settings, the concurrency limits and the outage detector.
 /// Replaced whole when `[poll]` changes; polls in progress finish with the old one.
@@ -35,6 +37,10 @@ pub(super) struct Shared {
     pub(super) health: Arc<Health>,
     /// The entries each source sent before, passed over unread on its next poll.
     pub(super) known: super::known::KnownEntries,
+    /// WebSub, when the daemon subscribes to hubs: where each new body's hubs are
+    /// sent, and which sources are subscribed (polled [`crate::websub::POLL_STRETCH`]
+    /// times less often).
+    pub(super) websub: Option<Adverts>,
 }
 
 impl Shared {
@@ -120,6 +126,17 @@ impl Shared {
             .await
             .expect("the global semaphore is never closed");
         (host_permit, global_permit)
+    }
+
+    /// `wait` after a successful poll, stretched while the source is subscribed to
+    /// its hub: polling is then only the safety net of the pushes.
+    pub(super) fn stretched(&self, source: &SourceConfig, wait: Duration) -> Duration {
+        match &self.websub {
+            Some(websub) if source.websub && websub.registry.is_active(&source.id) => {
+                wait.saturating_mul(crate::websub::POLL_STRETCH)
+            }
+            _ => wait,
+        }
     }
 
     pub(super) fn connectivity(&self) -> std::sync::MutexGuard<'_, Connectivity> {

@@ -16,6 +16,7 @@
 //!   publisher moving its ids to https or another host does not repeat its stories.
 //! - `sources`: source id -> [`SourceState`](crate::item::SourceState).
 //! - `hub_subscriptions`: the built-in WebSub hub's subscriptions (`hub.rs`).
+//! - `websub`: callback token -> [`Subscription`] (a subscription to a source's hub).
 //!
 //! An insert or a move changes `items`, `ids`, `links` and `aliases` in one
 //! transaction. `links` and `aliases` entries may outlive their item (a move, a
@@ -48,6 +49,7 @@ mod open;
 mod retention;
 mod state;
 mod upsert;
+mod websub;
 
 use codec::decode_item;
 pub use hub::HubSubscription;
@@ -56,6 +58,7 @@ pub use open::REOPEN_EVERY;
 use open::Shared;
 pub use retention::Trimmed;
 pub use upsert::UpsertReport;
+pub use websub::{Subscription, SubscriptionStatus};
 
 /// 10 minutes: a date further in the future than this is a publisher's mistake (or a
 /// trick to stay on top) and is replaced by the time the item was first seen.

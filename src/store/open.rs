@@ -50,6 +50,8 @@ pub(super) struct Handles {
     pub(super) links: Tree,
     pub(super) aliases: Tree,
     pub(super) sources: Tree,
+    /// WebSub subscriptions to the sources' hubs (`websub.rs`).
+    pub(super) websub: Tree,
 }
 
 impl Handles {
@@ -61,6 +63,7 @@ impl Handles {
             links: db.open_tree("links")?,
             aliases: db.open_tree("aliases")?,
             sources: db.open_tree("sources")?,
+            websub: db.open_tree("websub")?,
             db,
         })
     }
