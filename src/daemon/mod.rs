@@ -220,6 +220,44 @@ struct Tasks {
     watchdog_stop: CancellationToken,
 }
 
+/// Starts the WebSub subscriber when it is wired: its link to the scheduler, and the
+/// registry that answers the hubs' callbacks.
+fn start_websub(
+    websub: Option<websub::Wired>,
+    fetcher: &Fetcher,
+    token: &CancellationToken,
+    tracker: &TaskTracker,
+) -> (
+    Option<crate::websub::Link>,
+    Option<Arc<crate::websub::Registry>>,
+) {
+    let Some(wired) = websub else {
+        return (None, None);
+    };
+    let (link, subscriber) = wired.start(fetcher.clone(), token.child_token());
+    tracker.spawn(subscriber);
+    let registry = link.adverts.registry.clone();
+    (Some(link), Some(registry))
+}
+
+/// The scheduler of `config`'s sources, writing to `parts`' store.
+fn scheduler(config: &Config, parts: &Parts, fetcher: Fetcher) -> Scheduler {
+    Scheduler {
+        store: parts.store.clone(),
+        fetcher,
+        sources: config.sources.clone(),
+        poll: config.poll.clone(),
+        metrics: parts.metrics.clone(),
+        health: parts.health.clone(),
+    }
+}
+
+/// `Cache-Control` of every output: public, for the shortest poll interval.
+fn cache_control(config: &Config) -> HeaderValue {
+    HeaderValue::from_str(&format!("public, max-age={}", max_age(config).as_secs()))
+        .expect("digits are a valid header value")
+}
+
 impl Tasks {
     /// Starts publishing, polling, retention, serving, the WebSub subscriber (when
     /// wired) and the watchdog.
@@ -240,23 +278,8 @@ impl Tasks {
         let poll_heartbeat = Heartbeat::default();
         let http_heartbeat = Heartbeat::default();
         tracker.spawn(publisher.run(snapshot_tx, receivers.site, token.child_token()));
-        let (link, registry) = match websub {
-            Some(wired) => {
-                let (link, subscriber) = wired.start(fetcher.clone(), token.child_token());
-                tracker.spawn(subscriber);
-                let registry = link.adverts.registry.clone();
-                (Some(link), Some(registry))
-            }
-            None => (None, None),
-        };
-        let scheduler = Scheduler {
-            store: parts.store.clone(),
-            fetcher: fetcher.clone(),
-            sources: config.sources.clone(),
-            poll: config.poll.clone(),
-            metrics: parts.metrics.clone(),
-            health: parts.health.clone(),
-        };
+        let (link, registry) = start_websub(websub, &fetcher, &token, &tracker);
+        let scheduler = scheduler(config, parts, fetcher.clone());
         let (resets, resets_rx) = tokio::sync::mpsc::unbounded_channel();
         tracker.spawn(scheduler.run(
             receivers.plan,
@@ -284,11 +307,7 @@ impl Tasks {
             hub,
             snapshot: snapshot_rx,
             store: parts.store.clone(),
-            cache_control: HeaderValue::from_str(&format!(
-                "public, max-age={}",
-                max_age(config).as_secs()
-            ))
-            .expect("digits are a valid header value"),
+            cache_control: cache_control(config),
             max_limit: config.publish.max_items,
             health: parts.health.clone(),
             metrics: parts.metrics.clone(),

@@ -96,6 +96,12 @@ impl Shared {
             self.metrics.set_source_items(&source.id, held);
         }
         log_report(source, &report, count + passed_over, bytes);
+        self.advertise(source, hubs, &response);
+        Ok((response.fresh_for, PollOutcome::ok))
+    }
+
+    /// Tells the WebSub subscriber which hubs a new body of `source` names.
+    fn advertise(&self, source: &SourceConfig, hubs: Option<Hubs>, response: &Response) {
         if let (Some(hubs), Some(websub)) = (hubs, &self.websub) {
             // Dropped when the subscriber is behind: the next new body says it again.
             let _ = websub.sender.try_send(Advert {
@@ -104,7 +110,6 @@ impl Shared {
                 fetched_from: response.final_url.clone(),
             });
         }
-        Ok((response.fresh_for, PollOutcome::ok))
     }
 
     /// The hubs a new body names, when the source may subscribe to one.
