@@ -1,10 +1,10 @@
 //! Each source's remembered [`SourceState`] (validators, failures, next poll), in the
 //! `sources` tree as MessagePack.
 
-use super::{Store, StoreError};
+use super::{Sled, StoreError};
 use crate::item::{SourceId, SourceState};
 
-impl Store {
+impl Sled {
     /// The remembered state of a source; the default when it was never polled.
     pub fn source_state(&self, source: &SourceId) -> Result<SourceState, StoreError> {
         match self.handles()?.sources.get(source.0.as_bytes())? {
