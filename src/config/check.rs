@@ -48,6 +48,16 @@ impl Checker<'_> {
     /// file names none.
     pub(super) fn check(&mut self, raw: RawConfig, state_dir: Option<PathBuf>) -> Config {
         let (listen, public_url, hostnames, send_timeout) = self.server(raw.server);
+        let cluster = self.cluster(super::cluster::RawCluster {
+            backend: raw.store.backend.as_ref(),
+            url: raw.store.url.as_ref(),
+            url_file: raw.store.url_file.as_ref(),
+            password_file: raw.store.password_file.as_ref(),
+            node_id: raw.store.node_id.as_ref(),
+            lease_ttl: raw.store.lease_ttl.as_ref(),
+            watch_every: raw.store.watch_every.as_ref(),
+            pool_size: raw.store.pool_size.as_ref(),
+        });
         let (store_path, store_cache_bytes, retention) = self.store(raw.store, state_dir);
         let poll = self.poll(raw.poll);
         let publish = self.publish(raw.publish);
@@ -65,6 +75,7 @@ impl Checker<'_> {
             publish,
             sources,
             watch: raw.config.watch.unwrap_or(false),
+            cluster,
         }
     }
 

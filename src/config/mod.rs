@@ -11,6 +11,7 @@
 
 pub mod add;
 mod check;
+mod cluster;
 mod edit;
 mod error;
 pub mod import;
@@ -20,6 +21,7 @@ mod types;
 mod values;
 
 pub use crate::fetch::shown::{self, shown_url};
+pub use cluster::{ClusterConfig, DEFAULT_LEASE_TTL, DEFAULT_WATCH_EVERY};
 pub use edit::replace_file;
 pub use error::{ConfigError, Problem};
 pub use types::{

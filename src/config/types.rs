@@ -42,6 +42,9 @@ pub struct Config {
     pub sources: Vec<SourceConfig>,
     /// `[config] watch`: reload when the file itself changes, not only on SIGHUP.
     pub watch: bool,
+    /// `[store] backend = "postgres"`: the store shared by several nodes; `None` for
+    /// the embedded store at `store_path`.
+    pub cluster: Option<super::ClusterConfig>,
 }
 
 /// How long items are kept (`[store] max_age`, `max_items`).

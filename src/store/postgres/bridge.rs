@@ -35,9 +35,13 @@ impl Bridge {
 
     /// Polls `fut` on this thread until it is done; what it spawns, its sockets and
     /// its timers belong to the store's runtime, whose threads drive them.
+    ///
+    /// Unconstrained: called from an async worker, the future runs inside the
+    /// caller's task, whose cooperative budget (spent by its earlier calls) would
+    /// otherwise make tokio's channels answer "not yet" forever.
     pub(super) fn block<F: Future>(&self, fut: F) -> F::Output {
         let _context = self.handle().enter();
-        let mut fut = std::pin::pin!(fut);
+        let mut fut = std::pin::pin!(tokio::task::unconstrained(fut));
         let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
         let mut cx = Context::from_waker(&waker);
         loop {

@@ -181,6 +181,24 @@ impl Leases {
         self.live.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Notes this node alive without taking anything, so nodes starting together
+    /// count each other before they take their shares; blocks.
+    pub fn announce(&self) -> Result<(), StoreError> {
+        let ttl = pg_interval(self.ttl);
+        self.store.block(async {
+            let mut conn = self.store.conn().await?;
+            let tx = conn.transaction().await?;
+            live_nodes(&tx, &self.fence.node, &ttl).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// The time between two renewals: a third of the TTL.
+    pub fn renew_every(&self) -> Duration {
+        self.ttl / 3
+    }
+
     /// Renews, rebalances and publishes what is held; blocks.
     pub fn renew(&self) -> Result<Renewal, StoreError> {
         self.store.block(self.renew_async())
@@ -278,7 +296,7 @@ impl Leases {
     /// that cannot renew for a whole TTL lets go of what it held (the database has
     /// already given it away).
     pub async fn run(self, stop: tokio_util::sync::CancellationToken) {
-        let every = self.ttl / 3;
+        let every = self.renew_every();
         let mut last_ok = std::time::Instant::now();
         loop {
             let leases = self.clone();

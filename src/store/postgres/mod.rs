@@ -14,8 +14,9 @@
 //! otherwise). Calls block the calling thread, as sled's do; the connections run on
 //! a small runtime of their own, so a call works from any thread.
 //!
-//! Writes run as SERIALIZABLE transactions, retried on serialization failures and
-//! key races, so the de-duplication across sources holds when nodes write at once.
+//! Writes take advisory locks on what they could race for (see `upsert.rs`) and are
+//! retried on deadlocks and key races, so the de-duplication across sources holds
+//! when nodes write at once.
 
 pub mod leases;
 pub mod schema;
@@ -40,6 +41,7 @@ use super::{StoreError, Trimmed, UpsertReport};
 use crate::item::{Item, Origin, SourceId, SourceState, StoredItem};
 use bridge::Bridge;
 pub use leases::{Fence, Leases, partition_of};
+pub use schema::PARTITIONS;
 
 /// How to reach the database and how this node takes part.
 #[derive(Clone, Debug)]
