@@ -494,3 +494,48 @@ fn a_store_copied_between_backends_keeps_every_item_and_tombstone() {
     assert_eq!(back.source_state(&a.source).unwrap(), state);
     let _ = Arc::new(());
 }
+
+/// `tributary migrate-store` copies a sled store into PostgreSQL and back, every
+/// item and tombstone, and refuses a destination that holds items.
+#[test]
+fn migrate_store_copies_sled_into_postgres_and_back() {
+    let Some(pg) = TestPg::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (first, back) = (dir.path().join("first"), dir.path().join("back"));
+    let original = {
+        let sled = Store::open(&first).unwrap();
+        let a = origin("a");
+        let items: Vec<_> = (0..30)
+            .map(|i| item(&format!("a{i}"), Some(100 + i)))
+            .collect();
+        sled.record_fetch(&a, &items, &SourceState::default(), at(1000))
+            .unwrap();
+        assert_eq!(sled.trim(at(110), 100).unwrap().removed, 10);
+        everything(&sled)
+    };
+    let url = pg.database("migrate");
+    let to_pg = format!("postgres:{url}");
+    let run = |from: &str, to: &str| common::tributary(&["migrate-store", from, to]);
+    let output = run(&format!("sled:{}", first.display()), &to_pg);
+    let said = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(said.contains("20 items, 10 tombstones"), "{said}");
+    let postgres: Store = connect(&url).into();
+    assert_eq!(everything(&postgres), original);
+    let output = run(&format!("sled:{}", first.display()), &to_pg);
+    assert!(
+        !output.status.success(),
+        "a second copy into a full store is refused"
+    );
+    let output = run(&to_pg, &format!("sled:{}", back.display()));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(everything(&Store::open(&back).unwrap()), original);
+}

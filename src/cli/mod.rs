@@ -6,6 +6,7 @@
 mod edit;
 mod generate;
 mod inspect;
+mod migrate;
 mod run;
 mod sources;
 
@@ -140,6 +141,17 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Copy every item, tombstone and source state of one store into another (empty)
+    /// one: the embedded store into PostgreSQL, or back. Stop the daemons first.
+    MigrateStore {
+        /// The store to read: sled:PATH, postgres://... or postgres:CONNINFO.
+        from: migrate::StoreSpec,
+        /// The store to write, named the same way; it must hold no items.
+        to: migrate::StoreSpec,
+        /// A file whose first line is the PostgreSQL password.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
     /// Write the man pages or shell completions, generated from these definitions.
     #[command(hide = true)]
     Generate {
@@ -267,6 +279,11 @@ pub fn dispatch(command: Command) -> ExitCode {
             }
             Err(code) => code,
         },
+        Command::MigrateStore {
+            from,
+            to,
+            password_file,
+        } => report(migrate::migrate(&from, &to, password_file)),
         Command::Generate { what } => report(generate::generate(what)),
     }
 }
