@@ -98,7 +98,9 @@ for n in $NODES; do
     sources=$(grep -o 'sources=[0-9]*' <<<"$line" | cut -d= -f2)
     ms=$(grep -o 'elapsed_ms=[0-9]*' <<<"$line" | cut -d= -f2)
     if [ -n "$ms" ] && [ "$ms" -gt 0 ]; then rates+=("$((sources * 1000 / ms))"); else rates+=(-); fi
-    rss+=("$(( $(awk '/VmRSS/ {print $2}' "/proc/${pids[$((i - 1))]}/status" 2>/dev/null || echo 0) / 1024 ))")
+    # The node under `timeout`: its child.
+    node=$(pgrep -P "${pids[$((i - 1))]}" | head -1 || true)
+    rss+=("$(( $(awk '/VmRSS/ {print $2}' "/proc/${node:-0}/status" 2>/dev/null || echo 0) / 1024 ))")
   done
   cpu_ms=$(( ticks * 1000 / hz ))
   printf '%-6s %-10.1f %-28s %-16s %-22s\n' "$n" "$cold" "${rates[*]}" \
