@@ -8,6 +8,7 @@ mod edit;
 mod generate;
 mod inspect;
 mod manage;
+mod migrate;
 mod reset;
 mod run;
 mod sources;
@@ -193,6 +194,17 @@ pub enum Command {
         source: String,
         #[command(flatten)]
         config: ConfigArg,
+    },
+    /// Copy every item, tombstone and source state of one store into another (empty)
+    /// one: the embedded store into PostgreSQL, or back. Stop the daemons first.
+    MigrateStore {
+        /// The store to read: sled:PATH, postgres://... or postgres:CONNINFO.
+        from: migrate::StoreSpec,
+        /// The store to write, named the same way; it must hold no items.
+        to: migrate::StoreSpec,
+        /// A file whose first line is the PostgreSQL password.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
     },
     /// Write the man pages or shell completions, generated from these definitions.
     #[command(hide = true)]
@@ -383,6 +395,11 @@ pub fn dispatch(command: Command) -> ExitCode {
             Ok(())
         }),
         Command::Reset { source, config } => with(&config, |config| reset::reset(&config, &source)),
+        Command::MigrateStore {
+            from,
+            to,
+            password_file,
+        } => report(migrate::migrate(&from, &to, password_file)),
         Command::Generate { what } => report(generate::generate(what)),
     }
 }

@@ -59,6 +59,16 @@ impl Checker<'_> {
                 "admin_listen is the listen address; give it another port (or leave it out to serve both on listen)".to_string(),
             );
         }
+        let cluster = self.cluster(super::cluster::RawCluster {
+            backend: raw.store.backend.as_ref(),
+            url: raw.store.url.as_ref(),
+            url_file: raw.store.url_file.as_ref(),
+            password_file: raw.store.password_file.as_ref(),
+            node_id: raw.store.node_id.as_ref(),
+            lease_ttl: raw.store.lease_ttl.as_ref(),
+            watch_every: raw.store.watch_every.as_ref(),
+            pool_size: raw.store.pool_size.as_ref(),
+        });
         let (store_path, store_cache_bytes, retention) = self.store(raw.store, state_dir);
         let poll = self.poll(raw.poll);
         let publish = self.publish(raw.publish);
@@ -80,6 +90,7 @@ impl Checker<'_> {
             disabled,
             watch: raw.config.watch.unwrap_or(false),
             per_source_metrics,
+            cluster,
         }
     }
 

@@ -12,6 +12,7 @@
 pub mod add;
 pub mod change;
 mod check;
+mod cluster;
 mod edit;
 mod error;
 pub mod import;
@@ -23,6 +24,7 @@ mod types;
 mod values;
 
 pub use crate::fetch::shown::{self, shown_url};
+pub use cluster::{ClusterConfig, DEFAULT_LEASE_TTL, DEFAULT_WATCH_EVERY};
 pub use edit::replace_file;
 pub use error::{ConfigError, Problem};
 pub use types::{

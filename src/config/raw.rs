@@ -51,6 +51,14 @@ pub(super) struct RawStore {
     pub(super) max_age: Option<Spanned<String>>,
     pub(super) max_items: Option<Spanned<usize>>,
     pub(super) cache_mb: Option<Spanned<usize>>,
+    pub(super) backend: Option<Spanned<String>>,
+    pub(super) url: Option<Spanned<String>>,
+    pub(super) url_file: Option<PathBuf>,
+    pub(super) password_file: Option<PathBuf>,
+    pub(super) node_id: Option<String>,
+    pub(super) lease_ttl: Option<Spanned<String>>,
+    pub(super) watch_every: Option<Spanned<String>>,
+    pub(super) pool_size: Option<Spanned<usize>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

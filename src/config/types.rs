@@ -54,6 +54,9 @@ pub struct Config {
     pub watch: bool,
     /// `[server] per_source_metrics`: whether `/metrics` has series for each source.
     pub per_source_metrics: PerSourceMetrics,
+    /// `[store] backend = "postgres"`: the store shared by several nodes; `None` for
+    /// the embedded store at `store_path`.
+    pub cluster: Option<super::ClusterConfig>,
 }
 
 /// Whether `/metrics` carries series for each source (`[server] per_source_metrics`),

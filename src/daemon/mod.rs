@@ -7,6 +7,7 @@
 //! periodic trim of the store, is in `retention.rs`; applying a reload in `reload.rs`;
 //! the WebSub subscriber's wiring in `websub.rs`.
 
+mod cluster;
 pub mod reload;
 mod retention;
 pub mod shutdown;
@@ -52,11 +53,13 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let store = open_store(&config).await?;
+    let (store, leases) = open_store(&config).await?;
     let health = Arc::new(Health::default());
     health.set_store_open();
     let metrics = Arc::new(Metrics::new());
     metrics.set_per_source(config.per_source_metrics);
+    metrics.set_cluster(i64::from(crate::store::postgres::PARTITIONS), 1);
+    let node = leases.map(|leases| cluster::Node::start(leases, metrics.clone()));
     metrics.name_sources(&config.sources);
     let fetcher = Fetcher::new(&config.poll).context("setting up the HTTP client")?;
     let local = listener.local_addr()?;
@@ -70,6 +73,7 @@ pub async fn run(
         store,
         health,
         metrics,
+        node: tokio::sync::Mutex::new(node),
     };
     let mut tasks = Tasks::start(
         &config,
@@ -110,8 +114,17 @@ async fn bind_admin(config: &Config) -> anyhow::Result<Option<TcpListener>> {
     Ok(Some(listener))
 }
 
-/// Opens the store named in `config`, off the async threads.
-async fn open_store(config: &Config) -> anyhow::Result<Store> {
+/// Opens the store named in `config`, off the async threads; for a node of a
+/// cluster, with its first leases.
+async fn open_store(
+    config: &Config,
+) -> anyhow::Result<(Store, Option<crate::store::postgres::Leases>)> {
+    if let Some(cluster) = config.cluster.clone() {
+        let (store, leases) = tokio::task::spawn_blocking(move || cluster::join(&cluster))
+            .await?
+            .context("opening the PostgreSQL store")?;
+        return Ok((store, Some(leases)));
+    }
     let store_path = config.store_path.clone();
     let cache_bytes = config.store_cache_bytes;
     let store =
@@ -120,7 +133,7 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
             .with_context(|| format!("opening the store at {}", config.store_path.display()))?;
     // Large documents are sent from files, best kept on the store's disk.
     crate::publish::body::keep_documents_in(&config.store_path);
-    Ok(store)
+    Ok((store, None))
 }
 
 /// Renders what the store holds, for serving before the first poll ends; returns the
@@ -147,6 +160,8 @@ struct Parts {
     store: Store,
     health: Arc<Health>,
     metrics: Arc<Metrics>,
+    /// This node's part in a cluster, when the store is shared.
+    node: tokio::sync::Mutex<Option<cluster::Node>>,
 }
 
 /// Where a reload sends the new settings: one channel to each part that applies them.
@@ -240,16 +255,30 @@ fn start_websub(
     (Some(link), Some(registry))
 }
 
-/// The scheduler of `config`'s sources, writing to `parts`' store.
-fn scheduler(config: &Config, parts: &Parts, fetcher: Fetcher) -> Scheduler {
-    Scheduler {
+/// The scheduler of the sources of `config` this node polls (all of them, but for
+/// a node of a cluster), writing to `parts`' store, and the plans it takes.
+fn scheduler(
+    config: &Config,
+    parts: &Parts,
+    fetcher: Fetcher,
+    plan: watch::Receiver<Plan>,
+) -> (Scheduler, watch::Receiver<Plan>) {
+    let (sources, plans) = {
+        let node = parts
+            .node
+            .try_lock()
+            .expect("nothing else holds the node yet");
+        cluster::node_plans(config, plan, node.as_ref())
+    };
+    let scheduler = Scheduler {
         store: parts.store.clone(),
         fetcher,
-        sources: config.sources.clone(),
+        sources,
         poll: config.poll.clone(),
         metrics: parts.metrics.clone(),
         health: parts.health.clone(),
-    }
+    };
+    (scheduler, plans)
 }
 
 /// `Cache-Control` of every output: public, for the shortest poll interval.
@@ -279,10 +308,10 @@ impl Tasks {
         let http_heartbeat = Heartbeat::default();
         tracker.spawn(publisher.run(snapshot_tx, receivers.site, token.child_token()));
         let (link, registry) = start_websub(websub, &fetcher, &token, &tracker);
-        let scheduler = scheduler(config, parts, fetcher.clone());
+        let (scheduler, plans) = scheduler(config, parts, fetcher.clone(), receivers.plan);
         let (resets, resets_rx) = tokio::sync::mpsc::unbounded_channel();
         tracker.spawn(scheduler.run(
-            receivers.plan,
+            plans,
             resets_rx,
             poll_heartbeat.clone(),
             token.child_token(),
@@ -366,6 +395,9 @@ impl Tasks {
             .is_err()
         {
             warn!("polls still running after the drain deadline; stopping anyway");
+        }
+        if let Some(node) = parts.node.lock().await.as_mut() {
+            node.leave().await;
         }
         parts.store.flush().await.context("flushing the store")?;
         self.watchdog_stop.cancel();

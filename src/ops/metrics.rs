@@ -122,6 +122,8 @@ pub struct Metrics {
     last_success: Family<SourceLabels, Gauge>,
     http_requests: Family<HttpLabels, Counter>,
     http_connections: Family<WorkerLabels, Gauge>,
+    /// A node of a cluster: the partitions it holds, and the live nodes.
+    cluster: (Gauge, Gauge),
     /// The `source` label of each configured source: its shown URL.
     labels: RwLock<HashMap<SourceId, String>>,
     sums: Sums,
@@ -188,6 +190,23 @@ impl Default for Metrics {
     }
 }
 
+/// The gauges of a node of a cluster: partitions held, live nodes.
+fn cluster_gauges(registry: &mut Registry) -> (Gauge, Gauge) {
+    let partitions = Gauge::default();
+    registry.register(
+        "cluster_partitions",
+        "Partitions of the sources this node holds (all of them without a cluster)",
+        partitions.clone(),
+    );
+    let nodes = Gauge::default();
+    registry.register(
+        "cluster_nodes",
+        "Live nodes sharing the store, this one included",
+        nodes.clone(),
+    );
+    (partitions, nodes)
+}
+
 impl Metrics {
     /// A registry with every metric at zero.
     pub fn new() -> Metrics {
@@ -250,6 +269,7 @@ impl Metrics {
             http_connections.clone(),
         );
         Metrics {
+            cluster: cluster_gauges(registry),
             registry: root,
             polls,
             fetch_duration,
@@ -332,6 +352,12 @@ impl Metrics {
             .write()
             .expect("the failing set is never poisoned")
             .insert(source.clone());
+    }
+
+    /// This node holds `partitions`, and `nodes` share the store.
+    pub fn set_cluster(&self, partitions: i64, nodes: i64) {
+        self.cluster.0.set(partitions);
+        self.cluster.1.set(nodes);
     }
 
     /// The `source` label of `source`: its shown URL.

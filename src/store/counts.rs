@@ -3,10 +3,10 @@
 use std::collections::HashMap;
 
 use super::keys::is_tombstone;
-use super::{Store, StoreError};
+use super::{Sled, StoreError};
 use crate::item::SourceId;
 
-impl Store {
+impl Sled {
     /// How many items each source holds: one pass over the `ids` index, whose keys
     /// start with the source and come sorted, so no item is read or decoded and no key
     /// is copied. Sources with no items are absent.

@@ -1,4 +1,5 @@
-//! The built-in WebSub hub's subscriptions, in their own `hub_subscriptions` tree so
+//! The built-in WebSub hub's subscriptions, in their own side table (sled's
+//! `hub_subscriptions` tree) so
 //! they survive restarts: key = topic ++ 0 ++ callback (a subscription is the pair,
 //! W3C WebSub §5.1), value = a [`HubSubscription`] in MessagePack. Written by the
 //! `hub` room when a subscriber's intent is verified, removed on unsubscription,
@@ -7,11 +8,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::open::Handles;
-use super::{Store, StoreError};
-
-/// The tree's name; opened on use, so a store without it reads as no subscriptions.
-const TREE: &str = "hub_subscriptions";
+use super::{SideTable, Store, StoreError};
 
 /// One verified subscription to one of tributary's feeds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,9 +36,10 @@ impl HubSubscription {
 impl Store {
     /// Every stored subscription, in key order (by topic, then callback).
     pub fn hub_subscriptions(&self) -> Result<Vec<HubSubscription>, StoreError> {
-        let tree = self.handles()?.db.open_tree(TREE)?;
-        tree.iter()
-            .map(|entry| Ok(rmp_serde::from_slice(&entry?.1)?))
+        let entries = self.backend().side_entries(SideTable::HubSubscriptions)?;
+        entries
+            .iter()
+            .map(|(_, value)| Ok(rmp_serde::from_slice(value)?))
             .collect()
     }
 
@@ -50,23 +48,15 @@ impl Store {
     pub fn put_hub_subscription(&self, subscription: &HubSubscription) -> Result<(), StoreError> {
         let value = rmp_serde::to_vec_named(subscription)?;
         let key = HubSubscription::key(&subscription.topic, &subscription.callback);
-        self.write(|h: &Handles| {
-            let tree = h.db.open_tree(TREE)?;
-            tree.insert(key, value)?;
-            tree.flush()?;
-            Ok(())
-        })
+        self.backend()
+            .put_side_entry(SideTable::HubSubscriptions, &key, &value)
     }
 
     /// Removes the subscription of `callback` to `topic`; whether there was one.
     pub fn remove_hub_subscription(&self, topic: &str, callback: &str) -> Result<bool, StoreError> {
         let key = HubSubscription::key(topic, callback);
-        self.write(|h: &Handles| {
-            let tree = h.db.open_tree(TREE)?;
-            let removed = tree.remove(key)?.is_some();
-            tree.flush()?;
-            Ok(removed)
-        })
+        self.backend()
+            .remove_side_entry(SideTable::HubSubscriptions, &key)
     }
 }
 

@@ -40,16 +40,22 @@ use std::sync::Arc;
 
 use crate::item::{Item, StoredItem};
 
+mod backend;
 mod codec;
+mod copy;
 mod counts;
 mod decoded;
 mod hub;
 mod keys;
 mod open;
+pub mod postgres;
 mod retention;
+mod side;
 mod state;
 mod upsert;
 mod websub;
+
+pub use backend::{Backend, BoxFuture, Record, SideEntries, SideTable, Store};
 
 use codec::decode_item;
 pub use hub::HubSubscription;
@@ -89,6 +95,14 @@ pub enum StoreError {
     Decode(#[from] rmp_serde::decode::Error),
     #[error("a store record cannot be (de)compressed")]
     Compression(#[from] std::io::Error),
+    #[error("PostgreSQL failed")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("cannot reach PostgreSQL: {0}")]
+    Pool(String),
+    #[error("write refused: this node's lease on partition {part} is no longer current")]
+    Fenced { part: u32 },
+    #[error("the PostgreSQL schema is at version {found}, newer than this build knows ({known})")]
+    SchemaTooNew { found: i32, known: i32 },
 }
 
 impl From<TransactionError<StoreError>> for StoreError {
@@ -100,13 +114,14 @@ impl From<TransactionError<StoreError>> for StoreError {
     }
 }
 
-/// The embedded item store. Cheap to clone; all clones share one database.
+/// The embedded item store (the default backend). Cheap to clone; all clones share
+/// one database.
 #[derive(Clone)]
-pub struct Store {
+pub struct Sled {
     shared: Arc<Shared>,
 }
 
-impl Store {
+impl Sled {
     /// The newest `n` items of all sources, newest first. The newest of them come from
     /// the cache of decoded items when they are unchanged.
     pub fn latest(&self, n: usize) -> Result<Vec<StoredItem>, StoreError> {
@@ -253,7 +268,7 @@ mod tests {
 
     #[test]
     fn upsert_dedups_updates_and_moves() {
-        let store = Store::temporary().unwrap();
+        let store = Sled::temporary().unwrap();
         let a = origin("a");
         let state = SourceState::default();
         let first = vec![item("1", Some(100)), item("2", Some(300)), item("3", None)];
@@ -291,7 +306,7 @@ mod tests {
 
     #[test]
     fn reads_see_items_rewritten_in_place_whatever_was_read_before() {
-        let store = Store::temporary().unwrap();
+        let store = Sled::temporary().unwrap();
         let a = origin("a");
         let state = SourceState::default();
         // A river longer than the cache of decoded items, read twice.
@@ -338,7 +353,7 @@ mod tests {
 
     #[test]
     fn a_story_in_two_sources_is_stored_once_by_the_first_publisher() {
-        let store = Store::temporary().unwrap();
+        let store = Sled::temporary().unwrap();
         let state = SourceState::default();
         let (a, b, c) = (origin("a"), origin("b"), origin("c"));
         let story = "https://news.example/story?id=7";
@@ -382,7 +397,7 @@ mod tests {
 
     #[test]
     fn changed_guids_do_not_repeat_a_story() {
-        let store = Store::temporary().unwrap();
+        let store = Sled::temporary().unwrap();
         let state = SourceState::default();
         let a = origin("a");
         let first = vec![
@@ -417,7 +432,7 @@ mod tests {
 
     #[test]
     fn one_document_naming_a_story_twice_keeps_the_first() {
-        let store = Store::temporary().unwrap();
+        let store = Sled::temporary().unwrap();
         let state = SourceState::default();
         let items = vec![
             linked("x-1", "https://a.example/s", 100),
@@ -437,7 +452,7 @@ mod tests {
 
     #[test]
     fn entries_that_share_a_link_or_differ_by_a_fragment_stay_distinct() {
-        let store = Store::temporary().unwrap();
+        let store = Sled::temporary().unwrap();
         let state = SourceState::default();
         let (a, b) = (origin("a"), origin("b"));
         // A podcast: every episode links to the show's page. A diary: one page a day,
@@ -476,7 +491,7 @@ mod tests {
 
     #[test]
     fn a_trimmed_story_stays_away_under_a_new_id_or_another_source() {
-        let store = Store::temporary().unwrap();
+        let store = Sled::temporary().unwrap();
         let state = SourceState::default();
         let story = "https://a.example/old";
         store
@@ -511,7 +526,7 @@ mod tests {
 
     #[test]
     fn item_counts_per_source_skip_trimmed_items() {
-        let store = Store::temporary().unwrap();
+        let store = Sled::temporary().unwrap();
         let state = SourceState::default();
         let a = origin("a");
         // A source whose URL extends another's must not be counted with it.
@@ -551,7 +566,7 @@ mod tests {
 
     #[test]
     fn retention_trims_by_age_and_count_and_trimmed_items_stay_away() {
-        let store = Store::temporary().unwrap();
+        let store = Sled::temporary().unwrap();
         let a = origin("a");
         let state = SourceState::default();
         let items: Vec<_> = (1..=10)
@@ -589,7 +604,7 @@ mod tests {
     /// must come through both.
     #[test]
     fn thousands_of_items_keep_order_and_identity_through_leaf_splits_and_merges() {
-        let store = Store::temporary().unwrap();
+        let store = Sled::temporary().unwrap();
         let state = SourceState::default();
         let origins = [origin("a"), origin("b"), origin("c")];
         let per_source = 800_i64;
@@ -666,7 +681,7 @@ mod tests {
 
     #[test]
     fn a_source_keeps_at_most_its_max_items() {
-        let store = Store::temporary().unwrap();
+        let store = Sled::temporary().unwrap();
         let state = SourceState::default();
         let (a, b) = (origin("a"), origin("b"));
         let items: Vec<_> = (1..=6)
@@ -694,7 +709,7 @@ mod tests {
 
     #[test]
     fn state_is_saved_with_the_items() {
-        let store = Store::temporary().unwrap();
+        let store = Sled::temporary().unwrap();
         let a = origin("a");
         assert_eq!(
             store.source_state(&a.source).unwrap(),
@@ -712,7 +727,7 @@ mod tests {
 
     #[test]
     fn changes_are_signalled_only_when_items_change() {
-        let store = Store::temporary().unwrap();
+        let store = Sled::temporary().unwrap();
         let mut changes = store.subscribe();
         let a = origin("a");
         let state = SourceState::default();

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::decoded::DecodedItems;
-use super::{DEFAULT_CACHE_BYTES, Store, StoreError};
+use super::{DEFAULT_CACHE_BYTES, Sled, StoreError};
 
 /// 5 seconds between attempts to reopen a store whose writes failed: a full disk
 /// costs one reopen per attempt, not one per source polled.
@@ -23,7 +23,7 @@ pub const REOPEN_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 /// 5 seconds for reads in progress to finish before a reopen; they take milliseconds.
 const REOPEN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// What the clones of a [`Store`] share.
+/// What the clones of a [`Sled`] share.
 pub(super) struct Shared {
     /// The open database; `None` only after a reopen failed (until the next one).
     handles: RwLock<Option<Arc<Handles>>>,
@@ -50,8 +50,6 @@ pub(super) struct Handles {
     pub(super) links: Tree,
     pub(super) aliases: Tree,
     pub(super) sources: Tree,
-    /// WebSub subscriptions to the sources' hubs (`websub.rs`).
-    pub(super) websub: Tree,
 }
 
 impl Handles {
@@ -63,21 +61,20 @@ impl Handles {
             links: db.open_tree("links")?,
             aliases: db.open_tree("aliases")?,
             sources: db.open_tree("sources")?,
-            websub: db.open_tree("websub")?,
             db,
         })
     }
 }
 
-impl Store {
+impl Sled {
     /// Opens (or creates) the store in directory `path`, with the default cache.
-    pub fn open(path: &Path) -> Result<Store, StoreError> {
+    pub fn open(path: &Path) -> Result<Sled, StoreError> {
         Self::open_with_cache(path, DEFAULT_CACHE_BYTES)
     }
 
     /// Opens (or creates) the store in directory `path` with a page cache of
     /// `cache_bytes` (sled's cache is a target, not a hard bound on memory).
-    pub fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
+    pub fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<Sled, StoreError> {
         let config = sled::Config::new().path(path).cache_capacity(cache_bytes);
         Self::from_config(config, true).map_err(|err| match err {
             // sled reports a held lock only in the message of an `Other` I/O error.
@@ -93,7 +90,7 @@ impl Store {
     }
 
     /// A store that lives in memory and a temporary file, for tests and `inspect`.
-    pub fn temporary() -> Result<Store, StoreError> {
+    pub fn temporary() -> Result<Sled, StoreError> {
         Self::from_config(
             sled::Config::new()
                 .temporary(true)
@@ -102,9 +99,9 @@ impl Store {
         )
     }
 
-    fn from_config(config: sled::Config, reopenable: bool) -> Result<Store, StoreError> {
+    fn from_config(config: sled::Config, reopenable: bool) -> Result<Sled, StoreError> {
         let handles = Handles::open(&config)?;
-        Ok(Store {
+        Ok(Sled {
             shared: Arc::new(Shared {
                 handles: RwLock::new(Some(Arc::new(handles))),
                 config: reopenable.then_some(config),

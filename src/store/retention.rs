@@ -11,7 +11,7 @@ use super::codec::decode_item;
 use super::counts::SourceCounts;
 use super::keys::{TOMBSTONE, identity_key, is_tombstone, item_key};
 use super::open::Handles;
-use super::{Store, StoreError};
+use super::{Sled, StoreError};
 use crate::item::SourceId;
 
 /// Key in sled's default tree: when the orphan sweep last ran (8-byte big-endian
@@ -31,7 +31,7 @@ pub struct Trimmed {
     pub counts: HashMap<SourceId, u64>,
 }
 
-impl Store {
+impl Sled {
     /// Retention: removes items whose timestamp is before `keep_after`, then the oldest
     /// beyond `max_items`, leaving tombstones of their identities; tombstones older
     /// than `keep_after` are dropped (their items have left their documents by
@@ -131,7 +131,7 @@ impl Store {
         })
     }
 
-    /// When [`Store::drop_orphan_keys`] last ran on this store; `None` if never.
+    /// When [`Sled::drop_orphan_keys`] last ran on this store; `None` if never.
     pub fn last_orphan_sweep(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let value = self.handles()?.db.get(LAST_ORPHAN_SWEEP)?;
         Ok(value
@@ -140,7 +140,7 @@ impl Store {
     }
 
     /// Retention for one source (`max_items` of a `[[source]]`): removes its oldest
-    /// items beyond `max_items`, leaving tombstones like [`Store::trim`]. Walks only
+    /// items beyond `max_items`, leaving tombstones like [`Sled::trim`]. Walks only
     /// the source's entries in `ids`, whose values are the items' time-ordered keys.
     pub fn trim_source(&self, source: &SourceId, max_items: usize) -> Result<usize, StoreError> {
         let removed = self.write(|h| Self::trim_source_in(h, source, max_items))?;

@@ -1,4 +1,4 @@
-//! Storing the items of one fetch: [`Store::record_fetch`] and the transaction over
+//! Storing the items of one fetch: [`Sled::record_fetch`] and the transaction over
 //! `items`, `ids`, `links`, `aliases` and `sources` that de-duplicates, moves,
 //! re-identifies and takes over stories.
 
@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::codec::{abort, decode_item, encode_item};
 use super::keys::{identity_key, is_tombstone, item_key, key_micros};
-use super::{Store, StoreError, timestamp_for};
+use super::{Sled, StoreError, timestamp_for};
 use crate::item::{Item, Origin, SourceId, SourceState, StoredItem};
 
 /// What one `record_fetch` changed.
@@ -28,14 +28,14 @@ pub struct UpsertReport {
 }
 
 /// An item with the keys it is known by.
-struct Keyed<'a> {
-    item: &'a Item,
+pub(super) struct Keyed<'a> {
+    pub(super) item: &'a Item,
     /// `ids` key.
-    identity: Vec<u8>,
+    pub(super) identity: Vec<u8>,
     /// `links` key: the canonical link.
-    link: Option<String>,
+    pub(super) link: Option<String>,
     /// `aliases` key: source ++ 0 ++ the id without scheme and host.
-    alias: Option<Vec<u8>>,
+    pub(super) alias: Option<Vec<u8>>,
 }
 
 /// Any key of a story, for finding it twice in one document.
@@ -49,7 +49,7 @@ enum Key {
 /// The result of one step inside the transaction.
 type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
 
-impl Store {
+impl Sled {
     /// Stores the items of one successful fetch and the source's new state in one
     /// transaction: either both are stored or neither is, so the validators that make
     /// the next poll a 304 are never saved for items that were lost.
@@ -107,7 +107,7 @@ impl Store {
     }
 }
 
-impl Store {
+impl Sled {
     /// Of each id, whether `source` holds its item now (live or trimmed by retention):
     /// not when the story was stored from another source instead.
     pub fn holds<'a>(
@@ -130,7 +130,7 @@ impl Store {
 /// none of them: those entries are kept apart, and their link is no key of theirs,
 /// neither to find them again under a new id nor to merge them with another source's
 /// story.
-fn keyed_items<'a>(source: &SourceId, items: &'a [Item]) -> (Vec<Keyed<'a>>, usize) {
+pub(super) fn keyed_items<'a>(source: &SourceId, items: &'a [Item]) -> (Vec<Keyed<'a>>, usize) {
     let mut ids_per_link: HashMap<String, HashSet<&str>> = HashMap::new();
     for item in items {
         if let Some(link) = item.canonical_link() {

@@ -1,11 +1,11 @@
-//! WebSub subscriptions to the sources' hubs, in the `websub` tree: callback token ->
+//! WebSub subscriptions to the sources' hubs, in the `websub` side table: callback token ->
 //! [`Subscription`] in MessagePack. A handful of records (one or two per subscribed
 //! source), read whole at start-up by `websub`, written on every change of state so
 //! that subscriptions, secrets and leases survive a restart.
 
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError};
+use super::{SideTable, Store, StoreError};
 use crate::item::SourceId;
 
 /// Where a subscription stands.
@@ -49,29 +49,25 @@ pub struct Subscription {
 impl Store {
     /// Every stored subscription.
     pub fn subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
-        let mut all = Vec::new();
-        for entry in self.handles()?.websub.iter() {
-            let (_, value) = entry?;
-            all.push(rmp_serde::from_slice(&value)?);
-        }
-        Ok(all)
+        let entries = self.backend().side_entries(SideTable::Websub)?;
+        entries
+            .iter()
+            .map(|(_, value)| Ok(rmp_serde::from_slice(value)?))
+            .collect()
     }
 
-    /// Saves a subscription under its token.
+    /// Saves a subscription under its token, durably.
     pub fn put_subscription(&self, subscription: &Subscription) -> Result<(), StoreError> {
         let value = rmp_serde::to_vec_named(subscription)?;
-        self.write(|h| {
-            h.websub.insert(subscription.token.as_bytes(), value)?;
-            Ok(())
-        })
+        self.backend()
+            .put_side_entry(SideTable::Websub, subscription.token.as_bytes(), &value)
     }
 
     /// Forgets the subscription under `token`.
     pub fn remove_subscription(&self, token: &str) -> Result<(), StoreError> {
-        self.write(|h| {
-            h.websub.remove(token.as_bytes())?;
-            Ok(())
-        })
+        self.backend()
+            .remove_side_entry(SideTable::Websub, token.as_bytes())?;
+        Ok(())
     }
 }
 

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod daemon;
+pub mod postgres;
 pub mod python;
 
 use axum::body::Body;
