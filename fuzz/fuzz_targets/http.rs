@@ -19,17 +19,17 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::runtime::Runtime;
 use tokio::sync::watch;
-use tributary::config;
-use tributary::http::deadline::Deadlines;
-use tributary::ops::health::Health;
-use tributary::http::{self, HttpState, SourcesPage};
-use tributary::item::{Item, ItemId, Origin, SourceState};
-use tributary::fetch::Fetcher;
-use tributary::hub::Hub;
-use tributary::ops::listing::SourceList;
-use tributary::ops::metrics::Metrics;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tributary::config;
+use tributary::fetch::Fetcher;
+use tributary::http::deadline::Deadlines;
+use tributary::http::{self, HttpState, SourcesPage};
+use tributary::hub::Hub;
+use tributary::item::{Item, ItemId, Origin, SourceState};
+use tributary::ops::health::Health;
+use tributary::ops::listing::SourceList;
+use tributary::ops::metrics::Metrics;
 use tributary::publish::{Publisher, Site};
 use tributary::store::Store;
 
@@ -94,7 +94,8 @@ static STATE: LazyLock<Arc<HttpState>> = LazyLock::new(|| {
         .expect("rendered");
     let health = Arc::new(Health::default());
     health.set_store_open();
-    health.set_polled_once();
+    health.set_polling();
+    health.set_new_sources_polled();
     let (snapshot_tx, snapshot) = watch::channel(Arc::new(snapshot));
     let (sources_tx, sources) = watch::channel(Arc::new(SourcesPage {
         title: config.publish.title.clone(),
@@ -126,6 +127,7 @@ static STATE: LazyLock<Arc<HttpState>> = LazyLock::new(|| {
         send_timeout: config::DEFAULT_SEND_TIMEOUT,
         admin: Default::default(),
         hub,
+        websub: None,
     })
 });
 

@@ -14,8 +14,8 @@ use libfuzzer_sys::fuzz_target;
 use std::path::Path;
 use std::sync::LazyLock;
 use tributary::config::{self, SourceConfig};
-use tributary::item::{Origin, StoredItem};
 use tributary::ingest::normalize::normalize_document;
+use tributary::item::{Origin, StoredItem};
 use tributary::render::{self, FeedInfo};
 use tributary::store::timestamp_for;
 use url::Url;
@@ -51,6 +51,8 @@ static INFO: LazyLock<FeedInfo> = LazyLock::new(|| FeedInfo {
     self_url: "http://127.0.0.1:8080/feed.xml".into(),
     language: "en".into(),
     ttl_minutes: 15,
+    // A hub, so the renderers write the hub links too.
+    hubs: vec!["http://127.0.0.1:8080/hub".into()],
 });
 
 fuzz_target!(
