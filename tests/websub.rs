@@ -16,6 +16,10 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tributary::config::Config;
 
+#[path = "common/python.rs"]
+#[allow(dead_code)]
+mod python;
+
 /// The hub and publisher, as a child process; killed when dropped.
 struct Hub {
     child: Child,
@@ -32,21 +36,10 @@ impl Drop for Hub {
 
 /// Whether flask-websub can run here; panics under CI when it cannot.
 fn hub_available() -> bool {
-    let importable = Command::new("python3")
-        .args(["-c", "import flask_websub.hub, celery"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !importable {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set and flask-websub is not importable: python3 -m pip install flask-websub celery"
-        );
-        eprintln!(
-            "skipped: the WebSub tests need flask-websub and Celery (python3 -m pip install flask-websub celery)"
-        );
-    }
-    importable
+    python::can_import(
+        "flask_websub.hub, celery",
+        "python3 -m pip install flask-websub celery",
+    )
 }
 
 impl Hub {

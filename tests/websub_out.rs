@@ -32,26 +32,6 @@ impl Drop for Peer {
     }
 }
 
-/// Whether python3 can import `modules`; when it cannot, the reason to skip
-/// (a panic under `CI`).
-fn available(modules: &str) -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", &format!("import {modules}")])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set and python3 cannot import {modules}: python3 -m pip install flask-websub celery"
-        );
-        eprintln!(
-            "skipping: python3 cannot import {modules} (python3 -m pip install flask-websub celery)"
-        );
-    }
-    ok
-}
-
 impl Peer {
     /// Starts the peer (with flask-websub's hub too when `hub`); `None` when
     /// flask-websub is not installed.
@@ -61,7 +41,7 @@ impl Peer {
         } else {
             "flask_websub"
         };
-        if !available(modules) {
+        if !common::python::can_import(modules, "python3 -m pip install flask-websub celery") {
             return None;
         }
         tributary::fetch::install_crypto_provider();

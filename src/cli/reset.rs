@@ -71,14 +71,7 @@ enum Answer {
 }
 
 fn ask_daemon(url: &str) -> anyhow::Result<Answer> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        crate::fetch::install_crypto_provider();
-        let client = reqwest::Client::builder()
-            .timeout(DAEMON_ANSWER_TIMEOUT)
-            .build()?;
+    super::sources::with_daemon_client(DAEMON_ANSWER_TIMEOUT, async |client| {
         let response = client.post(url).send().await?;
         let status = response.status();
         let body = response

@@ -153,16 +153,25 @@ pub(super) fn daemon_url(listen: std::net::SocketAddr, path: &str) -> String {
     format!("http://{addr}{path}")
 }
 
-/// Writes every page the daemon serves at `url`, following each page's `next`.
-fn from_daemon(url: &str, out: &mut Output) -> anyhow::Result<()> {
+/// Runs `ask` with an HTTP client for the daemon (answers within `timeout`), on a
+/// runtime of its own: the commands that ask a running daemon are not async.
+pub(super) fn with_daemon_client<T>(
+    timeout: std::time::Duration,
+    ask: impl AsyncFnOnce(reqwest::Client) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
         crate::fetch::install_crypto_provider();
-        let client = reqwest::Client::builder()
-            .timeout(DAEMON_ANSWER_TIMEOUT)
-            .build()?;
+        let client = reqwest::Client::builder().timeout(timeout).build()?;
+        ask(client).await
+    })
+}
+
+/// Writes every page the daemon serves at `url`, following each page's `next`.
+fn from_daemon(url: &str, out: &mut Output) -> anyhow::Result<()> {
+    with_daemon_client(DAEMON_ANSWER_TIMEOUT, async |client| {
         let mut page = reqwest::Url::parse(url)?;
         page.set_query(Some(&format!("limit={PAGE}")));
         // Every page holds at least one source, so this bounds the walk.

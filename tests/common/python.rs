@@ -60,3 +60,24 @@ where
     );
     output.stdout
 }
+
+/// Whether python3 can import `modules` (e.g. `"flask_websub.hub, celery"`), for the
+/// tests that run an independent implementation written in Python. When it cannot,
+/// prints why the test skips; under `CI`, where nothing may be skipped, panics
+/// naming `install`, the command that installs them.
+#[allow(dead_code)] // not by every test binary that includes this file
+pub fn can_import(modules: &str, install: &str) -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", &format!("import {modules}")])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set and python3 cannot import {modules}: {install}"
+        );
+        eprintln!("skipping: python3 cannot import {modules} ({install})");
+    }
+    ok
+}
