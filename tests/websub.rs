@@ -7,7 +7,6 @@
 //! where that is a failure: `.ci/run` installs them.
 
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -51,15 +50,7 @@ impl Hub {
         if let Some(lease) = max_lease {
             command.args(["--max-lease", &lease.to_string()]);
         }
-        let mut child = command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 runs");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let (child, line) = python::spawn_ready(command.stdin(Stdio::piped()));
         let ready: Value = serde_json::from_str(&line)
             .unwrap_or_else(|e| panic!("the hub did not start ({e}): {line:?}"));
         Hub {

@@ -12,7 +12,6 @@ mod common;
 
 use common::{FeedServer, RunningApp, config_with_interval, eventually};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -52,15 +51,7 @@ impl Peer {
         if hub {
             command.arg("--hub");
         }
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 runs");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let (child, line) = common::python::spawn_ready(command.stderr(Stdio::null()));
         let port = line
             .strip_prefix("listening ")
             .and_then(|p| p.trim().parse().ok())

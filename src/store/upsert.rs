@@ -122,6 +122,24 @@ impl Sled {
     }
 }
 
+/// What `item` of `origin` is stored as: first seen when its stored record `old`
+/// was (else `now`), and dated by [`timestamp_for`] from that, so a rewrite never
+/// moves it. Both backends write exactly this.
+pub(super) fn stored_record(
+    origin: &Origin,
+    item: &Item,
+    old: Option<&StoredItem>,
+    now: DateTime<Utc>,
+) -> StoredItem {
+    let first_seen = old.map_or(now, |r| r.first_seen);
+    StoredItem {
+        origin: origin.clone(),
+        item: item.clone(),
+        first_seen,
+        timestamp: timestamp_for(item, first_seen),
+    }
+}
+
 /// The items of one document with their keys, less those naming a story the
 /// document named before; and how many those were.
 ///
@@ -337,13 +355,7 @@ impl Upsert<'_> {
             Some(bytes) => Some(decode_item(bytes).map_err(abort)?),
             None => None,
         };
-        let first_seen = old_record.as_ref().map_or(self.now, |r| r.first_seen);
-        let record = StoredItem {
-            origin: self.origin.clone(),
-            item: keyed.item.clone(),
-            first_seen,
-            timestamp: timestamp_for(keyed.item, first_seen),
-        };
+        let record = stored_record(self.origin, keyed.item, old_record.as_ref(), self.now);
         if old_record.as_ref() == Some(&record) {
             report.unchanged += 1;
             return Ok(());

@@ -81,3 +81,19 @@ pub fn can_import(modules: &str, install: &str) -> bool {
     }
     ok
 }
+
+/// Starts `command` (a Python launcher of a peer) with its stdout piped, and waits for
+/// the first line it prints: the line that says it is ready, and where.
+#[allow(dead_code)] // not by every test binary that includes this file
+pub fn spawn_ready(command: &mut Command) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout is piped"))
+        .read_line(&mut line)
+        .expect("reading the launcher's first line");
+    (child, line)
+}

@@ -14,7 +14,7 @@ use deadpool_postgres::Transaction;
 
 use super::super::codec::{decode_item, encode_item};
 use super::super::keys::{identity_key, is_tombstone, item_key, key_micros};
-use super::super::upsert::{Keyed, keyed_items};
+use super::super::upsert::{Keyed, keyed_items, stored_record};
 use super::super::{StoreError, UpsertReport, timestamp_for};
 use super::{Postgres, put_state_in};
 use crate::item::{Item, Origin, SourceState, StoredItem};
@@ -367,13 +367,7 @@ impl Upsert<'_, '_, '_> {
             Some(bytes) => Some(decode_item(bytes)?),
             None => None,
         };
-        let first_seen = old_record.as_ref().map_or(self.now, |r| r.first_seen);
-        let record = StoredItem {
-            origin: self.origin.clone(),
-            item: keyed.item.clone(),
-            first_seen,
-            timestamp: timestamp_for(keyed.item, first_seen),
-        };
+        let record = stored_record(self.origin, keyed.item, old_record.as_ref(), self.now);
         if old_record.as_ref() == Some(&record) {
             report.unchanged += 1;
             return Ok(());
