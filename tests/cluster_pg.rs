@@ -28,7 +28,7 @@ const FEEDS: usize = 1000;
 const HOSTS: usize = 50;
 const ITEMS: usize = 3;
 const INTERVAL: Duration = Duration::from_secs(60);
-const TTL: Duration = Duration::from_secs(6);
+const TTL: Duration = Duration::from_secs(9);
 const PER_HOST: usize = 2;
 
 #[derive(Default)]
@@ -155,7 +155,11 @@ fn start_nodes(dir: &std::path::Path, farm: &Farm, url: &str) -> Vec<Daemon> {
     std::thread::scope(|scope| {
         let starting: Vec<_> = configs
             .iter()
-            .map(|path| scope.spawn(move || Daemon::start(path)))
+            .map(|path| {
+                // A node joins after one renewal period (TTL / 3) and its first renewal.
+                let command = common::daemon::command(path);
+                scope.spawn(move || Daemon::spawn_within(command, TTL + Duration::from_secs(10)))
+            })
             .collect();
         starting.into_iter().map(|s| s.join().unwrap()).collect()
     })

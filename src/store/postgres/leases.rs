@@ -30,6 +30,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
+use tokio_postgres::types::ToSql;
 use tracing::{info, warn};
 
 use super::super::StoreError;
@@ -276,21 +277,17 @@ impl Leases {
         let node = self.fence.node.as_str();
         let mut conn = self.store.lease_conn().await?;
         let tx = conn.transaction().await?;
-        let live = live_nodes(&tx, node, &ttl).await?;
-        let share = (self.fence.partitions as usize).div_ceil(live);
         let leaving = self.releasing.lock().expect("never poisoned").clone();
-        give_back(&tx, node, &leaving).await?;
-        let rows = tx
-            .query(
-                "UPDATE leases SET expires_at = now() + $2::text::interval
-                 WHERE owner = $1 RETURNING part, epoch",
-                &[&node, &ttl],
-            )
-            .await?;
-        let mut held: HashMap<u32, i64> = rows
-            .iter()
-            .map(|row| (row.get::<_, i32>(0) as u32, row.get::<_, i64>(1)))
-            .collect();
+        // Pipelined, so that a renewal is a few round trips however busy the
+        // machine: whichever of the give-back and the extension runs first, the
+        // partitions given back end up free.
+        let (live, (), mut held) = tokio::try_join!(
+            live_nodes(&tx, node, &ttl),
+            give_back(&tx, node, &leaving),
+            extend(&tx, node, &ttl),
+        )?;
+        held.retain(|part, _| !leaving.contains(part));
+        let share = (self.fence.partitions as usize).div_ceil(live);
         let released = over_share(&mut held, share);
         let mut taken = Vec::new();
         if held.len() < share {
@@ -435,12 +432,13 @@ async fn give_back(
         return Ok(());
     }
     let ids: Vec<i32> = parts.iter().map(|&p| p as i32).collect();
-    tx.execute(
-        "UPDATE leases SET owner = NULL, expires_at = '-infinity'
-         WHERE owner = $1 AND part = ANY($2)",
-        &[&node, &ids],
-    )
-    .await?;
+    let statement = tx
+        .prepare_cached(
+            "UPDATE leases SET owner = NULL, expires_at = '-infinity'
+             WHERE owner = $1 AND part = ANY($2)",
+        )
+        .await?;
+    tx.execute(&statement, &[&node, &ids]).await?;
     Ok(())
 }
 
@@ -450,25 +448,45 @@ async fn live_nodes(
     node: &str,
     ttl: &str,
 ) -> Result<usize, StoreError> {
-    tx.execute(
-        "INSERT INTO nodes (id, seen_at) VALUES ($1, now())
-         ON CONFLICT (id) DO UPDATE SET seen_at = now()",
-        &[&node],
-    )
-    .await?;
-    tx.execute(
-        "DELETE FROM nodes WHERE seen_at < now() - $1::text::interval * 10",
-        &[&ttl],
-    )
-    .await?;
-    let live: i64 = tx
-        .query_one(
-            "SELECT count(*) FROM nodes WHERE seen_at > now() - $1::text::interval",
-            &[&ttl],
+    let seen = tx
+        .prepare_cached(
+            "INSERT INTO nodes (id, seen_at) VALUES ($1, now())
+             ON CONFLICT (id) DO UPDATE SET seen_at = now()",
         )
-        .await?
-        .get(0);
-    Ok(live.max(1) as usize)
+        .await?;
+    let forget = tx
+        .prepare_cached("DELETE FROM nodes WHERE seen_at < now() - $1::text::interval * 10")
+        .await?;
+    let count = tx
+        .prepare_cached("SELECT count(*) FROM nodes WHERE seen_at > now() - $1::text::interval")
+        .await?;
+    // Pipelined: sent together, run in this order, one round trip.
+    let (by_node, by_ttl): ([&(dyn ToSql + Sync); 1], [&(dyn ToSql + Sync); 1]) = ([&node], [&ttl]);
+    let (_, _, live) = tokio::try_join!(
+        tx.execute(&seen, &by_node),
+        tx.execute(&forget, &by_ttl),
+        tx.query_one(&count, &by_ttl),
+    )?;
+    Ok(live.get::<_, i64>(0).max(1) as usize)
+}
+
+/// Extends every lease this node holds; returns them with their epochs.
+async fn extend(
+    tx: &deadpool_postgres::Transaction<'_>,
+    node: &str,
+    ttl: &str,
+) -> Result<HashMap<u32, i64>, StoreError> {
+    let statement = tx
+        .prepare_cached(
+            "UPDATE leases SET expires_at = now() + $2::text::interval
+             WHERE owner = $1 RETURNING part, epoch",
+        )
+        .await?;
+    let rows = tx.query(&statement, &[&node, &ttl]).await?;
+    Ok(rows
+        .iter()
+        .map(|row| (row.get::<_, i32>(0) as u32, row.get::<_, i64>(1)))
+        .collect())
 }
 
 /// Takes up to `want` free or expired partitions, raising their epochs; passes over
@@ -479,8 +497,8 @@ async fn take(
     ttl: &str,
     want: usize,
 ) -> Result<Vec<(u32, i64)>, StoreError> {
-    let rows = tx
-        .query(
+    let statement = tx
+        .prepare_cached(
             "WITH free AS (
                 SELECT part FROM leases
                 WHERE CASE WHEN owner IS NULL OR expires_at < now()
@@ -491,8 +509,10 @@ async fn take(
                 expires_at = now() + $2::text::interval
              FROM free WHERE leases.part = free.part
              RETURNING leases.part, leases.epoch",
-            &[&node, &ttl, &(want as i64), &PARTITION_LOCK],
         )
+        .await?;
+    let rows = tx
+        .query(&statement, &[&node, &ttl, &(want as i64), &PARTITION_LOCK])
         .await?;
     Ok(rows
         .iter()
