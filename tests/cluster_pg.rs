@@ -1,13 +1,13 @@
-//! Three nodes on one PostgreSQL (a throwaway server the test starts; skipped when
-//! PostgreSQL is not installed, a failure under CI), polling a loopback farm of
-//! 1000 feeds on 50 hosts (127.0.0.10-59). Each node is a whole daemon on a
-//! runtime of its own; the third is killed by dropping its runtime (no shutdown, no
-//! lease released), as SIGKILL would leave it.
+//! Three `tributary run` processes on one PostgreSQL (a throwaway server the test
+//! starts; skipped when PostgreSQL is not installed, a failure under CI), polling a
+//! loopback farm of 1000 feeds on 50 hosts (127.0.0.10-59) every minute. The third
+//! is killed with SIGKILL (nothing released) once the first cycle is stored.
 //!
 //! Checked: every feed is fetched once per interval and no more; requests to one
-//! host in flight at once never exceed `per_host`, across nodes; the stored items are
-//! the farm's, each once; `/feed.xml` is the same bytes on every node; the killed
-//! node's partitions are polled again within TTL + interval.
+//! host in flight at once never exceed `per_host`, across the nodes and the
+//! take-over; the stored items are the farm's, each once; `/feed.xml` is the same
+//! bytes on every node; the killed node's partitions are polled again within
+//! TTL + interval.
 
 mod common;
 
@@ -21,13 +21,14 @@ use std::time::{Duration, Instant};
 use tributary::store::Store;
 use tributary::store::postgres::{PARTITIONS, PgOptions, Postgres, partition_of};
 
+use common::daemon::Daemon;
 use common::postgres::TestPg;
 
 const FEEDS: usize = 1000;
 const HOSTS: usize = 50;
 const ITEMS: usize = 3;
-const INTERVAL: Duration = Duration::from_secs(3);
-const TTL: Duration = Duration::from_secs(3);
+const INTERVAL: Duration = Duration::from_secs(60);
+const TTL: Duration = Duration::from_secs(9);
 const PER_HOST: usize = 2;
 
 #[derive(Default)]
@@ -140,81 +141,44 @@ fn start_farm() -> (Arc<Farm>, tokio::runtime::Runtime) {
     (farm, runtime)
 }
 
-impl Drop for Node {
-    /// A test that fails leaves no node behind, however it fails.
-    fn drop(&mut self) {
-        self.kill();
-    }
+/// The three nodes, started together so that they count each other before any
+/// takes its share of the partitions.
+fn start_nodes(dir: &std::path::Path, farm: &Farm, url: &str) -> Vec<Daemon> {
+    let configs: Vec<std::path::PathBuf> = ["n1", "n2", "n3"]
+        .iter()
+        .map(|node| {
+            let path = dir.join(format!("{node}.toml"));
+            std::fs::write(&path, config(farm, url, node)).unwrap();
+            path
+        })
+        .collect();
+    std::thread::scope(|scope| {
+        let starting: Vec<_> = configs
+            .iter()
+            .map(|path| {
+                // A node joins after one renewal period (TTL / 3) and its first renewal.
+                let command = common::daemon::command(path);
+                scope.spawn(move || Daemon::spawn_within(command, TTL + Duration::from_secs(10)))
+            })
+            .collect();
+        starting.into_iter().map(|s| s.join().unwrap()).collect()
+    })
 }
 
-/// A node: the daemon on a runtime of its own.
-struct Node {
-    addr: String,
-    runtime: Option<tokio::runtime::Runtime>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    done: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-}
-
-impl Node {
-    fn start(config: tributary::config::Config) -> Node {
-        tributary::fetch::install_crypto_provider();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let done = runtime.spawn(tributary::daemon::run(config, listener, async {
-            let _ = rx.await;
-        }));
-        Node {
-            addr,
-            runtime: Some(runtime),
-            shutdown: Some(tx),
-            done: Some(done),
-        }
-    }
-
-    /// Gone at once: no shutdown, nothing released.
-    fn kill(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
-    }
-
-    fn stop(mut self) {
-        let runtime = self.runtime.take().unwrap();
-        self.shutdown.take().unwrap().send(()).unwrap();
-        let done = self.done.take().unwrap();
-        runtime
-            .block_on(async { tokio::time::timeout(Duration::from_secs(15), done).await })
-            .expect("the node stops within 15 s")
-            .unwrap()
-            .unwrap();
-    }
-
-    fn get(&self, path: &str) -> String {
-        assert!(self.runtime.is_some(), "a dead node is not asked");
-        common::daemon::http_get(&self.addr, path)
-    }
-}
-
-fn config(farm: &Farm, url: &str, node: &str) -> tributary::config::Config {
+fn config(farm: &Farm, url: &str, node: &str) -> String {
     let mut text = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\npublic_url = \"http://news.example/\"\n\
          [store]\nbackend = \"postgres\"\nurl = \"{url}\"\nnode_id = \"{node}\"\n\
          lease_ttl = \"{}ms\"\nwatch_every = \"200ms\"\nmax_age = \"36500d\"\n\
-         [poll]\nconcurrency = 64\nper_host = {PER_HOST}\n[publish]\nmax_items = 100\n",
-        TTL.as_millis()
+         [poll]\ninterval = \"{}s\"\nconcurrency = 64\nper_host = {PER_HOST}\n\
+         [publish]\nmax_items = 100\n",
+        TTL.as_millis(),
+        INTERVAL.as_secs()
     );
     for feed in 0..FEEDS {
         text.push_str(&format!("[[source]]\nurl = \"{}\"\n", farm.url(feed)));
     }
-    common::config_with_interval(&text, INTERVAL)
+    text
 }
 
 fn wait_until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
@@ -222,6 +186,24 @@ fn wait_until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
     while !check() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Prints what the nodes warned of when the test fails, to tell why.
+struct Warnings<'a>(&'a std::cell::RefCell<Vec<Daemon>>);
+
+impl Drop for Warnings<'_> {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        for (n, node) in self.0.borrow().iter().enumerate() {
+            for line in node.log().lines() {
+                if line.contains("WARN") || line.contains("ERROR") || line.contains("leases") {
+                    eprintln!("node {}: {line}", n + 1);
+                }
+            }
+        }
     }
 }
 
@@ -244,24 +226,19 @@ fn owners(pg: &TestPg, url: &str) -> HashMap<String, BTreeSet<u32>> {
 
 #[test]
 fn three_nodes_share_the_polling_and_serve_the_same_river() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
-        .with_test_writer()
-        .try_init();
     let Some(pg) = TestPg::start() else { return };
     let url = pg.database("cluster");
     let (farm, _farm_runtime) = start_farm();
+    let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
-    let mut nodes: Vec<Node> = ["n1", "n2", "n3"]
-        .iter()
-        .map(|id| Node::start(config(&farm, &url, id)))
-        .collect();
+    let nodes = std::cell::RefCell::new(start_nodes(dir.path(), &farm, &url));
+    let _warnings = Warnings(&nodes);
     let mut options = PgOptions::new(url.clone());
     options.pool_size = 2;
     let store: Store = Postgres::connect(&options).unwrap().into();
 
     // The cold cycle: every feed fetched, every item stored.
-    wait_until(Duration::from_secs(40), "every item stored", || {
+    wait_until(Duration::from_secs(60), "every item stored", || {
         let stored = store.latest(FEEDS * ITEMS + 10).unwrap().len();
         eprintln!(
             "{:?}: {stored} items, {} requests",
@@ -279,37 +256,48 @@ fn three_nodes_share_the_polling_and_serve_the_same_river() {
 
     // The same river from every node at the same watermark: each renders a change
     // after a pause of up to MAX_RENDER_PAUSE (paced by what its renders cost).
-    let river = |node: &Node| common::daemon::body(&node.get("/feed.xml")).to_string();
+    let river = |node: &Daemon| common::daemon::body(&node.get("/feed.xml")).to_string();
     wait_until(
         tributary::publish::MAX_RENDER_PAUSE * 3,
         "the same /feed.xml on every node",
         || {
+            let nodes = nodes.borrow();
             let first = river(&nodes[0]);
             first.matches("<item>").count() == 100 && nodes.iter().all(|n| river(n) == first)
         },
     );
 
-    // A node dies without a word; the others take its partitions after the TTL.
+    // A node dies without a word; the others take its partitions after the TTL and
+    // poll its feeds when they fall due.
     let dead: BTreeSet<u32> = owners(&pg, &url).remove("n3").unwrap();
     let orphaned: HashSet<usize> = (0..FEEDS)
         .filter(|&f| dead.contains(&partition_of(&farm.url(f), PARTITIONS)))
         .collect();
     assert!(!orphaned.is_empty());
-    // The per-host cap holds across the nodes while they share the work.
-    let most = farm.max_in_flight.load(Ordering::SeqCst);
-    assert!(most <= PER_HOST, "{most} requests at once to one host");
-    assert!(most >= 1);
-    nodes[2].kill();
+    nodes.borrow()[2].signal(libc::SIGKILL);
     let killed = Instant::now();
-    let limit = TTL + INTERVAL + Duration::from_secs(2);
-    std::thread::sleep(limit + Duration::from_secs(1));
-    let after = owners(&pg, &url);
-    assert!(!after.contains_key("n3"), "{after:?}");
-    assert_eq!(
-        after.values().map(BTreeSet::len).sum::<usize>(),
-        PARTITIONS as usize
+    nodes.borrow_mut()[2].wait(Duration::from_secs(5));
+    wait_until(TTL * 3, "the dead node's partitions taken", || {
+        let after = owners(&pg, &url);
+        !after.contains_key("n3")
+            && after.values().map(BTreeSet::len).sum::<usize>() == PARTITIONS as usize
+    });
+    // Every feed fetched a second time (the interval, ±10%, after its first).
+    let second_round = started + cold + INTERVAL.mul_f64(1.1) + Duration::from_secs(5);
+    wait_until(
+        second_round.saturating_duration_since(Instant::now()) + Duration::from_secs(10),
+        "every feed fetched twice",
+        || {
+            let requests = farm.requests();
+            let mut counts: HashMap<usize, usize> = HashMap::new();
+            for (feed, _) in &requests {
+                *counts.entry(*feed).or_default() += 1;
+            }
+            counts.len() == FEEDS && counts.values().all(|&n| n >= 2)
+        },
     );
     let requests = farm.requests();
+    let limit = TTL + INTERVAL.mul_f64(1.1) + Duration::from_secs(2);
     for feed in &orphaned {
         let again = requests
             .iter()
@@ -322,8 +310,8 @@ fn three_nodes_share_the_polling_and_serve_the_same_river() {
         );
     }
 
-    // Once per interval, no more, from the first poll to the last, across the
-    // nodes and the take-over (the jitter is ±10%).
+    // Once per interval, no more, across the nodes and the take-over (the jitter is
+    // ±10%).
     let mut times: HashMap<usize, Vec<Instant>> = HashMap::new();
     for (feed, at) in &requests {
         times.entry(*feed).or_default().push(*at);
@@ -331,7 +319,6 @@ fn three_nodes_share_the_polling_and_serve_the_same_river() {
     assert_eq!(times.len(), FEEDS);
     for (feed, times) in &mut times {
         times.sort();
-        assert!(times.len() >= 3, "feed {feed}: {} requests", times.len());
         for pair in times.windows(2) {
             let gap = pair[1] - pair[0];
             assert!(
@@ -340,11 +327,11 @@ fn three_nodes_share_the_polling_and_serve_the_same_river() {
             );
         }
     }
-    // Known fault, not yet understood: around the take-over of a dead node's
-    // partitions one host has been seen with one request more than the cap.
+    // The per-host cap held across the nodes, the take-over included.
     let most = farm.max_in_flight.load(Ordering::SeqCst);
-    eprintln!("most requests at once to one host, take-over included: {most}");
-    assert!(most <= PER_HOST + 1, "{most} requests at once to one host");
+    eprintln!("most requests at once to one host: {most}");
+    assert!(most <= PER_HOST, "{most} requests at once to one host");
+    assert!(most >= 1);
 
     // Every item of the farm, each once.
     let stored = store.latest(FEEDS * ITEMS + 10).unwrap();
@@ -359,10 +346,10 @@ fn three_nodes_share_the_polling_and_serve_the_same_river() {
     assert_eq!(stored.len(), truth.len());
     assert_eq!(seen, truth);
 
-    let survivors: Vec<Node> = nodes.drain(..2).collect();
+    let survivors: Vec<Daemon> = nodes.borrow_mut().drain(..2).collect();
     for node in survivors {
-        node.stop();
+        let status = node.stop(Duration::from_secs(15));
+        assert!(status.success(), "{status:?}");
     }
-    drop(nodes);
     eprintln!("whole test: {:?}", started.elapsed());
 }

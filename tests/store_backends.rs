@@ -356,11 +356,18 @@ fn a_write_under_a_stale_lease_is_refused() {
     one_store
         .record_fetch(&a, &[item("1", Some(1))], &state, at(10))
         .unwrap();
-    // A second node joins: the first gives back half at its next renewal.
+    // A second node joins: at its next renewal the first stops polling half, and
+    // gives their leases back only at the one after, when those polls have ended.
     let second = Leases::new(&two, "two", ttl);
     assert!(second.renew().unwrap().held.is_empty());
     let renewal = first.renew().unwrap();
     assert_eq!((renewal.held.len(), renewal.live_nodes), (128, 2));
+    assert_eq!(renewal.released.len(), 128);
+    assert!(
+        second.renew().unwrap().held.is_empty(),
+        "taken before they were given back"
+    );
+    assert_eq!(first.renew().unwrap().held.len(), 128);
     let renewal = second.renew().unwrap();
     assert_eq!(renewal.held.len(), 128);
     let all: HashSet<u32> = first
@@ -376,8 +383,8 @@ fn a_write_under_a_stale_lease_is_refused() {
     assert_eq!(renewal.live_nodes, 1);
     assert_eq!(renewal.held.len(), 256);
     assert!(second.fence().epoch(part).unwrap() > epoch);
-    // The stalled node wakes up and writes with what it believes it holds.
-    assert_eq!(first.fence().epoch(part), Some(epoch));
+    // The stalled node wakes up: it knows its leases lapsed, and writes nothing.
+    assert_eq!(first.fence().epoch(part), None);
     let late = one_store.record_fetch(&a, &[item("late", Some(2))], &state, at(20));
     assert!(matches!(late, Err(StoreError::Fenced { .. })), "{late:?}");
     let late = one_store.put_source_state(&a.source, &state);
@@ -392,6 +399,88 @@ fn a_write_under_a_stale_lease_is_refused() {
     assert!(second.fence().held().is_empty());
     let renewal = first.renew().unwrap();
     assert_eq!(renewal.held.len(), 256);
+}
+
+/// A node whose lease is still sure on its own clock, but whose partition the
+/// database gave to another node meanwhile (a clock that ran slow, a pause between
+/// its check and its write), is refused by the database itself.
+#[test]
+fn the_database_refuses_a_write_under_a_taken_lease() {
+    let Some(pg) = TestPg::start() else { return };
+    let url = pg.database("fencing_db");
+    let one = connect(&url);
+    let leases = Leases::new(&one, "one", std::time::Duration::from_secs(60));
+    assert_eq!(leases.renew().unwrap().held.len(), 256);
+    let a = origin("s1");
+    let part = partition_of(&a.source.0, 256);
+    let store: Store = one.into();
+    let state = SourceState::default();
+    store
+        .record_fetch(&a, &[item("1", Some(1))], &state, at(10))
+        .unwrap();
+    pg.psql_value(
+        &url,
+        &format!("UPDATE leases SET owner = 'two', epoch = epoch + 1 WHERE part = {part} RETURNING part::text"),
+    );
+    assert!(leases.fence().epoch(part).is_some());
+    let late = store.record_fetch(&a, &[item("late", Some(2))], &state, at(20));
+    assert!(matches!(late, Err(StoreError::Fenced { .. })), "{late:?}");
+    let late = store.put_source_state(&a.source, &state);
+    assert!(matches!(late, Err(StoreError::Fenced { .. })), "{late:?}");
+    assert_eq!(ids(&store.latest(10).unwrap()), ["1"]);
+}
+
+/// A node whose renewals hang (here: a lock every renewal needs, held by another
+/// session) stops polling its partitions while their leases are still valid in the
+/// database, so no other node can have taken them yet; it polls them again once a
+/// renewal goes through.
+#[test]
+fn a_node_whose_renewals_hang_lets_go_before_its_leases_expire() {
+    let Some(pg) = TestPg::start() else { return };
+    let url = pg.database("lapse");
+    let one = connect(&url);
+    let ttl = std::time::Duration::from_secs(3);
+    let leases = Leases::new(&one, "one", ttl);
+    assert_eq!(leases.renew().unwrap().held.len(), 256);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut owned = leases.owned();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let running = runtime.spawn(leases.clone().run(stop.clone()));
+    let locker = runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client
+            .batch_execute("BEGIN; LOCK TABLE nodes IN ACCESS EXCLUSIVE MODE")
+            .await
+            .unwrap();
+        client
+    });
+    let locked = std::time::Instant::now();
+    runtime
+        .block_on(async {
+            tokio::time::timeout(ttl, owned.wait_for(|parts| parts.is_empty())).await
+        })
+        .expect("the node lets go before its leases expire")
+        .unwrap();
+    let unexpired = pg.psql_value(
+        &url,
+        "SELECT (count(*) FILTER (WHERE expires_at > now()))::text FROM leases WHERE owner = 'one'",
+    );
+    assert_eq!(unexpired, "256", "let go after {:?}", locked.elapsed());
+    assert!(leases.fence().held().is_empty());
+    assert!(leases.fence().epoch(0).is_none());
+    // The lock goes: the next renewal takes the partitions up again.
+    runtime.block_on(async { locker.batch_execute("COMMIT").await.unwrap() });
+    runtime
+        .block_on(async {
+            tokio::time::timeout(ttl * 2, owned.wait_for(|parts| parts.len() == 256)).await
+        })
+        .expect("polling again after a renewal")
+        .unwrap();
+    stop.cancel();
+    runtime.block_on(running).unwrap();
 }
 
 /// Two nodes store the same story from two sources at once, many times over: it is

@@ -11,6 +11,8 @@ use super::check::Checker;
 /// 15 seconds: a node killed without releasing its partitions loses them this long
 /// after its last renewal (it renews every third of it).
 pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(15);
+/// The shortest lease TTL taken: renewals come every third of it.
+pub const SHORTEST_LEASE_TTL: Duration = Duration::from_secs(1);
 /// How often a node reads the store's watermark to render other nodes' writes.
 pub const DEFAULT_WATCH_EVERY: Duration = Duration::from_secs(1);
 
@@ -77,14 +79,31 @@ impl Checker<'_> {
             url,
             password,
             node_id: raw.node_id.cloned().unwrap_or_else(default_node_id),
-            lease_ttl: self
-                .duration(raw.lease_ttl, "lease_ttl")
-                .unwrap_or(DEFAULT_LEASE_TTL),
+            lease_ttl: self.lease_ttl(raw.lease_ttl),
             watch_every: self
                 .duration(raw.watch_every, "watch_every")
                 .unwrap_or(DEFAULT_WATCH_EVERY),
             pool_size,
         })
+    }
+
+    /// `lease_ttl`: at least [`SHORTEST_LEASE_TTL`], since leases are renewed every
+    /// third of it.
+    fn lease_ttl(&mut self, raw: Option<&Spanned<String>>) -> Duration {
+        match self.duration(raw, "lease_ttl") {
+            Some(ttl) if ttl < SHORTEST_LEASE_TTL => {
+                self.report(
+                    raw.map(Spanned::span),
+                    format!(
+                        "lease_ttl {} is shorter than {}",
+                        humantime::format_duration(ttl),
+                        humantime::format_duration(SHORTEST_LEASE_TTL)
+                    ),
+                );
+                DEFAULT_LEASE_TTL
+            }
+            ttl => ttl.unwrap_or(DEFAULT_LEASE_TTL),
+        }
     }
 
     fn first_line(&mut self, path: &Path, what: &str) -> Option<String> {

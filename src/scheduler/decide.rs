@@ -14,6 +14,7 @@ use super::poll::PollError;
 use crate::config::{PollConfig, SourceConfig};
 use crate::fetch::Response;
 use crate::item::SourceState;
+use crate::store::StoreError;
 
 /// Whether the server answered 410 Gone under the source's current config: then it
 /// is not polled until its entry changes.
@@ -114,6 +115,9 @@ pub(super) fn mark_gone(source: &SourceConfig, state: &mut SourceState, error: S
     state.last_error = Some(source.scrub(&error));
 }
 
+/// The wait before a source whose write was fenced off is polled again.
+pub(super) const FENCED_RETRY: Duration = Duration::from_secs(15);
+
 /// Records a failure and returns the wait before the next try, before jitter.
 /// `network_down` is asked, for a connection failure only, whether the whole network
 /// seems down: then the source's backoff does not grow. A store failure is not the
@@ -131,6 +135,13 @@ pub(super) fn after_failure(
         debug!(source = %source.shown_url(), error = %message, "poll failed during a network outage");
         state.last_error = Some(message);
         return base.min(plan::BACKOFF_START);
+    }
+    if matches!(err, PollError::Store(StoreError::Fenced { .. })) {
+        // In a cluster, this node's lease on the source's host lapsed or moved while
+        // it polled: nothing was kept. If the lease comes back, the items are fetched
+        // again soon; if another node took it, the source leaves this node's plan.
+        debug!(source = %source.shown_url(), error = %message, "poll not stored: the lease moved");
+        return base.min(FENCED_RETRY);
     }
     if matches!(err, PollError::Store(_)) {
         // The source answered; the store could not keep it. Backing the source off
@@ -444,6 +455,12 @@ mod tests {
         assert_eq!(wait, 30 * MINUTE);
         assert_eq!(state.consecutive_failures, 0);
         assert!(state.last_error.as_deref().unwrap().starts_with("store: "));
+        // A write fenced off in a cluster: fetched again soon, unless the source has
+        // left this node by then.
+        let err = PollError::Store(crate::store::StoreError::Fenced { part: 3 });
+        let wait = after_failure(&source, &mut state, &err, 30 * MINUTE, network_never_asked);
+        assert_eq!(wait, FENCED_RETRY);
+        assert_eq!(state.consecutive_failures, 0);
     }
 
     #[test]

@@ -51,7 +51,12 @@ impl Daemon {
     }
 
     /// Spawns `command` (see [`command`]) and waits (at most 10 s) until it is up.
-    pub fn spawn(mut command: Command) -> Daemon {
+    pub fn spawn(command: Command) -> Daemon {
+        Daemon::spawn_within(command, Duration::from_secs(10))
+    }
+
+    /// Spawns `command` and waits (at most `limit`) until it is up.
+    pub fn spawn_within(mut command: Command, limit: Duration) -> Daemon {
         let mut child = command.spawn().expect("the binary starts");
         let log = Arc::new(Mutex::new(String::new()));
         let stderr = child.stderr.take().unwrap();
@@ -69,7 +74,7 @@ impl Daemon {
             addr: String::new(),
             log,
         };
-        let up = daemon.wait_for_log("tributary is up", Duration::from_secs(10));
+        let up = daemon.wait_for_log("tributary is up", limit);
         daemon.addr = up
             .split_whitespace()
             .find_map(|w| w.strip_prefix("listen="))

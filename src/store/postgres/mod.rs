@@ -73,6 +73,9 @@ impl PgOptions {
 struct Inner {
     bridge: Bridge,
     pool: Pool,
+    /// One connection for the partition leases alone: a renewal must not wait for
+    /// a connection behind item writes while its leases run out.
+    lease_pool: Pool,
     /// The node's leases, when writes are fenced; `None` for a lone writer
     /// (`migrate-store`, tests).
     fence: std::sync::RwLock<Option<Arc<Fence>>>,
@@ -84,6 +87,22 @@ struct Inner {
 #[derive(Clone)]
 pub struct Postgres {
     inner: Arc<Inner>,
+}
+
+/// A pool of at most `size` connections to `config`'s database.
+fn new_pool(config: &tokio_postgres::Config, size: usize) -> Result<Pool, StoreError> {
+    let manager = Manager::from_config(
+        config.clone(),
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(size)
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()
+        .map_err(|err| StoreError::Pool(err.to_string()))
 }
 
 /// A pooled connection.
@@ -104,20 +123,8 @@ impl Postgres {
             config.password(password);
         }
         config.application_name("tributary");
-        let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = bridge.block(async {
-            Pool::builder(manager)
-                .max_size(options.pool_size.max(2))
-                .runtime(deadpool_postgres::Runtime::Tokio1)
-                .build()
-                .map_err(|err| StoreError::Pool(err.to_string()))
-        })?;
+        let pool = bridge.block(async { new_pool(&config, options.pool_size.max(2)) })?;
+        let lease_pool = bridge.block(async { new_pool(&config, 1) })?;
         let applied = bridge.block(async {
             let (mut client, connection) = config.connect(NoTls).await?;
             let task = tokio::spawn(connection);
@@ -133,6 +140,7 @@ impl Postgres {
             inner: Arc::new(Inner {
                 bridge,
                 pool,
+                lease_pool,
                 fence: std::sync::RwLock::new(None),
                 decoded: DecodedItems::default(),
                 changes: watch::Sender::new(0),
@@ -169,6 +177,14 @@ impl Postgres {
 
     pub(crate) async fn conn(&self) -> Result<Conn, StoreError> {
         self.inner.pool.get().await.map_err(|err| match err {
+            deadpool_postgres::PoolError::Backend(err) => StoreError::Postgres(err),
+            other => StoreError::Pool(other.to_string()),
+        })
+    }
+
+    /// The connection of the partition leases (see [`Inner::lease_pool`]).
+    pub(crate) async fn lease_conn(&self) -> Result<Conn, StoreError> {
+        self.inner.lease_pool.get().await.map_err(|err| match err {
             deadpool_postgres::PoolError::Backend(err) => StoreError::Postgres(err),
             other => StoreError::Pool(other.to_string()),
         })
