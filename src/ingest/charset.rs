@@ -25,8 +25,8 @@ pub fn decode<'a>(body: &'a [u8], content_type: Option<&str>) -> Cow<'a, str> {
     if let Some(encoding) = utf16_without_bom(body) {
         return encoding.decode_without_bom_handling(body).0;
     }
-    if is_utf8_beyond_ascii(body) {
-        return UTF_8.decode_without_bom_handling(body).0;
+    if let Some(text) = utf8_beyond_ascii(body) {
+        return Cow::Borrowed(text);
     }
     if let Some(table) = dos_code_page(body, content_type) {
         return Cow::Owned(table.decode_string_lossy(body));
@@ -114,10 +114,14 @@ fn utf16_without_bom(body: &[u8]) -> Option<&'static Encoding> {
     }
 }
 
-/// Whether `body` is valid UTF-8 with at least one multibyte sequence: proof enough
-/// that it is UTF-8, whatever it declares.
-fn is_utf8_beyond_ascii(body: &[u8]) -> bool {
-    !body.is_ascii() && std::str::from_utf8(body).is_ok()
+/// `body` as text when it is valid UTF-8 with at least one multibyte sequence: proof
+/// enough that it is UTF-8, whatever it declares. Validated once, and borrowed as
+/// decoding valid UTF-8 would borrow it.
+fn utf8_beyond_ascii(body: &[u8]) -> Option<&str> {
+    if body.is_ascii() {
+        return None;
+    }
+    std::str::from_utf8(body).ok()
 }
 
 /// The encoding a label names, also under the spellings documents use that the
