@@ -59,6 +59,7 @@ pub async fn run(
     let metrics = Arc::new(Metrics::new());
     metrics.set_per_source(config.per_source_metrics);
     metrics.set_cluster(i64::from(crate::store::postgres::PARTITIONS), 1);
+    let view = cluster_view(&config, &store, leases.as_ref());
     let node = leases.map(|leases| cluster::Node::start(leases, metrics.clone()));
     metrics.name_sources(&config.sources);
     let fetcher = Fetcher::new(&config.poll).context("setting up the HTTP client")?;
@@ -74,6 +75,7 @@ pub async fn run(
         health,
         metrics,
         node: tokio::sync::Mutex::new(node),
+        view,
     };
     let mut tasks = Tasks::start(
         &config,
@@ -162,6 +164,22 @@ struct Parts {
     metrics: Arc<Metrics>,
     /// This node's part in a cluster, when the store is shared.
     node: tokio::sync::Mutex<Option<cluster::Node>>,
+    /// What the operator's endpoints show of the cluster.
+    view: Option<Arc<crate::ops::cluster::ClusterView>>,
+}
+
+/// The operator's view of the cluster, for a node of one.
+fn cluster_view(
+    config: &Config,
+    store: &Store,
+    leases: Option<&crate::store::postgres::Leases>,
+) -> Option<Arc<crate::ops::cluster::ClusterView>> {
+    let (cluster, leases) = (config.cluster.as_ref()?, leases?);
+    Some(Arc::new(crate::ops::cluster::ClusterView::new(
+        leases.clone(),
+        store.clone(),
+        cluster.lease_ttl,
+    )))
 }
 
 /// Where a reload sends the new settings: one channel to each part that applies them.
@@ -348,6 +366,7 @@ impl Tasks {
                 ..Default::default()
             },
             websub: registry,
+            cluster: parts.view.clone(),
         };
         let server = tokio::spawn(http::serve_all(
             listener,

@@ -83,6 +83,14 @@ pub trait Backend: Send + Sync + 'static {
     fn holds(&self, _source: &SourceId, ids: &[&str]) -> Result<Vec<bool>, StoreError> {
         Ok(vec![false; ids.len()])
     }
+    /// Which node holds each partition of the sources, and the nodes seen within
+    /// `ttl`, for a store several nodes share; `None` for a store of one node.
+    fn lease_map(
+        &self,
+        _ttl: std::time::Duration,
+    ) -> Result<Option<super::postgres::LeaseMap>, StoreError> {
+        Ok(None)
+    }
 }
 
 /// The entries of a side table: (key, value) pairs, in key order.

@@ -25,6 +25,7 @@ mod bridge;
 mod retention;
 mod side;
 mod upsert;
+mod view;
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -43,6 +44,7 @@ use crate::item::{Item, Origin, SourceId, SourceState, StoredItem};
 use bridge::Bridge;
 pub use leases::{Fence, Leases, partition_of};
 pub use schema::PARTITIONS;
+pub use view::LeaseMap;
 
 /// How to reach the database and how this node takes part.
 #[derive(Clone, Debug)]
@@ -441,5 +443,8 @@ impl Backend for Postgres {
     }
     fn remove_side_entry(&self, table: SideTable, key: &[u8]) -> Result<bool, StoreError> {
         self.block(self.remove_side(table, key))
+    }
+    fn lease_map(&self, ttl: Duration) -> Result<Option<LeaseMap>, StoreError> {
+        Postgres::lease_map(self, ttl).map(Some)
     }
 }
