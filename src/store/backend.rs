@@ -106,6 +106,9 @@ pub enum SideTable {
 }
 
 impl SideTable {
+    /// Every side table, for copying a whole store.
+    pub const ALL: [SideTable; 2] = [SideTable::HubSubscriptions, SideTable::Websub];
+
     /// The sled tree's name, and the `tab` column's value in PostgreSQL.
     pub fn name(self) -> &'static str {
         match self {
