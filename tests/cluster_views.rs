@@ -132,8 +132,13 @@ async fn each_node_shows_its_partitions_and_the_clusters() {
     assert_eq!(pollers.len(), 2, "{polled_by:?}");
 
     for (name, app) in nodes {
-        let ready = get(app, "/readyz").await;
-        let ready = common::daemon::body(&ready);
+        // Ready once its sources new to the store are polled.
+        let ready = common::eventually(Duration::from_secs(30), || async {
+            let ready = get(app, "/readyz").await;
+            let ready = common::daemon::body(&ready).to_string();
+            ready.starts_with("ready\n").then_some(ready)
+        })
+        .await;
         assert!(
             ready.starts_with(&format!(
                 "ready\nnode {name} holds 128 of {PARTITIONS} partitions; 2 live nodes"

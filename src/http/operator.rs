@@ -99,13 +99,11 @@ pub(super) async fn sources(state: &HttpState, json: bool, query: Option<&str>) 
         let mut statuses = listed
             .sources
             .statuses(range.clone(), &store, |id| metrics.source_items(id))?;
-        let Some(view) = view else {
-            return Ok((statuses, None));
+        let summary = match view {
+            Some(view) => Some(view.mark(&mut statuses, &listed.sources.sources[range])?),
+            None => None,
         };
-        let (summary, map) = view.read()?;
-        let held = summary.held.iter().copied().collect();
-        cluster::annotate(&mut statuses, &listed.sources.sources[range], &map, &held);
-        Ok::<_, crate::store::StoreError>((statuses, Some(summary)))
+        Ok::<_, crate::store::StoreError>((statuses, summary))
     })
     .await;
     let (statuses, summary) = match statuses {

@@ -82,21 +82,35 @@ impl ClusterView {
         };
         Ok((summary, map))
     }
+
+    /// Marks `statuses` (of `sources`) as [`annotate`] does, from the lease table
+    /// now; the cluster's summary. Blocks on the database.
+    pub fn mark(
+        &self,
+        statuses: &mut [SourceStatus],
+        sources: &[SourceConfig],
+    ) -> Result<ClusterSummary, StoreError> {
+        let (summary, map) = self.read()?;
+        let held = summary.held.iter().copied().collect();
+        annotate(statuses, sources, &map, Some(&held));
+        Ok(summary)
+    }
 }
 
 /// Marks each of `statuses` (of `sources`, in the same order) with its partition,
-/// the node that holds it, and whether this node polls it.
+/// the node that holds it, and, on a node (which holds `held`), whether it polls it.
 pub fn annotate(
     statuses: &mut [SourceStatus],
     sources: &[SourceConfig],
     map: &LeaseMap,
-    held: &BTreeSet<u32>,
+    held: Option<&BTreeSet<u32>>,
 ) {
     for (status, source) in statuses.iter_mut().zip(sources) {
         let part = partition_of(&source.id.0, PARTITIONS);
         status.partition = Some(part);
         status.owner = map.owners.get(&part).cloned();
-        status.polled_here = Some(held.contains(&part) && status.status != Status::Disabled);
+        status.polled_here =
+            held.map(|held| held.contains(&part) && status.status != Status::Disabled);
     }
 }
 

@@ -259,6 +259,10 @@ impl Table {
             if let Some(error) = &s.last_error {
                 let _ = writeln!(out, "{:<16}  error: {error}", "");
             }
+            if let Some(part) = s.partition {
+                let node = s.owner.as_deref().unwrap_or("no node now");
+                let _ = writeln!(out, "{:<16}  partition {part}, polled by {node}", "");
+            }
             self.sources += 1;
             self.failing += usize::from(matches!(s.status, Status::Failing | Status::BackingOff));
             self.items += s.items.unwrap_or(0);
