@@ -22,6 +22,8 @@ pub mod leases;
 pub mod schema;
 
 mod bridge;
+mod forgetting;
+mod kv;
 mod retention;
 mod side;
 mod upsert;
@@ -443,6 +445,12 @@ impl Backend for Postgres {
     }
     fn remove_side_entry(&self, table: SideTable, key: &[u8]) -> Result<bool, StoreError> {
         self.block(self.remove_side(table, key))
+    }
+    fn forgotten(&self) -> u64 {
+        self.forgotten_count()
+    }
+    fn holds(&self, source: &SourceId, ids: &[&str]) -> Result<Vec<bool>, StoreError> {
+        self.holds_ids(source, ids)
     }
     fn lease_map(&self, ttl: Duration) -> Result<Option<LeaseMap>, StoreError> {
         Postgres::lease_map(self, ttl).map(Some)

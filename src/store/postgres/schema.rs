@@ -55,6 +55,8 @@ const MIGRATIONS: &[(i32, &str)] = &[
         PRIMARY KEY (tab, key)
     );",
     ),
+    // Advanced after every write that forgets an identity (see `forgetting.rs`).
+    (3, "CREATE SEQUENCE forgotten;"),
 ];
 
 /// The newest schema version this build knows.
