@@ -8,6 +8,7 @@
 //! the WebSub subscriber's wiring in `websub.rs`.
 
 mod cluster;
+mod config_sync;
 pub mod reload;
 mod retention;
 pub mod shutdown;
@@ -66,6 +67,9 @@ pub async fn run(
     let local = listener.local_addr()?;
     let admin = bind_admin(&config).await?;
     let mut triggers = reload::Triggers::new(&config).context("listening for SIGHUP")?;
+    let sync_stop = CancellationToken::new();
+    let _stop_sync = sync_stop.clone().drop_guard();
+    let sync = follow_cluster(&config, &store, &mut triggers, sync_stop).await;
     // What the store already holds is served at once, before the first poll ends.
     let (publisher, first) = publish_stored(&store, &config, local).await?;
     let (mut settings, receivers) = Settings::channels(&config, local);
@@ -76,6 +80,7 @@ pub async fn run(
         metrics,
         node: tokio::sync::Mutex::new(node),
         view,
+        sync,
     };
     let mut tasks = Tasks::start(
         &config,
@@ -166,6 +171,23 @@ struct Parts {
     node: tokio::sync::Mutex<Option<cluster::Node>>,
     /// What the operator's endpoints show of the cluster.
     view: Option<Arc<crate::ops::cluster::ClusterView>>,
+    /// How this node's reloads reach the other nodes of its cluster.
+    sync: Option<config_sync::ConfigSync>,
+}
+
+/// For a node of a cluster: reloads when another node does, and is ready to tell the
+/// others of its own reloads.
+async fn follow_cluster(
+    config: &Config,
+    store: &Store,
+    triggers: &mut reload::Triggers,
+    stop: CancellationToken,
+) -> Option<config_sync::ConfigSync> {
+    let every = config.cluster.as_ref()?.watch_every;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let sync = config_sync::ConfigSync::start(store, every, tx, stop).await?;
+    triggers.follow_cluster(rx);
+    Some(sync)
 }
 
 /// The operator's view of the cluster, for a node of one.
@@ -476,6 +498,9 @@ async fn until_shutdown(
             result = &mut *server => return Ok(Some(result)),
             trigger = triggers.next() => {
                 running = reload::apply(trigger, &started, running, triggers, settings).await?;
+                if let Some(sync) = parts.sync.as_ref().filter(|_| trigger != reload::Trigger::Cluster) {
+                    sync.announce().await;
+                }
                 parts.metrics.set_per_source(running.per_source_metrics);
             }
             _ = status_every.tick() => update_status(parts, &running).await,

@@ -83,6 +83,16 @@ pub trait Backend: Send + Sync + 'static {
     fn holds(&self, _source: &SourceId, ids: &[&str]) -> Result<Vec<bool>, StoreError> {
         Ok(vec![false; ids.len()])
     }
+    /// The version of the config of a store several nodes share, advanced by
+    /// [`Backend::bump_config_version`]; `None` for a store of one node.
+    fn config_version(&self) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
+    /// Tells the other nodes sharing the store that this one reloaded its config;
+    /// the new version (`None` for a store of one node).
+    fn bump_config_version(&self) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
     /// Which node holds each partition of the sources, and the nodes seen within
     /// `ttl`, for a store several nodes share; `None` for a store of one node.
     fn lease_map(

@@ -22,6 +22,7 @@ pub mod leases;
 pub mod schema;
 
 mod bridge;
+mod config_version;
 mod forgetting;
 mod kv;
 mod retention;
@@ -448,6 +449,12 @@ impl Backend for Postgres {
     }
     fn forgotten(&self) -> u64 {
         self.forgotten_count()
+    }
+    fn config_version(&self) -> Result<Option<u64>, StoreError> {
+        self.block(self.read_config_version()).map(Some)
+    }
+    fn bump_config_version(&self) -> Result<Option<u64>, StoreError> {
+        self.block(self.advance_config_version()).map(Some)
     }
     fn holds(&self, source: &SourceId, ids: &[&str]) -> Result<Vec<bool>, StoreError> {
         self.holds_ids(source, ids)
