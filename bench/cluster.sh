@@ -68,10 +68,11 @@ farms_answer() {
   done
 }
 
-# Sum of user+system CPU ticks of PostgreSQL's processes.
+# Sum of user+system CPU ticks of this PostgreSQL's processes (the postmaster and
+# its children; not every postgres of the machine, which a shared one runs more of).
 pg_ticks() {
   local total=0 pid
-  for pid in $(pgrep -f "postgres.*$WORK/pg|postgres: " || true); do
+  for pid in $PG_PID $(pgrep -P "$PG_PID" || true); do
     [ -r "/proc/$pid/stat" ] || continue
     total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
   done
