@@ -72,7 +72,9 @@ farms_answer() {
 # its children; not every postgres of the machine, which a shared one runs more of).
 pg_ticks() {
   local total=0 pid
-  for pid in $PG_PID $(pgrep -P "$PG_PID" || true); do
+  local postmaster
+  postmaster=$(head -1 "$WORK/pg/data/postmaster.pid")
+  for pid in $postmaster $(pgrep -P "$postmaster" || true); do
     [ -r "/proc/$pid/stat" ] || continue
     total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
   done
