@@ -39,13 +39,17 @@ psql_() { psql -X -q -t -A -h "$WORK/pg" -p "$PGPORT" -U postgres "$@"; }
 for _ in $(seq 100); do psql_ -c 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.1; done
 psql_ -c 'SELECT 1' >/dev/null || die "PostgreSQL did not start: $(tail -3 "$WORK/pg.log")"
 
-# The farm: HOSTS farms of FEEDS/HOSTS feeds, one per loopback address.
+# The farm: HOSTS farms of FEEDS/HOSTS feeds, one per loopback address. They serve
+# every run: each run may take up to MAX_SECONDS, so they live that long per run and
+# one more (a farm that stopped after MAX_SECONDS in all cut the last runs short).
 per_host=$((FEEDS / HOSTS))
+runs=$(wc -w <<<"$NODES")
+farm_seconds=$((MAX_SECONDS * (runs + 1) > 86400 ? 86400 : MAX_SECONDS * (runs + 1)))
 : >"$WORK/sources.toml"
 for h in $(seq 0 $((HOSTS - 1))); do
   addr=127.0.0.$((10 + h)) port=$((FARM_PORT + h))
   python3 "$FARM" --host "$addr" --port "$port" --feeds "$per_host" --items "$FARM_ITEMS" --rate 0 \
-    --epoch 1767225600 --seed "$h" --max-seconds "$MAX_SECONDS" \
+    --epoch 1767225600 --seed "$h" --max-seconds "$farm_seconds" \
     --write-config "$WORK/farm-$h.toml" >"$WORK/farm-$h.log" 2>&1 &
   EXTRA_PIDS="$EXTRA_PIDS $!"
 done
@@ -55,10 +59,22 @@ for h in $(seq 0 $((HOSTS - 1))); do
 done
 want_items=$((per_host * HOSTS * FARM_ITEMS))
 
-# Sum of user+system CPU ticks of PostgreSQL's processes.
+# Every farm answers (or the bench stops: a run against a dead farm measures nothing).
+farms_answer() {
+  local h
+  for h in $(seq 0 $((HOSTS - 1))); do
+    curl -fsS -m 5 "http://127.0.0.$((10 + h)):$((FARM_PORT + h))/healthz" >/dev/null 2>&1 ||
+      die "the farm on 127.0.0.$((10 + h)) stopped answering: $(tail -2 "$WORK/farm-$h.log")"
+  done
+}
+
+# Sum of user+system CPU ticks of this PostgreSQL's processes (the postmaster and
+# its children; not every postgres of the machine, which a shared one runs more of).
 pg_ticks() {
   local total=0 pid
-  for pid in $(pgrep -f "postgres.*$WORK/pg|postgres: " || true); do
+  local postmaster
+  postmaster=$(head -1 "$WORK/pg/data/postmaster.pid")
+  for pid in $postmaster $(pgrep -P "$postmaster" || true); do
     [ -r "/proc/$pid/stat" ] || continue
     total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
   done
@@ -68,6 +84,7 @@ hz=$(getconf CLK_TCK)
 
 printf '%-6s %-10s %-28s %-16s %-22s\n' nodes cold_s polls_per_s_per_node pg_cpu_ms_per_1k rss_mb_per_node
 for n in $NODES; do
+  farms_answer
   db=bench_$n
   psql_ -c "CREATE DATABASE $db" >/dev/null
   pids=()
@@ -105,7 +122,12 @@ for n in $NODES; do
   cpu_ms=$(( ticks * 1000 / hz ))
   printf '%-6s %-10.1f %-28s %-16s %-22s\n' "$n" "$cold" "${rates[*]}" \
     "$(( cpu_ms * 1000 / (stored > 0 ? stored : 1) ))" "${rss[*]}"
-  [ "$stored" -ge "$want_items" ] || echo "  (only $stored of $want_items items stored within $MAX_SECONDS s)"
+  if [ "$stored" -lt "$want_items" ]; then
+    echo "  (only $stored of $want_items items stored within $MAX_SECONDS s; partitions held:" \
+      "$(psql_ -d "$db" -c "SELECT string_agg(owner || '=' || n, ' ') FROM (SELECT owner, count(*) n
+         FROM leases WHERE expires_at > now() GROUP BY owner) o"))"
+  fi
+  farms_answer
   kill "${pids[@]}" 2>/dev/null || true
   wait "${pids[@]}" 2>/dev/null || true
 done

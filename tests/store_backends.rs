@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use tributary::item::{Item, ItemId, Origin, SourceId, SourceState, StoredItem};
 use tributary::store::postgres::{Leases, PgOptions, Postgres, partition_of};
-use tributary::store::{Record, Store, StoreError};
+use tributary::store::{Record, SideEntries, SideTable, Store, StoreError};
 
 use common::postgres::TestPg;
 
@@ -71,6 +71,50 @@ fn scenarios(mut fresh: impl FnMut() -> Store) {
     a_source_keeps_at_most_its_max_items(&fresh());
     counts_state_and_change_signals(&fresh());
     views_scan_a_bounded_number_of_items(&fresh());
+    forgetting_is_counted(&fresh());
+}
+
+/// What the scheduler's memory of known entries relies on: `forgotten` stands still
+/// while the store forgets no identity (writes, unchanged rewrites, trims) and moves
+/// when it does (a take-over, an expired tombstone); `holds` says which ids a source
+/// holds, live or trimmed.
+fn forgetting_is_counted(store: &Store) {
+    let state = SourceState::default();
+    let (a, b) = (origin("a"), origin("b"));
+    let story = "https://news.example/story";
+    let items = [
+        linked("a-1", story, 400),
+        item("a-2", Some(300)),
+        item("a-3", Some(200)),
+    ];
+    let start = store.forgotten();
+    assert_eq!(store.forgotten(), start);
+    store.record_fetch(&a, &items, &state, at(1000)).unwrap();
+    let report = store.record_fetch(&a, &items, &state, at(1100)).unwrap();
+    assert_eq!(report.unchanged, 3);
+    assert_eq!(store.trim(at(250), 100).unwrap().removed, 1);
+    assert_eq!(store.forgotten(), start, "nothing was forgotten yet");
+    let report = store
+        .record_fetch(&b, &[linked("b-1", story, 100)], &state, at(1200))
+        .unwrap();
+    assert_eq!(report.taken_over, 1);
+    let taken = store.forgotten();
+    assert_ne!(taken, start, "a take-over forgets a-1");
+    assert_eq!(store.forgotten(), taken);
+    assert_eq!(
+        store
+            .holds(&a.source, ["a-1", "a-2", "a-3", "a-4"])
+            .unwrap(),
+        [false, true, true, false]
+    );
+    assert_eq!(store.holds(&b.source, ["b-1"]).unwrap(), [true]);
+    // Every item trimmed, and the tombstone of a-3 expired.
+    store.trim(Utc::now() + Duration::days(1), 100).unwrap();
+    assert_ne!(
+        store.forgotten(),
+        taken,
+        "an expired tombstone is forgotten"
+    );
 }
 
 fn upserts_dedup_update_and_move(store: &Store) {
@@ -283,6 +327,26 @@ fn the_postgres_store_behaves_as_the_embedded_one() {
         n += 1;
         connect(&pg.database(&format!("s{n}"))).into()
     });
+}
+
+/// A node sees what another forgot: the count is the database's.
+#[test]
+fn nodes_see_what_the_others_forgot() {
+    let Some(pg) = TestPg::start() else { return };
+    let url = pg.database("forgotten");
+    let (one, two): (Store, Store) = (connect(&url).into(), connect(&url).into());
+    let state = SourceState::default();
+    let story = "https://news.example/story";
+    one.record_fetch(&origin("a"), &[linked("a-1", story, 400)], &state, at(1000))
+        .unwrap();
+    let before = two.forgotten();
+    assert_eq!(one.forgotten(), before);
+    let report = one
+        .record_fetch(&origin("b"), &[linked("b-1", story, 100)], &state, at(1000))
+        .unwrap();
+    assert_eq!(report.taken_over, 1);
+    assert_ne!(two.forgotten(), before);
+    assert_eq!(two.forgotten(), one.forgotten());
 }
 
 #[test]
@@ -627,4 +691,59 @@ fn migrate_store_copies_sled_into_postgres_and_back() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(everything(&Store::open(&back).unwrap()), original);
+}
+
+/// `tributary migrate-store` copies the side tables too, both ways: the
+/// subscriptions to the sources' hubs and the built-in hub's subscribers.
+#[test]
+fn migrate_store_copies_the_side_tables_both_ways() {
+    let Some(pg) = TestPg::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (first, back) = (dir.path().join("first"), dir.path().join("back"));
+    let entries = |store: &Store| -> Vec<SideEntries> {
+        SideTable::ALL
+            .iter()
+            .map(|&table| store.backend().side_entries(table).unwrap())
+            .collect()
+    };
+    let original = {
+        let sled = Store::open(&first).unwrap();
+        sled.record_fetch(
+            &origin("a"),
+            &[item("a1", Some(100))],
+            &SourceState::default(),
+            at(1000),
+        )
+        .unwrap();
+        for n in 0..3u8 {
+            let backend = sled.backend();
+            backend
+                .put_side_entry(SideTable::Websub, &[b'w', n], &[n; 40])
+                .unwrap();
+            backend
+                .put_side_entry(SideTable::HubSubscriptions, &[b'h', n, 0, n], b"sub")
+                .unwrap();
+        }
+        entries(&sled)
+    };
+    assert!(original.iter().all(|table| table.len() == 3));
+    let url = pg.database("side");
+    let to_pg = format!("postgres:{url}");
+    let run = |from: &str, to: &str| {
+        let output = common::tributary(&["migrate-store", from, to]);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).to_string()
+    };
+    let said = run(&format!("sled:{}", first.display()), &to_pg);
+    assert!(
+        said.contains("3 hub_subscriptions entries, 3 websub entries"),
+        "{said}"
+    );
+    assert_eq!(entries(&connect(&url).into()), original);
+    run(&to_pg, &format!("sled:{}", back.display()));
+    assert_eq!(entries(&Store::open(&back).unwrap()), original);
 }

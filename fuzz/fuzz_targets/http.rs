@@ -128,6 +128,7 @@ static STATE: LazyLock<Arc<HttpState>> = LazyLock::new(|| {
         admin: Default::default(),
         hub,
         websub: None,
+        cluster: None,
     })
 });
 

@@ -1,6 +1,7 @@
 //! `tributary migrate-store FROM TO`: copies every record of one store into another,
 //! sled to PostgreSQL or back: items, identities and tombstones, links, aliases,
-//! source states. The keys and values are the same bytes in both backends, so the
+//! source states, and the side tables (the subscriptions to the sources' WebSub hubs
+//! and the built-in hub's subscribers). The keys and values are the same bytes in both backends, so the
 //! copy is exact. The destination must hold no items; the daemon must not be running
 //! on the sled store (sled allows one process).
 
@@ -8,7 +9,7 @@ use anyhow::{Context, bail};
 use std::path::PathBuf;
 
 use crate::store::postgres::{PgOptions, Postgres};
-use crate::store::{Record, Store};
+use crate::store::{Record, SideTable, Store};
 
 /// Records written per batch: bounded memory for any size of store.
 const BATCH: usize = 5000;
@@ -102,6 +103,33 @@ pub fn migrate(
     if copied != items {
         bail!("copied {items} items but the destination counts {copied}");
     }
-    println!("copied {records} records: {items} items, {tombstones} tombstones");
+    let side = copy_side_tables(&source, &destination)?;
+    println!("copied {records} records: {items} items, {tombstones} tombstones; {side}");
     Ok(())
+}
+
+/// Copies every entry of every side table; says how many of each it copied.
+fn copy_side_tables(source: &Store, destination: &Store) -> anyhow::Result<String> {
+    let mut copied = Vec::new();
+    for table in SideTable::ALL {
+        let entries = source
+            .backend()
+            .side_entries(table)
+            .with_context(|| format!("reading the side table {}", table.name()))?;
+        for (key, value) in &entries {
+            destination
+                .backend()
+                .put_side_entry(table, key, value)
+                .with_context(|| format!("writing the side table {}", table.name()))?;
+        }
+        let now = destination.backend().side_entries(table)?;
+        if now != entries {
+            bail!(
+                "the side table {} holds other entries after the copy",
+                table.name()
+            );
+        }
+        copied.push(format!("{} {} entries", entries.len(), table.name()));
+    }
+    Ok(copied.join(", "))
 }

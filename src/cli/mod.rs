@@ -11,6 +11,7 @@ mod manage;
 mod migrate;
 mod reset;
 mod run;
+mod shared;
 mod sources;
 
 use crate::config::{self, Config};

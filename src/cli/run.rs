@@ -103,9 +103,10 @@ pub(super) fn check(found: &super::discover::Found) -> ExitCode {
 
 pub(super) fn poll_once(config: Config) -> anyhow::Result<()> {
     let runtime = daemon_runtime().context("starting the runtime")?;
+    let store = super::shared::open(&config)
+        .with_context(|| format!("opening {}", super::shared::describe(&config)))?;
+    super::shared::refuse_while_nodes_poll(&config, &store)?;
     runtime.block_on(async {
-        let store = crate::store::Store::open(&config.store_path)
-            .with_context(|| format!("opening the store at {}", config.store_path.display()))?;
         let started = std::time::Instant::now();
         let scheduler = crate::scheduler::Scheduler {
             store: store.clone(),

@@ -29,6 +29,13 @@ pub(super) fn sources(config: &Config, json: bool) -> anyhow::Result<()> {
         }
         Err(unanswered) => unanswered,
     };
+    if config.cluster.is_some() {
+        out.from = Some(format!(
+            "from the shared PostgreSQL store (no daemon answers at {url})"
+        ));
+        from_shared_store(config, &mut out).context("reading the shared PostgreSQL store")?;
+        return out.finish();
+    }
     out.from = Some(if config.store_path.exists() {
         format!(
             "from the store at {} (no daemon answers at {url})",
@@ -220,13 +227,39 @@ fn from_store(config: &Config, out: &mut Output) -> anyhow::Result<()> {
         return Ok(());
     }
     let store = crate::store::Store::open(&config.store_path)?;
+    from_open_store(config, &store, out, None)
+}
+
+/// Writes the statuses as the shared store remembers them, each with its partition
+/// and the node that holds it now.
+fn from_shared_store(config: &Config, out: &mut Output) -> anyhow::Result<()> {
+    let store = super::shared::open(config)?;
+    let ttl = config
+        .cluster
+        .as_ref()
+        .map(|c| c.lease_ttl)
+        .unwrap_or_default();
+    let map = super::shared::lease_map(&store, ttl)?;
+    from_open_store(config, &store, out, Some(&map))
+}
+
+fn from_open_store(
+    config: &Config,
+    store: &crate::store::Store,
+    out: &mut Output,
+    leases: Option<&crate::store::postgres::LeaseMap>,
+) -> anyhow::Result<()> {
     let counts = store.item_counts()?;
     let list =
         crate::ops::listing::SourceList::new(config.sources.clone(), config.disabled.clone());
     let count = |id: &crate::item::SourceId| Some(counts.get(id).copied().unwrap_or(0));
     for start in (0..list.sources.len()).step_by(PAGE) {
         let rows = start..(start + PAGE).min(list.sources.len());
-        out.page(&list.statuses(rows, &store, count)?)?;
+        let mut statuses = list.statuses(rows.clone(), store, count)?;
+        if let Some(map) = leases {
+            crate::ops::cluster::annotate(&mut statuses, &list.sources[rows], map, None);
+        }
+        out.page(&statuses)?;
     }
     Ok(())
 }

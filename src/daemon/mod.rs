@@ -8,6 +8,7 @@
 //! the WebSub subscriber's wiring in `websub.rs`.
 
 mod cluster;
+mod config_sync;
 pub mod reload;
 mod retention;
 pub mod shutdown;
@@ -59,12 +60,16 @@ pub async fn run(
     let metrics = Arc::new(Metrics::new());
     metrics.set_per_source(config.per_source_metrics);
     metrics.set_cluster(i64::from(crate::store::postgres::PARTITIONS), 1);
+    let view = cluster_view(&config, &store, leases.as_ref());
     let node = leases.map(|leases| cluster::Node::start(leases, metrics.clone()));
     metrics.name_sources(&config.sources);
     let fetcher = Fetcher::new(&config.poll).context("setting up the HTTP client")?;
     let local = listener.local_addr()?;
     let admin = bind_admin(&config).await?;
     let mut triggers = reload::Triggers::new(&config).context("listening for SIGHUP")?;
+    let sync_stop = CancellationToken::new();
+    let _stop_sync = sync_stop.clone().drop_guard();
+    let sync = follow_cluster(&config, &store, &mut triggers, sync_stop).await;
     // What the store already holds is served at once, before the first poll ends.
     let (publisher, first) = publish_stored(&store, &config, local).await?;
     let (mut settings, receivers) = Settings::channels(&config, local);
@@ -74,6 +79,8 @@ pub async fn run(
         health,
         metrics,
         node: tokio::sync::Mutex::new(node),
+        view,
+        sync,
     };
     let mut tasks = Tasks::start(
         &config,
@@ -162,6 +169,39 @@ struct Parts {
     metrics: Arc<Metrics>,
     /// This node's part in a cluster, when the store is shared.
     node: tokio::sync::Mutex<Option<cluster::Node>>,
+    /// What the operator's endpoints show of the cluster.
+    view: Option<Arc<crate::ops::cluster::ClusterView>>,
+    /// How this node's reloads reach the other nodes of its cluster.
+    sync: Option<config_sync::ConfigSync>,
+}
+
+/// For a node of a cluster: reloads when another node does, and is ready to tell the
+/// others of its own reloads.
+async fn follow_cluster(
+    config: &Config,
+    store: &Store,
+    triggers: &mut reload::Triggers,
+    stop: CancellationToken,
+) -> Option<config_sync::ConfigSync> {
+    let every = config.cluster.as_ref()?.watch_every;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let sync = config_sync::ConfigSync::start(store, every, tx, stop).await?;
+    triggers.follow_cluster(rx);
+    Some(sync)
+}
+
+/// The operator's view of the cluster, for a node of one.
+fn cluster_view(
+    config: &Config,
+    store: &Store,
+    leases: Option<&crate::store::postgres::Leases>,
+) -> Option<Arc<crate::ops::cluster::ClusterView>> {
+    let (cluster, leases) = (config.cluster.as_ref()?, leases?);
+    Some(Arc::new(crate::ops::cluster::ClusterView::new(
+        leases.clone(),
+        store.clone(),
+        cluster.lease_ttl,
+    )))
 }
 
 /// Where a reload sends the new settings: one channel to each part that applies them.
@@ -348,6 +388,7 @@ impl Tasks {
                 ..Default::default()
             },
             websub: registry,
+            cluster: parts.view.clone(),
         };
         let server = tokio::spawn(http::serve_all(
             listener,
@@ -457,6 +498,9 @@ async fn until_shutdown(
             result = &mut *server => return Ok(Some(result)),
             trigger = triggers.next() => {
                 running = reload::apply(trigger, &started, running, triggers, settings).await?;
+                if let Some(sync) = parts.sync.as_ref().filter(|_| trigger != reload::Trigger::Cluster) {
+                    sync.announce().await;
+                }
                 parts.metrics.set_per_source(running.per_source_metrics);
             }
             _ = status_every.tick() => update_status(parts, &running).await,

@@ -29,6 +29,8 @@ pub const SETTLE: Duration = Duration::from_millis(300);
 pub enum Trigger {
     Signal,
     FileChanged,
+    /// Another node of the cluster reloaded (see `config_sync`).
+    Cluster,
 }
 
 impl Trigger {
@@ -36,6 +38,7 @@ impl Trigger {
         match self {
             Trigger::Signal => "SIGHUP",
             Trigger::FileChanged => "the file changed",
+            Trigger::Cluster => "another node reloaded",
         }
     }
 }
@@ -47,6 +50,8 @@ pub struct Triggers {
     watcher: Option<RecommendedWatcher>,
     changes: mpsc::UnboundedReceiver<()>,
     changes_tx: mpsc::UnboundedSender<()>,
+    /// Reloads of the other nodes of a cluster, when the store is shared.
+    cluster: Option<mpsc::UnboundedReceiver<()>>,
 }
 
 impl Triggers {
@@ -59,6 +64,7 @@ impl Triggers {
             watcher: None,
             changes,
             changes_tx,
+            cluster: None,
         };
         triggers.watch(config.watch);
         Ok(triggers)
@@ -84,9 +90,21 @@ impl Triggers {
         }
     }
 
+    /// Also reloads when another node of the cluster did (each `()` on `reloads`).
+    pub fn follow_cluster(&mut self, reloads: mpsc::UnboundedReceiver<()>) {
+        self.cluster = Some(reloads);
+    }
+
     /// The next reload request. Changes of the file are reported once they settle.
     pub async fn next(&mut self) -> Trigger {
+        let cluster = async {
+            match &mut self.cluster {
+                Some(reloads) => reloads.recv().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
+            Some(()) = cluster => Trigger::Cluster,
             _ = self.hangup.recv() => Trigger::Signal,
             Some(()) = self.changes.recv() => {
                 while let Ok(Some(())) = tokio::time::timeout(SETTLE, self.changes.recv()).await {}

@@ -90,6 +90,9 @@ pub struct HttpState {
     /// The WebSub subscriptions, whose hubs call `/websub/<token>`; `None` when the
     /// daemon does not subscribe (no `[server] public_url`).
     pub websub: Option<Arc<crate::websub::Registry>>,
+    /// This node's view of its cluster, when the store is shared: `/readyz`,
+    /// `/metrics` and `/sources` show the node's partitions and the cluster's.
+    pub cluster: Option<Arc<crate::ops::cluster::ClusterView>>,
 }
 
 /// What `/sources` lists: the configured sources, under the site's title.

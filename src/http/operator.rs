@@ -9,6 +9,7 @@ use tracing::warn;
 
 use super::routes::plain;
 use super::{Body, HttpState};
+use crate::ops::cluster;
 use crate::ops::listing::{Listing, PageQuery};
 use crate::ops::metrics;
 use crate::ops::status;
@@ -37,7 +38,10 @@ pub(super) async fn readyz(state: &HttpState) -> Response<Body> {
         return plain(StatusCode::SERVICE_UNAVAILABLE, reason);
     }
     if store_answers(state).await {
-        plain(StatusCode::OK, "ready")
+        match &state.cluster {
+            Some(cluster) => plain(StatusCode::OK, &format!("ready\n{}", cluster.describe())),
+            None => plain(StatusCode::OK, "ready"),
+        }
     } else {
         plain(StatusCode::SERVICE_UNAVAILABLE, "store unavailable")
     }
@@ -45,15 +49,27 @@ pub(super) async fn readyz(state: &HttpState) -> Response<Body> {
 
 pub(super) async fn metrics(state: &HttpState) -> Response<Body> {
     let store = state.store.clone();
-    let size = tokio::task::spawn_blocking(move || store.size_on_disk())
-        .await
-        .ok()
-        .and_then(|size| {
-            size.map_err(|err| warn!(error = %err, "cannot measure the store"))
+    let cluster = state.cluster.clone();
+    let read = tokio::task::spawn_blocking(move || {
+        let size = store
+            .size_on_disk()
+            .map_err(|err| warn!(error = %err, "cannot measure the store"))
+            .unwrap_or(0);
+        let summary = cluster.and_then(|cluster| {
+            cluster
+                .read()
+                .map_err(|err| warn!(error = %err, "cannot read the lease table"))
                 .ok()
-        })
-        .unwrap_or(0);
-    let mut response = Response::new(Body::new(Bytes::from(state.metrics.encode(size))));
+        });
+        (size, summary)
+    })
+    .await;
+    let (size, summary) = read.unwrap_or((0, None));
+    let mut text = state.metrics.encode(size);
+    if let Some((summary, _)) = &summary {
+        cluster::add_families(&mut text, summary);
+    }
+    let mut response = Response::new(Body::new(Bytes::from(text)));
     response.headers_mut().insert(
         CONTENT_TYPE,
         HeaderValue::from_static(metrics::CONTENT_TYPE),
@@ -78,13 +94,19 @@ pub(super) async fn sources(state: &HttpState, json: bool, query: Option<&str>) 
     let metrics = state.metrics.clone();
     let listed = page.clone();
     let range = rows.clone();
+    let view = state.cluster.clone();
     let statuses = tokio::task::spawn_blocking(move || {
-        listed
+        let mut statuses = listed
             .sources
-            .statuses(range, &store, |id| metrics.source_items(id))
+            .statuses(range.clone(), &store, |id| metrics.source_items(id))?;
+        let summary = match view {
+            Some(view) => Some(view.mark(&mut statuses, &listed.sources.sources[range])?),
+            None => None,
+        };
+        Ok::<_, crate::store::StoreError>((statuses, summary))
     })
     .await;
-    let statuses = match statuses {
+    let (statuses, summary) = match statuses {
         Ok(Ok(statuses)) => statuses,
         Ok(Err(err)) => {
             warn!(error = %err, "cannot read the source states");
@@ -104,6 +126,7 @@ pub(super) async fn sources(state: &HttpState, json: bool, query: Option<&str>) 
             total: Some(total),
             failing: Some(failing),
             next: link.clone(),
+            cluster: summary,
         };
         (listing.to_json(), "application/json", link)
     } else {
@@ -113,6 +136,7 @@ pub(super) async fn sources(state: &HttpState, json: bool, query: Option<&str>) 
             failing,
             first: rows.start,
             next: next.clone(),
+            cluster: summary.as_ref().map(cluster::html_line),
         };
         let body = status::render_html(&statuses, &header, Utc::now());
         let link = next.map(|next| format!("sources?{next}"));

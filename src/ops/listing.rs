@@ -156,6 +156,9 @@ pub struct Listing {
     pub failing: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<String>,
+    /// In a cluster: this node, its partitions and the live nodes'.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<super::cluster::ClusterSummary>,
 }
 
 impl Listing {

@@ -4,6 +4,7 @@
 //! `tributary sources`, a [`listing`] page at a time), the systemd [`watchdog`] and readiness notes ([`systemd`]),
 //! and journal-friendly [`logging`].
 
+pub mod cluster;
 pub mod health;
 pub mod item_counts;
 pub mod listing;

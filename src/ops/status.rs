@@ -65,6 +65,14 @@ pub struct SourceStatus {
     pub next_poll: Option<DateTime<Utc>>,
     /// Items in the store; `None` when not counted yet.
     pub items: Option<u64>,
+    /// In a cluster: the partition of the source's host, the node holding it now
+    /// (none while it is free or expired), and whether this node polls the source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub polled_here: Option<bool>,
 }
 
 /// The status of one source from its config and remembered state.
@@ -97,6 +105,9 @@ pub fn source_status(
         consecutive_failures: state.consecutive_failures,
         next_poll: state.next_poll,
         items,
+        partition: None,
+        owner: None,
+        polled_here: None,
     }
 }
 
@@ -248,6 +259,10 @@ impl Table {
             if let Some(error) = &s.last_error {
                 let _ = writeln!(out, "{:<16}  error: {error}", "");
             }
+            if let Some(part) = s.partition {
+                let node = s.owner.as_deref().unwrap_or("no node now");
+                let _ = writeln!(out, "{:<16}  partition {part}, polled by {node}", "");
+            }
             self.sources += 1;
             self.failing += usize::from(matches!(s.status, Status::Failing | Status::BackingOff));
             self.items += s.items.unwrap_or(0);
@@ -298,6 +313,8 @@ pub struct PageHeader<'a> {
     pub first: usize,
     /// The query of the next page, when there is one.
     pub next: Option<String>,
+    /// In a cluster, a line on the nodes and their partitions.
+    pub cluster: Option<String>,
 }
 
 /// `/sources`: a page of the table. Times are UTC, with the relative time beside them.
@@ -313,6 +330,11 @@ pub fn render_html(statuses: &[SourceStatus], page: &PageHeader, now: DateTime<U
     let _ = write!(out, "{} sources, {} failing · ", page.total, page.failing);
     escape_markup(title, &mut out);
     out.push_str("</p>\n");
+    if let Some(cluster) = &page.cluster {
+        out.push_str("<p>");
+        escape_markup(cluster, &mut out);
+        out.push_str("</p>\n");
+    }
     let nav = page_nav(statuses.len(), page);
     out.push_str(&nav);
     out.push_str("</header>\n<main>\n");
@@ -329,6 +351,9 @@ pub fn render_html(statuses: &[SourceStatus], page: &PageHeader, now: DateTime<U
             out.push_str("<span class=\"url\">moved to ");
             escape_markup(moved, &mut out);
             out.push_str("</span>");
+        }
+        if let Some(part) = s.partition {
+            node_note(s, part, &mut out);
         }
         if let Some(error) = &s.last_error {
             out.push_str("<span class=\"err\">");
@@ -356,6 +381,21 @@ pub fn render_html(statuses: &[SourceStatus], page: &PageHeader, now: DateTime<U
     out.push_str(&nav);
     out.push_str("</footer>\n</body>\n</html>\n");
     out.into_bytes()
+}
+
+/// Which node polls a source of a cluster: "polled here", "polled by n2" or "no
+/// node holds it now", with its partition.
+fn node_note(s: &SourceStatus, part: u32, out: &mut String) {
+    out.push_str("<span class=\"url\">");
+    match (s.polled_here, &s.owner) {
+        (Some(true), _) => out.push_str("polled here"),
+        (_, Some(owner)) => {
+            out.push_str("polled by ");
+            escape_markup(owner, out);
+        }
+        (_, None) => out.push_str("no node holds it now"),
+    }
+    let _ = write!(out, " · partition {part}</span>");
 }
 
 /// The links of a page of `/sources`: the other outputs, which sources it shows, the

@@ -83,6 +83,24 @@ pub trait Backend: Send + Sync + 'static {
     fn holds(&self, _source: &SourceId, ids: &[&str]) -> Result<Vec<bool>, StoreError> {
         Ok(vec![false; ids.len()])
     }
+    /// The version of the config of a store several nodes share, advanced by
+    /// [`Backend::bump_config_version`]; `None` for a store of one node.
+    fn config_version(&self) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
+    /// Tells the other nodes sharing the store that this one reloaded its config;
+    /// the new version (`None` for a store of one node).
+    fn bump_config_version(&self) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
+    /// Which node holds each partition of the sources, and the nodes seen within
+    /// `ttl`, for a store several nodes share; `None` for a store of one node.
+    fn lease_map(
+        &self,
+        _ttl: std::time::Duration,
+    ) -> Result<Option<super::postgres::LeaseMap>, StoreError> {
+        Ok(None)
+    }
 }
 
 /// The entries of a side table: (key, value) pairs, in key order.
@@ -98,6 +116,9 @@ pub enum SideTable {
 }
 
 impl SideTable {
+    /// Every side table, for copying a whole store.
+    pub const ALL: [SideTable; 2] = [SideTable::HubSubscriptions, SideTable::Websub];
+
     /// The sled tree's name, and the `tab` column's value in PostgreSQL.
     pub fn name(self) -> &'static str {
         match self {

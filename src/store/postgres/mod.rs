@@ -22,9 +22,13 @@ pub mod leases;
 pub mod schema;
 
 mod bridge;
+mod config_version;
+mod forgetting;
+mod kv;
 mod retention;
 mod side;
 mod upsert;
+mod view;
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -43,6 +47,7 @@ use crate::item::{Item, Origin, SourceId, SourceState, StoredItem};
 use bridge::Bridge;
 pub use leases::{Fence, Leases, partition_of};
 pub use schema::PARTITIONS;
+pub use view::LeaseMap;
 
 /// How to reach the database and how this node takes part.
 #[derive(Clone, Debug)]
@@ -457,5 +462,20 @@ impl Backend for Postgres {
     }
     fn remove_side_entry(&self, table: SideTable, key: &[u8]) -> Result<bool, StoreError> {
         self.block(self.remove_side(table, key))
+    }
+    fn forgotten(&self) -> u64 {
+        self.forgotten_count()
+    }
+    fn config_version(&self) -> Result<Option<u64>, StoreError> {
+        self.block(self.read_config_version()).map(Some)
+    }
+    fn bump_config_version(&self) -> Result<Option<u64>, StoreError> {
+        self.block(self.advance_config_version()).map(Some)
+    }
+    fn holds(&self, source: &SourceId, ids: &[&str]) -> Result<Vec<bool>, StoreError> {
+        self.holds_ids(source, ids)
+    }
+    fn lease_map(&self, ttl: Duration) -> Result<Option<LeaseMap>, StoreError> {
+        Postgres::lease_map(self, ttl).map(Some)
     }
 }

@@ -55,11 +55,15 @@ impl Postgres {
         max_items: usize,
     ) -> Result<Trimmed, StoreError> {
         let conn = self.conn().await?;
-        conn.execute(
-            &format!("DELETE FROM ids WHERE length(value) = 9 AND {TOMB_MICROS} < $1"),
-            &[&keep_after.timestamp_micros()],
-        )
-        .await?;
+        let expired = conn
+            .execute(
+                &format!("DELETE FROM ids WHERE length(value) = 9 AND {TOMB_MICROS} < $1"),
+                &[&keep_after.timestamp_micros()],
+            )
+            .await?;
+        if expired > 0 {
+            self.note_forgotten(&conn).await?;
+        }
         let mut counts = self.counts().await?;
         let live = counts.values().sum::<u64>() as usize;
         let excess = live.saturating_sub(max_items);

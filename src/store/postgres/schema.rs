@@ -55,6 +55,14 @@ const MIGRATIONS: &[(i32, &str)] = &[
         PRIMARY KEY (tab, key)
     );",
     ),
+    // `forgotten`: advanced after every write that forgets an identity (see
+    // `forgetting.rs`); `config_version`: after every reload of a node's config, for
+    // the others to reload theirs (see `config_version.rs`).
+    (
+        3,
+        "CREATE SEQUENCE forgotten;
+    CREATE SEQUENCE config_version;",
+    ),
 ];
 
 /// The newest schema version this build knows.

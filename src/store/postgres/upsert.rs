@@ -12,134 +12,14 @@
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
 
+use super::kv::{Kv, Table};
+
 use super::super::codec::{decode_item, encode_item};
 use super::super::keys::{identity_key, is_tombstone, item_key, key_micros};
 use super::super::upsert::{Keyed, keyed_items, stored_record};
 use super::super::{StoreError, UpsertReport, timestamp_for};
 use super::{Postgres, put_state_in};
 use crate::item::{Item, Origin, SourceState, StoredItem};
-
-/// The key-value tables that mirror sled's trees.
-#[derive(Clone, Copy)]
-pub(super) enum Table {
-    Items,
-    Ids,
-    Links,
-    Aliases,
-}
-
-impl Table {
-    fn get(self) -> &'static str {
-        match self {
-            Table::Items => "SELECT body FROM items WHERE key = $1",
-            Table::Ids => "SELECT value FROM ids WHERE identity = $1",
-            Table::Links => "SELECT owner FROM links WHERE link = $1",
-            Table::Aliases => "SELECT owner FROM aliases WHERE alias = $1",
-        }
-    }
-
-    fn remove(self) -> &'static str {
-        match self {
-            Table::Items => "DELETE FROM items WHERE key = $1 RETURNING body",
-            Table::Ids => "DELETE FROM ids WHERE identity = $1 RETURNING value",
-            Table::Links => "DELETE FROM links WHERE link = $1 RETURNING owner",
-            Table::Aliases => "DELETE FROM aliases WHERE alias = $1 RETURNING owner",
-        }
-    }
-}
-
-/// One write transaction, read and written as sled's trees are.
-pub(super) struct Kv<'t, 'c> {
-    pub(super) tx: &'t Transaction<'c>,
-}
-
-impl Kv<'_, '_> {
-    pub(super) async fn get(
-        &self,
-        table: Table,
-        key: &[u8],
-    ) -> Result<Option<Vec<u8>>, StoreError> {
-        let statement = self.tx.prepare_cached(table.get()).await?;
-        Ok(self
-            .tx
-            .query_opt(&statement, &[&key])
-            .await?
-            .map(|row| row.get(0)))
-    }
-
-    pub(super) async fn remove(
-        &self,
-        table: Table,
-        key: &[u8],
-    ) -> Result<Option<Vec<u8>>, StoreError> {
-        let statement = self.tx.prepare_cached(table.remove()).await?;
-        Ok(self
-            .tx
-            .query_opt(&statement, &[&key])
-            .await?
-            .map(|row| row.get(0)))
-    }
-
-    /// Inserts or replaces an `items` row.
-    pub(super) async fn put_item(
-        &self,
-        key: &[u8],
-        source: &str,
-        body: &[u8],
-    ) -> Result<(), StoreError> {
-        let statement = self
-            .tx
-            .prepare_cached(
-                "INSERT INTO items (key, source, body) VALUES ($1, $2, $3)
-                 ON CONFLICT (key) DO UPDATE SET source = excluded.source, body = excluded.body",
-            )
-            .await?;
-        self.tx.execute(&statement, &[&key, &source, &body]).await?;
-        Ok(())
-    }
-
-    /// Inserts or replaces an `ids` row (an item key or a tombstone).
-    pub(super) async fn put_id(
-        &self,
-        identity: &[u8],
-        source: &str,
-        value: &[u8],
-    ) -> Result<(), StoreError> {
-        let statement = self
-            .tx
-            .prepare_cached(
-                "INSERT INTO ids (identity, source, value) VALUES ($1, $2, $3)
-                 ON CONFLICT (identity) DO UPDATE SET value = excluded.value",
-            )
-            .await?;
-        self.tx
-            .execute(&statement, &[&identity, &source, &value])
-            .await?;
-        Ok(())
-    }
-
-    /// Inserts or replaces a `links` or `aliases` row.
-    pub(super) async fn put_owner(
-        &self,
-        table: Table,
-        key: &[u8],
-        owner: &[u8],
-    ) -> Result<(), StoreError> {
-        let sql = match table {
-            Table::Links => {
-                "INSERT INTO links (link, owner) VALUES ($1, $2)
-                 ON CONFLICT (link) DO UPDATE SET owner = excluded.owner"
-            }
-            _ => {
-                "INSERT INTO aliases (alias, owner) VALUES ($1, $2)
-                 ON CONFLICT (alias) DO UPDATE SET owner = excluded.owner"
-            }
-        };
-        let statement = self.tx.prepare_cached(sql).await?;
-        self.tx.execute(&statement, &[&key, &owner]).await?;
-        Ok(())
-    }
-}
 
 /// Where a new item goes (see sled's `Located`).
 struct Located {
@@ -186,19 +66,26 @@ impl Postgres {
                         origin,
                         now,
                         source_prefix,
-                        kv: Kv { tx: &tx },
+                        kv: Kv::new(&tx),
                     };
                     let mut report = UpsertReport {
                         duplicates: in_document,
                         ..UpsertReport::default()
                     };
+                    upsert.prefetch(keyed).await?;
                     for item in keyed {
                         upsert.item(item, &mut report).await?;
                     }
-                    put_state_in(&tx, &origin.source, state_bytes).await?;
+                    tokio::try_join!(
+                        upsert.kv.flush(),
+                        put_state_in(&tx, &origin.source, state_bytes)
+                    )?;
                     tx.commit().await?;
                     if report.added + report.updated + report.taken_over > 0 {
                         self.advance(&conn).await?;
+                    }
+                    if report.taken_over + report.reidentified > 0 {
+                        self.note_forgotten(&conn).await?;
                     }
                     Ok(report)
                 }
@@ -235,6 +122,31 @@ async fn lock_keys(
 }
 
 impl Upsert<'_, '_, '_> {
+    /// Reads at once what the steps of a document's items will read: the rows of
+    /// its ids, aliases and links, the ids those point to, and the items of all of
+    /// them; three rounds of statements however many items the document has.
+    async fn prefetch(&self, keyed: &[Keyed<'_>]) -> Result<(), StoreError> {
+        let kv = &self.kv;
+        let identities: Vec<Vec<u8>> = keyed.iter().map(|k| k.identity.clone()).collect();
+        let aliases: Vec<Vec<u8>> = keyed.iter().filter_map(|k| k.alias.clone()).collect();
+        let links: Vec<Vec<u8>> = keyed
+            .iter()
+            .filter_map(|k| k.link.as_ref().map(|link| link.as_bytes().to_vec()))
+            .collect();
+        tokio::try_join!(
+            kv.prefetch(Table::Ids, identities.iter().cloned()),
+            kv.prefetch(Table::Aliases, aliases.iter().cloned()),
+            kv.prefetch(Table::Links, links.iter().cloned()),
+        )?;
+        let mut owners = kv.cached(Table::Aliases, &aliases);
+        owners.extend(kv.cached(Table::Links, &links));
+        kv.prefetch(Table::Ids, owners.iter().cloned()).await?;
+        let mut keys = kv.cached(Table::Ids, &identities);
+        keys.extend(kv.cached(Table::Ids, &owners));
+        keys.retain(|key| !is_tombstone(key));
+        kv.prefetch(Table::Items, keys).await
+    }
+
     async fn item(&self, keyed: &Keyed<'_>, report: &mut UpsertReport) -> Result<(), StoreError> {
         let Some(located) = self.locate(keyed, report).await? else {
             return Ok(());
