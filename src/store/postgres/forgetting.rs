@@ -3,36 +3,35 @@
 //! take-over, a new id, an expired tombstone), and which ids a source holds.
 //!
 //! The count is the sequence `forgotten`, advanced after the commit of every write
-//! that forgot something, on whichever node made it; each node reads it afresh
-//! before it reads a changed document, so a node passes over known entries only
-//! while no node has forgotten anything since it remembered them.
+//! that forgot something, on whichever node made it; each node reads it with the
+//! watermark, so a node passes over known entries only while no node has forgotten
+//! anything since it remembered them (as far as it has seen, `watch_every` ago).
 
 use super::super::StoreError;
 use super::super::keys::identity_key;
 use super::{Conn, Postgres};
 use crate::item::SourceId;
+use std::sync::atomic::Ordering;
 
 impl Postgres {
-    /// The count now; a count that never repeats when the database does not answer
-    /// (nothing is passed over then).
+    /// The count as last seen: read with the watermark every `watch_every`, and
+    /// advanced at once by this node's own writes. Reading it afresh before every
+    /// changed document cost a round trip (and a pooled connection) on the poll's
+    /// path; seen up to `watch_every` late, another node's forgetting only makes a
+    /// known entry pass unread once more.
     pub(super) fn forgotten_count(&self) -> u64 {
-        let read = self.block(async {
-            let conn = self.conn().await?;
-            let row = conn
-                .query_one("SELECT last_value, is_called FROM forgotten", &[])
-                .await?;
-            let (value, called): (i64, bool) = (row.get(0), row.get(1));
-            Ok::<_, StoreError>(if called { value as u64 } else { 0 })
-        });
-        read.unwrap_or_else(|_| {
-            static FAILED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-            u64::MAX - FAILED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        })
+        self.inner.forgotten.load(Ordering::Acquire)
+    }
+
+    /// Notes the count read from the database.
+    pub(super) fn note_forgotten_count(&self, count: u64) {
+        self.inner.forgotten.fetch_max(count, Ordering::AcqRel);
     }
 
     /// Advances the count, after a commit that forgot identities.
     pub(super) async fn note_forgotten(&self, conn: &Conn) -> Result<(), StoreError> {
-        conn.query_one("SELECT nextval('forgotten')", &[]).await?;
+        let row = conn.query_one("SELECT nextval('forgotten')", &[]).await?;
+        self.note_forgotten_count(row.get::<_, i64>(0) as u64);
         Ok(())
     }
 

@@ -86,6 +86,8 @@ struct Inner {
     fence: std::sync::RwLock<Option<Arc<Fence>>>,
     decoded: DecodedItems,
     changes: watch::Sender<u64>,
+    /// The count of forgotten identities as last seen (see `forgetting`).
+    forgotten: std::sync::atomic::AtomicU64,
 }
 
 /// The PostgreSQL store. Cheap to clone.
@@ -149,6 +151,7 @@ impl Postgres {
                 fence: std::sync::RwLock::new(None),
                 decoded: DecodedItems::default(),
                 changes: watch::Sender::new(0),
+                forgotten: std::sync::atomic::AtomicU64::new(0),
             }),
         };
         let first = store.watermark()?;
@@ -213,13 +216,22 @@ impl Postgres {
         });
     }
 
+    /// Reads the watermark, and the count of forgotten identities with it.
     async fn read_watermark(&self) -> Result<u64, StoreError> {
         let conn = self.conn().await?;
         let row = conn
-            .query_one("SELECT last_value, is_called FROM changes", &[])
+            .query_one(
+                "SELECT c.last_value, c.is_called, f.last_value, f.is_called
+                 FROM changes c, forgotten f",
+                &[],
+            )
             .await?;
-        let (value, called): (i64, bool) = (row.get(0), row.get(1));
-        Ok(if called { value as u64 } else { 0 })
+        let value = |at: usize| match row.get::<_, bool>(at + 1) {
+            true => row.get::<_, i64>(at) as u64,
+            false => 0,
+        };
+        self.note_forgotten_count(value(2));
+        Ok(value(0))
     }
 
     /// Tells the subscribers when the watermark moved.
