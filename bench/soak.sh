@@ -81,8 +81,9 @@ wait "$SAMPLER" 2>/dev/null || true
 cat "$WORK/wrk.txt"
 kill -0 "$PID" 2>/dev/null || die "the daemon died during the soak: $(tail -5 "$WORK/tributary.log")"
 panics=$(grep -c 'panicked' "$WORK/tributary.log" || true)
-fetched=$(grep -c ' fetched' "$WORK/tributary.log" || true)
-echo "fetches that stored items during the run: $fetched"
+# The scheduler's summary lines (one per period) count the polls that stored items.
+fetched=$(grep -o 'with_news=[0-9]*' "$WORK/tributary.log" | awk -F= '{n += $2} END {print n + 0}')
+echo "fetches that stored items during the run (summaries logged so far): $fetched"
 failed=$(curl -fsS "http://$TRIBUTARY_ADDR/sources.json" |
   python3 -c 'import json,sys; d=json.load(sys.stdin); s=d["sources"] if isinstance(d,dict) else d; print(sum(1 for x in s if x.get("consecutive_failures",0)>0))' 2>/dev/null || echo "?")
 

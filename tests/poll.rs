@@ -461,3 +461,83 @@ async fn a_source_stores_only_what_its_filters_keep() {
     titles.sort();
     assert_eq!(titles, ["Markets steady", "Talks resume in Geneva"]);
 }
+
+/// An RSS document of `items`: (id, link, day of January 2026).
+fn rss(items: &[(&str, &str, u32)]) -> Vec<u8> {
+    let mut text = String::from(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>T</title><link>http://t.example/</link>",
+    );
+    for (id, link, day) in items {
+        text.push_str(&format!(
+            "<item><guid isPermaLink=\"false\">{id}</guid><title>{id}</title><link>{link}</link>\
+<pubDate>{day:02} Jan 2026 12:00:00 GMT</pubDate></item>"
+        ));
+    }
+    text.push_str("</channel></rss>");
+    text.into_bytes()
+}
+
+#[tokio::test]
+async fn a_source_item_count_follows_new_items_and_stories_taken_over() {
+    let server = FeedServer::start().await;
+    let config = poll_config(&server, &["/a.xml", "/b.xml"], "");
+    let store = Store::temporary().unwrap();
+    let metrics = std::sync::Arc::new(tributary::ops::metrics::Metrics::default());
+    let poll = || async {
+        tributary::scheduler::Scheduler {
+            store: store.clone(),
+            fetcher: tributary::fetch::Fetcher::new(&config.poll).unwrap(),
+            sources: config.sources.clone(),
+            poll: config.poll.clone(),
+            metrics: metrics.clone(),
+            health: Default::default(),
+        }
+        .poll_once()
+        .await
+    };
+    let (a, b) = (
+        SourceId(server.url("/a.xml")),
+        SourceId(server.url("/b.xml")),
+    );
+    // The counts the metrics hold are the counts of the store.
+    let check = |step: &str, want_a: u64, want_b: u64| {
+        assert_eq!(store.count_items(&a).unwrap(), want_a, "{step}");
+        assert_eq!(store.count_items(&b).unwrap(), want_b, "{step}");
+        assert_eq!(metrics.source_items(&a), Some(want_a), "{step}");
+        assert_eq!(metrics.source_items(&b), Some(want_b), "{step}");
+    };
+    let a_items = vec![
+        ("a1", "http://a.example/1", 1),
+        ("a2", "http://a.example/2", 2),
+    ];
+    server.route("/a.xml", rss(&a_items), "application/rss+xml");
+    server.route(
+        "/b.xml",
+        rss(&[("b1", "http://shared.example/story", 20)]),
+        "application/rss+xml",
+    );
+    assert_eq!(poll().await.ok, 2);
+    check("first polls", 2, 1);
+    // Unchanged: a 304 each, the counts stay.
+    assert_eq!(poll().await.ok, 2);
+    check("304s", 2, 1);
+    // One new item, then two more.
+    let mut a_items = a_items;
+    a_items.push(("a3", "http://a.example/3", 3));
+    server.route("/a.xml", rss(&a_items), "application/rss+xml");
+    poll().await;
+    check("one new item", 3, 1);
+    a_items.push(("a4", "http://a.example/4", 4));
+    a_items.push(("a5", "http://a.example/5", 5));
+    server.route("/a.xml", rss(&a_items), "application/rss+xml");
+    poll().await;
+    check("two new items", 5, 1);
+    // The first source publishes b's story with an earlier date: it takes it over, so
+    // one source gains an item and the other loses one, however its count was kept.
+    a_items.push(("a6", "http://shared.example/story", 6));
+    server.route("/a.xml", rss(&a_items), "application/rss+xml");
+    poll().await;
+    assert_eq!(store.count_items(&a).unwrap(), 6);
+    assert_eq!(metrics.source_items(&a), Some(6));
+    assert_eq!(store.count_items(&b).unwrap(), 0);
+}

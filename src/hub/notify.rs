@@ -17,7 +17,7 @@ use super::{NOTIFY_DEBOUNCE, RETRY_BASE};
 use crate::fetch::push::Push;
 use crate::fetch::{AddressPolicy, Fetcher};
 use crate::publish::urls::main_path;
-use crate::publish::{Format, Snapshot};
+use crate::publish::{Format, Snapshot, View};
 
 /// 3 attempts per ping, 1 s then 2 s apart: a hub that is down misses this
 /// change, and hears of the next.
@@ -40,9 +40,11 @@ pub(super) async fn run(
         );
     }
     let mut announced: HashMap<Format, String> = HashMap::new();
-    for format in FEEDS {
-        if let Some(document) = first.main(format, None) {
-            announced.insert(format, document.hash.clone());
+    if !first.site().hubs.is_empty() {
+        for format in FEEDS {
+            if let Ok(document) = first.get(&View::main(format), None).await {
+                announced.insert(format, document.hash.clone());
+            }
         }
     }
     loop {
@@ -57,9 +59,13 @@ pub(super) async fn run(
         let snapshot = snapshots.borrow_and_update().clone();
         let site = snapshot.site().clone();
         let base = site.base(None);
+        if site.hubs.is_empty() {
+            // No hub to tell: the feeds are not rendered for it.
+            continue;
+        }
         let mut topics = Vec::new();
         for format in FEEDS {
-            let Some(document) = snapshot.main(format, None) else {
+            let Ok(document) = snapshot.get(&View::main(format), None).await else {
                 continue;
             };
             if announced.insert(format, document.hash.clone()).as_ref() != Some(&document.hash) {

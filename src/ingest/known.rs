@@ -11,6 +11,10 @@
 //! is still a well-formed document of the same feed. The scheduler decides which
 //! entries to cut (`scheduler::known`).
 //!
+//! A JSON Feed is scanned too: its entries are the elements of its `items` array,
+//! their context every other member of the document, and cutting entries rewrites
+//! the array with the others.
+//!
 //! Only a document that tokenizes cleanly from its prolog to its root's end tag,
 //! valid UTF-8 without NUL or escape bytes (so its charset reads its remaining bytes
 //! as it would read the whole), is scanned; anything else is read whole.
@@ -26,8 +30,11 @@ use quick_xml::events::Event;
 pub struct Scan {
     /// Hash of the prolog and of the start tags of the entries' ancestors.
     pub context: u64,
-    /// Byte range of each entry, start tag to end tag, in document order.
+    /// Byte range of each entry, start tag to end tag (a JSON Feed's item: the
+    /// object), in document order.
     pub entries: Vec<Range<usize>>,
+    /// A JSON Feed's `items` array, brackets included; `None` for XML.
+    json_items: Option<Range<usize>>,
 }
 
 impl Scan {
@@ -36,13 +43,43 @@ impl Scan {
     pub fn fingerprint(&self, body: &[u8], i: usize, seed: u64) -> u64 {
         xxhash_rust::xxh3::xxh3_64_with_seed(&body[self.entries[i].clone()], self.context ^ seed)
     }
+
+    /// `body` without the entries numbered in `cut` (ascending): still a document of
+    /// the same feed.
+    pub fn cut(&self, body: &[u8], cut: &[usize]) -> Vec<u8> {
+        let Some(array) = &self.json_items else {
+            let ranges: Vec<_> = cut.iter().map(|&i| self.entries[i].clone()).collect();
+            return without(body, &ranges);
+        };
+        // The kept items, comma-separated, in the array's place.
+        let mut kept = Vec::with_capacity(body.len());
+        kept.extend_from_slice(&body[..array.start]);
+        kept.push(b'[');
+        let mut first = true;
+        for (i, entry) in self.entries.iter().enumerate() {
+            if cut.binary_search(&i).is_err() {
+                if !first {
+                    kept.push(b',');
+                }
+                first = false;
+                kept.extend_from_slice(&body[entry.clone()]);
+            }
+        }
+        kept.push(b']');
+        kept.extend_from_slice(&body[array.end..]);
+        kept
+    }
 }
 
 /// The entries of `body` and their context; `None` when the document is not one
-/// this can vouch for (not UTF-8, not well-formed, JSON, no root element).
+/// this can vouch for (not UTF-8, not well-formed, no root element, JSON that is not
+/// an object with one `items` array).
 pub fn scan(body: &[u8]) -> Option<Scan> {
     if std::str::from_utf8(body).is_err() || body.iter().any(|b| matches!(b, 0 | 0x1b)) {
         return None;
+    }
+    if body.trim_ascii_start().starts_with(b"{") {
+        return scan_json(body);
     }
     let mut reader = Reader::from_reader(body);
     let mut context = Xxh3::new();
@@ -102,7 +139,154 @@ pub fn scan(body: &[u8]) -> Option<Scan> {
     (rooted && open.is_empty()).then(|| Scan {
         context: context.digest(),
         entries,
+        json_items: None,
     })
+}
+
+/// A JSON Feed: each element of the top-level `items` array is an entry, and the
+/// context is everything else (every other member, in its bytes). Only valid JSON
+/// whose top-level object names `items` once, as an array, is scanned.
+fn scan_json(body: &[u8]) -> Option<Scan> {
+    serde_json::from_slice::<serde::de::IgnoredAny>(body).ok()?;
+    let mut json = Json { body, at: 0 };
+    json.space();
+    json.expect(b'{')?;
+    let mut items: Option<(Range<usize>, Vec<Range<usize>>)> = None;
+    json.space();
+    if !json.eat(b'}') {
+        loop {
+            json.space();
+            let key = json.string()?;
+            json.space();
+            json.expect(b':')?;
+            json.space();
+            if &body[key] == b"\"items\"" {
+                if items.is_some() {
+                    return None;
+                }
+                items = Some(json.array()?);
+            } else {
+                json.value()?;
+            }
+            json.space();
+            if !json.eat(b',') {
+                json.expect(b'}')?;
+                break;
+            }
+        }
+    }
+    let (array, entries) = items?;
+    let mut context = Xxh3::new();
+    context.update(b"json\xff");
+    context.update(&body[..array.start]);
+    context.update(&[0xff]);
+    context.update(&body[array.end..]);
+    Some(Scan {
+        context: context.digest(),
+        entries,
+        json_items: Some(array),
+    })
+}
+
+/// A cursor over a JSON document already known to be valid.
+struct Json<'a> {
+    body: &'a [u8],
+    at: usize,
+}
+
+impl Json<'_> {
+    fn space(&mut self) {
+        while self.body.get(self.at).is_some_and(u8::is_ascii_whitespace) {
+            self.at += 1;
+        }
+    }
+
+    fn eat(&mut self, byte: u8) -> bool {
+        let found = self.body.get(self.at) == Some(&byte);
+        self.at += usize::from(found);
+        found
+    }
+
+    fn expect(&mut self, byte: u8) -> Option<()> {
+        self.eat(byte).then_some(())
+    }
+
+    /// A string, quotes included.
+    fn string(&mut self) -> Option<Range<usize>> {
+        let start = self.at;
+        self.expect(b'"')?;
+        loop {
+            match self.body.get(self.at)? {
+                b'"' => break,
+                b'\\' => self.at += 2,
+                _ => self.at += 1,
+            }
+        }
+        self.at += 1;
+        Some(start..self.at)
+    }
+
+    /// Any value: a string, an object or array (whatever it nests), a number or a
+    /// literal.
+    fn value(&mut self) -> Option<()> {
+        match self.body.get(self.at)? {
+            b'"' => {
+                self.string()?;
+            }
+            b'{' | b'[' => {
+                let mut depth = 0usize;
+                loop {
+                    match self.body.get(self.at)? {
+                        b'"' => {
+                            self.string()?;
+                            continue;
+                        }
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' => depth -= 1,
+                        _ => {}
+                    }
+                    self.at += 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+            }
+            _ => {
+                let start = self.at;
+                while self
+                    .body
+                    .get(self.at)
+                    .is_some_and(|b| !matches!(b, b',' | b'}' | b']') && !b.is_ascii_whitespace())
+                {
+                    self.at += 1;
+                }
+                (self.at > start).then_some(())?;
+            }
+        }
+        Some(())
+    }
+
+    /// An array: its range, brackets included, and each element's.
+    fn array(&mut self) -> Option<(Range<usize>, Vec<Range<usize>>)> {
+        let start = self.at;
+        self.expect(b'[')?;
+        let mut elements = Vec::new();
+        self.space();
+        if !self.eat(b']') {
+            loop {
+                self.space();
+                let element = self.at;
+                self.value()?;
+                elements.push(element..self.at);
+                self.space();
+                if !self.eat(b',') {
+                    self.expect(b']')?;
+                    break;
+                }
+            }
+        }
+        Some((start..self.at, elements))
+    }
 }
 
 /// Whether an element named `local` inside `open` is an entry: an `item` in an RSS
@@ -184,7 +368,11 @@ mod tests {
     #[test]
     fn only_documents_that_tokenize_cleanly_are_scanned() {
         for body in [
-            "{\"version\": \"https://jsonfeed.org/version/1.1\", \"items\": []}",
+            "{\"version\": \"https://jsonfeed.org/version/1.1\", \"items\": {}}",
+            "{\"items\": [], \"items\": []}",
+            "{\"items\": [{\"id\": 1},]}",
+            "{\"title\": \"no items\"}",
+            "[{\"items\": []}]",
             "<rss><channel><item><title>a & b</title></item></channel></rss>",
             "<rss><channel><item><title>x</item></channel></rss>",
             "<rss><channel><item>x</item></channel>",
@@ -197,6 +385,52 @@ mod tests {
         assert_eq!(
             scan(b"<rss><channel><item>\xe9</item></channel></rss>"),
             None
+        );
+    }
+
+    const JSON: &str = r#"{"version": "https://jsonfeed.org/version/1.1", "title": "J",
+  "items": [ {"id": "1", "title": "a \"]}\\"}, {"id": "2", "tags": ["x", {"y": [1]}]},
+    {"id": "3"} ], "home_page_url": "https://j.example/"}"#;
+
+    #[test]
+    fn json_feed_items_are_entries_and_cut_out_as_elements() {
+        assert_eq!(
+            spans(JSON),
+            [
+                r#"{"id": "1", "title": "a \"]}\\"}"#,
+                r#"{"id": "2", "tags": ["x", {"y": [1]}]}"#,
+                r#"{"id": "3"}"#
+            ]
+        );
+        let found = scan(JSON.as_bytes()).unwrap();
+        for (cut, left) in [
+            (&[0, 1][..], vec![r#"{"id": "3"}"#]),
+            (
+                &[1],
+                vec![r#"{"id": "1", "title": "a \"]}\\"}"#, r#"{"id": "3"}"#],
+            ),
+            (
+                &[2],
+                vec![
+                    r#"{"id": "1", "title": "a \"]}\\"}"#,
+                    r#"{"id": "2", "tags": ["x", {"y": [1]}]}"#,
+                ],
+            ),
+            (&[0, 1, 2], vec![]),
+        ] {
+            let text = String::from_utf8(found.cut(JSON.as_bytes(), cut)).unwrap();
+            let value: serde_json::Value = serde_json::from_str(&text).expect(&text);
+            assert_eq!(value["home_page_url"], "https://j.example/");
+            assert_eq!(spans(&text), left, "{cut:?}");
+            // The same context: what is left is the same feed.
+            assert_eq!(scan(text.as_bytes()).unwrap().context, found.context);
+        }
+        // Another member outside the items changes the context; new items do not.
+        let context = |body: &str| scan(body.as_bytes()).unwrap().context;
+        assert_ne!(context(&JSON.replace("\"J\"", "\"K\"")), found.context);
+        assert_eq!(
+            context(&JSON.replace("{\"id\": \"3\"}", "{\"id\": \"4\"}, {\"id\": \"3\"}")),
+            found.context
         );
     }
 
@@ -222,7 +456,8 @@ mod tests {
     #[test]
     fn cutting_entries_leaves_the_rest_of_the_document() {
         let found = scan(RSS.as_bytes()).unwrap();
-        let left = without(RSS.as_bytes(), &found.entries[..2]);
+        let left = found.cut(RSS.as_bytes(), &[0, 1]);
+        assert_eq!(left, without(RSS.as_bytes(), &found.entries[..2]));
         let left = String::from_utf8(left).unwrap();
         assert!(left.contains("<title>T</title>") && left.contains("<item/>"));
         assert!(!left.contains("One") && !left.contains("Two"));

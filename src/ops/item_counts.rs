@@ -1,8 +1,10 @@
 //! How many items each source holds, as last counted: application state, kept here
 //! rather than read back out of the metrics registry.
 //!
-//! Counted from the store's index once at start-up and after each retention pass,
-//! and per source after each poll that stored something, never per request: `/sources`
+//! Counted from the store's index once at start-up and after each retention pass;
+//! a poll that stored new items adds them to its source's count (a recount only when
+//! the source was not counted yet or a story moved between sources), never per
+//! request: `/sources`
 //! and the `systemctl status` line read these counts, and `metrics` exports them as
 //! `tributary_source_items`.
 
@@ -22,6 +24,15 @@ impl ItemCounts {
     /// `source` now holds `count` items in the store.
     pub fn set(&self, source: &SourceId, count: u64) {
         self.write().insert(source.clone(), count);
+    }
+
+    /// `source` gained `added` items: its new count, or `None` when it was not
+    /// counted yet (then nothing changes and the caller counts it).
+    pub fn add(&self, source: &SourceId, added: u64) -> Option<u64> {
+        let mut counts = self.write();
+        let count = counts.get_mut(source)?;
+        *count += added;
+        Some(*count)
     }
 
     /// Sets every source's count from a count of the whole store (sources absent
@@ -77,5 +88,16 @@ mod tests {
         counts.forget(&a);
         assert_eq!(counts.get(&a), None);
         assert_eq!(*counts.read(), HashMap::from([(b, 0)]));
+    }
+
+    #[test]
+    fn new_items_add_to_a_counted_source_only() {
+        let counts = ItemCounts::default();
+        let (a, b) = (SourceId("a".into()), SourceId("b".into()));
+        counts.set(&a, 50);
+        assert_eq!(counts.add(&a, 1), Some(51));
+        assert_eq!(counts.add(&a, 2), Some(53));
+        assert_eq!(counts.add(&b, 1), None);
+        assert_eq!((counts.get(&a), counts.get(&b)), (Some(53), None));
     }
 }

@@ -453,6 +453,14 @@ impl Metrics {
         self.export_item_count(source, count);
     }
 
+    /// `source` gained `added` items: its new count, exported; `None` when it was
+    /// not counted yet (the caller counts it and calls [`Metrics::set_source_items`]).
+    pub fn add_source_items(&self, source: &SourceId, added: u64) -> Option<u64> {
+        let count = self.item_counts.add(source, added)?;
+        self.export_item_count(source, count);
+        Some(count)
+    }
+
     /// Sets every source's item count from a count of the whole store; with
     /// `replace` false, only those not counted yet.
     pub fn set_all_source_items(

@@ -3,10 +3,12 @@
 //! gzip and brotli encodings, each with its strong ETag, plus Last-Modified.
 //!
 //! A [`Snapshot`] is one state of the river. The main outputs (`/feed.xml`,
-//! `/atom.xml`, `/feed.json`, `/`, `/opml`) are rendered eagerly when it is built.
-//! Views (a tag, a source, a `?limit`, or a feed for another Host) are rendered on
-//! their first request and kept in a small bounded cache that lives as long as the
-//! snapshot, so their cost is also per change, not per request.
+//! `/atom.xml`, `/feed.json`, `/`) are rendered on their first request and kept as long
+//! as the snapshot (`/opml`, which changes with the sources, is carried over). Views (a
+//! tag, a source, a `?limit`, or a feed for another Host) are rendered on their first
+//! request too and kept in a small bounded cache that lives as long as the snapshot,
+//! so their cost is also per change, not per request. Each document is compressed
+//! in an encoding when that encoding is first asked for.
 //!
 //! Self links: with `[server] public_url` every document is built on it. Without it,
 //! documents name the Host the reader used. The eager feeds are built for the listen
@@ -46,13 +48,14 @@ pub const RENDER_DEBOUNCE: Duration = Duration::from_secs(1);
 /// 10 seconds: the longest a change waits to be rendered (see [`render_pause`]).
 pub const MAX_RENDER_PAUSE: Duration = Duration::from_secs(10);
 
-/// The pause between a change of the store and its render: [`RENDER_DEBOUNCE`], or 40
-/// times what the last render took, up to [`MAX_RENDER_PAUSE`]. Every render
-/// compresses all five outputs (80 ms for a 100-item river), and with hundreds of
-/// sources publishing the store changes every second: rendering each second cost
-/// more than polling, parsing and storing together. So renders take at most about
-/// 2.5% of one core, while a new item still reaches readers within seconds of its
-/// poll (sources are polled minutes apart).
+/// The pause between a change of the store and its new snapshot: [`RENDER_DEBOUNCE`],
+/// or 40 times what the snapshot served until then cost (its build, and the renders
+/// and compression its readers asked for), up to [`MAX_RENDER_PAUSE`]. Rendering and
+/// compressing all five outputs takes 80 ms for a 100-item river, and with hundreds of
+/// sources publishing the store changes every second: rendering each second cost more
+/// than polling, parsing and storing together. So renders take at most about 2.5% of
+/// one core, while a new item still reaches readers within seconds of its poll
+/// (sources are polled minutes apart).
 pub fn render_pause(last_render: Duration) -> Duration {
     (last_render * 40).clamp(RENDER_DEBOUNCE, MAX_RENDER_PAUSE)
 }

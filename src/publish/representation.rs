@@ -5,6 +5,9 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use hyper::header::HeaderValue;
 use std::io::Write;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use super::{
     BROTLI_QUALITY, Format, GZIP_LEVEL, LARGE_BROTLI_QUALITY, LARGE_DOCUMENT, LARGE_GZIP_LEVEL,
@@ -24,6 +27,11 @@ pub struct Variant {
 }
 
 /// A rendered document in every encoding, with its validators as ready header values.
+///
+/// The identity bytes are made with it; each compressed encoding (of a document up
+/// to [`LARGE_DOCUMENT`]) is made when it is first asked for ([`Representation::gzip`], [`Representation::brotli`]), once: a
+/// river re-rendered every few seconds is compressed only in the encodings its readers
+/// use, and not at all while nobody reads it.
 #[derive(Debug)]
 pub struct Representation {
     pub format: Format,
@@ -35,8 +43,10 @@ pub struct Representation {
     pub last_modified: Option<DateTime<Utc>>,
     pub last_modified_header: Option<HeaderValue>,
     pub identity: Variant,
-    pub gzip: Variant,
-    pub brotli: Variant,
+    gzip: OnceLock<Variant>,
+    brotli: OnceLock<Variant>,
+    /// Nanoseconds spent compressing so far (see [`Representation::compressing`]).
+    compressing: AtomicU64,
     /// How many items the document holds.
     pub items: usize,
     /// The `Link` header (WebSub hubs and the document's own URL), for feeds
@@ -45,7 +55,7 @@ pub struct Representation {
 }
 
 impl Representation {
-    /// Compresses `body` both ways and computes the validators.
+    /// The document `body` with its validators; compressed later, on demand.
     pub fn new(
         format: Format,
         body: Vec<u8>,
@@ -53,15 +63,9 @@ impl Representation {
         items: usize,
     ) -> Self {
         let hash = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&body));
-        let variant = |body: Bytes, suffix: &str| Variant {
-            body,
-            etag: HeaderValue::from_str(&format!("\"{hash}{suffix}\""))
-                .expect("hex digits in quotes are a valid header value"),
-        };
-        let gzip = gzip(&body);
-        let brotli = brotli(&body);
-        let [body, gzip, brotli] = body::file_backed([body, gzip, brotli]);
-        Representation {
+        let large = body.len() > LARGE_DOCUMENT;
+        let [body] = body::file_backed([body]);
+        let representation = Representation {
             format,
             content_type: HeaderValue::from_static(format.content_type()),
             last_modified_header: last_modified.map(|t| {
@@ -69,13 +73,58 @@ impl Representation {
                     .expect("an HTTP date is a valid header value")
             }),
             last_modified,
-            identity: variant(body, ""),
-            gzip: variant(gzip, "-gz"),
-            brotli: variant(brotli, "-br"),
+            identity: variant(body, &hash, ""),
+            gzip: OnceLock::new(),
+            brotli: OnceLock::new(),
+            compressing: AtomicU64::new(0),
             hash,
             items,
             links: None,
+        };
+        // A large document (`/opml` of many sources) is compressed now, on the
+        // renderer's blocking thread, not in the first request that asks for it.
+        if large {
+            representation.gzip();
+            representation.brotli();
         }
+        representation
+    }
+
+    /// The gzip encoding, compressed on the first call.
+    pub fn gzip(&self) -> &Variant {
+        self.gzip.get_or_init(|| self.compressed(gzip, "-gz"))
+    }
+
+    /// The brotli encoding, compressed on the first call.
+    pub fn brotli(&self) -> &Variant {
+        self.brotli.get_or_init(|| self.compressed(brotli, "-br"))
+    }
+
+    /// The encodings made so far: 1 (identity) to 3.
+    pub fn encodings(&self) -> usize {
+        1 + usize::from(self.gzip.get().is_some()) + usize::from(self.brotli.get().is_some())
+    }
+
+    /// How long compressing this document took so far.
+    pub fn compressing(&self) -> Duration {
+        Duration::from_nanos(self.compressing.load(Ordering::Relaxed))
+    }
+
+    fn compressed(&self, compress: fn(&[u8]) -> Vec<u8>, suffix: &str) -> Variant {
+        let started = Instant::now();
+        let [bytes] = body::file_backed([compress(&self.identity.body)]);
+        let took = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.compressing.fetch_add(took, Ordering::Relaxed);
+        variant(bytes, &self.hash, suffix)
+    }
+}
+
+/// One encoding with its strong ETag: the identity hash and `suffix`.
+fn variant(body: Bytes, hash: &str, suffix: &str) -> Variant {
+    Variant {
+        body,
+        etag: HeaderValue::from_str(&format!("\"{hash}{suffix}\""))
+            .expect("hex digits in quotes are a valid header value"),
     }
 }
 
@@ -129,20 +178,37 @@ mod tests {
         let large = Representation::new(Format::Opml, body.clone(), None, 0);
         let mut gunzipped = Vec::new();
         std::io::Read::read_to_end(
-            &mut flate2::read::GzDecoder::new(&large.gzip.body[..]),
+            &mut flate2::read::GzDecoder::new(&large.gzip().body[..]),
             &mut gunzipped,
         )
         .unwrap();
         assert_eq!(gunzipped, body);
         let mut unbrotlied = Vec::new();
         std::io::Read::read_to_end(
-            &mut brotli::Decompressor::new(&large.brotli.body[..], 4096),
+            &mut brotli::Decompressor::new(&large.brotli().body[..], 4096),
             &mut unbrotlied,
         )
         .unwrap();
         assert_eq!(unbrotlied, body);
-        assert!(large.gzip.body.len() < body.len() / 4);
-        assert!(large.brotli.body.len() < body.len() / 4);
+        assert!(large.gzip().body.len() < body.len() / 4);
+        assert!(large.brotli().body.len() < body.len() / 4);
+    }
+
+    #[test]
+    fn encodings_are_compressed_when_first_asked_for_and_once() {
+        let body = b"<rss>hello hello hello hello</rss>".repeat(100);
+        let document = Representation::new(Format::Rss, body, None, 0);
+        assert_eq!(document.encodings(), 1);
+        assert_eq!(document.compressing(), Duration::ZERO);
+        let gzip = document.gzip() as *const Variant;
+        assert_eq!(document.encodings(), 2);
+        assert!(std::ptr::eq(gzip, document.gzip()));
+        let spent = document.compressing();
+        assert!(spent > Duration::ZERO);
+        document.gzip();
+        assert_eq!(document.compressing(), spent, "compressed twice");
+        document.brotli();
+        assert_eq!(document.encodings(), 3);
     }
 
     #[test]
@@ -150,20 +216,20 @@ mod tests {
         let body = b"<rss>hello hello hello hello</rss>".repeat(100);
         let a = Representation::new(Format::Rss, body.clone(), None, 0);
         let b = Representation::new(Format::Rss, body.clone(), None, 0);
-        assert_eq!(a.gzip.body, b.gzip.body);
-        assert_eq!(a.brotli.body, b.brotli.body);
+        assert_eq!(a.gzip().body, b.gzip().body);
+        assert_eq!(a.brotli().body, b.brotli().body);
         assert_eq!(a.identity.etag, b.identity.etag);
         let mut gunzipped = Vec::new();
         std::io::Read::read_to_end(
-            &mut flate2::read::GzDecoder::new(&a.gzip.body[..]),
+            &mut flate2::read::GzDecoder::new(&a.gzip().body[..]),
             &mut gunzipped,
         )
         .unwrap();
         assert_eq!(gunzipped, body);
         let mut unbrotlied = Vec::new();
-        brotli::BrotliDecompress(&mut &a.brotli.body[..], &mut unbrotlied).unwrap();
+        brotli::BrotliDecompress(&mut &a.brotli().body[..], &mut unbrotlied).unwrap();
         assert_eq!(unbrotlied, body);
-        assert_ne!(a.gzip.etag, a.identity.etag);
-        assert_ne!(a.brotli.etag, a.gzip.etag);
+        assert_ne!(a.gzip().etag, a.identity.etag);
+        assert_ne!(a.brotli().etag, a.gzip().etag);
     }
 }

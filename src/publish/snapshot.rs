@@ -2,28 +2,33 @@
 //! its views on first request; and the [`Publisher`] that renders a new one after
 //! every change of the store.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::{Semaphore, watch};
+use std::time::Duration;
+use tokio::sync::{OnceCell, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use super::views::{FairShare, Generation, ViewCache};
 use super::{
-    Format, MAX_CONCURRENT_RENDERS, MAX_VIEW_SCAN, RENDER_DEBOUNCE, Representation, Scope, Site,
-    View, ViewError,
+    Format, MAX_CONCURRENT_RENDERS, MAX_VIEW_SCAN, Representation, Scope, Site, View, ViewError,
 };
 use crate::config::source_name;
 use crate::render::{PageInfo, SourceEntry};
 use crate::store::{Store, StoreError};
 
-/// One rendered state of the river: the main outputs, and the views rendered since.
+/// One state of the river: the main outputs and the views, each rendered on its first
+/// request (the OPML list is carried over from the last snapshot while the sources
+/// stay the same).
 pub struct Snapshot {
     /// Items in the merged river.
     pub items: usize,
     generation: Arc<Generation>,
-    main: Vec<Arc<Representation>>,
+    main: [OnceCell<Arc<Representation>>; 5],
     views: ViewCache,
     renders: Arc<Semaphore>,
+    /// Nanoseconds spent building this snapshot and rendering its main outputs.
+    spent: AtomicU64,
 }
 
 impl std::fmt::Debug for Snapshot {
@@ -40,20 +45,50 @@ impl Snapshot {
         &self.generation.site
     }
 
-    /// The eagerly rendered whole-river document in `format`, when it is the one this
-    /// request wants: always with a `public_url`, else when the request's Host is the
-    /// listen address (or absent) or the format does not name itself. The fast path.
-    pub fn main(&self, format: Format, authority: Option<&str>) -> Option<&Arc<Representation>> {
+    /// Whether the whole-river document in `format` is the one a request on
+    /// `authority` wants: always with a `public_url`, else when the request's Host is
+    /// the listen address (or absent) or the format does not name itself.
+    fn fits(&self, format: Format, authority: Option<&str>) -> bool {
         let site = &self.generation.site;
         let authority = authority.filter(|a| site.accepts(a));
-        let fits = site.public_url.is_some()
+        site.public_url.is_some()
             || !format.names_itself()
-            || authority.is_none_or(|a| a == site.default_authority);
-        fits.then(|| &self.main[format.index()])
+            || authority.is_none_or(|a| a == site.default_authority)
+    }
+
+    /// The whole-river document in `format`, when it [fits](Snapshot::fits) the
+    /// request and was rendered already: the fast path. [`Snapshot::get`] renders it.
+    pub fn main(&self, format: Format, authority: Option<&str>) -> Option<&Arc<Representation>> {
+        self.fits(format, authority)
+            .then(|| self.main[format.index()].get())
+            .flatten()
+    }
+
+    /// How many of the main outputs are rendered so far.
+    pub fn rendered(&self) -> usize {
+        self.main.iter().filter(|main| main.initialized()).count()
+    }
+
+    /// What this snapshot cost so far: building it, rendering its main outputs and
+    /// compressing them. The next snapshot waits in proportion (see
+    /// [`render_pause`](super::render_pause)).
+    pub fn cost(&self) -> Duration {
+        let compressing: Duration = self
+            .main
+            .iter()
+            .filter_map(OnceCell::get)
+            .map(|main| main.compressing())
+            .sum();
+        Duration::from_nanos(self.spent.load(Ordering::Relaxed)) + compressing
+    }
+
+    fn spend(&self, took: Duration) {
+        let took = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.spent.fetch_add(took, Ordering::Relaxed);
     }
 
     /// The document for `view` as requested on `authority` (the Host header): the
-    /// eager one when it fits, else from the view cache, rendering it on first use.
+    /// main one when it fits, else from the view cache; rendered on first use.
     pub async fn get(
         &self,
         view: &View,
@@ -75,10 +110,15 @@ impl Snapshot {
             }
             _ => {}
         }
-        if view.scope == Scope::All
-            && view.limit.is_none()
-            && let Some(main) = self.main(view.format, authority)
-        {
+        if view.scope == Scope::All && view.limit.is_none() && self.fits(view.format, authority) {
+            let main = self.main[view.format.index()]
+                .get_or_try_init(|| async {
+                    let started = std::time::Instant::now();
+                    let rendered = self.render(View::main(view.format), None).await;
+                    self.spend(started.elapsed());
+                    rendered
+                })
+                .await?;
             return Ok(main.clone());
         }
         let host =
@@ -88,22 +128,26 @@ impl Snapshot {
                     .to_string()
             });
         let slot = self.views.slot((view.clone(), host.clone()));
-        let rendered = slot
-            .get_or_try_init(|| async {
-                let _permit = self
-                    .renders
-                    .acquire()
-                    .await
-                    .expect("the render semaphore is never closed");
-                let generation = generation.clone();
-                tokio::task::spawn_blocking(move || {
-                    generation.render(&view, host.as_deref()).map(Arc::new)
-                })
-                .await?
-                .map_err(ViewError::from)
-            })
-            .await?;
+        let rendered = slot.get_or_try_init(|| self.render(view, host)).await?;
         Ok(rendered.clone())
+    }
+
+    /// Renders `view` for `host` on a blocking thread, [`MAX_CONCURRENT_RENDERS`] at
+    /// once.
+    async fn render(
+        &self,
+        view: View,
+        host: Option<String>,
+    ) -> Result<Arc<Representation>, ViewError> {
+        let _permit = self
+            .renders
+            .acquire()
+            .await
+            .expect("the render semaphore is never closed");
+        let generation = self.generation.clone();
+        tokio::task::spawn_blocking(move || generation.render(&view, host.as_deref()).map(Arc::new))
+            .await?
+            .map_err(ViewError::from)
     }
 }
 
@@ -159,9 +203,10 @@ impl Publisher {
         Ok(opml)
     }
 
-    /// Renders the current river: reads the store and renders every main output.
-    /// Blocking; call it from a blocking thread.
+    /// A snapshot of the current river: reads the store; the main outputs are
+    /// rendered when first asked for. Blocking; call it from a blocking thread.
     pub fn render(&self) -> Result<Snapshot, StoreError> {
+        let started = std::time::Instant::now();
         let site = self.site.clone();
         let items = match site.max_per_source {
             None => self.store.latest(site.max_items)?,
@@ -202,20 +247,20 @@ impl Publisher {
             page,
             tags,
         });
-        let main = Format::ALL
-            .iter()
-            .map(|&format| match format {
-                Format::Opml => self.opml(&generation),
-                _ => generation.render(&View::main(format), None).map(Arc::new),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Snapshot {
+        let main: [OnceCell<Arc<Representation>>; 5] = Default::default();
+        main[Format::Opml.index()]
+            .set(self.opml(&generation)?)
+            .expect("a new cell is empty");
+        let snapshot = Snapshot {
             items: generation.items.len(),
             generation,
             main,
             views: ViewCache::new(),
             renders: self.renders.clone(),
-        })
+            spent: AtomicU64::new(0),
+        };
+        snapshot.spend(started.elapsed());
+        Ok(snapshot)
     }
 
     /// Re-renders after every change of the store (after a pause of
@@ -232,7 +277,6 @@ impl Publisher {
         sites.mark_unchanged();
         let mut sites_open = true;
         let mut publisher = Arc::new(self);
-        let mut pause = RENDER_DEBOUNCE;
         loop {
             let reloaded = tokio::select! {
                 _ = token.cancelled() => break,
@@ -251,6 +295,9 @@ impl Publisher {
                 sites_open = false;
                 continue;
             } else {
+                // In proportion to what the snapshot served now cost, renders its
+                // readers asked for included.
+                let pause = super::render_pause(snapshot.borrow().cost());
                 tokio::select! {
                     _ = token.cancelled() => break,
                     _ = tokio::time::sleep(pause) => {}
@@ -264,16 +311,13 @@ impl Publisher {
                 continue;
             }
             let renderer = publisher.clone();
-            let started = std::time::Instant::now();
             let rendered = tokio::task::spawn_blocking(move || renderer.render()).await;
-            pause = super::render_pause(started.elapsed());
             match rendered {
                 Ok(Ok(next)) => {
                     debug!(
                         items = next.items,
-                        rss_bytes = next.main[0].identity.body.len(),
-                        elapsed_ms = started.elapsed().as_millis() as u64,
-                        "rendered every output"
+                        elapsed_ms = next.cost().as_millis() as u64,
+                        "a new snapshot of the river"
                     );
                     snapshot.send_replace(Arc::new(next));
                 }
@@ -362,7 +406,8 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(wire.items, 5);
-        let rendered = String::from_utf8(snapshot.main[0].identity.body.to_vec()).unwrap();
+        let rss = main_of(&snapshot, Format::Rss).await;
+        let rendered = String::from_utf8(rss.identity.body.to_vec()).unwrap();
         assert_eq!(rendered.matches("<item>").count(), 4);
     }
 
@@ -371,7 +416,7 @@ mod tests {
         let store = Store::temporary().unwrap();
         let one = config("[[source]]\nurl = \"http://wire.example/\"\nname = \"Wire\"\n");
         let publisher = publisher(&one, store.clone());
-        let opml = |snapshot: &Snapshot| snapshot.main[Format::Opml.index()].clone();
+        let opml = |snapshot: &Snapshot| snapshot.main[Format::Opml.index()].get().unwrap().clone();
         let first = opml(&publisher.render().unwrap());
         assert!(Arc::ptr_eq(&first, &opml(&publisher.render().unwrap())));
         // Renamed: a new list.
@@ -396,19 +441,19 @@ mod tests {
             .render()
             .unwrap();
         let text = |r: &Representation| String::from_utf8(r.identity.body.to_vec()).unwrap();
-        let rss = text(&snapshot.main[Format::Rss.index()]);
+        let rss = text(&*main_of(&snapshot, Format::Rss).await);
         assert!(
             rss.contains(r#"<atom:link href="https://hub.example/" rel="hub">"#),
             "{rss}"
         );
         assert!(rss.contains(r#"<atom:link href="https://news.example/hub" rel="hub">"#));
-        let atom = text(&snapshot.main[Format::Atom.index()]);
+        let atom = text(&*main_of(&snapshot, Format::Atom).await);
         assert!(
             atom.contains(r#"<link href="https://news.example/hub" rel="hub"/>"#),
             "{atom}"
         );
         let json: serde_json::Value =
-            serde_json::from_str(&text(&snapshot.main[Format::Json.index()])).unwrap();
+            serde_json::from_str(&text(&*main_of(&snapshot, Format::Json).await)).unwrap();
         assert_eq!(json["hubs"][0]["type"], "WebSub");
         assert_eq!(json["hubs"][1]["url"], "https://news.example/hub");
         let tag = View {
@@ -422,13 +467,40 @@ mod tests {
             r#"<https://hub.example/>; rel="hub", <https://news.example/hub>; rel="hub", <https://news.example/tags/t.atom>; rel="self""#
         );
         // The page names no hub; a config without hubs advertises none.
-        assert!(snapshot.main[Format::Html.index()].links.is_none());
+        assert!(main_of(&snapshot, Format::Html).await.links.is_none());
         let plain = config_plain();
         let snapshot = publisher(&plain, Store::temporary().unwrap())
             .render()
             .unwrap();
-        assert!(snapshot.main[Format::Rss.index()].links.is_none());
-        assert!(!text(&snapshot.main[Format::Rss.index()]).contains("rel=\"hub\""));
+        let rss = main_of(&snapshot, Format::Rss).await;
+        assert!(rss.links.is_none());
+        assert!(!text(&rss).contains("rel=\"hub\""));
+    }
+
+    /// The whole-river document in `format`, rendered if it was not yet.
+    async fn main_of(snapshot: &Snapshot, format: Format) -> Arc<Representation> {
+        snapshot.get(&View::main(format), None).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_river_is_rendered_and_compressed_only_as_readers_ask_for_it() {
+        let config = config_plain();
+        let snapshot = publisher(&config, Store::temporary().unwrap())
+            .render()
+            .unwrap();
+        // Only the list of sources, which does not change with the items.
+        assert_eq!(snapshot.rendered(), 1);
+        assert!(snapshot.main(Format::Rss, None).is_none());
+        let built = snapshot.cost();
+        let rss = main_of(&snapshot, Format::Rss).await;
+        assert_eq!((snapshot.rendered(), rss.encodings()), (2, 1));
+        assert!(Arc::ptr_eq(&rss, snapshot.main(Format::Rss, None).unwrap()));
+        assert!(Arc::ptr_eq(&rss, &main_of(&snapshot, Format::Rss).await));
+        let rendered = snapshot.cost();
+        assert!(rendered > built);
+        rss.gzip();
+        assert_eq!(snapshot.rendered(), 2);
+        assert!(snapshot.cost() > rendered, "compressing counts too");
     }
 
     fn config_plain() -> Config {
@@ -467,7 +539,7 @@ mod tests {
         let main = View::main(Format::Rss);
         assert!(Arc::ptr_eq(
             &snapshot.get(&main, Some("127.0.0.1:1")).await.unwrap(),
-            &snapshot.main[0]
+            snapshot.main(Format::Rss, None).unwrap()
         ));
         // A client cycling through many more views than the cache holds does not push
         // out the view readers keep asking for, and the cache stays bounded.

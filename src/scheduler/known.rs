@@ -31,7 +31,7 @@ use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::ingest::known::{scan, without};
+use crate::ingest::known::scan;
 use crate::ingest::normalize::{Document, MAX_ENTRIES};
 use crate::item::{Item, SourceId};
 
@@ -202,31 +202,30 @@ pub(super) fn read_known<E>(
     if let Some(known) = known {
         let (cut, kept): (Vec<usize>, Vec<usize>) =
             (0..fingerprints.len()).partition(|&i| known.find(fingerprints[i]).is_some());
-        if !cut.is_empty() {
-            let ranges: Vec<_> = cut.iter().map(|&i| scanned.entries[i].clone()).collect();
-            if let Ok(document) = read(&without(body, &ranges)) {
-                let passed: Vec<(u64, Remembered)> = cut
+        if !cut.is_empty()
+            && let Ok(document) = read(&scanned.cut(body, &cut))
+        {
+            let passed: Vec<(u64, Remembered)> = cut
+                .iter()
+                .filter_map(|&i| Some((fingerprints[i], known.find(fingerprints[i])?)))
+                .collect();
+            let context = context(seed, &document);
+            if document.entries == kept.len()
+                && document.left_out == 0
+                && context == known.context
+                && !collides(&document.items, &passed)
+            {
+                let fingerprints = document
+                    .entry_of
                     .iter()
-                    .filter_map(|&i| Some((fingerprints[i], known.find(fingerprints[i])?)))
+                    .map(|&j| Some(fingerprints[kept[j]]))
                     .collect();
-                let context = context(seed, &document);
-                if document.entries == kept.len()
-                    && document.left_out == 0
-                    && context == known.context
-                    && !collides(&document.items, &passed)
-                {
-                    let fingerprints = document
-                        .entry_of
-                        .iter()
-                        .map(|&j| Some(fingerprints[kept[j]]))
-                        .collect();
-                    return Ok(Reading {
-                        document,
-                        fingerprints,
-                        passed,
-                        context,
-                    });
-                }
+                return Ok(Reading {
+                    document,
+                    fingerprints,
+                    passed,
+                    context,
+                });
             }
         }
     }
@@ -328,8 +327,37 @@ mod tests {
         );
     }
 
+    fn json_entry(guid: &str, text: &str) -> String {
+        format!(
+            "{{\"id\": \"{guid}\", \"title\": \"Story {guid}\", \"url\": \"/{guid}\", \
+             \"date_published\": \"2026-06-01T1{guid}:00:00Z\", \
+             \"content_html\": \"<p>{text} &amp; more</p>\"}}"
+        )
+    }
+
+    fn json_feed(title: &str, entries: &[String]) -> Vec<u8> {
+        format!(
+            "{{\"version\": \"https://jsonfeed.org/version/1.1\", \"title\": \"{title}\", \
+             \"home_page_url\": \"https://n.example/\", \"items\": [\n{}\n]}}",
+            entries.join(",\n")
+        )
+        .into_bytes()
+    }
+
     #[test]
     fn unchanged_entries_are_passed_over_and_stored_as_a_whole_read_stores_them() {
+        passes_over_unchanged_entries(feed, entry);
+    }
+
+    #[test]
+    fn a_json_feed_s_unchanged_items_are_passed_over_too() {
+        passes_over_unchanged_entries(json_feed, json_entry);
+    }
+
+    fn passes_over_unchanged_entries(
+        feed: fn(&str, &[String]) -> Vec<u8>,
+        entry: fn(&str, &str) -> String,
+    ) {
         let v1 = feed("N", &[entry("3", "c"), entry("2", "b"), entry("1", "a")]);
         // A new entry on top, one changed, one gone off the end.
         let v2 = feed("N", &[entry("4", "d"), entry("3", "c"), entry("2", "B!")]);

@@ -28,6 +28,7 @@ mod push;
 mod record;
 mod run;
 mod shared;
+mod tally;
 
 use chrono::Utc;
 use std::collections::HashMap;
@@ -154,6 +155,7 @@ impl Scheduler {
         last_success: Option<std::time::Instant>,
         websub: Option<Adverts>,
     ) -> Arc<Shared> {
+        let tally = tally::Tally::new(self.poll.min_interval);
         Arc::new(Shared {
             source_urls: Mutex::new(source_urls(&self.sources)),
             global: Arc::new(Semaphore::new(self.poll.concurrency)),
@@ -168,6 +170,7 @@ impl Scheduler {
             metrics: self.metrics,
             health: self.health,
             known: known::KnownEntries::default(),
+            tally,
             websub,
         })
     }

@@ -140,6 +140,7 @@ impl Shared {
         match taken {
             Ok((fresh_for, outcome)) => {
                 metrics.record_poll(&source.id, outcome, Some(now.timestamp()));
+                self.tally.polled(outcome);
                 self.connectivity().succeeded();
                 let wait = plan::after_success(base, &[fresh_for, state.feed_hint], self.bounds());
                 (jittered(self.stretched(source, wait)), PollResult::Ok)
@@ -148,10 +149,12 @@ impl Shared {
                 warn!(source = %source.shown_url(), "the server answered 410 Gone: no longer polled; remove the source from the config, or change its entry to try again");
                 decide::mark_gone(source, state, PollError::Fetch(err).to_string());
                 metrics.record_poll(&source.id, PollOutcome::gone, None);
+                self.tally.polled(PollOutcome::gone);
                 (Duration::ZERO, PollResult::Gone)
             }
             Err(err) => {
                 metrics.record_poll(&source.id, PollOutcome::failed, None);
+                self.tally.polled(PollOutcome::failed);
                 let wait = decide::after_failure(source, state, &err, base, |message| {
                     self.connectivity().network_down(message)
                 });

@@ -3,7 +3,7 @@
 //! together with the state they leave the source in.
 
 use chrono::{DateTime, Utc};
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 use url::Url;
 
 use super::known::{Known, Reading, Remembered, read_known};
@@ -92,6 +92,7 @@ impl Shared {
         }
         *state = next_state;
         self.metrics.record_stored(report.added);
+        self.tally.stored(report.added, report.updated);
         if let Some(held) = held {
             self.metrics.set_source_items(&source.id, held);
         }
@@ -149,8 +150,8 @@ impl Shared {
         next_state
     }
 
-    /// Writes the items and the state on a blocking thread; recounts the source's
-    /// items when some were added.
+    /// Writes the items and the state on a blocking thread; adds the new items to
+    /// the source's count, or recounts it (see [`recount`]).
     async fn write(
         &self,
         origin: Origin,
@@ -159,11 +160,17 @@ impl Shared {
         now: DateTime<Utc>,
     ) -> Result<Written, PollError> {
         let store = self.store.clone();
+        let metrics = self.metrics.clone();
         tokio::task::spawn_blocking(move || {
             let report = store.record_fetch(&origin, &items, &next_state, now);
-            // Recounted only when items were added: a scan of this source's index.
             let held = match &report {
-                Ok(report) if report.added > 0 => store.count_items(&origin.source).ok(),
+                Ok(report)
+                    if recount(report, || {
+                        metrics.add_source_items(&origin.source, report.added as u64)
+                    }) =>
+                {
+                    store.count_items(&origin.source).ok()
+                }
                 _ => None,
             };
             // Which items the source holds now: a story kept from another source is
@@ -213,6 +220,14 @@ async fn read(
     .map_err(|err| PollError::Parse(format!("parser crashed: {err}")))?
 }
 
+/// Whether a stored fetch needs the source's items counted again (a scan of its
+/// index): not when nothing was added, nor when `add` could add the new items to the
+/// source's count. A story taken over from another source is recounted here (the
+/// other source's count waits for the next retention pass, as before).
+fn recount(report: &UpsertReport, add: impl FnOnce() -> Option<u64>) -> bool {
+    report.added > 0 && (report.taken_over > 0 || add().is_none())
+}
+
 /// The feed readers can subscribe to: for a web page, the one it led to.
 fn origin_url(source: &SourceConfig, state: &SourceState) -> String {
     source.show(
@@ -254,7 +269,7 @@ fn read_seed(
 /// The items to store: dates in the far future dropped, then the source's
 /// include/exclude rules applied. Also returns how many there were before the rules.
 /// What a store write came to: the report, the state written, the source's item
-/// count when it was recounted, and of each item whether the source holds it.
+/// count when it was recounted (not when the new items were added to it), and of each item whether the source holds it.
 type Written = (
     Result<UpsertReport, StoreError>,
     SourceState,
@@ -296,7 +311,7 @@ fn kept_items(
     (items, count)
 }
 
-/// Says what a stored poll brought: new and updated items at info, the rest at debug.
+/// Says what a stored poll brought (a changed id at warn, the rest at debug).
 fn log_report(source: &SourceConfig, report: &UpsertReport, count: usize, bytes: usize) {
     if report.reidentified > 0 {
         // Once per poll: the publisher changed how it names its items (http→https,
@@ -306,9 +321,7 @@ fn log_report(source: &SourceConfig, report: &UpsertReport, count: usize, bytes:
     if report.duplicates + report.taken_over > 0 {
         debug!(source = %source.shown_url(), duplicates = report.duplicates, taken_over = report.taken_over, "stories also published by other sources");
     }
-    if report.added + report.updated > 0 {
-        info!(source = %source.shown_url(), items = count, added = report.added, updated = report.updated, bytes, "fetched");
-    } else {
-        debug!(source = %source.shown_url(), items = count, bytes, "fetched, nothing new");
-    }
+    // At debug, as every poll's line: the tally says at info what a period's polls
+    // brought.
+    debug!(source = %source.shown_url(), items = count, added = report.added, updated = report.updated, bytes, "fetched");
 }

@@ -41,6 +41,8 @@ pub(super) struct Shared {
     /// sent, and which sources are subscribed (polled [`crate::websub::POLL_STRETCH`]
     /// times less often).
     pub(super) websub: Option<Adverts>,
+    /// What the polls came to, logged once a period.
+    pub(super) tally: super::tally::Tally,
 }
 
 impl Shared {

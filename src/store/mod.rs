@@ -161,8 +161,8 @@ impl Sled {
         Ok(latest)
     }
 
-    /// Writes everything to disk. Called at shutdown; sled also flushes on its own
-    /// every half second.
+    /// Writes everything to disk. Called before each render and at shutdown; sled
+    /// also flushes on its own every [`FLUSH_EVERY`](open::FLUSH_EVERY).
     pub async fn flush(&self) -> Result<(), StoreError> {
         // No reopen here: this runs on an async worker; the next write reopens.
         let h = self.handles()?;
