@@ -145,8 +145,10 @@ pub(super) async fn apply(
     systemd::reloading();
     info!(file = %running.path.display(), reason = trigger.as_str(), "reloading the config");
     let path = running.path.clone();
+    let began = std::time::Instant::now();
     match tokio::task::spawn_blocking(move || config::load(&path)).await? {
         Ok(new) => {
+            let read_ms = began.elapsed().as_millis() as u64;
             for change in needs_restart(started, &new) {
                 warn!(
                     change,
@@ -155,7 +157,11 @@ pub(super) async fn apply(
             }
             triggers.watch(new.watch);
             settings.send(&new);
-            info!(sources = new.sources.len(), "config reloaded");
+            let elapsed_ms = began.elapsed().as_millis() as u64;
+            info!(
+                sources = new.sources.len(),
+                read_ms, elapsed_ms, "config reloaded"
+            );
             systemd::ready_with_status(&format!(
                 "reloaded {}: {} sources",
                 new.path.display(),

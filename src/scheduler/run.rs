@@ -227,6 +227,7 @@ impl Loop {
     /// A reload: new poll settings restart every source with a new client; the
     /// sources are then compared by id.
     fn reload(&mut self, plan: &Plan) {
+        let began = std::time::Instant::now();
         let restart_all = decide::poll_settings_changed(&self.shared.poll, &plan.poll);
         if restart_all {
             match Fetcher::new(&plan.poll) {
@@ -266,6 +267,7 @@ impl Loop {
             removed,
             changed,
             sources = self.sources.tracked.len(),
+            elapsed_ms = began.elapsed().as_millis() as u64,
             "sources reloaded"
         );
     }
