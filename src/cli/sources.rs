@@ -224,8 +224,8 @@ fn from_store(config: &Config, out: &mut Output) -> anyhow::Result<()> {
     let list =
         crate::ops::listing::SourceList::new(config.sources.clone(), config.disabled.clone());
     let count = |id: &crate::item::SourceId| Some(counts.get(id).copied().unwrap_or(0));
-    for start in (0..list.sources.len()).step_by(PAGE) {
-        let rows = start..(start + PAGE).min(list.sources.len());
+    for start in (0..list.len()).step_by(PAGE) {
+        let rows = start..(start + PAGE).min(list.len());
         out.page(&list.statuses(rows, &store, count)?)?;
     }
     Ok(())

@@ -96,7 +96,7 @@ pub(super) async fn sources(state: &HttpState, json: bool, query: Option<&str>) 
         }
     };
     let next = page.sources.next(&query, &rows);
-    let (total, failing) = (page.sources.sources.len(), state.metrics.failing_sources());
+    let (total, failing) = (page.sources.len(), state.metrics.failing_sources());
     let (body, content_type, link) = if json {
         let link = next.as_ref().map(|next| format!("sources.json?{next}"));
         let listing = Listing {
