@@ -78,8 +78,10 @@ pub async fn run(
         metrics,
         node: tokio::sync::Mutex::new(node),
     };
+    // `started` has every setting of `config` and the source polled most often
+    // (for `Cache-Control`): `config`'s sources are in `settings` now.
     let mut tasks = Tasks::start(
-        &config,
+        &started,
         &parts,
         publisher,
         first,

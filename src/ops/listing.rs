@@ -88,13 +88,15 @@ impl SourceList {
         mut items: impl FnMut(&SourceId) -> Option<u64>,
     ) -> Result<Vec<SourceStatus>, crate::store::StoreError> {
         let count = self.enabled.len();
-        let split = count.clamp(rows.start, rows.end);
-        let enabled = self.enabled[rows.start..split].iter().map(|s| &**s);
-        let mut statuses = super::status::collect(enabled, store, &mut items)?;
-        let disabled = self.disabled[split - count..rows.end - count]
-            .iter()
-            .map(|s| &**s);
-        statuses.extend(super::status::collect_disabled(disabled, store, items)?);
+        let (start, end) = (rows.start, rows.end);
+        let enabled = &self.enabled[start.min(count)..end.min(count)];
+        let disabled = &self.disabled[start.max(count) - count..end.max(count) - count];
+        let mut statuses = super::status::collect(enabled.iter().map(|s| &**s), store, &mut items)?;
+        statuses.extend(super::status::collect_disabled(
+            disabled.iter().map(|s| &**s),
+            store,
+            items,
+        )?);
         Ok(statuses)
     }
 
@@ -245,6 +247,35 @@ mod tests {
         let rows = list.page(&query).unwrap();
         assert_eq!(rows, 200..250);
         assert_eq!(list.next(&query, &rows), None);
+    }
+
+    #[test]
+    fn a_page_of_statuses_spans_the_enabled_and_the_disabled_sources() {
+        let text: String = (0..5)
+            .map(|i| {
+                let enabled = if i < 3 { "" } else { "enabled = false\n" };
+                format!("[[source]]\nurl = \"http://a.example/{i}.xml\"\n{enabled}")
+            })
+            .collect();
+        let config = crate::config::parse(std::path::Path::new("feeds.toml"), &text, None).unwrap();
+        let list = SourceList::new(config.sources, config.disabled);
+        let store = crate::store::Store::temporary().unwrap();
+        let disabled = |rows: Range<usize>| {
+            let statuses = list.statuses(rows, &store, |_| None).unwrap();
+            statuses
+                .iter()
+                .map(|s| s.status == super::super::status::Status::Disabled)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(disabled(0..2), [false, false]);
+        assert_eq!(disabled(2..4), [false, true]);
+        assert_eq!(disabled(4..5), [true]);
+        assert_eq!(disabled(0..5), [false, false, false, true, true]);
+        assert_eq!(
+            list.find(&list.get(3).id.slug()).map(|(_, on)| on),
+            Some(false)
+        );
+        assert!(list.find(&list.get(3).id.slug().to_uppercase()).is_none());
     }
 
     #[test]
