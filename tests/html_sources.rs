@@ -218,7 +218,7 @@ async fn a_page_that_changes_its_markup_fails_the_source_and_keeps_its_items() {
     let poll = || Scheduler {
         store: store.clone(),
         fetcher: Fetcher::new(&config.poll).unwrap(),
-        sources: config.sources.clone(),
+        sources: tributary::config::share(config.sources.clone()),
         poll: config.poll.clone(),
         metrics: Default::default(),
         health: Default::default(),

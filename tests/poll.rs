@@ -487,7 +487,7 @@ async fn a_source_item_count_follows_new_items_and_stories_taken_over() {
         tributary::scheduler::Scheduler {
             store: store.clone(),
             fetcher: tributary::fetch::Fetcher::new(&config.poll).unwrap(),
-            sources: config.sources.clone(),
+            sources: tributary::config::share(config.sources.clone()),
             poll: config.poll.clone(),
             metrics: metrics.clone(),
             health: Default::default(),

@@ -184,3 +184,32 @@ fn watch_mode_applies_a_saved_edit_without_a_signal() {
     assert_eq!(daemon.log().matches("reloading the config").count(), 1);
     assert!(daemon.stop(WAIT).success());
 }
+
+#[test]
+fn a_kept_source_keeps_its_timer_and_takes_the_new_secret_query() {
+    let (_runtime, server) = feeds();
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url("/rss2.xml?edition=morning");
+    let plain = format!("[[source]]\nurl = \"{url}\"\n");
+    let config = write_config(dir.path(), &config_text(dir.path(), &plain));
+    let daemon = Daemon::start(&config);
+    daemon.wait_for_body("/feed.xml", "Talks resume in Geneva", WAIT);
+    daemon.wait_for_body("/sources.json", "edition=morning", WAIT);
+
+    // What is shown of the URL is not what is polled: the source is kept (not
+    // polled again), and its /sources row follows at once.
+    let hidden = format!("{plain}secret_query = [\"edition\"]\n");
+    std::fs::write(&config, config_text(dir.path(), &hidden)).unwrap();
+    let mark = daemon.log().len();
+    daemon.signal(libc::SIGHUP);
+    daemon.wait_for_log_after(mark, "sources reloaded", WAIT);
+    let log = daemon.log()[mark..].to_string();
+    assert!(log.contains("added=0 removed=0 changed=0"), "{log}");
+    let sources = daemon.get("/sources.json");
+    assert!(
+        !sources.contains("morning") && sources.contains("edition=***"),
+        "{sources}"
+    );
+    assert_eq!(server.requests_for("/rss2.xml"), 1);
+    assert!(daemon.stop(WAIT).success());
+}

@@ -111,7 +111,7 @@ pub(super) fn poll_once(config: Config) -> anyhow::Result<()> {
         let scheduler = crate::scheduler::Scheduler {
             store: store.clone(),
             fetcher: Fetcher::new(&config.poll).context("setting up the HTTP client")?,
-            sources: config.sources.clone(),
+            sources: crate::config::share(config.sources.clone()),
             poll: config.poll.clone(),
             metrics: Default::default(),
             health: Default::default(),

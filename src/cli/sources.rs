@@ -253,11 +253,12 @@ fn from_open_store(
     let list =
         crate::ops::listing::SourceList::new(config.sources.clone(), config.disabled.clone());
     let count = |id: &crate::item::SourceId| Some(counts.get(id).copied().unwrap_or(0));
-    for start in (0..list.sources.len()).step_by(PAGE) {
-        let rows = start..(start + PAGE).min(list.sources.len());
+    for start in (0..list.len()).step_by(PAGE) {
+        let rows = start..(start + PAGE).min(list.len());
         let mut statuses = list.statuses(rows.clone(), store, count)?;
         if let Some(map) = leases {
-            crate::ops::cluster::annotate(&mut statuses, &list.sources[rows], map, None);
+            let sources = rows.map(|place| list.get(place));
+            crate::ops::cluster::annotate(&mut statuses, sources, map, None);
         }
         out.page(&statuses)?;
     }

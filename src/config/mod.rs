@@ -29,7 +29,7 @@ pub use edit::replace_file;
 pub use error::{ConfigError, Problem};
 pub use types::{
     Config, Interval, PER_SOURCE_METRICS_AUTO_LIMIT, PerSourceMetrics, PollConfig, PublishConfig,
-    Retention, SourceConfig, SourceKind, source_name,
+    Retention, SharedSources, SourceConfig, SourceKind, share, source_name,
 };
 
 use std::path::{Path, PathBuf};

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use url::Url;
 
@@ -180,6 +181,17 @@ pub struct SourceConfig {
     /// `websub` (default true): subscribe to the hub the feed names, when
     /// `[server] public_url` gives the hub a callback to reach; `false` polls only.
     pub websub: bool,
+}
+
+/// Sources as the running daemon's parts hold them: one list per loaded config,
+/// shared (each part clones the reference, and a source kept by a reload can be held
+/// by reference too), so a reload of 100 000 sources neither copies them for each
+/// part nor keeps a second copy of those it keeps.
+pub type SharedSources = Arc<[Arc<SourceConfig>]>;
+
+/// `sources` made a [`SharedSources`] list (moved, not copied).
+pub fn share(sources: Vec<SourceConfig>) -> SharedSources {
+    sources.into_iter().map(Arc::new).collect()
 }
 
 /// What a source's URL serves (`kind` in `feeds.toml`).

@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use crate::config::{ClusterConfig, Config};
+use crate::config::ClusterConfig;
 use crate::ops::metrics::Metrics;
 use crate::scheduler::Plan;
 use crate::store::Store;
@@ -93,12 +93,12 @@ pub(super) fn owned_plan(plan: &Plan, owned: &BTreeSet<u32>) -> Plan {
 /// The plans the scheduler polls: every reload's, less the sources of partitions
 /// this node does not hold, again whenever the leases change.
 pub(super) fn node_plans(
-    config: &Config,
     mut plans: watch::Receiver<Plan>,
     node: Option<&Node>,
-) -> (Vec<crate::config::SourceConfig>, watch::Receiver<Plan>) {
+) -> (crate::config::SharedSources, watch::Receiver<Plan>) {
     let Some(node) = node else {
-        return (config.sources.clone(), plans);
+        let sources = plans.borrow().sources.clone();
+        return (sources, plans);
     };
     let mut owned = node.leases.owned();
     let first = owned_plan(&plans.borrow_and_update(), &owned.borrow_and_update());

@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-use crate::config::{Config, SourceConfig};
+use crate::config::{Config, SharedSources};
 use crate::fetch::Fetcher;
 use crate::http::{self, HttpState, SourcesPage};
 use crate::ops::health::Health;
@@ -54,6 +54,8 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    // What only a restart changes is compared with the config the process started with.
+    let (started, mut config) = reload::restart_view(config);
     let (store, leases) = open_store(&config).await?;
     let health = Arc::new(Health::default());
     health.set_store_open();
@@ -72,7 +74,8 @@ pub async fn run(
     let sync = follow_cluster(&config, &store, &mut triggers, sync_stop).await;
     // What the store already holds is served at once, before the first poll ends.
     let (publisher, first) = publish_stored(&store, &config, local).await?;
-    let (mut settings, receivers) = Settings::channels(&config, local);
+    // From here on the sources are in `settings`, one list every part shares.
+    let (mut settings, receivers) = Settings::channels(&mut config, local);
     let websub = websub::wire(&config, &store, &mut settings)?;
     let parts = Parts {
         store,
@@ -82,8 +85,10 @@ pub async fn run(
         view,
         sync,
     };
+    // `started` has every setting of `config` and the source polled most often
+    // (for `Cache-Control`): `config`'s sources are in `settings` now.
     let mut tasks = Tasks::start(
-        &config,
+        &started,
         &parts,
         publisher,
         first,
@@ -92,14 +97,14 @@ pub async fn run(
         (listener, admin),
         websub,
     );
-    info!(listen = %local, sources = config.sources.len(), store = %config.store_path.display(), "tributary is up");
+    info!(listen = %local, sources = settings.lists.enabled.len(), store = %config.store_path.display(), "tributary is up");
     systemd::ready();
     let stopped_server = until_shutdown(
-        config,
+        (started, config),
         shutdown,
         &mut tasks.server,
         &mut triggers,
-        &settings,
+        &mut settings,
         &parts,
     )
     .await?;
@@ -204,15 +209,36 @@ fn cluster_view(
     )))
 }
 
+/// The sources of a config, taken out of it and shared by every part.
+#[derive(Clone, Default)]
+struct Lists {
+    /// The sources polled.
+    enabled: SharedSources,
+    /// Those with `enabled = false`, listed by `/sources` only.
+    disabled: SharedSources,
+}
+
+impl Lists {
+    /// Takes `config`'s sources out of it (moved, not copied).
+    fn take(config: &mut Config) -> Lists {
+        Lists {
+            enabled: crate::config::share(std::mem::take(&mut config.sources)),
+            disabled: crate::config::share(std::mem::take(&mut config.disabled)),
+        }
+    }
+}
+
 /// Where a reload sends the new settings: one channel to each part that applies them.
 struct Settings {
     local: SocketAddr,
+    /// The sources in force, as sent to the parts.
+    lists: Lists,
     site: watch::Sender<Site>,
     plan: watch::Sender<Plan>,
     retention: watch::Sender<RetentionPlan>,
     sources: watch::Sender<Arc<SourcesPage>>,
     /// The sources, for the WebSub subscriber when it runs.
-    websub: Option<watch::Sender<Vec<SourceConfig>>>,
+    websub: Option<watch::Sender<SharedSources>>,
 }
 
 /// The receiving ends of the [`Settings`] channels, one for each part.
@@ -224,17 +250,20 @@ struct Receivers {
 }
 
 impl Settings {
-    /// The channels, holding the settings of `config`.
-    fn channels(config: &Config, local: SocketAddr) -> (Settings, Receivers) {
+    /// The channels, holding the settings of `config`, whose sources they take.
+    fn channels(config: &mut Config, local: SocketAddr) -> (Settings, Receivers) {
         let (site_tx, site_rx) = watch::channel(site(config, local));
+        let lists = Lists::take(config);
         let (plan_tx, plan_rx) = watch::channel(Plan {
-            sources: config.sources.clone(),
+            sources: lists.enabled.clone(),
             poll: config.poll.clone(),
         });
-        let (retention_tx, retention_rx) = watch::channel(RetentionPlan::of(config));
-        let (sources_tx, sources_rx) = watch::channel(sources_page(config));
+        let (retention_tx, retention_rx) =
+            watch::channel(RetentionPlan::of(config.retention, &lists.enabled));
+        let (sources_tx, sources_rx) = watch::channel(sources_page(config, &lists));
         let settings = Settings {
             local,
+            lists,
             site: site_tx,
             plan: plan_tx,
             retention: retention_tx,
@@ -250,17 +279,20 @@ impl Settings {
         (settings, receivers)
     }
 
-    /// Sends the settings of a reloaded `config` to every part.
-    fn send(&self, config: &Config) {
+    /// Sends the settings of a reloaded `config` to every part; its sources are
+    /// taken out of it into one list they share.
+    fn send(&mut self, config: &mut Config) {
         self.site.send_replace(site(config, self.local));
+        self.lists = Lists::take(config);
         self.plan.send_replace(Plan {
-            sources: config.sources.clone(),
+            sources: self.lists.enabled.clone(),
             poll: config.poll.clone(),
         });
-        self.retention.send_replace(RetentionPlan::of(config));
-        self.sources.send_replace(sources_page(config));
+        self.retention
+            .send_replace(RetentionPlan::of(config.retention, &self.lists.enabled));
+        self.sources.send_replace(sources_page(config, &self.lists));
         if let Some(websub) = &self.websub {
-            websub.send_replace(config.sources.clone());
+            websub.send_replace(self.lists.enabled.clone());
         }
     }
 }
@@ -308,7 +340,7 @@ fn scheduler(
             .node
             .try_lock()
             .expect("nothing else holds the node yet");
-        cluster::node_plans(config, plan, node.as_ref())
+        cluster::node_plans(plan, node.as_ref())
     };
     let scheduler = Scheduler {
         store: parts.store.clone(),
@@ -481,15 +513,13 @@ type ServerResult = Result<std::io::Result<()>, JoinError>;
 /// Applies reloads and updates the status line until `shutdown` completes or the
 /// server stops on its own; then the server's result.
 async fn until_shutdown(
-    config: Config,
+    (started, mut running): (Config, Config),
     shutdown: impl Future<Output = ()>,
     server: &mut JoinHandle<std::io::Result<()>>,
     triggers: &mut reload::Triggers,
-    settings: &Settings,
+    settings: &mut Settings,
     parts: &Parts,
 ) -> anyhow::Result<Option<ServerResult>> {
-    // What only a restart changes is compared with the config the process started with.
-    let (started, mut running) = reload::restart_view(config);
     let mut status_every = tokio::time::interval(STATUS_EVERY);
     tokio::pin!(shutdown);
     loop {
@@ -503,16 +533,16 @@ async fn until_shutdown(
                 }
                 parts.metrics.set_per_source(running.per_source_metrics);
             }
-            _ = status_every.tick() => update_status(parts, &running).await,
+            _ = status_every.tick() => update_status(parts, settings.lists.enabled.len()).await,
         }
     }
 }
 
-/// Sends `systemctl status` a new [`status_line`].
-async fn update_status(parts: &Parts, running: &Config) {
+/// Sends `systemctl status` a new [`status_line`] (`sources` being polled).
+async fn update_status(parts: &Parts, sources: usize) {
     let metrics = &parts.metrics;
     systemd::status(&status_line(
-        running.sources.len(),
+        sources,
         metrics.failing_sources(),
         metrics.item_counts().total(),
     ));
@@ -526,13 +556,13 @@ pub fn max_age(config: &Config) -> Duration {
     config.shortest_interval()
 }
 
-/// What `/sources` lists under `config`.
-fn sources_page(config: &Config) -> Arc<SourcesPage> {
+/// What `/sources` lists under `config`, of sources `lists`.
+fn sources_page(config: &Config, lists: &Lists) -> Arc<SourcesPage> {
     Arc::new(SourcesPage {
         title: config.publish.title.clone(),
-        sources: crate::ops::listing::SourceList::new(
-            config.sources.clone(),
-            config.disabled.clone(),
+        sources: crate::ops::listing::SourceList::shared(
+            lists.enabled.clone(),
+            lists.disabled.clone(),
         ),
     })
 }

@@ -151,20 +151,22 @@ fn watch_file(
 
 /// Reads the config file again on `trigger` and sends its settings to every part;
 /// returns the config now in force (the `running` one when the file does not check
-/// out). `started` is the config the process started with, for what only a restart
+/// out), without its sources: `settings` holds them. `started` is the config the process started with, for what only a restart
 /// changes.
 pub(super) async fn apply(
     trigger: Trigger,
     started: &Config,
     running: Config,
     triggers: &mut Triggers,
-    settings: &Settings,
+    settings: &mut Settings,
 ) -> anyhow::Result<Config> {
     systemd::reloading();
     info!(file = %running.path.display(), reason = trigger.as_str(), "reloading the config");
     let path = running.path.clone();
+    let began = std::time::Instant::now();
     match tokio::task::spawn_blocking(move || config::load(&path)).await? {
-        Ok(new) => {
+        Ok(mut new) => {
+            let read_ms = began.elapsed().as_millis() as u64;
             for change in needs_restart(started, &new) {
                 warn!(
                     change,
@@ -172,12 +174,14 @@ pub(super) async fn apply(
                 );
             }
             triggers.watch(new.watch);
-            settings.send(&new);
-            info!(sources = new.sources.len(), "config reloaded");
+            let sources = new.sources.len();
+            settings.send(&mut new);
+            let elapsed_ms = began.elapsed().as_millis() as u64;
+            info!(sources, read_ms, elapsed_ms, "config reloaded");
             systemd::ready_with_status(&format!(
                 "reloaded {}: {} sources",
                 new.path.display(),
-                new.sources.len()
+                sources
             ));
             Ok(new)
         }

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::config::{Config, Retention};
+use crate::config::{Retention, SharedSources};
 use crate::item::SourceId;
 use crate::ops::metrics::Metrics;
 use crate::store::{Store, StoreError, Trimmed};
@@ -34,16 +34,16 @@ pub(super) struct RetentionPlan {
 }
 
 impl RetentionPlan {
-    pub(super) fn of(config: &Config) -> Self {
-        let per_source = config
-            .sources
+    /// The plan of the store-wide limits `store` and the sources `sources`.
+    pub(super) fn of(store: Retention, sources: &SharedSources) -> Self {
+        let per_source = sources
             .iter()
             .filter_map(|s| Some((s.id.clone(), s.max_items?)))
             .collect();
         RetentionPlan {
-            store: config.retention,
+            store,
             per_source: Arc::new(per_source),
-            sources: Arc::new(config.sources.iter().map(|s| s.id.clone()).collect()),
+            sources: Arc::new(sources.iter().map(|s| s.id.clone()).collect()),
         }
     }
 }

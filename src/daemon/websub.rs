@@ -10,7 +10,7 @@ use tracing::info;
 use url::Url;
 
 use super::Settings;
-use crate::config::{Config, SourceConfig};
+use crate::config::{Config, SharedSources};
 use crate::fetch::Fetcher;
 use crate::store::Store;
 use crate::websub::subscriber::Subscriber;
@@ -20,7 +20,7 @@ use crate::websub::{ADVERT_QUEUE, Advert, Adverts, Link, Registry};
 pub(super) struct Wired {
     pub(super) link: Link,
     adverts: mpsc::Receiver<Advert>,
-    sources: watch::Receiver<Vec<SourceConfig>>,
+    sources: watch::Receiver<SharedSources>,
     public_url: Url,
 }
 
@@ -37,7 +37,7 @@ pub(super) fn wire(
     let (registry, (pushes, poll_now)) = Registry::open(store.clone(), config.poll.max_body_bytes)
         .context("reading the WebSub subscriptions from the store")?;
     let (advert_tx, advert_rx) = mpsc::channel(ADVERT_QUEUE);
-    let (sources_tx, sources_rx) = watch::channel(config.sources.clone());
+    let (sources_tx, sources_rx) = watch::channel(settings.lists.enabled.clone());
     settings.websub = Some(sources_tx);
     info!(subscriptions = registry.all().len(), callback = %public_url, "subscribing to the sources' WebSub hubs");
     Ok(Some(Wired {

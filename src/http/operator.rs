@@ -100,7 +100,9 @@ pub(super) async fn sources(state: &HttpState, json: bool, query: Option<&str>) 
             .sources
             .statuses(range.clone(), &store, |id| metrics.source_items(id))?;
         let summary = match view {
-            Some(view) => Some(view.mark(&mut statuses, &listed.sources.sources[range])?),
+            Some(view) => {
+                Some(view.mark(&mut statuses, range.map(|place| listed.sources.get(place)))?)
+            }
             None => None,
         };
         Ok::<_, crate::store::StoreError>((statuses, summary))
@@ -118,7 +120,7 @@ pub(super) async fn sources(state: &HttpState, json: bool, query: Option<&str>) 
         }
     };
     let next = page.sources.next(&query, &rows);
-    let (total, failing) = (page.sources.sources.len(), state.metrics.failing_sources());
+    let (total, failing) = (page.sources.len(), state.metrics.failing_sources());
     let (body, content_type, link) = if json {
         let link = next.as_ref().map(|next| format!("sources.json?{next}"));
         let listing = Listing {

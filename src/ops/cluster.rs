@@ -85,10 +85,10 @@ impl ClusterView {
 
     /// Marks `statuses` (of `sources`) as [`annotate`] does, from the lease table
     /// now; the cluster's summary. Blocks on the database.
-    pub fn mark(
+    pub fn mark<'a>(
         &self,
         statuses: &mut [SourceStatus],
-        sources: &[SourceConfig],
+        sources: impl IntoIterator<Item = &'a SourceConfig>,
     ) -> Result<ClusterSummary, StoreError> {
         let (summary, map) = self.read()?;
         let held = summary.held.iter().copied().collect();
@@ -99,9 +99,9 @@ impl ClusterView {
 
 /// Marks each of `statuses` (of `sources`, in the same order) with its partition,
 /// the node that holds it, and, on a node (which holds `held`), whether it polls it.
-pub fn annotate(
+pub fn annotate<'a>(
     statuses: &mut [SourceStatus],
-    sources: &[SourceConfig],
+    sources: impl IntoIterator<Item = &'a SourceConfig>,
     map: &LeaseMap,
     held: Option<&BTreeSet<u32>>,
 ) {

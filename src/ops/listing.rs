@@ -13,7 +13,8 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use super::status::SourceStatus;
-use crate::config::SourceConfig;
+use crate::config::{SharedSources, SourceConfig, share};
+use crate::item::SourceId;
 
 /// Sources on a page when the request names no `limit`.
 pub const DEFAULT_PAGE: usize = 100;
@@ -21,36 +22,62 @@ pub const DEFAULT_PAGE: usize = 100;
 pub const MAX_PAGE: usize = 1000;
 
 /// The configured sources, in config order, then those with `enabled = false`, with
-/// each one's place by public id.
+/// each one's place by public id. The lists are the ones the rest of the daemon
+/// holds (shared, not copied), and the places are keyed by the number a public id
+/// writes out, so a list of 100 000 sources is indexed without a string for each.
 #[derive(Debug, Default)]
 pub struct SourceList {
-    pub sources: Vec<SourceConfig>,
-    /// How many of `sources` are enabled: the disabled ones follow them.
-    enabled: usize,
-    places: HashMap<String, usize>,
+    enabled: SharedSources,
+    disabled: SharedSources,
+    places: HashMap<u64, usize>,
 }
 
 impl SourceList {
     pub fn new(enabled: Vec<SourceConfig>, disabled: Vec<SourceConfig>) -> SourceList {
-        let count = enabled.len();
-        let mut sources = enabled;
-        sources.extend(disabled);
-        let places = sources
+        SourceList::shared(share(enabled), share(disabled))
+    }
+
+    /// The list of sources the daemon's other parts share.
+    pub fn shared(enabled: SharedSources, disabled: SharedSources) -> SourceList {
+        let places = enabled
             .iter()
+            .chain(disabled.iter())
             .enumerate()
-            .map(|(place, source)| (source.id.slug(), place))
+            .map(|(place, source)| (slug_number(&source.id), place))
             .collect();
         SourceList {
-            sources,
-            enabled: count,
+            enabled,
+            disabled,
             places,
         }
     }
 
+    /// How many sources are listed, the disabled ones included.
+    pub fn len(&self) -> usize {
+        self.enabled.len() + self.disabled.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The source at `place`.
+    pub fn get(&self, place: usize) -> &SourceConfig {
+        match place.checked_sub(self.enabled.len()) {
+            None => &self.enabled[place],
+            Some(disabled) => &self.disabled[disabled],
+        }
+    }
+
+    /// The place of the source whose public id is `slug`.
+    fn place(&self, slug: &str) -> Option<usize> {
+        self.places.get(&parse_slug(slug)?).copied()
+    }
+
     /// The source whose public id is `slug`, and whether it is enabled.
     pub fn find(&self, slug: &str) -> Option<(&SourceConfig, bool)> {
-        let place = *self.places.get(slug)?;
-        Some((&self.sources[place], place < self.enabled))
+        let place = self.place(slug)?;
+        Some((self.get(place), place < self.enabled.len()))
     }
 
     /// The statuses of the sources in `rows`, the disabled ones marked so.
@@ -58,13 +85,15 @@ impl SourceList {
         &self,
         rows: Range<usize>,
         store: &crate::store::Store,
-        mut items: impl FnMut(&crate::item::SourceId) -> Option<u64>,
+        mut items: impl FnMut(&SourceId) -> Option<u64>,
     ) -> Result<Vec<SourceStatus>, crate::store::StoreError> {
-        let split = self.enabled.clamp(rows.start, rows.end);
-        let mut statuses =
-            super::status::collect(&self.sources[rows.start..split], store, &mut items)?;
+        let count = self.enabled.len();
+        let (start, end) = (rows.start, rows.end);
+        let enabled = &self.enabled[start.min(count)..end.min(count)];
+        let disabled = &self.disabled[start.max(count) - count..end.max(count) - count];
+        let mut statuses = super::status::collect(enabled.iter().map(|s| &**s), store, &mut items)?;
         statuses.extend(super::status::collect_disabled(
-            &self.sources[split..rows.end],
+            disabled.iter().map(|s| &**s),
             store,
             items,
         )?);
@@ -75,7 +104,7 @@ impl SourceList {
     pub fn page(&self, query: &PageQuery) -> Result<Range<usize>, String> {
         let start = match &query.after {
             None => 0,
-            Some(after) => match self.places.get(after) {
+            Some(after) => match self.place(after) {
                 Some(place) => place + 1,
                 None => {
                     return Err(format!(
@@ -84,19 +113,33 @@ impl SourceList {
                 }
             },
         };
-        Ok(start..(start + query.limit).min(self.sources.len()))
+        Ok(start..(start + query.limit).min(self.len()))
     }
 
     /// The query of the page after `rows`, when sources follow them.
     pub fn next(&self, query: &PageQuery, rows: &Range<usize>) -> Option<String> {
-        (rows.end < self.sources.len() && rows.end > rows.start).then(|| {
+        (rows.end < self.len() && rows.end > rows.start).then(|| {
             format!(
                 "limit={}&after={}",
                 query.limit,
-                self.sources[rows.end - 1].id.slug()
+                self.get(rows.end - 1).id.slug()
             )
         })
     }
+}
+
+/// The number a source's public id ([`SourceId::slug`]) writes out in hex.
+fn slug_number(id: &SourceId) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(id.0.as_bytes())
+}
+
+/// The number of a public id: exactly the 16 lowercase hex digits
+/// [`SourceId::slug`] writes, else `None`.
+fn parse_slug(slug: &str) -> Option<u64> {
+    let digits = |b: &u8| b.is_ascii_digit() || (b'a'..=b'f').contains(b);
+    (slug.len() == 16 && slug.bytes().all(|b| digits(&b)))
+        .then(|| u64::from_str_radix(slug, 16).ok())
+        .flatten()
 }
 
 /// What a request for a page of sources asks: `?limit=N&after=ID`.
@@ -202,11 +245,40 @@ mod tests {
         // A page that ends exactly at the end has no next.
         let query = PageQuery::parse(Some("limit=50&after=".to_string().as_str()));
         assert!(list.page(&query.unwrap()).is_err());
-        let last = list.sources[199].id.slug();
+        let last = list.get(199).id.slug();
         let query = PageQuery::parse(Some(&format!("limit=50&after={last}"))).unwrap();
         let rows = list.page(&query).unwrap();
         assert_eq!(rows, 200..250);
         assert_eq!(list.next(&query, &rows), None);
+    }
+
+    #[test]
+    fn a_page_of_statuses_spans_the_enabled_and_the_disabled_sources() {
+        let text: String = (0..5)
+            .map(|i| {
+                let enabled = if i < 3 { "" } else { "enabled = false\n" };
+                format!("[[source]]\nurl = \"http://a.example/{i}.xml\"\n{enabled}")
+            })
+            .collect();
+        let config = crate::config::parse(std::path::Path::new("feeds.toml"), &text, None).unwrap();
+        let list = SourceList::new(config.sources, config.disabled);
+        let store = crate::store::Store::temporary().unwrap();
+        let disabled = |rows: Range<usize>| {
+            let statuses = list.statuses(rows, &store, |_| None).unwrap();
+            statuses
+                .iter()
+                .map(|s| s.status == super::super::status::Status::Disabled)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(disabled(0..2), [false, false]);
+        assert_eq!(disabled(2..4), [false, true]);
+        assert_eq!(disabled(4..5), [true]);
+        assert_eq!(disabled(0..5), [false, false, false, true, true]);
+        assert_eq!(
+            list.find(&list.get(3).id.slug()).map(|(_, on)| on),
+            Some(false)
+        );
+        assert!(list.find(&list.get(3).id.slug().to_uppercase()).is_none());
     }
 
     #[test]

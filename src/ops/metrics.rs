@@ -327,7 +327,7 @@ impl Metrics {
     /// The sources being polled, for the `source` label of their series: each is
     /// labelled with its shown URL, which hides the secrets of its own
     /// `secret_query` too.
-    pub fn name_sources(&self, sources: &[SourceConfig]) {
+    pub fn name_sources<'a>(&self, sources: impl IntoIterator<Item = &'a SourceConfig>) {
         let mut labels = self.labels.write().expect("the labels are never poisoned");
         for source in sources {
             labels.insert(source.id.clone(), source.shown_url());

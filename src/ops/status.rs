@@ -113,13 +113,13 @@ pub fn source_status(
 
 /// The status of every configured source, in config order; `items` gives a source's
 /// item count.
-pub fn collect(
-    sources: &[SourceConfig],
+pub fn collect<'a>(
+    sources: impl IntoIterator<Item = &'a SourceConfig>,
     store: &Store,
     mut items: impl FnMut(&SourceId) -> Option<u64>,
 ) -> Result<Vec<SourceStatus>, StoreError> {
     sources
-        .iter()
+        .into_iter()
         .map(|source| {
             let state = store.source_state(&source.id)?;
             Ok(source_status(source, &state, items(&source.id)))
@@ -129,8 +129,8 @@ pub fn collect(
 
 /// The status of every source with `enabled = false`: what it last did, marked
 /// disabled, with no next poll.
-pub fn collect_disabled(
-    sources: &[SourceConfig],
+pub fn collect_disabled<'a>(
+    sources: impl IntoIterator<Item = &'a SourceConfig>,
     store: &Store,
     items: impl FnMut(&SourceId) -> Option<u64>,
 ) -> Result<Vec<SourceStatus>, StoreError> {

@@ -37,11 +37,9 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use url::Url;
 
-use crate::config::{PollConfig, SourceConfig};
+use crate::config::{PollConfig, SharedSources};
 use crate::fetch::Fetcher;
-use crate::item::SourceId;
 use crate::ops::health::Health;
 use crate::ops::metrics::Metrics;
 use crate::store::Store;
@@ -60,7 +58,7 @@ pub const PERMANENT_REDIRECT_POLLS: u32 = 3;
 pub struct Scheduler {
     pub store: Store,
     pub fetcher: Fetcher,
-    pub sources: Vec<SourceConfig>,
+    pub sources: SharedSources,
     pub poll: PollConfig,
     /// Where every poll is counted.
     pub metrics: Arc<Metrics>,
@@ -100,7 +98,8 @@ impl RoundSummary {
 /// The sources and poll settings a reload hands to a running scheduler.
 #[derive(Clone, Debug)]
 pub struct Plan {
-    pub sources: Vec<SourceConfig>,
+    /// Shared with the other parts of the daemon: a plan is sent without a copy.
+    pub sources: SharedSources,
     pub poll: PollConfig,
 }
 
@@ -114,7 +113,8 @@ impl Scheduler {
         let tracker = TaskTracker::new();
         let (done_tx, mut done_rx) = mpsc::unbounded_channel();
         let admission = Arc::new(admission::Admission::new(&shared.poll));
-        for source in sources {
+        for source in sources.iter() {
+            let source = source.clone();
             let shared = shared.clone();
             let admission = admission.clone();
             let done_tx = done_tx.clone();
@@ -157,7 +157,7 @@ impl Scheduler {
     ) -> Arc<Shared> {
         let tally = tally::Tally::new(self.poll.min_interval);
         Arc::new(Shared {
-            source_urls: Mutex::new(source_urls(&self.sources)),
+            source_urls: Mutex::new(self.sources.clone()),
             global: Arc::new(Semaphore::new(self.poll.concurrency)),
             hosts: Mutex::new(HashMap::new()),
             connectivity: Mutex::new(Connectivity {
@@ -174,13 +174,6 @@ impl Scheduler {
             websub,
         })
     }
-}
-
-fn source_urls(sources: &[SourceConfig]) -> Vec<(SourceId, Url)> {
-    sources
-        .iter()
-        .map(|s| (s.id.clone(), s.url.clone()))
-        .collect()
 }
 
 fn jittered(interval: Duration) -> Duration {

@@ -198,8 +198,8 @@ impl Shared {
             .lock()
             .expect("the source list is never poisoned")
             .iter()
-            .filter(|(id, _)| *id != source.id)
-            .map(|(_, url)| url.clone())
+            .filter(|other| other.id != source.id)
+            .map(|other| other.url.clone())
             .collect();
         let found = document::feed_behind_page(&self.fetcher, page, &source.request, &taken)
             .await

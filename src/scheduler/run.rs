@@ -15,7 +15,7 @@ use tracing::{debug, info, warn};
 use super::admission::Admission;
 use super::decide::{self, Change};
 use super::shared::Shared;
-use super::{Plan, PollResult, RoundSummary, Scheduler, source_urls};
+use super::{Plan, PollResult, RoundSummary, Scheduler};
 use crate::config::SourceConfig;
 use crate::fetch::Fetcher;
 use crate::item::SourceId;
@@ -29,7 +29,12 @@ const LOGGED_CHANGES: usize = 20;
 /// A source the scheduler polls. Its `generation` changes whenever its settings do,
 /// so a timer or a poll result of its former settings is recognised and dropped.
 struct Tracked {
+    /// The entry of the plan's shared list: a reload that keeps the source puts the
+    /// new list's entry here, so the former list is freed.
     source: Arc<SourceConfig>,
+    /// `source`'s [`SourceConfig::fingerprint`], to tell a kept source from a changed
+    /// one on reload without hashing it again.
+    fingerprint: u64,
     generation: u64,
     /// Cancels the source's poll in progress when it is removed or changed.
     token: CancellationToken,
@@ -83,9 +88,16 @@ struct Sources {
 }
 
 impl Sources {
-    /// Tracks `source` (again, with new settings); whether the store knew it and it
-    /// is due (it holds up readiness otherwise, see [`Loop::start`]).
-    fn track(&mut self, shared: &Shared, source: SourceConfig, token: &CancellationToken) -> bool {
+    /// Tracks `source` of fingerprint `fingerprint` (again, with new settings);
+    /// whether the store knew it and it is due (it holds up readiness otherwise, see
+    /// [`Loop::start`]).
+    fn track(
+        &mut self,
+        shared: &Shared,
+        source: Arc<SourceConfig>,
+        fingerprint: u64,
+        token: &CancellationToken,
+    ) -> bool {
         let generation = self.next_generation;
         self.next_generation += 1;
         let (at, known) = shared.first_poll_and_known(&source, Utc::now());
@@ -102,7 +114,8 @@ impl Sources {
         self.tracked.insert(
             id,
             Tracked {
-                source: Arc::new(source),
+                source,
+                fingerprint,
                 generation,
                 token: token.child_token(),
                 polling,
@@ -113,23 +126,24 @@ impl Sources {
     }
 
     /// Applies a new plan: starts added sources, stops removed ones, restarts changed
-    /// ones; untouched ones keep their timers. With `restart_all` (the poll settings
-    /// changed) every source restarts.
+    /// ones; untouched ones keep their timers (and take the plan's entry, for what
+    /// does not restart a source: its `secret_query`, `websub`). With `restart_all`
+    /// (the poll settings changed) every source restarts.
     fn apply(
         &mut self,
         shared: &Shared,
-        sources: &[SourceConfig],
+        sources: &[Arc<SourceConfig>],
         restart_all: bool,
         token: &CancellationToken,
     ) -> (usize, usize, usize) {
-        shared.metrics.name_sources(sources);
-        let wanted: HashSet<SourceId> = sources.iter().map(|s| s.id.clone()).collect();
-        let removed: Vec<SourceId> = self
-            .tracked
-            .keys()
-            .filter(|id| !wanted.contains(*id))
-            .cloned()
-            .collect();
+        let removed: Vec<SourceId> = {
+            let wanted: HashSet<&SourceId> = sources.iter().map(|s| &s.id).collect();
+            self.tracked
+                .keys()
+                .filter(|id| !wanted.contains(id))
+                .cloned()
+                .collect()
+        };
         for (n, id) in removed.iter().enumerate() {
             shared.known.forget(id);
             if let Some(gone) = self.tracked.remove(id) {
@@ -141,27 +155,40 @@ impl Sources {
             }
         }
         let (mut added, mut changed) = (0, 0);
+        // The sources whose `/metrics` label is new or may have changed.
+        let mut named: Vec<&SourceConfig> = Vec::new();
         for source in sources {
-            let current = self.tracked.get(&source.id).map(|t| &*t.source);
-            match decide::change(current, source, restart_all) {
-                Change::Kept => {}
+            let fingerprint = source.fingerprint();
+            let tracked = self.tracked.get_mut(&source.id);
+            let current = tracked.as_ref().map(|t| t.fingerprint);
+            match decide::change(current, fingerprint, restart_all) {
+                Change::Kept => {
+                    let tracked = tracked.expect("a kept source is tracked");
+                    if tracked.source.secret_query != source.secret_query {
+                        named.push(source);
+                    }
+                    tracked.source = source.clone();
+                }
                 Change::Changed => {
                     changed += 1;
                     shared.known.forget(&source.id);
                     if changed <= LOGGED_CHANGES {
                         info!(source = %source.shown_url(), "source changed: restarting it with its new settings");
                     }
-                    self.track(shared, source.clone(), token);
+                    named.push(source);
+                    self.track(shared, source.clone(), fingerprint, token);
                 }
                 Change::Added => {
                     added += 1;
                     if added <= LOGGED_CHANGES {
                         info!(source = %source.shown_url(), "source added");
                     }
-                    self.track(shared, source.clone(), token);
+                    named.push(source);
+                    self.track(shared, source.clone(), fingerprint, token);
                 }
             }
         }
+        shared.metrics.name_sources(named);
         (added, removed.len(), changed)
     }
 }
@@ -193,9 +220,10 @@ impl Loop {
         // stored items are served, and they are polled when they fall due. Sources
         // marked gone are not due and do not hold it up either.
         let mut first_pending: HashSet<SourceId> = HashSet::new();
-        for source in initial {
+        for source in initial.iter() {
             let id = source.id.clone();
-            if !sources.track(&shared, source, &token) {
+            let fingerprint = source.fingerprint();
+            if !sources.track(&shared, source.clone(), fingerprint, &token) {
                 first_pending.insert(id);
             }
         }
@@ -227,6 +255,7 @@ impl Loop {
     /// A reload: new poll settings restart every source with a new client; the
     /// sources are then compared by id.
     fn reload(&mut self, plan: &Plan) {
+        let began = std::time::Instant::now();
         let restart_all = decide::poll_settings_changed(&self.shared.poll, &plan.poll);
         if restart_all {
             match Fetcher::new(&plan.poll) {
@@ -252,7 +281,7 @@ impl Loop {
             .shared
             .source_urls
             .lock()
-            .expect("the source list is never poisoned") = source_urls(&plan.sources);
+            .expect("the source list is never poisoned") = plan.sources.clone();
         let (added, removed, changed) =
             self.sources
                 .apply(&self.shared, &plan.sources, restart_all, &self.token);
@@ -266,6 +295,7 @@ impl Loop {
             removed,
             changed,
             sources = self.sources.tracked.len(),
+            elapsed_ms = began.elapsed().as_millis() as u64,
             "sources reloaded"
         );
     }
@@ -274,9 +304,10 @@ impl Loop {
     /// so is due at once (a poll in progress is cancelled first).
     fn reset(&mut self, id: SourceId) {
         if let Some(tracked) = self.sources.tracked.get(&id) {
-            let source = (*tracked.source).clone();
+            let (source, fingerprint) = (tracked.source.clone(), tracked.fingerprint);
             info!(source = %source.shown_url(), "polling the reset source now");
-            self.sources.track(&self.shared, source, &self.token);
+            self.sources
+                .track(&self.shared, source, fingerprint, &self.token);
         }
     }
 
@@ -473,11 +504,60 @@ mod tests {
             .expect("the test config is valid");
         Tracked {
             source: Arc::new(config.sources.remove(0)),
+            fingerprint: 0,
             generation,
             token: CancellationToken::new(),
             polling,
             waiting,
         }
+    }
+
+    /// The sources of a config of `text`, as the daemon shares them.
+    fn plan(text: &str) -> crate::config::SharedSources {
+        let config = crate::config::parse(std::path::Path::new("feeds.toml"), text, None)
+            .expect("the test config is valid");
+        crate::config::share(config.sources)
+    }
+
+    #[test]
+    fn a_reload_keeps_restarts_adds_and_removes_by_id_and_holds_only_the_new_list() {
+        let shared = Scheduler {
+            store: crate::store::Store::temporary().unwrap(),
+            fetcher: Fetcher::new(&Default::default()).unwrap(),
+            sources: plan(""),
+            poll: Default::default(),
+            metrics: Arc::new(crate::ops::metrics::Metrics::new()),
+            health: Default::default(),
+        }
+        .into_shared_with(None, None);
+        let token = CancellationToken::new();
+        let mut sources = Sources::default();
+        let first = plan(
+            "[[source]]\nurl = \"https://a.example/rss\"\n[[source]]\nurl = \"https://b.example/rss\"\n[[source]]\nurl = \"https://c.example/rss\"\n",
+        );
+        assert_eq!(sources.apply(&shared, &first, false, &token), (3, 0, 0));
+        let due = sources.due.len();
+        // a kept (its shown URL alone changes), b changed, c removed, d added.
+        let second = plan(
+            "[[source]]\nurl = \"https://a.example/rss\"\nsecret_query = [\"x\"]\n[[source]]\nurl = \"https://b.example/rss\"\ninterval = \"2h\"\n[[source]]\nurl = \"https://d.example/rss\"\n",
+        );
+        assert_eq!(sources.apply(&shared, &second, false, &token), (1, 1, 1));
+        // The kept source keeps its timer; the changed and the added one get one each.
+        assert_eq!(sources.due.len(), due + 2);
+        let a = &sources.tracked[&first[0].id];
+        assert_eq!(a.generation, 0);
+        assert!(Arc::ptr_eq(&a.source, &second[0]));
+        assert_eq!(a.source.secret_query, ["x"]);
+        assert!(Arc::ptr_eq(
+            &sources.tracked[&second[1].id].source,
+            &second[1]
+        ));
+        assert!(!sources.tracked.contains_key(&first[2].id));
+        // Nothing holds the first list's sources any more.
+        assert!(first.iter().all(|source| Arc::strong_count(source) == 1));
+        // The same list again changes nothing; new poll settings restart everything.
+        assert_eq!(sources.apply(&shared, &second, false, &token), (0, 0, 0));
+        assert_eq!(sources.apply(&shared, &second, true, &token), (0, 0, 3));
     }
 
     #[test]

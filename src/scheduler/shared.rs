@@ -15,7 +15,7 @@ use super::outage::Connectivity;
 use super::plan::Bounds;
 use crate::config::{PollConfig, SourceConfig};
 use crate::fetch::Fetcher;
-use crate::item::{SourceId, SourceState};
+use crate::item::SourceState;
 use crate::ops::health::Health;
 use crate::ops::metrics::Metrics;
 use crate::store::Store;
@@ -30,9 +30,9 @@ pub(super) struct Shared {
     pub(super) global: Arc<Semaphore>,
     pub(super) hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
     pub(super) connectivity: Mutex<Connectivity>,
-    /// Every configured source's URL, so discovery passes over a feed that another
-    /// source already polls; replaced on reload.
-    pub(super) source_urls: Mutex<Vec<(SourceId, Url)>>,
+    /// Every configured source (for its URL), so discovery passes over a feed that
+    /// another source already polls; replaced on reload.
+    pub(super) source_urls: Mutex<crate::config::SharedSources>,
     pub(super) metrics: Arc<Metrics>,
     pub(super) health: Arc<Health>,
     /// The entries each source sent before, passed over unread on its next poll.

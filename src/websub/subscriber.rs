@@ -17,7 +17,7 @@ use url::Url;
 
 use super::signature::encode_hex;
 use super::{Advert, CALLBACK_PREFIX, Registry};
-use crate::config::SourceConfig;
+use crate::config::{SharedSources, SourceConfig};
 use crate::fetch::{Fetcher, RequestOptions};
 use crate::item::SourceId;
 use crate::store::{Subscription, SubscriptionStatus};
@@ -51,7 +51,7 @@ impl Subscriber {
     pub async fn run(
         self,
         mut adverts: mpsc::Receiver<Advert>,
-        mut sources: watch::Receiver<Vec<SourceConfig>>,
+        mut sources: watch::Receiver<SharedSources>,
         token: CancellationToken,
     ) {
         let requests = TaskTracker::new();
@@ -292,7 +292,7 @@ fn due(subscription: &Subscription, wanted: bool, now: i64) -> Due {
 }
 
 /// The sources that may subscribe, with their request options.
-fn wanted(sources: &[SourceConfig]) -> HashMap<SourceId, RequestOptions> {
+fn wanted(sources: &[Arc<SourceConfig>]) -> HashMap<SourceId, RequestOptions> {
     sources
         .iter()
         .filter(|s| s.websub)
@@ -301,7 +301,7 @@ fn wanted(sources: &[SourceConfig]) -> HashMap<SourceId, RequestOptions> {
 }
 
 /// Keeps the request options of every source seen, for unsubscribing removed ones.
-fn remember(known: &mut HashMap<SourceId, RequestOptions>, sources: &[SourceConfig]) {
+fn remember(known: &mut HashMap<SourceId, RequestOptions>, sources: &[Arc<SourceConfig>]) {
     for source in sources {
         known.insert(source.id.clone(), source.request.clone());
     }

@@ -609,7 +609,7 @@ pub async fn poll_once(
     tributary::scheduler::Scheduler {
         store: store.clone(),
         fetcher: tributary::fetch::Fetcher::new(&config.poll).unwrap(),
-        sources: config.sources.clone(),
+        sources: tributary::config::share(config.sources.clone()),
         poll: config.poll.clone(),
         metrics: Default::default(),
         health: Default::default(),
