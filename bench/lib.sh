@@ -61,6 +61,21 @@ start_farm() {
   } >"$WORK/feeds.toml"
 }
 
+# Runs `$BIN run --config $1` in the background under `timeout $MAX_SECONDS`, its log
+# in $WORK/tributary.log; sets TRIBUTARY_PID (timeout's) and DAEMON_PID (the daemon
+# itself, for its RSS, CPU time and signals).
+run_daemon() {
+  RUST_LOG=info timeout "$MAX_SECONDS" "$BIN" run --config "$1" >"$WORK/tributary.log" 2>&1 &
+  TRIBUTARY_PID=$!
+  DAEMON_PID=
+  for _ in $(seq 100); do
+    DAEMON_PID=$(pgrep -P "$TRIBUTARY_PID" || true)
+    [ -n "$DAEMON_PID" ] && break
+    sleep 0.01
+  done
+  [ -n "$DAEMON_PID" ] || die "tributary did not start"
+}
+
 # Starts the release build of tributary on $WORK/feeds.toml and waits until it
 # serves $1 items (at most 60 s).
 start_tributary() {

@@ -43,15 +43,7 @@ write_config() {
 write_config 0
 echo "reload: $SOURCES sources, a tenth swapped by each of $RELOADS reloads; $BIN"
 
-RUST_LOG=info timeout "$MAX_SECONDS" "$BIN" run --config "$WORK/feeds.toml" >"$WORK/tributary.log" 2>&1 &
-TRIBUTARY_PID=$!
-DAEMON_PID=
-for _ in $(seq 100); do
-  DAEMON_PID=$(pgrep -P "$TRIBUTARY_PID" || true)
-  [ -n "$DAEMON_PID" ] && break
-  sleep 0.01
-done
-[ -n "$DAEMON_PID" ] || die "tributary did not start"
+run_daemon "$WORK/feeds.toml"
 for _ in $(seq 600); do
   grep -q 'every source polled once' "$WORK/tributary.log" && break
   kill -0 "$TRIBUTARY_PID" 2>/dev/null || die "tributary exited: $(tail -5 "$WORK/tributary.log")"

@@ -121,17 +121,7 @@ part check && echo "check: ${wall} s, peak RSS $((peak / 1024)) MB"
 
 start() {
   STARTED=$(now)
-  : >"$WORK/tributary.log"
-  RUST_LOG=info timeout "$MAX_SECONDS" "$BIN" run --config "$WORK/feeds.toml" >"$WORK/tributary.log" 2>&1 &
-  TRIBUTARY_PID=$!
-  # The daemon itself (timeout's child), for its RSS, CPU time and signals.
-  DAEMON_PID=
-  for _ in $(seq 100); do
-    DAEMON_PID=$(pgrep -P "$TRIBUTARY_PID" || true)
-    [ -n "$DAEMON_PID" ] && break
-    sleep 0.01
-  done
-  [ -n "$DAEMON_PID" ] || die "tributary did not start"
+  run_daemon "$WORK/feeds.toml"
   TRIBUTARY_ADDR=
   for _ in $(seq 1200); do
     TRIBUTARY_ADDR=$(grep -o 'listen=[0-9.:]*' "$WORK/tributary.log" | head -1 | cut -d= -f2 || true)
