@@ -9,9 +9,9 @@ use toml::Spanned;
 use super::check::Checker;
 
 /// 15 seconds: a node killed without releasing its partitions loses them this long
-/// after its last renewal (it renews every third of it).
+/// after its last renewal (it renews every quarter of it).
 pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(15);
-/// The shortest lease TTL taken: renewals come every third of it.
+/// The shortest lease TTL taken: renewals come every quarter of it.
 pub const SHORTEST_LEASE_TTL: Duration = Duration::from_secs(1);
 /// How often a node reads the store's watermark to render other nodes' writes.
 pub const DEFAULT_WATCH_EVERY: Duration = Duration::from_secs(1);
@@ -88,7 +88,7 @@ impl Checker<'_> {
     }
 
     /// `lease_ttl`: at least [`SHORTEST_LEASE_TTL`], since leases are renewed every
-    /// third of it.
+    /// quarter of it.
     fn lease_ttl(&mut self, raw: Option<&Spanned<String>>) -> Duration {
         match self.duration(raw, "lease_ttl") {
             Some(ttl) if ttl < SHORTEST_LEASE_TTL => {

@@ -12,6 +12,7 @@ use super::super::keys::identity_key;
 use super::{Conn, Postgres};
 use crate::item::SourceId;
 use std::sync::atomic::Ordering;
+use tracing::warn;
 
 impl Postgres {
     /// The count as last seen: read with the watermark every `watch_every`, and
@@ -21,6 +22,7 @@ impl Postgres {
     /// known entry pass unread once more.
     pub(super) fn forgotten_count(&self) -> u64 {
         self.inner.forgotten.load(Ordering::Acquire)
+            + self.inner.forgotten_here.load(Ordering::Acquire)
     }
 
     /// Notes the count read from the database.
@@ -28,11 +30,16 @@ impl Postgres {
         self.inner.forgotten.fetch_max(count, Ordering::AcqRel);
     }
 
-    /// Advances the count, after a commit that forgot identities.
-    pub(super) async fn note_forgotten(&self, conn: &Conn) -> Result<(), StoreError> {
-        let row = conn.query_one("SELECT nextval('forgotten')", &[]).await?;
-        self.note_forgotten_count(row.get::<_, i64>(0) as u64);
-        Ok(())
+    /// Advances the count, after a commit that forgot identities: this node's own
+    /// part at once (it cannot fail, so the node never passes over an entry it
+    /// forgot), the database's for the other nodes (a failure there is only logged:
+    /// they then read what they remembered once more than they should not).
+    pub(super) async fn note_forgotten(&self, conn: &Conn) {
+        self.inner.forgotten_here.fetch_add(1, Ordering::AcqRel);
+        match conn.query_one("SELECT nextval('forgotten')", &[]).await {
+            Ok(row) => self.note_forgotten_count(row.get::<_, i64>(0) as u64),
+            Err(err) => warn!(error = %err, "cannot advance the count of forgotten identities"),
+        }
     }
 
     /// Of each id, whether `source` holds its item (live or trimmed).

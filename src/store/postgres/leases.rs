@@ -3,8 +3,8 @@
 //! and connection reuse then hold across the cluster).
 //!
 //! A source's partition is a hash of its host's registrable domain modulo
-//! [`PARTITIONS`]. Each node renews its row in `nodes` and its leases every third of
-//! the lease TTL, on a connection of their own so that renewals never queue behind
+//! [`PARTITIONS`]. Each node renews its row in `nodes` and its leases every quarter
+//! of the lease TTL, on a connection of their own so that renewals never queue behind
 //! item writes, takes free or expired partitions (`FOR UPDATE SKIP LOCKED`) up to
 //! its fair share of the live nodes (⌈partitions / live nodes⌉), and releases all at
 //! shutdown. Taking a partition raises its epoch. A node killed without releasing
@@ -197,6 +197,9 @@ pub struct Leases {
     /// are given back at the next renewal: the polls cancelled when they left have
     /// ended by then, so no host sees this node and the next owner at once.
     releasing: Arc<Mutex<BTreeSet<u32>>>,
+    /// Held while a renewal's result or a let-go is applied to the fence and the
+    /// partitions published, so that the two never interleave.
+    applying: Arc<Mutex<()>>,
 }
 
 /// What one renewal found.
@@ -223,6 +226,7 @@ impl Leases {
             owned: watch::Sender::new(BTreeSet::new()),
             live: Arc::new(AtomicUsize::new(1)),
             releasing: Arc::default(),
+            applying: Arc::default(),
         }
     }
 
@@ -253,14 +257,15 @@ impl Leases {
         })
     }
 
-    /// The time between two renewals: a third of the TTL.
+    /// The time between two renewals: a quarter of the TTL.
     pub fn renew_every(&self) -> Duration {
-        self.ttl / 3
+        self.ttl / 4
     }
 
     /// How long after a renewal began its leases are sure on this node: the TTL
     /// less one renewal period, so a node whose clock or scheduling drifts stops
-    /// polling well before another node may take over.
+    /// polling well before another node may take over, and one failed or slow
+    /// renewal is outlived by the next.
     fn sure_for(&self) -> Duration {
         self.ttl - self.renew_every()
     }
@@ -296,9 +301,12 @@ impl Leases {
         }
         tx.commit().await?;
         *self.releasing.lock().expect("never poisoned") = released.iter().copied().collect();
+        self.live.store(live, Ordering::Relaxed);
+        // Applied whole, never interleaved with a let-go: the fence and the plan
+        // always agree.
+        let _applying = self.applying.lock().expect("never poisoned");
         self.fence
             .replace(held.clone(), Some(began + self.sure_for()));
-        self.live.store(live, Ordering::Relaxed);
         let held = self.fence.held();
         self.owned.send_if_modified(|owned| {
             let changed = *owned != held;
@@ -317,7 +325,16 @@ impl Leases {
 
     /// Stops polling and writing for every partition: the leases were not renewed
     /// in time, and another node may take them as soon as they expire.
+    /// Nothing happens when a renewal was applied since the lapse was seen.
     fn let_go(&self) {
+        let _applying = self.applying.lock().expect("never poisoned");
+        if self
+            .fence
+            .until()
+            .is_none_or(|until| Instant::now() < until)
+        {
+            return;
+        }
         warn!("the partition leases were not renewed in time: polling stops until they are");
         self.fence.forget();
         self.owned.send_replace(BTreeSet::new());
@@ -325,8 +342,11 @@ impl Leases {
 
     /// Gives back every partition and leaves the cluster; for shutdown.
     pub fn release(&self) -> Result<(), StoreError> {
-        self.fence.forget();
-        self.owned.send_replace(BTreeSet::new());
+        {
+            let _applying = self.applying.lock().expect("never poisoned");
+            self.fence.forget();
+            self.owned.send_replace(BTreeSet::new());
+        }
         let node = self.fence.node.clone();
         self.store.block(async {
             let conn = self.store.lease_conn().await?;
@@ -341,7 +361,7 @@ impl Leases {
         })
     }
 
-    /// Renews every third of the TTL until `stop` is cancelled, then releases. When
+    /// Renews every quarter of the TTL until `stop` is cancelled, then releases. When
     /// the leases are not renewed in time (the database is slow or unreachable), this
     /// node lets go of them when they stop being sure, before they expire.
     pub async fn run(self, stop: tokio_util::sync::CancellationToken) {
@@ -490,30 +510,51 @@ async fn extend(
 }
 
 /// Takes up to `want` free or expired partitions, raising their epochs; passes over
-/// those a write is still being committed for (their advisory lock is held).
+/// those a write is still being committed for (their advisory lock is held). In
+/// three steps, so that the advisory locks are tried on the chosen rows only (in one
+/// statement the planner may call the lock function on every free row).
 async fn take(
     tx: &deadpool_postgres::Transaction<'_>,
     node: &str,
     ttl: &str,
     want: usize,
 ) -> Result<Vec<(u32, i64)>, StoreError> {
-    let statement = tx
+    let free = tx
         .prepare_cached(
-            "WITH free AS (
-                SELECT part FROM leases
-                WHERE CASE WHEN owner IS NULL OR expires_at < now()
-                    THEN pg_try_advisory_xact_lock($4, part) ELSE false END
-                ORDER BY part LIMIT $3 FOR UPDATE SKIP LOCKED
-             )
-             UPDATE leases SET owner = $1, epoch = leases.epoch + 1,
-                expires_at = now() + $2::text::interval
-             FROM free WHERE leases.part = free.part
-             RETURNING leases.part, leases.epoch",
+            "SELECT part FROM leases WHERE owner IS NULL OR expires_at < now()
+             ORDER BY part LIMIT $1 FOR UPDATE SKIP LOCKED",
         )
         .await?;
-    let rows = tx
-        .query(&statement, &[&node, &ttl, &(want as i64), &PARTITION_LOCK])
+    let free: Vec<i32> = tx
+        .query(&free, &[&(want as i64)])
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    if free.is_empty() {
+        return Ok(Vec::new());
+    }
+    let unlocked = tx
+        .prepare_cached(
+            "SELECT part FROM unnest($1::int4[]) AS part
+             WHERE pg_try_advisory_xact_lock($2, part)",
+        )
         .await?;
+    let unlocked: Vec<i32> = tx
+        .query(&unlocked, &[&free, &PARTITION_LOCK])
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let statement = tx
+        .prepare_cached(
+            "UPDATE leases SET owner = $1, epoch = epoch + 1,
+                expires_at = now() + $2::text::interval
+             WHERE part = ANY($3)
+             RETURNING part, epoch",
+        )
+        .await?;
+    let rows = tx.query(&statement, &[&node, &ttl, &unlocked]).await?;
     Ok(rows
         .iter()
         .map(|row| (row.get::<_, i32>(0) as u32, row.get::<_, i64>(1)))

@@ -86,8 +86,10 @@ struct Inner {
     fence: std::sync::RwLock<Option<Arc<Fence>>>,
     decoded: DecodedItems,
     changes: watch::Sender<u64>,
-    /// The count of forgotten identities as last seen (see `forgetting`).
+    /// The count of forgotten identities as last seen in the database, and this
+    /// node's own advances of it (see `forgetting`).
     forgotten: std::sync::atomic::AtomicU64,
+    forgotten_here: std::sync::atomic::AtomicU64,
 }
 
 /// The PostgreSQL store. Cheap to clone.
@@ -130,6 +132,12 @@ impl Postgres {
             config.password(password);
         }
         config.application_name("tributary");
+        // Fencing (`leases::Fence::check`) needs each statement to see what was
+        // committed before it began: read committed, whatever the server's default.
+        let given = config.get_options().unwrap_or("").to_string();
+        config.options(format!(
+            "{given} -c default_transaction_isolation=read\\ committed"
+        ));
         let pool = bridge.block(async { new_pool(&config, options.pool_size.max(2)) })?;
         let lease_pool = bridge.block(async { new_pool(&config, 1) })?;
         let applied = bridge.block(async {
@@ -152,6 +160,7 @@ impl Postgres {
                 decoded: DecodedItems::default(),
                 changes: watch::Sender::new(0),
                 forgotten: std::sync::atomic::AtomicU64::new(0),
+                forgotten_here: std::sync::atomic::AtomicU64::new(0),
             }),
         };
         let first = store.watermark()?;

@@ -62,7 +62,7 @@ impl Postgres {
             )
             .await?;
         if expired > 0 {
-            self.note_forgotten(&conn).await?;
+            self.note_forgotten(&conn).await;
         }
         let mut counts = self.counts().await?;
         let live = counts.values().sum::<u64>() as usize;

@@ -81,11 +81,12 @@ impl Postgres {
                         put_state_in(&tx, &origin.source, state_bytes)
                     )?;
                     tx.commit().await?;
+                    // First: it cannot fail, and a forgotten identity must count.
+                    if report.taken_over + report.reidentified > 0 {
+                        self.note_forgotten(&conn).await;
+                    }
                     if report.added + report.updated + report.taken_over > 0 {
                         self.advance(&conn).await?;
-                    }
-                    if report.taken_over + report.reidentified > 0 {
-                        self.note_forgotten(&conn).await?;
                     }
                     Ok(report)
                 }
