@@ -4,7 +4,6 @@
 
 use crate::common::daemon::{Daemon, body, config_text, http_get};
 use crate::common::{FeedServer, Reply, fixture, tributary, write_config};
-use std::io::{Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -38,18 +37,7 @@ fn status_line(response: &str) -> &str {
 }
 
 fn post(addr: &str, path: &str) -> String {
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response
+    crate::common::daemon::http_request(addr, "POST", path, "Content-Length: 0\r\n")
 }
 
 /// Waits until `/sources.json` at `addr` says `status` for the source at `url`.

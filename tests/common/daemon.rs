@@ -188,13 +188,19 @@ pub fn body(response: &str) -> &str {
 
 /// A minimal HTTP/1.1 GET; returns the whole response.
 pub fn http_get(addr: &str, path: &str) -> String {
+    http_request(addr, "GET", path, "")
+}
+
+/// A minimal HTTP/1.1 request with no body, `headers` (each ending in CRLF) added;
+/// returns the whole response.
+pub fn http_request(addr: &str, method: &str, path: &str, headers: &str) -> String {
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Connection: close\r\n\r\n"
     )
     .unwrap();
     let mut response = String::new();

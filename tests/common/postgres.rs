@@ -186,46 +186,24 @@ impl TestPg {
 
     /// Runs `sql` in database `postgres`, without a runtime of the caller's.
     pub fn psql(&self, sql: &str) -> Result<(), String> {
-        let url = self.url("postgres");
         let sql = sql.to_string();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                tokio::spawn(connection);
-                client.batch_execute(&sql).await.map_err(|e| e.to_string())
-            })
+        with_client(self.url("postgres"), move |client| {
+            Box::pin(async move { client.batch_execute(&sql).await.map_err(|e| e.to_string()) })
         })
-        .join()
-        .unwrap()
     }
 
     /// The first column of the first row of `sql`, as text, in the database at `url`.
     pub fn psql_value(&self, url: &str, sql: &str) -> String {
-        let (url, sql) = (url.to_string(), sql.to_string());
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                    .await
-                    .unwrap();
-                tokio::spawn(connection);
-                client
+        let sql = sql.to_string();
+        with_client(url.to_string(), move |client| {
+            Box::pin(async move {
+                let row = client
                     .query_one(&sql, &[])
                     .await
-                    .unwrap()
-                    .get::<_, String>(0)
+                    .map_err(|e| e.to_string())?;
+                Ok(row.get::<_, String>(0))
             })
         })
-        .join()
         .unwrap()
     }
 
@@ -252,4 +230,29 @@ impl Drop for TestPg {
         let _ = self.server.kill();
         let _ = self.server.wait();
     }
+}
+
+type Work<T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, String>> + Send>>;
+
+/// Runs `work` with a new client of the database at `url`, on a thread and a
+/// runtime of its own, so that callers inside a runtime may use it too.
+fn with_client<T: Send + 'static>(
+    url: String,
+    work: impl FnOnce(tokio_postgres::Client) -> Work<T> + Send + 'static,
+) -> Result<T, String> {
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .map_err(|e| e.to_string())?;
+            tokio::spawn(connection);
+            work(client).await
+        })
+    })
+    .join()
+    .unwrap()
 }
