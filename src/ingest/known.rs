@@ -582,7 +582,8 @@ mod tests {
         ] {
             assert_eq!(scan(body.as_bytes()), None, "{body}");
         }
-        let fine = "<rss><channel><item a='1' b = \"2\" >&#38;&#x26;&x.y-z;</item ></channel></rss>";
+        let fine =
+            "<rss><channel><item a='1' b = \"2\" >&#38;&#x26;&x.y-z;</item ></channel></rss>";
         assert_eq!(spans(fine).len(), 1);
     }
 
