@@ -6,6 +6,7 @@
 //! the source's [`AddressPolicy`] (see [`guard`]): no redirect or DNS answer takes it
 //! to an internal address it was not configured for.
 
+mod bodies;
 pub mod discover;
 pub mod push;
 pub mod shown;
@@ -26,6 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use url::Url;
 
+pub use bodies::recycle;
 pub use guard::{AddressClass, AddressPolicy, GuardedResolver, Refused, classify};
 pub use tls::install_crypto_provider;
 
@@ -439,9 +441,11 @@ impl Fetcher {
         };
         // Read chunk by chunk: reqwest has no cap of its own on decompressed size. The
         // declared length (within the cap) is reserved at once, so a large body is not
-        // copied over and over as the buffer doubles.
+        // copied over and over as the buffer doubles; a buffer an earlier body left
+        // (see `bodies`) is used when there is one.
         let declared = response.content_length().unwrap_or(0);
-        let mut body = Vec::with_capacity(declared.min(self.max_body_bytes as u64) as usize);
+        let mut body = bodies::take();
+        body.reserve(declared.min(self.max_body_bytes as u64) as usize);
         while let Some(chunk) = response
             .chunk()
             .await

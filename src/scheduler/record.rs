@@ -40,6 +40,7 @@ impl Shared {
         let body_hash = xxhash_rust::xxh3::xxh3_64(&body);
         if state.body_hash == Some(body_hash) {
             debug!(source = %source.shown_url(), bytes, "body unchanged");
+            crate::fetch::recycle(body);
             state.etag = validators.etag;
             state.last_modified = validators.last_modified;
             decide::succeeded(state, now);
@@ -210,11 +211,13 @@ async fn read(
                 }
             })
         };
-        match kind {
+        let reading = match kind {
             SourceKind::Feed => read_known(&body, seed, known.as_ref(), read),
             // A page's items come from selectors, not from entries in its bytes.
             SourceKind::Html(_) => read_known(&body, seed, None, read),
-        }
+        };
+        crate::fetch::recycle(body);
+        reading
     })
     .await
     .map_err(|err| PollError::Parse(format!("parser crashed: {err}")))?
