@@ -29,6 +29,11 @@
 # FEEDS=1000, BASELINE = 48b0441 (lazy outputs, counts, logs, flushes, JSON skipping):
 #   48b0441             299                4289  14.3x  0.76 / 13.46 s 5.6%  61.3 MB
 #   this                283                3178  11.2x  0.53 / 12.74 s 4.2%  65.4 MB
+# FEEDS=1000 WARM=45, BASELINE = main at 6acf0a2 (non-UTF-8 feeds passed over), two runs:
+#   6acf0a2             248                2881  11.6x  0.52 / 11.04 s 4.7%  63.6 MB
+#   a6a6558             251                2720  10.8x  0.52 / 11.16 s 4.7%  61.6 MB
+#   6acf0a2             266                3265  12.3x  0.61 / 14.37 s 4.2%  64.7 MB
+#   a6a6558             270                3055  11.3x  0.58 / 14.26 s 4.1%  68.4 MB
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -917,3 +917,241 @@ fn compare_link(ours: &Option<String>, theirs: &Option<String>, base: Option<&Ur
         Err(_) => same(ours, theirs),
     }
 }
+
+// ---------------------------------------------------------------------------------
+// Documents in other charsets, read from the UTF-8 text they decode to.
+
+/// A document read as the daemon reads a feed, as text: its JSON reading, the number
+/// of entries and which entry each item came from, or the error.
+fn reading(body: &[u8], content_type: Option<&str>) -> String {
+    let url = Url::parse("https://reading.example/feed").unwrap();
+    let zone = chrono_tz::Europe::Moscow;
+    match tributary::ingest::normalize::normalize_document(body, content_type, Some(&url), zone) {
+        Ok(document) => format!(
+            "{}\n{} entries, items from {:?}",
+            serde_json::to_string_pretty(&document).unwrap(),
+            document.entries,
+            document.entry_of
+        ),
+        Err(err) => format!("error: {err}"),
+    }
+}
+
+/// Documents in charsets other than UTF-8, with the Content-Type each is served with.
+fn charset_documents() -> Vec<(&'static str, Vec<u8>, Option<&'static str>)> {
+    let text = |declared: &str, title: &str, words: &str| {
+        format!(
+            "<?xml version=\"1.0\"{declared}?>\n<rss version=\"2.0\"><channel><title>{title}</title>\
+             <link>https://n.example/</link>\n\
+             <item><guid>1</guid><title>{words}</title><link>/1</link>\
+             <pubDate>Mon, 01 Jun 2026 10:00:00</pubDate>\
+             <description>&lt;p&gt;{words} &amp;amp; {title}&lt;/p&gt;</description></item>\n\
+             <item><title>{title}: {words}</title><link>/2</link></item>\n</channel></rss>"
+        )
+    };
+    let encoded = |encoding: &'static encoding_rs::Encoding, text: String| {
+        let (bytes, _, unmappable) = encoding.encode(&text);
+        assert!(!unmappable, "{text}");
+        bytes.into_owned()
+    };
+    let cyrillic = |declared| text(declared, "Новости", "Привет, мир");
+    let utf16 = |text: String, big_endian: bool| -> Vec<u8> {
+        "\u{feff}"
+            .encode_utf16()
+            .chain(text.encode_utf16())
+            .flat_map(|u| {
+                if big_endian {
+                    u.to_be_bytes()
+                } else {
+                    u.to_le_bytes()
+                }
+            })
+            .collect()
+    };
+    let cp1251 = encoded(
+        encoding_rs::WINDOWS_1251,
+        cyrillic(" encoding=\"windows-1251\""),
+    );
+    // Bytes in the titles (where `@` was) that are no character in their charset
+    // (0xA5 in ISO-8859-3, 0x81 then a space in Shift_JIS), or a C1 control
+    // (0x98 in windows-1251, which the Encoding Standard maps to U+0098).
+    let invalid = |encoding, declared: &str, title, words, bad: &[u8]| -> Vec<u8> {
+        let bytes = encoded(encoding, text(declared, title, words));
+        let mut parts = bytes.split(|b| *b == b'@');
+        let first = parts.next().unwrap_or_default().to_vec();
+        parts.fold(first, |body, part| [&body, bad, part].concat())
+    };
+    let sjis = encoded(
+        encoding_rs::SHIFT_JIS,
+        text(" encoding=\"Shift_JIS\"", "ニュース", "こんにちは"),
+    );
+    vec![
+        ("windows-1251", cp1251.clone(), None),
+        (
+            "windows-1251, blanket utf-8",
+            cp1251.clone(),
+            Some("text/xml; charset=utf-8"),
+        ),
+        // The server's charset contradicts the declaration: the server's is read.
+        (
+            "windows-1251 declared, koi8-r served",
+            cp1251,
+            Some("text/xml; charset=koi8-r"),
+        ),
+        (
+            "windows-1251, undefined byte",
+            invalid(
+                encoding_rs::WINDOWS_1251,
+                " encoding=\"windows-1251\"",
+                "Новости",
+                "Привет@мир",
+                b"\x98",
+            ),
+            None,
+        ),
+        (
+            "koi8-r, served",
+            encoded(encoding_rs::KOI8_R, cyrillic("")),
+            Some("application/rss+xml; charset=KOI8-R"),
+        ),
+        (
+            "iso-8859-1",
+            encoded(
+                encoding_rs::WINDOWS_1252,
+                text(" encoding=\"ISO-8859-1\"", "Café", "Crème brûlée"),
+            ),
+            None,
+        ),
+        ("shift_jis", sjis, None),
+        (
+            "iso-8859-3, invalid byte",
+            invalid(
+                encoding_rs::ISO_8859_3,
+                " encoding=\"ISO-8859-3\"",
+                "Gazzetta",
+                "Caf@ bar",
+                b"\xa5",
+            ),
+            None,
+        ),
+        (
+            "shift_jis, invalid bytes",
+            invalid(
+                encoding_rs::SHIFT_JIS,
+                "",
+                "ニュース",
+                "こんにちは@",
+                b"\x81 ",
+            ),
+            Some("application/rss+xml; charset=shift_jis"),
+        ),
+        (
+            "utf-16le, BOM",
+            utf16(cyrillic(" encoding=\"utf-16\""), false),
+            None,
+        ),
+        ("utf-16be, BOM", utf16(cyrillic(""), true), Some("text/xml")),
+        (
+            "utf-16le, BOM, lone surrogate",
+            [utf16(cyrillic(""), false), vec![0x00, 0xd8]].concat(),
+            None,
+        ),
+        (
+            "utf-16le, no BOM",
+            utf16(cyrillic(""), false)[2..].to_vec(),
+            None,
+        ),
+        (
+            "utf-16le, BOM, white space",
+            utf16(" \n".into(), false),
+            None,
+        ),
+        (
+            "cp437",
+            [
+                b"<?xml version=\"1.0\" encoding=\"cp437\"?><rss version=\"2.0\"><channel>"
+                    .as_slice(),
+                b"<title>\x80\x81</title><item><title>\x82</title></item></channel></rss>",
+            ]
+            .concat(),
+            None,
+        ),
+        (
+            "json feed, utf-16le",
+            utf16(
+                "{\"version\": \"https://jsonfeed.org/version/1.1\", \"title\": \"Новости\", \
+                 \"items\": [{\"id\": \"1\", \"content_text\": \"Привет\"}]}"
+                    .into(),
+                false,
+            ),
+            None,
+        ),
+    ]
+}
+
+/// A document the daemon reads as the UTF-8 text it decodes to
+/// (`ingest::charset::to_utf8`, under `charset::DECODED`) reads exactly as its own
+/// bytes do: every fidelity document and every corpus and fixture feed under several
+/// served charsets, and documents in other charsets.
+#[test]
+fn documents_read_the_same_from_their_utf8_text() {
+    use tributary::ingest::charset::{DECODED, to_utf8};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut documents: Vec<(String, Vec<u8>, Option<&str>)> = charset_documents()
+        .into_iter()
+        .map(|(name, body, content_type)| (name.to_string(), body, content_type))
+        .collect();
+    let served = [
+        None,
+        Some("application/rss+xml"),
+        Some("text/xml; charset=utf-8"),
+        Some("text/xml; charset=windows-1251"),
+        Some("text/xml; charset=iso-8859-1"),
+        Some("text/xml; charset=utf-16"),
+        Some("text/xml; charset=cp850"),
+    ];
+    let files = ["tests/fidelity", "benches/corpus", "tests/fixtures/feeds"]
+        .iter()
+        .flat_map(|dir| self::documents(&root.join(dir)));
+    for path in files {
+        let body = std::fs::read(&path).unwrap();
+        for content_type in served {
+            documents.push((name_of(&path), body.clone(), content_type));
+        }
+    }
+    let mut transcoded = BTreeSet::new();
+    for (name, body, content_type) in &documents {
+        let Some(text) = to_utf8(body, *content_type) else {
+            continue;
+        };
+        transcoded.insert(name.clone());
+        let (theirs, ours) = (
+            reading(body, *content_type),
+            reading(text.as_bytes(), Some(DECODED)),
+        );
+        // Invalid bytes are U+FFFD in the text (the reading drops it).
+        if name.contains("invalid") {
+            let replaced = ["Caf\u{fffd} bar", "こんにちは\u{fffd} "];
+            assert!(replaced.iter().any(|r| text.contains(r)), "{name}");
+        }
+        assert!(
+            theirs == ours,
+            "{name} served as {content_type:?}: its text reads\n{ours}\nbut it reads\n{theirs}"
+        );
+    }
+    // Every document in another charset was read from its text, but the white space.
+    for (name, _, _) in charset_documents() {
+        assert_eq!(
+            transcoded.contains(name),
+            name != "utf-16le, BOM, white space",
+            "{name}"
+        );
+    }
+    for name in [
+        "windows-1251.xml",
+        "rss20-miniflux-encoding_WINDOWS-1251.xml",
+        "koi8-r-http-charset.xml",
+    ] {
+        assert!(transcoded.contains(name), "{name}");
+    }
+}

@@ -54,6 +54,29 @@ pub fn decode<'a>(body: &'a [u8], content_type: Option<&str>) -> Cow<'a, str> {
     encoding.decode_without_bom_handling(body).0
 }
 
+/// A Content-Type under which [`decode`] reads the text [`to_utf8`] returns as that text:
+/// an HTTP charset of UTF-8 comes before any declaration, and the bytes never prove it
+/// wrong.
+pub const DECODED: &str = "application/xml; charset=utf-8";
+
+/// A feed that is not UTF-8 as the UTF-8 text [`decode`] makes of it, to be read
+/// under the Content-Type [`DECODED`]: then it reads exactly as `body` under
+/// `content_type` does, and its bytes can be compared with those of the last poll's
+/// text (see `scheduler::known`). `None` when `body` already is that text (decoding it
+/// only borrows it), or when the text could not be told from other bytes as the text
+/// they are: it begins with a byte order mark or with what looks like UTF-16 (which
+/// [`decode`] would read so again), or is only white space (an empty body).
+pub fn to_utf8(body: &[u8], content_type: Option<&str>) -> Option<String> {
+    let Cow::Owned(text) = decode(body, content_type) else {
+        return None;
+    };
+    let bytes = text.as_bytes();
+    let decodes_as_itself = Encoding::for_bom(bytes).is_none()
+        && utf16_without_bom(bytes).is_none()
+        && !bytes.iter().all(u8::is_ascii_whitespace);
+    decodes_as_itself.then_some(text)
+}
+
 /// The DOS (OEM) code page a document is in, when the charset it names is one (`cp437`,
 /// `IBM850`, `866`, `csPC8CodePage437`...): the Encoding Standard leaves these out
 /// (except 866), and old feeds from DOS-era tools declare them. The same order as
@@ -315,6 +338,59 @@ mod tests {
         // HTTP wins over the declaration when the bytes do not decide.
         let latin1 = b"<?xml version=\"1.0\" encoding=\"iso-8859-1\"?><a>\xcf\xf0\xe8</a>";
         assert!(decode(latin1, Some("text/xml; charset=windows-1251")).contains("При"));
+    }
+
+    #[test]
+    fn a_document_s_utf8_text_decodes_as_the_document_does() {
+        let utf16le =
+            |text: &str| -> Vec<u8> { text.encode_utf16().flat_map(u16::to_le_bytes).collect() };
+        let decl = |label: &str| format!("<?xml version=\"1.0\" encoding=\"{label}\"?>");
+        let cp1251 = [decl("windows-1251").as_bytes(), b"<a>\xcf\xf0\xe8 \x98</a>"].concat();
+        let bodies: Vec<(Vec<u8>, Option<&str>, bool)> = vec![
+            (cp1251.clone(), None, true),
+            // The server's charset against the declaration: the server's is read.
+            (cp1251.clone(), Some("text/xml; charset=koi8-r"), true),
+            (cp1251, Some("text/xml; charset=utf-8"), true),
+            (b"<a>caf\xe9</a>".to_vec(), None, true),
+            (
+                [decl("cp437").as_bytes(), b"<a>\x80</a>"].concat(),
+                None,
+                true,
+            ),
+            (
+                [&[0xff, 0xfe][..], &utf16le("<a>\u{442}</a>")].concat(),
+                None,
+                true,
+            ),
+            (utf16le("<a>plain</a>"), None, true),
+            // Text that would read as a BOM, as UTF-16 or as nothing: the body is read.
+            (
+                [&[0xff, 0xfe][..], &utf16le("\u{feff}<a>\u{442}</a>")].concat(),
+                None,
+                false,
+            ),
+            (
+                [&[0xff, 0xfe][..], &utf16le("a\0b\0<a/>")].concat(),
+                None,
+                false,
+            ),
+            ([&[0xff, 0xfe][..], &utf16le(" \n ")].concat(), None, false),
+            // Already UTF-8 text: read as it is.
+            ("<a>\u{442}</a>".as_bytes().to_vec(), None, false),
+            (decl("windows-1251").into_bytes(), None, false),
+            ("\u{feff}<a>\u{442}</a>".as_bytes().to_vec(), None, false),
+        ];
+        for (body, content_type, transcoded) in bodies {
+            let text = to_utf8(&body, content_type);
+            assert_eq!(text.is_some(), transcoded, "{body:?}");
+            if let Some(text) = text {
+                assert_eq!(
+                    decode(text.as_bytes(), Some(DECODED)),
+                    decode(&body, content_type),
+                    "{body:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -17,7 +17,9 @@
 //!
 //! Only a document that tokenizes cleanly from its prolog to its root's end tag,
 //! valid UTF-8 without NUL or escape bytes (so its charset reads its remaining bytes
-//! as it would read the whole), is scanned; anything else is read whole.
+//! as it would read the whole), is scanned; anything else is read whole. A document in
+//! another charset is scanned as the UTF-8 text it decodes to (`charset::to_utf8`,
+//! by the scheduler).
 
 use std::ops::Range;
 use xxhash_rust::xxh3::Xxh3;

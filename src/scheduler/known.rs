@@ -7,7 +7,10 @@
 //! bytes in their context, see `ingest::known`) with the little the next poll needs of
 //! it: its date (for the learned interval) and hashes of its keys (id, canonical link,
 //! id without host). The entries of a new document whose fingerprints are known are
-//! cut out before parsing; the store sees only the new and changed ones.
+//! cut out before parsing; the store sees only the new and changed ones. A document in
+//! another charset than UTF-8 (windows-1251, KOI8-R, UTF-16...) is scanned and cut as
+//! the UTF-8 text it decodes to, read under a Content-Type that says UTF-8
+//! ([`read_feed`]): that reads exactly as its own bytes do.
 //!
 //! Skipping must not change what is stored. An entry is passed over only when what the
 //! store would do with it is nothing: the same bytes in the same context normalize to
@@ -37,6 +40,7 @@ use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use crate::ingest::charset::{DECODED, to_utf8};
 use crate::ingest::known::scan;
 use crate::ingest::normalize::{Document, MAX_ENTRIES};
 use crate::item::{Item, SourceId};
@@ -209,10 +213,30 @@ pub(super) struct Reading {
     pub(super) context: u64,
 }
 
+/// [`read_known`] of a feed in any charset: one that is not UTF-8 is read as the UTF-8
+/// text it decodes to ([`to_utf8`]), under a Content-Type that says so, so that its
+/// known entries are passed over too; it reads exactly as its bytes would. `read`
+/// takes the bytes and the Content-Type to read them under. The text is made once,
+/// and a whole read of it only checks that it is UTF-8.
+pub(super) fn read_feed<E>(
+    body: &[u8],
+    content_type: Option<&str>,
+    seed: u64,
+    known: Option<&Known>,
+    read: impl Fn(&[u8], Option<&str>) -> Result<Document, E>,
+) -> Result<Reading, E> {
+    match to_utf8(body, content_type) {
+        Some(text) => read_known(text.as_bytes(), seed, known, |text| {
+            read(text, Some(DECODED))
+        }),
+        None => read_known(body, seed, known, |body| read(body, content_type)),
+    }
+}
+
 /// Reads `body` with `read`, passing over the entries `known` holds when that is
 /// safe (see the module's comment), else whole. `seed` hashes what the caller reads
 /// the entries with besides their bytes (the origin, the URL, the time zone); a
-/// document that does not scan (JSON Feed, not well-formed) is read whole.
+/// document that does not scan (not well-formed, not UTF-8) is read whole.
 pub(super) fn read_known<E>(
     body: &[u8],
     seed: u64,
@@ -426,6 +450,86 @@ mod tests {
         let third = read_known(&v2, SEED, prior.as_ref(), read).unwrap();
         assert!(third.document.items.is_empty());
         assert_eq!(third.passed.len(), 3);
+    }
+
+    #[test]
+    fn a_feed_in_another_charset_is_passed_over_too() {
+        // Fifty Cyrillic entries, the newest first, from `newest` down.
+        let text = |declared: &str, newest: usize| {
+            let entries: String = (newest - 49..=newest)
+                .rev()
+                .map(|i| {
+                    format!(
+                        "<item><guid>{i}</guid><title>Новость {i}</title><link>/{i}</link>\
+                         <pubDate>Mon, 01 Jun 2026 10:{i:02}:00 GMT</pubDate>\
+                         <description>&lt;p&gt;Текст {i} &amp;amp; ещё&lt;/p&gt;</description></item>\n"
+                    )
+                })
+                .collect();
+            format!(
+                "<?xml version=\"1.0\"{declared}?>\n<rss version=\"2.0\"><channel>\
+                 <title>Новости</title><link>https://n.example/</link>\n{entries}</channel></rss>"
+            )
+        };
+        let in_charset = |encoding: &'static encoding_rs::Encoding, declared: &str, newest| {
+            let text = text(declared, newest);
+            let (bytes, _, unmappable) = encoding.encode(&text);
+            assert!(!unmappable);
+            bytes.into_owned()
+        };
+        let utf16 = |newest| -> Vec<u8> {
+            let units = text("", newest).encode_utf16().collect::<Vec<_>>();
+            [0xfeff]
+                .iter()
+                .chain(&units)
+                .flat_map(|u| u.to_le_bytes())
+                .collect()
+        };
+        let cp1251 = |newest| {
+            in_charset(
+                encoding_rs::WINDOWS_1251,
+                " encoding=\"windows-1251\"",
+                newest,
+            )
+        };
+        let koi8 = |newest| in_charset(encoding_rs::KOI8_R, "", newest);
+        for (versions, content_type) in [
+            ([cp1251(49), cp1251(50)], None),
+            (
+                [koi8(49), koi8(50)],
+                Some("application/rss+xml; charset=koi8-r"),
+            ),
+            ([utf16(49), utf16(50)], None),
+        ] {
+            let read = |body: &[u8], content_type: Option<&str>| {
+                let url = Url::parse("https://n.example/rss").unwrap();
+                document::read(body, content_type, &url, &SourceKind::Feed, chrono_tz::UTC)
+            };
+            assert!(std::str::from_utf8(&versions[0]).is_err());
+            let (whole, skipping) = (Store::temporary().unwrap(), Store::temporary().unwrap());
+            let known = KnownEntries::default();
+            for (at, body) in [(0, &versions[0]), (60, &versions[1])] {
+                // Read as it always was: its own bytes, which do not scan.
+                let reading = read_known(body, SEED, None, |body| read(body, content_type));
+                let reading = reading.unwrap();
+                assert_eq!(reading.document.items.len(), 50);
+                assert!(reading.fingerprints.iter().all(Option::is_none));
+                store(&whole, &KnownEntries::default(), reading, at);
+            }
+            let first = read_feed(&versions[0], content_type, SEED, None, read).unwrap();
+            store(&skipping, &known, first, 0);
+            let prior = known.take(&SourceId("s".into()), Some(1), skipping.forgotten());
+            let second = read_feed(&versions[1], content_type, SEED, prior.as_ref(), read).unwrap();
+            // Only the new entry was read; the 49 others were passed over.
+            assert_eq!(ids(&second.document.items), ["50"], "{content_type:?}");
+            assert_eq!(second.passed.len(), 49);
+            store(&skipping, &known, second, 60);
+            let stored =
+                |store: &Store| serde_json::to_string(&store.latest(100).unwrap()).unwrap();
+            assert_eq!(stored(&skipping), stored(&whole));
+            assert!(stored(&skipping).contains("Новость 50"));
+            assert!(stored(&skipping).contains("Текст 1 &amp; ещё"));
+        }
     }
 
     /// The remembered entries of `v1` after one poll.

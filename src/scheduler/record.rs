@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use tracing::{debug, warn};
 use url::Url;
 
-use super::known::{Known, Reading, Remembered, read_known};
+use super::known::{Known, Reading, Remembered, read_feed, read_known};
 use super::poll::{PollError, Taken};
 use super::shared::Shared;
 use super::{decide, document, plan};
@@ -203,18 +203,20 @@ async fn read(
     let zone = source.timezone;
     let kind = source.kind.clone();
     tokio::task::spawn_blocking(move || {
-        let read = |body: &[u8]| {
-            document::read(body, content_type.as_deref(), &final_url, &kind, zone).map_err(|err| {
-                match err {
-                    document::ReadError::Parse(err) => PollError::Parse(err.to_string()),
-                    document::ReadError::Scrape(err) => PollError::Scrape(err.to_string()),
-                }
+        let read = |body: &[u8], content_type: Option<&str>| {
+            document::read(body, content_type, &final_url, &kind, zone).map_err(|err| match err {
+                document::ReadError::Parse(err) => PollError::Parse(err.to_string()),
+                document::ReadError::Scrape(err) => PollError::Scrape(err.to_string()),
             })
         };
         let reading = match kind {
-            SourceKind::Feed => read_known(&body, seed, known.as_ref(), read),
+            SourceKind::Feed => {
+                read_feed(&body, content_type.as_deref(), seed, known.as_ref(), read)
+            }
             // A page's items come from selectors, not from entries in its bytes.
-            SourceKind::Html(_) => read_known(&body, seed, None, read),
+            SourceKind::Html(_) => read_known(&body, seed, None, |body| {
+                read(body, content_type.as_deref())
+            }),
         };
         crate::fetch::recycle(body);
         reading
