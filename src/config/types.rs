@@ -58,6 +58,9 @@ pub struct Config {
     /// `[store] backend = "postgres"`: the store shared by several nodes; `None` for
     /// the embedded store at `store_path`.
     pub cluster: Option<super::ClusterConfig>,
+    /// What `sources` and `disabled` were read from, for a reload to take over the
+    /// unchanged ones ([`super::reload`]); `None` when the file was read whole.
+    pub texts: Option<Arc<super::SourceTexts>>,
 }
 
 /// Whether `/metrics` carries series for each source (`[server] per_source_metrics`),

@@ -216,6 +216,8 @@ struct Lists {
     enabled: SharedSources,
     /// Those with `enabled = false`, listed by `/sources` only.
     disabled: SharedSources,
+    /// What they were read from, for a reload to take over the unchanged ones.
+    texts: Option<Arc<crate::config::SourceTexts>>,
 }
 
 impl Lists {
@@ -224,6 +226,7 @@ impl Lists {
         Lists {
             enabled: crate::config::share(std::mem::take(&mut config.sources)),
             disabled: crate::config::share(std::mem::take(&mut config.disabled)),
+            texts: config.texts.take(),
         }
     }
 }

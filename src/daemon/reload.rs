@@ -164,7 +164,19 @@ pub(super) async fn apply(
     info!(file = %running.path.display(), reason = trigger.as_str(), "reloading the config");
     let path = running.path.clone();
     let began = std::time::Instant::now();
-    match tokio::task::spawn_blocking(move || config::load(&path)).await? {
+    let lists = settings.lists.clone();
+    let load = move || match &lists.texts {
+        Some(texts) => config::reload(
+            &path,
+            &config::Previous {
+                texts,
+                enabled: &lists.enabled,
+                disabled: &lists.disabled,
+            },
+        ),
+        None => config::load(&path),
+    };
+    match tokio::task::spawn_blocking(load).await? {
         Ok(mut new) => {
             let read_ms = began.elapsed().as_millis() as u64;
             for change in needs_restart(started, &new) {
@@ -207,6 +219,7 @@ pub(super) fn restart_view(mut config: Config) -> (Config, Config) {
     let shortest = config.shortest_interval_of(&sources);
     let started = Config {
         sources: shortest.cloned().into_iter().collect(),
+        texts: None,
         ..config.clone()
     };
     config.sources = sources;
