@@ -236,7 +236,7 @@ struct Settings {
     local: SocketAddr,
     /// The sources in force, as sent to the parts.
     lists: Lists,
-    site: watch::Sender<Site>,
+    site: watch::Sender<Arc<Site>>,
     plan: watch::Sender<Plan>,
     retention: watch::Sender<RetentionPlan>,
     sources: watch::Sender<Arc<SourcesPage>>,
@@ -246,7 +246,7 @@ struct Settings {
 
 /// The receiving ends of the [`Settings`] channels, one for each part.
 struct Receivers {
-    site: watch::Receiver<Site>,
+    site: watch::Receiver<Arc<Site>>,
     plan: watch::Receiver<Plan>,
     retention: watch::Receiver<RetentionPlan>,
     sources: watch::Receiver<Arc<SourcesPage>>,
@@ -571,12 +571,12 @@ fn sources_page(config: &Config, lists: &Lists) -> Arc<SourcesPage> {
 }
 
 /// What the outputs say, from `config`, served on `local`.
-fn site(config: &Config, local: SocketAddr) -> Site {
-    Site::from_config(
+fn site(config: &Config, local: SocketAddr) -> Arc<Site> {
+    Arc::new(Site::from_config(
         config,
         local.to_string(),
         max_age(config).as_secs().div_ceil(60).max(1),
-    )
+    ))
 }
 
 /// The status line of `systemctl status`: "polling 42 sources, 3 failing, 1234 items".
