@@ -72,10 +72,11 @@ pub async fn run(
     let sync_stop = CancellationToken::new();
     let _stop_sync = sync_stop.clone().drop_guard();
     let sync = follow_cluster(&config, &store, &mut triggers, sync_stop).await;
-    // What the store already holds is served at once, before the first poll ends.
-    let (publisher, first) = publish_stored(&store, &config, local).await?;
     // From here on the sources are in `settings`, one list every part shares.
     let (mut settings, receivers) = Settings::channels(&mut config, local);
+    // What the store already holds is served at once, before the first poll ends.
+    let site = receivers.site.borrow().clone();
+    let (publisher, first) = publish_stored(&store, site).await?;
     let websub = websub::wire(&config, &store, &mut settings)?;
     let parts = Parts {
         store,
@@ -150,12 +151,8 @@ async fn open_store(
 
 /// Renders what the store holds, for serving before the first poll ends; returns the
 /// publisher, which renders again on every change, and its first snapshot.
-async fn publish_stored(
-    store: &Store,
-    config: &Config,
-    local: SocketAddr,
-) -> anyhow::Result<(Publisher, Snapshot)> {
-    let publisher = Arc::new(Publisher::new(store.clone(), site(config, local)));
+async fn publish_stored(store: &Store, site: Arc<Site>) -> anyhow::Result<(Publisher, Snapshot)> {
+    let publisher = Arc::new(Publisher::new(store.clone(), site));
     let first = {
         let publisher = publisher.clone();
         tokio::task::spawn_blocking(move || publisher.render())
@@ -255,8 +252,9 @@ struct Receivers {
 impl Settings {
     /// The channels, holding the settings of `config`, whose sources they take.
     fn channels(config: &mut Config, local: SocketAddr) -> (Settings, Receivers) {
-        let (site_tx, site_rx) = watch::channel(site(config, local));
+        let max_age = max_age(config);
         let lists = Lists::take(config);
+        let (site_tx, site_rx) = watch::channel(site(config, &lists, max_age, local));
         let (plan_tx, plan_rx) = watch::channel(Plan {
             sources: lists.enabled.clone(),
             poll: config.poll.clone(),
@@ -285,8 +283,10 @@ impl Settings {
     /// Sends the settings of a reloaded `config` to every part; its sources are
     /// taken out of it into one list they share.
     fn send(&mut self, config: &mut Config) {
-        self.site.send_replace(site(config, self.local));
+        let max_age = max_age(config);
         self.lists = Lists::take(config);
+        self.site
+            .send_replace(site(config, &self.lists, max_age, self.local));
         self.plan.send_replace(Plan {
             sources: self.lists.enabled.clone(),
             poll: config.poll.clone(),
@@ -570,12 +570,14 @@ fn sources_page(config: &Config, lists: &Lists) -> Arc<SourcesPage> {
     })
 }
 
-/// What the outputs say, from `config`, served on `local`.
-fn site(config: &Config, local: SocketAddr) -> Arc<Site> {
-    Arc::new(Site::from_config(
+/// What the outputs say, from `config` and its sources `lists` (taken out of it),
+/// whose lifetime was `max_age`, served on `local`.
+fn site(config: &Config, lists: &Lists, max_age: Duration, local: SocketAddr) -> Arc<Site> {
+    Arc::new(Site::from_shared(
         config,
+        &lists.enabled,
         local.to_string(),
-        max_age(config).as_secs().div_ceil(60).max(1),
+        max_age.as_secs().div_ceil(60).max(1),
     ))
 }
 

@@ -3,9 +3,10 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 use url::Url;
 
-use crate::config::Config;
+use crate::config::{Config, SourceConfig};
 use crate::item::SourceId;
 
 /// What the outputs say about the river: from the config, replaced on reload.
@@ -37,23 +38,57 @@ pub struct Site {
     pub builtin_hub: bool,
 }
 
-/// A configured source as publishing needs it.
+/// A configured source as publishing needs it: the entry of the list of sources every
+/// part shares (its id, `name`, `tags`, `secret_query`), and what publishing makes of it.
 #[derive(Clone, Debug)]
 pub struct SiteSource {
-    pub id: SourceId,
+    pub config: Arc<SourceConfig>,
     pub slug: String,
-    /// The `name` from `feeds.toml`; the feed's own title fills in when it is `None`.
-    pub name: Option<String>,
     /// Its URL as it may be shown ([`crate::config::SourceConfig::shown_url`]).
     pub url: String,
-    pub tags: Vec<String>,
-    /// Its `secret_query`, for the other URLs of it that items name.
-    pub secret_query: Vec<String>,
+}
+
+impl SiteSource {
+    /// The source as publishing needs it.
+    pub fn new(config: Arc<SourceConfig>) -> SiteSource {
+        SiteSource {
+            slug: config.id.slug(),
+            url: config.shown_url(),
+            config,
+        }
+    }
+
+    pub fn id(&self) -> &SourceId {
+        &self.config.id
+    }
+
+    /// The `name` from `feeds.toml`; the feed's own title fills in when it is `None`.
+    pub fn name(&self) -> Option<&str> {
+        self.config.name.as_deref()
+    }
+
+    pub fn tags(&self) -> &[String] {
+        &self.config.tags
+    }
 }
 
 impl Site {
-    /// The site described by `config`, served on `default_authority`.
+    /// The site described by `config`, served on `default_authority` (its sources
+    /// copied: [`Site::from_shared`] takes them from the shared list).
     pub fn from_config(config: &Config, default_authority: String, ttl_minutes: u64) -> Site {
+        let sources: Vec<Arc<SourceConfig>> =
+            config.sources.iter().cloned().map(Arc::new).collect();
+        Site::from_shared(config, &sources, default_authority, ttl_minutes)
+    }
+
+    /// The site described by `config`, whose sources are `sources` (the list every
+    /// part shares, taken out of it), served on `default_authority`.
+    pub fn from_shared(
+        config: &Config,
+        sources: &[Arc<SourceConfig>],
+        default_authority: String,
+        ttl_minutes: u64,
+    ) -> Site {
         Site {
             title: config.publish.title.clone(),
             description: config.publish.description.clone(),
@@ -66,18 +101,7 @@ impl Site {
             ttl_minutes,
             max_items: config.publish.max_items,
             max_per_source: config.publish.max_per_source,
-            sources: config
-                .sources
-                .iter()
-                .map(|s| SiteSource {
-                    slug: s.id.slug(),
-                    id: s.id.clone(),
-                    name: s.name.clone(),
-                    url: s.shown_url(),
-                    tags: s.tags.clone(),
-                    secret_query: s.secret_query.clone(),
-                })
-                .collect(),
+            sources: sources.iter().cloned().map(SiteSource::new).collect(),
             hubs: config.publish.push.hubs.clone(),
             builtin_hub: config.publish.push.builtin,
         }
@@ -87,8 +111,10 @@ impl Site {
     pub fn tags(&self) -> BTreeMap<String, Vec<SourceId>> {
         let mut tags: BTreeMap<String, Vec<SourceId>> = BTreeMap::new();
         for source in &self.sources {
-            for tag in &source.tags {
-                tags.entry(tag.clone()).or_default().push(source.id.clone());
+            for tag in source.tags() {
+                tags.entry(tag.clone())
+                    .or_default()
+                    .push(source.id().clone());
             }
         }
         tags
@@ -101,8 +127,8 @@ impl Site {
         let secret_query = self
             .sources
             .iter()
-            .find(|s| s.id == *source)
-            .map_or(&[][..], |s| &s.secret_query[..]);
+            .find(|s| s.id() == source)
+            .map_or(&[][..], |s| &s.config.secret_query[..]);
         crate::config::shown_url(url, secret_query)
     }
 

@@ -227,17 +227,17 @@ impl Publisher {
         };
         let mut sources = Vec::with_capacity(site.sources.len());
         for source in &site.sources {
-            let title = match &source.name {
+            let title = match source.name() {
                 Some(_) => None,
-                None => self.store.source_state(&source.id)?.title,
+                None => self.store.source_state(source.id())?.title,
             };
-            let name = source_name(source.name.as_deref(), title.as_deref())
-                .unwrap_or_else(|| source.url.clone());
+            let name =
+                source_name(source.name(), title.as_deref()).unwrap_or_else(|| source.url.clone());
             sources.push(SourceEntry {
                 slug: source.slug.clone(),
                 name,
                 url: source.url.clone(),
-                tags: source.tags.clone(),
+                tags: source.tags().to_vec(),
             });
         }
         let tags = site.tags();
