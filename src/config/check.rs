@@ -293,7 +293,7 @@ impl<'a> Checker<'a> {
             );
             return;
         }
-        seen.insert(url.to_string(), start);
+        seen.insert(url.as_str().to_owned(), start);
         let enabled = raw.enabled.unwrap_or(true);
         if let Some(source) = self.source(raw, url, config.poll.interval) {
             if enabled {

@@ -29,7 +29,7 @@ pub use crate::fetch::shown::{self, shown_url};
 pub use cluster::{ClusterConfig, DEFAULT_LEASE_TTL, DEFAULT_WATCH_EVERY};
 pub use edit::replace_file;
 pub use error::{ConfigError, Problem};
-pub use pieces::{Previous, SourceTexts};
+pub use pieces::{Previous, Reloaded, SourceTexts};
 pub use types::{
     Config, Interval, PER_SOURCE_METRICS_AUTO_LIMIT, PerSourceMetrics, PollConfig, PublishConfig,
     Retention, SharedSources, SourceConfig, SourceKind, share, source_name,
@@ -94,10 +94,10 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     parse(path, &read(path)?, state_directory())
 }
 
-/// [`load`] again, taking over the sources of `previous` whose `[[source]]` table
-/// did not change instead of checking them again (see `pieces`): the same config,
-/// or the same problems.
-pub fn reload(path: &Path, previous: &Previous) -> Result<Config, ConfigError> {
+/// [`load`] again, taking over the sources of `previous` (the config in force)
+/// whose `[[source]]` table did not change instead of checking them again (see
+/// `pieces`): the same config, or the same problems.
+pub fn reload(path: &Path, previous: Option<&Previous>) -> Result<Reloaded, ConfigError> {
     reparse(path, &read(path)?, state_directory(), previous)
 }
 
@@ -106,13 +106,17 @@ fn reparse(
     path: &Path,
     text: &str,
     state_dir: Option<PathBuf>,
-    previous: &Previous,
-) -> Result<Config, ConfigError> {
-    let mut checker = Checker::new(path, text);
-    match pieces::check(&mut checker, state_dir.clone(), Some(previous)) {
-        Some(config) if checker.problems.is_empty() => Ok(config),
-        _ => parse(path, text, state_dir),
+    previous: Option<&Previous>,
+) -> Result<Reloaded, ConfigError> {
+    if let Some(previous) = previous {
+        let mut checker = Checker::new(path, text);
+        if let Some(reloaded) = pieces::reload(&mut checker, state_dir.clone(), previous)
+            && checker.problems.is_empty()
+        {
+            return Ok(reloaded);
+        }
     }
+    parse(path, text, state_dir).map(Reloaded::from)
 }
 
 fn read(path: &Path) -> Result<String, ConfigError> {
@@ -133,7 +137,7 @@ fn state_directory() -> Option<PathBuf> {
 /// names none (systemd's `STATE_DIRECTORY`).
 pub fn parse(path: &Path, text: &str, state_dir: Option<PathBuf>) -> Result<Config, ConfigError> {
     let mut checker = Checker::new(path, text);
-    match pieces::check(&mut checker, state_dir.clone(), None) {
+    match pieces::check(&mut checker, state_dir.clone()) {
         Some(config) => checker.finish(config),
         None => parse_whole(checker, state_dir),
     }

@@ -63,9 +63,30 @@ pub struct Previous<'a> {
     pub disabled: &'a [Arc<SourceConfig>],
 }
 
+/// A reloaded config: its settings, and its sources in lists of their own, in
+/// which those taken over are the entries of the lists in force, not copies.
+#[derive(Debug)]
+pub struct Reloaded {
+    /// Every setting, without sources (`sources` and `disabled` are empty).
+    pub config: Config,
+    pub enabled: Vec<Arc<SourceConfig>>,
+    pub disabled: Vec<Arc<SourceConfig>>,
+}
+
+impl From<Config> for Reloaded {
+    fn from(mut config: Config) -> Reloaded {
+        let share = |sources: Vec<SourceConfig>| sources.into_iter().map(Arc::new).collect();
+        Reloaded {
+            enabled: share(std::mem::take(&mut config.sources)),
+            disabled: share(std::mem::take(&mut config.disabled)),
+            config,
+        }
+    }
+}
+
 /// The sources of a [`Previous`] config by the hash of their table, each with whether
 /// it is enabled.
-struct Reuse<'a>(HashMap<u128, (bool, &'a SourceConfig)>);
+struct Reuse<'a>(HashMap<u128, (bool, &'a Arc<SourceConfig>)>);
 
 impl<'a> Reuse<'a> {
     /// The sources of `previous` that may be taken over under `[poll] interval`;
@@ -90,7 +111,7 @@ impl<'a> Reuse<'a> {
             .map(|s| (false, s));
         let by_text = enabled
             .chain(disabled)
-            .filter_map(|(on, (hash, source))| Some((hash.as_ref().copied()?, (on, &**source))))
+            .filter_map(|(on, (hash, source))| Some((hash.as_ref().copied()?, (on, source))))
             .collect();
         Some(Reuse(by_text))
     }
@@ -151,15 +172,42 @@ struct RawPiece {
 }
 
 /// The checker's text read piece by piece into a config (its problems reported as
-/// for the whole file), taking over the sources of `previous` whose table did not
-/// change; or `None` when a piece does not read on its own: then the whole file
-/// must be read at once (the checker is left as it was given).
-pub(super) fn check(
+/// for the whole file); or `None` when a piece does not read on its own: then the
+/// whole file must be read at once (the checker is left as it was given).
+pub(super) fn check(checker: &mut Checker, state_dir: Option<PathBuf>) -> Option<Config> {
+    attempt(checker, |checker| read(checker, state_dir, None)).map(|(config, _)| config)
+}
+
+/// [`check`], taking over the sources of `previous` whose table did not change.
+pub(super) fn reload(
     checker: &mut Checker,
     state_dir: Option<PathBuf>,
-    previous: Option<&Previous>,
-) -> Option<Config> {
-    let checked = read(checker, state_dir, previous);
+    previous: &Previous,
+) -> Option<Reloaded> {
+    let (mut config, taken) = attempt(checker, |checker| read(checker, state_dir, Some(previous)))?;
+    let mut fresh = std::mem::take(&mut config.sources).into_iter();
+    let mut fresh_disabled = std::mem::take(&mut config.disabled).into_iter();
+    let (mut enabled, mut disabled) = (Vec::with_capacity(taken.enabled), Vec::new());
+    for slot in taken.order {
+        let (list, fresh) = match slot.enabled {
+            true => (&mut enabled, &mut fresh),
+            false => (&mut disabled, &mut fresh_disabled),
+        };
+        match slot.source {
+            Some(source) => list.push(source.clone()),
+            None => list.extend(fresh.next().map(Arc::new)),
+        }
+    }
+    Some(Reloaded {
+        config,
+        enabled,
+        disabled,
+    })
+}
+
+/// `read` on `checker`, which is left as it was given when it gives `None`.
+fn attempt<T>(checker: &mut Checker, read: impl FnOnce(&mut Checker) -> Option<T>) -> Option<T> {
+    let checked = read(checker);
     checker.base = 0;
     if checked.is_none() {
         checker.problems.clear();
@@ -167,11 +215,26 @@ pub(super) fn check(
     checked
 }
 
-fn read(
+/// Where each source of a reload comes from, in the file's order.
+#[derive(Default)]
+struct Taken<'a> {
+    order: Vec<Slot<'a>>,
+    /// How many of them are enabled.
+    enabled: usize,
+}
+
+/// One source of a reload: enabled or not, and taken over from the list in force or
+/// (`None`) the next one read.
+struct Slot<'a> {
+    enabled: bool,
+    source: Option<&'a Arc<SourceConfig>>,
+}
+
+fn read<'a>(
     checker: &mut Checker,
     state_dir: Option<PathBuf>,
-    previous: Option<&Previous>,
-) -> Option<Config> {
+    previous: Option<&Previous<'a>>,
+) -> Option<(Config, Taken<'a>)> {
     let text = checker.text;
     let cut = cut(text);
     let head: RawConfig = toml::from_str(&text[cut.head]).ok()?;
@@ -187,6 +250,7 @@ fn read(
         enabled: Vec::with_capacity(cut.pieces.len()),
         disabled: Vec::new(),
     };
+    let mut taken = Taken::default();
     for piece in cut.pieces {
         let hash = xxhash_rust::xxh3::xxh3_128(text[piece.clone()].as_bytes());
         let kept = reuse.as_ref().and_then(|reuse| reuse.0.get(&hash));
@@ -195,13 +259,17 @@ fn read(
         {
             // Where it is matters only for a problem, and a reload with a problem
             // reads every source again.
-            seen.insert(source.url.to_string(), piece.start);
-            let (list, hashes) = match enabled {
-                true => (&mut config.sources, &mut texts.enabled),
-                false => (&mut config.disabled, &mut texts.disabled),
+            seen.insert(source.url.as_str().to_owned(), piece.start);
+            let hashes = match enabled {
+                true => &mut texts.enabled,
+                false => &mut texts.disabled,
             };
-            list.push(source.clone());
             hashes.push(Some(hash));
+            taken.enabled += usize::from(enabled);
+            taken.order.push(Slot {
+                enabled,
+                source: Some(source),
+            });
             continue;
         }
         let RawPiece { source } = toml::from_str(&text[piece.clone()]).ok()?;
@@ -210,14 +278,23 @@ fn read(
         let counts = (config.sources.len(), config.disabled.len());
         checker.base = piece.start;
         checker.add_source(&mut config, &mut seen, raw);
-        if config.sources.len() > counts.0 {
+        let enabled = if config.sources.len() > counts.0 {
             texts.enabled.push(hash);
+            true
         } else if config.disabled.len() > counts.1 {
             texts.disabled.push(hash);
-        }
+            false
+        } else {
+            continue;
+        };
+        taken.enabled += usize::from(enabled);
+        taken.order.push(Slot {
+            enabled,
+            source: None,
+        });
     }
     config.texts = Some(Arc::new(texts));
-    Some(config)
+    Some((config, taken))
 }
 
 /// Whether checking `raw` reads a file (its password, a header), which may have
@@ -239,7 +316,7 @@ mod tests {
     fn both(text: &str) -> (Option<String>, String, String) {
         let path = Path::new("feeds.toml");
         let mut checker = Checker::new(path, text);
-        let piecewise = check(&mut checker, None, None).map(|config| show(checker.finish(config)));
+        let piecewise = check(&mut checker, None).map(|config| show(checker.finish(config)));
         let parsed = show(super::super::parse(path, text, None));
         let whole = show(super::super::parse_whole(Checker::new(path, text), None));
         (piecewise, parsed, whole)
@@ -386,8 +463,8 @@ mod tests {
             enabled: &enabled,
             disabled: &disabled,
         };
-        let reload = |text: &str| super::super::reparse(path, text, None, &previous);
-        let tags = |sources: &[SourceConfig]| -> Vec<(String, Vec<String>)> {
+        let reload = |text: &str| super::super::reparse(path, text, None, Some(&previous));
+        let tags = |sources: &[Arc<SourceConfig>]| -> Vec<(String, Vec<String>)> {
             sources
                 .iter()
                 .map(|s| (s.id.0.clone(), s.tags.clone()))
@@ -397,14 +474,18 @@ mod tests {
         let read = |url: &str| (url.to_string(), vec![]);
 
         let same = reload(&format!("{HEAD}{a}{b}")).unwrap();
-        assert_eq!(tags(&same.sources), [taken("https://a.example/rss")]);
+        assert_eq!(tags(&same.enabled), [taken("https://a.example/rss")]);
         assert_eq!(tags(&same.disabled), [taken("https://b.example/rss")]);
+        // The entries in force themselves, not copies.
+        assert!(Arc::ptr_eq(&same.enabled[0], &enabled[0]));
+        assert!(Arc::ptr_eq(&same.disabled[0], &disabled[0]));
+        assert!(same.config.sources.is_empty() && same.config.disabled.is_empty());
         // A new source and a changed one are read, in the file's order.
         let c = "[[source]]\nurl = \"https://c.example/rss\"\n";
         let b_on = "[[source]]\nurl = \"https://b.example/rss\"\n";
         let changed = reload(&format!("{HEAD}{c}{a}{b_on}")).unwrap();
         assert_eq!(
-            tags(&changed.sources),
+            tags(&changed.enabled),
             [
                 read("https://c.example/rss"),
                 taken("https://a.example/rss"),
@@ -414,7 +495,7 @@ mod tests {
         assert!(changed.disabled.is_empty());
         // Another default interval: every source is read again.
         let slower = reload(&format!("[poll]\ninterval = \"30m\"\n{a}")).unwrap();
-        assert_eq!(tags(&slower.sources), [read("https://a.example/rss")]);
+        assert_eq!(tags(&slower.enabled), [read("https://a.example/rss")]);
         // A problem: those of a first load, the first of two sources read again.
         let text = format!("{HEAD}{a}{b_on}{a}");
         let problems = reload(&text).unwrap_err().to_string();
@@ -432,7 +513,10 @@ mod tests {
         );
         // A file that does not read piece by piece is read whole.
         let whole = reload(&format!("{a}[poll]\ninterval = \"20m\"\n")).unwrap();
-        assert_eq!(tags(&whole.sources), [read("https://a.example/rss")]);
+        assert_eq!(tags(&whole.enabled), [read("https://a.example/rss")]);
+        // A reload of a config that was read whole: nothing to take over.
+        let whole = super::super::reparse(path, &format!("{HEAD}{a}"), None, None).unwrap();
+        assert_eq!(tags(&whole.enabled), [read("https://a.example/rss")]);
     }
 
     #[test]
@@ -454,11 +538,11 @@ mod tests {
             enabled: &enabled,
             disabled: &disabled,
         };
-        let again = super::super::reparse(&path, &text, None, &previous).unwrap();
+        let again = super::super::reparse(&path, &text, None, Some(&previous)).unwrap();
         assert_eq!(
-            again.sources[0].request.basic_auth,
+            again.enabled[0].request.basic_auth,
             Some(("me".into(), Some("two".into())))
         );
-        assert!(again.sources[0].tags.is_empty());
+        assert!(again.enabled[0].tags.is_empty());
     }
 }

@@ -217,10 +217,10 @@ impl Config {
     /// The source of `sources` polled most often under this config's `[poll]`.
     pub fn shortest_interval_of<'a>(
         &self,
-        sources: &'a [SourceConfig],
+        sources: impl IntoIterator<Item = &'a SourceConfig>,
     ) -> Option<&'a SourceConfig> {
         sources
-            .iter()
+            .into_iter()
             .min_by_key(|source| self.interval_floor(source))
     }
 

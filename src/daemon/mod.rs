@@ -280,11 +280,12 @@ impl Settings {
         (settings, receivers)
     }
 
-    /// Sends the settings of a reloaded `config` to every part; its sources are
-    /// taken out of it into one list they share.
-    fn send(&mut self, config: &mut Config) {
+    /// Sends the settings of a reloaded `config` to every part, with its sources
+    /// `lists` (`config` holds at most the one polled most often, which it gives up).
+    fn send(&mut self, config: &mut Config, lists: Lists) {
         let max_age = max_age(config);
-        self.lists = Lists::take(config);
+        config.sources.clear();
+        self.lists = lists;
         self.site
             .send_replace(site(config, &self.lists, max_age, self.local));
         self.plan.send_replace(Plan {

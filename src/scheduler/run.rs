@@ -160,8 +160,12 @@ impl Sources {
         // The sources to start, with their fingerprints.
         let mut start: Vec<(&Arc<SourceConfig>, u64)> = Vec::new();
         for source in sources {
-            let fingerprint = source.fingerprint();
             let tracked = self.tracked.get_mut(&source.id);
+            // An entry a reload took over unread is the one tracked: same fingerprint.
+            let fingerprint = match &tracked {
+                Some(tracked) if Arc::ptr_eq(&tracked.source, source) => tracked.fingerprint,
+                _ => source.fingerprint(),
+            };
             let current = tracked.as_ref().map(|t| t.fingerprint);
             match decide::change(current, fingerprint, restart_all) {
                 Change::Kept => {
