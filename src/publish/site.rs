@@ -2,7 +2,7 @@
 //! sources and their tags. Replaced on reload.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use url::Url;
 
@@ -32,6 +32,10 @@ pub struct Site {
     /// source may hold.
     pub max_per_source: Option<usize>,
     pub sources: Vec<SiteSource>,
+    /// The sources with a `secret_query`, by id (see [`Site::shown_origin`]): every
+    /// item rendered looks its source up, and a search of 100 000 sources for each
+    /// is tens of milliseconds per document.
+    secret_queries: HashMap<SourceId, Arc<SourceConfig>>,
     /// `[publish] hubs`: external WebSub hubs every feed advertises.
     pub hubs: Vec<Url>,
     /// `[publish] hub = "builtin"`: the feeds advertise tributary's own `/hub`.
@@ -102,6 +106,11 @@ impl Site {
             max_items: config.publish.max_items,
             max_per_source: config.publish.max_per_source,
             sources: sources.iter().cloned().map(SiteSource::new).collect(),
+            secret_queries: sources
+                .iter()
+                .filter(|s| !s.secret_query.is_empty())
+                .map(|s| (s.id.clone(), s.clone()))
+                .collect(),
             hubs: config.publish.push.hubs.clone(),
             builtin_hub: config.publish.push.builtin,
         }
@@ -125,10 +134,9 @@ impl Site {
     /// were hidden never reach a reader either.
     pub fn shown_origin<'a>(&self, source: &SourceId, url: &'a str) -> Cow<'a, str> {
         let secret_query = self
-            .sources
-            .iter()
-            .find(|s| s.id() == source)
-            .map_or(&[][..], |s| &s.config.secret_query[..]);
+            .secret_queries
+            .get(source)
+            .map_or(&[][..], |s| &s.secret_query[..]);
         crate::config::shown_url(url, secret_query)
     }
 
@@ -195,4 +203,29 @@ fn authorities(config: &Config, listen: &str) -> HashSet<String> {
         accepted.insert(name.clone());
     }
     accepted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_other_urls_of_a_source_hide_its_secret_query_too() {
+        let text = "[[source]]\nurl = \"https://a.example/rss?edition=x\"\nsecret_query = [\"edition\"]\n[[source]]\nurl = \"https://b.example/rss\"\n";
+        let config = crate::config::parse(std::path::Path::new("feeds.toml"), text, None).unwrap();
+        let site = Site::from_config(&config, "127.0.0.1:1".into(), 1);
+        let (a, b) = (&config.sources[0].id, &config.sources[1].id);
+        let moved = "https://a.example/moved?edition=morning&token=t&page=2";
+        assert_eq!(
+            site.shown_origin(a, moved),
+            "https://a.example/moved?edition=***&token=***&page=2"
+        );
+        // Another source, or one no longer configured: the rule for every URL.
+        for source in [b, &SourceId("https://gone.example/".into())] {
+            assert_eq!(
+                site.shown_origin(source, moved),
+                "https://a.example/moved?edition=morning&token=***&page=2"
+            );
+        }
+    }
 }
