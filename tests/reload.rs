@@ -33,6 +33,8 @@ fn an_added_source_is_polled_and_published_after_sighup() {
     let daemon = Daemon::start(&config);
     daemon.wait_for_body("/feed.xml", "Talks resume in Geneva", WAIT);
     assert!(!daemon.get("/feed.xml").contains("New compiler release"));
+    // /opml rendered (and kept) before the reload.
+    assert!(!daemon.get("/opml").contains("/atom.xml"));
     let pid_before = daemon.pid();
 
     let with_atom = format!(
@@ -50,6 +52,9 @@ fn an_added_source_is_polled_and_published_after_sighup() {
     // /sources carries the new title and lists the new source.
     let sources = daemon.wait_for_body("/sources", "Reloaded river", WAIT);
     assert!(sources.contains("/atom.xml"), "{sources}");
+    // /opml lists the new source, not the one kept from before.
+    let opml = daemon.wait_for_body("/opml", "/atom.xml", WAIT);
+    assert!(opml.contains("/rss2.xml"), "{opml}");
     assert!(daemon.get("/feed.xml").contains("Talks resume in Geneva"));
     assert_eq!(daemon.pid(), pid_before);
     // The untouched source was not restarted: it was fetched once, at start-up.

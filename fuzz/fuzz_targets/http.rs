@@ -89,7 +89,7 @@ static STATE: LazyLock<Arc<HttpState>> = LazyLock::new(|| {
             .expect("stored");
     }
     let site = Site::from_config(&config, "127.0.0.1:8080".into(), 15);
-    let snapshot = Publisher::new(store.clone(), site)
+    let snapshot = Publisher::new(store.clone(), Arc::new(site))
         .render()
         .expect("rendered");
     let health = Arc::new(Health::default());

@@ -23,12 +23,38 @@ pub(super) struct Checker<'a> {
     pub(super) path: &'a Path,
     pub(super) text: &'a str,
     pub(super) problems: Vec<Problem>,
+    /// Where the piece of `text` being checked starts: a `[[source]]` table read on
+    /// its own (`pieces`) has spans from its own start.
+    pub(super) base: usize,
 }
 
-impl Checker<'_> {
+/// The URLs of the sources checked so far, each with where it is in the file: the
+/// second of two with the same URL is reported and left out.
+pub(super) type Seen = HashMap<String, usize>;
+
+impl<'a> Checker<'a> {
+    /// A checker of `text`, read from `path`, with no problem found yet.
+    pub(super) fn new(path: &'a Path, text: &'a str) -> Checker<'a> {
+        Checker {
+            path,
+            text,
+            problems: Vec::new(),
+            base: 0,
+        }
+    }
+
+    /// `config`, or the problems found on the way to it.
+    pub(super) fn finish(self, config: Config) -> Result<Config, ConfigError> {
+        if self.problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(self.into_error())
+        }
+    }
+
     pub(super) fn report(&mut self, span: Option<Range<usize>>, message: String) {
         let (line, column) = span
-            .map(|span| line_column(self.text, span.start))
+            .map(|span| line_column(self.text, self.base + span.start))
             .unwrap_or((0, 0));
         self.problems.push(Problem {
             path: self.path.to_owned(),
@@ -47,6 +73,18 @@ impl Checker<'_> {
     /// The whole file, section by section; `state_dir` is the store's home when the
     /// file names none.
     pub(super) fn check(&mut self, mut raw: RawConfig, state_dir: Option<PathBuf>) -> Config {
+        let sources = raw.source.take().unwrap_or_default();
+        let mut config = self.head(raw, state_dir);
+        let mut seen = Seen::new();
+        for raw_source in sources {
+            self.add_source(&mut config, &mut seen, raw_source);
+        }
+        config
+    }
+
+    /// Every section but the sources: a [`Config`] without any yet
+    /// ([`Checker::add_source`] adds them).
+    pub(super) fn head(&mut self, mut raw: RawConfig, state_dir: Option<PathBuf>) -> Config {
         let admin_span = raw.server.admin_listen.as_ref().map(Spanned::span);
         let admin_listen = self.admin_listen(raw.server.admin_listen.as_ref());
         let metrics = raw.server.metrics.unwrap_or(true);
@@ -72,7 +110,6 @@ impl Checker<'_> {
         let (store_path, store_cache_bytes, retention) = self.store(raw.store, state_dir);
         let poll = self.poll(raw.poll);
         let publish = self.publish(raw.publish);
-        let (sources, disabled) = self.sources(raw.source, poll.interval);
         Config {
             path: self.path.to_owned(),
             listen,
@@ -86,11 +123,12 @@ impl Checker<'_> {
             retention,
             poll,
             publish,
-            sources,
-            disabled,
+            sources: Vec::new(),
+            disabled: Vec::new(),
             watch: raw.config.watch.unwrap_or(false),
             per_source_metrics,
             cluster,
+            texts: None,
         }
     }
 
@@ -236,44 +274,34 @@ impl Checker<'_> {
         }
     }
 
-    /// Every `[[source]]`, in file order: the enabled ones, then those with
-    /// `enabled = false`; a source with a problem is left out (and reported), as is
-    /// the second of two with the same URL.
-    fn sources(
-        &mut self,
-        raw: Vec<RawSource>,
-        default_interval: Interval,
-    ) -> (Vec<SourceConfig>, Vec<SourceConfig>) {
-        let mut sources = Vec::with_capacity(raw.len());
-        let mut disabled = Vec::new();
-        let mut seen: HashMap<String, usize> = HashMap::new();
-        for raw_source in raw {
-            let Some(url) = self.http_url(&raw_source.url, "source url") else {
-                continue;
-            };
-            let start = raw_source.url.span().start;
-            if let Some(first) = seen.get(url.as_str()) {
-                let (line, _) = line_column(self.text, *first);
-                self.report(
-                    Some(raw_source.url.span()),
-                    format!(
-                        "duplicate source {}: it is already listed on line {line}; remove one of the two [[source]] tables",
-                        super::shown_url(url.as_str(), &[])
-                    ),
-                );
-                continue;
-            }
-            seen.insert(url.to_string(), start);
-            let enabled = raw_source.enabled.unwrap_or(true);
-            if let Some(source) = self.source(raw_source, url, default_interval) {
-                if enabled {
-                    sources.push(source);
-                } else {
-                    disabled.push(source);
-                }
+    /// One `[[source]]`, after those before it in the file: added to `config`'s
+    /// sources, or to the disabled ones with `enabled = false`; left out (and reported)
+    /// when it has a problem, or when a source before it has the same URL (`seen`).
+    pub(super) fn add_source(&mut self, config: &mut Config, seen: &mut Seen, raw: RawSource) {
+        let Some(url) = self.http_url(&raw.url, "source url") else {
+            return;
+        };
+        let start = self.base + raw.url.span().start;
+        if let Some(first) = seen.get(url.as_str()) {
+            let (line, _) = line_column(self.text, *first);
+            self.report(
+                Some(raw.url.span()),
+                format!(
+                    "duplicate source {}: it is already listed on line {line}; remove one of the two [[source]] tables",
+                    super::shown_url(url.as_str(), &[])
+                ),
+            );
+            return;
+        }
+        seen.insert(url.as_str().to_owned(), start);
+        let enabled = raw.enabled.unwrap_or(true);
+        if let Some(source) = self.source(raw, url, config.poll.interval) {
+            if enabled {
+                config.sources.push(source);
+            } else {
+                config.disabled.push(source);
             }
         }
-        (sources, disabled)
     }
 
     /// One `[[source]]` whose URL is already checked.

@@ -5,7 +5,8 @@
 //! `daemon` and `cli` receive a `Config`.
 //!
 //! The types are in `types`, the serde shapes of the file in `raw`, the checker in
-//! `check` (sections) and `values` (single values), a source's fingerprint in `key`
+//! `check` (sections) and `values` (single values), the file read a `[[source]]` at
+//! a time (and a reload's unchanged sources taken over) in `pieces`, a source's fingerprint in `key`
 //! (what of a source's URL may be shown is `fetch::shown`, re-exported); `add`, `import` and `edit` write
 //! new sources into the file (`edit::replace_file` is the one way it is written).
 
@@ -17,6 +18,7 @@ mod edit;
 mod error;
 pub mod import;
 mod key;
+mod pieces;
 pub mod push;
 mod raw;
 mod secrets;
@@ -27,6 +29,7 @@ pub use crate::fetch::shown::{self, shown_url};
 pub use cluster::{ClusterConfig, DEFAULT_LEASE_TTL, DEFAULT_WATCH_EVERY};
 pub use edit::replace_file;
 pub use error::{ConfigError, Problem};
+pub use pieces::{Previous, Reloaded, SourceTexts};
 pub use types::{
     Config, Interval, PER_SOURCE_METRICS_AUTO_LIMIT, PerSourceMetrics, PollConfig, PublishConfig,
     Retention, SharedSources, SourceConfig, SourceKind, share, source_name,
@@ -88,11 +91,39 @@ pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Reads and checks the config file at `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    parse(path, &read(path)?, state_directory())
+}
+
+/// [`load`] again, taking over the sources of `previous` (the config in force)
+/// whose `[[source]]` table did not change instead of checking them again (see
+/// `pieces`): the same config, or the same problems.
+pub fn reload(path: &Path, previous: Option<&Previous>) -> Result<Reloaded, ConfigError> {
+    reparse(path, &read(path)?, state_directory(), previous)
+}
+
+/// [`parse`], taking over the sources of `previous` whose table did not change.
+fn reparse(
+    path: &Path,
+    text: &str,
+    state_dir: Option<PathBuf>,
+    previous: Option<&Previous>,
+) -> Result<Reloaded, ConfigError> {
+    if let Some(previous) = previous {
+        let mut checker = Checker::new(path, text);
+        if let Some(reloaded) = pieces::reload(&mut checker, state_dir.clone(), previous)
+            && checker.problems.is_empty()
+        {
+            return Ok(reloaded);
+        }
+    }
+    parse(path, text, state_dir).map(Reloaded::from)
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
         source,
-    })?;
-    parse(path, &text, state_directory())
+    })
 }
 
 /// The first directory systemd gave in `STATE_DIRECTORY` (it may list several).
@@ -105,12 +136,17 @@ fn state_directory() -> Option<PathBuf> {
 /// Checks config `text` read from `path`. `state_dir` is the store's home when the file
 /// names none (systemd's `STATE_DIRECTORY`).
 pub fn parse(path: &Path, text: &str, state_dir: Option<PathBuf>) -> Result<Config, ConfigError> {
-    let mut checker = Checker {
-        path,
-        text,
-        problems: Vec::new(),
-    };
-    let raw: RawConfig = match toml::from_str(text) {
+    let mut checker = Checker::new(path, text);
+    match pieces::check(&mut checker, state_dir.clone()) {
+        Some(config) => checker.finish(config),
+        None => parse_whole(checker, state_dir),
+    }
+}
+
+/// [`parse`] with the whole file read at once (toml's tree of every table): for the
+/// files that do not read piece by piece (`pieces`), and their first error.
+fn parse_whole(mut checker: Checker, state_dir: Option<PathBuf>) -> Result<Config, ConfigError> {
+    let raw: RawConfig = match toml::from_str(checker.text) {
         Ok(raw) => raw,
         Err(err) => {
             checker.report(err.span(), err.message().trim_end().to_string());
@@ -118,11 +154,7 @@ pub fn parse(path: &Path, text: &str, state_dir: Option<PathBuf>) -> Result<Conf
         }
     };
     let config = checker.check(raw, state_dir);
-    if checker.problems.is_empty() {
-        Ok(config)
-    } else {
-        Err(checker.into_error())
-    }
+    checker.finish(config)
 }
 
 #[cfg(test)]

@@ -20,8 +20,8 @@ pub(super) struct RawConfig {
     pub(super) poll: RawPoll,
     #[serde(default)]
     pub(super) publish: RawPublish,
-    #[serde(default)]
-    pub(super) source: Vec<RawSource>,
+    /// `None` when the file has no `source` key at all (`pieces` needs to know).
+    pub(super) source: Option<Vec<RawSource>>,
 }
 
 /// The whole file, as serde reads it: every key optional, nothing checked yet.

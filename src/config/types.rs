@@ -58,6 +58,9 @@ pub struct Config {
     /// `[store] backend = "postgres"`: the store shared by several nodes; `None` for
     /// the embedded store at `store_path`.
     pub cluster: Option<super::ClusterConfig>,
+    /// What `sources` and `disabled` were read from, for a reload to take over the
+    /// unchanged ones ([`super::reload`]); `None` when the file was read whole.
+    pub texts: Option<Arc<super::SourceTexts>>,
 }
 
 /// Whether `/metrics` carries series for each source (`[server] per_source_metrics`),
@@ -214,10 +217,10 @@ impl Config {
     /// The source of `sources` polled most often under this config's `[poll]`.
     pub fn shortest_interval_of<'a>(
         &self,
-        sources: &'a [SourceConfig],
+        sources: impl IntoIterator<Item = &'a SourceConfig>,
     ) -> Option<&'a SourceConfig> {
         sources
-            .iter()
+            .into_iter()
             .min_by_key(|source| self.interval_floor(source))
     }
 

@@ -72,10 +72,11 @@ pub async fn run(
     let sync_stop = CancellationToken::new();
     let _stop_sync = sync_stop.clone().drop_guard();
     let sync = follow_cluster(&config, &store, &mut triggers, sync_stop).await;
-    // What the store already holds is served at once, before the first poll ends.
-    let (publisher, first) = publish_stored(&store, &config, local).await?;
     // From here on the sources are in `settings`, one list every part shares.
     let (mut settings, receivers) = Settings::channels(&mut config, local);
+    // What the store already holds is served at once, before the first poll ends.
+    let site = receivers.site.borrow().clone();
+    let (publisher, first) = publish_stored(&store, site).await?;
     let websub = websub::wire(&config, &store, &mut settings)?;
     let parts = Parts {
         store,
@@ -150,12 +151,8 @@ async fn open_store(
 
 /// Renders what the store holds, for serving before the first poll ends; returns the
 /// publisher, which renders again on every change, and its first snapshot.
-async fn publish_stored(
-    store: &Store,
-    config: &Config,
-    local: SocketAddr,
-) -> anyhow::Result<(Publisher, Snapshot)> {
-    let publisher = Arc::new(Publisher::new(store.clone(), site(config, local)));
+async fn publish_stored(store: &Store, site: Arc<Site>) -> anyhow::Result<(Publisher, Snapshot)> {
+    let publisher = Arc::new(Publisher::new(store.clone(), site));
     let first = {
         let publisher = publisher.clone();
         tokio::task::spawn_blocking(move || publisher.render())
@@ -216,6 +213,8 @@ struct Lists {
     enabled: SharedSources,
     /// Those with `enabled = false`, listed by `/sources` only.
     disabled: SharedSources,
+    /// What they were read from, for a reload to take over the unchanged ones.
+    texts: Option<Arc<crate::config::SourceTexts>>,
 }
 
 impl Lists {
@@ -224,6 +223,7 @@ impl Lists {
         Lists {
             enabled: crate::config::share(std::mem::take(&mut config.sources)),
             disabled: crate::config::share(std::mem::take(&mut config.disabled)),
+            texts: config.texts.take(),
         }
     }
 }
@@ -233,7 +233,7 @@ struct Settings {
     local: SocketAddr,
     /// The sources in force, as sent to the parts.
     lists: Lists,
-    site: watch::Sender<Site>,
+    site: watch::Sender<Arc<Site>>,
     plan: watch::Sender<Plan>,
     retention: watch::Sender<RetentionPlan>,
     sources: watch::Sender<Arc<SourcesPage>>,
@@ -243,7 +243,7 @@ struct Settings {
 
 /// The receiving ends of the [`Settings`] channels, one for each part.
 struct Receivers {
-    site: watch::Receiver<Site>,
+    site: watch::Receiver<Arc<Site>>,
     plan: watch::Receiver<Plan>,
     retention: watch::Receiver<RetentionPlan>,
     sources: watch::Receiver<Arc<SourcesPage>>,
@@ -252,8 +252,9 @@ struct Receivers {
 impl Settings {
     /// The channels, holding the settings of `config`, whose sources they take.
     fn channels(config: &mut Config, local: SocketAddr) -> (Settings, Receivers) {
-        let (site_tx, site_rx) = watch::channel(site(config, local));
+        let max_age = max_age(config);
         let lists = Lists::take(config);
+        let (site_tx, site_rx) = watch::channel(site(config, &lists, max_age, local));
         let (plan_tx, plan_rx) = watch::channel(Plan {
             sources: lists.enabled.clone(),
             poll: config.poll.clone(),
@@ -279,11 +280,14 @@ impl Settings {
         (settings, receivers)
     }
 
-    /// Sends the settings of a reloaded `config` to every part; its sources are
-    /// taken out of it into one list they share.
-    fn send(&mut self, config: &mut Config) {
-        self.site.send_replace(site(config, self.local));
-        self.lists = Lists::take(config);
+    /// Sends the settings of a reloaded `config` to every part, with its sources
+    /// `lists` (`config` holds at most the one polled most often, which it gives up).
+    fn send(&mut self, config: &mut Config, lists: Lists) {
+        let max_age = max_age(config);
+        config.sources.clear();
+        self.lists = lists;
+        self.site
+            .send_replace(site(config, &self.lists, max_age, self.local));
         self.plan.send_replace(Plan {
             sources: self.lists.enabled.clone(),
             poll: config.poll.clone(),
@@ -567,13 +571,15 @@ fn sources_page(config: &Config, lists: &Lists) -> Arc<SourcesPage> {
     })
 }
 
-/// What the outputs say, from `config`, served on `local`.
-fn site(config: &Config, local: SocketAddr) -> Site {
-    Site::from_config(
+/// What the outputs say, from `config` and its sources `lists` (taken out of it),
+/// whose lifetime was `max_age`, served on `local`.
+fn site(config: &Config, lists: &Lists, max_age: Duration, local: SocketAddr) -> Arc<Site> {
+    Arc::new(Site::from_shared(
         config,
+        &lists.enabled,
         local.to_string(),
-        max_age(config).as_secs().div_ceil(60).max(1),
-    )
+        max_age.as_secs().div_ceil(60).max(1),
+    ))
 }
 
 /// The status line of `systemctl status`: "polling 42 sources, 3 failing, 1234 items".

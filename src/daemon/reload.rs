@@ -164,9 +164,26 @@ pub(super) async fn apply(
     info!(file = %running.path.display(), reason = trigger.as_str(), "reloading the config");
     let path = running.path.clone();
     let began = std::time::Instant::now();
-    match tokio::task::spawn_blocking(move || config::load(&path)).await? {
-        Ok(mut new) => {
+    let lists = settings.lists.clone();
+    let load = move || {
+        let previous = lists.texts.as_deref().map(|texts| config::Previous {
+            texts,
+            enabled: &lists.enabled,
+            disabled: &lists.disabled,
+        });
+        config::reload(&path, previous.as_ref())
+    };
+    match tokio::task::spawn_blocking(load).await? {
+        Ok(config::Reloaded {
+            config: mut new,
+            enabled,
+            disabled,
+        }) => {
             let read_ms = began.elapsed().as_millis() as u64;
+            // What is compared and sent needs of the sources only the one polled
+            // most often (the lifetime of responses), as for `restart_view`.
+            let shortest = new.shortest_interval_of(enabled.iter().map(|s| &**s));
+            new.sources = shortest.cloned().into_iter().collect();
             for change in needs_restart(started, &new) {
                 warn!(
                     change,
@@ -174,8 +191,13 @@ pub(super) async fn apply(
                 );
             }
             triggers.watch(new.watch);
-            let sources = new.sources.len();
-            settings.send(&mut new);
+            let sources = enabled.len();
+            let lists = super::Lists {
+                enabled: enabled.into(),
+                disabled: disabled.into(),
+                texts: new.texts.take(),
+            };
+            settings.send(&mut new, lists);
             let elapsed_ms = began.elapsed().as_millis() as u64;
             info!(sources, read_ms, elapsed_ms, "config reloaded");
             systemd::ready_with_status(&format!(
@@ -207,6 +229,7 @@ pub(super) fn restart_view(mut config: Config) -> (Config, Config) {
     let shortest = config.shortest_interval_of(&sources);
     let started = Config {
         sources: shortest.cloned().into_iter().collect(),
+        texts: None,
         ..config.clone()
     };
     config.sources = sources;

@@ -29,8 +29,9 @@ pub const ORPHAN_SWEEP_EVERY: Duration = Duration::from_secs(6 * 3600);
 pub(super) struct RetentionPlan {
     store: Retention,
     per_source: Arc<Vec<(SourceId, usize)>>,
-    /// Every configured source, for the item counts of `/metrics`.
-    sources: Arc<Vec<SourceId>>,
+    /// Every configured source, for the item counts of `/metrics`: the list every
+    /// part shares.
+    sources: SharedSources,
 }
 
 impl RetentionPlan {
@@ -43,7 +44,7 @@ impl RetentionPlan {
         RetentionPlan {
             store,
             per_source: Arc::new(per_source),
-            sources: Arc::new(sources.iter().map(|s| s.id.clone()).collect()),
+            sources: sources.clone(),
         }
     }
 }
@@ -69,7 +70,7 @@ pub(super) async fn retain(
                 // At start-up, every source's count from the pass's own scan; a
                 // source a poll has counted meanwhile keeps that fresher count.
                 if first {
-                    metrics.set_all_source_items(&plan.sources, &trimmed.counts, false);
+                    metrics.set_all_source_items(&ids(&plan.sources), &trimmed.counts, false);
                 }
                 for (source, count) in recounted {
                     metrics.set_source_items(&source, count);
@@ -105,9 +106,9 @@ async fn pass(store: &Store, plan: &RetentionPlan) -> Option<(Trimmed, Vec<(Sour
     let keep_after = chrono::Utc::now()
         - chrono::Duration::from_std(retention.max_age).unwrap_or(chrono::Duration::MAX);
     let trimming = store.clone();
-    let configured: HashSet<SourceId> = sources.iter().cloned().collect();
     let started = std::time::Instant::now();
     let result = tokio::task::spawn_blocking(move || {
+        let configured: HashSet<&SourceId> = sources.iter().map(|s| &s.id).collect();
         let mut trimmed = trimming.trim(keep_after, retention.max_items)?;
         for (source, max_items) in caps.iter() {
             let removed = trimming.trim_source(source, *max_items)?;
@@ -152,13 +153,18 @@ async fn pass(store: &Store, plan: &RetentionPlan) -> Option<(Trimmed, Vec<(Sour
     }
 }
 
+/// The ids of `sources`, for the item counts of `/metrics` at start-up.
+fn ids(sources: &SharedSources) -> Vec<SourceId> {
+    sources.iter().map(|s| s.id.clone()).collect()
+}
+
 /// Counts every source's stored items into `metrics` (one scan of the index), for a
 /// start-up whose retention pass failed; a source a poll has counted meanwhile keeps
 /// that fresher count.
-async fn count_items(store: &Store, sources: &[SourceId], metrics: &Metrics) {
+async fn count_items(store: &Store, sources: &SharedSources, metrics: &Metrics) {
     let counting = store.clone();
     match tokio::task::spawn_blocking(move || counting.item_counts()).await {
-        Ok(Ok(counts)) => metrics.set_all_source_items(sources, &counts, false),
+        Ok(Ok(counts)) => metrics.set_all_source_items(&ids(sources), &counts, false),
         Ok(Err(err)) => warn!(error = %err, "cannot count the stored items"),
         Err(err) => warn!(error = %err, "counting the stored items crashed"),
     }

@@ -2,10 +2,11 @@
 //! sources and their tags. Replaced on reload.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use url::Url;
 
-use crate::config::Config;
+use crate::config::{Config, SourceConfig};
 use crate::item::SourceId;
 
 /// What the outputs say about the river: from the config, replaced on reload.
@@ -31,29 +32,67 @@ pub struct Site {
     /// source may hold.
     pub max_per_source: Option<usize>,
     pub sources: Vec<SiteSource>,
+    /// The sources with a `secret_query`, by id (see [`Site::shown_origin`]): every
+    /// item rendered looks its source up, and a search of 100 000 sources for each
+    /// is tens of milliseconds per document.
+    secret_queries: HashMap<SourceId, Arc<SourceConfig>>,
     /// `[publish] hubs`: external WebSub hubs every feed advertises.
     pub hubs: Vec<Url>,
     /// `[publish] hub = "builtin"`: the feeds advertise tributary's own `/hub`.
     pub builtin_hub: bool,
 }
 
-/// A configured source as publishing needs it.
+/// A configured source as publishing needs it: the entry of the list of sources every
+/// part shares (its id, `name`, `tags`, `secret_query`), and what publishing makes of it.
 #[derive(Clone, Debug)]
 pub struct SiteSource {
-    pub id: SourceId,
+    pub config: Arc<SourceConfig>,
     pub slug: String,
-    /// The `name` from `feeds.toml`; the feed's own title fills in when it is `None`.
-    pub name: Option<String>,
     /// Its URL as it may be shown ([`crate::config::SourceConfig::shown_url`]).
     pub url: String,
-    pub tags: Vec<String>,
-    /// Its `secret_query`, for the other URLs of it that items name.
-    pub secret_query: Vec<String>,
+}
+
+impl SiteSource {
+    /// The source as publishing needs it.
+    pub fn new(config: Arc<SourceConfig>) -> SiteSource {
+        SiteSource {
+            slug: config.id.slug(),
+            url: config.shown_url(),
+            config,
+        }
+    }
+
+    pub fn id(&self) -> &SourceId {
+        &self.config.id
+    }
+
+    /// The `name` from `feeds.toml`; the feed's own title fills in when it is `None`.
+    pub fn name(&self) -> Option<&str> {
+        self.config.name.as_deref()
+    }
+
+    pub fn tags(&self) -> &[String] {
+        &self.config.tags
+    }
 }
 
 impl Site {
-    /// The site described by `config`, served on `default_authority`.
+    /// The site described by `config`, served on `default_authority` (its sources
+    /// copied: [`Site::from_shared`] takes them from the shared list).
     pub fn from_config(config: &Config, default_authority: String, ttl_minutes: u64) -> Site {
+        let sources: Vec<Arc<SourceConfig>> =
+            config.sources.iter().cloned().map(Arc::new).collect();
+        Site::from_shared(config, &sources, default_authority, ttl_minutes)
+    }
+
+    /// The site described by `config`, whose sources are `sources` (the list every
+    /// part shares, taken out of it), served on `default_authority`.
+    pub fn from_shared(
+        config: &Config,
+        sources: &[Arc<SourceConfig>],
+        default_authority: String,
+        ttl_minutes: u64,
+    ) -> Site {
         Site {
             title: config.publish.title.clone(),
             description: config.publish.description.clone(),
@@ -66,17 +105,11 @@ impl Site {
             ttl_minutes,
             max_items: config.publish.max_items,
             max_per_source: config.publish.max_per_source,
-            sources: config
-                .sources
+            sources: sources.iter().cloned().map(SiteSource::new).collect(),
+            secret_queries: sources
                 .iter()
-                .map(|s| SiteSource {
-                    slug: s.id.slug(),
-                    id: s.id.clone(),
-                    name: s.name.clone(),
-                    url: s.shown_url(),
-                    tags: s.tags.clone(),
-                    secret_query: s.secret_query.clone(),
-                })
+                .filter(|s| !s.secret_query.is_empty())
+                .map(|s| (s.id.clone(), s.clone()))
                 .collect(),
             hubs: config.publish.push.hubs.clone(),
             builtin_hub: config.publish.push.builtin,
@@ -87,8 +120,10 @@ impl Site {
     pub fn tags(&self) -> BTreeMap<String, Vec<SourceId>> {
         let mut tags: BTreeMap<String, Vec<SourceId>> = BTreeMap::new();
         for source in &self.sources {
-            for tag in &source.tags {
-                tags.entry(tag.clone()).or_default().push(source.id.clone());
+            for tag in source.tags() {
+                tags.entry(tag.clone())
+                    .or_default()
+                    .push(source.id().clone());
             }
         }
         tags
@@ -99,9 +134,8 @@ impl Site {
     /// were hidden never reach a reader either.
     pub fn shown_origin<'a>(&self, source: &SourceId, url: &'a str) -> Cow<'a, str> {
         let secret_query = self
-            .sources
-            .iter()
-            .find(|s| s.id == *source)
+            .secret_queries
+            .get(source)
             .map_or(&[][..], |s| &s.secret_query[..]);
         crate::config::shown_url(url, secret_query)
     }
@@ -169,4 +203,29 @@ fn authorities(config: &Config, listen: &str) -> HashSet<String> {
         accepted.insert(name.clone());
     }
     accepted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_other_urls_of_a_source_hide_its_secret_query_too() {
+        let text = "[[source]]\nurl = \"https://a.example/rss?edition=x\"\nsecret_query = [\"edition\"]\n[[source]]\nurl = \"https://b.example/rss\"\n";
+        let config = crate::config::parse(std::path::Path::new("feeds.toml"), text, None).unwrap();
+        let site = Site::from_config(&config, "127.0.0.1:1".into(), 1);
+        let (a, b) = (&config.sources[0].id, &config.sources[1].id);
+        let moved = "https://a.example/moved?edition=morning&token=t&page=2";
+        assert_eq!(
+            site.shown_origin(a, moved),
+            "https://a.example/moved?edition=***&token=***&page=2"
+        );
+        // Another source, or one no longer configured: the rule for every URL.
+        for source in [b, &SourceId("https://gone.example/".into())] {
+            assert_eq!(
+                site.shown_origin(source, moved),
+                "https://a.example/moved?edition=morning&token=***&page=2"
+            );
+        }
+    }
 }

@@ -21,6 +21,9 @@ use crate::store::{Store, StoreError};
 /// request (the OPML list is carried over from the last snapshot while the sources
 /// stay the same).
 pub struct Snapshot {
+    /// Where `/opml` is kept for the next snapshots once rendered, with the hash of
+    /// what this one lists.
+    opml: (u128, KeptSlot),
     /// Items in the merged river.
     pub items: usize,
     generation: Arc<Generation>,
@@ -114,9 +117,14 @@ impl Snapshot {
             let main = self.main[view.format.index()]
                 .get_or_try_init(|| async {
                     let started = std::time::Instant::now();
-                    let rendered = self.render(View::main(view.format), None).await;
+                    let rendered = self.render(View::main(view.format), None).await?;
                     self.spend(started.elapsed());
-                    rendered
+                    if view.format == Format::Opml {
+                        let (key, kept) = &self.opml;
+                        *kept.lock().unwrap_or_else(|e| e.into_inner()) =
+                            Some((*key, rendered.clone()));
+                    }
+                    Ok::<_, ViewError>(rendered)
                 })
                 .await?;
             return Ok(main.clone());
@@ -158,26 +166,30 @@ pub struct Publisher {
     renders: Arc<Semaphore>,
     /// The last `/opml`, by a hash of what it lists: it changes with the sources, not
     /// with the items, and with 100 000 sources it is megabytes to render and
-    /// compress, so a new snapshot takes it over unless the list changed.
-    opml: Arc<Mutex<Option<KeptOpml>>>,
+    /// compress, so a new snapshot takes it over unless the list changed. A snapshot
+    /// of another list renders it on its first request, and keeps it here.
+    opml: KeptSlot,
 }
 
 /// The last `/opml` and the hash of what it lists.
 type KeptOpml = (u128, Arc<Representation>);
+/// Where the last `/opml` is kept, shared by the publisher and its snapshots.
+type KeptSlot = Arc<Mutex<Option<KeptOpml>>>;
 
 impl Publisher {
     /// A publisher of `site` from `store`.
-    pub fn new(store: Store, site: Site) -> Publisher {
+    pub fn new(store: Store, site: Arc<Site>) -> Publisher {
         Publisher {
             store,
-            site: Arc::new(site),
+            site,
             renders: Arc::new(Semaphore::new(MAX_CONCURRENT_RENDERS)),
             opml: Arc::default(),
         }
     }
 
-    /// `/opml` of `generation`: the last one when it lists the same.
-    fn opml(&self, generation: &Generation) -> Result<Arc<Representation>, StoreError> {
+    /// The hash of what `/opml` of `generation` lists, and the last `/opml` when it
+    /// lists the same.
+    fn opml(&self, generation: &Generation) -> (u128, Option<Arc<Representation>>) {
         let page = &generation.page;
         let mut hasher = xxhash_rust::xxh3::Xxh3::new();
         hasher.update(page.title.as_bytes());
@@ -192,15 +204,12 @@ impl Publisher {
             hasher.update(&(source.tags.len() as u64).to_le_bytes());
         }
         let key = hasher.digest128();
-        let mut kept = self.opml.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((kept_key, opml)) = &*kept
-            && *kept_key == key
-        {
-            return Ok(opml.clone());
-        }
-        let opml = Arc::new(generation.render(&View::main(Format::Opml), None)?);
-        *kept = Some((key, opml.clone()));
-        Ok(opml)
+        let kept = self.opml.lock().unwrap_or_else(|e| e.into_inner());
+        let opml = kept
+            .as_ref()
+            .filter(|(kept_key, _)| *kept_key == key)
+            .map(|(_, opml)| opml.clone());
+        (key, opml)
     }
 
     /// A snapshot of the current river: reads the store; the main outputs are
@@ -218,17 +227,17 @@ impl Publisher {
         };
         let mut sources = Vec::with_capacity(site.sources.len());
         for source in &site.sources {
-            let title = match &source.name {
+            let title = match source.name() {
                 Some(_) => None,
-                None => self.store.source_state(&source.id)?.title,
+                None => self.store.source_state(source.id())?.title,
             };
-            let name = source_name(source.name.as_deref(), title.as_deref())
-                .unwrap_or_else(|| source.url.clone());
+            let name =
+                source_name(source.name(), title.as_deref()).unwrap_or_else(|| source.url.clone());
             sources.push(SourceEntry {
                 slug: source.slug.clone(),
                 name,
                 url: source.url.clone(),
-                tags: source.tags.clone(),
+                tags: source.tags().to_vec(),
             });
         }
         let tags = site.tags();
@@ -248,10 +257,14 @@ impl Publisher {
             tags,
         });
         let main: [OnceCell<Arc<Representation>>; 5] = Default::default();
-        main[Format::Opml.index()]
-            .set(self.opml(&generation)?)
-            .expect("a new cell is empty");
+        let (key, opml) = self.opml(&generation);
+        if let Some(opml) = opml {
+            main[Format::Opml.index()]
+                .set(opml)
+                .expect("a new cell is empty");
+        }
         let snapshot = Snapshot {
+            opml: (key, self.opml.clone()),
             items: generation.items.len(),
             generation,
             main,
@@ -270,7 +283,7 @@ impl Publisher {
     pub async fn run(
         self,
         snapshot: watch::Sender<Arc<Snapshot>>,
-        mut sites: watch::Receiver<Site>,
+        mut sites: watch::Receiver<Arc<Site>>,
         token: CancellationToken,
     ) {
         let mut changes = self.store.subscribe();
@@ -287,7 +300,7 @@ impl Publisher {
                 let site = sites.borrow_and_update().clone();
                 publisher = Arc::new(Publisher {
                     store: publisher.store.clone(),
-                    site: Arc::new(site),
+                    site,
                     renders: publisher.renders.clone(),
                     opml: publisher.opml.clone(),
                 });
@@ -342,7 +355,8 @@ mod tests {
 
     /// A publisher of `config`'s site, served on 127.0.0.1:1.
     fn publisher(config: &Config, store: Store) -> Publisher {
-        Publisher::new(store, Site::from_config(config, "127.0.0.1:1".into(), 1))
+        let site = Site::from_config(config, "127.0.0.1:1".into(), 1);
+        Publisher::new(store, Arc::new(site))
     }
 
     #[tokio::test]
@@ -411,25 +425,34 @@ mod tests {
         assert_eq!(rendered.matches("<item>").count(), 4);
     }
 
-    #[test]
-    fn the_opml_list_is_rendered_again_only_when_the_sources_change() {
+    #[tokio::test]
+    async fn the_opml_list_is_rendered_when_asked_for_and_again_only_when_the_sources_change() {
         let store = Store::temporary().unwrap();
         let one = config("[[source]]\nurl = \"http://wire.example/\"\nname = \"Wire\"\n");
         let publisher = publisher(&one, store.clone());
-        let opml = |snapshot: &Snapshot| snapshot.main[Format::Opml.index()].get().unwrap().clone();
-        let first = opml(&publisher.render().unwrap());
-        assert!(Arc::ptr_eq(&first, &opml(&publisher.render().unwrap())));
-        // Renamed: a new list.
+        let kept = |publisher: &Publisher| {
+            let snapshot = publisher.render().unwrap();
+            snapshot.main(Format::Opml, None).cloned()
+        };
+        assert!(
+            kept(&publisher).is_none(),
+            "rendered before it was asked for"
+        );
+        let first = main_of(&publisher.render().unwrap(), Format::Opml).await;
+        assert!(Arc::ptr_eq(&first, &kept(&publisher).unwrap()));
+        assert!(Arc::ptr_eq(&first, &kept(&publisher).unwrap()));
+        // Renamed (a reload): a new list, not rendered until asked for.
         let renamed = config("[[source]]\nurl = \"http://wire.example/\"\nname = \"Wire 2\"\n");
         let publisher = Publisher {
             site: Arc::new(Site::from_config(&renamed, "127.0.0.1:1".into(), 1)),
             ..publisher
         };
-        let second = opml(&publisher.render().unwrap());
+        assert!(kept(&publisher).is_none());
+        let second = main_of(&publisher.render().unwrap(), Format::Opml).await;
         assert!(!Arc::ptr_eq(&first, &second));
         let text = String::from_utf8(second.identity.body.to_vec()).unwrap();
         assert!(text.contains("text=\"Wire 2\""), "{text}");
-        assert!(Arc::ptr_eq(&second, &opml(&publisher.render().unwrap())));
+        assert!(Arc::ptr_eq(&second, &kept(&publisher).unwrap()));
     }
 
     #[tokio::test]
@@ -488,18 +511,17 @@ mod tests {
         let snapshot = publisher(&config, Store::temporary().unwrap())
             .render()
             .unwrap();
-        // Only the list of sources, which does not change with the items.
-        assert_eq!(snapshot.rendered(), 1);
+        assert_eq!(snapshot.rendered(), 0);
         assert!(snapshot.main(Format::Rss, None).is_none());
         let built = snapshot.cost();
         let rss = main_of(&snapshot, Format::Rss).await;
-        assert_eq!((snapshot.rendered(), rss.encodings()), (2, 1));
+        assert_eq!((snapshot.rendered(), rss.encodings()), (1, 1));
         assert!(Arc::ptr_eq(&rss, snapshot.main(Format::Rss, None).unwrap()));
         assert!(Arc::ptr_eq(&rss, &main_of(&snapshot, Format::Rss).await));
         let rendered = snapshot.cost();
         assert!(rendered > built);
         rss.gzip();
-        assert_eq!(snapshot.rendered(), 2);
+        assert_eq!(snapshot.rendered(), 1);
         assert!(snapshot.cost() > rendered, "compressing counts too");
     }
 

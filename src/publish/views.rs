@@ -89,7 +89,7 @@ impl Generation {
                 let source = site.sources.iter().find(|s| &s.slug == slug);
                 let items = match source {
                     Some(source) => self.store.latest_where(limit, MAX_VIEW_SCAN, |item| {
-                        item.origin.source == source.id
+                        item.origin.source == *source.id()
                     })?,
                     None => Vec::new(),
                 };
