@@ -34,6 +34,9 @@
 #   a6a6558             251                2720  10.8x  0.52 / 11.16 s 4.7%  61.6 MB
 #   6acf0a2             266                3265  12.3x  0.61 / 14.37 s 4.2%  64.7 MB
 #   a6a6558             270                3055  11.3x  0.58 / 14.26 s 4.1%  68.4 MB
+# FEEDS=1000 WARM=45, BASELINE = main at 6acf0a2 (own scan, body buffers, charsets: 095b20f):
+#   6acf0a2             218                3056  14.0x  0.62 / 14.70 s 4.2%  63.6 MB
+#   095b20f             212                2441  11.5x  0.60 / 14.19 s 4.2%  64.7 MB
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
