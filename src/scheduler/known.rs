@@ -767,4 +767,35 @@ mod tests {
             read(v2.as_bytes()).unwrap().poll_hints
         );
     }
+
+    #[test]
+    fn entities_share_one_budget_so_an_entry_reads_after_the_ones_before_it() {
+        // The parser expands a document's declared entities under one budget: the
+        // references of the entries before an entry decide whether its own expand.
+        let doctype = format!(
+            "<!DOCTYPE rss [<!ENTITY big \"{}\"><!ENTITY e \"expanded\">]>\n<rss ",
+            "x".repeat(8000)
+        );
+        let with_entities = |entries: &[String]| {
+            String::from_utf8(feed("N", entries))
+                .unwrap()
+                .replace("<rss ", &doctype)
+        };
+        let heavy =
+            entry("1", "a").replace("</item>", &format!("<x>{}</x></item>", "&big;".repeat(140)));
+        let light = entry("2", "b").replace("<title>Story 2", "<title>Story &e;");
+        let v1 = with_entities(std::slice::from_ref(&heavy));
+        let known = known_after(v1.as_bytes());
+        let v2 = with_entities(&[heavy, light]);
+        let whole = read(v2.as_bytes()).unwrap();
+        let reading = read_known(v2.as_bytes(), SEED, Some(&known), read).unwrap();
+        let title = |items: &[Item], id: &str| {
+            let item = items.iter().find(|item| item.id.0 == id).unwrap();
+            item.title.clone()
+        };
+        assert_eq!(
+            title(&reading.document.items, "2"),
+            title(&whole.items, "2")
+        );
+    }
 }
