@@ -5,9 +5,9 @@
 //! are the bytes of the last poll. [`scan`] tokenizes the document (tags only, no
 //! unescaping, about a microsecond an entry) and returns the byte range of every
 //! entry (`<item>` of RSS 0.9x/1.0/2.0, `<entry>` of Atom) and a hash of what gives
-//! an entry its meaning besides its own bytes: the prolog (XML declaration, DOCTYPE
-//! and its entities) and the start tags of the elements around the entries
-//! (namespaces, `xml:base`, `xml:lang`). [`without`] cuts entries out; what is left
+//! an entry its meaning besides its own bytes: the prolog (XML declaration, DOCTYPE;
+//! one that declares entities is not scanned) and the start tags of the elements
+//! around the entries (namespaces, `xml:base`, `xml:lang`). [`without`] cuts entries out; what is left
 //! is still a well-formed document of the same feed. The scheduler decides which
 //! entries to cut (`scheduler::known`).
 //!
@@ -181,7 +181,7 @@ fn scan_xml(body: &[u8]) -> Option<Scan> {
 
 /// The markup that starts at `lt` (a `<`) and the position just past it; `None`
 /// when it is not well-formed. A DOCTYPE is taken only before the root, a CDATA
-/// section only in it.
+/// section only in it, and a DOCTYPE that declares entities not at all.
 fn markup(body: &[u8], lt: usize, rooted: bool) -> Option<(Markup, usize)> {
     let rest = &body[lt..];
     let past = |from: usize, end: &[u8]| {
@@ -197,7 +197,12 @@ fn markup(body: &[u8], lt: usize, rooted: bool) -> Option<(Markup, usize)> {
         return Some((Markup::Other, past(2, b"?>")?));
     }
     if rest.starts_with(b"<!DOCTYPE") && !rooted {
-        return Some((Markup::Other, doctype(body, lt + 9)?));
+        // Declared entities are expanded under one budget for the whole document:
+        // whether an entry's references expand depends on the entries before it.
+        let end = doctype(body, lt + 9)?;
+        return memchr::memmem::find(&body[lt..end], b"<!ENTITY")
+            .is_none()
+            .then_some((Markup::Other, end));
     }
     if let Some(after) = rest.strip_prefix(b"</") {
         let name = name_length(after);
@@ -549,7 +554,7 @@ mod tests {
     fn markup_that_looks_like_an_entry_is_not_one() {
         let body = concat!(
             "\u{feff}<?xml version=\"1.0\"?>\n",
-            "<!DOCTYPE rss [<!ENTITY a \"]>\"><!-- ] > --><!ENTITY b '<item>'>]>\n",
+            "<!DOCTYPE rss [<!ATTLIST rss a CDATA \"]>\"><!-- ] > --><!ATTLIST item b CDATA '<item>'>]>\n",
             "<!-- <item>not one</item> -->\n<rss><channel>\n",
             "<item><description><![CDATA[</item><item>]]></description></item>\n",
             "<item><link href=\"/a>b/\" rel='x/y'/><!-- </item> --></item>\n",
@@ -581,6 +586,7 @@ mod tests {
             "<rss><channel><item>< /item></channel></rss>",
             "<rss><channel><item><!-- x </item></channel></rss>",
             "<rss></rss><!DOCTYPE rss>",
+            "<!DOCTYPE rss [<!ENTITY e \"x\">]><rss><channel><item>&e;</item></channel></rss>",
         ] {
             assert_eq!(scan(body.as_bytes()), None, "{body}");
         }
@@ -648,7 +654,7 @@ mod tests {
         for changed in [
             RSS.replace("elements/1.1/", "elements/1.0/"),
             RSS.replace("<channel>", "<channel xml:base=\"https://b.example/\">"),
-            RSS.replace("<rss ", "<!DOCTYPE rss [<!ENTITY x \"y\">]><rss "),
+            RSS.replace("<rss ", "<!DOCTYPE rss SYSTEM \"rss.dtd\"><rss "),
         ] {
             assert_ne!(context(&changed), base, "{changed}");
         }

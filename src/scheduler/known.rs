@@ -260,8 +260,10 @@ pub(super) fn read_known<E>(
     if let Some(known) = known {
         let (cut, kept): (Vec<usize>, Vec<usize>) =
             (0..fingerprints.len()).partition(|&i| known.find(fingerprints[i]).is_some());
-        if !cut.is_empty()
-            && let Ok(document) = read(&scanned.cut(body, &cut))
+        let shortened = (!cut.is_empty()).then(|| scanned.cut(body, &cut));
+        if let Some(shortened) = shortened
+            && same_head(body, &shortened, scanned.entries[cut[0]].start)
+            && let Ok(document) = read(&shortened)
         {
             let passed: Vec<(u64, Remembered)> = cut
                 .iter()
@@ -299,6 +301,29 @@ pub(super) fn read_known<E>(
         context: context(seed, &document),
         document,
     })
+}
+
+/// Whether `shortened` (`body` without entries, the first cut at `first`) has the head
+/// `body` has: the text before the first `<item`, `<entry` or `"items"`, where the
+/// poll hints (`<ttl>`, `sy:*`, `skipHours`, `skipDays`) are read from. Cutting the
+/// first entry must not bring what follows it (a `<ttl>` after the items, a comment)
+/// into the head: only end tags may come between it and the next entry.
+fn same_head(body: &[u8], shortened: &[u8], first: usize) -> bool {
+    let head = |text: &[u8]| {
+        [&b"<item"[..], b"<entry", b"\"items\""]
+            .iter()
+            .filter_map(|mark| memchr::memmem::find(text, mark))
+            .min()
+    };
+    let Some(whole) = head(body).filter(|at| *at <= first) else {
+        return false;
+    };
+    let left = head(shortened).unwrap_or(shortened.len());
+    if left < first {
+        return left == whole;
+    }
+    let between = &shortened[first..left];
+    memchr::memchr_iter(b'<', between).all(|at| between.get(at + 1) == Some(&b'/'))
 }
 
 /// The feed's title and link under `seed`: what, besides an entry's bytes, its item
@@ -714,6 +739,63 @@ mod tests {
         assert_eq!(
             reading.document.items[1].claimed_date(),
             "1500-06-01T12:00:00Z".parse().ok()
+        );
+    }
+
+    #[test]
+    fn what_follows_the_entries_does_not_become_the_channel_head() {
+        // A `<ttl>` after the items is no part of the head the poll hints are read
+        // from; cutting every entry must not bring it there.
+        let v1 = String::from_utf8(feed("N", &[entry("2", "b"), entry("1", "a")]))
+            .unwrap()
+            .replace("</channel>", "<ttl>600</ttl></channel>");
+        let known = known_after(v1.as_bytes());
+        for v2 in [
+            v1.replace("<lastBuildDate>2", "<lastBuildDate>3"),
+            v1.replacen("</item>\n", "</item><!-- <ttl>5</ttl> -->", 1),
+        ] {
+            let whole = read(v2.as_bytes()).unwrap();
+            let reading = read_known(v2.as_bytes(), SEED, Some(&known), read).unwrap();
+            assert_eq!(reading.document.poll_hints, whole.poll_hints, "{v2}");
+        }
+        // A new entry on top keeps the head as it was: the others are passed over.
+        let v2 = v1.replacen("<item>", &format!("{}<item>", entry("3", "c")), 1);
+        let reading = read_known(v2.as_bytes(), SEED, Some(&known), read).unwrap();
+        assert_eq!(reading.passed.len(), 2);
+        assert_eq!(
+            reading.document.poll_hints,
+            read(v2.as_bytes()).unwrap().poll_hints
+        );
+    }
+
+    #[test]
+    fn entities_share_one_budget_so_an_entry_reads_after_the_ones_before_it() {
+        // The parser expands a document's declared entities under one budget: the
+        // references of the entries before an entry decide whether its own expand.
+        let doctype = format!(
+            "<!DOCTYPE rss [<!ENTITY big \"{}\"><!ENTITY e \"expanded\">]>\n<rss ",
+            "x".repeat(8000)
+        );
+        let with_entities = |entries: &[String]| {
+            String::from_utf8(feed("N", entries))
+                .unwrap()
+                .replace("<rss ", &doctype)
+        };
+        let heavy =
+            entry("1", "a").replace("</item>", &format!("<x>{}</x></item>", "&big;".repeat(140)));
+        let light = entry("2", "b").replace("<title>Story 2", "<title>Story &e;");
+        let v1 = with_entities(std::slice::from_ref(&heavy));
+        let known = known_after(v1.as_bytes());
+        let v2 = with_entities(&[heavy, light]);
+        let whole = read(v2.as_bytes()).unwrap();
+        let reading = read_known(v2.as_bytes(), SEED, Some(&known), read).unwrap();
+        let title = |items: &[Item], id: &str| {
+            let item = items.iter().find(|item| item.id.0 == id).unwrap();
+            item.title.clone()
+        };
+        assert_eq!(
+            title(&reading.document.items, "2"),
+            title(&whole.items, "2")
         );
     }
 }
