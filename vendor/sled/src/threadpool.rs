@@ -68,7 +68,10 @@ impl Queue {
         // with the notify below.
         drop(queue);
 
-        self.cv.notify_all();
+        // One task wakes one waiting thread: `notify_all` woke every idle thread of
+        // the pool (seven or more) for each buffer written to the log, and all but
+        // one went back to sleep.
+        self.cv.notify_one();
 
         len
     }
