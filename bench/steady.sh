@@ -37,6 +37,8 @@
 # FEEDS=1000 WARM=45, BASELINE = main at 6acf0a2 (own scan, body buffers, charsets: 095b20f):
 #   6acf0a2             218                3056  14.0x  0.62 / 14.70 s 4.2%  63.6 MB
 #   095b20f             212                2441  11.5x  0.60 / 14.19 s 4.2%  64.7 MB
+#   6acf0a2             241                3557  14.8x  0.53 / 13.16 s 4.0%  65.1 MB
+#   1ecf331             228                2665  11.7x  0.51 / 12.46 s 4.1%  61.2 MB
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
