@@ -20,6 +20,35 @@ FARM_PID=
 TRIBUTARY_PID=
 TRIBUTARY_ADDR=
 
+now() { date +%s.%N; }
+# Seconds since the time $1 (from `now`), to the hundredth.
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
+# The median of the numbers on stdin, one a line; "-" for none.
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+rss_mb() { awk '/^VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
+cpu_seconds() { # user + system time of pid $1
+  awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$1/stat"
+}
+# Whether the log holds a line matching $2 past byte $1 (only the new bytes are read:
+# the log of a first cycle at 100 000 sources is tens of megabytes).
+logged_since() { tail -c +"$(($1 + 1))" "$WORK/tributary.log" | grep -q "$2"; }
+# One SIGHUP of the daemon DAEMON_PID, timed until the scheduler logs "sources
+# reloaded" (30 s at most). Sets RELOAD_MARK (the log's size before it),
+# RELOAD_SECONDS (wall) and RELOAD_CPU (the daemon's CPU meanwhile).
+timed_reload() {
+  RELOAD_MARK=$(stat -c %s "$WORK/tributary.log")
+  local start cpu
+  start=$(now)
+  cpu=$(cpu_seconds "$DAEMON_PID")
+  kill -HUP "$DAEMON_PID"
+  for _ in $(seq 1500); do
+    logged_since "$RELOAD_MARK" 'sources reloaded' && break
+    sleep 0.02
+  done
+  RELOAD_SECONDS=$(since "$start")
+  RELOAD_CPU=$(awk -v a="$cpu" -v b="$(cpu_seconds "$DAEMON_PID")" 'BEGIN { printf "%.2f", b - a }')
+}
+
 cleanup() {
   for pid in $TRIBUTARY_PID $FARM_PID ${EXTRA_PIDS:-}; do
     kill "$pid" 2>/dev/null || true

@@ -23,11 +23,6 @@ BIN=${TRIBUTARY_BIN:-${CARGO_TARGET_DIR:-$REPO/target}/release/tributary}
 [ $((SOURCES % HOSTS)) = 0 ] || die "SOURCES must be a multiple of $HOSTS"
 port_is_free "$FARM_PORT" || die "port $FARM_PORT is taken; set FARM_PORT"
 
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$1/stat"; }
-
 for h in $(seq 1 "$HOSTS"); do
   python3 "$FARM" --host "127.0.0.$h" --port "$FARM_PORT" --feeds $((SOURCES / HOSTS)) \
     --items 3 --write-config "$WORK/farm$h.toml" --write-only
@@ -55,20 +50,13 @@ sleep 3
 TIMES=() CPUS=()
 for r in $(seq 1 "$RELOADS"); do
   write_config $((r % 2))
-  MARK=$(stat -c %s "$WORK/tributary.log")
-  T=$(now)
-  C=$(cpu_seconds "$DAEMON_PID")
-  kill -HUP "$DAEMON_PID"
-  for _ in $(seq 1500); do
-    tail -c +"$((MARK + 1))" "$WORK/tributary.log" | grep -q 'sources reloaded' && break
-    sleep 0.02
-  done
-  TIMES+=("$(since "$T")")
-  CPUS+=("$(awk -v a="$C" -v b="$(cpu_seconds "$DAEMON_PID")" 'BEGIN { printf "%.2f", b - a }')")
-  echo "reload $r: ${TIMES[-1]} s, daemon CPU ${CPUS[-1]} s; $(tail -c +"$((MARK + 1))" "$WORK/tributary.log" | grep -E 'config reloaded|sources reloaded' | grep -oE '(read_ms|elapsed_ms|added|removed)=[0-9]+' | tr '\n' ' ')"
+  timed_reload
+  TIMES+=("$RELOAD_SECONDS")
+  CPUS+=("$RELOAD_CPU")
+  echo "reload $r: ${TIMES[-1]} s, daemon CPU ${CPUS[-1]} s; $(tail -c +"$((RELOAD_MARK + 1))" "$WORK/tributary.log" | grep -E 'config reloaded|sources reloaded' | grep -oE '(read_ms|elapsed_ms|added|removed)=[0-9]+' | tr '\n' ' ')"
   sleep 3
 done
-echo "reload: median $(printf '%s\n' "${TIMES[@]}" | median) s, daemon CPU $(printf '%s\n' "${CPUS[@]}" | median) s; RSS $(awk '/^VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$DAEMON_PID/status") MB"
+echo "reload: median $(printf '%s\n' "${TIMES[@]}" | median) s, daemon CPU $(printf '%s\n' "${CPUS[@]}" | median) s; RSS $(rss_mb "$DAEMON_PID") MB"
 kill -TERM "$DAEMON_PID"
 wait "$TRIBUTARY_PID" 2>/dev/null || true
 TRIBUTARY_PID=

@@ -39,14 +39,7 @@ BIN=${TRIBUTARY_BIN:-${CARGO_TARGET_DIR:-$REPO/target}/release/tributary}
 PER_HOST=$((SOURCES / HOSTS))
 port_is_free "$FARM_PORT" || die "port $FARM_PORT is taken; set FARM_PORT"
 
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-rss_mb() { awk '/^VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
 peak_mb() { awk '/^VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
-cpu_seconds() { # user + system time of pid $1
-  awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$1/stat"
-}
 # Waits (at most $2 seconds) until `curl $1` answers 200.
 wait_200() {
   local deadline=$(($(date +%s) + $2))
@@ -167,25 +160,15 @@ echo "tributary sources --json: $(since "$T") s, $(wc -c <"$WORK/sources.json") 
 fi
 
 # --- reload --------------------------------------------------------------------
-# Whether the log holds a line matching $2 past byte $1 (only the new bytes are read:
-# the log of the first cycle is tens of megabytes).
-logged_since() { tail -c +"$(($1 + 1))" "$WORK/tributary.log" | grep -q "$2"; }
 TIMES=() CPUS=()
 part reload || RELOADS=0
 for r in $(seq 1 "$RELOADS"); do
   write_config $((r % 2))
   sed -i "s/^listen = .*/listen = \"$TRIBUTARY_ADDR\"/" "$WORK/feeds.toml"
-  MARK=$(stat -c %s "$WORK/tributary.log")
-  T=$(now)
-  C=$(cpu_seconds "$DAEMON_PID")
-  kill -HUP "$DAEMON_PID"
-  for _ in $(seq 1500); do
-    logged_since "$MARK" 'sources reloaded' && break
-    sleep 0.02
-  done
-  TIMES+=("$(since "$T")")
-  CPUS+=("$(awk -v a="$C" -v b="$(cpu_seconds "$DAEMON_PID")" 'BEGIN { printf "%.2f", b - a }')")
-  echo "reload $r: ${TIMES[-1]} s (daemon CPU meanwhile ${CPUS[-1]} s): $(tail -c +"$((MARK + 1))" "$WORK/tributary.log" | grep -E 'config reloaded|sources reloaded' | sed -E 's/.*(config reloaded|sources reloaded)/\1/' | tr '\n' ' ')"
+  timed_reload
+  TIMES+=("$RELOAD_SECONDS")
+  CPUS+=("$RELOAD_CPU")
+  echo "reload $r: ${TIMES[-1]} s (daemon CPU meanwhile ${CPUS[-1]} s): $(tail -c +"$((RELOAD_MARK + 1))" "$WORK/tributary.log" | grep -E 'config reloaded|sources reloaded' | sed -E 's/.*(config reloaded|sources reloaded)/\1/' | tr '\n' ' ')"
   sleep 2
 done
 part reload && echo "reload: median $(printf '%s\n' "${TIMES[@]}" | median) s, daemon CPU $(printf '%s\n' "${CPUS[@]}" | median) s; RSS after $(rss_mb "$DAEMON_PID") MB"
