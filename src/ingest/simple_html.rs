@@ -32,6 +32,20 @@ enum Content {
     ListItems,
     /// `<dt>`, `<dd>` and text (`<dl>`).
     Terms,
+    /// A table's sections, rows (in a `<tbody>` the parser adds) and spaces.
+    Table,
+    /// Rows and spaces (`<tbody>`, `<thead>`, `<tfoot>`).
+    Rows,
+    /// Cells and spaces (`<tr>`).
+    Cells,
+}
+
+impl Content {
+    /// Inside a table, out of its cells: text other than spaces is moved out of the
+    /// table by the parser (foster parenting).
+    fn is_table(self) -> bool {
+        matches!(self, Content::Table | Content::Rows | Content::Cells)
+    }
 }
 
 /// Where an element may stand, and what it holds.
@@ -69,6 +83,15 @@ fn shape(name: &str) -> Option<Shape> {
             shape(inline, Content::Phrasing, false)
         }
         "br" | "img" | "wbr" => shape(inline, Content::Phrasing, true),
+        "table" => shape(flow, Content::Table, false),
+        "tbody" | "thead" | "tfoot" => shape(|c| c == Content::Table, Content::Rows, false),
+        // A row right in a table goes in a `<tbody>` the parser adds.
+        "tr" => shape(
+            |c| matches!(c, Content::Table | Content::Rows),
+            Content::Cells,
+            false,
+        ),
+        "td" | "th" => shape(|c| c == Content::Cells, Content::Flow, false),
         _ => None,
     }
 }
@@ -146,10 +169,15 @@ pub(crate) fn clean(html: &str, policy: &Policy, hooks: &Hooks) -> Option<String
     let mut rest = &html[..];
     while !rest.is_empty() {
         let cut = rest.find(['<', '&']).unwrap_or(rest.len());
-        escape(&rest[..cut], false, &mut reader.out);
+        let text = &rest[..cut];
+        if reader.here().is_table() && !text.bytes().all(tokens::is_space) {
+            return None;
+        }
+        escape(text, false, &mut reader.out);
         rest = &rest[cut..];
         let used = match rest.as_bytes() {
             [] => break,
+            [b'&', ..] if reader.here().is_table() => return None,
             [b'&', ..] => {
                 let (text, used) = reference(rest, false);
                 escape(&text, false, &mut reader.out);
@@ -159,7 +187,7 @@ pub(crate) fn clean(html: &str, policy: &Policy, hooks: &Hooks) -> Option<String
             [b'<', b'!', b'-', b'-', ..] => comment(rest)?,
             [b'<', c, ..] if c.is_ascii_alphabetic() => reader.start(rest)?,
             // `<` before anything but a tag, a comment or a declaration is text.
-            [b'<', c, ..] if !matches!(c, b'!' | b'?') => {
+            [b'<', c, ..] if !matches!(c, b'!' | b'?') && !reader.here().is_table() => {
                 reader.out.push_str("&lt;");
                 1
             }
@@ -171,14 +199,23 @@ pub(crate) fn clean(html: &str, policy: &Policy, hooks: &Hooks) -> Option<String
     reader.open.is_empty().then_some(reader.out)
 }
 
+/// An open element.
+struct Open {
+    name: &'static str,
+    holds: Content,
+    /// Whether its tags are written: ammonia drops the tags of an element off its
+    /// list, and keeps what it holds.
+    written: bool,
+    /// Added by the parser (a `<tbody>`), so closed with its table.
+    implied: bool,
+}
+
 /// Reading one fragment: what is written so far, and the elements open.
 struct Reader<'r, 'h> {
     policy: &'r Policy,
     hooks: &'r Hooks<'h>,
     out: String,
-    /// Each open element, what it may hold, and whether its tags are written
-    /// (ammonia drops the tags of an element off its list, and keeps what it holds).
-    open: Vec<(&'static str, Content, bool)>,
+    open: Vec<Open>,
     /// Inside an `<a>`: another would make the parser close this one.
     in_link: bool,
 }
@@ -186,15 +223,16 @@ struct Reader<'r, 'h> {
 impl Reader<'_, '_> {
     /// What the innermost open element may hold.
     fn here(&self) -> Content {
-        self.open
-            .last()
-            .map_or(Content::Flow, |&(_, content, _)| content)
+        self.open.last().map_or(Content::Flow, |open| open.holds)
     }
 
     /// Reads the start tag `text` begins with (and a raw-text element whole); returns
     /// how much it read.
     fn start(&mut self, text: &str) -> Option<usize> {
         let tag = start_tag(text)?;
+        if is_ignored(tag.name, false) && !self.here().is_table() {
+            return Some(tag.used);
+        }
         if let Some(remove) = raw_text(tag.name) {
             if !matches!(self.here(), Content::Flow | Content::Phrasing) || tag.self_closing {
                 return None;
@@ -224,15 +262,42 @@ impl Reader<'_, '_> {
         if self.policy.clean_content.contains(tag.name) {
             return None;
         }
+        if tag.name == "tr" && self.here() == Content::Table {
+            self.push("tbody", Content::Rows, true);
+            if self.policy.tags.contains("tbody") {
+                self.out.push_str("<tbody>");
+            }
+        }
         let written = self.policy.tags.contains(tag.name);
         if written {
             write_start(&tag, self.policy, self.hooks, &mut self.out);
         }
         if !shape.void {
-            self.open.push((tag.name, shape.holds, written));
+            self.push(tag.name, shape.holds, false);
             self.in_link |= tag.name == "a";
         }
         Some(tag.used)
+    }
+
+    fn push(&mut self, name: &'static str, holds: Content, implied: bool) {
+        let written = self.policy.tags.contains(name);
+        self.open.push(Open {
+            name,
+            holds,
+            written,
+            implied,
+        });
+    }
+
+    /// Writes the end tag of the element opened last, and closes it.
+    fn pop(&mut self) -> Option<Open> {
+        let open = self.open.pop()?;
+        if open.written {
+            self.out.push_str("</");
+            self.out.push_str(open.name);
+            self.out.push('>');
+        }
+        Some(open)
     }
 
     /// Reads the end tag `text` begins with: it must close the element opened last.
@@ -249,18 +314,26 @@ impl Reader<'_, '_> {
             }
             return Some(used);
         }
-        let (opened, _, written) = self.open.pop()?;
-        if opened != name {
+        if is_ignored(name, true) && !self.here().is_table() {
+            return Some(used);
+        }
+        if name == "table" && self.open.last().is_some_and(|open| open.implied) {
+            self.pop();
+        }
+        if self.open.last()?.name != name {
             return None;
         }
+        self.pop();
         self.in_link &= name != "a";
-        if written {
-            self.out.push_str("</");
-            self.out.push_str(name);
-            self.out.push('>');
-        }
         Some(used)
     }
+}
+
+/// The tags a fragment's parser ignores wherever they stand (out of a table): a
+/// document's own `<html>`, `<head>` and `<body>` and their end tags, and the end tags
+/// of elements that have none (`</img>`; `</br>` is read as `<br>`).
+fn is_ignored(name: &str, end: bool) -> bool {
+    matches!(name, "html" | "head" | "body") || (end && matches!(name, "img" | "hr" | "wbr"))
 }
 
 /// The raw-text elements read here (the parser takes what they hold as text up to
@@ -348,22 +421,31 @@ fn is_url_attribute(name: &str) -> bool {
 /// Escapes as html5ever's serializer does: `&`, `<`, `>` and U+00A0 always, `"` in an
 /// attribute value.
 fn escape(text: &str, attribute: bool, out: &mut String) {
-    let mut rest = text;
-    while let Some(at) =
-        rest.find(|c| matches!(c, '&' | '<' | '>' | '\u{a0}') || (attribute && c == '"'))
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    let mut at = 0;
+    while let Some(found) = bytes[at..]
+        .iter()
+        .position(|b| matches!(b, b'&' | b'<' | b'>' | b'"' | 0xc2))
     {
-        out.push_str(&rest[..at]);
-        let c = rest[at..].chars().next().expect("found at a character");
-        out.push_str(match c {
-            '&' => "&amp;",
-            '<' => "&lt;",
-            '>' => "&gt;",
-            '"' => "&quot;",
-            _ => "&nbsp;",
-        });
-        rest = &rest[at + c.len_utf8()..];
+        at += found;
+        let (escaped, len) = match bytes[at] {
+            b'&' => ("&amp;", 1),
+            b'<' => ("&lt;", 1),
+            b'>' => ("&gt;", 1),
+            b'"' if attribute => ("&quot;", 1),
+            0xc2 if bytes.get(at + 1) == Some(&0xa0) => ("&nbsp;", 2),
+            _ => {
+                at += 1;
+                continue;
+            }
+        };
+        out.push_str(&text[from..at]);
+        out.push_str(escaped);
+        at += len;
+        from = at;
     }
-    out.push_str(rest);
+    out.push_str(&text[from..]);
 }
 
 #[cfg(test)]

@@ -60,6 +60,12 @@ fn html_built_as_written_cleans_as_ammonia_cleans_it() {
         "<style>p { color: red }</style><p>styled</p>",
         "<br></br><p>x</br></p>",
         "line\r\nend\rlone\n\r\n",
+        // Tables, with the `<tbody>` the parser adds.
+        "<table><tr><td><a href=\"/r\"><img src=\"t.jpg\" alt=\"a\"></img></a></td><td>by <b>x</b></td></tr></table>",
+        "<table border=\"1\" width=\"100%\" onclick=\"x()\">\n <tr valign=\"top\">\n <th scope=\"col\">h</th><td colspan=2>c</td>\n </tr>\n</table>",
+        "<table><thead><tr><th>h</th></tr></thead><tbody><tr><td><table><tr><td>nested</td></tr></table></td></tr></tbody></table>",
+        // A document's own wrapper, which a fragment's parser ignores.
+        "<html><head></head><body><div>page</div></body></html>",
     ];
     for html in cases {
         assert!(
@@ -101,7 +107,14 @@ fn html_the_parser_would_rebuild_is_left_to_ammonia() {
         "<pre>\nfirst newline</pre>",
         "<p/>self-closing<span/>",
         // Elements read another way, or not allowed.
-        "<table><tr><td>x</td></tr></table>",
+        "<table>text<tr><td>x</td></tr></table>",
+        "<table><tr>&nbsp;<td>x</td></tr></table>",
+        "<table><td>cell without a row</td></table>",
+        "<table><tr><td>unclosed</td></tr>",
+        "<table><tbody><tr><td>x</td></tr></table>",
+        "<table><caption>c</caption></table>",
+        "<table><tr><td><b>x</td></tr></table>",
+        "<p><table></table></p>",
         "<script>alert(1)</script>",
         "<svg><a>x</a></svg>",
         "<textarea>x</textarea>",
@@ -214,6 +227,13 @@ const TEXTS: &[&str] = &[
     "</br>",
     "<iframe src=x>raw <b> &amp;</iframe>",
     "<style>b{}</style>",
+    "<table><tr><td>cell</td></tr></table>",
+    "<table> <tr><td>a</td><td>b</td></tr> </table>",
+    "<table><tbody><tr><th>h</th></tr></tbody></table>",
+    "<html><head></head><body>",
+    "</body></html>",
+    "</img>",
+    "</hr>",
     "word",
     " ",
     "\n",
