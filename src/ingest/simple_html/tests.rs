@@ -369,3 +369,8 @@ fn real_item_html_cleans_as_ammonia_cleans_it() {
         "the fast path read only {read} of {total}"
     );
 }
+
+#[test]
+fn the_names_read_are_sorted_for_their_binary_search() {
+    assert!(super::tokens::KNOWN_NAMES.is_sorted());
+}
