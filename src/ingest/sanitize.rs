@@ -11,8 +11,11 @@
 //! tracking images go. Called by `normalize` and `scrape`.
 
 use ammonia::UrlRelative;
+use std::borrow::Cow;
 use std::sync::LazyLock;
 use url::Url;
+
+use super::simple_html::{self, Hooks, Policy};
 
 /// The allow-list sanitizer for one item's HTML, with relative URLs made absolute
 /// against the item's base.
@@ -35,12 +38,20 @@ static ITEM_HTML: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
     builder.url_relative(UrlRelative::Custom(Box::new(AgainstItemBase)));
     builder.add_tags(["font"]);
     builder.add_generic_attributes(GENERIC);
-    builder.attribute_filter(|_element, attribute, value| match attribute {
-        "style" => clean_style(value).map(std::borrow::Cow::Owned),
-        _ => Some(value.into()),
-    });
+    builder.attribute_filter(filter_attribute);
     builder
 });
+
+/// [`ITEM_HTML`]'s allow-list, for the fast path of HTML built as written.
+static ITEM_POLICY: LazyLock<Policy> = LazyLock::new(|| Policy::new(&ITEM_HTML));
+
+/// [`ITEM_HTML`]'s attribute filter: `style` keeps only what paints ([`clean_style`]).
+fn filter_attribute<'v>(_element: &str, attribute: &str, value: &'v str) -> Option<Cow<'v, str>> {
+    match attribute {
+        "style" => clean_style(value).map(Cow::Owned),
+        _ => Some(value.into()),
+    }
+}
 
 /// Attributes every element may keep, as feedparser keeps them
 /// (`acceptable_attributes`): they set direction, alignment, size, colour or the
@@ -297,12 +308,14 @@ pub fn clean_style(style: &str) -> Option<String> {
 struct AgainstItemBase;
 
 impl ammonia::UrlRelativeEvaluate<'static> for AgainstItemBase {
-    fn evaluate<'url>(&self, url: &'url str) -> Option<std::borrow::Cow<'url, str>> {
-        ITEM_BASE.with(|base| {
-            let joined = base.borrow().as_ref()?.join(url).ok()?;
-            Some(std::borrow::Cow::Owned(String::from(joined)))
-        })
+    fn evaluate<'url>(&self, url: &'url str) -> Option<Cow<'url, str>> {
+        ITEM_BASE.with(|base| against(base.borrow().as_ref(), url).map(Cow::Owned))
     }
+}
+
+/// A relative URL made absolute against the item's base; `None` without a base.
+fn against(base: Option<&Url>, url: &str) -> Option<String> {
+    Some(String::from(base?.join(url).ok()?))
 }
 
 impl Sanitizer {
@@ -318,6 +331,8 @@ impl Sanitizer {
             escape_text(text)
         } else if let Some(html) = text_as_html(text) {
             html
+        } else if let Some(html) = self.clean_simple(text) {
+            drop_tracking_pixels(html)
         } else {
             ITEM_BASE.with(|base| base.replace(self.base.clone()));
             let document = ITEM_HTML.clean(text);
@@ -339,6 +354,19 @@ impl Sanitizer {
         } else {
             Some(trimmed.to_string())
         }
+    }
+}
+
+impl Sanitizer {
+    /// `html` as ammonia would clean it, when the HTML parser builds its tree as
+    /// written (see [`simple_html`]): ten times faster than building the tree.
+    fn clean_simple(&self, html: &str) -> Option<String> {
+        let resolve = |url: &str| against(self.base.as_ref(), url);
+        let hooks = Hooks {
+            filter: filter_attribute,
+            resolve: &resolve,
+        };
+        simple_html::clean(html, &ITEM_POLICY, &hooks)
     }
 }
 
@@ -398,6 +426,15 @@ fn escape_text(text: &str) -> String {
     let mut html = String::with_capacity(text.len());
     crate::render::escape_markup(text, &mut html);
     html
+}
+
+/// `html` cleaned by ammonia, and by the fast path when it reads it, against `base`.
+#[cfg(test)]
+pub(super) fn by_both_paths(html: &str, base: Option<&Url>) -> (String, Option<String>) {
+    ITEM_BASE.with(|item_base| item_base.replace(base.cloned()));
+    let ammonia = ITEM_HTML.clean(html).to_string();
+    ITEM_BASE.with(|item_base| item_base.replace(None));
+    (ammonia, Sanitizer::new(base).clean_simple(html))
 }
 
 #[cfg(test)]
