@@ -39,6 +39,14 @@
 #   095b20f             212                2441  11.5x  0.60 / 14.19 s 4.2%  64.7 MB
 #   6acf0a2             241                3557  14.8x  0.53 / 13.16 s 4.0%  65.1 MB
 #   1ecf331             228                2665  11.7x  0.51 / 12.46 s 4.1%  61.2 MB
+# FEEDS=1000 WARM=45, BASELINE = main at 6daa967 (one blocking hop per poll; polls that only
+# add items written without a sled transaction), three runs:
+#   6daa967             253                2432   9.6x  0.61 / 13.24 s 4.6%  66.8 MB
+#   b86b66f (hop only)  253                2328   9.2x  0.64 / 13.17 s 4.9%  60.7 MB
+#   6daa967             286                2553   8.9x  0.68 / 14.46 s 4.7%  76.1 MB
+#   3973b4b             267                2130   8.0x  0.65 / 13.14 s 4.9%  46.1 MB
+#   6daa967             275                2726   9.9x  0.61 / 13.31 s 4.6%  58.6 MB
+#   3973b4b             256                2244   8.8x  0.62 / 12.23 s 5.1%  45.9 MB
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -284,6 +284,10 @@ fn counts_state_and_change_signals(store: &Store) {
     assert_eq!(counts.len(), 1);
     assert_eq!(counts[&a.source], 1);
     assert!(store.is_healthy());
+    // A poll's write may wait in memory for the next flush (sled's own, every few
+    // seconds, or this one).
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(store.flush()).unwrap();
     assert!(store.size_on_disk().unwrap() > 0);
 }
 

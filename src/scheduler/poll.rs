@@ -3,6 +3,7 @@
 //! due again and remember all of it in the source's state.
 
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
@@ -28,7 +29,7 @@ impl Shared {
     /// again, and what came of it.
     pub(super) async fn poll(
         &self,
-        source: &SourceConfig,
+        source: &Arc<SourceConfig>,
         token: &CancellationToken,
     ) -> (Duration, PollResult) {
         let mut state = self.state(source);
@@ -90,7 +91,7 @@ impl Shared {
     /// store, or an error.
     async fn take(
         &self,
-        source: &SourceConfig,
+        source: &Arc<SourceConfig>,
         state: &mut SourceState,
         outcome: Result<FetchOutcome, FetchError>,
         now: DateTime<Utc>,

@@ -5,6 +5,7 @@
 //! that fetches the same document costs no parsing.
 
 use chrono::Utc;
+use std::sync::Arc;
 use tracing::{debug, warn};
 
 use super::shared::Shared;
@@ -14,7 +15,7 @@ use crate::websub::Pushed;
 
 impl Shared {
     /// Reads and stores a pushed document of `source`.
-    pub(super) async fn ingest_pushed(&self, source: &SourceConfig, pushed: Pushed) {
+    pub(super) async fn ingest_pushed(&self, source: &Arc<SourceConfig>, pushed: Pushed) {
         let _permit = self
             .global
             .clone()

@@ -3,10 +3,12 @@
 //! together with the state they leave the source in.
 
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
 use tracing::{debug, warn};
 use url::Url;
 
 use super::known::{Known, Reading, Remembered, read_feed, read_known};
+use super::plan::Bounds;
 use super::poll::{PollError, Taken};
 use super::shared::Shared;
 use super::{decide, document, plan};
@@ -14,8 +16,8 @@ use crate::config::{SourceConfig, SourceKind};
 use crate::fetch::{Fetched, Response, Validators};
 use crate::ingest::normalize::Document;
 use crate::item::{Item, Origin, SourceState};
-use crate::ops::metrics::PollOutcome;
-use crate::store::{StoreError, UpsertReport};
+use crate::ops::metrics::{Metrics, PollOutcome};
+use crate::store::{Store, StoreError, UpsertReport};
 use crate::websub::discover::discover;
 use crate::websub::{Advert, Hubs};
 
@@ -24,7 +26,7 @@ impl Shared {
     /// Returns the freshness the server granted, and whether the body was new.
     pub(super) async fn ingest(
         &self,
-        source: &SourceConfig,
+        source: &Arc<SourceConfig>,
         state: &mut SourceState,
         fetched: Fetched,
         now: DateTime<Utc>,
@@ -49,55 +51,41 @@ impl Shared {
         // Before the read: a store that forgets an identity meanwhile is seen next time.
         let forgotten = self.store.forgotten();
         let known = self.known.take(&source.id, state.body_hash, forgotten);
-        let origin_url = origin_url(source, state);
-        let base = response.base().clone();
-        let seed = read_seed(source, &origin_url, &base, content_type.as_deref());
         let hubs = self.hubs_of(source, &body, &response);
-        let reading = read(source, body, content_type, base, seed, known).await?;
-        let Reading {
-            document,
-            fingerprints,
-            passed,
-            context,
-        } = reading;
-        // The new validators are kept only once the items are stored: saved without
-        // them, the next poll would be a 304 and the items lost for good.
-        let passed_dates: Vec<_> = passed.iter().filter_map(|(_, e)| e.date()).collect();
-        let next_state =
-            self.state_after(state, &document, validators, body_hash, now, &passed_dates);
-        let origin = Origin {
-            source: source.id.clone(),
-            name: source.display_name(next_state.title.as_deref()),
-            url: origin_url,
-            tags: source.tags.clone(),
+        let step = Step {
+            source: source.clone(),
+            state: state.clone(),
+            validators,
+            body_hash,
+            now,
+            bounds: self.bounds(),
+            store: self.store.clone(),
+            metrics: self.metrics.clone(),
         };
-        if document.left_out > 0 {
-            warn!(source = %source.shown_url(), left_out = document.left_out, kept = crate::ingest::normalize::MAX_ENTRIES, "the feed has more entries than are kept; only the newest are stored");
-        }
-        let passed_over = passed.len();
-        let (items, count) = kept_items(source, document.items, fingerprints, now);
-        let (items, entries): (Vec<Item>, Vec<_>) = items.into_iter().unzip();
-        let (report, next_state, held, holds) = self.write(origin, items, next_state, now).await?;
-        let report = report.map_err(PollError::Store)?;
-        let mut remembered = passed;
-        remembered.extend(
-            entries
-                .into_iter()
-                .zip(holds)
-                .filter_map(|(entry, held)| entry.filter(|_| held)),
-        );
+        let base = response.base().clone();
+        // One hop to a blocking thread and back for the read and the write together.
+        let stored = tokio::task::spawn_blocking(move || step.run(body, content_type, base, known))
+            .await
+            .map_err(|err| {
+                PollError::Parse(format!("reading or storing the body crashed: {err}"))
+            })??;
+        let Stored {
+            report,
+            next_state,
+            held,
+            context,
+            remembered,
+            count,
+        } = stored;
         self.known
             .remember(&source.id, body_hash, forgotten, context, remembered);
-        if passed_over > 0 {
-            debug!(source = %source.shown_url(), passed_over, "entries unchanged since the last poll, not read again");
-        }
         *state = next_state;
         self.metrics.record_stored(report.added);
         self.tally.stored(report.added, report.updated);
         if let Some(held) = held {
             self.metrics.set_source_items(&source.id, held);
         }
-        log_report(source, &report, count + passed_over, bytes);
+        log_report(source, &report, count, bytes);
         self.advertise(source, hubs, &response);
         Ok((response.fresh_for, PollOutcome::ok))
     }
@@ -119,80 +107,152 @@ impl Shared {
         (self.websub.is_some() && source.websub && matches!(source.kind, SourceKind::Feed))
             .then(|| discover(body, response.links.as_deref(), response.base()))
     }
+}
 
-    /// The state a read document leaves the source in once its items are stored: its
-    /// title, validators, body hash, publishing hints and learned interval (from the
-    /// dates of its items and of the entries passed over).
-    fn state_after(
-        &self,
-        state: &SourceState,
-        document: &Document,
-        validators: Validators,
-        body_hash: u64,
-        now: DateTime<Utc>,
-        passed_dates: &[DateTime<Utc>],
-    ) -> SourceState {
-        let mut next_state = state.clone();
-        next_state.title = document.feed.title.clone();
-        next_state.etag = validators.etag;
-        next_state.last_modified = validators.last_modified;
-        next_state.body_hash = Some(body_hash);
-        next_state.feed_hint = document.poll_hints.interval;
-        next_state.skip_hours = document.poll_hints.skip_hours.clone();
-        next_state.skip_days = document.poll_hints.skip_days.clone();
-        let dates: Vec<_> = document
-            .items
-            .iter()
-            .filter_map(|i| i.claimed_date())
-            .chain(passed_dates.iter().copied())
-            .collect();
-        next_state.learned_interval = Some(plan::learn_interval(&dates, now, self.bounds()));
-        decide::succeeded(&mut next_state, now);
-        next_state
+/// What the blocking part of a poll that brought a new body needs besides the body:
+/// the source, its state before the poll, what the fetch brought and where to store.
+struct Step {
+    source: Arc<SourceConfig>,
+    state: SourceState,
+    validators: Validators,
+    body_hash: u64,
+    now: DateTime<Utc>,
+    bounds: Bounds,
+    store: Store,
+    metrics: Arc<Metrics>,
+}
+
+/// What the blocking part came to: the store's report (the poll's state is the
+/// source's new state only once it is `Ok`), the source's item count when it was
+/// recounted, and the entries to remember for the next poll (with the fingerprint
+/// context they were taken in, and how many items the document had).
+struct Stored {
+    report: UpsertReport,
+    next_state: SourceState,
+    held: Option<u64>,
+    context: u64,
+    remembered: Vec<Fingerprinted>,
+    count: usize,
+}
+
+impl Step {
+    /// Reads the body and stores its items and the source's new state: CPU and disk
+    /// work, run on a blocking thread (one hop there and back per new body). A panic
+    /// comes back as a JoinError and costs this one poll.
+    fn run(
+        self,
+        body: Vec<u8>,
+        content_type: Option<String>,
+        base: Url,
+        known: Option<Known>,
+    ) -> Result<Stored, PollError> {
+        let source = &*self.source;
+        let origin_url = origin_url(source, &self.state);
+        let seed = read_seed(source, &origin_url, &base, content_type.as_deref());
+        let reading = read(source, body, content_type, base, seed, known)?;
+        let Reading {
+            document,
+            fingerprints,
+            passed,
+            context,
+        } = reading;
+        // The new validators are kept only once the items are stored: saved without
+        // them, the next poll would be a 304 and the items lost for good.
+        let passed_dates: Vec<_> = passed.iter().filter_map(|(_, e)| e.date()).collect();
+        let next_state = state_after(&self, &document, &passed_dates);
+        let origin = Origin {
+            source: source.id.clone(),
+            name: source.display_name(next_state.title.as_deref()),
+            url: origin_url,
+            tags: source.tags.clone(),
+        };
+        if document.left_out > 0 {
+            warn!(source = %source.shown_url(), left_out = document.left_out, kept = crate::ingest::normalize::MAX_ENTRIES, "the feed has more entries than are kept; only the newest are stored");
+        }
+        let passed_over = passed.len();
+        let (items, count) = kept_items(source, document.items, fingerprints, self.now);
+        let (items, entries): (Vec<Item>, Vec<_>) = items.into_iter().unzip();
+        let (report, held, holds) = self.write(&origin, &items, &next_state);
+        let report = report.map_err(PollError::Store)?;
+        let mut remembered = passed;
+        remembered.extend(
+            entries
+                .into_iter()
+                .zip(holds)
+                .filter_map(|(entry, held)| entry.filter(|_| held)),
+        );
+        if passed_over > 0 {
+            debug!(source = %source.shown_url(), passed_over, "entries unchanged since the last poll, not read again");
+        }
+        Ok(Stored {
+            report,
+            next_state,
+            held,
+            context,
+            remembered,
+            count: count + passed_over,
+        })
     }
 
-    /// Writes the items and the state on a blocking thread; adds the new items to
-    /// the source's count, or recounts it (see [`recount`]).
-    async fn write(
+    /// Writes the items and the state; adds the new items to the source's count, or
+    /// recounts it (see [`recount`]). Also says of each item whether the source holds
+    /// it: a story kept from another source is not the source's, and is read again on
+    /// the next poll.
+    fn write(
         &self,
-        origin: Origin,
-        items: Vec<Item>,
-        next_state: SourceState,
-        now: DateTime<Utc>,
-    ) -> Result<Written, PollError> {
-        let store = self.store.clone();
-        let metrics = self.metrics.clone();
-        tokio::task::spawn_blocking(move || {
-            let report = store.record_fetch(&origin, &items, &next_state, now);
-            let held = match &report {
-                Ok(report)
-                    if recount(report, || {
-                        metrics.add_source_items(&origin.source, report.added as u64)
-                    }) =>
-                {
-                    store.count_items(&origin.source).ok()
-                }
-                _ => None,
-            };
-            // Which items the source holds now: a story kept from another source is
-            // not the source's, and is read again on the next poll.
-            let holds = match &report {
-                Ok(report) if report.duplicates > 0 => store
-                    .holds(&origin.source, items.iter().map(|item| item.id.0.as_str()))
-                    .unwrap_or_else(|_| vec![false; items.len()]),
-                _ => vec![true; items.len()],
-            };
-            (report, next_state, held, holds)
-        })
-        .await
-        .map_err(|err| PollError::Parse(format!("store write crashed: {err}")))
+        origin: &Origin,
+        items: &[Item],
+        next_state: &SourceState,
+    ) -> (Result<UpsertReport, StoreError>, Option<u64>, Vec<bool>) {
+        let store = &self.store;
+        let report = store.record_fetch(origin, items, next_state, self.now);
+        let held = match &report {
+            Ok(report)
+                if recount(report, || {
+                    self.metrics
+                        .add_source_items(&origin.source, report.added as u64)
+                }) =>
+            {
+                store.count_items(&origin.source).ok()
+            }
+            _ => None,
+        };
+        let holds = match &report {
+            Ok(report) if report.duplicates > 0 => store
+                .holds(&origin.source, items.iter().map(|item| item.id.0.as_str()))
+                .unwrap_or_else(|_| vec![false; items.len()]),
+            _ => vec![true; items.len()],
+        };
+        (report, held, holds)
     }
 }
 
+/// The state a read document leaves the source in once its items are stored: its
+/// title, validators, body hash, publishing hints and learned interval (from the
+/// dates of its items and of the entries passed over).
+fn state_after(step: &Step, document: &Document, passed_dates: &[DateTime<Utc>]) -> SourceState {
+    let mut next_state = step.state.clone();
+    next_state.title = document.feed.title.clone();
+    next_state.etag = step.validators.etag.clone();
+    next_state.last_modified = step.validators.last_modified.clone();
+    next_state.body_hash = Some(step.body_hash);
+    next_state.feed_hint = document.poll_hints.interval;
+    next_state.skip_hours = document.poll_hints.skip_hours.clone();
+    next_state.skip_days = document.poll_hints.skip_days.clone();
+    let dates: Vec<_> = document
+        .items
+        .iter()
+        .filter_map(|i| i.claimed_date())
+        .chain(passed_dates.iter().copied())
+        .collect();
+    next_state.learned_interval = Some(plan::learn_interval(&dates, step.now, step.bounds));
+    decide::succeeded(&mut next_state, step.now);
+    next_state
+}
+
 /// Reads the body as the source's kind says, a feed without the entries `known`
-/// holds (see `known`). Parsing is CPU work, kept off the async workers; a panic in
-/// the parser comes back as a JoinError and costs this one poll.
-async fn read(
+/// holds (see `known`).
+fn read(
     source: &SourceConfig,
     body: Vec<u8>,
     content_type: Option<String>,
@@ -201,28 +261,22 @@ async fn read(
     known: Option<Known>,
 ) -> Result<Reading, PollError> {
     let zone = source.timezone;
-    let kind = source.kind.clone();
-    tokio::task::spawn_blocking(move || {
-        let read = |body: &[u8], content_type: Option<&str>| {
-            document::read(body, content_type, &final_url, &kind, zone).map_err(|err| match err {
-                document::ReadError::Parse(err) => PollError::Parse(err.to_string()),
-                document::ReadError::Scrape(err) => PollError::Scrape(err.to_string()),
-            })
-        };
-        let reading = match kind {
-            SourceKind::Feed => {
-                read_feed(&body, content_type.as_deref(), seed, known.as_ref(), read)
-            }
-            // A page's items come from selectors, not from entries in its bytes.
-            SourceKind::Html(_) => read_known(&body, seed, None, |body| {
-                read(body, content_type.as_deref())
-            }),
-        };
-        crate::fetch::recycle(body);
-        reading
-    })
-    .await
-    .map_err(|err| PollError::Parse(format!("parser crashed: {err}")))?
+    let kind = &source.kind;
+    let read = |body: &[u8], content_type: Option<&str>| {
+        document::read(body, content_type, &final_url, kind, zone).map_err(|err| match err {
+            document::ReadError::Parse(err) => PollError::Parse(err.to_string()),
+            document::ReadError::Scrape(err) => PollError::Scrape(err.to_string()),
+        })
+    };
+    let reading = match kind {
+        SourceKind::Feed => read_feed(&body, content_type.as_deref(), seed, known.as_ref(), read),
+        // A page's items come from selectors, not from entries in its bytes.
+        SourceKind::Html(_) => read_known(&body, seed, None, |body| {
+            read(body, content_type.as_deref())
+        }),
+    };
+    crate::fetch::recycle(body);
+    reading
 }
 
 /// Whether a stored fetch needs the source's items counted again (a scan of its
@@ -271,20 +325,11 @@ fn read_seed(
     hasher.digest()
 }
 
-/// The items to store: dates in the far future dropped, then the source's
-/// include/exclude rules applied. Also returns how many there were before the rules.
-/// What a store write came to: the report, the state written, the source's item
-/// count when it was recounted (not when the new items were added to it), and of each item whether the source holds it.
-type Written = (
-    Result<UpsertReport, StoreError>,
-    SourceState,
-    Option<u64>,
-    Vec<bool>,
-);
-
 /// An entry's fingerprint and what to remember of it.
 type Fingerprinted = (u64, Remembered);
 
+/// The items to store: dates in the far future dropped, then the source's
+/// include/exclude rules applied. Also returns how many there were before the rules.
 /// Each item comes with its entry's fingerprint, and goes with what to remember of it
 /// (`None` for an item whose date the clock decides again on the next poll).
 fn kept_items(

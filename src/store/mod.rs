@@ -19,7 +19,9 @@
 //! - `websub`: callback token -> [`Subscription`] (a subscription to a source's hub).
 //!
 //! An insert or a move changes `items`, `ids`, `links` and `aliases` in one
-//! transaction. `links` and `aliases` entries may outlive their item (a move, a
+//! transaction; a poll whose items are all unchanged or new with their keys free
+//! adds its keys and its state without one, in an order any prefix of which reads
+//! right (`append.rs`). `links` and `aliases` entries may outlive their item (a move, a
 //! take-over); a lookup checks that `ids` still knows the owner, and
 //! [`Store::drop_orphan_keys`] drops the ones that point nowhere.
 //!
@@ -29,7 +31,8 @@
 //! A failed write poisons a sled database; `open.rs` reopens it on a later write
 //! (at most every [`REOPEN_EVERY`]) while readers keep serving what is stored.
 //!
-//! Files: `open.rs` (opening, reopening), `upsert.rs` (`record_fetch`),
+//! Files: `open.rs` (opening, reopening), `upsert.rs` (`record_fetch`), `append.rs`
+//! (its write without a transaction),
 //! `retention.rs` (trims, tombstones, the orphan sweep), `counts.rs` (items per
 //! source), `state.rs` (source state), `keys.rs` (key bytes), `codec.rs` (value
 //! encoding), `decoded.rs` (the cache of decoded items).
@@ -40,6 +43,7 @@ use std::sync::Arc;
 
 use crate::item::{Item, StoredItem};
 
+mod append;
 mod backend;
 mod codec;
 mod copy;

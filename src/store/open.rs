@@ -22,7 +22,7 @@ use super::{DEFAULT_CACHE_BYTES, Sled, StoreError};
 pub const REOPEN_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 /// 5 seconds between sled's own flushes (its default is half a second). What readers
 /// are shown is flushed anyway before it is rendered (`publish`), and at shutdown; in
-/// between, a poll's items and validators are written in one transaction, so a crash
+/// between, a poll's items are written before its validators (`append.rs`), so a crash
 /// loses at most these seconds of polling, fetched again on the next poll. Flushing
 /// every half second cost a tenth of the daemon's CPU in a cycle of 304s: every poll
 /// rewrites its source's state, and each flush wrote and fsynced those few bytes.
@@ -47,6 +47,9 @@ pub(super) struct Shared {
     /// Counts the writes that made `ids` forget an identity (a take-over, a new id,
     /// an expired tombstone); see [`Store::forgotten`].
     forgotten: std::sync::atomic::AtomicU64,
+    /// Held by each poll's write and by the orphan sweep for each key it drops: a
+    /// write without a transaction (`append.rs`) reads, then writes several keys.
+    writer: Mutex<()>,
 }
 
 /// One open sled database and its trees.
@@ -120,8 +123,17 @@ impl Sled {
                 decoded: DecodedItems::default(),
                 changes: watch::Sender::new(0),
                 forgotten: std::sync::atomic::AtomicU64::new(0),
+                writer: Mutex::new(()),
             }),
         })
+    }
+
+    /// The writer lock (see `append.rs`).
+    pub(super) fn writer(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.shared
+            .writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The open database, for one operation.

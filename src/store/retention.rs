@@ -118,6 +118,8 @@ impl Sled {
             for tree in [&h.links, &h.aliases] {
                 for entry in tree.iter() {
                     let (key, owner) = entry?;
+                    // A poll's write adds a key before its owner's `ids` entry.
+                    let _writer = self.writer();
                     if !h.ids.contains_key(&owner)?
                         && tree
                             .compare_and_swap(key, Some(owner), None::<&[u8]>)?

@@ -9,7 +9,8 @@ use std::collections::{HashMap, HashSet};
 
 use super::codec::{abort, decode_item, encode_item};
 use super::keys::{identity_key, is_tombstone, item_key, key_micros};
-use super::{Sled, StoreError, timestamp_for};
+use super::open::Handles;
+use super::{Sled, StoreError, append, timestamp_for};
 use crate::item::{Item, Origin, SourceId, SourceState, StoredItem};
 
 /// What one `record_fetch` changed.
@@ -52,7 +53,9 @@ type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
 impl Sled {
     /// Stores the items of one successful fetch and the source's new state in one
     /// transaction: either both are stored or neither is, so the validators that make
-    /// the next poll a 304 are never saved for items that were lost.
+    /// the next poll a 304 are never saved for items that were lost. A fetch whose
+    /// items are all unchanged or new with their keys free is written without one,
+    /// its state last (`append.rs`).
     ///
     /// An item seen before keeps its first-seen time; it is rewritten only when it
     /// changed, and moves when its date changed. A new id is first checked against
@@ -72,30 +75,20 @@ impl Sled {
         let state_bytes = rmp_serde::to_vec_named(state)?;
         let source_prefix = identity_key(&origin.source, "");
         let (items, in_document) = keyed_items(&origin.source, items);
+        let source = origin.source.0.as_bytes();
         let report = self.write(|h| {
-            let trees = (&h.items, &h.ids, &h.links, &h.aliases, &h.sources);
-            Ok(trees.transaction(
-                |(items_tree, ids_tree, links_tree, aliases_tree, sources)| {
-                    let upsert = Upsert {
-                        origin,
-                        now,
-                        source_prefix: &source_prefix,
-                        items: items_tree,
-                        ids: ids_tree,
-                        links: links_tree,
-                        aliases: aliases_tree,
-                    };
-                    let mut report = UpsertReport {
-                        duplicates: in_document,
-                        ..UpsertReport::default()
-                    };
-                    for keyed in &items {
-                        upsert.item(keyed, &mut report)?;
-                    }
-                    sources.insert(origin.source.0.as_bytes(), state_bytes.as_slice())?;
-                    Ok(report)
-                },
-            )?)
+            // Taken once the store is open (a reopen waits for readers, and the
+            // orphan sweep reads before it takes this lock).
+            let _writer = self.writer();
+            let plain = append::without_transaction(h, origin, &items, &state_bytes, source, now)?;
+            let report = match plain {
+                Some(report) => report,
+                None => transact(h, origin, &items, &source_prefix, &state_bytes, now)?,
+            };
+            Ok(UpsertReport {
+                duplicates: report.duplicates + in_document,
+                ..report
+            })
         })?;
         if report.added + report.updated + report.taken_over > 0 {
             self.signal_change();
@@ -105,6 +98,38 @@ impl Sled {
         }
         Ok(report)
     }
+}
+
+/// Stores the items of one fetch and the source's state in one transaction over
+/// `items`, `ids`, `links`, `aliases` and `sources` (see [`Sled::record_fetch`]).
+pub(super) fn transact(
+    h: &Handles,
+    origin: &Origin,
+    items: &[Keyed],
+    source_prefix: &[u8],
+    state: &[u8],
+    now: DateTime<Utc>,
+) -> Result<UpsertReport, StoreError> {
+    let trees = (&h.items, &h.ids, &h.links, &h.aliases, &h.sources);
+    Ok(trees.transaction(
+        |(items_tree, ids_tree, links_tree, aliases_tree, sources)| {
+            let upsert = Upsert {
+                origin,
+                now,
+                source_prefix,
+                items: items_tree,
+                ids: ids_tree,
+                links: links_tree,
+                aliases: aliases_tree,
+            };
+            let mut report = UpsertReport::default();
+            for keyed in items {
+                upsert.item(keyed, &mut report)?;
+            }
+            sources.insert(origin.source.0.as_bytes(), state)?;
+            Ok(report)
+        },
+    )?)
 }
 
 impl Sled {
