@@ -47,6 +47,9 @@
 #   3973b4b             267                2130   8.0x  0.65 / 13.14 s 4.9%  46.1 MB
 #   6daa967             275                2726   9.9x  0.61 / 13.31 s 4.6%  58.6 MB
 #   3973b4b             256                2244   8.8x  0.62 / 12.23 s 5.1%  45.9 MB
+# FEEDS=1000 WARM=45, BASELINE = main at 6daa967, this = 244d30e (the HTML fast path too):
+#   6daa967             264                2600   9.8x  0.63 / 10.94 s 5.8%  63.1 MB
+#   244d30e             212                2057   9.7x  0.64 /  8.84 s 7.2%  43.6 MB
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
