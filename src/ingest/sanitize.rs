@@ -402,13 +402,15 @@ fn drop_tracking_pixels(html: String) -> String {
 /// What the sanitizer makes of `text` when it holds no markup, without parsing it:
 /// `None` when it holds a `<` or `&` (markup or an entity), or a character html5ever
 /// rewrites while parsing (a carriage return, a NUL). Otherwise the text as
-/// html5ever's serializer writes a text node: `>` and U+00A0 escaped, nothing else
-/// changed. Most titles and many summaries are such text; parsing them costs ten
+/// html5ever's serializer writes a text node: `>` and U+00A0 escaped, a byte order
+/// mark at the start dropped as the parser drops it, nothing else changed. Most titles and many summaries are such text; parsing them costs ten
 /// times more.
 fn text_as_html(text: &str) -> Option<String> {
     if text.contains(['<', '&', '\r', '\0']) {
         return None;
     }
+    // The parser drops a byte order mark at the start.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut html = String::with_capacity(text.len() + 8);
     let mut rest = text;
     while let Some(at) = rest.find(['>', '\u{a0}']) {
@@ -460,6 +462,8 @@ mod tests {
             "a > b, c >= d >>",
             "non\u{a0}breaking\u{a0}\u{a0}space",
             "é ü Ω 日本語 👍 \u{200b}\u{feff}",
+            "\u{feff}byte order mark",
+            "\u{feff}\u{feff}twice",
             "controls \u{1}\u{8}\u{b}\u{c}\u{7f}\u{85} and \u{fffe}\u{ffff}",
             "quotes \" ' ` = / \\ ; # %",
             "",

@@ -153,7 +153,9 @@ pub(crate) fn clean(html: &str, policy: &Policy, hooks: &Hooks) -> Option<String
     if html.contains('\0') || !policy.followed {
         return None;
     }
-    // The parser reads a CR LF pair, or a lone CR, as one LF before anything else.
+    // The parser drops a byte order mark at the start, then reads a CR LF pair, or a
+    // lone CR, as one LF before anything else.
+    let html = html.strip_prefix('\u{feff}').unwrap_or(html);
     let html = if html.contains('\r') {
         Cow::Owned(html.replace("\r\n", "\n").replace('\r', "\n"))
     } else {
