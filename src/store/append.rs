@@ -122,8 +122,9 @@ fn held_by_other(h: &Handles, owner: Option<IVec>, identity: &[u8]) -> Result<bo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::item::{Item, ItemId, SourceId, SourceState};
+    use crate::item::{Item, ItemId, SourceState};
     use crate::store::Sled;
+    use crate::store::tests::origin;
     use crate::store::upsert::{keyed_items, transact};
 
     fn at(secs: i64) -> DateTime<Utc> {
@@ -143,15 +144,6 @@ mod tests {
             categories: vec![],
             enclosures: vec![],
             comments: None,
-        }
-    }
-
-    fn origin(name: &str) -> Origin {
-        Origin {
-            source: SourceId(format!("http://{name}.example/rss")),
-            name: name.into(),
-            url: format!("http://{name}.example/rss"),
-            tags: vec![],
         }
     }
 

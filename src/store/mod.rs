@@ -224,7 +224,8 @@ mod tests {
         }
     }
 
-    fn origin(name: &str) -> Origin {
+    /// The origin of a source named `name` (also used by `append.rs`'s tests).
+    pub(super) fn origin(name: &str) -> Origin {
         Origin {
             source: SourceId(format!("http://{name}.example/rss")),
             name: name.into(),
