@@ -560,13 +560,13 @@ fn edge_cases_clean_as_ammonia_cleans_them() {
     for html in cases {
         for b in [Some(base()), None] {
             let (ammonia, fast) = by_both_paths(html, b.as_ref());
-            if let Some(fast) = fast {
-                if fast != ammonia {
-                    differ.push(format!(
-                        "input {html:?} base {}:\n  ammonia {ammonia:?}\n  fast    {fast:?}",
-                        b.is_some()
-                    ));
-                }
+            if let Some(fast) = fast
+                && fast != ammonia
+            {
+                differ.push(format!(
+                    "input {html:?} base {}:\n  ammonia {ammonia:?}\n  fast    {fast:?}",
+                    b.is_some()
+                ));
             }
         }
     }
