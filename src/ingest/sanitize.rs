@@ -412,14 +412,7 @@ fn text_as_html(text: &str) -> Option<String> {
     // The parser drops a byte order mark at the start.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut html = String::with_capacity(text.len() + 8);
-    let mut rest = text;
-    while let Some(at) = rest.find(['>', '\u{a0}']) {
-        html.push_str(&rest[..at]);
-        let c = rest[at..].chars().next().expect("found at a character");
-        html.push_str(if c == '>' { "&gt;" } else { "&nbsp;" });
-        rest = &rest[at + c.len_utf8()..];
-    }
-    html.push_str(rest);
+    simple_html::escape(text, false, &mut html);
     Some(html)
 }
 

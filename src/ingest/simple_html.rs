@@ -422,7 +422,7 @@ fn is_url_attribute(name: &str) -> bool {
 
 /// Escapes as html5ever's serializer does: `&`, `<`, `>` and U+00A0 always, `"` in an
 /// attribute value.
-fn escape(text: &str, attribute: bool, out: &mut String) {
+pub(super) fn escape(text: &str, attribute: bool, out: &mut String) {
     let bytes = text.as_bytes();
     let mut from = 0;
     let mut at = 0;

@@ -122,9 +122,9 @@ fn held_by_other(h: &Handles, owner: Option<IVec>, identity: &[u8]) -> Result<bo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::item::{Item, ItemId, SourceState};
+    use crate::item::{Item, SourceState};
     use crate::store::Sled;
-    use crate::store::tests::origin;
+    use crate::store::tests::{self, origin};
     use crate::store::upsert::{keyed_items, transact};
 
     fn at(secs: i64) -> DateTime<Utc> {
@@ -133,17 +133,8 @@ mod tests {
 
     fn item(id: &str, link: &str, published: i64) -> Item {
         Item {
-            id: ItemId(id.into()),
-            title: Some(format!("title {id}")),
             link: Some(link.into()),
-            published: Some(at(published)),
-            updated: None,
-            summary: None,
-            content: None,
-            authors: vec![],
-            categories: vec![],
-            enclosures: vec![],
-            comments: None,
+            ..tests::item(id, Some(published))
         }
     }
 

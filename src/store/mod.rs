@@ -208,7 +208,8 @@ mod tests {
         DateTime::from_timestamp(secs, 0).unwrap()
     }
 
-    fn item(id: &str, published: Option<i64>) -> Item {
+    /// An item without a link (also used by `append.rs`'s tests).
+    pub(super) fn item(id: &str, published: Option<i64>) -> Item {
         Item {
             id: ItemId(id.into()),
             title: Some(format!("title {id}")),
