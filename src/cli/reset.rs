@@ -59,7 +59,7 @@ fn open_and_reset(
     config: &Config,
     source: &crate::config::SourceConfig,
 ) -> Result<crate::item::SourceState, crate::store::StoreError> {
-    let store = crate::store::Store::open(&config.store_path)?;
+    let store = super::shared::open_embedded(config)?;
     let before = store.reset_source(&source.id)?;
     runtime.block_on(store.flush())?;
     Ok(before)

@@ -16,8 +16,15 @@ use crate::store::{Store, StoreError};
 pub(super) fn open(config: &Config) -> Result<Store, StoreError> {
     match &config.cluster {
         Some(cluster) => Ok(connect(cluster)?.into()),
-        None => Store::open(&config.store_path),
+        None => open_embedded(config),
     }
+}
+
+/// Opens the embedded store at `[store] path` with the page cache `[store] cache_mb`
+/// gives it, as the daemon does (`tributary poll` is one of the daemon's cycles, and
+/// its cost depends on that cache: see docs/PERFORMANCE.md "Store cache").
+pub(super) fn open_embedded(config: &Config) -> Result<Store, StoreError> {
+    Store::open_with_cache(&config.store_path, config.store_cache_bytes)
 }
 
 /// Where the store of `config` is, for messages.

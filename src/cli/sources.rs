@@ -226,7 +226,7 @@ fn from_store(config: &Config, out: &mut Output) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let store = crate::store::Store::open(&config.store_path)?;
+    let store = super::shared::open_embedded(config)?;
     from_open_store(config, &store, out, None)
 }
 
