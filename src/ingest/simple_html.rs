@@ -7,16 +7,24 @@
 //! (`None`) takes ammonia's path: a tree built by html5ever, cleaned and serialized,
 //! which costs about as much as reading the whole feed.
 //!
-//! The parser builds the tree as written when no element closes another implicitly
-//! and none is reopened: so a `<p>`, a heading, `<pre>` and every inline element hold
-//! only inline elements and text; an `<li>` sits right in an `<ul>` or `<ol>`, a `<dt>`
-//! or `<dd>` right in a `<dl>`; no `<a>` in an `<a>`; every end tag closes the element
-//! opened last; tables, forms, comments, raw-text elements and foreign markup are not
-//! read here at all.
+//! The parser builds the tree as written when no element is reopened and none is
+//! closed implicitly but those it closes the way their end tag would: so a `<p>`, a
+//! heading, `<pre>` and every inline element hold only inline elements and text; an
+//! `<li>` sits right in an `<ul>` or `<ol>`, a `<dt>` or `<dd>` right in a `<dl>`; no
+//! `<a>` in an `<a>`; every end tag closes the element opened last. The implicit
+//! closes read (see [`implied`]): a `<p>` left open, closed by the start of a block
+//! (`<p>`, `<div>`, a list, a heading, `<pre>`, `<table>`, `<hr>`...) or by the end
+//! tag of what holds it; an `<li>` left open, closed by the next `<li>` or by the end
+//! of its list, and a `<dt>` or `<dd>` by the next `<dt>` or `<dd>` or by `</dl>`;
+//! each only when it is the current node (no inline element open inside it). What
+//! is open at the end of the fragment is closed there, as the serializer closes it.
+//! Forms, scripts, raw-text elements other than `<style>` and `<iframe>`, and foreign
+//! markup (SVG, MathML) are not read here at all.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
+mod implied;
 mod tokens;
 
 use tokens::{StartTag, comment, end_tag, raw_content, reference, start_tag};
@@ -197,8 +205,10 @@ pub(crate) fn clean(html: &str, policy: &Policy, hooks: &Hooks) -> Option<String
         };
         rest = &rest[used..];
     }
-    // An element left open is closed by the parser; not read here.
-    reader.open.is_empty().then_some(reader.out)
+    // The end of the fragment leaves open what is open: the serializer writes the
+    // end tags.
+    while reader.pop().is_some() {}
+    Some(reader.out)
 }
 
 /// An open element.
@@ -250,6 +260,7 @@ impl Reader<'_, '_> {
             return Some(tag.used + used);
         }
         let shape = shape(tag.name)?;
+        self.close_before_start(tag.name)?;
         if !(shape.fits)(self.here()) || (tag.name == "a" && self.in_link) {
             return None;
         }
@@ -319,6 +330,7 @@ impl Reader<'_, '_> {
         if is_ignored(name, true) && !self.here().is_table() {
             return Some(used);
         }
+        self.close_before_end(name);
         if name == "table" && self.open.last().is_some_and(|open| open.implied) {
             self.pop();
         }
