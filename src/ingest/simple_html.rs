@@ -99,7 +99,8 @@ fn shape(name: &str) -> Option<Shape> {
             Content::Cells,
             false,
         ),
-        "td" | "th" => shape(|c| c == Content::Cells, Content::Flow, false),
+        // A cell out of a row goes in a `<tr>` (and a `<tbody>`) the parser adds.
+        "td" | "th" => shape(Content::is_table, Content::Flow, false),
         _ => None,
     }
 }
@@ -218,8 +219,6 @@ struct Open {
     /// Whether its tags are written: ammonia drops the tags of an element off its
     /// list, and keeps what it holds.
     written: bool,
-    /// Added by the parser (a `<tbody>`), so closed with its table.
-    implied: bool,
 }
 
 /// Reading one fragment: what is written so far, and the elements open.
@@ -268,37 +267,36 @@ impl Reader<'_, '_> {
             // `<p/>` opens a paragraph in HTML.
             return None;
         }
-        if tag.name == "pre" && text[tag.used..].starts_with(['\n', '&']) {
-            // The parser drops a newline right after `<pre>`.
-            return None;
+        let mut used = tag.used;
+        if tag.name == "pre" {
+            // The parser drops a newline right after `<pre>` (a referenced one too:
+            // not read here).
+            if text[used..].starts_with('&') {
+                return None;
+            }
+            used += usize::from(text[used..].starts_with('\n'));
         }
         if self.policy.clean_content.contains(tag.name) {
             return None;
         }
-        if tag.name == "tr" && self.here() == Content::Table {
-            self.push("tbody", Content::Rows, true);
-            if self.policy.tags.contains("tbody") {
-                self.out.push_str("<tbody>");
-            }
-        }
+        self.imply_table_parts(tag.name);
         let written = self.policy.tags.contains(tag.name);
         if written {
             write_start(&tag, self.policy, self.hooks, &mut self.out);
         }
         if !shape.void {
-            self.push(tag.name, shape.holds, false);
+            self.push(tag.name, shape.holds);
             self.in_link |= tag.name == "a";
         }
-        Some(tag.used)
+        Some(used)
     }
 
-    fn push(&mut self, name: &'static str, holds: Content, implied: bool) {
+    fn push(&mut self, name: &'static str, holds: Content) {
         let written = self.policy.tags.contains(name);
         self.open.push(Open {
             name,
             holds,
             written,
-            implied,
         });
     }
 
@@ -331,8 +329,15 @@ impl Reader<'_, '_> {
             return Some(used);
         }
         self.close_before_end(name);
-        if name == "table" && self.open.last().is_some_and(|open| open.implied) {
-            self.pop();
+        if name == "p" && !self.open.iter().any(|open| open.name == "p") {
+            // The parser closes a `<p>` it adds: `<p></p>`, where it stands.
+            if self.here().is_table() {
+                return None;
+            }
+            if self.policy.tags.contains("p") {
+                self.out.push_str("<p></p>");
+            }
+            return Some(used);
         }
         if self.open.last()?.name != name {
             return None;

@@ -1,13 +1,14 @@
-//! The elements html5ever's tree builder closes without their end tag, where the
-//! tree it builds is still the text as written with that end tag added: a `<p>`, an
-//! `<li>`, a `<dt>` or a `<dd>` that is the current node when the parser closes it.
-//! Each rule follows the "in body" insertion mode of html5ever's `tree_builder`
-//! (`rules.rs`); wherever it would also close an element that is not one of these
-//! four (an inline element inside the `<p>`, a `<div>` inside the `<li>`), the
-//! fast path refuses, since the parser would then reopen formatting elements or
-//! close elements whose end tags come later.
+//! The elements html5ever's tree builder closes without their end tag, or adds,
+//! where the tree it builds is still the text as written with those tags added: a
+//! `<p>`, an `<li>`, a `<dt>` or a `<dd>` that is the current node when the parser
+//! closes it, and a table's rows and sections. Each rule follows an insertion mode
+//! of html5ever's `tree_builder` (`rules.rs`: "in body", "in table", "in table
+//! body", "in row"); wherever the parser would also close an element that is not
+//! one of these (an inline element inside the `<p>`, a `<div>` inside the `<li>`),
+//! the fast path refuses, since the parser would then reopen formatting elements
+//! or close elements whose end tags come later.
 
-use super::Reader;
+use super::{Content, Reader};
 
 /// The elements read here that "generate implied end tags" closes (html5ever's
 /// `cursory_implied_end`, less `<option>`, `<optgroup>` and the ruby elements, which
@@ -128,6 +129,15 @@ impl Reader<'_, '_> {
     /// `name`: the `<li>` (or `<dt>`, `<dd>`) a new one ends, then a `<p>`. `None`
     /// where it would close more.
     pub(super) fn close_before_start(&mut self, name: &str) -> Option<()> {
+        // A row, or a table's section, closes the row open (the "in row" mode), then
+        // a section (the "in table body" mode).
+        let section = |name: &str| matches!(name, "tbody" | "thead" | "tfoot");
+        if (name == "tr" || section(name)) && self.top_is(|open| open == "tr") {
+            self.pop();
+        }
+        if section(name) && self.top_is(section) {
+            self.pop();
+        }
         if matches!(name, "li" | "dd" | "dt") {
             self.close_item(name)?;
         }
@@ -202,8 +212,44 @@ impl Reader<'_, '_> {
             "li" | "dd" | "dt" => is_implied_end(open) && open != name,
             _ => generates_implied_ends(name) && is_implied_end(open),
         };
-        while self.open.last().is_some_and(|open| closes(open.name)) {
+        while self.top_is(closes) {
             self.pop();
         }
+        // The end of a table, or of its section, closes the row open; the end of a
+        // table, the section open.
+        if matches!(name, "table" | "tbody" | "thead" | "tfoot") && self.top_is(|open| open == "tr")
+        {
+            self.pop();
+        }
+        if name == "table" && self.top_is(|open| matches!(open, "tbody" | "thead" | "tfoot")) {
+            self.pop();
+        }
+    }
+
+    /// Adds the parts of a table the parser adds before the start tag `name`: a
+    /// `<tbody>` around a row (or a cell) right in a table, a `<tr>` around a cell
+    /// out of a row.
+    pub(super) fn imply_table_parts(&mut self, name: &str) {
+        let cell = matches!(name, "td" | "th");
+        if (cell || name == "tr") && self.here() == Content::Table {
+            self.imply("tbody", Content::Rows);
+        }
+        if cell && self.here() == Content::Rows {
+            self.imply("tr", Content::Cells);
+        }
+    }
+
+    fn imply(&mut self, name: &'static str, holds: Content) {
+        self.push(name, holds);
+        if self.open.last().is_some_and(|open| open.written) {
+            self.out.push('<');
+            self.out.push_str(name);
+            self.out.push('>');
+        }
+    }
+
+    /// Whether the current node's name is one of `names`.
+    fn top_is(&self, names: impl Fn(&str) -> bool) -> bool {
+        self.open.last().is_some_and(|open| names(open.name))
     }
 }

@@ -45,6 +45,26 @@ fn elements_closed_without_their_end_tag_clean_as_ammonia_cleans_them() {
         "<ul><li><dl><dt>a<dd>b</dl><li>c</ul>",
         "<ul><li>a<p>b</ul>",
         "<ul><li>a<ol><li>b</ol></ul>",
+        "<p><div>x</div></p>",
+        "<p><ul><li>x</li></ul></p>",
+        "<p><table></table></p>",
+        // A `</p>` with no `<p>` open: the parser adds an empty one.
+        "</p>",
+        "<div></p></div>",
+        "<p>a<hr>b</p>",
+        "<b>x</p>y</b>",
+        "<table><tr><td></p></td></tr></table>",
+        // The newline the parser drops after `<pre>`.
+        "<pre>\nfirst newline</pre>",
+        "<pre class=x>\n\nsecond</pre>",
+        "<p>a<pre>\n&gt; b</pre>",
+        // Rows and sections the parser adds, and closes.
+        "<table><td>cell without a row</td></table>",
+        "<table><tbody><tr><td>x</td></tr></table>",
+        "<table><tbody>\n<th>h</th>\n<tr><td>x</td></tr>\n</tbody></table>",
+        "<table><tr><th>a</th>\n<tr><td>b</td></table>",
+        "<table><thead><tr><th>h</th><tbody><tr><td>x</td></table>",
+        "<table><tr><td>a</td></tr><tbody><tr><td>b</td></tr></tbody><tfoot><td>c</td></tfoot></table>",
     ];
     for html in cases {
         assert!(
@@ -79,12 +99,13 @@ fn implicit_closes_the_parser_builds_another_way_are_left_to_ammonia() {
         "<p>a<li>b",
         "<div><li>a<li>b</div>",
         // An end tag with nothing open to close: ignored, or `</p>` made `<p></p>`.
-        "</p>",
-        "<div></p></div>",
-        "<p>a<hr>b</p>",
         "<ul><li>a</ol>",
         "<p>x</div>",
         "<dl><dt>x</dd></dl>",
+        "<p><b>x</p>y",
+        "<table></p><tr><td>x</td></tr></table>",
+        "<pre>&#10;x</pre>",
+        "<table><thead><tr><td>x</tbody></table>",
         // A cell or a table closed by another's tags.
         "<table><tr><td><p>x</table>",
         "<table><tr><td>a<td>b</table>",
@@ -101,7 +122,7 @@ impl Generator {
     pub(super) fn blocks(&mut self, depth: usize, out: &mut String) {
         for _ in 0..self.rng.usize(0..5) {
             let open = self.rng.u8(..2) == 0;
-            match self.rng.u8(..if depth == 0 { 3 } else { 9 }) {
+            match self.rng.u8(..if depth == 0 { 3 } else { 10 }) {
                 0 => self.inline(out),
                 1 => self.block("p", open, out, |g, out| g.inline(out)),
                 2 => out.push_str(self.pick(&["\n", "\n\n", " ", "<hr>", "</p>", "</li>"])),
@@ -119,13 +140,45 @@ impl Generator {
                     self.block(name, open && name == "b", out, |g, out| g.inline(out));
                 }
                 7 => {
-                    out.push_str("<table><tr><td>");
-                    self.blocks(depth - 1, out);
-                    out.push_str(self.pick(&["</td></tr></table>", "</td></tr>", ""]));
+                    out.push_str(self.pick(&["<pre>\n", "<pre>\n\n", "<pre>&#10;", "<pre>\n<b>"]));
+                    self.inline(out);
+                    out.push_str("</pre>");
                 }
+                8 => self.table(depth - 1, out),
                 _ => self.html(1, out),
             }
         }
+    }
+
+    /// A table with its rows and sections sometimes left to the parser to add or
+    /// close.
+    fn table(&mut self, depth: usize, out: &mut String) {
+        out.push_str("<table>");
+        out.push_str(self.pick(&["", "<tr>", "<tbody>", "<thead>\n<tr>", "\n"]));
+        for _ in 0..self.rng.usize(0..4) {
+            let cell = self.pick(&["td", "th"]);
+            let open = self.rng.u8(..6) == 0;
+            self.block(cell, open, out, |g, out| g.blocks(depth, out));
+            let next = [
+                "",
+                "\n",
+                "</tr>",
+                "<tr>",
+                "\n<tr>",
+                "</tr><tr>",
+                "<tbody>",
+                "<tfoot>",
+            ];
+            out.push_str(self.pick(&next));
+        }
+        let end = [
+            "</table>",
+            "</tr></table>",
+            "</tbody></table>",
+            "</tr></tbody></table>",
+            "",
+        ];
+        out.push_str(self.pick(&end));
     }
 
     /// `<name>`, what `inside` writes, and the end tag unless `open`.
