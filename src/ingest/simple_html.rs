@@ -348,11 +348,15 @@ impl Reader<'_, '_> {
     }
 }
 
-/// The tags a fragment's parser ignores wherever they stand (out of a table): a
-/// document's own `<html>`, `<head>` and `<body>` and their end tags, and the end tags
-/// of elements that have none (`</img>`; `</br>` is read as `<br>`).
+/// The tags that leave nothing in ammonia's output wherever they stand (out of a
+/// table): those a fragment's parser ignores (a document's own `<html>`, `<head>` and
+/// `<body>` and their end tags, the end tags of elements that have none: `</img>`;
+/// `</br>` is read as `<br>`), and `<meta>`, which the parser inserts where it stands,
+/// empty and closing nothing, and ammonia drops.
 fn is_ignored(name: &str, end: bool) -> bool {
-    matches!(name, "html" | "head" | "body") || (end && matches!(name, "img" | "hr" | "wbr"))
+    matches!(name, "html" | "head" | "body")
+        || (end && matches!(name, "img" | "hr" | "wbr"))
+        || (!end && name == "meta")
 }
 
 /// The raw-text elements read here (the parser takes what they hold as text up to

@@ -218,6 +218,7 @@ const TEXTS: &[&str] = &[
     "<table><tr><td>cell</td></tr></table>",
     "<table> <tr><td>a</td><td>b</td></tr> </table>",
     "<table><tbody><tr><th>h</th></tr></tbody></table>",
+    "<meta itemprop=\"a\" content=\"b\" />",
     "<html><head></head><body>",
     "</body></html>",
     "</img>",

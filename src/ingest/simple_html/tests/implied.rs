@@ -58,6 +58,8 @@ fn elements_closed_without_their_end_tag_clean_as_ammonia_cleans_them() {
         "<pre>\nfirst newline</pre>",
         "<pre class=x>\n\nsecond</pre>",
         "<p>a<pre>\n&gt; b</pre>",
+        // `<meta>` in a post, which ammonia drops.
+        "<div><meta itemprop=\"author\" content=\"A\" /><p>a<meta content=x>b</div>",
         // Rows and sections the parser adds, and closes.
         "<table><td>cell without a row</td></table>",
         "<table><tbody><tr><td>x</td></tr></table>",
@@ -106,6 +108,8 @@ fn implicit_closes_the_parser_builds_another_way_are_left_to_ammonia() {
         "<table></p><tr><td>x</td></tr></table>",
         "<pre>&#10;x</pre>",
         "<table><thead><tr><td>x</tbody></table>",
+        "<table><meta content=x><tr><td>x</td></tr></table>",
+        "<p>a</meta>",
         // A cell or a table closed by another's tags.
         "<table><tr><td><p>x</table>",
         "<table><tr><td>a<td>b</table>",
