@@ -328,7 +328,7 @@ impl Reader<'_, '_> {
         if is_ignored(name, true) && !self.here().is_table() {
             return Some(used);
         }
-        self.close_before_end(name);
+        self.close_before_end(name)?;
         if name == "p" && !self.open.iter().any(|open| open.name == "p") {
             // The parser closes a `<p>` it adds: `<p></p>`, where it stands.
             if self.here().is_table() {

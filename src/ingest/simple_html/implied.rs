@@ -132,6 +132,9 @@ impl Reader<'_, '_> {
         // A row, or a table's section, closes the row open (the "in row" mode), then
         // a section (the "in table body" mode).
         let section = |name: &str| matches!(name, "tbody" | "thead" | "tfoot");
+        if matches!(name, "td" | "th" | "tr") || section(name) {
+            self.close_cell()?;
+        }
         if (name == "tr" || section(name)) && self.top_is(|open| open == "tr") {
             self.pop();
         }
@@ -207,7 +210,7 @@ impl Reader<'_, '_> {
     /// all of them before a block's or a cell's, the others before `</li>`, `</dt>`
     /// and `</dd>`, none before the rest (`</p>` included: a `<p>` holds only inline
     /// elements here).
-    pub(super) fn close_before_end(&mut self, name: &str) {
+    pub(super) fn close_before_end(&mut self, name: &str) -> Option<()> {
         let closes = |open: &str| match name {
             "li" | "dd" | "dt" => is_implied_end(open) && open != name,
             _ => generates_implied_ends(name) && is_implied_end(open),
@@ -215,8 +218,12 @@ impl Reader<'_, '_> {
         while self.top_is(closes) {
             self.pop();
         }
-        // The end of a table, or of its section, closes the row open; the end of a
-        // table, the section open.
+        // The end of a table, of its section or of a row closes the cell open (the
+        // "in cell" mode); the end of a table or of its section, the row open; the end
+        // of a table, the section open.
+        if matches!(name, "table" | "tbody" | "thead" | "tfoot" | "tr") {
+            self.close_cell()?;
+        }
         if matches!(name, "table" | "tbody" | "thead" | "tfoot") && self.top_is(|open| open == "tr")
         {
             self.pop();
@@ -224,6 +231,34 @@ impl Reader<'_, '_> {
         if name == "table" && self.top_is(|open| matches!(open, "tbody" | "thead" | "tfoot")) {
             self.pop();
         }
+        Some(())
+    }
+
+    /// Closes the cell open in table scope (a `<td>` or `<th>` down the stack before a
+    /// `<table>`), as the parser does before a cell, a row, a section or their end
+    /// tags: the implied ends on top of it, then the cell. `None` when something else
+    /// is open in the cell.
+    fn close_cell(&mut self) -> Option<()> {
+        let Some(at) = self
+            .open
+            .iter()
+            .rposition(|open| matches!(open.name, "td" | "th" | "table"))
+        else {
+            return Some(());
+        };
+        if self.open[at].name == "table" {
+            return Some(());
+        }
+        if !self.open[at + 1..]
+            .iter()
+            .all(|open| is_implied_end(open.name))
+        {
+            return None;
+        }
+        while self.open.len() > at {
+            self.pop();
+        }
+        Some(())
     }
 
     /// Adds the parts of a table the parser adds before the start tag `name`: a
