@@ -12,12 +12,19 @@
 //! heading, `<pre>` and every inline element hold only inline elements and text; an
 //! `<li>` sits right in an `<ul>` or `<ol>`, a `<dt>` or `<dd>` right in a `<dl>`; no
 //! `<a>` in an `<a>`; every end tag closes the element opened last. The implicit
-//! closes read (see [`implied`]): a `<p>` left open, closed by the start of a block
-//! (`<p>`, `<div>`, a list, a heading, `<pre>`, `<table>`, `<hr>`...) or by the end
-//! tag of what holds it; an `<li>` left open, closed by the next `<li>` or by the end
-//! of its list, and a `<dt>` or `<dd>` by the next `<dt>` or `<dd>` or by `</dl>`;
-//! each only when it is the current node (no inline element open inside it). What
-//! is open at the end of the fragment is closed there, as the serializer closes it.
+//! closes read (see [`implied`]), each only when the element closed is the current
+//! node (nothing else open inside it):
+//! - a `<p>` left open, closed by the start of a block (`<p>`, `<div>`, a list, a
+//!   heading, `<pre>`, `<table>`, `<hr>`...) or by the end tag of what holds it;
+//! - an `<li>` left open, closed by the next `<li>` or by the end of its list; a
+//!   `<dt>` or `<dd>` by the next `<dt>` or `<dd>` or by `</dl>`;
+//! - a table's cell, row or section left open, closed by the next one or by the end
+//!   of what holds it, and the `<tbody>` and `<tr>` the parser adds;
+//! - what is open at the end of the fragment, closed there as the serializer closes
+//!   it.
+//!
+//! Also read as the parser reads them: `</p>` with no `<p>` open (an empty `<p></p>`),
+//! the newline dropped after `<pre>`, `<meta>` (inserted empty, dropped by ammonia).
 //! Forms, scripts, raw-text elements other than `<style>` and `<iframe>`, and foreign
 //! markup (SVG, MathML) are not read here at all.
 
