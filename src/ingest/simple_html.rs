@@ -7,16 +7,31 @@
 //! (`None`) takes ammonia's path: a tree built by html5ever, cleaned and serialized,
 //! which costs about as much as reading the whole feed.
 //!
-//! The parser builds the tree as written when no element closes another implicitly
-//! and none is reopened: so a `<p>`, a heading, `<pre>` and every inline element hold
-//! only inline elements and text; an `<li>` sits right in an `<ul>` or `<ol>`, a `<dt>`
-//! or `<dd>` right in a `<dl>`; no `<a>` in an `<a>`; every end tag closes the element
-//! opened last; tables, forms, comments, raw-text elements and foreign markup are not
-//! read here at all.
+//! The parser builds the tree as written when no element is reopened and none is
+//! closed implicitly but those it closes the way their end tag would: so a `<p>`, a
+//! heading, `<pre>` and every inline element hold only inline elements and text; an
+//! `<li>` sits right in an `<ul>` or `<ol>`, a `<dt>` or `<dd>` right in a `<dl>`; no
+//! `<a>` in an `<a>`; every end tag closes the element opened last. The implicit
+//! closes read (see [`implied`]), each only when the element closed is the current
+//! node (nothing else open inside it):
+//! - a `<p>` left open, closed by the start of a block (`<p>`, `<div>`, a list, a
+//!   heading, `<pre>`, `<table>`, `<hr>`...) or by the end tag of what holds it;
+//! - an `<li>` left open, closed by the next `<li>` or by the end of its list; a
+//!   `<dt>` or `<dd>` by the next `<dt>` or `<dd>` or by `</dl>`;
+//! - a table's cell, row or section left open, closed by the next one or by the end
+//!   of what holds it, and the `<tbody>` and `<tr>` the parser adds;
+//! - what is open at the end of the fragment, closed there as the serializer closes
+//!   it.
+//!
+//! Also read as the parser reads them: `</p>` with no `<p>` open (an empty `<p></p>`),
+//! the newline dropped after `<pre>`, `<meta>` (inserted empty, dropped by ammonia).
+//! Forms, scripts, raw-text elements other than `<style>` and `<iframe>`, and foreign
+//! markup (SVG, MathML) are not read here at all.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
+mod implied;
 mod tokens;
 
 use tokens::{StartTag, comment, end_tag, raw_content, reference, start_tag};
@@ -91,7 +106,8 @@ fn shape(name: &str) -> Option<Shape> {
             Content::Cells,
             false,
         ),
-        "td" | "th" => shape(|c| c == Content::Cells, Content::Flow, false),
+        // A cell out of a row goes in a `<tr>` (and a `<tbody>`) the parser adds.
+        "td" | "th" => shape(Content::is_table, Content::Flow, false),
         _ => None,
     }
 }
@@ -197,8 +213,10 @@ pub(crate) fn clean(html: &str, policy: &Policy, hooks: &Hooks) -> Option<String
         };
         rest = &rest[used..];
     }
-    // An element left open is closed by the parser; not read here.
-    reader.open.is_empty().then_some(reader.out)
+    // The end of the fragment leaves open what is open: the serializer writes the
+    // end tags.
+    while reader.pop().is_some() {}
+    Some(reader.out)
 }
 
 /// An open element.
@@ -208,8 +226,6 @@ struct Open {
     /// Whether its tags are written: ammonia drops the tags of an element off its
     /// list, and keeps what it holds.
     written: bool,
-    /// Added by the parser (a `<tbody>`), so closed with its table.
-    implied: bool,
 }
 
 /// Reading one fragment: what is written so far, and the elements open.
@@ -250,6 +266,7 @@ impl Reader<'_, '_> {
             return Some(tag.used + used);
         }
         let shape = shape(tag.name)?;
+        self.close_before_start(tag.name)?;
         if !(shape.fits)(self.here()) || (tag.name == "a" && self.in_link) {
             return None;
         }
@@ -257,37 +274,36 @@ impl Reader<'_, '_> {
             // `<p/>` opens a paragraph in HTML.
             return None;
         }
-        if tag.name == "pre" && text[tag.used..].starts_with(['\n', '&']) {
-            // The parser drops a newline right after `<pre>`.
-            return None;
+        let mut used = tag.used;
+        if tag.name == "pre" {
+            // The parser drops a newline right after `<pre>` (a referenced one too:
+            // not read here).
+            if text[used..].starts_with('&') {
+                return None;
+            }
+            used += usize::from(text[used..].starts_with('\n'));
         }
         if self.policy.clean_content.contains(tag.name) {
             return None;
         }
-        if tag.name == "tr" && self.here() == Content::Table {
-            self.push("tbody", Content::Rows, true);
-            if self.policy.tags.contains("tbody") {
-                self.out.push_str("<tbody>");
-            }
-        }
+        self.imply_table_parts(tag.name);
         let written = self.policy.tags.contains(tag.name);
         if written {
             write_start(&tag, self.policy, self.hooks, &mut self.out);
         }
         if !shape.void {
-            self.push(tag.name, shape.holds, false);
+            self.push(tag.name, shape.holds);
             self.in_link |= tag.name == "a";
         }
-        Some(tag.used)
+        Some(used)
     }
 
-    fn push(&mut self, name: &'static str, holds: Content, implied: bool) {
+    fn push(&mut self, name: &'static str, holds: Content) {
         let written = self.policy.tags.contains(name);
         self.open.push(Open {
             name,
             holds,
             written,
-            implied,
         });
     }
 
@@ -319,8 +335,16 @@ impl Reader<'_, '_> {
         if is_ignored(name, true) && !self.here().is_table() {
             return Some(used);
         }
-        if name == "table" && self.open.last().is_some_and(|open| open.implied) {
-            self.pop();
+        self.close_before_end(name)?;
+        if name == "p" && !self.open.iter().any(|open| open.name == "p") {
+            // The parser closes a `<p>` it adds: `<p></p>`, where it stands.
+            if self.here().is_table() {
+                return None;
+            }
+            if self.policy.tags.contains("p") {
+                self.out.push_str("<p></p>");
+            }
+            return Some(used);
         }
         if self.open.last()?.name != name {
             return None;
@@ -331,11 +355,15 @@ impl Reader<'_, '_> {
     }
 }
 
-/// The tags a fragment's parser ignores wherever they stand (out of a table): a
-/// document's own `<html>`, `<head>` and `<body>` and their end tags, and the end tags
-/// of elements that have none (`</img>`; `</br>` is read as `<br>`).
+/// The tags that leave nothing in ammonia's output wherever they stand (out of a
+/// table): those a fragment's parser ignores (a document's own `<html>`, `<head>` and
+/// `<body>` and their end tags, the end tags of elements that have none: `</img>`;
+/// `</br>` is read as `<br>`), and `<meta>`, which the parser inserts where it stands,
+/// empty and closing nothing, and ammonia drops.
 fn is_ignored(name: &str, end: bool) -> bool {
-    matches!(name, "html" | "head" | "body") || (end && matches!(name, "img" | "hr" | "wbr"))
+    matches!(name, "html" | "head" | "body")
+        || (end && matches!(name, "img" | "hr" | "wbr"))
+        || (!end && name == "meta")
 }
 
 /// The raw-text elements read here (the parser takes what they hold as text up to

@@ -153,6 +153,7 @@ pub(super) const KNOWN_NAMES: &[&str] = &[
     "li",
     "main",
     "mark",
+    "meta",
     "nav",
     "ol",
     "p",
