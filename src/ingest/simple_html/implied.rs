@@ -17,9 +17,9 @@ fn is_implied_end(name: &str) -> bool {
     matches!(name, "p" | "li" | "dd" | "dt")
 }
 
-/// The start tags read here before which the parser "closes a p element in button
-/// scope" (`<table>` too, as a fragment is parsed in no-quirks mode).
-fn closes_p(name: &str) -> bool {
+/// The blocks of the "in body" mode read here: their start tag closes a `<p>` and
+/// their end tag generates implied end tags.
+fn is_body_block(name: &str) -> bool {
     matches!(
         name,
         "address"
@@ -36,52 +36,38 @@ fn closes_p(name: &str) -> bool {
             | "main"
             | "nav"
             | "ol"
-            | "p"
             | "search"
             | "section"
             | "ul"
-            | "h1"
-            | "h2"
-            | "h3"
-            | "h4"
-            | "h5"
-            | "h6"
-            | "pre"
-            | "li"
-            | "dd"
-            | "dt"
-            | "table"
-            | "hr"
     )
+}
+
+/// The start tags read here before which the parser "closes a p element in button
+/// scope" (`<table>` too, as a fragment is parsed in no-quirks mode).
+fn closes_p(name: &str) -> bool {
+    is_body_block(name)
+        || matches!(
+            name,
+            "p" | "h1"
+                | "h2"
+                | "h3"
+                | "h4"
+                | "h5"
+                | "h6"
+                | "pre"
+                | "li"
+                | "dd"
+                | "dt"
+                | "table"
+                | "hr"
+        )
 }
 
 /// The end tags read here before which the parser generates implied end tags
 /// (closing every `<p>`, `<li>`, `<dt>` and `<dd>` on top of the stack): the blocks
 /// of the "in body" mode, and a cell's (in the "in cell" mode).
 fn generates_implied_ends(name: &str) -> bool {
-    matches!(
-        name,
-        "address"
-            | "article"
-            | "aside"
-            | "blockquote"
-            | "center"
-            | "div"
-            | "dl"
-            | "figcaption"
-            | "figure"
-            | "footer"
-            | "header"
-            | "main"
-            | "nav"
-            | "ol"
-            | "pre"
-            | "search"
-            | "section"
-            | "ul"
-            | "td"
-            | "th"
-    )
+    is_body_block(name) || matches!(name, "pre" | "td" | "th")
 }
 
 /// The elements read here that end the parser's search for an `<li>`, `<dt>` or
