@@ -516,13 +516,13 @@ async fn next_unbounded<T>(receiver: &mut Option<mpsc::UnboundedReceiver<T>>) ->
 }
 
 /// When a poll due at `at` starts: at the end of its [`START_SLOT`], counted from
-/// `origin`, with every other poll due in that slot.
+/// `origin`, with every other poll due in that slot (decades ahead, at `at`).
 fn slot_end(origin: Instant, at: Instant) -> Instant {
     let slots = at
         .saturating_duration_since(origin)
         .as_nanos()
         .div_ceil(START_SLOT.as_nanos());
-    origin + START_SLOT * u32::try_from(slots).unwrap_or(u32::MAX)
+    u32::try_from(slots).map_or(at, |slots| origin + START_SLOT * slots)
 }
 
 async fn sleep_until(at: Option<Instant>) {
@@ -618,6 +618,9 @@ mod tests {
         }
         // Due before the loop began (a backlog): at once.
         assert_eq!(slot_end(origin + ms(10), origin), origin + ms(10));
+        // Past the slots a u32 counts (34 years): never before it is due.
+        let far = origin + std::time::Duration::from_secs(40 * 365 * 86_400);
+        assert_eq!(slot_end(origin, far), far);
     }
 
     #[test]
