@@ -27,11 +27,11 @@ use crate::websub::{Adverts, Link, Pushed};
 const LOGGED_CHANGES: usize = 20;
 
 /// Polls start in slots of a second: the polls that fall due within one start
-/// together at its end, never before they are due. Each start woke the runtime's
-/// threads on its own, and a poll answered 304 costs little more than those
-/// wake-ups; a second late is nothing against poll intervals of minutes. (A cycle
-/// of 304s of 1000 sources cost 0.54-0.66 s of CPU with no slots, 0.34-0.38 s with
-/// quarter-second ones and 0.25-0.26 s with these.)
+/// together at its end, never before they are due, and no later than a tenth of
+/// their wait (within the jitter every wait has; see [`due_at`]). Each start woke
+/// the runtime's threads on its own, and a poll answered 304 costs little more than
+/// those wake-ups. (A cycle of 304s of 1000 sources cost 0.54-0.66 s of CPU with no
+/// slots, 0.34-0.38 s with quarter-second ones and 0.25-0.26 s with these.)
 const START_SLOT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A source the scheduler polls. Its `generation` changes whenever its settings do,
@@ -418,6 +418,7 @@ impl Loop {
         let shared = self.shared.clone();
         let admission = self.admission.clone();
         let done_tx = done_tx.clone();
+        let origin = self.started;
         tracker.spawn(async move {
             let admitted = tokio::select! {
                 _ = poll_token.cancelled() => None,
@@ -428,7 +429,7 @@ impl Loop {
                 Some(_admitted) => Box::pin(shared.poll(&source, &poll_token)).await,
                 None => (std::time::Duration::ZERO, PollResult::Cancelled),
             };
-            let _ = done_tx.send((id, generation, Instant::now() + wait, result));
+            let _ = done_tx.send((id, generation, due_at(origin, Instant::now(), wait), result));
         });
     }
 }
@@ -460,7 +461,7 @@ impl Scheduler {
         let mut beat = tokio::time::interval(HEARTBEAT_EVERY);
         let mut plans_open = true;
         loop {
-            let next = state.next_due().map(|at| slot_end(state.started, at));
+            let next = state.next_due();
             tokio::select! {
                 _ = token.cancelled() => break,
                 _ = beat.tick() => heartbeat.beat(),
@@ -516,8 +517,22 @@ async fn next_unbounded<T>(receiver: &mut Option<mpsc::UnboundedReceiver<T>>) ->
     }
 }
 
-/// When a poll due at `at` starts: at the end of its [`START_SLOT`], counted from
-/// `origin`, with every other poll due in that slot (decades ahead, at `at`).
+/// When a source that waits `wait` from `now` is due again: at the end of the
+/// [`START_SLOT`] the wait ends in, with every other poll due in that slot, unless
+/// that is later than a tenth of the wait (a source polled every few seconds keeps
+/// its pace).
+fn due_at(origin: Instant, now: Instant, wait: std::time::Duration) -> Instant {
+    let due = now + wait;
+    let slotted = slot_end(origin, due);
+    if slotted - due <= wait / 10 {
+        slotted
+    } else {
+        due
+    }
+}
+
+/// The end of the [`START_SLOT`] that `at` falls in, counted from `origin` (`at`
+/// itself decades ahead).
 fn slot_end(origin: Instant, at: Instant) -> Instant {
     let slots = at
         .saturating_duration_since(origin)
@@ -622,6 +637,24 @@ mod tests {
         // Past the slots a u32 counts (34 years): never before it is due.
         let far = origin + std::time::Duration::from_secs(40 * 365 * 86_400);
         assert_eq!(slot_end(origin, far), far);
+    }
+
+    #[test]
+    fn a_wait_ends_at_the_end_of_its_slot_unless_that_is_late_by_a_tenth_of_it() {
+        let origin = Instant::now();
+        let ms = std::time::Duration::from_millis;
+        // A minute from 100 ms in: the slot's end, 900 ms later.
+        assert_eq!(
+            due_at(origin, origin + ms(100), ms(60_000)),
+            origin + ms(61_000)
+        );
+        // 300 ms from 100 ms in: on its own, 600 ms before the slot's end.
+        assert_eq!(due_at(origin, origin + ms(100), ms(300)), origin + ms(400));
+        // 5 s from 600 ms in: 400 ms late is within the tenth.
+        assert_eq!(
+            due_at(origin, origin + ms(600), ms(5_000)),
+            origin + ms(6_000)
+        );
     }
 
     #[test]
