@@ -403,13 +403,12 @@ fn drop_tracking_pixels(html: String) -> String {
 /// `None` when it holds a `<` or `&` (markup or an entity), or a character html5ever
 /// rewrites while parsing (a carriage return, a NUL). Otherwise the text as
 /// html5ever's serializer writes a text node: `>` and U+00A0 escaped, a byte order
-/// mark at the start dropped as the parser drops it, nothing else changed. Most titles and many summaries are such text; parsing them costs ten
-/// times more.
+/// mark at the start dropped as the parser drops it, nothing else changed. Most
+/// titles and many summaries are such text; parsing them costs ten times more.
 fn text_as_html(text: &str) -> Option<String> {
     if text.contains(['<', '&', '\r', '\0']) {
         return None;
     }
-    // The parser drops a byte order mark at the start.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut html = String::with_capacity(text.len() + 8);
     simple_html::escape(text, false, &mut html);

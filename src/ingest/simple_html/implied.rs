@@ -159,17 +159,7 @@ impl Reader<'_, '_> {
             return Some(());
         };
         let item = self.open[at].name;
-        let above = &self.open[at + 1..];
-        if !above
-            .iter()
-            .all(|open| is_implied_end(open.name) && open.name != item)
-        {
-            return None;
-        }
-        while self.open.len() > at {
-            self.pop();
-        }
-        Some(())
+        self.pop_through(at, |open| is_implied_end(open) && open != item)
     }
 
     /// Closes a `<p>` in button scope (down the stack to a table or a cell, the
@@ -235,10 +225,13 @@ impl Reader<'_, '_> {
         if self.open[at].name == "table" {
             return Some(());
         }
-        if !self.open[at + 1..]
-            .iter()
-            .all(|open| is_implied_end(open.name))
-        {
+        self.pop_through(at, is_implied_end)
+    }
+
+    /// Closes the element at `at` and those above it, when each of those is one
+    /// `above` allows; `None` otherwise, closing nothing.
+    fn pop_through(&mut self, at: usize, above: impl Fn(&str) -> bool) -> Option<()> {
+        if !self.open[at + 1..].iter().all(|open| above(open.name)) {
             return None;
         }
         while self.open.len() > at {
