@@ -21,8 +21,12 @@
 //! another charset is scanned as the UTF-8 text it decodes to (`charset::to_utf8`,
 //! by the scheduler).
 
+mod layout;
+
 use std::ops::Range;
 use xxhash_rust::xxh3::Xxh3;
+
+pub use layout::Layout;
 
 /// The entries of a scanned document.
 #[derive(Debug, PartialEq, Eq)]
@@ -34,6 +38,10 @@ pub struct Scan {
     pub entries: Vec<Range<usize>>,
     /// A JSON Feed's `items` array, brackets included; `None` for XML.
     json_items: Option<Range<usize>>,
+    /// Where this document's entries lie, for the next scan of the same source.
+    pub layout: Option<Layout>,
+    /// The run of the last document's entries stepped over, not tokenized.
+    stepped: Option<Range<usize>>,
 }
 
 impl Scan {
@@ -72,15 +80,23 @@ impl Scan {
 
 /// The entries of `body` and their context; `None` when the document is not one
 /// this can vouch for (not UTF-8, not well-formed, no root element, JSON that is not
-/// an object with one `items` array).
-pub fn scan(body: &[u8]) -> Option<Scan> {
-    if std::str::from_utf8(body).is_err() || memchr::memchr2(0, 0x1b, body).is_some() {
-        return None;
-    }
+/// an object with one `items` array). `last` is where the entries of the source's
+/// last document lay: the run of them this one repeats is stepped over, not
+/// tokenized again (see [`layout`]); the scan comes out the same.
+pub fn scan(body: &[u8], last: Option<&Layout>) -> Option<Scan> {
     if body.trim_ascii_start().starts_with(b"{") {
-        return scan_json(body);
+        return valid(body).then(|| scan_json(body))?;
     }
-    scan_xml(body)
+    let scan = scan_xml(body, last)?;
+    // The run stepped over is the last document's bytes, checked then; it starts
+    // and ends at a tag, between two characters.
+    let run = scan.stepped.clone().unwrap_or(body.len()..body.len());
+    (valid(&body[..run.start]) && valid(&body[run.end..])).then_some(scan)
+}
+
+/// Whether `text` is UTF-8 without NUL or escape bytes.
+fn valid(text: &[u8]) -> bool {
+    std::str::from_utf8(text).is_ok() && memchr::memchr2(0, 0x1b, text).is_none()
 }
 
 /// An element open around the scan's position.
@@ -112,13 +128,20 @@ enum Markup {
 /// It is stricter than an XML parser needs to be where that is cheap (every `&`
 /// starts a well-formed reference, no `<` in an attribute value, end tags match):
 /// whatever it refuses is read whole.
-fn scan_xml(body: &[u8]) -> Option<Scan> {
+fn scan_xml(body: &[u8], last: Option<&Layout>) -> Option<Scan> {
     let mut context = Xxh3::new();
     let mut open: Vec<Open> = Vec::new();
     let mut entries = Vec::new();
     // The depth at which the current entry opened, and where.
     let mut entry: Option<(usize, usize)> = None;
     let mut rooted = false;
+    // For the layout: the parent of the first entry (its start tag's position) and
+    // the start tags around it; whether every entry had that parent, and none
+    // ancestors of its own to hash.
+    let mut first: Option<(usize, u64)> = None;
+    let mut siblings = true;
+    let mut late = false;
+    let mut stepped = None;
     let mut at = 0;
     loop {
         let lt = memchr::memchr(b'<', &body[at..]).map(|i| at + i);
@@ -134,7 +157,21 @@ fn scan_xml(body: &[u8]) -> Option<Scan> {
             Markup::Start { name, empty } => {
                 let local = local_name(&body[name.clone()]);
                 if entry.is_none() && is_entry(&open, body, local) {
-                    hash_ancestors(&mut open, body, &mut context);
+                    late |= hash_ancestors(&mut open, body, &mut context) && first.is_some();
+                    // An entry is never the root: it has a parent.
+                    let parent = open.last().map_or(0, |parent| parent.tag.start);
+                    let (first_parent, _) =
+                        *first.get_or_insert_with(|| (parent, layout::stack(&open, body)));
+                    siblings &= parent == first_parent;
+                    if stepped.is_none()
+                        && let Some(run) = last.and_then(|last| Layout::run(last, body, lt, &open))
+                    {
+                        let end = run.last().map_or(lt, |entry| entry.end);
+                        stepped = Some(lt..end);
+                        entries.extend(run);
+                        at = end;
+                        continue;
+                    }
                     if empty {
                         entries.push(lt..end);
                     } else {
@@ -172,10 +209,18 @@ fn scan_xml(body: &[u8]) -> Option<Scan> {
         }
         at = end;
     }
-    (rooted && open.is_empty()).then(|| Scan {
+    if !rooted || !open.is_empty() {
+        return None;
+    }
+    let layout = first
+        .filter(|_| siblings && !late)
+        .and_then(|(_, stack)| layout::leave(body, &entries, stack));
+    Some(Scan {
         context: context.digest(),
         entries,
         json_items: None,
+        layout,
+        stepped,
     })
 }
 
@@ -349,6 +394,8 @@ fn scan_json(body: &[u8]) -> Option<Scan> {
         context: context.digest(),
         entries,
         json_items: Some(array),
+        layout: None,
+        stepped: None,
     })
 }
 
@@ -466,11 +513,15 @@ fn is_entry(open: &[Open], body: &[u8], local: &[u8]) -> bool {
 }
 
 /// Hashes the start tags of the open elements not hashed yet: an entry's ancestors.
-fn hash_ancestors(open: &mut [Open], body: &[u8], context: &mut Xxh3) {
+/// Says whether there were any.
+fn hash_ancestors(open: &mut [Open], body: &[u8], context: &mut Xxh3) -> bool {
+    let mut any = false;
     for element in open.iter_mut().filter(|element| !element.hashed) {
         context.update(&body[element.tag.clone()]);
         element.hashed = true;
+        any = true;
     }
+    any
 }
 
 /// `body` without the byte ranges `cut` (in document order, not overlapping).
@@ -498,7 +549,7 @@ mod tests {
 </channel></rss>"#;
 
     fn spans(body: &str) -> Vec<&str> {
-        let scan = scan(body.as_bytes()).expect("scanned");
+        let scan = scan(body.as_bytes(), None).expect("scanned");
         scan.entries.iter().map(|r| &body[r.clone()]).collect()
     }
 
@@ -542,10 +593,10 @@ mod tests {
             "<rss><channel><item>\0</item></channel></rss>",
             "",
         ] {
-            assert_eq!(scan(body.as_bytes()), None, "{body}");
+            assert_eq!(scan(body.as_bytes(), None), None, "{body}");
         }
         assert_eq!(
-            scan(b"<rss><channel><item>\xe9</item></channel></rss>"),
+            scan(b"<rss><channel><item>\xe9</item></channel></rss>", None),
             None
         );
     }
@@ -588,7 +639,7 @@ mod tests {
             "<rss></rss><!DOCTYPE rss>",
             "<!DOCTYPE rss [<!ENTITY e \"x\">]><rss><channel><item>&e;</item></channel></rss>",
         ] {
-            assert_eq!(scan(body.as_bytes()), None, "{body}");
+            assert_eq!(scan(body.as_bytes(), None), None, "{body}");
         }
         let fine =
             "<rss><channel><item a='1' b = \"2\" >&#38;&#x26;&x.y-z;</item ></channel></rss>";
@@ -609,7 +660,7 @@ mod tests {
                 r#"{"id": "3"}"#
             ]
         );
-        let found = scan(JSON.as_bytes()).unwrap();
+        let found = scan(JSON.as_bytes(), None).unwrap();
         for (cut, left) in [
             (&[0, 1][..], vec![r#"{"id": "3"}"#]),
             (
@@ -630,10 +681,10 @@ mod tests {
             assert_eq!(value["home_page_url"], "https://j.example/");
             assert_eq!(spans(&text), left, "{cut:?}");
             // The same context: what is left is the same feed.
-            assert_eq!(scan(text.as_bytes()).unwrap().context, found.context);
+            assert_eq!(scan(text.as_bytes(), None).unwrap().context, found.context);
         }
         // Another member outside the items changes the context; new items do not.
-        let context = |body: &str| scan(body.as_bytes()).unwrap().context;
+        let context = |body: &str| scan(body.as_bytes(), None).unwrap().context;
         assert_ne!(context(&JSON.replace("\"J\"", "\"K\"")), found.context);
         assert_eq!(
             context(&JSON.replace("{\"id\": \"3\"}", "{\"id\": \"4\"}, {\"id\": \"3\"}")),
@@ -643,7 +694,7 @@ mod tests {
 
     #[test]
     fn the_context_is_the_prolog_and_the_ancestors_not_the_channel_text() {
-        let context = |body: &str| scan(body.as_bytes()).unwrap().context;
+        let context = |body: &str| scan(body.as_bytes(), None).unwrap().context;
         let base = context(RSS);
         // New channel text and new entries leave it.
         let later = RSS
@@ -662,13 +713,13 @@ mod tests {
 
     #[test]
     fn cutting_entries_leaves_the_rest_of_the_document() {
-        let found = scan(RSS.as_bytes()).unwrap();
+        let found = scan(RSS.as_bytes(), None).unwrap();
         let left = found.cut(RSS.as_bytes(), &[0, 1]);
         assert_eq!(left, without(RSS.as_bytes(), &found.entries[..2]));
         let left = String::from_utf8(left).unwrap();
         assert!(left.contains("<title>T</title>") && left.contains("<item/>"));
         assert!(!left.contains("One") && !left.contains("Two"));
         assert_eq!(spans(&left), ["<item/>"]);
-        assert_eq!(scan(left.as_bytes()).unwrap().context, found.context);
+        assert_eq!(scan(left.as_bytes(), None).unwrap().context, found.context);
     }
 }

@@ -41,7 +41,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::ingest::charset::{DECODED, to_utf8};
-use crate::ingest::known::scan;
+use crate::ingest::known::{Layout, scan};
 use crate::ingest::normalize::{Document, MAX_ENTRIES};
 use crate::item::{Item, SourceId};
 
@@ -118,6 +118,8 @@ pub(super) struct Known {
     context: u64,
     /// By fingerprint, sorted.
     entries: Box<[(u64, Remembered)]>,
+    /// Where the document had its entries, for the next scan.
+    layout: Option<Layout>,
 }
 
 impl Known {
@@ -159,13 +161,13 @@ impl KnownEntries {
 
     /// Remembers the entries of the document just stored: those passed over and the
     /// stored items' (`None` for an item not to remember), less any that shares a key
-    /// with another.
+    /// with another; and where the document had them.
     pub(super) fn remember(
         &self,
         source: &SourceId,
         body_hash: u64,
         forgotten: u64,
-        context: u64,
+        (context, layout): (u64, Option<Layout>),
         entries: Vec<(u64, Remembered)>,
     ) {
         let mut uses: HashMap<u32, usize> = HashMap::new();
@@ -185,6 +187,7 @@ impl KnownEntries {
             forgotten,
             context,
             entries: entries.into_boxed_slice(),
+            layout,
         };
         self.lock().insert(key(source), known);
     }
@@ -211,6 +214,8 @@ pub(super) struct Reading {
     pub(super) passed: Vec<(u64, Remembered)>,
     /// The feed's title and link under `seed` (see [`Known::context`]).
     pub(super) context: u64,
+    /// Where the document had its entries, for the next scan.
+    pub(super) layout: Option<Layout>,
 }
 
 /// [`read_known`] of a feed in any charset: one that is not UTF-8 is read as the UTF-8
@@ -243,15 +248,17 @@ pub(super) fn read_known<E>(
     known: Option<&Known>,
     read: impl Fn(&[u8]) -> Result<Document, E>,
 ) -> Result<Reading, E> {
-    let Some(scanned) = scan(body) else {
+    let Some(mut scanned) = scan(body, known.and_then(|known| known.layout.as_ref())) else {
         let document = read(body)?;
         return Ok(Reading {
             fingerprints: vec![None; document.items.len()],
             passed: Vec::new(),
             context: context(seed, &document),
+            layout: None,
             document,
         });
     };
+    let layout = scanned.layout.take();
     let fingerprints: Vec<u64> = (0..scanned.entries.len())
         .map(|i| scanned.fingerprint(body, i, seed))
         .collect();
@@ -285,6 +292,7 @@ pub(super) fn read_known<E>(
                     fingerprints,
                     passed,
                     context,
+                    layout,
                 });
             }
         }
@@ -299,6 +307,7 @@ pub(super) fn read_known<E>(
             .collect(),
         passed: Vec::new(),
         context: context(seed, &document),
+        layout,
         document,
     })
 }
@@ -405,7 +414,7 @@ mod tests {
             &origin.source,
             1,
             store.forgotten(),
-            reading.context,
+            (reading.context, reading.layout),
             remembered,
         );
     }

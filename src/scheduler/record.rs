@@ -14,6 +14,7 @@ use super::shared::Shared;
 use super::{decide, document, plan};
 use crate::config::{SourceConfig, SourceKind};
 use crate::fetch::{Fetched, Response, Validators};
+use crate::ingest::known::Layout;
 use crate::ingest::normalize::Document;
 use crate::item::{Item, Origin, SourceState};
 use crate::ops::metrics::{Metrics, PollOutcome};
@@ -125,12 +126,13 @@ struct Step {
 /// What the blocking part came to: the store's report (the poll's state is the
 /// source's new state only once it is `Ok`), the source's item count when it was
 /// recounted, and the entries to remember for the next poll (with the fingerprint
-/// context they were taken in, and how many items the document had).
+/// context they were taken in and where the document had them, and how many items
+/// the document had).
 struct Stored {
     report: UpsertReport,
     next_state: SourceState,
     held: Option<u64>,
-    context: u64,
+    context: (u64, Option<Layout>),
     remembered: Vec<Fingerprinted>,
     count: usize,
 }
@@ -155,6 +157,7 @@ impl Step {
             fingerprints,
             passed,
             context,
+            layout,
         } = reading;
         // The new validators are kept only once the items are stored: saved without
         // them, the next poll would be a 304 and the items lost for good.
@@ -188,7 +191,7 @@ impl Step {
             report,
             next_state,
             held,
-            context,
+            context: (context, layout),
             remembered,
             count: count + passed_over,
         })
