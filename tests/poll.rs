@@ -219,6 +219,58 @@ async fn bodies_are_capped_after_decompression() {
 }
 
 #[tokio::test]
+async fn a_gzipped_feed_is_asked_for_and_read_as_it_inflates() {
+    let server = FeedServer::start().await;
+    let gzip = |text: &[u8]| {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+        encoder.write_all(text).unwrap();
+        encoder.finish().unwrap()
+    };
+    let document = rss(&[
+        ("a", "http://t.example/a", 1),
+        ("b", "http://t.example/b", 2),
+    ]);
+    let (head, tail) = document.split_at(document.len() / 2);
+    // Two gzip members, as a server that compresses as it writes may send them.
+    let mut members = gzip(head);
+    members.extend(gzip(tail));
+    server.reply(
+        "/whole.xml",
+        Reply::Gzipped {
+            body: gzip(&document),
+        },
+    );
+    server.reply("/members.xml", Reply::Gzipped { body: members });
+    let cut = gzip(&document);
+    let cut = cut[..cut.len() - 10].to_vec();
+    server.reply("/cut.xml", Reply::Gzipped { body: cut });
+    let config = poll_config(&server, &["/whole.xml", "/members.xml", "/cut.xml"], "");
+    let store = Store::temporary().unwrap();
+    let report = poll_once(&store, &config).await;
+    assert_eq!((report.ok, report.failed), (2, 1));
+    for seen in server.state.seen_headers.lock().unwrap().iter() {
+        let accepted = seen["accept-encoding"].to_str().unwrap();
+        assert!(
+            accepted.split(',').any(|coding| coding.trim() == "gzip"),
+            "{accepted}"
+        );
+    }
+    for path in ["/whole.xml", "/members.xml"] {
+        assert_eq!(state(&store, &server, path).last_error, None, "{path}");
+    }
+    assert_eq!(
+        titles(&store).len(),
+        2,
+        "the two sources share their stories"
+    );
+    let error = state(&store, &server, "/cut.xml").last_error.unwrap();
+    assert!(
+        error.contains("the gzipped body does not inflate"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
 async fn a_trickling_server_is_cut_at_the_total_timeout() {
     let server = FeedServer::start().await;
     server.reply(

@@ -12,14 +12,15 @@ pub mod push;
 pub mod shown;
 
 mod guard;
+mod gunzip;
 mod post;
 mod tls;
 
 use chrono::{DateTime, Utc};
 use reqwest::header::{
-    ACCEPT, CACHE_CONTROL, CONTENT_TYPE, DATE, ETAG, EXPIRES, HeaderMap, HeaderName, HeaderValue,
-    IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, LOCATION, RETRY_AFTER,
-    USER_AGENT as USER_AGENT_HEADER,
+    ACCEPT, ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_TYPE, DATE, ETAG, EXPIRES, HeaderMap,
+    HeaderName, HeaderValue, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, LOCATION,
+    RETRY_AFTER, USER_AGENT as USER_AGENT_HEADER,
 };
 use reqwest::{StatusCode, redirect};
 use std::collections::{BTreeMap, HashMap};
@@ -39,6 +40,9 @@ pub const USER_AGENT: &str = concat!(
 );
 /// At most 5 redirects: more is a misconfigured server or a loop.
 pub const MAX_REDIRECTS: usize = 5;
+/// The codings a feed may come in: gzip is inflated by the fetch ([`gunzip`]), the
+/// others by reqwest.
+const ACCEPT_CODINGS: &str = "gzip, deflate, br";
 /// What feed readers accept, most specific first.
 const ACCEPT_FEEDS: &str = "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5";
 
@@ -275,6 +279,9 @@ impl Fetcher {
             // Redirects are followed here, hop by hop, to see which were permanent
             // and to check each hop's address.
             .redirect(redirect::Policy::none())
+            // A feed's gzip is inflated once it is whole (`gunzip`); other requests
+            // do not ask for it.
+            .gzip(false)
             .dns_resolver(GuardedResolver { policy })
             .build()?;
         clients.insert(policy, client.clone());
@@ -376,7 +383,10 @@ impl Fetcher {
             let _ = url.set_username("");
             let _ = url.set_password(None);
         }
-        let mut request = client.get(url).header(ACCEPT, ACCEPT_FEEDS);
+        let mut request = client
+            .get(url)
+            .header(ACCEPT, ACCEPT_FEEDS)
+            .header(ACCEPT_ENCODING, ACCEPT_CODINGS);
         let headers = options.headers.iter().filter(|_| credentials);
         for (name, value) in headers {
             // Checked in config; a header that still does not convert is skipped.
@@ -442,21 +452,41 @@ impl Fetcher {
         // Read chunk by chunk: reqwest has no cap of its own on decompressed size. The
         // declared length (within the cap) is reserved at once, so a large body is not
         // copied over and over as the buffer doubles; a buffer an earlier body left
-        // (see `bodies`) is used when there is one.
+        // (see `bodies`) is used when there is one. A gzipped body is read as it came
+        // and inflated whole.
+        let gzipped = gunzip::is_gzip(headers);
+        let too_large = FetchError::TooLarge {
+            limit: self.max_body_bytes,
+        };
+        let cap = if gzipped {
+            gunzip::wire_cap(self.max_body_bytes)
+        } else {
+            self.max_body_bytes
+        };
         let declared = response.content_length().unwrap_or(0);
         let mut body = bodies::take();
-        body.reserve(declared.min(self.max_body_bytes as u64) as usize);
+        body.reserve(declared.min(cap as u64) as usize);
         while let Some(chunk) = response
             .chunk()
             .await
             .map_err(|e| FetchError::from_reqwest(e, self.timeout))?
         {
-            if body.len() + chunk.len() > self.max_body_bytes {
-                return Err(FetchError::TooLarge {
-                    limit: self.max_body_bytes,
-                });
+            if body.len() + chunk.len() > cap {
+                bodies::recycle(body);
+                return Err(too_large);
             }
             body.extend_from_slice(&chunk);
+        }
+        if gzipped {
+            let mut inflated = bodies::take();
+            let result = gunzip::inflate(&body, self.max_body_bytes, &mut inflated);
+            bodies::recycle(std::mem::replace(&mut body, inflated));
+            result.map_err(|err| match err {
+                gunzip::Gunzip::TooLarge => too_large,
+                gunzip::Gunzip::Corrupt(why) => {
+                    FetchError::Request(format!("the gzipped body does not inflate: {why}"))
+                }
+            })?;
         }
         Ok(FetchOutcome::Fetched(Fetched {
             body,
