@@ -57,6 +57,12 @@
 # FEEDS=1000 WARM=45, BASELINE = 95c181e (quarter-second slots), this = the same with one-second slots:
 #   250 ms              251                1924   7.7x  0.38 / 10.56 s 3.6%  49.4 MB
 #   1 s                 250                1868   7.5x  0.25 / 10.33 s 2.4%  44.7 MB
+# FEEDS=1000 WARM=45, 2026-12-08 (a faster day), each pair side by side: the scan's layout
+# (5ff56a1) beside c2c6366; gzip inflated whole (7df0a43) beside 5ff56a1:
+#   c2c6366             112                1166  10.4x  0.14 /  7.16 s 2.0%  45.2 MB
+#   5ff56a1             111                1101   9.9x  0.14 /  6.98 s 2.0%  48.7 MB
+#   5ff56a1             104                1094  10.5x  0.13 /  6.85 s 1.9%  50.7 MB
+#   7df0a43             103                1007   9.8x  0.14 /  6.85 s 2.0%  50.1 MB
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
