@@ -141,7 +141,10 @@ fn scan_xml(body: &[u8], last: Option<&Layout>) -> Option<Scan> {
     let mut first: Option<(usize, u64)> = None;
     let mut siblings = true;
     let mut late = false;
+    // The run of the last document's entries stepped over (after its first entry,
+    // which is scanned), and whether it was looked for.
     let mut stepped = None;
+    let mut looked = false;
     let mut at = 0;
     loop {
         let lt = memchr::memchr(b'<', &body[at..]).map(|i| at + i);
@@ -163,17 +166,14 @@ fn scan_xml(body: &[u8], last: Option<&Layout>) -> Option<Scan> {
                     let (first_parent, _) =
                         *first.get_or_insert_with(|| (parent, layout::stack(&open, body)));
                     siblings &= parent == first_parent;
-                    if stepped.is_none()
-                        && let Some(run) = last.and_then(|last| Layout::run(last, body, lt, &open))
-                    {
-                        let end = run.last().map_or(lt, |entry| entry.end);
-                        stepped = Some(lt..end);
-                        entries.extend(run);
-                        at = end;
-                        continue;
-                    }
                     if empty {
                         entries.push(lt..end);
+                        if let Some(run) = last
+                            .and_then(|last| Layout::run(last, body, lt..end, &open, &mut looked))
+                        {
+                            at = step(&mut entries, run, &mut stepped);
+                            continue;
+                        }
                     } else {
                         entry = Some((open.len(), lt));
                     }
@@ -202,6 +202,12 @@ fn scan_xml(body: &[u8], last: Option<&Layout>) -> Option<Scan> {
                 {
                     entries.push(start..end);
                     entry = None;
+                    if let Some(run) = last
+                        .and_then(|last| Layout::run(last, body, start..end, &open, &mut looked))
+                    {
+                        at = step(&mut entries, run, &mut stepped);
+                        continue;
+                    }
                 }
             }
             Markup::Other if open.is_empty() => context.update(&body[lt..end]),
@@ -222,6 +228,20 @@ fn scan_xml(body: &[u8], last: Option<&Layout>) -> Option<Scan> {
         layout,
         stepped,
     })
+}
+
+/// Takes the entries of a `run` found after the last entry scanned; says where the
+/// scan goes on.
+fn step(
+    entries: &mut Vec<Range<usize>>,
+    run: Vec<Range<usize>>,
+    stepped: &mut Option<Range<usize>>,
+) -> usize {
+    let from = entries.last().map_or(0, |entry| entry.end);
+    let to = run.last().map_or(from, |entry| entry.end);
+    *stepped = Some(from..to);
+    entries.extend(run);
+    to
 }
 
 /// The markup that starts at `lt` (a `<`) and the position just past it; `None`

@@ -4,11 +4,11 @@
 //! A new document of a busy feed is usually the last one with an entry or two put on
 //! top and as many of the oldest dropped at the bottom: from its first old entry on,
 //! the bytes are the last document's for all but its last entries. A scan leaves a
-//! [`Layout`] behind, and the next scan of the same source, at the entry where the
-//! bytes of the last document's first entries are found again, hashes its way over
-//! them instead of tokenizing them: the same bytes, read inside the same open
-//! elements, hold the same entries at the same places. Hashing costs a tenth of
-//! tokenizing, and the scan comes out as a scan of every byte would.
+//! [`Layout`] behind, and the next scan of the same source, once it has read an entry
+//! that is the last document's first one byte for byte, hashes its way over the
+//! entries that followed it instead of tokenizing them: the same bytes, read inside
+//! the same open elements, hold the same entries at the same places. Hashing costs a
+//! tenth of tokenizing, and the scan comes out as a scan of every byte would.
 //!
 //! A layout is left only where stepping over a run cannot change what the scan
 //! finds: every entry is a child of the same element, so whatever lies between two
@@ -41,25 +41,34 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// The entries of `last` that start at `at` in `body`, inside `open` (whose start
-    /// tags must be hashed into the context already); `None` when the bytes there are
-    /// not its first entries'.
+    /// The entries of `last` that follow `first`, an entry just scanned in `body`
+    /// inside `open`, when `first` is `last`'s first entry and the bytes after it
+    /// are its next ones; `None` when not, or when the run would hold `first` only.
+    /// A run is looked along once per scan (`looked`): a document whose entries are
+    /// all copies of the last first one (a hostile one) is not hashed to its end
+    /// from each of them. Hashing the candidates costs no more than the document:
+    /// each is hashed once.
     pub(super) fn run(
         last: &Layout,
         body: &[u8],
-        at: usize,
+        first: Range<usize>,
         open: &[Open],
+        looked: &mut bool,
     ) -> Option<Vec<Range<usize>>> {
         let (first_start, first_end) = last.entries[0];
-        let first = at + (first_end - first_start) as usize;
-        if body.len() < first || xxh3_64(&body[at..first]) != last.first {
+        if *looked
+            || first.len() != (first_end - first_start) as usize
+            || xxh3_64(&body[first.clone()]) != last.first
+        {
             return None;
         }
+        *looked = true;
         if stack(open, body) != last.stack {
             return None;
         }
         // The longest run whose bytes hash as the last document's: the hashes are of
-        // ever longer stretches from `at`, so one pass over the bytes finds it.
+        // ever longer stretches from the first entry's start, so one pass finds it.
+        let at = first.start;
         let skipped = last.entries.len() - last.ends.len();
         let mut hasher = Xxh3::new();
         let mut hashed = at;
@@ -77,12 +86,12 @@ impl Layout {
             found = Some(skipped + i);
         }
         let count = found? + 1;
-        Some(
-            last.entries[..count]
+        (count > 1).then(|| {
+            last.entries[1..count]
                 .iter()
                 .map(|&(start, end)| at + start as usize..at + end as usize)
-                .collect(),
-        )
+                .collect()
+        })
     }
 }
 
@@ -266,6 +275,20 @@ mod tests {
         bytes[40] = 0xff;
         let last = scan(old.as_bytes(), None).unwrap().layout;
         assert!(scan(&bytes, last.as_ref()).is_none());
+    }
+
+    #[test]
+    fn entries_that_start_like_the_last_first_one_are_not_each_hashed_to_the_end() {
+        let big = format!("<item><title>{}</title></item>", "x".repeat(10_000));
+        let items: Vec<String> = (0..10).map(|i| entry(0, i, 0)).collect();
+        let old = document(0, "", &[vec![big.clone()], items.clone()].concat(), "\n");
+        // A new entry on top: stepped over.
+        let one = [vec![entry(0, 99, 0), big.clone()], items.clone()].concat();
+        assert!(same_either_way(&old, &document(0, "", &one, "\n")));
+        // Fifty copies of the first entry's bytes on top: the run is looked for along
+        // the first copy only, not from each to the end. The scan is the same.
+        let copies = [vec![big; 51], items].concat();
+        assert!(!same_either_way(&old, &document(0, "", &copies, "\n")));
     }
 
     /// Random documents and random changes to them, each scanned after the other
