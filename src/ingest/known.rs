@@ -27,6 +27,7 @@ use std::ops::Range;
 use xxhash_rust::xxh3::Xxh3;
 
 pub use layout::Layout;
+use layout::Tracker;
 
 /// The entries of a scanned document.
 #[derive(Debug, PartialEq, Eq)]
@@ -135,16 +136,7 @@ fn scan_xml(body: &[u8], last: Option<&Layout>) -> Option<Scan> {
     // The depth at which the current entry opened, and where.
     let mut entry: Option<(usize, usize)> = None;
     let mut rooted = false;
-    // For the layout: the parent of the first entry (its start tag's position) and
-    // the start tags around it; whether every entry had that parent, and none
-    // ancestors of its own to hash.
-    let mut first: Option<(usize, u64)> = None;
-    let mut siblings = true;
-    let mut late = false;
-    // The run of the last document's entries stepped over (after its first entry,
-    // which is scanned), and whether it was looked for.
-    let mut stepped = None;
-    let mut looked = false;
+    let mut layout = Tracker::new(last);
     let mut at = 0;
     loop {
         let lt = memchr::memchr(b'<', &body[at..]).map(|i| at + i);
@@ -160,18 +152,11 @@ fn scan_xml(body: &[u8], last: Option<&Layout>) -> Option<Scan> {
             Markup::Start { name, empty } => {
                 let local = local_name(&body[name.clone()]);
                 if entry.is_none() && is_entry(&open, body, local) {
-                    late |= hash_ancestors(&mut open, body, &mut context) && first.is_some();
-                    // An entry is never the root: it has a parent.
-                    let parent = open.last().map_or(0, |parent| parent.tag.start);
-                    let (first_parent, _) =
-                        *first.get_or_insert_with(|| (parent, layout::stack(&open, body)));
-                    siblings &= parent == first_parent;
+                    let hashed = hash_ancestors(&mut open, body, &mut context);
+                    layout.started(&open, body, hashed);
                     if empty {
-                        entries.push(lt..end);
-                        if let Some(run) = last
-                            .and_then(|last| Layout::run(last, body, lt..end, &open, &mut looked))
-                        {
-                            at = step(&mut entries, run, &mut stepped);
+                        if let Some(next) = layout.ended(body, &mut entries, lt..end, &open) {
+                            at = next;
                             continue;
                         }
                     } else {
@@ -200,12 +185,9 @@ fn scan_xml(body: &[u8], last: Option<&Layout>) -> Option<Scan> {
                 if let Some((depth, start)) = entry
                     && open.len() == depth
                 {
-                    entries.push(start..end);
                     entry = None;
-                    if let Some(run) = last
-                        .and_then(|last| Layout::run(last, body, start..end, &open, &mut looked))
-                    {
-                        at = step(&mut entries, run, &mut stepped);
+                    if let Some(next) = layout.ended(body, &mut entries, start..end, &open) {
+                        at = next;
                         continue;
                     }
                 }
@@ -218,9 +200,7 @@ fn scan_xml(body: &[u8], last: Option<&Layout>) -> Option<Scan> {
     if !rooted || !open.is_empty() {
         return None;
     }
-    let layout = first
-        .filter(|_| siblings && !late)
-        .and_then(|(_, stack)| layout::leave(body, &entries, stack));
+    let (layout, stepped) = layout.finish(body, &entries);
     Some(Scan {
         context: context.digest(),
         entries,
@@ -228,20 +208,6 @@ fn scan_xml(body: &[u8], last: Option<&Layout>) -> Option<Scan> {
         layout,
         stepped,
     })
-}
-
-/// Takes the entries of a `run` found after the last entry scanned; says where the
-/// scan goes on.
-fn step(
-    entries: &mut Vec<Range<usize>>,
-    run: Vec<Range<usize>>,
-    stepped: &mut Option<Range<usize>>,
-) -> usize {
-    let from = entries.last().map_or(0, |entry| entry.end);
-    let to = run.last().map_or(from, |entry| entry.end);
-    *stepped = Some(from..to);
-    entries.extend(run);
-    to
 }
 
 /// The markup that starts at `lt` (a `<`) and the position just past it; `None`

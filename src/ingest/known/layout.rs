@@ -48,7 +48,7 @@ impl Layout {
     /// all copies of the last first one (a hostile one) is not hashed to its end
     /// from each of them. Hashing the candidates costs no more than the document:
     /// each is hashed once.
-    pub(super) fn run(
+    fn run(
         last: &Layout,
         body: &[u8],
         first: Range<usize>,
@@ -95,8 +95,80 @@ impl Layout {
     }
 }
 
+/// What a scan keeps track of for layouts: the last document's, to step over the run
+/// of its entries, and this one's, to leave.
+pub(super) struct Tracker<'a> {
+    last: Option<&'a Layout>,
+    /// The parent of the first entry (its start tag's position) and the start tags
+    /// around it.
+    first: Option<(usize, u64)>,
+    /// Whether every entry had the first one's parent, and none had ancestors of its
+    /// own to hash into the context (then no layout is left).
+    siblings: bool,
+    late: bool,
+    /// Whether the run was looked for, and what was stepped over: the run after the
+    /// entry that matched the last first one, which was scanned.
+    looked: bool,
+    stepped: Option<Range<usize>>,
+}
+
+impl<'a> Tracker<'a> {
+    pub(super) fn new(last: Option<&'a Layout>) -> Tracker<'a> {
+        Tracker {
+            last,
+            first: None,
+            siblings: true,
+            late: false,
+            looked: false,
+            stepped: None,
+        }
+    }
+
+    /// An entry starts inside `open`; `hashed` says whether that hashed ancestors
+    /// into the context.
+    pub(super) fn started(&mut self, open: &[Open], body: &[u8], hashed: bool) {
+        self.late |= hashed && self.first.is_some();
+        // An entry is never the root: it has a parent.
+        let parent = open.last().map_or(0, |parent| parent.tag.start);
+        let (first_parent, _) = *self
+            .first
+            .get_or_insert_with(|| (parent, stack(open, body)));
+        self.siblings &= parent == first_parent;
+    }
+
+    /// An entry ended: it joins `entries`, and so do the entries of the run that
+    /// follows it, if it starts one. Says where the scan goes on after a run.
+    pub(super) fn ended(
+        &mut self,
+        body: &[u8],
+        entries: &mut Vec<Range<usize>>,
+        entry: Range<usize>,
+        open: &[Open],
+    ) -> Option<usize> {
+        entries.push(entry.clone());
+        let last = self.last?;
+        let run = Layout::run(last, body, entry.clone(), open, &mut self.looked)?;
+        let to = run.last().map_or(entry.end, |entry| entry.end);
+        self.stepped = Some(entry.end..to);
+        entries.extend(run);
+        Some(to)
+    }
+
+    /// The layout of `entries` to leave, if any, and what was stepped over.
+    pub(super) fn finish(
+        self,
+        body: &[u8],
+        entries: &[Range<usize>],
+    ) -> (Option<Layout>, Option<Range<usize>>) {
+        let layout = (self.first)
+            .filter(|_| self.siblings && !self.late)
+            .and_then(|(_, stack)| leave(body, entries, stack));
+        (layout, self.stepped)
+    }
+}
+
 /// Hash of the start tags of `open`: what the entries are read inside.
-pub(super) fn stack(open: &[Open], body: &[u8]) -> u64 {
+fn stack(open: &[Open], body: &[u8]) -> u64 {
     let mut hasher = Xxh3::new();
     for element in open {
         hasher.update(&body[element.tag.clone()]);
@@ -107,7 +179,7 @@ pub(super) fn stack(open: &[Open], body: &[u8]) -> u64 {
 
 /// The layout of `entries` in `body`, read inside elements hashing to `stack`; `None`
 /// without entries, or past what a layout holds (4 GiB).
-pub(super) fn leave(body: &[u8], entries: &[Range<usize>], stack: u64) -> Option<Layout> {
+fn leave(body: &[u8], entries: &[Range<usize>], stack: u64) -> Option<Layout> {
     let origin = entries.first()?.start;
     let relative = |at: usize| u32::try_from(at - origin).ok();
     let ranges = entries
