@@ -244,10 +244,19 @@ async fn a_gzipped_feed_is_asked_for_and_read_as_it_inflates() {
     let cut = gzip(&document);
     let cut = cut[..cut.len() - 10].to_vec();
     server.reply("/cut.xml", Reply::Gzipped { body: cut });
-    let config = poll_config(&server, &["/whole.xml", "/members.xml", "/cut.xml"], "");
+    // Servers that say gzip of a plain file, or serve a gzipped one as it is.
+    server.reply(
+        "/said.xml",
+        Reply::Gzipped {
+            body: document.clone(),
+        },
+    );
+    server.route("/unsaid.xml", gzip(&document), "application/rss+xml");
+    let paths = ["/whole.xml", "/members.xml", "/said.xml", "/unsaid.xml"];
+    let config = poll_config(&server, &[&paths[..], &["/cut.xml"]].concat(), "");
     let store = Store::temporary().unwrap();
     let report = poll_once(&store, &config).await;
-    assert_eq!((report.ok, report.failed), (2, 1));
+    assert_eq!((report.ok, report.failed), (4, 1));
     for seen in server.state.seen_headers.lock().unwrap().iter() {
         let accepted = seen["accept-encoding"].to_str().unwrap();
         assert!(
@@ -255,14 +264,10 @@ async fn a_gzipped_feed_is_asked_for_and_read_as_it_inflates() {
             "{accepted}"
         );
     }
-    for path in ["/whole.xml", "/members.xml"] {
+    for path in paths {
         assert_eq!(state(&store, &server, path).last_error, None, "{path}");
     }
-    assert_eq!(
-        titles(&store).len(),
-        2,
-        "the two sources share their stories"
-    );
+    assert_eq!(titles(&store).len(), 2, "the sources share their stories");
     let error = state(&store, &server, "/cut.xml").last_error.unwrap();
     assert!(
         error.contains("the gzipped body does not inflate"),

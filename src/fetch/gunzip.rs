@@ -21,12 +21,22 @@ pub(super) enum Gunzip {
     Corrupt(String),
 }
 
-/// Whether the body of a response with `headers` is gzip, for [`inflate`].
+/// Whether a response with `headers` says its body is gzip: its wire bytes are then
+/// held to [`wire_cap`].
 pub(super) fn is_gzip(headers: &HeaderMap) -> bool {
     headers.get(CONTENT_ENCODING).is_some_and(|coding| {
         let coding = coding.as_bytes().trim_ascii();
         coding.eq_ignore_ascii_case(b"gzip") || coding.eq_ignore_ascii_case(b"x-gzip")
     })
+}
+
+/// Whether `wire` is gzip, to [`inflate`]: it starts as a gzip member does. What the
+/// server said is not what decides: a body said to be gzip that is not (servers that
+/// label their plain files so) is read as it is, and a gzipped body not said to be
+/// (a `.xml.gz` served as is) is inflated, as feed readers do. No feed document
+/// starts with these two bytes.
+pub(super) fn looks_gzipped(wire: &[u8]) -> bool {
+    wire.starts_with(&[0x1f, 0x8b])
 }
 
 /// The most gzip bytes a body of at most `cap` bytes inflated takes: deflate's
@@ -51,7 +61,7 @@ pub(super) fn inflate(wire: &[u8], cap: usize, out: &mut Vec<u8>) -> Result<(), 
         let mut member = flate2::bufread::GzDecoder::new(rest);
         fill(&mut member, cap, out)?;
         rest = member.into_inner();
-        if !rest.starts_with(&[0x1f, 0x8b]) {
+        if !looks_gzipped(rest) {
             return Ok(());
         }
     }
@@ -154,6 +164,20 @@ mod tests {
                 matches!(inflated(broken, 100_000), Err(Gunzip::Corrupt(_))),
                 "{broken:?}"
             );
+        }
+    }
+
+    #[test]
+    fn gzip_is_told_by_its_first_bytes() {
+        assert!(looks_gzipped(&gzip(b"<rss/>")));
+        for plain in [
+            &b"<?xml version=\"1.0\"?><rss/>"[..],
+            b"\xef\xbb\xbf<rss/>",
+            b"{}",
+            b"\x1f",
+            b"",
+        ] {
+            assert!(!looks_gzipped(plain), "{plain:?}");
         }
     }
 

@@ -453,6 +453,7 @@ impl Fetcher {
         // declared length (within the cap) is reserved at once, so a large body is not
         // copied over and over as the buffer doubles; a buffer an earlier body left
         // (see `bodies`) is used when there is one. A gzipped body is read as it came
+        // and inflated whole; see `gunzip` for what is taken for gzip.
         // and inflated whole.
         let gzipped = gunzip::is_gzip(headers);
         let too_large = FetchError::TooLarge {
@@ -477,7 +478,7 @@ impl Fetcher {
             }
             body.extend_from_slice(&chunk);
         }
-        if gzipped {
+        if gunzip::looks_gzipped(&body) {
             let mut inflated = bodies::take();
             let result = gunzip::inflate(&body, self.max_body_bytes, &mut inflated);
             bodies::recycle(std::mem::replace(&mut body, inflated));
@@ -487,6 +488,9 @@ impl Fetcher {
                     FetchError::Request(format!("the gzipped body does not inflate: {why}"))
                 }
             })?;
+        } else if body.len() > self.max_body_bytes {
+            // Said to be gzip, and is not: read as it is, within the cap.
+            return Err(too_large);
         }
         Ok(FetchOutcome::Fetched(Fetched {
             body,
