@@ -454,7 +454,6 @@ impl Fetcher {
         // copied over and over as the buffer doubles; a buffer an earlier body left
         // (see `bodies`) is used when there is one. A gzipped body is read as it came
         // and inflated whole; see `gunzip` for what is taken for gzip.
-        // and inflated whole.
         let gzipped = gunzip::is_gzip(headers);
         let too_large = FetchError::TooLarge {
             limit: self.max_body_bytes,
