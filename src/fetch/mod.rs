@@ -449,12 +449,28 @@ impl Fetcher {
             etag: header(headers, ETAG),
             last_modified: header(headers, LAST_MODIFIED),
         };
+        let gzipped = gunzip::is_gzip(headers);
+        let body = self.read_body(&mut response, gzipped).await?;
+        Ok(FetchOutcome::Fetched(Fetched {
+            body,
+            content_type,
+            validators,
+            response: info,
+        }))
+    }
+
+    /// The body of `response`, within the cap: read chunk by chunk (reqwest has no
+    /// cap of its own on decompressed size), and inflated whole when it is gzip.
+    async fn read_body(
+        &self,
+        response: &mut reqwest::Response,
+        gzipped: bool,
+    ) -> Result<Vec<u8>, FetchError> {
         // Read chunk by chunk: reqwest has no cap of its own on decompressed size. The
         // declared length (within the cap) is reserved at once, so a large body is not
         // copied over and over as the buffer doubles; a buffer an earlier body left
         // (see `bodies`) is used when there is one. A gzipped body is read as it came
         // and inflated whole; see `gunzip` for what is taken for gzip.
-        let gzipped = gunzip::is_gzip(headers);
         let too_large = FetchError::TooLarge {
             limit: self.max_body_bytes,
         };
@@ -491,12 +507,7 @@ impl Fetcher {
             // Said to be gzip, and is not: read as it is, within the cap.
             return Err(too_large);
         }
-        Ok(FetchOutcome::Fetched(Fetched {
-            body,
-            content_type,
-            validators,
-            response: info,
-        }))
+        Ok(body)
     }
 }
 
