@@ -449,8 +449,7 @@ impl Fetcher {
             etag: header(headers, ETAG),
             last_modified: header(headers, LAST_MODIFIED),
         };
-        let gzipped = gunzip::is_gzip(headers);
-        let body = self.read_body(&mut response, gzipped).await?;
+        let body = self.read_body(&mut response).await?;
         Ok(FetchOutcome::Fetched(Fetched {
             body,
             content_type,
@@ -461,11 +460,7 @@ impl Fetcher {
 
     /// The body of `response`, within the cap: read chunk by chunk (reqwest has no
     /// cap of its own on decompressed size), and inflated whole when it is gzip.
-    async fn read_body(
-        &self,
-        response: &mut reqwest::Response,
-        gzipped: bool,
-    ) -> Result<Vec<u8>, FetchError> {
+    async fn read_body(&self, response: &mut reqwest::Response) -> Result<Vec<u8>, FetchError> {
         // Read chunk by chunk: reqwest has no cap of its own on decompressed size. The
         // declared length (within the cap) is reserved at once, so a large body is not
         // copied over and over as the buffer doubles; a buffer an earlier body left
@@ -474,7 +469,7 @@ impl Fetcher {
         let too_large = FetchError::TooLarge {
             limit: self.max_body_bytes,
         };
-        let cap = if gzipped {
+        let cap = if gunzip::is_gzip(response.headers()) {
             gunzip::wire_cap(self.max_body_bytes)
         } else {
             self.max_body_bytes

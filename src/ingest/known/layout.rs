@@ -55,9 +55,10 @@ impl Layout {
         open: &[Open],
         looked: &mut bool,
     ) -> Option<Vec<Range<usize>>> {
-        let (first_start, first_end) = last.entries[0];
+        // Ranges are from the first entry's start: its own ends at its length.
+        let (_, first_length) = last.entries[0];
         if *looked
-            || first.len() != (first_end - first_start) as usize
+            || first.len() != first_length as usize
             || xxh3_64(&body[first.clone()]) != last.first
         {
             return None;
